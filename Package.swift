@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "lockstat",
+    products: [
+        .executable(name: "lockstat", targets: ["lockstat"]),
+        .executable(name: "lockstat-run", targets: ["lockstat-run"]),
+        .executable(name: "lockstat-bench", targets: ["lockstat-bench"]),
+        .executable(name: "lockstat-refsampler", targets: ["lockstat-refsampler"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Syscall-level helpers: CRC-32C, the deadline sleeper, signal forwarding, spawn.
+        .target(name: "CLockstat"),
+        // SVG primitives; knows nothing about lockstat.
+        .target(name: "LockstatCharts"),
+        // Config, test directory, sampler, raw log, pickle/JSON, the run pipeline. Module-agnostic.
+        .target(name: "LockstatCore", dependencies: ["CLockstat"]),
+        // One folder per module: reader, parser, model and plots side by side.
+        .target(name: "LockstatModules", dependencies: ["LockstatCore", "LockstatCharts"]),
+        .target(name: "LockstatCLI", dependencies: [
+            "LockstatCore", "LockstatModules",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "lockstat", dependencies: ["LockstatCLI"]),
+        .executableTarget(name: "lockstat-run", dependencies: ["LockstatCLI"]),
+        .executableTarget(name: "lockstat-bench", dependencies: ["LockstatCore", "LockstatModules"]),
+        // The minimal C sampler the benchmark measures lockstat against.
+        .executableTarget(name: "lockstat-refsampler"),
+        .testTarget(name: "LockstatTests", dependencies: ["LockstatCore", "LockstatModules", "LockstatCharts", "LockstatCLI"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

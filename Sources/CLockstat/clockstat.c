@@ -1,0 +1,181 @@
+#define _GNU_SOURCE
+#include "clockstat.h"
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- CRC-32C ---------------------------------------------------------- */
+static uint32_t crc_table[8][256];
+static int crc_ready, crc_hw;
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
+    crc_ready = 1;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc_hw_run(uint32_t c, const unsigned char *p, size_t n) {
+    uint64_t c64 = c;
+    while (n >= 8) { uint64_t v; memcpy(&v, p, 8); c64 = __builtin_ia32_crc32di(c64, v); p += 8; n -= 8; }
+    c = (uint32_t)c64;
+    while (n--) c = __builtin_ia32_crc32qi(c, *p++);
+    return c;
+}
+#endif
+
+uint32_t ls_crc32c(uint32_t crc, const void *data, size_t len) {
+    if (!crc_ready) crc_init();
+    const unsigned char *p = data;
+    uint32_t c = ~crc;
+#if defined(__x86_64__)
+    if (crc_hw) return ~crc_hw_run(c, p, len);
+#endif
+    while (len >= 8) {
+        uint32_t lo, hi; memcpy(&lo, p, 4); memcpy(&hi, p + 4, 4);
+        lo ^= c;
+        c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^ crc_table[5][(lo >> 16) & 0xff] ^
+            crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+            crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+        p += 8; len -= 8;
+    }
+    while (len--) c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xff];
+    return ~c;
+}
+
+/* ---- clocks ----------------------------------------------------------- */
+static uint64_t clock_ns(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+uint64_t ls_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+uint64_t ls_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+uint64_t ls_process_cpu_ns(void) { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
+
+/* ---- sleeper ---------------------------------------------------------- */
+struct ls_sleeper { pthread_mutex_t mu; pthread_cond_t cv; int stopped; };
+
+ls_sleeper *ls_sleeper_new(void) {
+    ls_sleeper *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&s->mu, NULL);
+    return s;
+}
+void ls_sleeper_free(ls_sleeper *s) {
+    if (!s) return;
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+int ls_sleeper_wait_until(ls_sleeper *s, uint64_t deadline_ns) {
+    struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000ull), .tv_nsec = (long)(deadline_ns % 1000000000ull) };
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopped) {
+        int rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        if (rc == ETIMEDOUT) break;
+    }
+    int stopped = s->stopped;
+    pthread_mutex_unlock(&s->mu);
+    return stopped;
+}
+void ls_sleeper_stop(ls_sleeper *s) {
+    pthread_mutex_lock(&s->mu);
+    s->stopped = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+int ls_sleeper_stopped(ls_sleeper *s) {
+    pthread_mutex_lock(&s->mu);
+    int v = s->stopped;
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* ---- signals ---------------------------------------------------------- */
+static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t received;
+static volatile sig_atomic_t sigints;
+
+static void on_signal(int sig, siginfo_t *info, void *ctx) {
+    (void)ctx;
+    received++;
+    if (sig == SIGINT && ++sigints >= 2) {
+        if (child_pid > 0) kill(child_pid, SIGKILL);
+        _exit(130);
+    }
+    /* SI_KERNEL: typed at the terminal, which signalled the whole foreground group, child included. */
+    if (child_pid > 0 && info->si_code != SI_KERNEL) kill(child_pid, sig);
+}
+
+void ls_signals_install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+void ls_signals_set_child(pid_t child) { child_pid = child; }
+int ls_signals_received(void) { return received; }
+
+/* ---- spawn ------------------------------------------------------------ */
+pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (out_fd >= 0) {
+        posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+        posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+        posix_spawn_file_actions_addclose(&fa, out_fd);
+    }
+    /* The child starts with default dispositions and an empty mask, whatever lockstat installed. */
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    pid_t pid;
+    int rc = posix_spawn(&pid, path, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return rc == 0 ? pid : -rc;
+}
+
+int ls_wait(pid_t pid) {
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, 0);
+        if (r == pid) return status;
+        if (r < 0 && errno != EINTR) return -errno;
+    }
+}
+int ls_wifexited(int s) { return WIFEXITED(s); }
+int ls_wexitstatus(int s) { return WEXITSTATUS(s); }
+int ls_wifsignaled(int s) { return WIFSIGNALED(s); }
+int ls_wtermsig(int s) { return WTERMSIG(s); }

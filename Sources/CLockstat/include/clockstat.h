@@ -1,0 +1,43 @@
+#ifndef CLOCKSTAT_H
+#define CLOCKSTAT_H
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* CRC-32C (Castagnoli), hardware SSE4.2 when the CPU has it. Continue a CRC by passing it back. */
+uint32_t ls_crc32c(uint32_t crc, const void *data, size_t len);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t ls_monotonic_ns(void);
+/* CPU time of the calling thread / the whole process, in nanoseconds. */
+uint64_t ls_thread_cpu_ns(void);
+uint64_t ls_process_cpu_ns(void);
+
+/* A sleeper waits for an absolute CLOCK_MONOTONIC deadline and can be woken early by ls_sleeper_stop
+   from another thread (a condition variable bound to CLOCK_MONOTONIC). */
+typedef struct ls_sleeper ls_sleeper;
+ls_sleeper *ls_sleeper_new(void);
+void ls_sleeper_free(ls_sleeper *s);
+/* Returns 1 once stopped, 0 when the deadline came. */
+int ls_sleeper_wait_until(ls_sleeper *s, uint64_t deadline_ns);
+void ls_sleeper_stop(ls_sleeper *s);
+int ls_sleeper_stopped(ls_sleeper *s);
+
+/* Signal forwarding to the measured program. SIGINT/SIGTERM sent to lockstat by kill(2) are passed to
+   `child`; terminal-generated ones already reached the child (same process group) and are not doubled.
+   A second SIGINT SIGKILLs the child and _exits(130) at once. */
+void ls_signals_install(void);
+void ls_signals_set_child(pid_t child);
+int ls_signals_received(void); /* how many SIGINT/SIGTERM arrived */
+
+/* posix_spawn of `path` with argv/envp, stdout+stderr to out_fd (when >= 0). Returns pid or -errno. */
+pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd);
+
+/* Wait for pid, retrying on EINTR. Returns the raw wait status, or -errno. */
+int ls_wait(pid_t pid);
+int ls_wifexited(int status);
+int ls_wexitstatus(int status);
+int ls_wifsignaled(int status);
+int ls_wtermsig(int status);
+
+#endif

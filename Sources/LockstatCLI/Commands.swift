@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import LockstatCore
+import LockstatModules
+
+public struct LockstatCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "lockstat",
+        abstract: "Sample lock contention, CPU and disk while a program runs; parse, graph and report.",
+        subcommands: [RunCommand.self, ParseCommand.self, GraphCommand.self, ModulesCommand.self])
+
+    public init() {}
+}
+
+struct ParseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parse", abstract: "Redo the parse step: DIR/samples/ → DIR/samples.pickle and samples.json.")
+
+    @Argument(help: "Test directory of an earlier run.") var directory: String
+
+    func run() throws {
+        let dir = TestDirectory(directory)
+        try dir.lock()
+        let outcome = try ParseStep.run(dir, modules: BuiltInModules.all)
+        for w in outcome.warnings { FileHandle.standardError.write(Data("lockstat: warning: \(w)\n".utf8)) }
+        for (module, count) in outcome.samples { print("\(module): \(count) samples") }
+        print("wrote \(dir.file("samples.pickle")) and \(dir.file("samples.json"))")
+    }
+}
+
+struct GraphCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "graph", abstract: "Redo the plot step: DIR/samples.pickle → DIR/*.svg.")
+
+    @Argument(help: "Test directory of an earlier run.") var directory: String
+
+    func run() throws {
+        let dir = TestDirectory(directory)
+        try dir.lock()
+        let (files, warnings) = try GraphStep.run(dir, modules: BuiltInModules.all)
+        for w in warnings { FileHandle.standardError.write(Data("lockstat: warning: \(w)\n".utf8)) }
+        print("wrote \(files.count) graphs in \(directory): " + files.joined(separator: " "))
+    }
+}
+
+struct ModulesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "modules", abstract: "List every module, whether it can run here, and if not, why.")
+
+    @Option(name: .customLong("proc-root"), help: ArgumentHelp("Check /proc and /sys under DIR instead.", valueName: "DIR"))
+    var procRoot: String?
+
+    func run() throws {
+        let system = SystemRoot(procRoot ?? "/")
+        for module in BuiltInModules.all {
+            let verdict = module.unavailableReason(system).map { "unavailable: \($0)" } ?? "available"
+            print("\(module.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(verdict)")
+            print("           \(module.summary)")
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import LockstatCore
+import LockstatModules
+
+/// Options shared by `lockstat run` and `lockstat-run`.
+public struct RunOptions: ParsableArguments {
+    @Option(help: "Config file (default: $LOCKSTAT_CONFIG, else the built-in default).")
+    var config: String?
+
+    @Option(help: ArgumentHelp("Modules to run, comma-separated (overrides the config's `modules`).", valueName: "a,b"))
+    var modules: String?
+
+    @Option(help: ArgumentHelp("Seconds between samples (overrides the config's `intervall`).", valueName: "seconds"))
+    var interval: Double?
+
+    @Option(name: .customLong("proc-root"), help: ArgumentHelp("Read every /proc and /sys path under DIR instead.", valueName: "DIR"))
+    var procRoot: String?
+
+    @Flag(help: "No progress line and no summary.")
+    var quiet = false
+
+    @Flag(help: "Also copy the program's output to the terminal.")
+    var tee = false
+
+    @Argument(help: "Test directory (created if missing).")
+    var directory: String
+
+    @Argument(help: "The program to run, then its arguments.")
+    var program: String
+
+    @Argument(parsing: .captureForPassthrough, help: .hidden)
+    var arguments: [String] = []
+
+    public init() {}
+
+    func effectiveConfig() throws -> Config {
+        let catalog = ModuleCatalog(BuiltInModules.all)
+        var (config, _) = try ConfigSource.load(explicit: self.config, environment: ProcessInfo.processInfo.environment, catalog: catalog)
+        if let list = modules {
+            let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for name in names where catalog.keys[name] == nil {
+                throw LockstatError.usage("--modules: unknown module '\(name)'" + ConfigParser.hint(name, catalog.names))
+            }
+            config.modules = names
+        }
+        if let interval {
+            guard interval > 0, interval.isFinite else { throw LockstatError.usage("--interval: must be a number greater than 0, got \(interval)") }
+            config.interval = interval
+        }
+        return config
+    }
+
+    func execute() throws {
+        var request = RunRequest(directory: directory, command: [program] + arguments, config: try effectiveConfig(),
+                                 system: SystemRoot(procRoot ?? "/"))
+        request.quiet = quiet
+        request.tee = tee
+        let status = try RunPipeline.run(request, modules: BuiltInModules.all)
+        throw ExitCode(status)
+    }
+}
+
+public struct RunCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run PROGRAM while sampling the kernel; then parse and graph the samples into DIR.")
+
+    @OptionGroup var options: RunOptions
+
+    public init() {}
+
+    public func run() throws { try options.execute() }
+}
+
+/// `lockstat-run`: the original's entry point, the same as `lockstat run`.
+public struct LockstatRunCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "lockstat-run",
+        abstract: "Run PROGRAM while sampling the kernel; then parse and graph the samples into DIR.")
+
+    @OptionGroup var options: RunOptions
+
+    public init() {}
+
+    public func run() throws { try options.execute() }
+}

@@ -1,0 +1,175 @@
+/// One named series of a time chart: a value (or a gap) per sample time.
+public struct TimeSeries {
+    public var name: String
+    public var values: [Double?]
+
+    public init(name: String, values: [Double?]) {
+        self.name = name
+        self.values = values
+    }
+}
+
+/// A chart over measured time: lines, or areas stacked on each other (for shares such as CPU %).
+/// However long the run, it draws at most what the pixels can show: lines keep the minimum and
+/// maximum of each pixel column, stacked areas the mean of each column (stacking extremes of
+/// different series would invent totals that never happened).
+public struct TimeChart {
+    public var title: String
+    public var yLabel: String
+    public var xLabel = "time since program start (s)"
+    public var time: [Double]
+    public var series: [TimeSeries]
+    public var stacked = false
+    /// A fixed top (100 for percentages); else the data's maximum, rounded up to a tick.
+    public var yMax: Double?
+
+    public init(title: String, yLabel: String, time: [Double], series: [TimeSeries], stacked: Bool = false, yMax: Double? = nil) {
+        self.title = title
+        self.yLabel = yLabel
+        self.time = time
+        self.series = series
+        self.stacked = stacked
+        self.yMax = yMax
+    }
+
+    static let width = 960, height = 440
+    static let left = 80.0, right = 230.0, top = 40.0, bottom = 55.0
+
+    var plotLeft: Double { Self.left }
+    var plotRight: Double { Double(Self.width) - Self.right }
+    var plotTop: Double { Self.top }
+    var plotBottom: Double { Double(Self.height) - Self.bottom }
+    var columns: Int { Int(plotRight - plotLeft) }
+
+    public func render() -> String {
+        var svg = SVG(width: Self.width, height: Self.height)
+        svg.rect(x: 0, y: 0, width: Double(Self.width), height: Double(Self.height), fill: "white")
+        svg.text(title, x: Double(Self.width) / 2, y: 24, size: 16, anchor: .middle, weight: "bold")
+        let t0 = time.first ?? 0, t1 = max(time.last ?? 1, t0 + 1e-9)
+        let xScale = Scale(lower: t0, upper: t1, pixelLow: plotLeft, pixelHigh: plotRight)
+        let shapes = stacked ? stackedColumns(xScale) : lineColumns(xScale)
+        let top = yMax ?? shapes.maximum
+        let yScale = Scale.nice(lower: 0, upper: top, pixels: (plotBottom, plotTop), roundTop: yMax == nil)
+        drawAxes(&svg, x: Scale.nice(lower: t0, upper: t1, pixels: (plotLeft, plotRight), roundTop: false), y: yScale)
+        for shape in shapes.items {
+            let color = Palette.color(for: shape.name)
+            switch shape.kind {
+            case .lines(let segments):
+                for seg in segments { svg.polyline(seg.map { ($0.0, yScale.pixel($0.1)) }, stroke: color) }
+            case .band(let upper, let lower):
+                let pts = upper.map { ($0.0, yScale.pixel($0.1)) } + lower.reversed().map { ($0.0, yScale.pixel($0.1)) }
+                svg.polygon(pts, fill: color, title: shape.name)
+            }
+        }
+        drawLegend(&svg, names: series.map(\.name))
+        return svg.document
+    }
+
+    struct Shape {
+        enum Kind {
+            case lines([[(Double, Double)]])
+            case band(upper: [(Double, Double)], lower: [(Double, Double)])
+        }
+        let name: String
+        let kind: Kind
+    }
+
+    struct Shapes {
+        var items: [Shape] = []
+        var maximum = 0.0
+    }
+
+    /// Pixel column of each sample.
+    func column(_ x: Double, _ scale: Scale) -> Int {
+        min(columns - 1, max(0, Int(scale.pixel(x) - plotLeft)))
+    }
+
+    func lineColumns(_ xScale: Scale) -> Shapes {
+        var shapes = Shapes()
+        for s in series {
+            var segments = [[(Double, Double)]]()
+            var current = [(Double, Double)]()
+            var bucket = -1, minIdx = -1, maxIdx = -1
+            func flushBucket() {
+                guard minIdx >= 0 else { return }
+                for i in minIdx == maxIdx ? [minIdx] : [min(minIdx, maxIdx), max(minIdx, maxIdx)] {
+                    current.append((xScale.pixel(time[i]), s.values[i]!))
+                }
+                minIdx = -1; maxIdx = -1
+            }
+            for i in 0..<min(time.count, s.values.count) {
+                guard let v = s.values[i], v.isFinite else {
+                    flushBucket()
+                    if !current.isEmpty { segments.append(current); current = [] }
+                    continue
+                }
+                shapes.maximum = max(shapes.maximum, v)
+                let c = column(time[i], xScale)
+                if c != bucket { flushBucket(); bucket = c }
+                if minIdx < 0 || v < s.values[minIdx]! { minIdx = i }
+                if maxIdx < 0 || v > s.values[maxIdx]! { maxIdx = i }
+            }
+            flushBucket()
+            if !current.isEmpty { segments.append(current) }
+            shapes.items.append(Shape(name: s.name, kind: .lines(segments)))
+        }
+        return shapes
+    }
+
+    func stackedColumns(_ xScale: Scale) -> Shapes {
+        // Mean per pixel column per series; a gap counts as 0 in the stack.
+        var columnX = [Double](), sums = [[Double]](), counts = [Int]()
+        var bucket = -1
+        for i in 0..<time.count {
+            guard series.contains(where: { i < $0.values.count && $0.values[i] != nil }) else { continue }
+            let c = column(time[i], xScale)
+            if c != bucket {
+                bucket = c
+                columnX.append(0); counts.append(0)
+                sums.append([Double](repeating: 0, count: series.count))
+            }
+            let k = columnX.count - 1
+            columnX[k] += xScale.pixel(time[i])
+            counts[k] += 1
+            for (j, s) in series.enumerated() where i < s.values.count { sums[k][j] += s.values[i] ?? 0 }
+        }
+        var shapes = Shapes()
+        var base = [Double](repeating: 0, count: columnX.count)
+        let xs = zip(columnX, counts).map { $0 / Double($1) }
+        for (j, s) in series.enumerated() {
+            let upper = base.indices.map { base[$0] + sums[$0][j] / Double(counts[$0]) }
+            shapes.items.append(Shape(name: s.name, kind: .band(upper: Array(zip(xs, upper)), lower: Array(zip(xs, base)))))
+            base = upper
+        }
+        shapes.maximum = base.max() ?? 0
+        return shapes
+    }
+
+    func drawAxes(_ svg: inout SVG, x: Scale, y: Scale) {
+        for t in y.ticks {
+            let py = y.pixel(t)
+            svg.line(x1: plotLeft, y1: py, x2: plotRight, y2: py, stroke: "#e4e4e4")
+            svg.text(tickLabel(t), x: plotLeft - 6, y: py + 4, size: 11, anchor: .end)
+        }
+        for t in x.ticks where t >= x.lower && t <= x.upper {
+            let px = x.pixel(t)
+            svg.line(x1: px, y1: plotBottom, x2: px, y2: plotBottom + 5, stroke: "#444")
+            svg.text(tickLabel(t), x: px, y: plotBottom + 18, size: 11, anchor: .middle)
+        }
+        svg.line(x1: plotLeft, y1: plotBottom, x2: plotRight, y2: plotBottom, stroke: "#444")
+        svg.line(x1: plotLeft, y1: plotTop, x2: plotLeft, y2: plotBottom, stroke: "#444")
+        svg.text(xLabel, x: (plotLeft + plotRight) / 2, y: Double(Self.height) - 14, size: 12, anchor: .middle)
+        svg.text(yLabel, x: 18, y: (plotTop + plotBottom) / 2, size: 12, anchor: .middle, rotate: -90)
+    }
+
+    func drawLegend(_ svg: inout SVG, names: [String]) {
+        let x = plotRight + 16
+        // Stacked charts list the top layer first, as it is drawn on top.
+        for (i, name) in (stacked ? names.reversed() : names).enumerated() {
+            let y = plotTop + 8 + Double(i) * 18
+            guard y < Double(Self.height) - 10 else { break }
+            svg.rect(x: x, y: y - 9, width: 12, height: 12, fill: Palette.color(for: name), stroke: "#888")
+            svg.text(name, x: x + 18, y: y + 1, size: 12)
+        }
+    }
+}

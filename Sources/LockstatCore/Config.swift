@@ -1,0 +1,151 @@
+/// The original's config format, kept and extended (ORIGINAL.md section 3):
+/// one setting per line, `key value [value...]`, separated by spaces; `#` starts a comment;
+/// `<module>.<key>` sets a module's own key. Duplicate keys: the last wins, as in the original.
+public struct Config: Equatable, Sendable {
+    /// Modules in the order the user wrote them (the original lost this order; we keep it).
+    public var modules: [String]
+    /// Seconds between samples for every module without its own `<module>.intervall`.
+    public var interval: Double
+    /// Other global keys (`vmlinux`, `kernel_mod`, `procfiles`) kept verbatim.
+    public var globals: [String: [String]]
+    /// `<module>.<key>` settings, by module then key.
+    public var moduleSettings: [String: [String: [String]]]
+
+    public static let defaultInterval = 0.1
+
+    public init(modules: [String], interval: Double = Config.defaultInterval,
+                globals: [String: [String]] = [:], moduleSettings: [String: [String: [String]]] = [:]) {
+        self.modules = modules
+        self.interval = interval
+        self.globals = globals
+        self.moduleSettings = moduleSettings
+    }
+
+    /// The interval of one module: its own `<module>.intervall`, else the global one.
+    public func interval(for module: String) -> Double {
+        if let v = moduleSettings[module]?["intervall"]?.first, let d = Double(v) { return d }
+        return interval
+    }
+
+    public func setting(_ module: String, _ key: String) -> [String]? { moduleSettings[module]?[key] }
+
+    /// The config in its own format, so a run can be repeated from the file.
+    public func rendered() -> String {
+        var lines = ["# lockstat configuration: the effective settings of this run", "modules " + modules.joined(separator: " ")]
+        lines.append("intervall \(formatNumber(interval))")
+        for key in globals.keys.sorted() { lines.append(([key] + globals[key]!).joined(separator: " ")) }
+        for module in moduleSettings.keys.sorted() {
+            for key in moduleSettings[module]!.keys.sorted() {
+                lines.append((["\(module).\(key)"] + moduleSettings[module]![key]!).joined(separator: " "))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Shortest text that reads back as the same Double (0.1, not 0.10000000000000001).
+func formatNumber(_ d: Double) -> String {
+    if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
+    return "\(d)"
+}
+
+/// What the config parser must know about modules: their names and their own keys.
+public struct ModuleCatalog: Sendable {
+    public var keys: [String: [String]]
+
+    public init(keys: [String: [String]]) { self.keys = keys }
+
+    public var names: [String] { keys.keys.sorted() }
+}
+
+public enum ConfigParser {
+    static let globalKeys = ["modules", "intervall", "samprate", "vmlinux", "kernel_mod", "procfiles"]
+    /// Every module understands its own interval.
+    static let commonModuleKeys = ["intervall"]
+
+    /// The built-in default: works on any Linux machine with no setup.
+    public static let defaultText = """
+        # lockstat default configuration
+        # modules to run, in order (see `lockstat modules`)
+        modules stat diskstats
+        # seconds between samples
+        intervall 0.1
+
+        """
+
+    public static func parse(_ text: String, file: String, catalog: ModuleCatalog) throws -> Config {
+        var config = Config(modules: [])
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let where_ = "\(file):\(index + 1)"
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let tokens = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+            guard let key = tokens.first else { continue }
+            let values = Array(tokens.dropFirst())
+            try apply(key: key, values: values, to: &config, at: where_, catalog: catalog)
+        }
+        return config
+    }
+
+    static func apply(key: String, values: [String], to config: inout Config, at location: String, catalog: ModuleCatalog) throws {
+        if let dot = key.firstIndex(of: "."), !globalKeys.contains(key) {
+            let module = String(key[..<dot]), sub = String(key[key.index(after: dot)...])
+            guard let moduleKeys = catalog.keys[module] else {
+                throw LockstatError.usage("\(location): unknown module '\(module)' in key '\(key)'" + hint(module, catalog.names))
+            }
+            let known = commonModuleKeys + moduleKeys
+            guard known.contains(sub) else {
+                throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(sub, known, prefix: module + "."))
+            }
+            if sub == "intervall" { _ = try positive(values, key: key, at: location) }
+            config.moduleSettings[module, default: [:]][sub] = values
+            return
+        }
+        switch key {
+        case "modules":
+            for name in values where catalog.keys[name] == nil {
+                throw LockstatError.usage("\(location): unknown module '\(name)' in key 'modules'" + hint(name, catalog.names))
+            }
+            config.modules = values
+        case "intervall":
+            config.interval = try positive(values, key: key, at: location)
+        case "samprate":
+            // The older key: samples per second (ORIGINAL.md section 3).
+            config.interval = 1 / (try positive(values, key: key, at: location))
+        case "vmlinux", "kernel_mod", "procfiles":
+            config.globals[key] = values
+        default:
+            throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(key, globalKeys))
+        }
+    }
+
+    static func positive(_ values: [String], key: String, at location: String) throws -> Double {
+        guard values.count == 1, let v = Double(values[0]), v.isFinite else {
+            throw LockstatError.usage("\(location): key '\(key)' needs one number, got '\(values.joined(separator: " "))'")
+        }
+        guard v > 0 else { throw LockstatError.usage("\(location): key '\(key)' must be greater than 0, got \(values[0])") }
+        return v
+    }
+
+    /// " (did you mean 'x'?)" for the nearest known word within two edits.
+    public static func hint(_ word: String, _ known: [String], prefix: String = "") -> String {
+        let best = known.map { ($0, editDistance($0, word)) }.min { $0.1 < $1.1 }
+        guard let (name, d) = best, d <= max(2, word.count / 3) else { return "" }
+        return " (did you mean '\(prefix)\(name)'?)"
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var row = Array(0...b.count)
+        for i in 1...a.count {
+            var prev = row[0]
+            row[0] = i
+            for j in 1...b.count {
+                let cur = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
+                prev = cur
+            }
+        }
+        return row[b.count]
+    }
+}

@@ -1,0 +1,78 @@
+/// samples.json: the same content as samples.pickle; None and non-finite floats are null,
+/// tuples and sets are arrays, non-string keys are written as their text.
+public enum JSON {
+    public static func encode(_ value: PyValue) -> String {
+        var out = ""
+        out.reserveCapacity(1 << 16)
+        write(value, to: &out)
+        out.append("\n")
+        return out
+    }
+
+    static func write(_ value: PyValue, to out: inout String) {
+        switch value {
+        case .none: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .int(let i): out += String(i)
+        case .float(let d): writeNumber(d, to: &out)
+        case .string(let s): writeString(s, to: &out)
+        case .list(let items), .tuple(let items), .set(let items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += ", " }
+                write(item, to: &out)
+            }
+            out += "]"
+        case .series(let values):
+            out += "["
+            for (i, value) in values.enumerated() {
+                if i > 0 { out += ", " }
+                if let d = value { writeNumber(d, to: &out) } else { out += "null" }
+            }
+            out += "]"
+        case .dict(let pairs):
+            out += "{"
+            for (i, (k, v)) in pairs.enumerated() {
+                if i > 0 { out += ", " }
+                writeString(keyText(k), to: &out)
+                out += ": "
+                write(v, to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    static func keyText(_ key: PyValue) -> String {
+        switch key {
+        case .string(let s): return s
+        case .none: return "null"
+        default:
+            var s = ""
+            write(key, to: &s)
+            return s
+        }
+    }
+
+    static func writeNumber(_ d: Double, to out: inout String) {
+        guard d.isFinite else { out += "null"; return }
+        out += d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) + ".0" : "\(d)"
+    }
+
+    static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20:
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        out += "\""
+    }
+}

@@ -1,0 +1,45 @@
+/// A module: the original's five operations (presampling, sample, postsampling, parse, plot),
+/// a name, and an availability check that explains itself.
+public protocol LockstatModule: Sendable {
+    var name: String { get }
+    /// One line for `lockstat modules`.
+    var summary: String { get }
+    /// Keys this module understands as `<module>.<key>` besides `intervall`.
+    var configKeys: [String] { get }
+    /// nil when the module can run here, else why not ("needs root", "no /proc/lock_stat").
+    func unavailableReason(_ system: SystemRoot) -> String?
+    /// presampling: prepare, and return what takes a sample on every tick.
+    func presampling(_ context: RecordingContext) throws -> any Recorder
+    /// Raw log → the module's entry in samples.pickle, plus warnings (bad lines, dropped bytes).
+    func parse(_ log: RawLog, config: Config) throws -> ParsedModule
+    /// samples.pickle entry → graphs in `directory`; returns the file names written.
+    func plot(_ data: PyValue, into directory: String) throws -> [String]
+}
+
+/// What a module gets at presampling.
+public struct RecordingContext {
+    public let system: SystemRoot
+    public let config: Config
+    public let testDirectory: String
+    /// The module's raw log; the recorder appends to it on the module's own thread only.
+    public let log: RawLogWriter
+}
+
+/// Takes the samples of one module during the run.
+public protocol Recorder: AnyObject {
+    /// The hot path: called on the module's own thread at each tick. Must not allocate.
+    /// Returns false when the sample could not be taken (counted).
+    func sample(tick: UInt64, time: UInt64) -> Bool
+    /// After the last sample, on the same thread.
+    func postsampling()
+}
+
+public struct ParsedModule {
+    public var data: PyValue
+    public var warnings: [String]
+
+    public init(data: PyValue, warnings: [String] = []) {
+        self.data = data
+        self.warnings = warnings
+    }
+}

@@ -1,0 +1,85 @@
+/// Raw samples → samples.pickle and samples.json. Needs only the test directory: it reads the
+/// config snapshot and `samples/`, never the live machine, so it re-runs on a copied directory.
+public enum ParseStep {
+    public struct Outcome {
+        public var data: PyValue
+        /// Samples per module, in config order.
+        public var samples: [(module: String, count: Int)]
+        public var warnings: [String]
+    }
+
+    public static func run(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> Outcome {
+        let catalog = ModuleCatalog(modules)
+        let configPath = dir.file("lockstat.config")
+        guard case .success(let text) = FileReader.readText(configPath) else {
+            throw LockstatError("\(configPath): missing: not a lockstat test directory")
+        }
+        let config = try ConfigParser.parse(text, file: configPath, catalog: catalog)
+        var entries = [(String, PyValue)]()
+        var counts = [(module: String, count: Int)]()
+        var warnings = [String]()
+        for name in config.modules {
+            guard let module = modules.first(where: { $0.name == name }) else { continue }
+            let path = dir.rawLog(name)
+            guard FileReader.check(path) == nil else {
+                // As the original: a module without data still gets its key.
+                entries.append((name, .none))
+                continue
+            }
+            do {
+                let log = try RawLog.read(path: path)
+                if log.droppedBytes > 0 {
+                    warnings.append("\(path): dropped \(log.droppedBytes) bytes after the last whole record (torn or corrupt tail)")
+                }
+                let parsed = try module.parse(log, config: config)
+                warnings += parsed.warnings.map { "\(name): \($0)" }
+                entries.append((name, parsed.data))
+                counts.append((name, log.snapshots().count))
+            } catch {
+                warnings.append("\(name): parse failed: \(error)")
+                entries.append((name, .none))
+            }
+        }
+        let data = PyValue.stringDict(entries)
+        try writeAtomically(dir.file("samples.pickle"), Pickle.encode(data))
+        try writeAtomically(dir.file("samples.json"), JSON.encode(data))
+        try dir.addToManifest(["samples.pickle", "samples.json"])
+        return Outcome(data: data, samples: counts, warnings: warnings)
+    }
+}
+
+/// samples.pickle → graphs. Needs only samples.pickle.
+public enum GraphStep {
+    public static func run(_ dir: TestDirectory, modules: [any LockstatModule], data: PyValue? = nil) throws -> (files: [String], warnings: [String]) {
+        let samples: PyValue
+        if let data {
+            samples = data
+        } else {
+            let path = dir.file("samples.pickle")
+            switch FileReader.readAll(path) {
+            case .success(let bytes):
+                do { samples = try Unpickler.decode(bytes) } catch { throw LockstatError("\(path): \(error)") }
+            case .failure(let f): throw LockstatError("\(path): \(f.reason)")
+            }
+        }
+        // Graphs of an earlier plot step are replaced, not left beside the new ones.
+        try dir.removeFromManifest { $0.hasSuffix(".svg") }
+        var files = [String](), warnings = [String]()
+        for name in samples.keys {
+            guard let module = modules.first(where: { $0.name == name }), let data = samples[name], data != .none else { continue }
+            do {
+                files += try module.plot(data, into: dir.path)
+            } catch {
+                warnings.append("\(name): plot failed: \(error)")
+            }
+        }
+        try dir.addToManifest(files)
+        return (files, warnings)
+    }
+}
+
+extension ModuleCatalog {
+    public init(_ modules: [any LockstatModule]) {
+        self.init(keys: Dictionary(uniqueKeysWithValues: modules.map { ($0.name, $0.configKeys) }))
+    }
+}

@@ -1,0 +1,106 @@
+/// Python's pickle format, protocol 4 (Python 3.4+), for the values lockstat stores.
+/// Opcode names and bytes as in CPython's Lib/pickle.py.
+enum PickleOp {
+    static let proto: UInt8 = 0x80, stop: UInt8 = 0x2E /* . */, mark: UInt8 = 0x28 /* ( */
+    static let none: UInt8 = 0x4E /* N */, newTrue: UInt8 = 0x88, newFalse: UInt8 = 0x89
+    static let binInt: UInt8 = 0x4A /* J */, binInt1: UInt8 = 0x4B /* K */, binInt2: UInt8 = 0x4D /* M */
+    static let long1: UInt8 = 0x8A, binFloat: UInt8 = 0x47 /* G */
+    static let shortBinUnicode: UInt8 = 0x8C, binUnicode: UInt8 = 0x58 /* X */, binUnicode8: UInt8 = 0x8D
+    static let emptyList: UInt8 = 0x5D /* ] */, append: UInt8 = 0x61 /* a */, appends: UInt8 = 0x65 /* e */
+    static let emptyDict: UInt8 = 0x7D /* } */, setItem: UInt8 = 0x73 /* s */, setItems: UInt8 = 0x75 /* u */
+    static let emptyTuple: UInt8 = 0x29 /* ) */, tuple: UInt8 = 0x74 /* t */
+    static let tuple1: UInt8 = 0x85, tuple2: UInt8 = 0x86, tuple3: UInt8 = 0x87
+    static let emptySet: UInt8 = 0x8F, addItems: UInt8 = 0x90, frozenSet: UInt8 = 0x91
+    static let frame: UInt8 = 0x95, memoize: UInt8 = 0x94, binGet: UInt8 = 0x68 /* h */, longBinGet: UInt8 = 0x6A /* j */
+}
+
+public enum Pickle {
+    public static func encode(_ value: PyValue) -> [UInt8] {
+        var writer = PickleWriter()
+        writer.out = [PickleOp.proto, 4]
+        writer.write(value)
+        writer.out.append(PickleOp.stop)
+        return writer.out
+    }
+}
+
+struct PickleWriter {
+    /// Items per APPENDS/SETITEMS batch, as CPython batches them.
+    static let batch = 1000
+    var out: [UInt8] = []
+
+    mutating func write(_ value: PyValue) {
+        switch value {
+        case .none: out.append(PickleOp.none)
+        case .bool(let b): out.append(b ? PickleOp.newTrue : PickleOp.newFalse)
+        case .int(let i): writeInt(i)
+        case .float(let d): writeFloat(d)
+        case .string(let s):
+            let utf8 = Array(s.utf8)
+            if utf8.count < 256 {
+                out.append(PickleOp.shortBinUnicode); out.append(UInt8(utf8.count))
+            } else {
+                out.append(PickleOp.binUnicode); appendLE(UInt32(utf8.count))
+            }
+            out.append(contentsOf: utf8)
+        case .list(let items):
+            out.append(PickleOp.emptyList)
+            for chunk in batches(items.count) {
+                out.append(PickleOp.mark)
+                for i in chunk { write(items[i]) }
+                out.append(PickleOp.appends)
+            }
+        case .series(let values):
+            out.append(PickleOp.emptyList)
+            for chunk in batches(values.count) {
+                out.append(PickleOp.mark)
+                for i in chunk { if let d = values[i] { writeFloat(d) } else { out.append(PickleOp.none) } }
+                out.append(PickleOp.appends)
+            }
+        case .tuple(let items):
+            if items.isEmpty { out.append(PickleOp.emptyTuple); return }
+            out.append(PickleOp.mark)
+            for item in items { write(item) }
+            out.append(PickleOp.tuple)
+        case .set(let items):
+            out.append(PickleOp.emptySet)
+            for chunk in batches(items.count) {
+                out.append(PickleOp.mark)
+                for i in chunk { write(items[i]) }
+                out.append(PickleOp.addItems)
+            }
+        case .dict(let pairs):
+            out.append(PickleOp.emptyDict)
+            for chunk in batches(pairs.count) {
+                out.append(PickleOp.mark)
+                for i in chunk { write(pairs[i].0); write(pairs[i].1) }
+                out.append(PickleOp.setItems)
+            }
+        }
+    }
+
+    func batches(_ count: Int) -> [Range<Int>] {
+        stride(from: 0, to: count, by: Self.batch).map { $0..<min(count, $0 + Self.batch) }
+    }
+
+    mutating func writeInt(_ i: Int64) {
+        if let small = Int32(exactly: i) {
+            out.append(PickleOp.binInt); appendLE(UInt32(bitPattern: small))
+        } else {
+            out.append(PickleOp.long1); out.append(8); appendLE(UInt64(bitPattern: i))
+        }
+    }
+
+    mutating func writeFloat(_ d: Double) {
+        out.append(PickleOp.binFloat)
+        appendLE(d.bitPattern.byteSwapped)
+    }
+
+    mutating func appendLE<T: FixedWidthInteger>(_ v: T) {
+        var v = v.littleEndian
+        for _ in 0..<MemoryLayout<T>.size {
+            out.append(UInt8(truncatingIfNeeded: v))
+            v >>= 8
+        }
+    }
+}

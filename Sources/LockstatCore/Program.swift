@@ -1,0 +1,62 @@
+import CLockstat
+import Glibc
+
+/// The measured program: found on PATH like a shell would, started with its output captured.
+public enum Program {
+    /// The executable for `name`, or nil when it cannot be found or executed.
+    public static func resolve(_ name: String, path searchPath: String?) -> String? {
+        if name.contains("/") { return isExecutableFile(name) ? name : nil }
+        for dir in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + name
+            if isExecutableFile(candidate) { return candidate }
+        }
+        return nil
+    }
+
+    static func isExecutableFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && access(path, X_OK) == 0
+    }
+
+    /// Starts `executable` with argv `arguments` (argv[0] first) and the current environment,
+    /// stdout and stderr to `outputFD`. Returns the pid.
+    public static func spawn(_ executable: String, arguments: [String], outputFD: Int32) throws -> pid_t {
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let pid = ls_spawn(executable, &argv, environ, outputFD)
+        guard pid > 0 else { throw LockstatError("\(arguments[0]): command not found (\(String(cString: strerror(-pid))))", exitCode: 127) }
+        return pid
+    }
+
+    /// The exit status lockstat reports: the program's own, or 128+N when signal N killed it.
+    public static func exitStatus(fromWaitStatus status: Int32) -> Int32 {
+        if ls_wifexited(status) != 0 { return ls_wexitstatus(status) }
+        if ls_wifsignaled(status) != 0 { return 128 + ls_wtermsig(status) }
+        return 1
+    }
+}
+
+/// The command line as a shell would need it pasted back: each word single-quoted when needed.
+public func shellQuoted(_ words: [String]) -> String {
+    words.map { word in
+        let safe = !word.isEmpty && word.unicodeScalars.allSatisfy {
+            CharacterSetSafe.contains($0)
+        }
+        return safe ? word : "'" + word.replacingAll("'", with: "'\\''") + "'"
+    }.joined(separator: " ")
+}
+
+private enum CharacterSetSafe {
+    static func contains(_ u: Unicode.Scalar) -> Bool {
+        switch u {
+        case "a"..."z", "A"..."Z", "0"..."9", "-", "_", ".", "/", ",", ":", "=", "+", "@", "%": return true
+        default: return false
+        }
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

@@ -1,0 +1,81 @@
+/// A Python value, as stored in samples.pickle and samples.json.
+public indirect enum PyValue: Equatable, Sendable {
+    case none
+    case bool(Bool)
+    case int(Int64)
+    case float(Double)
+    case string(String)
+    case list([PyValue])
+    case tuple([PyValue])
+    case set([PyValue])
+    /// Keys in insertion order, as Python 3.7+ dicts keep them.
+    case dict([(PyValue, PyValue)])
+    /// A list of floats and Nones: the shape of every time series, stored without boxing.
+    case series([Double?])
+
+    public static func == (a: PyValue, b: PyValue) -> Bool {
+        switch (a, b) {
+        case (.none, .none): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.int(x), .int(y)): return x == y
+        case let (.float(x), .float(y)): return x == y || (x.isNaN && y.isNaN)
+        case let (.string(x), .string(y)): return x == y
+        case let (.tuple(x), .tuple(y)), let (.set(x), .set(y)): return x == y
+        case let (.dict(x), .dict(y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case (.list, .list), (.series, .series), (.list, .series), (.series, .list):
+            return a.listItems == b.listItems
+        default: return false
+        }
+    }
+
+    /// A dict with string keys, in the given order.
+    public static func stringDict(_ pairs: [(String, PyValue)]) -> PyValue {
+        .dict(pairs.map { (.string($0.0), $0.1) })
+    }
+
+    public static func strings(_ values: [String]) -> PyValue { .list(values.map { .string($0) }) }
+
+    // MARK: reading values back (for plots drawn from samples.pickle)
+
+    public subscript(key: String) -> PyValue? {
+        guard case .dict(let pairs) = self else { return nil }
+        return pairs.first { $0.0 == .string(key) }?.1
+    }
+
+    /// The dict's string keys in order.
+    public var keys: [String] {
+        guard case .dict(let pairs) = self else { return [] }
+        return pairs.compactMap { if case .string(let s) = $0.0 { return s } else { return nil } }
+    }
+
+    public var listItems: [PyValue]? {
+        switch self {
+        case .list(let items): return items
+        case .series(let values): return values.map { $0.map(PyValue.float) ?? .none }
+        default: return nil
+        }
+    }
+
+    /// A list of numbers and Nones as a series.
+    public var series: [Double?]? {
+        if case .series(let values) = self { return values }
+        return listItems?.map { $0.number }
+    }
+
+    public var number: Double? {
+        switch self {
+        case .float(let d): return d
+        case .int(let i): return Double(i)
+        case .bool(let b): return b ? 1 : 0
+        default: return nil
+        }
+    }
+
+    public var string: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    public var strings: [String]? { listItems?.compactMap { $0.string } }
+}

@@ -1,0 +1,214 @@
+import CLockstat
+import Glibc
+
+/// The raw sample log: one append-only file per module, `samples/<module>.log`, of framed records.
+///
+///     offset  size  field (little-endian)
+///      0      4     magic "LKSR" (0x52534B4C)
+///      4      4     payload length in bytes
+///      8      8     tick index (the n-th tick of the module's interval)
+///     16      8     CLOCK_MONOTONIC nanoseconds when the sample was taken
+///     24      2     stream: which of the module's sources (0 = its main file)
+///     26      2     kind, see `RawRecordKind`
+///     28      4     CRC-32C of bytes 0..<28 followed by the payload
+///     32      n     payload: the kernel's bytes, verbatim
+///
+/// A record is written with one write(2). A torn tail (kill -9, power loss, disk full) fails
+/// its length or checksum, and the reader drops it and everything after it.
+public enum RawRecordKind: UInt16, Sendable {
+    /// Text `key value` lines: module, interval_ns, start_ns (the program's start, CLOCK_MONOTONIC).
+    case header = 0
+    /// A file snapshot taken on a tick.
+    case snapshot = 1
+    /// Ticks that could not be taken on time: payload is a UInt64 count starting at `tick`.
+    case missed = 2
+    /// Data taken outside the ticks (presampling, postsampling), e.g. a device list.
+    case side = 3
+}
+
+public enum RawLogFormat {
+    public static let magic: UInt32 = 0x5253_4B4C
+    public static let headerSize = 32
+}
+
+/// Appends records. The sampling path (`appendSnapshot`) reads straight into a preallocated buffer
+/// behind the header and writes once: no allocation, no formatting, no file creation per sample.
+public final class RawLogWriter {
+    public let path: String
+    private let fd: Int32
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity: Int
+    /// Appends that failed (disk full, I/O error); the sampler reports them.
+    public private(set) var writeErrors = 0
+
+    public init(path: String, initialCapacity: Int = 1 << 16) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LockstatError("\(path): cannot create raw sample log: \(String(cString: strerror(errno)))") }
+        capacity = initialCapacity
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+    }
+
+    deinit {
+        close(fd)
+        buffer.deallocate()
+    }
+
+    /// Reads the whole of `source` (pread from offset 0 until EOF) as one snapshot record.
+    /// Returns false when the read failed; nothing is appended then.
+    @discardableResult
+    public func appendSnapshot(of source: Int32, stream: UInt16, tick: UInt64, time: UInt64) -> Bool {
+        var length = 0
+        while true {
+            if RawLogFormat.headerSize + length == capacity { grow() }
+            let n = pread(source, buffer + RawLogFormat.headerSize + length,
+                          capacity - RawLogFormat.headerSize - length, off_t(length))
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            if n == 0 { break }
+            length += n
+        }
+        commit(kind: .snapshot, stream: stream, tick: tick, time: time, length: length)
+        return true
+    }
+
+    /// Appends a record with the given payload (not for the per-tick path of file snapshots).
+    public func append(kind: RawRecordKind, stream: UInt16 = 0, tick: UInt64, time: UInt64, payload: UnsafeRawBufferPointer) {
+        while RawLogFormat.headerSize + payload.count > capacity { grow() }
+        if payload.count > 0 { (buffer + RawLogFormat.headerSize).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        commit(kind: kind, stream: stream, tick: tick, time: time, length: payload.count)
+    }
+
+    public func append(kind: RawRecordKind, stream: UInt16 = 0, tick: UInt64, time: UInt64, text: String) {
+        var text = text
+        text.withUTF8 { append(kind: kind, stream: stream, tick: tick, time: time, payload: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Records `count` ticks from `firstTick` on as missed.
+    public func appendMissed(firstTick: UInt64, count: UInt64, time: UInt64) {
+        buffer.storeBytes(of: count.littleEndian, toByteOffset: RawLogFormat.headerSize, as: UInt64.self)
+        commit(kind: .missed, stream: 0, tick: firstTick, time: time, length: 8)
+    }
+
+    private func grow() {
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 8)
+        bigger.copyMemory(from: buffer, byteCount: capacity)
+        buffer.deallocate()
+        buffer = bigger
+        capacity *= 2
+    }
+
+    private func commit(kind: RawRecordKind, stream: UInt16, tick: UInt64, time: UInt64, length: Int) {
+        buffer.storeBytes(of: RawLogFormat.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+        buffer.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 4, as: UInt32.self)
+        buffer.storeBytes(of: tick.littleEndian, toByteOffset: 8, as: UInt64.self)
+        buffer.storeBytes(of: time.littleEndian, toByteOffset: 16, as: UInt64.self)
+        buffer.storeBytes(of: stream.littleEndian, toByteOffset: 24, as: UInt16.self)
+        buffer.storeBytes(of: kind.rawValue.littleEndian, toByteOffset: 26, as: UInt16.self)
+        var crc = ls_crc32c(0, buffer, 28)
+        crc = ls_crc32c(crc, buffer + RawLogFormat.headerSize, length)
+        buffer.storeBytes(of: crc.littleEndian, toByteOffset: 28, as: UInt32.self)
+        var done = 0
+        let total = RawLogFormat.headerSize + length
+        while done < total {
+            let n = write(fd, buffer + done, total - done)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { writeErrors += 1; return }
+            done += n
+        }
+    }
+}
+
+/// One record as read back: where its payload lies in the log's bytes.
+public struct RawRecord: Sendable {
+    public let kind: RawRecordKind
+    public let stream: UInt16
+    public let tick: UInt64
+    public let time: UInt64
+    public let payload: Range<Int>
+}
+
+/// A module's raw log read back, every whole record up to the first torn or corrupt one.
+public struct RawLog: Sendable {
+    public let path: String
+    public let bytes: [UInt8]
+    public let records: [RawRecord]
+    /// Bytes after the last whole record (a torn tail), dropped.
+    public let droppedBytes: Int
+    /// From the header record: the program's start (CLOCK_MONOTONIC ns) and the interval.
+    public let startTime: UInt64
+    public let intervalNanoseconds: UInt64
+
+    public static func read(path: String) throws -> RawLog {
+        switch FileReader.readAll(path) {
+        case .success(let bytes): return try RawLog(path: path, bytes: bytes)
+        case .failure(let f): throw LockstatError("\(path): cannot read raw samples: \(f.reason)")
+        }
+    }
+
+    public init(path: String, bytes: [UInt8]) throws {
+        self.path = path
+        self.bytes = bytes
+        var records = [RawRecord]()
+        var offset = 0
+        bytes.withUnsafeBytes { raw in
+            while offset + RawLogFormat.headerSize <= raw.count {
+                let base = raw.baseAddress! + offset
+                let magic = UInt32(littleEndian: base.loadUnaligned(as: UInt32.self))
+                let length = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+                let end = offset + RawLogFormat.headerSize + length
+                guard magic == RawLogFormat.magic, end <= raw.count else { break }
+                var crc = ls_crc32c(0, base, 28)
+                crc = ls_crc32c(crc, base + RawLogFormat.headerSize, length)
+                guard crc == UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
+                      let kind = RawRecordKind(rawValue: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
+                else { break }
+                records.append(RawRecord(
+                    kind: kind,
+                    stream: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt16.self)),
+                    tick: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                    time: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                    payload: (offset + RawLogFormat.headerSize)..<end))
+                offset = end
+            }
+        }
+        self.records = records
+        droppedBytes = bytes.count - offset
+        guard let header = records.first(where: { $0.kind == .header }) else {
+            throw LockstatError("\(path): not a lockstat raw sample log (no header record)")
+        }
+        var fields = [String: UInt64]()
+        for line in String(decoding: bytes[header.payload], as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let v = UInt64(parts[1]) { fields[String(parts[0])] = v }
+        }
+        startTime = fields["start_ns"] ?? header.time
+        intervalNanoseconds = fields["interval_ns"] ?? 0
+    }
+
+    public func payload(_ record: RawRecord) -> ArraySlice<UInt8> { bytes[record.payload] }
+
+    /// Snapshot records of one stream, in order.
+    public func snapshots(stream: UInt16 = 0) -> [RawRecord] {
+        records.filter { $0.kind == .snapshot && $0.stream == stream }
+    }
+
+    public func sideRecords(stream: UInt16) -> [RawRecord] {
+        records.filter { $0.kind == .side && $0.stream == stream }
+    }
+
+    /// Ticks recorded as missed.
+    public var missedTicks: UInt64 {
+        records.reduce(0) { sum, r in
+            guard r.kind == .missed, r.payload.count == 8 else { return sum }
+            return sum + bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: r.payload.lowerBound, as: UInt64.self)) }
+        }
+    }
+
+    /// Seconds since the program started, measured.
+    public func seconds(_ record: RawRecord) -> Double {
+        Double(Int64(bitPattern: record.time &- startTime)) / 1e9
+    }
+}

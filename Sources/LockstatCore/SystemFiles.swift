@@ -1,0 +1,67 @@
+import Glibc
+
+/// Where the kernel's files are: `/` normally, or a replay tree given by `--proc-root`
+/// (every /proc and /sys path is looked up under it).
+public struct SystemRoot: Sendable, Equatable {
+    public let root: String
+
+    public init(_ root: String = "/") {
+        self.root = root.hasSuffix("/") ? String(root.dropLast()) : root
+    }
+
+    /// The real path of a kernel path such as `/proc/stat`.
+    public func path(_ kernelPath: String) -> String { root + kernelPath }
+}
+
+/// Reads files the way procfs needs: procfs reports size 0, so read(2) until EOF.
+/// (Foundation's String(contentsOfFile:) stops after about 4 KB of a /proc file.)
+public enum FileReader {
+    public enum Failure: Error, Equatable {
+        case missing, permissionDenied, other(Int32)
+
+        public var reason: String {
+            switch self {
+            case .missing: return "no such file"
+            case .permissionDenied: return "needs root (permission denied)"
+            case .other(let e): return String(cString: strerror(e))
+            }
+        }
+    }
+
+    public static func readAll(_ path: String) -> Result<[UInt8], Failure> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return .failure(failure(errno)) }
+        defer { close(fd) }
+        var bytes = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(failure(errno))
+            }
+            if n == 0 { return .success(bytes) }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    public static func readText(_ path: String) -> Result<String, Failure> {
+        readAll(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Whether the file can be opened for reading, and why not.
+    public static func check(_ path: String) -> Failure? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return failure(errno) }
+        close(fd)
+        return nil
+    }
+
+    static func failure(_ err: Int32) -> Failure {
+        switch err {
+        case ENOENT, ENOTDIR: return .missing
+        case EACCES, EPERM: return .permissionDenied
+        default: return .other(err)
+        }
+    }
+}

@@ -1,0 +1,138 @@
+/// Reads pickles back: every opcode `Pickle` writes, and those CPython's protocol 2–5 pickler
+/// emits for None, bools, ints, floats, strings, lists, tuples, sets and dicts.
+public struct Unpickler {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    private let bytes: [UInt8]
+    private var pos = 0
+    private var stack: [PyValue] = []
+    private var marks: [Int] = []
+    private var memo: [Int: PyValue] = [:]
+
+    public static func decode(_ bytes: [UInt8]) throws -> PyValue {
+        var u = Unpickler(bytes: bytes)
+        return try u.run()
+    }
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    private mutating func run() throws -> PyValue {
+        while true {
+            let op = try byte()
+            switch op {
+            case PickleOp.proto: _ = try byte()
+            case PickleOp.frame: _ = try take(8)
+            case PickleOp.stop:
+                guard let top = stack.last else { throw Self.fail("empty stack at STOP") }
+                return top
+            case PickleOp.mark: marks.append(stack.count)
+            case PickleOp.none: stack.append(.none)
+            case PickleOp.newTrue: stack.append(.bool(true))
+            case PickleOp.newFalse: stack.append(.bool(false))
+            case PickleOp.binInt: stack.append(.int(Int64(Int32(bitPattern: UInt32(le: try take(4))))))
+            case PickleOp.binInt1: stack.append(.int(Int64(try byte())))
+            case PickleOp.binInt2: stack.append(.int(Int64(UInt16(le: try take(2)))))
+            case PickleOp.long1:
+                let n = Int(try byte())
+                let raw = try take(n)
+                guard n <= 8 else { throw Self.fail("integer wider than 64 bits") }
+                var v: UInt64 = 0
+                for (i, b) in raw.enumerated() { v |= UInt64(b) << (8 * UInt64(i)) }
+                if n > 0 && n < 8 && raw.last! & 0x80 != 0 { v |= ~0 << (8 * UInt64(n)) }
+                stack.append(.int(Int64(bitPattern: v)))
+            case PickleOp.binFloat:
+                stack.append(.float(Double(bitPattern: try take(8).reduce(0) { $0 << 8 | UInt64($1) })))
+            case PickleOp.shortBinUnicode: stack.append(.string(try text(Int(try byte()))))
+            case PickleOp.binUnicode: stack.append(.string(try text(Int(UInt32(le: try take(4))))))
+            case PickleOp.binUnicode8: stack.append(.string(try text(Int(UInt64(le: try take(8))))))
+            case PickleOp.emptyList: stack.append(.list([]))
+            case PickleOp.emptyDict: stack.append(.dict([]))
+            case PickleOp.emptyTuple: stack.append(.tuple([]))
+            case PickleOp.emptySet: stack.append(.set([]))
+            case PickleOp.append:
+                let item = try pop()
+                try modifyTop { if case .list(var l) = $0 { l.append(item); $0 = .list(l) } else { throw Self.fail("APPEND to a non-list") } }
+            case PickleOp.appends:
+                let items = try popMark()
+                try modifyTop { if case .list(var l) = $0 { l += items; $0 = .list(l) } else { throw Self.fail("APPENDS to a non-list") } }
+            case PickleOp.addItems:
+                let items = try popMark()
+                try modifyTop { if case .set(var s) = $0 { s += items; $0 = .set(s) } else { throw Self.fail("ADDITEMS to a non-set") } }
+            case PickleOp.setItem:
+                let v = try pop(), k = try pop()
+                try modifyTop { if case .dict(var d) = $0 { d.append((k, v)); $0 = .dict(d) } else { throw Self.fail("SETITEM to a non-dict") } }
+            case PickleOp.setItems:
+                let items = try popMark()
+                guard items.count % 2 == 0 else { throw Self.fail("odd SETITEMS") }
+                try modifyTop {
+                    guard case .dict(var d) = $0 else { throw Self.fail("SETITEMS to a non-dict") }
+                    for i in stride(from: 0, to: items.count, by: 2) { d.append((items[i], items[i + 1])) }
+                    $0 = .dict(d)
+                }
+            case PickleOp.tuple: stack.append(.tuple(try popMark()))
+            case PickleOp.frozenSet: stack.append(.set(try popMark()))
+            case PickleOp.tuple1, PickleOp.tuple2, PickleOp.tuple3:
+                let n = Int(op - PickleOp.tuple1) + 1
+                guard stack.count >= n else { throw Self.fail("stack underflow") }
+                let items = Array(stack.suffix(n))
+                stack.removeLast(n)
+                stack.append(.tuple(items))
+            case PickleOp.memoize:
+                guard let top = stack.last else { throw Self.fail("MEMOIZE on empty stack") }
+                memo[memo.count] = top
+            case PickleOp.binGet: stack.append(try memoValue(Int(try byte())))
+            case PickleOp.longBinGet: stack.append(try memoValue(Int(UInt32(le: try take(4)))))
+            default:
+                throw Self.fail("unsupported opcode 0x\(String(op, radix: 16)) at byte \(pos - 1)")
+            }
+        }
+    }
+
+    private static func fail(_ message: String) -> Failure { Failure(description: "pickle: \(message)") }
+
+    private mutating func byte() throws -> UInt8 {
+        guard pos < bytes.count else { throw Self.fail("truncated") }
+        defer { pos += 1 }
+        return bytes[pos]
+    }
+
+    private mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
+        guard n >= 0, pos + n <= bytes.count else { throw Self.fail("truncated") }
+        defer { pos += n }
+        return bytes[pos..<(pos + n)]
+    }
+
+    private mutating func text(_ n: Int) throws -> String { String(decoding: try take(n), as: UTF8.self) }
+
+    private mutating func pop() throws -> PyValue {
+        guard let v = stack.popLast() else { throw Self.fail("stack underflow") }
+        return v
+    }
+
+    private mutating func popMark() throws -> [PyValue] {
+        guard let m = marks.popLast(), m <= stack.count else { throw Self.fail("missing MARK") }
+        let items = Array(stack[m...])
+        stack.removeSubrange(m...)
+        return items
+    }
+
+    private mutating func modifyTop(_ body: (inout PyValue) throws -> Void) throws {
+        guard !stack.isEmpty else { throw Self.fail("stack underflow") }
+        try body(&stack[stack.count - 1])
+    }
+
+    private func memoValue(_ i: Int) throws -> PyValue {
+        guard let v = memo[i] else { throw Self.fail("unknown memo \(i)") }
+        return v
+    }
+}
+
+private extension FixedWidthInteger {
+    init(le bytes: ArraySlice<UInt8>) {
+        var v: Self = 0
+        for (i, b) in bytes.enumerated() { v |= Self(b) << (8 * i) }
+        self = v
+    }
+}

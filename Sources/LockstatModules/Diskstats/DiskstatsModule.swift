@@ -1,0 +1,71 @@
+import Glibc
+import LockstatCore
+
+/// /proc/diskstats: every `iostat -x` column per device and interval.
+public struct DiskstatsModule: LockstatModule {
+    public let name = "diskstats"
+    public let summary = "disk I/O per device: every iostat -x column (r/s, rkB/s, r_await, aqu-sz, %util...) from /proc/diskstats"
+    public let configKeys: [String] = []
+    static let file = "/proc/diskstats"
+    /// Stream 1 of the raw log: the /sys/block listing, at presampling and postsampling.
+    static let sysBlockStream: UInt16 = 1
+
+    public init() {}
+
+    public func unavailableReason(_ system: SystemRoot) -> String? {
+        FileReader.check(system.path(Self.file)).map { "\(system.path(Self.file)): \($0.reason)" }
+    }
+
+    public func presampling(_ context: RecordingContext) throws -> any Recorder {
+        let recorder = try DiskstatsRecorder(system: context.system, log: context.log)
+        recorder.recordWholeDisks()
+        return recorder
+    }
+
+    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+        var series = DiskstatsSeries()
+        let records = log.snapshots()
+        for r in records { log.withText(r) { series.add($0, time: log.seconds(r)) } }
+        let listed = log.sideRecords(stream: Self.sysBlockStream).reduce(into: Set<String>()) {
+            $0.formUnion(WholeDisks.fromSysBlock(String(decoding: log.payload($1), as: UTF8.self)))
+        }
+        let whole = listed.isEmpty ? WholeDisks.guess(names: series.names, partitionLayout: series.shortLayout)
+                                   : series.names.filter { listed.contains($0) }
+        var warnings = [String]()
+        if series.badLines > 0 { warnings.append("\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
+        return ParsedModule(data: DiskstatsData(series: series, wholeDisks: whole).pyValue, warnings: warnings)
+    }
+
+    public func plot(_ data: PyValue, into directory: String) throws -> [String] {
+        try DiskstatsPlots(data: data).write(into: directory)
+    }
+}
+
+/// Samples /proc/diskstats on every tick, and lists /sys/block before and after.
+final class DiskstatsRecorder: Recorder {
+    private let snapshots: FileSnapshotRecorder
+    private let system: SystemRoot
+    private let log: RawLogWriter
+
+    init(system: SystemRoot, log: RawLogWriter) throws {
+        snapshots = try FileSnapshotRecorder(paths: [system.path(DiskstatsModule.file)], log: log)
+        self.system = system
+        self.log = log
+    }
+
+    func sample(tick: UInt64, time: UInt64) -> Bool { snapshots.sample(tick: tick, time: time) }
+
+    func postsampling() { recordWholeDisks() }
+
+    /// Devices can appear mid-run, so the listing is taken again at the end.
+    func recordWholeDisks() {
+        guard let dir = opendir(system.path("/sys/block")) else { return }
+        defer { closedir(dir) }
+        var names = [String]()
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if !name.hasPrefix(".") { names.append(name) }
+        }
+        log.append(kind: .side, stream: DiskstatsModule.sysBlockStream, tick: 0, time: 0, text: names.sorted().joined(separator: "\n"))
+    }
+}

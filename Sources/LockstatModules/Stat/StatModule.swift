@@ -1,0 +1,33 @@
+import LockstatCore
+
+/// /proc/stat: CPU time by kind (mpstat's percentages), context switches, interrupts, forks.
+public struct StatModule: LockstatModule {
+    public let name = "stat"
+    public let summary = "CPU utilisation per CPU (mpstat %usr %sys ...), ctxt/s, intr/s, fork/s from /proc/stat"
+    public let configKeys: [String] = []
+    static let file = "/proc/stat"
+
+    public init() {}
+
+    public func unavailableReason(_ system: SystemRoot) -> String? {
+        FileReader.check(system.path(Self.file)).map { "\(system.path(Self.file)): \($0.reason)" }
+    }
+
+    public func presampling(_ context: RecordingContext) throws -> any Recorder {
+        try FileSnapshotRecorder(paths: [context.system.path(Self.file)], log: context.log)
+    }
+
+    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+        let records = log.snapshots()
+        let snapshots = records.map { r in log.withText(r) { StatSnapshot($0) } }
+        let series = StatSeries(times: records.map { log.seconds($0) }, snapshots: snapshots)
+        var warnings = [String]()
+        let bad = snapshots.reduce(0) { $0 + $1.badLines }
+        if bad > 0 { warnings.append("\(bad) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
+        return ParsedModule(data: series.pyValue, warnings: warnings)
+    }
+
+    public func plot(_ data: PyValue, into directory: String) throws -> [String] {
+        try StatPlots(data: data).write(into: directory)
+    }
+}

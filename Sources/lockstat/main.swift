@@ -1,0 +1,2 @@
+import LockstatCLI
+Entry.main(LockstatCommand.self)
