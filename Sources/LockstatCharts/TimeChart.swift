@@ -45,7 +45,7 @@ public struct TimeChart {
         var svg = SVG(width: Self.width, height: Self.height)
         svg.rect(x: 0, y: 0, width: Double(Self.width), height: Double(Self.height), fill: "white")
         svg.text(title, x: Double(Self.width) / 2, y: 24, size: 16, anchor: .middle, weight: "bold")
-        let t0 = time.first ?? 0, t1 = max(time.last ?? 1, t0 + 1e-9)
+        let t0 = min(0, time.first ?? 0), t1 = max(time.last ?? 1, t0 + 1e-9)
         let xScale = Scale(lower: t0, upper: t1, pixelLow: plotLeft, pixelHigh: plotRight)
         let shapes = stacked ? stackedColumns(xScale) : lineColumns(xScale)
         let top = yMax ?? shapes.maximum

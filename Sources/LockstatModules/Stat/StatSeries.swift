@@ -37,7 +37,7 @@ struct StatSeries {
     }
 
     func gauge(_ value: KeyPath<StatSnapshot, UInt64?>) -> [Double?] {
-        snapshots.map { $0[keyPath: value].map(Double.init) }
+        snapshots.map { $0[keyPath: value].map { Double($0) } }
     }
 
     var pyValue: PyValue {

@@ -1,0 +1,77 @@
+import Foundation
+import XCTest
+@testable import LockstatCore
+
+/// Paths and helpers shared by the tests.
+enum Fixtures {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// ../shared/fixtures beside the repository (as laid out for developers and CI),
+    /// or $LOCKSTAT_SHARED/fixtures.
+    static var directory: URL {
+        if let shared = ProcessInfo.processInfo.environment["LOCKSTAT_SHARED"] {
+            return URL(fileURLWithPath: shared).appendingPathComponent("fixtures")
+        }
+        return repository.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    }
+
+    static func bytes(_ relative: String, file: StaticString = #filePath, line: UInt = #line) throws -> [UInt8] {
+        let path = directory.appendingPathComponent(relative).path
+        guard case .success(let b) = FileReader.readAll(path) else {
+            XCTFail("fixture missing: \(path)", file: file, line: line)
+            throw LockstatError("fixture missing: \(path)")
+        }
+        return b
+    }
+
+    static func files(in sub: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent(sub).path)
+            .filter { $0.hasSuffix(".txt") }.sorted().map { sub + "/" + $0 }
+    }
+}
+
+/// A fresh temporary directory under /var/tmp (a real disk here, unlike a tmpfs /tmp elsewhere).
+func temporaryDirectory(_ name: String = #function) -> String {
+    let safe = name.filter { $0.isLetter || $0.isNumber }
+    let path = "/var/tmp/lockstat-tests/\(safe)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try? FileManager.default.removeItem(atPath: path)
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// A RawLog built in memory from snapshots, as the sampler would have written them.
+func rawLog(snapshots: [[UInt8]], times: [Double], stream: UInt16 = 0, side: [(UInt16, String)] = []) throws -> RawLog {
+    let dir = temporaryDirectory("rawlog")
+    let path = dir + "/m.log"
+    let writer = try RawLogWriter(path: path)
+    let start: UInt64 = 1_000_000_000
+    writer.append(kind: .header, tick: 0, time: start, text: "module m\ninterval_ns 100000000\nstart_ns \(start)\n")
+    for (stream, text) in side { writer.append(kind: .side, stream: stream, tick: 0, time: 0, text: text) }
+    for (i, s) in snapshots.enumerated() {
+        s.withUnsafeBytes { writer.append(kind: .snapshot, stream: stream, tick: UInt64(i), time: start + UInt64(times[i] * 1e9), payload: $0) }
+    }
+    return try RawLog.read(path: path)
+}
+
+/// Runs a command, returns (exit status, stdout, stderr).
+@discardableResult
+func shell(_ arguments: [String], environment: [String: String]? = nil, input: String? = nil) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = arguments
+    if let environment { p.environment = environment }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+func assertClose(_ a: Double?, _ b: Double, accuracy: Double = 1e-9, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+    guard let a else { XCTFail("nil, expected \(b) \(message)", file: file, line: line); return }
+    XCTAssertEqual(a, b, accuracy: accuracy, message, file: file, line: line)
+}
