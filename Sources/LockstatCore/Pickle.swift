@@ -12,6 +12,8 @@ enum PickleOp {
     static let tuple1: UInt8 = 0x85, tuple2: UInt8 = 0x86, tuple3: UInt8 = 0x87
     static let emptySet: UInt8 = 0x8F, addItems: UInt8 = 0x90, frozenSet: UInt8 = 0x91
     static let frame: UInt8 = 0x95, memoize: UInt8 = 0x94, binGet: UInt8 = 0x68 /* h */, longBinGet: UInt8 = 0x6A /* j */
+    static let binPut: UInt8 = 0x71 /* q */, longBinPut: UInt8 = 0x72 /* r */
+    static let global: UInt8 = 0x63 /* c */, reduce: UInt8 = 0x52 /* R */
 }
 
 public enum Pickle {

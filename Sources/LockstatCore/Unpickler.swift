@@ -82,6 +82,17 @@ public struct Unpickler {
             case PickleOp.memoize:
                 guard let top = stack.last else { throw Self.fail("MEMOIZE on empty stack") }
                 memo[memo.count] = top
+            case PickleOp.global:
+                // Protocols 2 and 3 build sets as `builtins.set(list)`; no other global is read.
+                let name = try line() + "." + (try line())
+                guard Self.setConstructors.contains(name) else { throw Self.fail("unsupported global \(name)") }
+                stack.append(.string(Self.setMarker))
+            case PickleOp.reduce:
+                let args = try pop(), callable = try pop()
+                guard callable == .string(Self.setMarker), case .tuple(let a) = args else { throw Self.fail("unsupported REDUCE") }
+                stack.append(.set(a.first?.listItems ?? []))
+            case PickleOp.binPut: try put(Int(try byte()))
+            case PickleOp.longBinPut: try put(Int(UInt32(le: try take(4))))
             case PickleOp.binGet: stack.append(try memoValue(Int(try byte())))
             case PickleOp.longBinGet: stack.append(try memoValue(Int(UInt32(le: try take(4)))))
             default:
@@ -104,6 +115,15 @@ public struct Unpickler {
         return bytes[pos..<(pos + n)]
     }
 
+    static let setConstructors: Set<String> = ["builtins.set", "__builtin__.set", "builtins.frozenset", "__builtin__.frozenset"]
+    static let setMarker = "\u{0}set constructor"
+
+    private mutating func line() throws -> String {
+        guard let end = bytes[pos...].firstIndex(of: 0x0A) else { throw Self.fail("truncated") }
+        defer { pos = end + 1 }
+        return String(decoding: bytes[pos..<end], as: UTF8.self)
+    }
+
     private mutating func text(_ n: Int) throws -> String { String(decoding: try take(n), as: UTF8.self) }
 
     private mutating func pop() throws -> PyValue {
@@ -121,6 +141,13 @@ public struct Unpickler {
     private mutating func modifyTop(_ body: (inout PyValue) throws -> Void) throws {
         guard !stack.isEmpty else { throw Self.fail("stack underflow") }
         try body(&stack[stack.count - 1])
+    }
+
+    /// Memo entries are copies: a value filled after it was memoized reads back as it was then,
+    /// which matters only for objects a pickle shares between two places (ours never do).
+    private mutating func put(_ i: Int) throws {
+        guard let top = stack.last else { throw Self.fail("PUT on empty stack") }
+        memo[i] = top
     }
 
     private func memoValue(_ i: Int) throws -> PyValue {
