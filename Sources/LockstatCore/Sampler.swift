@@ -57,6 +57,7 @@ public final class ModuleSampler: @unchecked Sendable {
     private let log: RawLogWriter
     private let sleeper: OpaquePointer
     private let finished = DispatchSemaphore(value: 0)
+    private var started = false
 
     public init(name: String, interval: Double, recorder: any Recorder, log: RawLogWriter) {
         self.name = name
@@ -72,6 +73,7 @@ public final class ModuleSampler: @unchecked Sendable {
     public func start(at start: UInt64) {
         log.append(kind: .header, tick: 0, time: start,
                    text: "module \(name)\ninterval_ns \(intervalNanoseconds)\nstart_ns \(start)\n")
+        started = true
         let thread = Thread { [self] in
             run(start: start)
             finished.signal()
@@ -81,7 +83,9 @@ public final class ModuleSampler: @unchecked Sendable {
     }
 
     /// Stops after one last sample and postsampling; returns when the thread has finished.
+    /// A sampler that never started (the program could not be started) only runs postsampling.
     public func stopAndWait() {
+        guard started else { return recorder.postsampling() }
         ls_sleeper_stop(sleeper)
         finished.wait()
     }
