@@ -70,49 +70,50 @@ uint64_t ls_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 uint64_t ls_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 uint64_t ls_process_cpu_ns(void) { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
 
-/* ---- sleeper ---------------------------------------------------------- */
-struct ls_sleeper { pthread_mutex_t mu; pthread_cond_t cv; int stopped; };
+/* ---- sleeper ----------------------------------------------------------
+   clock_nanosleep(TIMER_ABSTIME) is one syscall per tick (a condition variable costs two on
+   glibc, and syscalls are dear in these VMs). A stop interrupts the sleep with SIGURG sent to
+   the sleeping thread; ls_sleeper_stop is repeated by the caller until the thread has finished,
+   which covers a stop that lands between the check and the sleep. */
+struct ls_sleeper { volatile int stopped; volatile int has_thread; pthread_t thread; };
+
+static void on_wake(int sig) { (void)sig; }
+
+static void install_wake_handler_once(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_wake; /* no SA_RESTART: the sleep returns EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGURG, &sa, NULL);
+}
+
+static void install_wake_handler(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_wake_handler_once);
+}
 
 ls_sleeper *ls_sleeper_new(void) {
-    ls_sleeper *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&s->mu, NULL);
-    return s;
+    install_wake_handler();
+    return calloc(1, sizeof(ls_sleeper));
 }
-void ls_sleeper_free(ls_sleeper *s) {
-    if (!s) return;
-    pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-}
+void ls_sleeper_free(ls_sleeper *s) { free(s); }
+
 int ls_sleeper_wait_until(ls_sleeper *s, uint64_t deadline_ns) {
-    struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000ull), .tv_nsec = (long)(deadline_ns % 1000000000ull) };
-    pthread_mutex_lock(&s->mu);
-    while (!s->stopped) {
-        int rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-        if (rc == ETIMEDOUT) break;
+    if (!s->has_thread) {
+        s->thread = pthread_self();
+        __atomic_store_n(&s->has_thread, 1, __ATOMIC_RELEASE);
     }
-    int stopped = s->stopped;
-    pthread_mutex_unlock(&s->mu);
-    return stopped;
+    struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000ull), .tv_nsec = (long)(deadline_ns % 1000000000ull) };
+    while (!__atomic_load_n(&s->stopped, __ATOMIC_ACQUIRE)) {
+        if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == 0) break;
+    }
+    return __atomic_load_n(&s->stopped, __ATOMIC_ACQUIRE);
 }
 void ls_sleeper_stop(ls_sleeper *s) {
-    pthread_mutex_lock(&s->mu);
-    s->stopped = 1;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    __atomic_store_n(&s->stopped, 1, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&s->has_thread, __ATOMIC_ACQUIRE)) pthread_kill(s->thread, SIGURG);
 }
-int ls_sleeper_stopped(ls_sleeper *s) {
-    pthread_mutex_lock(&s->mu);
-    int v = s->stopped;
-    pthread_mutex_unlock(&s->mu);
-    return v;
-}
+int ls_sleeper_stopped(ls_sleeper *s) { return __atomic_load_n(&s->stopped, __ATOMIC_ACQUIRE); }
 
 /* ---- signals ---------------------------------------------------------- */
 static volatile sig_atomic_t child_pid;

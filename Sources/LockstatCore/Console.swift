@@ -24,14 +24,14 @@ final class Console: @unchecked Sendable {
     }
 
     /// The live line: elapsed time, samples, missed ticks; refreshed twice a second.
-    func startProgress(samplers: [ModuleSampler], start: UInt64) -> ProgressLine? {
+    func startProgress(modules: [SampledModule], start: UInt64) -> ProgressLine? {
         guard !quiet, isatty(2) != 0 else { return nil }
         let line = ProgressLine()
         let thread = Thread { [self] in
             while !line.stopped.load(ordering: .relaxed) {
                 let elapsed = Double(ls_monotonic_ns() - start) / 1e9
-                let samples = samplers.reduce(0) { $0 + $1.counters.samples.load(ordering: .relaxed) }
-                let missed = samplers.reduce(0) { $0 + $1.counters.missed.load(ordering: .relaxed) }
+                let samples = modules.reduce(0) { $0 + $1.counters.samples.load(ordering: .relaxed) }
+                let missed = modules.reduce(0) { $0 + $1.counters.missed.load(ordering: .relaxed) }
                 lock.withLock {
                     progressShown = true
                     FileHandle.standardError.write(Data(String(format: "\r\u{1B}[Klockstat: %.1f s, %d samples, %d missed ticks", elapsed, samples, missed).utf8))

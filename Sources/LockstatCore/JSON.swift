@@ -23,11 +23,11 @@ public enum JSON {
                 write(item, to: &out)
             }
             out += "]"
-        case .series(let values):
+        case .floats(let values):
             out += "["
             for (i, value) in values.enumerated() {
                 if i > 0 { out += ", " }
-                if let d = value { writeNumber(d, to: &out) } else { out += "null" }
+                writeNumber(value, to: &out)
             }
             out += "]"
         case .dict(let pairs):

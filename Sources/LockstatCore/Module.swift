@@ -6,6 +6,10 @@ public protocol LockstatModule: Sendable {
     var summary: String { get }
     /// Keys this module understands as `<module>.<key>` besides `intervall`.
     var configKeys: [String] { get }
+    /// True when a sample is a few preads of procfs files that cannot block for long: such
+    /// modules with the same interval share one sampling thread (one wake-up per tick).
+    /// False gives the module a thread of its own, so it can never delay another's samples.
+    var samplesCheaply: Bool { get }
     /// nil when the module can run here, else why not ("needs root", "no /proc/lock_stat").
     func unavailableReason(_ system: SystemRoot) -> String?
     /// presampling: prepare, and return what takes a sample on every tick.
@@ -23,6 +27,13 @@ public struct RecordingContext {
     public let testDirectory: String
     /// The module's raw log; the recorder appends to it on the module's own thread only.
     public let log: RawLogWriter
+
+    public init(system: SystemRoot, config: Config, testDirectory: String, log: RawLogWriter) {
+        self.system = system
+        self.config = config
+        self.testDirectory = testDirectory
+        self.log = log
+    }
 }
 
 /// Takes the samples of one module during the run.

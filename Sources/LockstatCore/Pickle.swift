@@ -52,11 +52,14 @@ struct PickleWriter {
                 for i in chunk { write(items[i]) }
                 out.append(PickleOp.appends)
             }
-        case .series(let values):
+        case .floats(let values):
             out.append(PickleOp.emptyList)
             for chunk in batches(values.count) {
                 out.append(PickleOp.mark)
-                for i in chunk { if let d = values[i] { writeFloat(d) } else { out.append(PickleOp.none) } }
+                for i in chunk {
+                    let v = values[values.startIndex + i]   // a slice keeps its parent's indices
+                    if v.isNaN { out.append(PickleOp.none) } else { writeFloat(v) }
+                }
                 out.append(PickleOp.appends)
             }
         case .tuple(let items):

@@ -10,8 +10,10 @@ public indirect enum PyValue: Equatable, Sendable {
     case set([PyValue])
     /// Keys in insertion order, as Python 3.7+ dicts keep them.
     case dict([(PyValue, PyValue)])
-    /// A list of floats and Nones: the shape of every time series, stored without boxing.
-    case series([Double?])
+    /// A list of floats and Nones, the shape of every time series, stored unboxed: NaN stands
+    /// for None (no series lockstat computes holds a real NaN). A slice, so a column of a
+    /// larger buffer is stored without a copy. Build it with `series(_:)`.
+    case floats(ArraySlice<Double>)
 
     public static func == (a: PyValue, b: PyValue) -> Bool {
         switch (a, b) {
@@ -23,7 +25,7 @@ public indirect enum PyValue: Equatable, Sendable {
         case let (.tuple(x), .tuple(y)), let (.set(x), .set(y)): return x == y
         case let (.dict(x), .dict(y)):
             return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        case (.list, .list), (.series, .series), (.list, .series), (.series, .list):
+        case (.list, .list), (.floats, .floats), (.list, .floats), (.floats, .list):
             return a.listItems == b.listItems
         default: return false
         }
@@ -52,14 +54,20 @@ public indirect enum PyValue: Equatable, Sendable {
     public var listItems: [PyValue]? {
         switch self {
         case .list(let items): return items
-        case .series(let values): return values.map { $0.map(PyValue.float) ?? .none }
+        case .floats(let values): return values.map { $0.isNaN ? .none : .float($0) }
         default: return nil
         }
     }
 
+    /// A series of floats and Nones.
+    public static func series(_ values: [Double?]) -> PyValue { .floats(values.map { $0 ?? .nan }[...]) }
+
+    /// A series whose NaNs stand for None.
+    public static func series(_ values: [Double]) -> PyValue { .floats(values[...]) }
+
     /// A list of numbers and Nones as a series.
     public var series: [Double?]? {
-        if case .series(let values) = self { return values }
+        if case .floats(let values) = self { return values.map { $0.isNaN ? nil : $0 } }
         return listItems?.map { $0.number }
     }
 

@@ -130,10 +130,45 @@ public struct RawRecord: Sendable {
     public let payload: Range<Int>
 }
 
+/// The bytes of a raw log read back: the file mapped read-only (no copy of a long run into
+/// memory), or bytes already in memory.
+public final class RawLogBytes: @unchecked Sendable {
+    public let buffer: UnsafeRawBufferPointer
+    private let mapped: Bool
+
+    init(mapping fd: Int32, size: Int) throws {
+        guard size > 0 else {
+            mapped = false
+            buffer = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 8))
+            return
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw LockstatError(String(cString: strerror(errno)))
+        }
+        mapped = true
+        buffer = UnsafeRawBufferPointer(start: p, count: size)
+    }
+
+    init(_ bytes: [UInt8]) {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
+        copy.copyBytes(from: bytes)
+        mapped = false
+        buffer = UnsafeRawBufferPointer(copy)
+    }
+
+    deinit {
+        if mapped {
+            munmap(UnsafeMutableRawPointer(mutating: buffer.baseAddress), buffer.count)
+        } else {
+            UnsafeMutableRawBufferPointer(mutating: buffer).deallocate()
+        }
+    }
+}
+
 /// A module's raw log read back, every whole record up to the first torn or corrupt one.
 public struct RawLog: Sendable {
     public let path: String
-    public let bytes: [UInt8]
+    public let storage: RawLogBytes
     public let records: [RawRecord]
     /// Bytes after the last whole record (a torn tail), dropped.
     public let droppedBytes: Int
@@ -142,45 +177,54 @@ public struct RawLog: Sendable {
     public let intervalNanoseconds: UInt64
 
     public static func read(path: String) throws -> RawLog {
-        switch FileReader.readAll(path) {
-        case .success(let bytes): return try RawLog(path: path, bytes: bytes)
-        case .failure(let f): throw LockstatError("\(path): cannot read raw samples: \(f.reason)")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LockstatError("\(path): cannot read raw samples: \(FileReader.failure(errno).reason)") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw LockstatError("\(path): cannot read raw samples: \(String(cString: strerror(errno)))") }
+        do {
+            return try RawLog(path: path, storage: try RawLogBytes(mapping: fd, size: Int(st.st_size)))
+        } catch let e as LockstatError {
+            throw e.message.hasPrefix(path) ? e : LockstatError("\(path): cannot map raw samples: \(e.message)")
         }
     }
 
     public init(path: String, bytes: [UInt8]) throws {
+        try self.init(path: path, storage: RawLogBytes(bytes))
+    }
+
+    init(path: String, storage: RawLogBytes) throws {
         self.path = path
-        self.bytes = bytes
+        self.storage = storage
         var records = [RawRecord]()
         var offset = 0
-        bytes.withUnsafeBytes { raw in
-            while offset + RawLogFormat.headerSize <= raw.count {
-                let base = raw.baseAddress! + offset
-                let magic = UInt32(littleEndian: base.loadUnaligned(as: UInt32.self))
-                let length = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-                let end = offset + RawLogFormat.headerSize + length
-                guard magic == RawLogFormat.magic, end <= raw.count else { break }
-                var crc = ls_crc32c(0, base, 28)
-                crc = ls_crc32c(crc, base + RawLogFormat.headerSize, length)
-                guard crc == UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
-                      let kind = RawRecordKind(rawValue: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
-                else { break }
-                records.append(RawRecord(
-                    kind: kind,
-                    stream: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt16.self)),
-                    tick: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                    time: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                    payload: (offset + RawLogFormat.headerSize)..<end))
-                offset = end
-            }
+        let raw = storage.buffer
+        while offset + RawLogFormat.headerSize <= raw.count {
+            let base = raw.baseAddress! + offset
+            let magic = UInt32(littleEndian: base.loadUnaligned(as: UInt32.self))
+            let length = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+            let end = offset + RawLogFormat.headerSize + length
+            guard magic == RawLogFormat.magic, end <= raw.count else { break }
+            var crc = ls_crc32c(0, base, 28)
+            crc = ls_crc32c(crc, base + RawLogFormat.headerSize, length)
+            guard crc == UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
+                  let kind = RawRecordKind(rawValue: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
+            else { break }
+            records.append(RawRecord(
+                kind: kind,
+                stream: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt16.self)),
+                tick: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                time: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                payload: (offset + RawLogFormat.headerSize)..<end))
+            offset = end
         }
         self.records = records
-        droppedBytes = bytes.count - offset
+        droppedBytes = raw.count - offset
         guard let header = records.first(where: { $0.kind == .header }) else {
             throw LockstatError("\(path): not a lockstat raw sample log (no header record)")
         }
         var fields = [String: UInt64]()
-        for line in String(decoding: bytes[header.payload], as: UTF8.self).split(separator: "\n") {
+        for line in String(decoding: UnsafeRawBufferPointer(rebasing: raw[header.payload]), as: UTF8.self).split(separator: "\n") {
             let parts = line.split(separator: " ")
             if parts.count == 2, let v = UInt64(parts[1]) { fields[String(parts[0])] = v }
         }
@@ -188,7 +232,13 @@ public struct RawLog: Sendable {
         intervalNanoseconds = fields["interval_ns"] ?? 0
     }
 
-    public func payload(_ record: RawRecord) -> ArraySlice<UInt8> { bytes[record.payload] }
+    /// The payload's bytes, viewed in place.
+    public func payloadBytes(_ record: RawRecord) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: storage.buffer[record.payload])
+    }
+
+    /// The payload as text.
+    public func text(_ record: RawRecord) -> String { String(decoding: payloadBytes(record), as: UTF8.self) }
 
     /// Snapshot records of one stream, in order.
     public func snapshots(stream: UInt16 = 0) -> [RawRecord] {
@@ -203,7 +253,7 @@ public struct RawLog: Sendable {
     public var missedTicks: UInt64 {
         records.reduce(0) { sum, r in
             guard r.kind == .missed, r.payload.count == 8 else { return sum }
-            return sum + bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: r.payload.lowerBound, as: UInt64.self)) }
+            return sum + UInt64(littleEndian: payloadBytes(r).loadUnaligned(as: UInt64.self))
         }
     }
 

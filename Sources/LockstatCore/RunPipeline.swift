@@ -32,7 +32,8 @@ public enum RunPipeline {
         try writeAtomically(dir.file("lockstat.config"), request.config.rendered())
         try writeAtomically(dir.file("cmd"), shellQuoted(request.command) + "\n")
 
-        let samplers = startModules(request, dir: dir, modules: available, console: console)
+        let sampled = startModules(request, dir: dir, modules: available, console: console)
+        let threads = SamplingThread.threads(for: sampled)
         let output = try CapturedOutput(path: dir.file("output"), tee: request.tee)
         ls_signals_install()
         let start = ls_monotonic_ns()
@@ -40,18 +41,18 @@ public enum RunPipeline {
         do {
             pid = try Program.spawn(executable, arguments: request.command, outputFD: output.programFD)
         } catch {
-            samplers.forEach { $0.stopAndWait() }
+            threads.forEach { $0.stopAndWait() }
             throw error
         }
         ls_signals_set_child(pid)
         output.programStarted()
-        samplers.forEach { $0.start(at: start) }
-        let progress = console.startProgress(samplers: samplers, start: start)
+        threads.forEach { $0.start(at: start) }
+        let progress = console.startProgress(modules: sampled, start: start)
 
         let status = Program.exitStatus(fromWaitStatus: ls_wait(pid))
         let end = ls_monotonic_ns()
         ls_signals_set_child(0)
-        samplers.forEach { $0.stopAndWait() }
+        threads.forEach { $0.stopAndWait() }
         progress?.stop()
         output.finish()
 
@@ -69,14 +70,14 @@ public enum RunPipeline {
             console.warn("\(error) (the raw samples are kept; `lockstat parse \(request.directory)` retries)")
         }
         try? dir.addToManifest(["lockstat.config", "cmd", "output"])
-        console.summary(RunSummary(seconds: Double(end - start) / 1e9, samplers: samplers, files: written,
+        console.summary(RunSummary(seconds: Double(end - start) / 1e9, modules: sampled, files: written,
                                    directory: request.directory, status: status))
         return status
     }
 
     /// presampling of every configured module that can run here; the others are skipped with one line why.
-    static func startModules(_ request: RunRequest, dir: TestDirectory, modules: [any LockstatModule], console: Console) -> [ModuleSampler] {
-        var samplers = [ModuleSampler]()
+    static func startModules(_ request: RunRequest, dir: TestDirectory, modules: [any LockstatModule], console: Console) -> [SampledModule] {
+        var sampled = [SampledModule]()
         for name in request.config.modules {
             guard let module = modules.first(where: { $0.name == name }) else { continue }
             if let reason = module.unavailableReason(request.system) {
@@ -87,26 +88,27 @@ public enum RunPipeline {
                 let log = try RawLogWriter(path: dir.rawLog(name))
                 let context = RecordingContext(system: request.system, config: request.config, testDirectory: dir.path, log: log)
                 let recorder = try module.presampling(context)
-                samplers.append(ModuleSampler(name: name, interval: request.config.interval(for: name), recorder: recorder, log: log))
+                sampled.append(SampledModule(name: name, interval: request.config.interval(for: name),
+                                             sharesThread: module.samplesCheaply, recorder: recorder, log: log))
             } catch {
                 console.warn("module \(name) skipped: \(error)")
             }
         }
-        return samplers
+        return sampled
     }
 }
 
 /// What the summary says at the end of a run.
 struct RunSummary {
     let seconds: Double
-    let samplers: [ModuleSampler]
+    let modules: [SampledModule]
     let files: [String]
     let directory: String
     let status: Int32
 
     var text: String {
         var lines = [String(format: "lockstat: %.2f s, program exit status %d", seconds, status)]
-        for s in samplers {
+        for s in modules {
             let missed = s.counters.missed.load(ordering: .relaxed), failed = s.counters.failed.load(ordering: .relaxed)
             var line = "  \(s.name): \(s.counters.samples.load(ordering: .relaxed)) samples every \(Double(s.intervalNanoseconds) / 1e9) s, \(missed) missed ticks"
             if failed > 0 { line += ", \(failed) failed reads" }

@@ -44,73 +44,27 @@ public final class LatenessHistogram: @unchecked Sendable {
     }
 }
 
-/// Samples one module on its own thread, on absolute deadlines of CLOCK_MONOTONIC:
-/// tick n is due at start + n × interval whatever the previous one cost. A tick whose whole
-/// period has passed before it could be taken is recorded as missed, never bunched. One
-/// thread per module, so a slow module never delays another's samples.
-public final class ModuleSampler: @unchecked Sendable {
+/// One module being sampled: its recorder, its raw log, its counters.
+public final class SampledModule: @unchecked Sendable {
     public let name: String
     public let intervalNanoseconds: UInt64
+    /// Whether it may share a sampling thread (see `LockstatModule.samplesCheaply`).
+    public let sharesThread: Bool
     public let counters = SamplerCounters()
-    public let lateness = LatenessHistogram()
-    private let recorder: any Recorder
-    private let log: RawLogWriter
-    private let sleeper: OpaquePointer
-    private let finished = DispatchSemaphore(value: 0)
-    private var started = false
+    let recorder: any Recorder
+    let log: RawLogWriter
 
-    public init(name: String, interval: Double, recorder: any Recorder, log: RawLogWriter) {
+    public init(name: String, interval: Double, sharesThread: Bool, recorder: any Recorder, log: RawLogWriter) {
         self.name = name
         intervalNanoseconds = max(1, UInt64((interval * 1e9).rounded()))
+        self.sharesThread = sharesThread
         self.recorder = recorder
         self.log = log
-        sleeper = ls_sleeper_new()
     }
 
-    deinit { ls_sleeper_free(sleeper) }
+    public var writeErrors: Int { log.writeErrors }
 
-    /// Starts sampling; tick 0 is due at `start` (CLOCK_MONOTONIC ns, the program's start).
-    public func start(at start: UInt64) {
-        log.append(kind: .header, tick: 0, time: start,
-                   text: "module \(name)\ninterval_ns \(intervalNanoseconds)\nstart_ns \(start)\n")
-        started = true
-        let thread = Thread { [self] in
-            run(start: start)
-            finished.signal()
-        }
-        thread.name = "lockstat-\(name)"
-        thread.start()
-    }
-
-    /// Stops after one last sample and postsampling; returns when the thread has finished.
-    /// A sampler that never started (the program could not be started) only runs postsampling.
-    public func stopAndWait() {
-        guard started else { return recorder.postsampling() }
-        ls_sleeper_stop(sleeper)
-        finished.wait()
-    }
-
-    private func run(start: UInt64) {
-        var tick: UInt64 = 0
-        while ls_sleeper_wait_until(sleeper, start &+ tick &* intervalNanoseconds) == 0 {
-            let now = ls_monotonic_ns()
-            // The latest tick whose deadline has passed; the ones before it were not taken on time.
-            let latest = (now &- start) / intervalNanoseconds
-            if latest > tick {
-                log.appendMissed(firstTick: tick, count: latest - tick, time: now)
-                counters.missed.add(Int(latest - tick), ordering: .relaxed)
-                tick = latest
-            }
-            lateness.record(nanoseconds: now &- (start &+ tick &* intervalNanoseconds))
-            take(tick: tick, time: now)
-            tick += 1
-        }
-        // The program has exited: one last sample, then postsampling.
-        take(tick: tick, time: ls_monotonic_ns())
-        recorder.postsampling()
-    }
-
-    private func take(tick: UInt64, time: UInt64) {
+    func take(tick: UInt64, time: UInt64) {
         if recorder.sample(tick: tick, time: time) {
             counters.samples.add(1, ordering: .relaxed)
         } else {
@@ -118,5 +72,96 @@ public final class ModuleSampler: @unchecked Sendable {
         }
     }
 
-    public var writeErrors: Int { log.writeErrors }
+    func missed(firstTick: UInt64, count: UInt64, time: UInt64) {
+        log.appendMissed(firstTick: firstTick, count: count, time: time)
+        counters.missed.add(Int(count), ordering: .relaxed)
+    }
+}
+
+/// A thread that samples on absolute deadlines of CLOCK_MONOTONIC: tick n is due at
+/// start + n × interval whatever the previous one cost. A tick whose whole period has passed
+/// before it could be taken is recorded as missed, never bunched.
+///
+/// Modules whose samples are a few preads of procfs (`samplesCheaply`) and that share an
+/// interval share one thread: one wake-up per tick instead of one per module, which on these
+/// machines is most of a sample's cost (BENCHMARKS.md). Every other module gets a thread of
+/// its own, so a slow module never delays another module's samples.
+public final class SamplingThread: @unchecked Sendable {
+    public let members: [SampledModule]
+    public let intervalNanoseconds: UInt64
+    public let lateness = LatenessHistogram()
+    /// CPU time the thread spent in its sampling loop (read after stopAndWait).
+    public private(set) var cpuNanoseconds: UInt64 = 0
+    private let sleeper: OpaquePointer
+    private let finished = DispatchSemaphore(value: 0)
+    private var started = false
+
+    init(members: [SampledModule]) {
+        self.members = members
+        intervalNanoseconds = members[0].intervalNanoseconds
+        sleeper = ls_sleeper_new()
+    }
+
+    deinit { ls_sleeper_free(sleeper) }
+
+    /// The threads for `modules`: the cheap ones grouped by interval, each other one alone.
+    public static func threads(for modules: [SampledModule]) -> [SamplingThread] {
+        var threads = [SamplingThread]()
+        var shared = [UInt64: [SampledModule]]()
+        var order = [UInt64]()
+        for m in modules {
+            if m.sharesThread {
+                if shared[m.intervalNanoseconds] == nil { order.append(m.intervalNanoseconds) }
+                shared[m.intervalNanoseconds, default: []].append(m)
+            } else {
+                threads.append(SamplingThread(members: [m]))
+            }
+        }
+        return order.map { SamplingThread(members: shared[$0]!) } + threads
+    }
+
+    /// Starts sampling; tick 0 is due at `start` (CLOCK_MONOTONIC ns, the program's start).
+    public func start(at start: UInt64) {
+        for m in members {
+            m.log.append(kind: .header, tick: 0, time: start,
+                         text: "module \(m.name)\ninterval_ns \(intervalNanoseconds)\nstart_ns \(start)\n")
+        }
+        started = true
+        let thread = Thread { [self] in
+            run(start: start)
+            finished.signal()
+        }
+        thread.name = "lockstat-" + members.map(\.name).joined(separator: "+")
+        thread.start()
+    }
+
+    /// Stops after one last sample and postsampling; returns when the thread has finished.
+    /// A thread that never started (the program could not be started) only runs postsampling.
+    public func stopAndWait() {
+        guard started else { return members.forEach { $0.recorder.postsampling() } }
+        repeat { ls_sleeper_stop(sleeper) } while finished.wait(timeout: .now() + .milliseconds(5)) == .timedOut
+    }
+
+    private func run(start: UInt64) {
+        let cpuAtStart = ls_thread_cpu_ns()
+        var tick: UInt64 = 0
+        while ls_sleeper_wait_until(sleeper, start &+ tick &* intervalNanoseconds) == 0 {
+            let now = ls_monotonic_ns()
+            // The latest tick whose deadline has passed; the ones before it were not taken on time.
+            let latest = (now &- start) / intervalNanoseconds
+            if latest > tick {
+                for m in members { m.missed(firstTick: tick, count: latest - tick, time: now) }
+                tick = latest
+            }
+            lateness.record(nanoseconds: now &- (start &+ tick &* intervalNanoseconds))
+            for m in members { m.take(tick: tick, time: ls_monotonic_ns()) }
+            tick += 1
+        }
+        cpuNanoseconds = ls_thread_cpu_ns() - cpuAtStart
+        // The program has exited: one last sample, then postsampling.
+        for m in members {
+            m.take(tick: tick, time: ls_monotonic_ns())
+            m.recorder.postsampling()
+        }
+    }
 }

@@ -32,16 +32,32 @@ public enum FileReader {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { return .failure(failure(errno)) }
         defer { close(fd) }
+        // Regular files say their size: read them straight into one buffer. procfs says 0.
+        var st = stat()
+        let sizeHint = fstat(fd, &st) == 0 && st.st_size > 0 ? Int(st.st_size) : 0
+        var capacity = max(sizeHint + 1, 65536)
         var bytes = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(failure(errno))
+            var failed: Int32 = 0
+            var reachedEnd = false
+            let old = bytes.count
+            bytes = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                if old > 0 { _ = UnsafeMutableRawBufferPointer(buffer).initializeMemory(as: UInt8.self, from: bytes) }
+                count = old
+                while count < capacity {
+                    let n = read(fd, buffer.baseAddress! + count, capacity - count)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failed = errno
+                        return
+                    }
+                    if n == 0 { reachedEnd = true; return }
+                    count += n
+                }
             }
-            if n == 0 { return .success(bytes) }
-            bytes.append(contentsOf: chunk[0..<n])
+            if failed != 0 { return .failure(failure(failed)) }
+            if reachedEnd { return .success(bytes) }
+            capacity *= 2
         }
     }
 

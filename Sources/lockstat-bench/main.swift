@@ -1,1 +1,137 @@
-print("x")
+// lockstat-bench: the sampler's cost against the minimal C reference sampler, measured in the
+// same run, and the parsers' throughput. Not a test: it reports figures for BENCHMARKS.md.
+//
+//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only]
+import CLockstat
+import Foundation
+import LockstatCore
+import LockstatModules
+
+struct SamplerFigures {
+    var cpuMicrosPerSample: Double
+    var samples: Int
+    var missed: Int
+    var p50: Double
+    var p99: Double
+}
+
+func argument(_ name: String, default value: Double) -> Double {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: name), i + 1 < args.count, let v = Double(args[i + 1]) else { return value }
+    return v
+}
+
+let seconds = argument("--seconds", default: 5)
+let rounds = Int(argument("--rounds", default: 3))
+let modules = BuiltInModules.all.filter { ["stat", "diskstats"].contains($0.name) }
+let files = ["/proc/stat", "/proc/diskstats"]
+let scratch = "/var/tmp/lockstat-bench-\(getpid())"
+try makeDirectories(scratch)
+defer { _ = try? FileManager.default.removeItem(atPath: scratch) }
+
+/// lockstat's own sampling path: the modules' presampling and their sampling thread(s); CPU is
+/// the sampling loops' thread CPU time, as the reference measures its loop.
+func measureLockstat(rate: Double) throws -> SamplerFigures {
+    let config = Config(modules: modules.map(\.name), interval: 1 / rate)
+    var sampled = [SampledModule]()
+    for m in modules {
+        let log = try RawLogWriter(path: "\(scratch)/\(m.name).log")
+        let recorder = try m.presampling(RecordingContext(system: SystemRoot(), config: config, testDirectory: scratch, log: log))
+        sampled.append(SampledModule(name: m.name, interval: 1 / rate, sharesThread: m.samplesCheaply, recorder: recorder, log: log))
+    }
+    let threads = SamplingThread.threads(for: sampled)
+    let start = ls_monotonic_ns()
+    threads.forEach { $0.start(at: start) }
+    usleep(UInt32(seconds * 1e6))
+    threads.forEach { $0.stopAndWait() }
+    let cpu = Double(threads.reduce(0) { $0 + $1.cpuNanoseconds })
+    let ticks = sampled.map { $0.counters.samples.load(ordering: .relaxed) }.min() ?? 1
+    for m in modules { unlink("\(scratch)/\(m.name).log") }
+    return SamplerFigures(cpuMicrosPerSample: cpu / 1e3 / Double(ticks), samples: ticks,
+                          missed: sampled.map { $0.counters.missed.load(ordering: .relaxed) }.max() ?? 0,
+                          p50: threads.compactMap { $0.lateness.quantile(0.5) }.max() ?? 0,
+                          p99: threads.compactMap { $0.lateness.quantile(0.99) }.max() ?? 0)
+}
+
+/// The C reference, run as its own process.
+func measureReference(rate: Double) throws -> SamplerFigures {
+    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("lockstat-refsampler")
+    let p = Process()
+    p.executableURL = exe
+    p.arguments = ["\(rate)", "\(seconds)", "\(scratch)/reference.out"] + files
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    var fields = [String: Double]()
+    for part in out.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+        let kv = part.split(separator: "=")
+        if kv.count == 2 { fields[String(kv[0])] = Double(kv[1]) }
+    }
+    guard let cpu = fields["cpu_us_per_sample"] else { throw LockstatError("reference sampler printed: \(out)") }
+    return SamplerFigures(cpuMicrosPerSample: cpu, samples: Int(fields["samples"] ?? 0), missed: Int(fields["missed"] ?? 0),
+                          p50: fields["late_p50_us"] ?? 0, p99: fields["late_p99_us"] ?? 0)
+}
+
+func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+
+print("## Sampler: CPU per sample against the C reference (/proc/stat + /proc/diskstats)\n")
+print("\(rounds) alternating rounds of \(seconds) s per rate; medians. CPU µs per sample = CPU time of the sampling loop / ticks taken (one tick reads both files).\n")
+print("| rate | lockstat CPU µs/sample | reference CPU µs/sample | ratio | lockstat late p50 / p99 µs | reference late p50 / p99 µs | ticks taken (lockstat) | missed |")
+print("|---|---|---|---|---|---|---|---|")
+for rate in CommandLine.arguments.contains("--parse-only") ? [] : [100.0, 1000.0] {
+    var ours = [SamplerFigures](), theirs = [SamplerFigures]()
+    for _ in 0..<rounds {
+        ours.append(try measureLockstat(rate: rate))
+        theirs.append(try measureReference(rate: rate))
+    }
+    let ratio = median(zip(ours, theirs).map { $0.cpuMicrosPerSample / $1.cpuMicrosPerSample })
+    let samples = ours.map(\.samples).reduce(0, +), missed = ours.map(\.missed).reduce(0, +)
+    let taken = Double(samples) / Double(samples + missed) * 100
+    print(String(format: "| %.0f Hz | %.1f | %.1f | %.3f | %.0f / %.0f | %.0f / %.0f | %.2f %% | %d |",
+                 rate, median(ours.map(\.cpuMicrosPerSample)), median(theirs.map(\.cpuMicrosPerSample)), ratio,
+                 median(ours.map(\.p50)), median(ours.map(\.p99)), median(theirs.map(\.p50)), median(theirs.map(\.p99)),
+                 taken, missed))
+}
+
+// MARK: parse throughput
+
+/// A long series made from this machine's own file, each snapshot's counters advanced.
+func syntheticSeries(_ file: String, count: Int) throws -> RawLog {
+    guard case .success(let text) = FileReader.readText(file) else { throw LockstatError("cannot read \(file)") }
+    let path = "\(scratch)/series.log"
+    unlink(path)
+    let writer = try RawLogWriter(path: path)
+    writer.append(kind: .header, tick: 0, time: 0, text: "module bench\ninterval_ns 100000000\nstart_ns 0\n")
+    let lines = text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: false) }
+    for i in 0..<count {
+        let snapshot = lines.map { tokens in
+            tokens.enumerated().map { k, t in k >= 3 && !t.isEmpty ? (UInt64(t).map { String($0 + UInt64(i * (k + 1))) } ?? String(t)) : String(t) }
+                .joined(separator: " ")
+        }.joined(separator: "\n") + "\n"
+        writer.append(kind: .snapshot, tick: UInt64(i), time: UInt64(i) * 100_000_000, text: snapshot)
+    }
+    return try RawLog.read(path: path)
+}
+
+func throughput(_ module: any LockstatModule, file: String, count: Int) throws -> (mbPerSecond: Double, megabytes: Double) {
+    let log = try syntheticSeries(file, count: count)
+    let bytes = Double(log.snapshots().reduce(0) { $0 + $1.payload.count })
+    var best = Double.infinity
+    for _ in 0..<3 {
+        let t0 = ls_thread_cpu_ns()
+        let reread = try RawLog.read(path: log.path)
+        _ = try module.parse(reread, config: Config(modules: [module.name]))
+        best = min(best, Double(ls_thread_cpu_ns() - t0) / 1e9)
+    }
+    return (bytes / 1e6 / best, bytes / 1e6)
+}
+
+print("\n## Parse throughput (one core, CPU time, best of 3; raw log read and checked, snapshots parsed, iostat/mpstat columns computed)\n")
+print("| series | snapshots | MB of snapshot text | MB/s |")
+print("|---|---|---|---|")
+for (module, file, count) in [(modules[1], "/proc/diskstats", 100_000), (modules[0], "/proc/stat", 20_000)] {
+    let t = try throughput(module, file: file, count: count)
+    print(String(format: "| %@ | %d | %.1f | %.0f |", file, count, t.megabytes, t.mbPerSecond))
+}

@@ -31,7 +31,7 @@ final class RawLogTests: XCTestCase {
         for (i, r) in snaps.enumerated() {
             XCTAssertEqual(r.tick, UInt64(i))
             XCTAssertEqual(log.seconds(r), Double(i) * 100 / 1e9, accuracy: 1e-15)
-            XCTAssertEqual(String(decoding: log.payload(r), as: UTF8.self), String(repeating: "line \(i)\n", count: 20 + i))
+            XCTAssertEqual(log.text(r), String(repeating: "line \(i)\n", count: 20 + i))
         }
     }
 

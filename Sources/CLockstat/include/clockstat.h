@@ -14,7 +14,7 @@ uint64_t ls_thread_cpu_ns(void);
 uint64_t ls_process_cpu_ns(void);
 
 /* A sleeper waits for an absolute CLOCK_MONOTONIC deadline and can be woken early by ls_sleeper_stop
-   from another thread (a condition variable bound to CLOCK_MONOTONIC). */
+   from another thread (SIGURG to the sleeping thread; repeat the stop until the thread is done). */
 typedef struct ls_sleeper ls_sleeper;
 ls_sleeper *ls_sleeper_new(void);
 void ls_sleeper_free(ls_sleeper *s);

@@ -10,51 +10,25 @@ struct DiskCounters {
     var dcIos: UInt64 = 0, dcMerges: UInt64 = 0, dcSectors: UInt64 = 0, dcTicks: UInt64 = 0
     var flIos: UInt64 = 0, flTicks: UInt64 = 0
 
-    static let layouts: Set<Int> = [4, 11, 15, 17]
-
     var hasMergesAndTimes: Bool { counters >= 11 }
     var hasDiscards: Bool { counters >= 15 }
     var hasFlushes: Bool { counters >= 17 }
 
-    /// Fills from the counter tokens of a line (after major, minor, name); false when the
-    /// count is no known layout or a token is not a number.
-    mutating func read(_ text: ProcText, _ tokens: ArraySlice<Range<Int>>) -> Bool {
-        counters = tokens.count
-        guard Self.layouts.contains(counters) else { return false }
-        var values = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        for (k, r) in tokens.enumerated() {
-            guard let v = text.unsigned(r) else { return false }
-            if counters == 4 {
-                // reads issued, sectors read, writes issued, sectors written
-                switch k {
-                case 0: values.0 = v
-                case 1: values.1 = v
-                case 2: values.2 = v
-                default: values.3 = v
-                }
-                continue
-            }
-            switch k {
-            case 0: rdIos = v
-            case 1: rdMerges = v
-            case 2: rdSectors = v
-            case 3: rdTicks = v
-            case 4: wrIos = v
-            case 5: wrMerges = v
-            case 6: wrSectors = v
-            case 7: wrTicks = v
-            case 8: inFlight = v
-            case 9: totTicks = v
-            case 10: rqTicks = v
-            case 11: dcIos = v
-            case 12: dcMerges = v
-            case 13: dcSectors = v
-            case 14: dcTicks = v
-            case 15: flIos = v
-            default: flTicks = v
-            }
+    /// From the counters after major, minor and name; nil for a count no kernel prints.
+    init?(_ v: UnsafePointer<UInt64>, count: Int) {
+        counters = count
+        switch count {
+        case 4:
+            // 2.6.0–2.6.24 partitions: reads issued, sectors read, writes issued, sectors written.
+            (rdIos, rdSectors, wrIos, wrSectors) = (v[0], v[1], v[2], v[3])
+        case 11, 15, 17:
+            (rdIos, rdMerges, rdSectors, rdTicks) = (v[0], v[1], v[2], v[3])
+            (wrIos, wrMerges, wrSectors, wrTicks) = (v[4], v[5], v[6], v[7])
+            (inFlight, totTicks, rqTicks) = (v[8], v[9], v[10])
+            if count >= 15 { (dcIos, dcMerges, dcSectors, dcTicks) = (v[11], v[12], v[13], v[14]) }
+            if count == 17 { (flIos, flTicks) = (v[15], v[16]) }
+        default:
+            return nil
         }
-        if counters == 4 { (rdIos, rdSectors, wrIos, wrSectors) = values }
-        return true
     }
 }

@@ -9,9 +9,8 @@ struct DiskstatsData {
 
     var pyValue: PyValue {
         let devices = series.names.indices.map { d -> (String, PyValue) in
-            var cols = zip(IostatMetrics.columns, series.columns[d]).map { ($0, PyValue.series($1)) }
-            cols.append(("in_flight", .series(series.inFlightSeries(d))))
-            return (series.names[d], .stringDict(cols))
+            let names = IostatMetrics.columns + ["in_flight"]
+            return (series.names[d], .stringDict(names.indices.map { (names[$0], PyValue.floats(series.column(d, $0))) }))
         }
         return .stringDict([
             ("time", .series(series.times)),
@@ -22,12 +21,15 @@ struct DiskstatsData {
         ])
     }
 
-    func total(_ column: String) -> [Double?] {
+    /// The sum over whole disks of one rate; NaN (None) where no whole disk has a value.
+    func total(_ column: String) -> [Double] {
         let k = IostatMetrics.columns.firstIndex(of: column)!
-        let disks = wholeDisks.compactMap { series.names.firstIndex(of: $0) }
-        return series.times.indices.map { i in
-            let values = disks.compactMap { series.columns[$0][k][i] }
-            return values.isEmpty ? nil : values.reduce(0, +)
+        var sum = [Double](repeating: .nan, count: series.times.count)
+        for d in wholeDisks.compactMap({ series.names.firstIndex(of: $0) }) {
+            for (i, v) in series.column(d, k).enumerated() where !v.isNaN {
+                sum[i] = sum[i].isNaN ? v : sum[i] + v
+            }
         }
+        return sum
     }
 }

@@ -6,6 +6,7 @@ public struct DiskstatsModule: LockstatModule {
     public let name = "diskstats"
     public let summary = "disk I/O per device: every iostat -x column (r/s, rkB/s, r_await, aqu-sz, %util...) from /proc/diskstats"
     public let configKeys: [String] = []
+    public let samplesCheaply = true
     static let file = "/proc/diskstats"
     /// Stream 1 of the raw log: the /sys/block listing, at presampling and postsampling.
     static let sysBlockStream: UInt16 = 1
@@ -23,11 +24,11 @@ public struct DiskstatsModule: LockstatModule {
     }
 
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
-        var series = DiskstatsSeries()
         let records = log.snapshots()
+        var series = DiskstatsSeries(expectedSamples: records.count)
         for r in records { log.withText(r) { series.add($0, time: log.seconds(r)) } }
         let listed = log.sideRecords(stream: Self.sysBlockStream).reduce(into: Set<String>()) {
-            $0.formUnion(WholeDisks.fromSysBlock(String(decoding: log.payload($1), as: UTF8.self)))
+            $0.formUnion(WholeDisks.fromSysBlock(log.text($1)))
         }
         let whole = listed.isEmpty ? WholeDisks.guess(names: series.names, partitionLayout: series.shortLayout)
                                    : series.names.filter { listed.contains($0) }

@@ -73,9 +73,7 @@ struct ProcText {
 extension RawLog {
     /// Runs `body` over the bytes of one record's payload.
     func withText<R>(_ record: RawRecord, _ body: (ProcText) -> R) -> R {
-        bytes.withUnsafeBytes { all in
-            body(ProcText(bytes: UnsafeRawBufferPointer(rebasing: all[record.payload])))
-        }
+        body(ProcText(bytes: payloadBytes(record)))
     }
 }
 

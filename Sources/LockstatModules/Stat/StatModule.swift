@@ -5,6 +5,7 @@ public struct StatModule: LockstatModule {
     public let name = "stat"
     public let summary = "CPU utilisation per CPU (mpstat %usr %sys ...), ctxt/s, intr/s, fork/s from /proc/stat"
     public let configKeys: [String] = []
+    public let samplesCheaply = true
     static let file = "/proc/stat"
 
     public init() {}
