@@ -13,8 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // Syscall-level helpers: CRC-32C, the deadline sleeper, signal forwarding, spawn.
-        .target(name: "CLockstat"),
+        // Syscall-level helpers: CRC-32C, the deadline sleeper, signals and restores, spawn, zstd (libzstd-dev).
+        .target(name: "CLockstat", linkerSettings: [.linkedLibrary("zstd")]),
         // SVG primitives; knows nothing about lockstat.
         .target(name: "LockstatCharts"),
         // Config, test directory, sampler, raw log, pickle/JSON, the run pipeline. Module-agnostic.

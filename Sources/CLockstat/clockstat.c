@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "clockstat.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,6 +10,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 /* ---- CRC-32C ---------------------------------------------------------- */
 static uint32_t crc_table[8][256];
@@ -120,11 +122,53 @@ static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t received;
 static volatile sig_atomic_t sigints;
 
+/* ---- restores --------------------------------------------------------- */
+#define RESTORES 8
+static struct { char path[256]; char value[64]; volatile sig_atomic_t used; } restores[RESTORES];
+
+int ls_restore_register(const char *path, const char *value) {
+    for (int i = 0; i < RESTORES; i++) {
+        if (restores[i].used) continue;
+        if (strlen(path) >= sizeof restores[i].path || strlen(value) >= sizeof restores[i].value) return -1;
+        strcpy(restores[i].path, path);
+        strcpy(restores[i].value, value);
+        restores[i].used = 1;
+        return 0;
+    }
+    return -1;
+}
+
+void ls_restore_cancel(const char *path) {
+    for (int i = 0; i < RESTORES; i++)
+        if (restores[i].used && strcmp(restores[i].path, path) == 0) restores[i].used = 0;
+}
+
+void ls_restore_run(void) {
+    for (int i = 0; i < RESTORES; i++) {
+        if (!restores[i].used) continue;
+        int fd = open(restores[i].path, O_WRONLY);
+        if (fd >= 0) {
+            ssize_t ignored = write(fd, restores[i].value, strlen(restores[i].value));
+            (void)ignored;
+            close(fd);
+        }
+        restores[i].used = 0;
+    }
+}
+
+/* A crash of lockstat itself still restores what it changed, then dies of the same signal. */
+static void on_fatal(int sig) {
+    ls_restore_run();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static void on_signal(int sig, siginfo_t *info, void *ctx) {
     (void)ctx;
     received++;
     if (sig == SIGINT && ++sigints >= 2) {
         if (child_pid > 0) kill(child_pid, SIGKILL);
+        ls_restore_run();
         _exit(130);
     }
     /* SI_KERNEL: typed at the terminal, which signalled the whole foreground group, child included. */
@@ -139,6 +183,8 @@ void ls_signals_install(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE };
+    for (unsigned i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], on_fatal);
 }
 void ls_signals_set_child(pid_t child) { child_pid = child; }
 int ls_signals_received(void) { return received; }
@@ -180,3 +226,52 @@ int ls_wifexited(int s) { return WIFEXITED(s); }
 int ls_wexitstatus(int s) { return WEXITSTATUS(s); }
 int ls_wifsignaled(int s) { return WIFSIGNALED(s); }
 int ls_wtermsig(int s) { return WTERMSIG(s); }
+
+/* ---- zstd ------------------------------------------------------------- */
+struct ls_zstd { ZSTD_CCtx *c; ZSTD_DCtx *d; };
+
+ls_zstd *ls_zstd_new(void) {
+    ls_zstd *z = calloc(1, sizeof *z);
+    if (!z) return NULL;
+    z->c = ZSTD_createCCtx();
+    z->d = ZSTD_createDCtx();
+    ZSTD_DCtx_setParameter(z->d, ZSTD_d_windowLogMax, 27);
+    return z;
+}
+
+void ls_zstd_free(ls_zstd *z) {
+    if (!z) return;
+    ZSTD_freeCCtx(z->c);
+    ZSTD_freeDCtx(z->d);
+    free(z);
+}
+
+size_t ls_zstd_bound(size_t len) { return ZSTD_compressBound(len); }
+
+static int window_log(size_t bytes) {
+    int log = 20;
+    while (log < 27 && ((size_t)1 << log) < bytes) log++;
+    return log;
+}
+
+size_t ls_zstd_compress(ls_zstd *z, void *dst, size_t cap, const void *src, size_t len, const void *prefix, size_t prefix_len, int level) {
+    ZSTD_CCtx_reset(z->c, ZSTD_reset_session_and_parameters);
+    ZSTD_CCtx_setParameter(z->c, ZSTD_c_compressionLevel, level);
+    /* The window must reach back over the whole previous snapshot. */
+    ZSTD_CCtx_setParameter(z->c, ZSTD_c_windowLog, window_log(prefix_len + len));
+    if (prefix && prefix_len) ZSTD_CCtx_refPrefix(z->c, prefix, prefix_len);
+    size_t r = ZSTD_compress2(z->c, dst, cap, src, len);
+    return ZSTD_isError(r) ? 0 : r;
+}
+
+long long ls_zstd_content_size(const void *src, size_t len) {
+    unsigned long long n = ZSTD_getFrameContentSize(src, len);
+    return (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN) ? -1 : (long long)n;
+}
+
+long long ls_zstd_decompress(ls_zstd *z, void *dst, size_t cap, const void *src, size_t len, const void *prefix, size_t prefix_len) {
+    ZSTD_DCtx_reset(z->d, ZSTD_reset_session_only);
+    if (prefix && prefix_len) ZSTD_DCtx_refPrefix(z->d, prefix, prefix_len);
+    size_t r = ZSTD_decompressDCtx(z->d, dst, cap, src, len);
+    return ZSTD_isError(r) ? -1 : (long long)r;
+}

@@ -21,10 +21,11 @@ public struct Config: Equatable, Sendable {
         self.moduleSettings = moduleSettings
     }
 
-    /// The interval of one module: its own `<module>.intervall`, else the global one.
-    public func interval(for module: String) -> Double {
+    /// The interval of one module: its own `<module>.intervall`, else the module's default,
+    /// else the global one.
+    public func interval(for module: String, moduleDefault: Double? = nil) -> Double {
         if let v = moduleSettings[module]?["intervall"]?.first, let d = Double(v) { return d }
-        return interval
+        return moduleDefault ?? interval
     }
 
     public func setting(_ module: String, _ key: String) -> [String]? { moduleSettings[module]?[key] }

@@ -10,6 +10,8 @@ public protocol LockstatModule: Sendable {
     /// modules with the same interval share one sampling thread (one wake-up per tick).
     /// False gives the module a thread of its own, so it can never delay another's samples.
     var samplesCheaply: Bool { get }
+    /// The module's interval when the config gives it none of its own (nil: the global one).
+    var defaultInterval: Double? { get }
     /// nil when the module can run here, else why not ("needs root", "no /proc/lock_stat").
     func unavailableReason(_ system: SystemRoot) -> String?
     /// presampling: prepare, and return what takes a sample on every tick.
@@ -18,6 +20,10 @@ public protocol LockstatModule: Sendable {
     func parse(_ log: RawLog, config: Config) throws -> ParsedModule
     /// samples.pickle entry → graphs in `directory`; returns the file names written.
     func plot(_ data: PyValue, into directory: String) throws -> [String]
+}
+
+extension LockstatModule {
+    public var defaultInterval: Double? { nil }
 }
 
 /// What a module gets at presampling.

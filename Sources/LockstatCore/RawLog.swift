@@ -24,6 +24,11 @@ public enum RawRecordKind: UInt16, Sendable {
     case missed = 2
     /// Data taken outside the ticks (presampling, postsampling), e.g. a device list.
     case side = 3
+    /// A snapshot as one zstd frame.
+    case compressedSnapshot = 4
+    /// A snapshot as one zstd frame made with the previous snapshot of its stream as reference:
+    /// only what changed costs space (large files that change little, such as /proc/lock_stat).
+    case compressedDelta = 5
 }
 
 public enum RawLogFormat {
@@ -240,9 +245,34 @@ public struct RawLog: Sendable {
     /// The payload as text.
     public func text(_ record: RawRecord) -> String { String(decoding: payloadBytes(record), as: UTF8.self) }
 
-    /// Snapshot records of one stream, in order.
+    /// Snapshot records of one stream, in order (plain or compressed).
     public func snapshots(stream: UInt16 = 0) -> [RawRecord] {
-        records.filter { $0.kind == .snapshot && $0.stream == stream }
+        records.filter { $0.stream == stream && [.snapshot, .compressedSnapshot, .compressedDelta].contains($0.kind) }
+    }
+
+    /// Calls `body` with each snapshot of a stream as the kernel's bytes, decompressing as it
+    /// goes (each delta against the snapshot before it). Stops, and reports, at a snapshot that
+    /// does not decode.
+    public func forEachSnapshot(stream: UInt16 = 0, _ body: (RawRecord, UnsafeRawBufferPointer) throws -> Void) throws {
+        let zstd = Zstd()
+        var previous = [UInt8](), current = [UInt8]()
+        for r in snapshots(stream: stream) {
+            switch r.kind {
+            case .snapshot:
+                try body(r, payloadBytes(r))
+                continue
+            case .compressedSnapshot:
+                guard zstd.decompress(payloadBytes(r), prefix: nil, into: &current) else {
+                    throw LockstatError("\(path): tick \(r.tick): snapshot does not decompress")
+                }
+            default:
+                guard zstd.decompress(payloadBytes(r), prefix: previous, into: &current) else {
+                    throw LockstatError("\(path): tick \(r.tick): difference from the previous snapshot does not decompress")
+                }
+            }
+            try current.withUnsafeBytes { try body(r, $0) }
+            swap(&previous, &current)
+        }
     }
 
     public func sideRecords(stream: UInt16) -> [RawRecord] {

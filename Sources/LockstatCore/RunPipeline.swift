@@ -32,18 +32,15 @@ public enum RunPipeline {
         try writeAtomically(dir.file("lockstat.config"), request.config.rendered())
         try writeAtomically(dir.file("cmd"), shellQuoted(request.command) + "\n")
 
+        ls_signals_install()
         let sampled = startModules(request, dir: dir, modules: available, console: console)
         let threads = SamplingThread.threads(for: sampled)
+        // Whatever happens from here on, every module's postsampling runs (it restores what
+        // presampling changed); stopping twice is harmless.
+        defer { threads.forEach { $0.stopAndWait() } }
         let output = try CapturedOutput(path: dir.file("output"), tee: request.tee)
-        ls_signals_install()
         let start = ls_monotonic_ns()
-        let pid: pid_t
-        do {
-            pid = try Program.spawn(executable, arguments: request.command, outputFD: output.programFD)
-        } catch {
-            threads.forEach { $0.stopAndWait() }
-            throw error
-        }
+        let pid = try Program.spawn(executable, arguments: request.command, outputFD: output.programFD)
         ls_signals_set_child(pid)
         output.programStarted()
         threads.forEach { $0.start(at: start) }
@@ -88,7 +85,7 @@ public enum RunPipeline {
                 let log = try RawLogWriter(path: dir.rawLog(name))
                 let context = RecordingContext(system: request.system, config: request.config, testDirectory: dir.path, log: log)
                 let recorder = try module.presampling(context)
-                sampled.append(SampledModule(name: name, interval: request.config.interval(for: name),
+                sampled.append(SampledModule(name: name, interval: request.config.interval(for: name, moduleDefault: module.defaultInterval),
                                              sharesThread: module.samplesCheaply, recorder: recorder, log: log))
             } catch {
                 console.warn("module \(name) skipped: \(error)")

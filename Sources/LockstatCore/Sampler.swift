@@ -95,6 +95,7 @@ public final class SamplingThread: @unchecked Sendable {
     private let sleeper: OpaquePointer
     private let finished = DispatchSemaphore(value: 0)
     private var started = false
+    private var stopped = false
 
     init(members: [SampledModule]) {
         self.members = members
@@ -138,6 +139,8 @@ public final class SamplingThread: @unchecked Sendable {
     /// Stops after one last sample and postsampling; returns when the thread has finished.
     /// A thread that never started (the program could not be started) only runs postsampling.
     public func stopAndWait() {
+        guard !stopped else { return }
+        stopped = true
         guard started else { return members.forEach { $0.recorder.postsampling() } }
         repeat { ls_sleeper_stop(sleeper) } while finished.wait(timeout: .now() + .milliseconds(5)) == .timedOut
     }

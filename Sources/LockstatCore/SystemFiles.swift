@@ -73,7 +73,11 @@ public enum FileReader {
         return nil
     }
 
-    static func failure(_ err: Int32) -> Failure {
+    public static func failure(_ err: Int32) -> Failure { Failure.from(err) }
+}
+
+extension FileReader.Failure {
+    public static func from(_ err: Int32) -> FileReader.Failure {
         switch err {
         case ENOENT, ENOTDIR: return .missing
         case EACCES, EPERM: return .permissionDenied

@@ -40,4 +40,21 @@ int ls_wexitstatus(int status);
 int ls_wifsignaled(int status);
 int ls_wtermsig(int status);
 
+/* Restores that must happen on every exit path, signals and crashes included: `value` is
+   written to `path` by ls_restore_run, which is async-signal-safe. Up to 8 entries. */
+int ls_restore_register(const char *path, const char *value);
+void ls_restore_cancel(const char *path);
+void ls_restore_run(void);
+
+/* zstd, for snapshots stored as differences from the previous one: compress `src` with
+   `prefix` (the previous snapshot, may be NULL) as a reference. Returns the frame size, or 0 on
+   error. Decompress the same way; returns the decompressed size, or -1 on error. */
+typedef struct ls_zstd ls_zstd;
+ls_zstd *ls_zstd_new(void);
+void ls_zstd_free(ls_zstd *z);
+size_t ls_zstd_bound(size_t len);
+size_t ls_zstd_compress(ls_zstd *z, void *dst, size_t cap, const void *src, size_t len, const void *prefix, size_t prefix_len, int level);
+long long ls_zstd_content_size(const void *src, size_t len);
+long long ls_zstd_decompress(ls_zstd *z, void *dst, size_t cap, const void *src, size_t len, const void *prefix, size_t prefix_len);
+
 #endif

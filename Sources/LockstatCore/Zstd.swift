@@ -1,0 +1,34 @@
+import CLockstat
+
+/// zstd frames of snapshots, optionally against the previous snapshot as reference.
+public final class Zstd {
+    private let context: OpaquePointer
+
+    public init() { context = ls_zstd_new() }
+
+    deinit { ls_zstd_free(context) }
+
+    public static func bound(_ length: Int) -> Int { ls_zstd_bound(length) }
+
+    /// Compresses into `destination` (at least `bound(source.count)` bytes); returns the size, 0 on error.
+    public func compress(_ source: UnsafeRawBufferPointer, prefix: UnsafeRawBufferPointer?, into destination: UnsafeMutableRawBufferPointer, level: Int32 = 3) -> Int {
+        ls_zstd_compress(context, destination.baseAddress, destination.count, source.baseAddress, source.count,
+                         prefix?.baseAddress, prefix?.count ?? 0, level)
+    }
+
+    /// Decompresses one frame into `output` (resized to fit); false when it does not decode.
+    public func decompress(_ frame: UnsafeRawBufferPointer, prefix: [UInt8]?, into output: inout [UInt8]) -> Bool {
+        let size = ls_zstd_content_size(frame.baseAddress, frame.count)
+        guard size >= 0 else { return false }
+        output = [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, count in
+            let n: Int64
+            if let prefix, !prefix.isEmpty {
+                n = prefix.withUnsafeBytes { ls_zstd_decompress(context, buffer.baseAddress, buffer.count, frame.baseAddress, frame.count, $0.baseAddress, $0.count) }
+            } else {
+                n = ls_zstd_decompress(context, buffer.baseAddress, buffer.count, frame.baseAddress, frame.count, nil, 0)
+            }
+            count = n == size ? Int(n) : 0
+        }
+        return output.count == Int(size)
+    }
+}

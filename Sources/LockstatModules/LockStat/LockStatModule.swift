@@ -1,0 +1,89 @@
+import CLockstat
+import Foundation
+import LockstatCore
+
+/// /proc/lock_stat of CONFIG_LOCK_STAT kernels: contention and hold statistics per lock class.
+public struct LockStatModule: LockstatModule {
+    public let name = "lock_stat"
+    public let summary = "lock contention per lock class from /proc/lock_stat (CONFIG_LOCK_STAT kernels): wait and hold times, call sites"
+    public let configKeys = ["clear", "top"]
+    /// The file is large and costly to read, and a slow read must not delay other modules.
+    public let samplesCheaply = false
+    public let defaultInterval: Double? = 1
+    static let file = "/proc/lock_stat"
+    static let switchFile = "/proc/sys/kernel/lock_stat"
+
+    public init() {}
+
+    public func unavailableReason(_ system: SystemRoot) -> String? {
+        switch FileReader.check(system.path(Self.file)) {
+        case nil: return nil
+        case .missing: return "kernel built without CONFIG_LOCK_STAT (no \(system.path(Self.file)))"
+        case .permissionDenied: return "needs root (\(system.path(Self.file)) is readable by root only)"
+        case let failure?: return "\(system.path(Self.file)): \(failure.reason)"
+        }
+    }
+
+    /// Remembers /proc/sys/kernel/lock_stat, switches collection on and clears the statistics, so
+    /// the run measures the program alone. The remembered value is restored by postsampling and,
+    /// should lockstat die of a signal or a crash, by the signal handler.
+    public func presampling(_ context: RecordingContext) throws -> any Recorder {
+        let switchPath = context.system.path(Self.switchFile)
+        guard case .success(let text) = FileReader.readText(switchPath) else {
+            throw LockstatError("\(switchPath): cannot read the lock_stat switch")
+        }
+        let remembered = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard ls_restore_register(switchPath, remembered + "\n") == 0 else { throw LockstatError("\(switchPath): too many restores") }
+        try writeControl(switchPath, "1\n")
+        if context.config.setting(name, "clear")?.first != "no" {
+            // Writing a string that starts with 0 clears every class's statistics (lockdep_proc.c).
+            try writeControl(context.system.path(Self.file), "0\n")
+        }
+        let snapshots = try DeltaSnapshotRecorder(path: context.system.path(Self.file), log: context.log)
+        return LockStatRecorder(snapshots: snapshots, switchPath: switchPath, remembered: remembered)
+    }
+
+    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+        var series = LockStatSeries()
+        try log.forEachSnapshot { record, bytes in
+            series.add(LockStatSnapshot(String(decoding: bytes, as: UTF8.self)), time: log.seconds(record))
+        }
+        let top = Int(config.setting(name, "top")?.first ?? "") ?? 10
+        var warnings = [String]()
+        if series.badLines > 0 { warnings.append("\(series.badLines) lines of \(Self.file) fit no known shape and were skipped") }
+        return ParsedModule(data: series.pyValue(top: top), warnings: warnings)
+    }
+
+    public func plot(_ data: PyValue, into directory: String) throws -> [String] {
+        try LockStatPlots(data: data).write(into: directory)
+    }
+}
+
+/// Samples /proc/lock_stat; postsampling puts the collection switch back as it was.
+final class LockStatRecorder: Recorder {
+    private let snapshots: DeltaSnapshotRecorder
+    private let switchPath: String
+    private let remembered: String
+
+    init(snapshots: DeltaSnapshotRecorder, switchPath: String, remembered: String) {
+        self.snapshots = snapshots
+        self.switchPath = switchPath
+        self.remembered = remembered
+    }
+
+    func sample(tick: UInt64, time: UInt64) -> Bool { snapshots.sample(tick: tick, time: time) }
+
+    func postsampling() {
+        try? writeControl(switchPath, remembered + "\n")
+        ls_restore_cancel(switchPath)
+    }
+}
+
+/// Writes a kernel control file (a sysctl, a clear) with one write(2).
+func writeControl(_ path: String, _ value: String) throws {
+    let fd = open(path, O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw LockstatError("\(path): cannot write: \(FileReader.Failure.from(errno).reason)") }
+    defer { close(fd) }
+    let n = value.withCString { write(fd, $0, strlen($0)) }
+    guard n == value.utf8.count else { throw LockstatError("\(path): cannot write: \(String(cString: strerror(errno)))") }
+}

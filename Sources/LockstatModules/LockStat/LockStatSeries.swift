@@ -1,0 +1,105 @@
+import LockstatCore
+
+/// The lock_stat entry of samples.pickle, built one snapshot at a time: per class and side,
+/// per column, the cumulative value the kernel printed at each sample (NaN = None for the
+/// overflow marker; 0 before a class first appears).
+struct LockStatSeries {
+    var version: String?
+    var columns: [String] = []
+    var times: [Double] = []
+    var badLines = 0
+    private var order: [String] = []
+    private var series: [String: (write: [[Double]], read: [[Double]])] = [:]
+    private var last = LockStatSnapshot("")
+
+    mutating func add(_ snapshot: LockStatSnapshot, time: Double) {
+        if columns.isEmpty { columns = snapshot.columns }
+        if version == nil { version = snapshot.version }
+        badLines += snapshot.badLines
+        let sample = times.count
+        times.append(time)
+        let zeros = [[Double]](repeating: [Double](repeating: 0, count: sample), count: columns.count)
+        for name in snapshot.order where series[name] == nil {
+            order.append(name)
+            series[name] = (zeros, zeros)
+        }
+        // Columns by name: a later snapshot with another layout still lands in the right column.
+        let index = columns.map { c in snapshot.columns.firstIndex(of: c) }
+        for name in order {
+            let cls = snapshot.classes[name]
+            func values(_ side: [Double?]?) -> [Double] {
+                guard let side else { return [Double](repeating: 0, count: index.count) }
+                return index.map { k in k.flatMap { side[$0] } ?? .nan }
+            }
+            let w = values(cls?.write), r = values(cls?.read)
+            for k in columns.indices {
+                series[name]!.write[k].append(w[k])
+                series[name]!.read[k].append(r[k])
+            }
+        }
+        last = snapshot
+    }
+
+    /// A column's series, write and read sides summed (the kernel sorts by that sum too).
+    func total(_ name: String, _ column: String) -> [Double] {
+        guard let k = columns.firstIndex(of: column), let s = series[name] else { return [] }
+        return zip(s.write[k], s.read[k]).map { ($0.isNaN ? 0 : $0) + ($1.isNaN ? 0 : $1) }
+    }
+
+    /// What a cumulative column gained over the run (last − first sample).
+    func gained(_ name: String, _ column: String) -> Double {
+        let t = total(name, column)
+        guard let first = t.first, let lastValue = t.last else { return 0 }
+        return max(0, lastValue - first)
+    }
+
+    /// Per interval: Δ/Δt with measured Δt; a counter going backwards (a clear) gives 0.
+    func rate(_ name: String, _ column: String) -> [Double] {
+        let t = total(name, column)
+        return t.indices.map { i in
+            guard i > 0, times[i] > times[i - 1] else { return .nan }
+            return max(0, t[i] - t[i - 1]) / (times[i] - times[i - 1])
+        }
+    }
+
+    /// Classes by wait time gained over the run, most first; ties by contentions, then name.
+    var ranking: [String] {
+        order.map { ($0, gained($0, "waittime-total"), gained($0, "contentions")) }
+            .sorted { ($0.1, $0.2, $1.0) > ($1.1, $1.2, $0.0) }
+            .map(\.0)
+    }
+
+    func pyValue(top: Int) -> PyValue {
+        func sites(_ list: [CallSite]) -> PyValue {
+            .list(list.map { .stringDict([("symbol", .string($0.symbol)), ("address", .string($0.address)), ("count", .float($0.count))]) })
+        }
+        let classes = order.map { name -> (String, PyValue) in
+            let s = series[name]!, cls = last.classes[name]
+            return (name, .stringDict([
+                ("write", .stringDict(columns.indices.map { (columns[$0], .series(s.write[$0])) })),
+                ("read", .stringDict(columns.indices.map { (columns[$0], .series(s.read[$0])) })),
+                ("contention_points", sites(cls?.contentionPoints ?? [])),
+                ("contending_points", sites(cls?.contendingPoints ?? [])),
+            ]))
+        }
+        let ranked = ranking
+        let topRows = ranked.enumerated().map { rank, name -> PyValue in
+            var row: [(String, PyValue)] = [("class", .string(name))]
+            for c in ["contentions", "waittime-total", "acquisitions", "holdtime-total"] { row.append((c, .float(gained(name, c)))) }
+            if rank < top {
+                row.append(("contentions/s", .series(rate(name, "contentions"))))
+                row.append(("waittime us/s", .series(rate(name, "waittime-total"))))
+                row.append(("acquisitions/s", .series(rate(name, "acquisitions"))))
+            }
+            return .stringDict(row)
+        }
+        return .stringDict([
+            ("version", version.map(PyValue.string) ?? .none),
+            ("columns", .strings(columns)),
+            ("time", .series(times)),
+            ("classes", .stringDict(classes)),
+            ("top", .list(topRows)),
+            ("bad_lines", .int(Int64(badLines))),
+        ])
+    }
+}
