@@ -4,9 +4,13 @@ import Glibc
 /// against the previous snapshot: only what changed costs space. Every `keyframeEvery`-th
 /// snapshot stands alone, so a damaged record costs at most that many. Buffers are reused:
 /// after the first samples nothing is allocated unless the file grows.
+///
+/// The file is opened anew for every sample: /proc/lock_stat takes its snapshot of the
+/// statistics when it is opened (lock_stat_open in lockdep_proc.c), so a descriptor kept open
+/// would read the same numbers forever.
 public final class DeltaSnapshotRecorder: Recorder {
     public static let keyframeEvery: UInt64 = 60
-    private let descriptor: Int32
+    private let path: String
     private let log: RawLogWriter
     private let stream: UInt16
     private let zstd = Zstd()
@@ -20,20 +24,22 @@ public final class DeltaSnapshotRecorder: Recorder {
     public private(set) var storedBytes = 0
 
     public init(path: String, log: RawLogWriter, stream: UInt16 = 0) throws {
-        descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw LockstatError("\(path): \(FileReader.failure(errno).reason)") }
+        if let failure = FileReader.check(path) { throw LockstatError("\(path): \(failure.reason)") }
+        self.path = path
         self.log = log
         self.stream = stream
     }
 
     deinit {
-        close(descriptor)
         current.deallocate()
         previous.deallocate()
         frame.deallocate()
     }
 
     public func sample(tick: UInt64, time: UInt64) -> Bool {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
         var length = 0
         while true {
             if length == current.count { current = grown(current, keeping: length) }

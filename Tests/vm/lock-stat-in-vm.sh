@@ -1,0 +1,43 @@
+#!/bin/bash
+# Runs inside the lock_stat VM (../shared/vm/run-in-vm.sh): lockstat-run on a lock-heavy
+# workload, then the same interrupted by SIGINT, and by two SIGINTs. Everything it learns goes
+# to $OUTDIR for the host-side test to check.
+# usage: lock-stat-in-vm.sh LOCKSTAT_BIN_DIR WORKLOAD
+set -u
+bin=$1 workload=$2
+cd "$OUTDIR"
+printf 'modules lock_stat stat diskstats\nintervall 0.2\nlock_stat.intervall 0.5\n' > vm.config
+
+# Collection off before the run; some activity first, so a clear is visible.
+echo 0 > /proc/sys/kernel/lock_stat
+echo 1 > /proc/sys/kernel/lock_stat
+"$workload" "$SCRATCH" 1 > /dev/null
+echo 0 > /proc/sys/kernel/lock_stat
+cat /proc/lock_stat > before.txt
+
+"$bin/lockstat-run" --quiet --config vm.config "$OUTDIR/run" "$workload" "$SCRATCH" 4
+echo "$?" > run.status
+cat /proc/sys/kernel/lock_stat > run.switch
+
+# SIGINT once: forwarded, the run finishes normally and restores the switch.
+"$bin/lockstat-run" --quiet --config vm.config "$OUTDIR/int" sleep 60 &
+pid=$!
+sleep 3
+kill -INT $pid
+wait $pid
+echo "$?" > int.status
+cat /proc/sys/kernel/lock_stat > int.switch
+
+# SIGINT twice (to a program that ignores the first): lockstat stops at once, and still
+# restores the switch.
+"$bin/lockstat-run" --quiet --config vm.config "$OUTDIR/int2" bash -c 'trap "" INT; sleep 60' &
+pid=$!
+sleep 3
+kill -INT $pid
+sleep 1
+kill -INT $pid
+wait $pid
+echo "$?" > int2.status
+cat /proc/sys/kernel/lock_stat > int2.switch
+pkill -f "sleep 60"
+exit 0
