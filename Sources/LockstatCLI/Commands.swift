@@ -7,7 +7,7 @@ public struct LockstatCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lockstat",
         abstract: "Sample lock contention, CPU and disk while a program runs; parse, graph and report.",
-        subcommands: [RunCommand.self, ParseCommand.self, GraphCommand.self, ModulesCommand.self])
+        subcommands: [RunCommand.self, ParseCommand.self, GraphCommand.self, ReportCommand.self, ModulesCommand.self])
 
     public init() {}
 }
@@ -57,5 +57,28 @@ struct ModulesCommand: ParsableCommand {
             print("\(module.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(verdict)")
             print("           \(module.summary)")
         }
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "The top lock classes of a run as a table (from DIR/samples.pickle).")
+
+    @Argument(help: "Test directory of an earlier run.") var directory: String
+
+    @Option(help: ArgumentHelp("Sort by: \(LockStatReport.sortKeys.joined(separator: ", ")).", valueName: "key"))
+    var sort = "wait-total"
+
+    @Option(help: "How many classes.") var top = 20
+
+    func run() throws {
+        let path = directory + "/samples.pickle"
+        guard case .success(let bytes) = FileReader.readAll(path) else { throw LockstatError("\(path): missing: run `lockstat parse \(directory)` first") }
+        let samples: PyValue
+        do { samples = try Unpickler.decode(bytes) } catch { throw LockstatError("\(path): \(error)") }
+        guard let data = samples["lock_stat"], data != .none else {
+            throw LockstatError("\(path): no lock_stat data (the run had no lock_stat module, or its kernel no /proc/lock_stat)")
+        }
+        print(try LockStatReport(data: data).render(sort: sort, top: top), terminator: "")
     }
 }

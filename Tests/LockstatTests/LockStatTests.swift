@@ -141,8 +141,12 @@ final class LockStatTests: XCTestCase {
         XCTAssertEqual(d["classes"]!["lockB"]!["write"]!["waittime-total"]!.series!, [0, 1000, 5000])
         XCTAssertNil(d["classes"]!["lockA-W"])
         let top = d["top"]!.listItems!
-        XCTAssertEqual(top.map { $0["class"]!.string! }, ["lockB", "lockA"], "by wait gained over the run: 5000 vs 450")
-        XCTAssertEqual(top[1]["waittime-total"], .float(450))
+        XCTAssertEqual(top.map { $0["class"]!.string! }, ["lockB", "lockA"], "by wait over the run: 5000 vs 550")
+        XCTAssertEqual(top[1]["waittime-total"], .float(550), "cleared at presampling: the last sample's total")
+        var kept = Config(modules: ["lock_stat"])
+        kept.moduleSettings["lock_stat"] = ["clear": ["no"]]
+        let notCleared = try LockStatModule().parse(log, config: kept).data["top"]!.listItems!
+        XCTAssertEqual(notCleared[1]["waittime-total"], .float(450), "not cleared: gained since the first sample")
         let rates = top[1]["waittime us/s"]!.series!
         XCTAssertNil(rates[0])
         XCTAssertEqual(rates[1]!, (350 - 100) / 0.5, accuracy: 1e-9)

@@ -45,6 +45,7 @@ public struct LockStatModule: LockstatModule {
 
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         var series = LockStatSeries()
+        series.cleared = config.setting(name, "clear")?.first != "no"
         try log.forEachSnapshot { record, bytes in
             series.add(LockStatSnapshot(String(decoding: bytes, as: UTF8.self)), time: log.seconds(record))
         }

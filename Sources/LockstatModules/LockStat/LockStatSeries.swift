@@ -46,11 +46,15 @@ struct LockStatSeries {
         return zip(s.write[k], s.read[k]).map { ($0.isNaN ? 0 : $0) + ($1.isNaN ? 0 : $1) }
     }
 
-    /// What a cumulative column gained over the run (last − first sample).
+    /// Whether presampling cleared the statistics: then the run's totals are the last sample's
+    /// values; otherwise what they gained since the first sample.
+    var cleared = true
+
+    /// What a cumulative column gained over the run.
     func gained(_ name: String, _ column: String) -> Double {
         let t = total(name, column)
         guard let first = t.first, let lastValue = t.last else { return 0 }
-        return max(0, lastValue - first)
+        return max(0, lastValue - (cleared ? 0 : first))
     }
 
     /// Per interval: Δ/Δt with measured Δt; a counter going backwards (a clear) gives 0.

@@ -1,0 +1,68 @@
+import Foundation
+import XCTest
+@testable import LockstatCore
+@testable import LockstatModules
+
+/// The lock_stat module where /proc/lock_stat is absent (this machine), unreadable, or a
+/// replayed tree; and its report.
+final class LockStatHostTests: XCTestCase {
+    func testAbsentOnThisKernelTheRunGoesOnWithoutIt() throws {
+        guard FileReader.check("/proc/lock_stat") == .missing else { throw XCTSkip("SKIPPED: this kernel has /proc/lock_stat") }
+        let modules = try Lockstat.tool(["modules"])
+        XCTAssertTrue(modules.out.contains("lock_stat  unavailable: kernel built without CONFIG_LOCK_STAT (no /proc/lock_stat)"), modules.out)
+        let dir = temporaryDirectory()
+        let r = try Lockstat.run(["--modules", "stat,lock_stat", dir, "true"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertEqual(r.err, "lockstat: warning: module lock_stat skipped: kernel built without CONFIG_LOCK_STAT (no /proc/lock_stat)\n")
+        XCTAssertEqual(try Lockstat.samples(dir)["lock_stat"], PyValue.none)
+        XCTAssertEqual(try Lockstat.tool(["report", dir]).status, 1)
+    }
+
+    /// A replayed tree: presampling switches collection on and clears; the switch is restored.
+    func testPresamplingClearsAndRestoresOnAReplayedTree() throws {
+        let root = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: root + "/proc/sys/kernel", withIntermediateDirectories: true)
+        let fixture = try Fixtures.bytes("lock_stat/vm-6.1-idle.txt")
+        for (clear, expectedStart) in [("yes", "0\n"), ("no", "lo")] {
+            try Data(fixture).write(to: URL(fileURLWithPath: root + "/proc/lock_stat"))
+            try "7\n".write(toFile: root + "/proc/sys/kernel/lock_stat", atomically: false, encoding: .utf8)
+            let config = root + "/c.config"
+            try "modules lock_stat\nlock_stat.intervall 0.1\nlock_stat.clear \(clear)\n".write(toFile: config, atomically: true, encoding: .utf8)
+            // The program sees collection switched on while it runs.
+            let r = try Lockstat.run(["--config", config, "--proc-root", root, root + "/run", "cat", root + "/proc/sys/kernel/lock_stat"])
+            XCTAssertEqual(r.status, 0, r.err)
+            XCTAssertEqual(try String(contentsOfFile: root + "/run/output", encoding: .utf8), "1\n")
+            XCTAssertEqual(try String(contentsOfFile: root + "/proc/sys/kernel/lock_stat", encoding: .utf8), "7\n", "restored")
+            let head = String(decoding: try Data(contentsOf: URL(fileURLWithPath: root + "/proc/lock_stat")).prefix(2), as: UTF8.self)
+            XCTAssertEqual(head, expectedStart, "clear \(clear): a '0' written to /proc/lock_stat clears")
+        }
+    }
+
+    func testNeedsRootWhenUnreadable() throws {
+        let root = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: root + "/proc", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: root + "/proc/lock_stat", contents: Data(), attributes: [.posixPermissions: 0o600])
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root + "/proc")
+        let me = try shell(["id", "-u"]).out
+        guard me == "0\n" else { throw XCTSkip("SKIPPED: needs root to run the check as an unprivileged user") }
+        let r = try shell(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", Lockstat.binaries + "/lockstat", "modules", "--proc-root", root])
+        XCTAssertTrue(r.out.contains("lock_stat  unavailable: needs root (\(root)/proc/lock_stat is readable by root only)"), r.out + r.err)
+    }
+
+    func testReportSortsAndScalesUnits() throws {
+        let header = "lock_stat version 0.4\n                              class name    con-bounces    contentions   waittime-min   waittime-max waittime-total   waittime-avg    acq-bounces   acquisitions   holdtime-min   holdtime-max holdtime-total   holdtime-avg\n"
+        let text = header +
+            "lockA: 1 10 0.50 900.00 2500.00 250.00 2 1000 0.10 5.00 100.00 0.10\n   -----\n   lockA 10 [<00000000deadbeef>] foo+0x1/0x2\n" +
+            "lockB: 1 2 0.50 9.00 12.00 6.00 2 50000 0.10 5.00 3000000.00 60.00\n"
+        let log = try rawLog(snapshots: [Array(text.utf8)], times: [0])
+        let data = try LockStatModule().parse(log, config: Config(modules: ["lock_stat"])).data
+        let byWait = try LockStatReport(data: data).render(sort: "wait-total", top: 10).split(separator: "\n")
+        XCTAssertEqual(byWait.count, 3)
+        XCTAssertTrue(byWait[1].contains("lockA") && byWait[1].contains("2.50 ms") && byWait[1].contains("900.00 us") && byWait[1].contains("foo+0x1/0x2 (10)"), String(byWait[1]))
+        let byHold = try LockStatReport(data: data).render(sort: "hold-total", top: 1).split(separator: "\n")
+        XCTAssertEqual(byHold.count, 2)
+        XCTAssertTrue(byHold[1].contains("lockB") && byHold[1].contains("3.00 s") && byHold[1].contains("60.00 us"), String(byHold[1]))
+        XCTAssertThrowsError(try LockStatReport(data: data).render(sort: "bogus", top: 1))
+    }
+}
