@@ -51,8 +51,14 @@ final class LockStatVMTests: XCTestCase {
         for graph in ["lockstat_waittime.svg", "lockstat_holdtime.svg", "lockstat_waittime_top.svg", "lockstat_top1.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/run/" + graph), graph)
         }
-        // Stored far below the raw snapshots' size.
         XCTAssertGreaterThan(try RawLog.read(path: out + "/run/samples/lock_stat.log").snapshots().count, 5)
+        // parse, graph and report redo their steps on the host from what the guest recorded.
+        XCTAssertEqual(try Lockstat.tool(["parse", out + "/run"]).status, 0)
+        XCTAssertEqual(try Lockstat.samples(out + "/run")["lock_stat"], data)
+        XCTAssertEqual(try Lockstat.tool(["graph", out + "/run"]).status, 0)
+        let report = try Lockstat.tool(["report", out + "/run", "--top", "3"])
+        XCTAssertEqual(report.status, 0)
+        XCTAssertTrue(report.out.split(separator: "\n")[1].contains("i_mutex_dir_key"), report.out)
 
         // SIGINT mid-run: forwarded, the run finishes, the switch is restored.
         XCTAssertEqual(file("int.status"), "130")
