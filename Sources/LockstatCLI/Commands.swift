@@ -7,7 +7,8 @@ public struct LockstatCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lockstat",
         abstract: "Sample lock contention, CPU and disk while a program runs; parse, graph and report.",
-        subcommands: [RunCommand.self, ParseCommand.self, GraphCommand.self, ReportCommand.self, ModulesCommand.self])
+        subcommands: [RunCommand.self, ParseCommand.self, GraphCommand.self, ReportCommand.self, ModulesCommand.self,
+                      ConfigCommand.self, DoctorCommand.self])
 
     public init() {}
 }
@@ -80,5 +81,46 @@ struct ReportCommand: ParsableCommand {
             throw LockstatError("\(path): no lock_stat data (the run had no lock_stat module, or its kernel no /proc/lock_stat)")
         }
         print(try LockStatReport(data: data).render(sort: sort, top: top), terminator: "")
+    }
+}
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Show which config file is in effect and its settings.")
+
+    @Option(help: "Config file to check instead of the search.") var config: String?
+
+    @Flag(name: .customLong("default"), help: "Print the built-in default, to start a config file from.")
+    var printDefault = false
+
+    func run() throws {
+        if printDefault {
+            print(ConfigParser.defaultText, terminator: "")
+            return
+        }
+        let env = ProcessInfo.processInfo.environment
+        let (effective, origin) = try ConfigSource.load(explicit: config, environment: env,
+                                                        catalog: ModuleCatalog(BuiltInModules.all))
+        print("# in effect: \(origin)")
+        print("# searched: --config, $LOCKSTAT_CONFIG, " + ConfigSource.searchPath(environment: env).joined(separator: ", ") + ", built-in default")
+        print(effective.rendered(), terminator: "")
+    }
+}
+
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "What this machine can measure, module by module, and what to change for the rest (exit 1 when a configured module cannot run).")
+
+    @Option(help: "Config file whose modules decide the exit status (default: the config in effect).") var config: String?
+
+    @Flag(help: "Machine-readable output.") var json = false
+
+    func run() throws {
+        let (effective, _) = try ConfigSource.load(explicit: config, environment: ProcessInfo.processInfo.environment,
+                                                   catalog: ModuleCatalog(BuiltInModules.all))
+        let doctor = Doctor(configured: effective.modules)
+        print(json ? doctor.json : doctor.text, terminator: "")
+        if !doctor.ok { throw ExitCode(1) }
     }
 }

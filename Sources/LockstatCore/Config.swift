@@ -64,13 +64,22 @@ public enum ConfigParser {
     /// Every module understands its own interval.
     static let commonModuleKeys = ["intervall"]
 
-    /// The built-in default: works on any Linux machine with no setup.
+    /// The built-in default: works on any Linux machine with no setup. `make install` writes
+    /// it as PREFIX/etc/lockstat/lockstat.config; `lockstat config --default` prints it.
     public static let defaultText = """
-        # lockstat default configuration
-        # modules to run, in order (see `lockstat modules`)
+        # lockstat configuration: one setting per line, `key value [value...]`; `#` starts a comment.
+        # `lockstat config` shows which file is in effect; `lockstat modules` what can run here.
+
+        # modules to run, in order (stat diskstats lock_stat)
         modules stat diskstats
-        # seconds between samples
+
+        # seconds between samples (`samprate N` is the older key: samples per second)
         intervall 0.1
+
+        # per-module keys, for example:
+        # lock_stat.intervall 1
+        # lock_stat.clear no
+        # lock_stat.top 10
 
         """
 

@@ -1,14 +1,48 @@
 import Glibc
 
-/// Finds the config in effect: `--config FILE`, else `$LOCKSTAT_CONFIG`, else the built-in default.
+/// Finds the config in effect, first match wins: `--config FILE`, `$LOCKSTAT_CONFIG`,
+/// `~/.config/lockstat/lockstat.config`, `PREFIX/etc/lockstat/lockstat.config` (PREFIX: where
+/// the running lockstat is installed), else the built-in default.
 public enum ConfigSource {
     public static func load(explicit: String?, environment: [String: String], catalog: ModuleCatalog) throws -> (Config, origin: String) {
-        let path = explicit ?? environment["LOCKSTAT_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
-        guard let path else {
-            return (try ConfigParser.parse(ConfigParser.defaultText, file: "<built-in default>", catalog: catalog), "built-in default")
+        if let path = explicit ?? environment["LOCKSTAT_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            return (try read(path, catalog: catalog), path)
         }
+        // A file that exists is used (and an unreadable one is an error); one this user cannot
+        // even see (another user's HOME under setpriv or su) is not there for them.
+        for path in searchPath(environment: environment) where exists(path) {
+            return (try read(path, catalog: catalog), path)
+        }
+        return (try ConfigParser.parse(ConfigParser.defaultText, file: "<built-in default>", catalog: catalog), "built-in default")
+    }
+
+    /// The files looked for when neither --config nor $LOCKSTAT_CONFIG names one.
+    public static func searchPath(environment: [String: String]) -> [String] {
+        var paths = [String]()
+        if let home = environment["HOME"], !home.isEmpty { paths.append(home + "/.config/lockstat/lockstat.config") }
+        if let prefix = installPrefix { paths.append(prefix + "/etc/lockstat/lockstat.config") }
+        return paths
+    }
+
+    /// PREFIX of the running executable (PREFIX/bin/lockstat), through symlinks.
+    public static var installPrefix: String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        let exe = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let parts = exe.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 3, parts[parts.count - 2] == "bin" else { return nil }
+        return parts.dropLast(2).joined(separator: "/")
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+
+    static func read(_ path: String, catalog: ModuleCatalog) throws -> Config {
         switch FileReader.readText(path) {
-        case .success(let text): return (try ConfigParser.parse(text, file: path, catalog: catalog), path)
+        case .success(let text): return try ConfigParser.parse(text, file: path, catalog: catalog)
         case .failure(let f): throw LockstatError.usage("\(path): cannot read config: \(f.reason)")
         }
     }

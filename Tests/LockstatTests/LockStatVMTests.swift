@@ -25,6 +25,13 @@ final class LockStatVMTests: XCTestCase {
         XCTAssertEqual(vm.status, 0, "VM: \(vm.err) \(vm.out)")
         func file(_ name: String) -> String { (try? String(contentsOfFile: out + "/" + name, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "missing" }
 
+        // doctor inside the VM: lock_stat present, and the config with it can run.
+        XCTAssertEqual(file("doctor.status"), "0", file("doctor.json"))
+        let doctor = try JSONSerialization.jsonObject(with: Data(file("doctor.json").utf8)) as? [String: Any]
+        let lockStat = (doctor?["modules"] as? [[String: Any]])?.first { $0["module"] as? String == "lock_stat" }
+        XCTAssertEqual(lockStat?["can_run"] as? Bool, true)
+        XCTAssertEqual(lockStat?["in_config"] as? Bool, true)
+
         // The run: the program's status, and the switch back at 0 as it was before.
         XCTAssertEqual(file("run.status"), "0")
         XCTAssertEqual(file("run.switch"), "0", "/proc/sys/kernel/lock_stat restored")

@@ -7,6 +7,8 @@ set -u
 bin=$1 workload=$2
 cd "$OUTDIR"
 printf 'modules lock_stat stat diskstats\nintervall 0.2\nlock_stat.intervall 0.5\n' > vm.config
+"$bin/lockstat" doctor --json --config vm.config > doctor.json
+echo "$?" > doctor.status
 
 # Collection off before the run; some activity first, so a clear is visible.
 echo 0 > /proc/sys/kernel/lock_stat

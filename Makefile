@@ -1,0 +1,28 @@
+# make [install|uninstall] [PREFIX=/usr/local] [DESTDIR=]
+#   install    release build; lockstat and lockstat-run in PREFIX/bin, bash/zsh/fish completions,
+#              man pages, and PREFIX/etc/lockstat/lockstat.config unless one is there already
+#   uninstall  removes exactly what install put there (listed in PREFIX/share/lockstat/installed-files)
+#   man        regenerates man/*.1 from the command definitions (swift-argument-parser's plugin)
+# BUILT=DIR installs binaries built elsewhere (e.g. BUILT=.build/debug) without building.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILT ?=
+
+.PHONY: all build install uninstall man
+
+all: build
+
+build:
+	swift build -c release --product lockstat
+	swift build -c release --product lockstat-run
+
+install: $(if $(BUILT),,build)
+	scripts/install.sh install "$(DESTDIR)$(PREFIX)" "$(if $(BUILT),$(BUILT),.build/release)"
+
+uninstall:
+	scripts/install.sh uninstall "$(DESTDIR)$(PREFIX)"
+
+man:
+	swift package --allow-writing-to-package-directory generate-manual
+	mkdir -p man
+	cp .build/plugins/GenerateManual/outputs/lockstat/lockstat.1 .build/plugins/GenerateManual/outputs/lockstat-run/lockstat-run.1 man/
