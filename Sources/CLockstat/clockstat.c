@@ -200,6 +200,9 @@ pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out
         posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
         posix_spawn_file_actions_addclose(&fa, out_fd);
     }
+    /* The program gets stdin, stdout and stderr, nothing else of lockstat's (or of whoever
+       started lockstat: a descriptor a supervisor waits on must not outlive lockstat). */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     /* The child starts with default dispositions and an empty mask, whatever lockstat installed. */
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);

@@ -73,12 +73,9 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "How many classes.") var top = 20
 
     func run() throws {
-        let path = directory + "/samples.pickle"
-        guard case .success(let bytes) = FileReader.readAll(path) else { throw LockstatError("\(path): missing: run `lockstat parse \(directory)` first") }
-        let samples: PyValue
-        do { samples = try Unpickler.decode(bytes) } catch { throw LockstatError("\(path): \(error)") }
-        guard let data = samples["lock_stat"], data != .none else {
-            throw LockstatError("\(path): no lock_stat data (the run had no lock_stat module, or its kernel no /proc/lock_stat)")
+        let dir = TestDirectory(directory)
+        guard let data = try loadSamples(dir)["lock_stat"], data != .none else {
+            throw LockstatError("\(dir.file("samples.pickle")): no lock_stat data (the run had no lock_stat module, or its kernel no /proc/lock_stat)")
         }
         print(try LockStatReport(data: data).render(sort: sort, top: top), terminator: "")
     }

@@ -51,17 +51,7 @@ public enum ParseStep {
 /// samples.pickle → graphs. Needs only samples.pickle.
 public enum GraphStep {
     public static func run(_ dir: TestDirectory, modules: [any LockstatModule], data: PyValue? = nil) throws -> (files: [String], warnings: [String]) {
-        let samples: PyValue
-        if let data {
-            samples = data
-        } else {
-            let path = dir.file("samples.pickle")
-            switch FileReader.readAll(path) {
-            case .success(let bytes):
-                do { samples = try Unpickler.decode(bytes) } catch { throw LockstatError("\(path): \(error)") }
-            case .failure(let f): throw LockstatError("\(path): \(f.reason)")
-            }
-        }
+        let samples = try data ?? loadSamples(dir)
         // Graphs of an earlier plot step are replaced, not left beside the new ones.
         try dir.removeFromManifest { $0.hasSuffix(".svg") }
         var files = [String](), warnings = [String]()
@@ -75,6 +65,17 @@ public enum GraphStep {
         }
         try dir.addToManifest(files)
         return (files, warnings)
+    }
+}
+
+/// DIR/samples.pickle read back, with errors that name the file.
+public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
+    let path = dir.file("samples.pickle")
+    switch FileReader.readAll(path) {
+    case .success(let bytes):
+        do { return try Unpickler.decode(bytes) } catch { throw LockstatError("\(path): \(error)") }
+    case .failure(let f):
+        throw LockstatError("\(path): \(f.reason)" + (f == .missing ? ": run `lockstat parse \(dir.path)` first" : ""))
     }
 }
 

@@ -185,3 +185,17 @@ final class RunBehaviourTests: XCTestCase {
         XCTAssertFalse(r.err.contains("\r"), "no progress line when stderr is not a terminal")
     }
 }
+
+final class ProgressLineTests: XCTestCase {
+    /// On a terminal (a pty from script(1)), one live line on stderr: elapsed, samples, missed.
+    func testLiveProgressLineOnATerminal() throws {
+        let dir = temporaryDirectory()
+        let r = try shell(["script", "-qfec", "\(Lockstat.binaries)/lockstat-run \(dir) sleep 1.2", "/dev/null"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("\r\u{1B}[Klockstat: "), r.out)
+        XCTAssertTrue(r.out.contains(" samples, 0 missed ticks") || r.out.contains(" missed ticks"), r.out)
+        XCTAssertTrue(r.out.contains("program exit status 0"), "the summary follows")
+        let quiet = try shell(["script", "-qfec", "\(Lockstat.binaries)/lockstat-run --quiet \(dir) sleep 0.6", "/dev/null"])
+        XCTAssertFalse(quiet.out.contains("lockstat: "), quiet.out)
+    }
+}
