@@ -76,11 +76,14 @@ func measureReference(rate: Double) throws -> SamplerFigures {
 
 func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
 
-print("## Sampler: CPU per sample against the C reference (/proc/stat + /proc/diskstats)\n")
-print("\(rounds) alternating rounds of \(seconds) s per rate; medians. CPU µs per sample = CPU time of the sampling loop / ticks taken (one tick reads both files).\n")
-print("| rate | lockstat CPU µs/sample | reference CPU µs/sample | ratio | lockstat late p50 / p99 µs | reference late p50 / p99 µs | ticks taken (lockstat) | missed |")
-print("|---|---|---|---|---|---|---|---|")
-for rate in CommandLine.arguments.contains("--parse-only") ? [] : [100.0, 1000.0] {
+let parseOnly = CommandLine.arguments.contains("--parse-only")
+if !parseOnly {
+    print("## Sampler: CPU per sample against the C reference (/proc/stat + /proc/diskstats)\n")
+    print("\(rounds) alternating rounds of \(seconds) s per rate; medians. CPU µs per sample = CPU time of the sampling loop / ticks taken (one tick reads both files).\n")
+    print("| rate | lockstat CPU µs/sample | reference CPU µs/sample | ratio | lockstat late p50 / p99 µs | reference late p50 / p99 µs | ticks taken (lockstat) | missed |")
+    print("|---|---|---|---|---|---|---|---|")
+}
+for rate in parseOnly ? [] : [100.0, 1000.0] {
     var ours = [SamplerFigures](), theirs = [SamplerFigures]()
     for _ in 0..<rounds {
         ours.append(try measureLockstat(rate: rate))

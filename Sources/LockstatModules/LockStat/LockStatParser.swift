@@ -7,6 +7,8 @@ struct LockStatParser {
     private var current: String?
     private var block = Block.none
     private var sawHeader = false
+    /// Per column: a time (µs, may overflow) rather than a count.
+    private var isTime: [Bool] = []
 
     mutating func read(_ raw: Substring, into s: inout LockStatSnapshot) {
         let line = raw.trimmingSpaces()
@@ -16,14 +18,14 @@ struct LockStatParser {
             return
         }
         if line.hasPrefix("*WARNING*") { return }
-        if line.allSatisfy({ $0 == "." }) {
+        if line.utf8.allSatisfy({ $0 == UInt8(ascii: ".") }) {
             current = nil
             block = .none
             return
         }
-        if line.allSatisfy({ $0 == "-" }) {
+        if line.utf8.allSatisfy({ $0 == UInt8(ascii: "-") }) {
             // The header's rules are as wide as the table; a block rule is as wide as a name.
-            if line.count >= 40 + 15 * 10 { return }
+            if line.utf8.count >= 40 + 15 * 10 { return }
             guard current != nil else { s.badLines += 1; return }
             switch block {
             case .none: block = .contentionPoints
@@ -45,19 +47,21 @@ struct LockStatParser {
     /// `name: n n n ...` with one number per column; the name may hold spaces and ends in -W/-R
     /// for the two sides of a read-write class.
     private mutating func readClass(_ line: Substring, into s: inout LockStatSnapshot) -> Bool {
-        let tokens = line.split(separator: " ")
+        // Byte-level split: Character-level String work dominated the parse.
+        let tokens = line.utf8.split(separator: UInt8(ascii: " ")).map { Substring($0) }
         if s.columns.isEmpty && !sawHeader {
             // No header seen: infer it from the count of numbers when only one layout fits.
             let numbers = tokens.reversed().prefix { LockStatValue.parse($0) != nil }.count
             if numbers == 12 { s.columns = LockStatSnapshot.columns04 } else if numbers == 10 { s.columns = LockStatSnapshot.columns02 } else { return false }
         }
         let n = s.columns.count
-        guard n > 0, tokens.count > n, tokens[tokens.count - n - 1].hasSuffix(":") else { return false }
+        guard n > 0, tokens.count > n, tokens[tokens.count - n - 1].utf8.last == UInt8(ascii: ":") else { return false }
+        if isTime.count != n { isTime = s.columns.map { $0.hasPrefix("waittime") || $0.hasPrefix("holdtime") } }
         var values = [Double?]()
         values.reserveCapacity(n)
         for (k, t) in tokens.suffix(n).enumerated() {
             guard let v = LockStatValue.parse(t) else { return false }
-            values.append(s.columns[k].contains("time") ? v.time : v.count)
+            values.append(isTime[k] ? v.time : v.count)
         }
         // The name is the line up to the colon before the numbers, spaces and all.
         let nameEnd = tokens[tokens.count - n - 1].endIndex
@@ -84,7 +88,7 @@ struct LockStatParser {
 
     /// `name count [<address>] symbol+0xoff/0xlen [module]` under the current class.
     private mutating func readCallSite(_ line: Substring, into s: inout LockStatSnapshot) -> Bool {
-        guard let open = line.range(of: " [<"), let close = line.range(of: ">]", range: open.upperBound..<line.endIndex) else { return false }
+        guard let open = line.firstRange(of: " [<"), let close = line[open.upperBound...].firstRange(of: ">]") else { return false }
         let before = line[..<open.lowerBound].trimmingSpaces()
         guard let space = before.lastIndex(of: " "), let count = Double(before[before.index(after: space)...]) else { return false }
         let name = String(before[..<space].trimmingSpaces())
@@ -138,7 +142,7 @@ enum LockStatValue {
     /// `.100` for a rounded-up remainder, which means +1.00. A 14-digit integer in a time
     /// column is the overflow marker.
     static func parse(_ token: Substring) -> LockStatValue? {
-        if let dot = token.firstIndex(of: ".") {
+        if let dot = token.utf8.firstIndex(of: UInt8(ascii: ".")) {
             guard let whole = Int64(token[..<dot]), let frac = Int64(token[token.index(after: dot)...]) else { return nil }
             return .number(Double(whole) + Double(frac) / 100)
         }
@@ -162,9 +166,10 @@ enum LockStatValue {
 
 extension Substring {
     func trimmingSpaces() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" || f == "\r" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" { s = s.dropLast() }
-        return s
+        func space(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D }
+        var u = utf8[...]
+        while let f = u.first, space(f) { u = u.dropFirst() }
+        while let l = u.last, space(l) { u = u.dropLast() }
+        return Substring(u)
     }
 }

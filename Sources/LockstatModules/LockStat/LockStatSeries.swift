@@ -9,7 +9,10 @@ struct LockStatSeries {
     var times: [Double] = []
     var badLines = 0
     private var order: [String] = []
-    private var series: [String: (write: [[Double]], read: [[Double]])] = [:]
+    private var indexOf: [String: Int] = [:]
+    /// By class index (order of first appearance), then column, then sample.
+    private var write: [[[Double]]] = []
+    private var read: [[[Double]]] = []
     private var last = LockStatSnapshot("")
 
     mutating func add(_ snapshot: LockStatSnapshot, time: Double) {
@@ -19,31 +22,32 @@ struct LockStatSeries {
         let sample = times.count
         times.append(time)
         let zeros = [[Double]](repeating: [Double](repeating: 0, count: sample), count: columns.count)
-        for name in snapshot.order where series[name] == nil {
+        for name in snapshot.order where indexOf[name] == nil {
+            indexOf[name] = order.count
             order.append(name)
-            series[name] = (zeros, zeros)
+            write.append(zeros)
+            read.append(zeros)
         }
         // Columns by name: a later snapshot with another layout still lands in the right column.
         let index = columns.map { c in snapshot.columns.firstIndex(of: c) }
-        for name in order {
+        func append(_ side: [Double?]?, to columnsOfClass: inout [[Double]]) {
+            for k in columnsOfClass.indices {
+                // Absent (not yet appeared, or that side never printed): 0; overflow: NaN (None).
+                columnsOfClass[k].append(side.map { side in index[k].flatMap { side[$0] } ?? .nan } ?? 0)
+            }
+        }
+        for (c, name) in order.enumerated() {
             let cls = snapshot.classes[name]
-            func values(_ side: [Double?]?) -> [Double] {
-                guard let side else { return [Double](repeating: 0, count: index.count) }
-                return index.map { k in k.flatMap { side[$0] } ?? .nan }
-            }
-            let w = values(cls?.write), r = values(cls?.read)
-            for k in columns.indices {
-                series[name]!.write[k].append(w[k])
-                series[name]!.read[k].append(r[k])
-            }
+            append(cls?.write, to: &write[c])
+            append(cls?.read, to: &read[c])
         }
         last = snapshot
     }
 
     /// A column's series, write and read sides summed (the kernel sorts by that sum too).
     func total(_ name: String, _ column: String) -> [Double] {
-        guard let k = columns.firstIndex(of: column), let s = series[name] else { return [] }
-        return zip(s.write[k], s.read[k]).map { ($0.isNaN ? 0 : $0) + ($1.isNaN ? 0 : $1) }
+        guard let k = columns.firstIndex(of: column), let c = indexOf[name] else { return [] }
+        return zip(write[c][k], read[c][k]).map { ($0.isNaN ? 0 : $0) + ($1.isNaN ? 0 : $1) }
     }
 
     /// Whether presampling cleared the statistics: then the run's totals are the last sample's
@@ -77,11 +81,11 @@ struct LockStatSeries {
         func sites(_ list: [CallSite]) -> PyValue {
             .list(list.map { .stringDict([("symbol", .string($0.symbol)), ("address", .string($0.address)), ("count", .float($0.count))]) })
         }
-        let classes = order.map { name -> (String, PyValue) in
-            let s = series[name]!, cls = last.classes[name]
+        let classes = order.enumerated().map { c, name -> (String, PyValue) in
+            let cls = last.classes[name]
             return (name, .stringDict([
-                ("write", .stringDict(columns.indices.map { (columns[$0], .series(s.write[$0])) })),
-                ("read", .stringDict(columns.indices.map { (columns[$0], .series(s.read[$0])) })),
+                ("write", .stringDict(columns.indices.map { (columns[$0], .series(write[c][$0])) })),
+                ("read", .stringDict(columns.indices.map { (columns[$0], .series(read[c][$0])) })),
                 ("contention_points", sites(cls?.contentionPoints ?? [])),
                 ("contending_points", sites(cls?.contendingPoints ?? [])),
             ]))

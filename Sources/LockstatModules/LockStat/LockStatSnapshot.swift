@@ -23,7 +23,7 @@ struct LockStatSnapshot {
 
     init(_ text: String) {
         var parser = LockStatParser()
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { Substring($0) }
         if let last = lines.popLast(), !last.isEmpty {
             // A snapshot cut in the middle of its last line: that line cannot be trusted.
             badLines += 1
