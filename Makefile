@@ -1,6 +1,7 @@
 # make [install|uninstall] [PREFIX=/usr/local] [DESTDIR=]
 #   install    release build; lockstat and lockstat-run in PREFIX/bin, bash/zsh/fish completions,
-#              man pages, and PREFIX/etc/lockstat/lockstat.config unless one is there already
+#              man pages, the example drop-in modules (PREFIX/share/lockstat/modules), and
+#              PREFIX/etc/lockstat/lockstat.config unless one is there already
 #   uninstall  removes exactly what install put there (listed in PREFIX/share/lockstat/installed-files)
 #   man        regenerates man/*.1 from the command definitions (swift-argument-parser's plugin)
 # BUILT=DIR installs binaries built elsewhere (e.g. BUILT=.build/debug) without building.

@@ -18,7 +18,7 @@ case "$action" in
 install)
     built=$3
     # Folders this install creates (or an earlier one did) are ours to remove again.
-    dirs="bin etc etc/lockstat share share/lockstat share/man share/man/man1 share/bash-completion share/bash-completion/completions
+    dirs="bin etc etc/lockstat share share/lockstat share/lockstat/modules share/man share/man/man1 share/bash-completion share/bash-completion/completions
           share/zsh share/zsh/site-functions share/fish share/fish/vendor_completions.d"
     created=$( { for d in $dirs; do [ -d "$root/$d" ] || echo "dir $root/$d"; done
                  up=$root; while [ -n "$up" ] && [ ! -d "$up" ]; do echo "dir $up"; up=${up%/*}; done
@@ -37,6 +37,9 @@ install)
         put 644 "$tmp/$tool.fish" "$root/share/fish/vendor_completions.d/$tool.fish"
         put 644 "man/$tool.1" "$root/share/man/man1/$tool.1"
     done
+    # The example drop-in modules, on the default module path of the installed tool.
+    put 644 modules/meminfo.py "$root/share/lockstat/modules/meminfo.py"
+    put 755 modules/loadavg "$root/share/lockstat/modules/loadavg"
     "$built/lockstat" config --default > "$tmp/lockstat.config"
     if [ -e "$config" ]; then
         echo "keeping $config (not overwritten)"

@@ -22,7 +22,7 @@ struct ParseCommand: ParsableCommand {
     func run() throws {
         let dir = TestDirectory(directory)
         try dir.lock()
-        let outcome = try ParseStep.run(dir, modules: BuiltInModules.all)
+        let outcome = try ParseStep.run(dir, modules: try modules(ofTestDirectory: directory))
         for w in outcome.warnings { FileHandle.standardError.write(Data("lockstat: warning: \(w)\n".utf8)) }
         for (module, count) in outcome.samples { print("\(module): \(count) samples") }
         print("wrote \(dir.file("samples.pickle")) and \(dir.file("samples.json"))")
@@ -38,7 +38,7 @@ struct GraphCommand: ParsableCommand {
     func run() throws {
         let dir = TestDirectory(directory)
         try dir.lock()
-        let (files, warnings) = try GraphStep.run(dir, modules: BuiltInModules.all)
+        let (files, warnings) = try GraphStep.run(dir, modules: try modules(ofTestDirectory: directory))
         for w in warnings { FileHandle.standardError.write(Data("lockstat: warning: \(w)\n".utf8)) }
         print("wrote \(files.count) graphs in \(directory): " + files.joined(separator: " "))
     }
@@ -51,9 +51,12 @@ struct ModulesCommand: ParsableCommand {
     @Option(name: .customLong("proc-root"), help: ArgumentHelp("Check /proc and /sys under DIR instead.", valueName: "DIR"))
     var procRoot: String?
 
+    @Option(help: "Config file whose module path lists drop-in modules (default: the config in effect).")
+    var config: String?
+
     func run() throws {
         let system = SystemRoot(procRoot ?? "/")
-        for module in BuiltInModules.all {
+        for module in try loadConfig(explicit: config).modules.modules {
             let verdict = module.unavailableReason(system).map { "unavailable: \($0)" } ?? "available"
             print("\(module.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(verdict)")
             print("           \(module.summary)")
@@ -96,8 +99,7 @@ struct ConfigCommand: ParsableCommand {
             return
         }
         let env = ProcessInfo.processInfo.environment
-        let (effective, origin) = try ConfigSource.load(explicit: config, environment: env,
-                                                        catalog: ModuleCatalog(BuiltInModules.all))
+        let (effective, _, origin) = try loadConfig(explicit: config)
         print("# in effect: \(origin)")
         print("# searched: --config, $LOCKSTAT_CONFIG, " + ConfigSource.searchPath(environment: env).joined(separator: ", ") + ", built-in default")
         print(effective.rendered(), terminator: "")
@@ -114,9 +116,8 @@ struct DoctorCommand: ParsableCommand {
     @Flag(help: "Machine-readable output.") var json = false
 
     func run() throws {
-        let (effective, _) = try ConfigSource.load(explicit: config, environment: ProcessInfo.processInfo.environment,
-                                                   catalog: ModuleCatalog(BuiltInModules.all))
-        let doctor = Doctor(configured: effective.modules)
+        let (effective, set, _) = try loadConfig(explicit: config)
+        let doctor = Doctor(configured: effective.modules, modules: set)
         print(json ? doctor.json : doctor.text, terminator: "")
         if !doctor.ok { throw ExitCode(1) }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LockstatCore
+import LockstatModules
 
 /// Runs a command type as the process's main, with lockstat's exit statuses: usage and config
 /// errors 2, `lockstat: message` for errors a user can act on, the program's own status for runs.
@@ -30,3 +31,20 @@ public enum Entry {
 
 
 
+
+/// The config in effect and every module it can name: built in, and drop-ins on its module path.
+func loadConfig(explicit: String?) throws -> (config: Config, modules: ModuleSet, origin: String) {
+    let environment = ProcessInfo.processInfo.environment
+    let located = try ConfigSource.locate(explicit: explicit, environment: environment)
+    let modules = try ModuleSet(config: located, environment: environment)
+    var config = try ConfigParser.parse(located.text, file: located.file, catalog: modules.catalog)
+    // Absolute, so the snapshot in the test directory finds the same drop-ins again.
+    config.globals["module_path"] = modules.searched
+    return (config, modules, located.origin)
+}
+
+/// The modules a test directory's config snapshot names, for parse, graph and report.
+func modules(ofTestDirectory directory: String) throws -> [any LockstatModule] {
+    let located = try ConfigSource.Located.file(directory + "/lockstat.config")
+    return try ModuleSet(config: located, environment: ProcessInfo.processInfo.environment).modules
+}

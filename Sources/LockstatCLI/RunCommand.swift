@@ -34,9 +34,9 @@ public struct RunOptions: ParsableArguments {
 
     public init() {}
 
-    func effectiveConfig() throws -> Config {
-        let catalog = ModuleCatalog(BuiltInModules.all)
-        var (config, _) = try ConfigSource.load(explicit: self.config, environment: ProcessInfo.processInfo.environment, catalog: catalog)
+    func effectiveConfig() throws -> (Config, ModuleSet) {
+        var (config, set, _) = try loadConfig(explicit: self.config)
+        let catalog = set.catalog
         if let list = modules {
             let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             for name in names where catalog.keys[name] == nil {
@@ -48,15 +48,17 @@ public struct RunOptions: ParsableArguments {
             guard interval > 0, interval.isFinite else { throw LockstatError.usage("--interval: must be a number greater than 0, got \(interval)") }
             config.interval = interval
         }
-        return config
+        try set.checkFiles(of: config.modules)
+        return (config, set)
     }
 
     func execute() throws {
-        var request = RunRequest(directory: directory, command: [program] + arguments, config: try effectiveConfig(),
+        let (config, set) = try effectiveConfig()
+        var request = RunRequest(directory: directory, command: [program] + arguments, config: config,
                                  system: SystemRoot(procRoot ?? "/"))
         request.quiet = quiet
         request.tee = tee
-        let status = try RunPipeline.run(request, modules: BuiltInModules.all)
+        let status = try RunPipeline.run(request, modules: set.modules)
         try giveToInvokingUser(directory)
         throw ExitCode(status)
     }

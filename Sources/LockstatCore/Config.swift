@@ -53,14 +53,31 @@ func formatNumber(_ d: Double) -> String {
 /// What the config parser must know about modules: their names and their own keys.
 public struct ModuleCatalog: Sendable {
     public var keys: [String: [String]]
+    /// Folders searched for drop-in modules, for the unknown-module error.
+    public var searched: [String]
 
-    public init(keys: [String: [String]]) { self.keys = keys }
+    public init(keys: [String: [String]], searched: [String] = []) {
+        self.keys = keys
+        self.searched = searched
+    }
 
     public var names: [String] { keys.keys.sorted() }
+
+    var searchedText: String { searched.isEmpty ? "" : " (not built in, nor in " + searched.joined(separator: ", ") + ")" }
+
+    /// The `module_path` values of a config text (the last such line), before it is parsed.
+    public static func modulePath(in text: String) -> [String]? {
+        var found: [String]?
+        for line in text.split(separator: "\n") {
+            let tokens = (line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").split(separator: " ")
+            if tokens.first == "module_path" { found = tokens.dropFirst().map(String.init) }
+        }
+        return found
+    }
 }
 
 public enum ConfigParser {
-    static let globalKeys = ["modules", "intervall", "samprate", "vmlinux", "kernel_mod", "procfiles"]
+    static let globalKeys = ["modules", "intervall", "samprate", "vmlinux", "kernel_mod", "procfiles", "module_path"]
     /// Every module understands its own interval.
     static let commonModuleKeys = ["intervall"]
 
@@ -113,7 +130,7 @@ public enum ConfigParser {
         switch key {
         case "modules":
             for name in values where catalog.keys[name] == nil {
-                throw LockstatError.usage("\(location): unknown module '\(name)' in key 'modules'" + hint(name, catalog.names))
+                throw LockstatError.usage("\(location): unknown module '\(name)' in key 'modules'" + hint(name, catalog.names) + catalog.searchedText)
             }
             config.modules = values
         case "intervall":
@@ -121,7 +138,7 @@ public enum ConfigParser {
         case "samprate":
             // The older key: samples per second (ORIGINAL.md section 3).
             config.interval = 1 / (try positive(values, key: key, at: location))
-        case "vmlinux", "kernel_mod", "procfiles":
+        case "vmlinux", "kernel_mod", "procfiles", "module_path":
             config.globals[key] = values
         default:
             throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(key, globalKeys))

@@ -4,16 +4,47 @@ import Glibc
 /// `~/.config/lockstat/lockstat.config`, `PREFIX/etc/lockstat/lockstat.config` (PREFIX: where
 /// the running lockstat is installed), else the built-in default.
 public enum ConfigSource {
-    public static func load(explicit: String?, environment: [String: String], catalog: ModuleCatalog) throws -> (Config, origin: String) {
+    /// A config's text and where it came from.
+    public struct Located {
+        public let text: String
+        /// The file name errors name ("<built-in default>" for the default).
+        public let file: String
+        public let origin: String
+        /// The folder of the config file (relative module paths resolve against it); nil for the default.
+        public let directory: String?
+
+        public init(text: String, file: String, origin: String, directory: String?) {
+            self.text = text
+            self.file = file
+            self.origin = origin
+            self.directory = directory
+        }
+
+        public static func file(_ path: String) throws -> Located {
+            switch FileReader.readText(path) {
+            case .success(let text):
+                let absolute = path.hasPrefix("/") ? path : FileReader.currentDirectory + "/" + path
+                return Located(text: text, file: path, origin: path, directory: String(absolute[..<absolute.lastIndex(of: "/")!]))
+            case .failure(let f): throw LockstatError.usage("\(path): cannot read config: \(f.reason)")
+            }
+        }
+    }
+
+    public static func locate(explicit: String?, environment: [String: String]) throws -> Located {
         if let path = explicit ?? environment["LOCKSTAT_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            return (try read(path, catalog: catalog), path)
+            return try .file(path)
         }
         // A file that exists is used (and an unreadable one is an error); one this user cannot
         // even see (another user's HOME under setpriv or su) is not there for them.
         for path in searchPath(environment: environment) where exists(path) {
-            return (try read(path, catalog: catalog), path)
+            return try .file(path)
         }
-        return (try ConfigParser.parse(ConfigParser.defaultText, file: "<built-in default>", catalog: catalog), "built-in default")
+        return Located(text: ConfigParser.defaultText, file: "<built-in default>", origin: "built-in default", directory: nil)
+    }
+
+    public static func load(explicit: String?, environment: [String: String], catalog: ModuleCatalog) throws -> (Config, origin: String) {
+        let located = try locate(explicit: explicit, environment: environment)
+        return (try ConfigParser.parse(located.text, file: located.file, catalog: catalog), located.origin)
     }
 
     /// The files looked for when neither --config nor $LOCKSTAT_CONFIG names one.
@@ -40,10 +71,4 @@ public enum ConfigSource {
         return stat(path, &st) == 0
     }
 
-    static func read(_ path: String, catalog: ModuleCatalog) throws -> Config {
-        switch FileReader.readText(path) {
-        case .success(let text): return try ConfigParser.parse(text, file: path, catalog: catalog)
-        case .failure(let f): throw LockstatError.usage("\(path): cannot read config: \(f.reason)")
-        }
-    }
 }

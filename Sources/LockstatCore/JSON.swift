@@ -11,7 +11,9 @@ public enum JSON {
 
     static func write(_ value: PyValue, to out: inout String) {
         switch value {
-        case .none: out += "null"
+        case .none, .opaque: out += "null"
+        case .foreign(_, let json):
+            out += json ?? "{\"_lockstat_note\": \"left out: the value is not JSON-serializable; samples.pickle has it\"}"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .float(let d): writeNumber(d, to: &out)

@@ -14,6 +14,8 @@ enum PickleOp {
     static let frame: UInt8 = 0x95, memoize: UInt8 = 0x94, binGet: UInt8 = 0x68 /* h */, longBinGet: UInt8 = 0x6A /* j */
     static let binPut: UInt8 = 0x71 /* q */, longBinPut: UInt8 = 0x72 /* r */
     static let global: UInt8 = 0x63 /* c */, reduce: UInt8 = 0x52 /* R */
+    static let build: UInt8 = 0x62 /* b */, newObj: UInt8 = 0x81, stackGlobal: UInt8 = 0x93
+    static let binBytes: UInt8 = 0x42 /* B */, shortBinBytes: UInt8 = 0x43 /* C */, binBytes8: UInt8 = 0x8E
 }
 
 public enum Pickle {
@@ -62,6 +64,15 @@ struct PickleWriter {
                 }
                 out.append(PickleOp.appends)
             }
+        case .foreign(let pickle, _):
+            // Python's own opcodes, inlined: without PROTO and STOP; its memo indices are its
+            // own, as this writer uses no memo.
+            var body = pickle[...]
+            if body.first == PickleOp.proto { body = body.dropFirst(2) }
+            if body.last == PickleOp.stop { body = body.dropLast() }
+            out.append(contentsOf: body)
+        case .opaque:
+            out.append(PickleOp.none)
         case .tuple(let items):
             if items.isEmpty { out.append(PickleOp.emptyTuple); return }
             out.append(PickleOp.mark)

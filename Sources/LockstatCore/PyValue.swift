@@ -14,6 +14,11 @@ public indirect enum PyValue: Equatable, Sendable {
     /// for None (no series lockstat computes holds a real NaN). A slice, so a column of a
     /// larger buffer is stored without a copy. Build it with `series(_:)`.
     case floats(ArraySlice<Double>)
+    /// A value a Python module returned, as Python pickled it (protocol 3, no frames), and its
+    /// JSON text when it has one: stored in samples.pickle exactly as Python made it.
+    case foreign(pickle: [UInt8], json: String?)
+    /// A Python object lockstat cannot represent (read back from a pickle, never written).
+    case opaque
 
     public static func == (a: PyValue, b: PyValue) -> Bool {
         switch (a, b) {
@@ -25,6 +30,8 @@ public indirect enum PyValue: Equatable, Sendable {
         case let (.tuple(x), .tuple(y)), let (.set(x), .set(y)): return x == y
         case let (.dict(x), .dict(y)):
             return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case let (.foreign(x, _), .foreign(y, _)): return x == y
+        case (.opaque, .opaque): return true
         case (.list, .list), (.floats, .floats), (.list, .floats), (.floats, .list):
             return a.listItems == b.listItems
         default: return false

@@ -108,7 +108,7 @@ struct RunSummary {
         for s in modules {
             let missed = s.counters.missed.load(ordering: .relaxed), failed = s.counters.failed.load(ordering: .relaxed)
             var line = "  \(s.name): \(s.counters.samples.load(ordering: .relaxed)) samples every \(Double(s.intervalNanoseconds) / 1e9) s, \(missed) missed ticks"
-            if failed > 0 { line += ", \(failed) failed reads" }
+            if failed > 0 { line += ", \(failed) failed samples" }
             if s.writeErrors > 0 { line += ", \(s.writeErrors) failed writes" }
             lines.append(line)
         }

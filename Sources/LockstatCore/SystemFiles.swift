@@ -61,6 +61,13 @@ public enum FileReader {
         }
     }
 
+    /// getcwd(3), or "." when it cannot be had.
+    public static var currentDirectory: String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return "." }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     public static func readText(_ path: String) -> Result<String, Failure> {
         readAll(path).map { String(decoding: $0, as: UTF8.self) }
     }

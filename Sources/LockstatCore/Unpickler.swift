@@ -83,14 +83,30 @@ public struct Unpickler {
                 guard let top = stack.last else { throw Self.fail("MEMOIZE on empty stack") }
                 memo[memo.count] = top
             case PickleOp.global:
-                // Protocols 2 and 3 build sets as `builtins.set(list)`; no other global is read.
+                // Protocols 2 and 3 build sets as `builtins.set(list)`; any other class or
+                // function (numpy, a user's own) is opaque to lockstat.
                 let name = try line() + "." + (try line())
-                guard Self.setConstructors.contains(name) else { throw Self.fail("unsupported global \(name)") }
-                stack.append(.string(Self.setMarker))
+                stack.append(Self.setConstructors.contains(name) ? .string(Self.setMarker) : .opaque)
+            case PickleOp.stackGlobal:
+                let name = try pop(), module = try pop()
+                let full = (module.string ?? "") + "." + (name.string ?? "")
+                stack.append(Self.setConstructors.contains(full) ? .string(Self.setMarker) : .opaque)
             case PickleOp.reduce:
                 let args = try pop(), callable = try pop()
-                guard callable == .string(Self.setMarker), case .tuple(let a) = args else { throw Self.fail("unsupported REDUCE") }
-                stack.append(.set(a.first?.listItems ?? []))
+                if callable == .string(Self.setMarker), case .tuple(let a) = args {
+                    stack.append(.set(a.first?.listItems ?? []))
+                } else {
+                    stack.append(.opaque)
+                }
+            case PickleOp.newObj:
+                _ = try pop()
+                _ = try pop()
+                stack.append(.opaque)
+            case PickleOp.build:
+                _ = try pop()   // the state of an opaque object
+            case PickleOp.shortBinBytes: _ = try take(Int(try byte())); stack.append(.opaque)
+            case PickleOp.binBytes: _ = try take(Int(UInt32(le: try take(4)))); stack.append(.opaque)
+            case PickleOp.binBytes8: _ = try take(Int(UInt64(le: try take(8)))); stack.append(.opaque)
             case PickleOp.binPut: try put(Int(try byte()))
             case PickleOp.longBinPut: try put(Int(UInt32(le: try take(4))))
             case PickleOp.binGet: stack.append(try memoValue(Int(try byte())))
@@ -140,6 +156,8 @@ public struct Unpickler {
 
     private mutating func modifyTop(_ body: (inout PyValue) throws -> Void) throws {
         guard !stack.isEmpty else { throw Self.fail("stack underflow") }
+        // Items added to an object lockstat cannot represent stay with it, unseen.
+        if stack[stack.count - 1] == .opaque { return }
         try body(&stack[stack.count - 1])
     }
 

@@ -21,7 +21,8 @@ final class InstallTests: XCTestCase {
         XCTAssertEqual(installed.status, 0, installed.err)
         for f in ["bin/lockstat", "bin/lockstat-run", "share/man/man1/lockstat.1", "share/man/man1/lockstat-run.1",
                   "share/bash-completion/completions/lockstat", "share/zsh/site-functions/_lockstat-run",
-                  "share/fish/vendor_completions.d/lockstat.fish", "etc/lockstat/lockstat.config"] {
+                  "share/fish/vendor_completions.d/lockstat.fish", "etc/lockstat/lockstat.config",
+                  "share/lockstat/modules/meminfo.py", "share/lockstat/modules/loadavg"] {
             let size = (try? FileManager.default.attributesOfItem(atPath: root + "/" + f)[.size] as? Int) ?? 0
             XCTAssertGreaterThan(size ?? 0, 0, f)
         }
@@ -45,6 +46,9 @@ final class InstallTests: XCTestCase {
         }
         let shown = try shell(["env", "HOME=\(home)", root + "/bin/lockstat", "config"])
         XCTAssertTrue(shown.out.hasPrefix("# in effect: \(root)/etc/lockstat/lockstat.config\n"), shown.out)
+        // The installed examples are on the installed tool's default module path.
+        let listed = try shell(["env", "HOME=\(home)", root + "/bin/lockstat", "modules"])
+        XCTAssertTrue(listed.out.contains("meminfo    available") && listed.out.contains("loadavg    available"), listed.out)
 
         // A second install keeps the edited config; uninstall keeps it too, and removes the rest.
         XCTAssertEqual(try make("install").status, 0)

@@ -21,12 +21,15 @@ public struct Doctor {
     public let verdicts: [Verdict]
 
     /// Every module's verdict; `configured` decides which ones the exit status depends on.
-    public init(system: SystemRoot = SystemRoot(), configured: [String]) {
-        let probe = SystemProbe(system: system)
+    public init(system: SystemRoot = SystemRoot(), configured: [String], modules: ModuleSet) {
+        let probe = SystemProbe(system: system, modules: modules)
         verdicts = [
             ("stat", probe.stat()), ("diskstats", probe.diskstats()), ("lock_stat", probe.lockStat()),
             ("contention", probe.contention()), ("oprofile", probe.profiler()), ("drop-in modules", probe.dropIns()),
         ].map { Verdict(module: $0.0, checks: $0.1, inConfig: configured.contains($0.0)) }
+            + modules.modules.compactMap { $0 as? ScriptModule }.map { m in
+                Verdict(module: m.name, checks: probe.dropIn(m), inConfig: configured.contains(m.name))
+            }
     }
 
     /// Everything the effective config asks for can run.

@@ -5,6 +5,7 @@ import LockstatCore
 /// The facts `lockstat doctor` reports, read from the running system.
 struct SystemProbe {
     let system: SystemRoot
+    let modules: ModuleSet
     typealias Check = Doctor.Check
 
     func readable(_ kernelPath: String, why: String) -> Check {
@@ -96,7 +97,21 @@ struct SystemProbe {
         var version = "not found"
         if let python, let out = try? run(python, ["--version"]) { version = out.trimmingCharacters(in: .whitespacesAndNewlines) }
         return [Check(name: "python3", ok: python != nil, detail: python.map { "\(version) at \($0)" } ?? "not found on PATH",
-                      fix: "apt-get install python3")]
+                      fix: "apt-get install python3"),
+                Check(name: "module path", ok: true, detail: modules.searched.joined(separator: ", "))]
+    }
+
+    /// One drop-in: can lockstat run it (file safe, interpreter there)?
+    func dropIn(_ module: ScriptModule) -> [Check] {
+        var checks = [Check]()
+        do {
+            try ModuleSet.refuseIfOthersMayWrite(module.file, what: "module \(module.name)")
+            checks.append(Check(name: module.file, ok: true, detail: module.kind == .python ? "Python 3 module" : "executable module"))
+        } catch let e as LockstatError {
+            checks.append(Check(name: module.file, ok: false, detail: "would be refused", fix: e.message))
+        } catch {}
+        if let reason = module.unavailableReason(system) { checks.append(Check(name: "interpreter", ok: false, detail: reason, fix: "apt-get install python3")) }
+        return checks
     }
 
     /// Root, CAP_PERFMON or CAP_SYS_ADMIN, or a perf_event_paranoid that lets everyone in.

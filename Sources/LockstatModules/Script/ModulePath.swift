@@ -1,0 +1,72 @@
+import Foundation
+import LockstatCore
+
+/// Drop-in modules: the original's promise, "copy the script to this directory and add the
+/// module name to the config file". `module_path DIR...` in the config (relative paths against
+/// the config file's folder); by default `modules/` next to the config file, then
+/// ~/.config/lockstat/modules (and PREFIX/share/lockstat/modules, where install puts the
+/// examples). `NAME.py` is a Python 3 module; an executable `NAME` is any other language.
+public struct ModuleSet {
+    public let modules: [any LockstatModule]
+    /// The folders searched, absolute, in order.
+    public let searched: [String]
+
+    public var catalog: ModuleCatalog {
+        var c = ModuleCatalog(modules)
+        c.searched = searched
+        return c
+    }
+
+    /// The built-in modules and the drop-ins on the config's module path. A drop-in file or
+    /// folder that others than its owner and root may write is refused (lockstat runs as root).
+    public init(config: ConfigSource.Located, environment: [String: String]) throws {
+        searched = Self.searchPath(config: config, environment: environment)
+        var found = BuiltInModules.all
+        var named = Set(found.map(\.name))
+        for dir in searched {
+            guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            try Self.refuseIfOthersMayWrite(dir, what: "module folder")
+            for entry in entries.sorted() where !entry.hasPrefix(".") {
+                let path = dir + "/" + entry
+                let name = entry.hasSuffix(".py") ? String(entry.dropLast(3)) : entry
+                guard !named.contains(name), !name.isEmpty else { continue }
+                if entry.hasSuffix(".py") {
+                    found.append(ScriptModule(name: name, file: path, kind: .python))
+                } else if FileManager.default.isExecutableFile(atPath: path), !entry.contains(".") {
+                    found.append(ScriptModule(name: name, file: path, kind: .executable))
+                } else {
+                    continue
+                }
+                named.insert(name)
+            }
+        }
+        modules = found
+    }
+
+    /// Checks the drop-ins a config names before anything runs.
+    public func checkFiles(of names: [String]) throws {
+        for case let m as ScriptModule in modules where names.contains(m.name) {
+            try Self.refuseIfOthersMayWrite(m.file, what: "module \(m.name)")
+        }
+    }
+
+    static func searchPath(config: ConfigSource.Located, environment: [String: String]) -> [String] {
+        if let given = ModuleCatalog.modulePath(in: config.text) {
+            return given.map { $0.hasPrefix("/") ? $0 : (config.directory ?? FileReader.currentDirectory) + "/" + $0 }
+        }
+        var paths = [String]()
+        if let dir = config.directory { paths.append(dir + "/modules") }
+        if let home = environment["HOME"], !home.isEmpty { paths.append(home + "/.config/lockstat/modules") }
+        if let prefix = ConfigSource.installPrefix { paths.append(prefix + "/share/lockstat/modules") }
+        return paths
+    }
+
+    static func refuseIfOthersMayWrite(_ path: String, what: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }
+        if st.st_mode & (S_IWGRP | S_IWOTH) != 0 {
+            let mode = String(st.st_mode & 0o7777, radix: 8)
+            throw LockstatError.usage("\(path): refusing \(what): mode \(mode) lets users other than its owner and root change what lockstat (often root) runs; chmod go-w \(path)")
+        }
+    }
+}

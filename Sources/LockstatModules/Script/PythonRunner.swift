@@ -1,0 +1,74 @@
+/// The Python side of drop-in modules, run with `python3 -c`. It loads the module file and:
+/// - `session MODULE_FILE TEST_DIR`: answers `presampling`, `sample T`, `postsampling` lines on
+///   stdin, one long-lived interpreter for the whole sampling phase; each answer is `ok` or
+///   `error N` followed by N bytes of traceback. The module's own prints go to stderr, so they
+///   never mix with the answers.
+/// - `parse MODULE_FILE TEST_DIR OUT`: writes parse()'s value to OUT.pickle (protocol 3, what
+///   samples.pickle embeds) and to OUT.json when it is JSON-serializable.
+/// - `plot MODULE_FILE TEST_DIR INTERVAL NAME`: calls plot(test_dir, data, interval) with the
+///   module's entry of TEST_DIR/samples.pickle.
+enum PythonRunner {
+    static let source = #"""
+import importlib.util, json, math, os, pickle, sys, traceback
+
+def load(path):
+    name = os.path.splitext(os.path.basename(path))[0]
+    try:
+        spec = importlib.util.spec_from_file_location("lockstat_module_" + name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    except SyntaxError as e:
+        text = (e.text or "")
+        if "print " in text or "print\t" in text or "except " in text and "," in text:
+            sys.stderr.write("%s:%s: this module is written for Python 2 and needs Python 3: %s\n" % (path, e.lineno, text.strip()))
+            sys.exit(3)
+        raise
+
+def call(module, op, *args):
+    f = getattr(module, op, None)
+    return f(*args) if f is not None else None
+
+mode, path, test_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+if mode == "session":
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    module = load(path)
+    answers.write("ready\n"); answers.flush()
+    for line in sys.stdin:
+        words = line.split()
+        if not words or words[0] == "quit":
+            break
+        try:
+            if words[0] == "sample":
+                call(module, "sample", test_dir, int(words[1]))
+            else:
+                call(module, words[0], test_dir)
+            answers.write("ok\n")
+        except BaseException:
+            text = traceback.format_exc()
+            answers.write("error %d\n" % len(text.encode()))
+            answers.write(text)
+        answers.flush()
+elif mode == "parse":
+    module = load(path)
+    value = call(module, "parse", test_dir)
+    out = sys.argv[4]
+    with open(out + ".pickle", "wb") as f:
+        pickle.dump(value, f, protocol=3)
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        text = None
+    if text is not None:
+        with open(out + ".json", "w") as f:
+            f.write(text)
+elif mode == "plot":
+    module = load(path)
+    interval, name = float(sys.argv[4]), sys.argv[5]
+    with open(os.path.join(test_dir, "samples.pickle"), "rb") as f:
+        data = pickle.load(f).get(name)
+    call(module, "plot", test_dir, data, interval)
+"""#
+}

@@ -1,0 +1,210 @@
+import Foundation
+import LockstatCore
+
+/// A drop-in module: a Python 3 file (`NAME.py`) or any executable (`NAME`) with the original's
+/// operations — presampling, sample, postsampling, parse, plot; absent Python functions do nothing.
+/// Executables are called as `NAME presampling DIR`, `NAME sample DIR T`, `NAME postsampling DIR`,
+/// `NAME parse DIR` (JSON on stdout) and `NAME plot DIR DATA_JSON_FILE INTERVAL`.
+struct ScriptModule: LockstatModule {
+    enum Kind { case python, executable }
+
+    let name: String
+    let file: String
+    let kind: Kind
+    var summary: String { "drop-in module (\(kind == .python ? "Python 3" : "executable")): \(file)" }
+    let configKeys: [String] = []
+    /// A script can take any time: it gets a sampling thread of its own.
+    let samplesCheaply = false
+
+    func unavailableReason(_ system: SystemRoot) -> String? {
+        if kind == .python && ScriptProcess.python3 == nil { return "needs python3 on PATH" }
+        return nil
+    }
+
+    func presampling(_ context: RecordingContext) throws -> any Recorder {
+        let errors = ScriptErrors(module: name, testDirectory: context.testDirectory)
+        switch kind {
+        case .python:
+            let output = try errors.outputFile()
+            let session = try PythonSession(python: ScriptProcess.python3!, file: file, testDirectory: context.testDirectory, output: output)
+            if let traceback = session.call("presampling") { errors.report("presampling", traceback) }
+            return PythonRecorder(session: session, errors: errors)
+        case .executable:
+            let recorder = ExecutableRecorder(file: file, testDirectory: context.testDirectory, errors: errors)
+            recorder.run(["presampling", context.testDirectory], operation: "presampling")
+            return recorder
+        }
+    }
+
+    func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+        let dir = Self.testDirectory(of: log)
+        let errors = ScriptErrors(module: name, testDirectory: dir)
+        switch kind {
+        case .python:
+            let out = dir + "/samples/\(name).parsed"
+            let r = try ScriptProcess.run(ScriptProcess.python3!, ["-c", PythonRunner.source, "parse", file, dir, out])
+            guard r.status == 0, case .success(let pickle) = FileReader.readAll(out + ".pickle") else {
+                errors.report("parse", r.stderr)
+                throw LockstatError("\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
+            }
+            let json: String? = { if case .success(let t) = FileReader.readText(out + ".json") { return t }; return nil }()
+            return ParsedModule(data: .foreign(pickle: pickle, json: json))
+        case .executable:
+            let r = try ScriptProcess.run(file, ["parse", dir])
+            guard r.status == 0 else {
+                errors.report("parse", r.stderr)
+                throw LockstatError("\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
+            }
+            do {
+                return ParsedModule(data: PyValue(json: try JSONSerialization.jsonObject(with: r.stdout, options: [.fragmentsAllowed])))
+            } catch {
+                throw LockstatError("\(name) parse: stdout is not JSON: \(error.localizedDescription)")
+            }
+        }
+    }
+
+    func plot(_ data: PyValue, into directory: String) throws -> [String] {
+        let errors = ScriptErrors(module: name, testDirectory: directory)
+        let interval = (try? RawLog.read(path: directory + "/samples/\(name).log")).map { Double($0.intervalNanoseconds) / 1e9 } ?? 0
+        let before = Self.listing(directory)
+        let r: ScriptProcess.Outcome
+        switch kind {
+        case .python:
+            r = try ScriptProcess.run(ScriptProcess.python3!, ["-c", PythonRunner.source, "plot", file, directory, "\(interval)", name])
+        case .executable:
+            let dataFile = directory + "/samples/\(name).data.json"
+            try writeAtomically(dataFile, JSON.encode(data))
+            r = try ScriptProcess.run(file, ["plot", directory, dataFile, "\(interval)"])
+        }
+        guard r.status == 0 else {
+            errors.report("plot", r.stderr)
+            throw LockstatError("\(name) plot failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
+        }
+        // What the module wrote into the test directory is part of the run.
+        let after = Self.listing(directory)
+        return after.filter { before[$0.key] != $0.value }.map(\.key).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    static func testDirectory(of log: RawLog) -> String {
+        let samples = String(log.path[..<log.path.lastIndex(of: "/")!])
+        return String(samples[..<(samples.lastIndex(of: "/") ?? samples.endIndex)])
+    }
+
+    /// Regular files at the top of a folder, by name, with their modification times.
+    static func listing(_ directory: String) -> [String: Date] {
+        var result = [String: Date]()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)
+            if attributes?[.type] as? FileAttributeType == .typeRegular { result[name] = attributes?[.modificationDate] as? Date ?? Date() }
+        }
+        return result
+    }
+}
+
+/// The Python session behind a module's sampling thread.
+final class PythonRecorder: Recorder {
+    private let session: PythonSession
+    private let errors: ScriptErrors
+
+    init(session: PythonSession, errors: ScriptErrors) {
+        self.session = session
+        self.errors = errors
+    }
+
+    func sample(tick: UInt64, time: UInt64) -> Bool {
+        guard let traceback = session.call("sample \(tick)") else { return true }
+        errors.report("sample (tick \(tick))", traceback)
+        return false
+    }
+
+    func postsampling() {
+        if let traceback = session.call("postsampling") { errors.report("postsampling", traceback) }
+        session.close()
+    }
+}
+
+/// An executable module: one process per operation and tick.
+final class ExecutableRecorder: Recorder {
+    let file: String
+    let testDirectory: String
+    let errors: ScriptErrors
+
+    init(file: String, testDirectory: String, errors: ScriptErrors) {
+        self.file = file
+        self.testDirectory = testDirectory
+        self.errors = errors
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], operation: String) -> Bool {
+        do {
+            let r = try ScriptProcess.run(file, arguments)
+            guard r.status == 0 else {
+                errors.report(operation, "exit status \(r.status)\n" + r.stderr)
+                return false
+            }
+            return true
+        } catch {
+            errors.report(operation, "\(error)")
+            return false
+        }
+    }
+
+    func sample(tick: UInt64, time: UInt64) -> Bool { run(["sample", testDirectory, String(tick)], operation: "sample (tick \(tick))") }
+
+    func postsampling() { run(["postsampling", testDirectory], operation: "postsampling") }
+}
+
+/// A module's failures: the first of each operation on stderr with its traceback, every one
+/// kept in DIR/samples/<module>.errors (beside DIR/samples/<module>.output, what it printed).
+final class ScriptErrors: @unchecked Sendable {
+    let module: String
+    let path: String
+    private var reported = Set<String>()
+    private let lock = NSLock()
+
+    init(module: String, testDirectory: String) {
+        self.module = module
+        path = testDirectory + "/samples/\(module).errors"
+    }
+
+    func outputFile() throws -> FileHandle {
+        let output = path.replacingOccurrences(of: ".errors", with: ".output")
+        FileManager.default.createFile(atPath: output, contents: nil)
+        guard let handle = FileHandle(forWritingAtPath: output) else { throw LockstatError("\(output): cannot create") }
+        return handle
+    }
+
+    func report(_ operation: String, _ traceback: String) {
+        lock.withLock {
+            let entry = "module \(module): \(operation) failed:\n\(traceback)\(traceback.hasSuffix("\n") ? "" : "\n")"
+            if let handle = FileHandle(forWritingAtPath: path) ?? { FileManager.default.createFile(atPath: path, contents: nil); return FileHandle(forWritingAtPath: path) }() {
+                handle.seekToEndOfFile()
+                handle.write(Data(entry.utf8))
+                handle.closeFile()
+            }
+            let kind = String(operation.prefix { $0 != " " })
+            if reported.insert(kind).inserted {
+                FileHandle.standardError.write(Data(("lockstat: " + entry + "lockstat: (further \(kind) failures of \(module) are counted and kept in \(path))\n").utf8))
+            }
+        }
+    }
+}
+
+extension PyValue {
+    /// From JSONSerialization's objects.
+    init(json: Any) {
+        switch json {
+        case let d as [String: Any]: self = .stringDict(d.keys.sorted().map { ($0, PyValue(json: d[$0]!)) })
+        case let a as [Any]: self = .list(a.map { PyValue(json: $0) })
+        case let s as String: self = .string(s)
+        case let n as NSNumber:
+            switch String(cString: n.objCType) {
+            case "c", "B": self = .bool(n.boolValue)
+            case "d", "f": self = .float(n.doubleValue)
+            default: self = .int(n.int64Value)
+            }
+        default: self = .none
+        }
+    }
+}
