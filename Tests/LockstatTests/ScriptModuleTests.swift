@@ -45,14 +45,19 @@ final class ScriptModuleTests: XCTestCase {
 
     func testParseValueIsStoredExactlyAsPythonPicklesIt() throws {
         let module = """
+        import numpy
         def parse(test_dir):
-            return {"tuple": (1, "a"), "set": {1, 2}, "nested": {"a": {"b": [1.5, None]}}, "float": 2.5}
+            return {"tuple": (1, "a"), "set": {1, 2}, "nested": {"a": {"b": [1.5, None]}}, "float": 2.5,
+                    "array": numpy.arange(4, dtype=numpy.float64)}
         """
         let dir = try setUp(modules: ["types.py": module], config: "modules stat types\nmodule_path mods\n")
         XCTAssertEqual(try Lockstat.run(["--config", dir + "/c.config", dir + "/run", "true"]).status, 0)
         let check = """
         import json, pickle, sys
+        import numpy
         d = pickle.load(open(sys.argv[1] + '/samples.pickle', 'rb'))['types']
+        assert type(d["array"]) is numpy.ndarray and d["array"].tolist() == [0.0, 1.0, 2.0, 3.0], d["array"]
+        del d["array"]
         assert d == {"tuple": (1, "a"), "set": {1, 2}, "nested": {"a": {"b": [1.5, None]}}, "float": 2.5}, d
         assert type(d["tuple"]) is tuple and type(d["set"]) is set and type(d["float"]) is float
         j = json.load(open(sys.argv[1] + '/samples.json'))['types']
