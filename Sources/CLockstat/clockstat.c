@@ -72,7 +72,6 @@ static uint64_t clock_ns(clockid_t id) {
 }
 uint64_t ls_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 uint64_t ls_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
-uint64_t ls_process_cpu_ns(void) { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* ---- sleeper ----------------------------------------------------------
    clock_nanosleep(TIMER_ABSTIME) is one syscall per tick (a condition variable costs two on
@@ -117,11 +116,9 @@ void ls_sleeper_stop(ls_sleeper *s) {
     __atomic_store_n(&s->stopped, 1, __ATOMIC_RELEASE);
     if (__atomic_load_n(&s->has_thread, __ATOMIC_ACQUIRE)) pthread_kill(s->thread, SIGURG);
 }
-int ls_sleeper_stopped(ls_sleeper *s) { return __atomic_load_n(&s->stopped, __ATOMIC_ACQUIRE); }
 
 /* ---- signals ---------------------------------------------------------- */
 static volatile sig_atomic_t child_pid;
-static volatile sig_atomic_t received;
 static volatile sig_atomic_t sigints;
 
 /* ---- restores --------------------------------------------------------- */
@@ -167,7 +164,6 @@ static void on_fatal(int sig) {
 
 static void on_signal(int sig, siginfo_t *info, void *ctx) {
     (void)ctx;
-    received++;
     if (sig == SIGINT && ++sigints >= 2) {
         if (child_pid > 0) kill(child_pid, SIGKILL);
         ls_restore_run();
@@ -189,7 +185,6 @@ void ls_signals_install(void) {
     for (unsigned i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], on_fatal);
 }
 void ls_signals_set_child(pid_t child) { child_pid = child; }
-int ls_signals_received(void) { return received; }
 
 /* ---- spawn ------------------------------------------------------------ */
 pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd) {

@@ -1,5 +1,5 @@
 import CLockstat
-import Glibc
+import Foundation
 
 /// The measured program: found on PATH like a shell would, started with its output captured.
 public enum Program {
@@ -42,7 +42,7 @@ public func shellQuoted(_ words: [String]) -> String {
         let safe = !word.isEmpty && word.unicodeScalars.allSatisfy {
             CharacterSetSafe.contains($0)
         }
-        return safe ? word : "'" + word.replacingAll("'", with: "'\\''") + "'"
+        return safe ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }.joined(separator: " ")
 }
 
@@ -52,11 +52,5 @@ private enum CharacterSetSafe {
         case "a"..."z", "A"..."Z", "0"..."9", "-", "_", ".", "/", ",", ":", "=", "+", "@", "%": return true
         default: return false
         }
-    }
-}
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }

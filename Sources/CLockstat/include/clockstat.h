@@ -9,9 +9,8 @@ uint32_t ls_crc32c(uint32_t crc, const void *data, size_t len);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t ls_monotonic_ns(void);
-/* CPU time of the calling thread / the whole process, in nanoseconds. */
+/* CPU time of the calling thread, in nanoseconds. */
 uint64_t ls_thread_cpu_ns(void);
-uint64_t ls_process_cpu_ns(void);
 
 /* A sleeper waits for an absolute CLOCK_MONOTONIC deadline and can be woken early by ls_sleeper_stop
    from another thread (SIGURG to the sleeping thread; repeat the stop until the thread is done). */
@@ -21,14 +20,12 @@ void ls_sleeper_free(ls_sleeper *s);
 /* Returns 1 once stopped, 0 when the deadline came. */
 int ls_sleeper_wait_until(ls_sleeper *s, uint64_t deadline_ns);
 void ls_sleeper_stop(ls_sleeper *s);
-int ls_sleeper_stopped(ls_sleeper *s);
 
 /* Signal forwarding to the measured program. SIGINT/SIGTERM sent to lockstat by kill(2) are passed to
    `child`; terminal-generated ones already reached the child (same process group) and are not doubled.
    A second SIGINT SIGKILLs the child and _exits(130) at once. */
 void ls_signals_install(void);
 void ls_signals_set_child(pid_t child);
-int ls_signals_received(void); /* how many SIGINT/SIGTERM arrived */
 
 /* posix_spawn of `path` with argv/envp, stdout+stderr to out_fd (when >= 0). Returns pid or -errno. */
 pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd);

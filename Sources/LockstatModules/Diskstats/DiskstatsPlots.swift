@@ -1,3 +1,4 @@
+import Foundation
 import LockstatCharts
 import LockstatCore
 
@@ -19,7 +20,7 @@ struct DiskstatsPlots {
         var files = [String]()
         for name in devices.keys {
             guard let device = devices[name], isActive(device) else { continue }
-            let safe = name.replacingAll("/", with: "!")
+            let safe = name.replacingOccurrences(of: "/", with: "!")
             for chart in Self.charts {
                 let series = chart.columns.compactMap { c -> TimeSeries? in
                     guard let s = device[c]?.series, s.contains(where: { $0 != nil }) else { return nil }
@@ -40,11 +41,5 @@ struct DiskstatsPlots {
     /// A device with any request or busy time during the run.
     func isActive(_ device: PyValue) -> Bool {
         ["r/s", "w/s", "d/s", "f/s", "%util"].contains { c in device[c]?.series?.contains { ($0 ?? 0) > 0 } ?? false }
-    }
-}
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }
