@@ -54,7 +54,6 @@ public enum RunPipeline {
         output.finish()
 
         var written = ["lockstat.config", "cmd", "output", "samples"]
-        var failures = [String]()
         do {
             let parsed = try ParseStep.run(dir, modules: available)
             parsed.warnings.forEach { console.warn($0) }
@@ -63,7 +62,6 @@ public enum RunPipeline {
             graphs.warnings.forEach { console.warn($0) }
             written += graphs.files
         } catch {
-            failures.append("\(error)")
             console.warn("\(error) (the raw samples are kept; `lockstat parse \(request.directory)` retries)")
         }
         try? dir.addToManifest(["lockstat.config", "cmd", "output"])
@@ -84,9 +82,15 @@ public enum RunPipeline {
             do {
                 let log = try RawLogWriter(path: dir.rawLog(name))
                 let context = RecordingContext(system: request.system, config: request.config, testDirectory: dir.path, log: log)
-                let recorder = try module.presampling(context)
-                sampled.append(SampledModule(name: name, interval: request.config.interval(for: name, moduleDefault: module.defaultInterval),
-                                             sharesThread: module.samplesCheaply, recorder: recorder, log: log))
+                do {
+                    let recorder = try module.presampling(context)
+                    sampled.append(SampledModule(name: name, interval: request.config.interval(for: name, moduleDefault: module.defaultInterval),
+                                                 sharesThread: module.samplesCheaply, recorder: recorder, log: log))
+                } catch {
+                    // A module that never sampled has no raw log: parse gives it None, as the original did.
+                    unlink(dir.rawLog(name))
+                    throw error
+                }
             } catch {
                 console.warn("module \(name) skipped: \(error)")
             }

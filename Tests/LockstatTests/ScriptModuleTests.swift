@@ -109,6 +109,8 @@ final class ScriptModuleTests: XCTestCase {
         let r = try Lockstat.run(["--config", dir + "/c.config", dir + "/run", "true"])
         XCTAssertEqual(r.status, 0)
         XCTAssertTrue(r.err.contains("module old skipped:"), r.err)
+        XCTAssertFalse(r.err.contains("parse failed"), "a module that never sampled is simply absent: \(r.err)")
+        XCTAssertEqual(try Lockstat.samples(dir + "/run")["old"], PyValue.none)
         let output = try String(contentsOfFile: dir + "/run/samples/old.output", encoding: .utf8)
         XCTAssertTrue(output.contains("written for Python 2 and needs Python 3"), output)
     }
