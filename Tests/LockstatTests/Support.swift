@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import LockstatCore
+@testable import LockstatModules
 
 /// Paths and helpers shared by the tests.
 enum Fixtures {
@@ -53,22 +54,11 @@ func rawLog(snapshots: [[UInt8]], times: [Double], stream: UInt16 = 0, side: [(U
     return try RawLog.read(path: path)
 }
 
-/// Runs a command, returns (exit status, stdout, stderr).
+/// Runs a command found on PATH, returns (exit status, stdout, stderr).
 @discardableResult
-func shell(_ arguments: [String], environment: [String: String]? = nil, input: String? = nil) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = arguments
-    if let environment { p.environment = environment }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+func shell(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
+    let r = try ScriptProcess.run("/usr/bin/env", arguments, environment: environment)
+    return (r.status, String(decoding: r.stdout, as: UTF8.self), r.stderr)
 }
 
 func assertClose(_ a: Double?, _ b: Double, accuracy: Double = 1e-9, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
