@@ -68,7 +68,7 @@ public struct SVG {
     }
 
     /// Coordinates with at most one decimal keep files small.
-    func f(_ v: Double) -> String {
+    public func f(_ v: Double) -> String {
         let r = (v * 10).rounded() / 10
         return r == r.rounded() ? String(Int(r)) : String(r)
     }

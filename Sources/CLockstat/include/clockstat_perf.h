@@ -1,0 +1,25 @@
+#ifndef CLOCKSTAT_PERF_H
+#define CLOCKSTAT_PERF_H
+#include <stdint.h>
+#include <stddef.h>
+
+/* perf_event_open for a tracepoint (PERF_TYPE_TRACEPOINT, config = its tracefs id), sampling
+   every event (sample_period 1) with PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU |
+   PERF_SAMPLE_RAW, plus PERF_SAMPLE_CALLCHAIN (kernel frames only, at most `max_stack`) when
+   `callchain`. Times are CLOCK_MONOTONIC (use_clockid), lockstat's own clock. `pid` -1 with a
+   `cpu` is every task on that CPU; a pid with `inherit` follows its children, enabled at exec.
+   Returns the fd, or -errno. Starts disabled. */
+int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int max_stack, int inherit);
+int ls_perf_enable(int fd);
+int ls_perf_disable(int fd);
+
+/* A ring buffer mmap'ed on a perf fd: 1 + 2^n pages. */
+typedef struct ls_ring ls_ring;
+ls_ring *ls_ring_map(int fd, int data_pages);
+void ls_ring_unmap(ls_ring *r);
+size_t ls_ring_size(ls_ring *r);
+/* Copies the whole records available (linearised across the wrap) into buf, at most cap bytes,
+   and releases them to the kernel. Returns the bytes copied. */
+size_t ls_ring_drain(ls_ring *r, void *buf, size_t cap);
+
+#endif

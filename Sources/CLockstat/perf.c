@@ -1,0 +1,80 @@
+#define _GNU_SOURCE
+#include "clockstat_perf.h"
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int max_stack, int inherit) {
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.size = sizeof attr;
+    attr.type = PERF_TYPE_TRACEPOINT;
+    attr.config = id;
+    attr.sample_period = 1;
+    attr.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW |
+                       (callchain ? PERF_SAMPLE_CALLCHAIN : 0);
+    attr.disabled = 1;
+    attr.exclude_callchain_user = 1;
+    attr.sample_max_stack = (uint16_t)max_stack;
+    attr.use_clockid = 1;
+    attr.clockid = CLOCK_MONOTONIC;
+    attr.inherit = inherit ? 1 : 0;
+    attr.enable_on_exec = inherit ? 1 : 0;
+    int fd = (int)syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int ls_perf_enable(int fd) { return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0); }
+int ls_perf_disable(int fd) { return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0); }
+
+struct ls_ring { void *base; size_t map_size; size_t data_size; };
+
+ls_ring *ls_ring_map(int fd, int data_pages) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t size = page * (size_t)(1 + data_pages);
+    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) return NULL;
+    ls_ring *r = malloc(sizeof *r);
+    if (!r) { munmap(base, size); return NULL; }
+    r->base = base;
+    r->map_size = size;
+    r->data_size = page * (size_t)data_pages;
+    return r;
+}
+
+void ls_ring_unmap(ls_ring *r) {
+    if (!r) return;
+    munmap(r->base, r->map_size);
+    free(r);
+}
+
+size_t ls_ring_size(ls_ring *r) { return r->data_size; }
+
+size_t ls_ring_drain(ls_ring *r, void *buf, size_t cap) {
+    struct perf_event_mmap_page *meta = r->base;
+    unsigned char *data = (unsigned char *)r->base + meta->data_offset;
+    size_t size = meta->data_size ? meta->data_size : r->data_size;
+    uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
+    uint64_t tail = meta->data_tail;
+    size_t copied = 0;
+    while (tail < head) {
+        struct perf_event_header h;
+        size_t off = (size_t)(tail % size);
+        /* The header itself may wrap. */
+        for (size_t i = 0; i < sizeof h; i++) ((unsigned char *)&h)[i] = data[(off + i) % size];
+        if (h.size == 0 || copied + h.size > cap) break;
+        size_t first = size - off < h.size ? size - off : h.size;
+        memcpy((unsigned char *)buf + copied, data + off, first);
+        memcpy((unsigned char *)buf + copied + first, data, h.size - first);
+        copied += h.size;
+        tail += h.size;
+    }
+    __atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
+    return copied;
+}

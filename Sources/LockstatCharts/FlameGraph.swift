@@ -1,0 +1,115 @@
+/// A flame graph in one self-contained SVG (after Brendan Gregg's flamegraph.pl): stacks root
+/// at the bottom, width by weight, siblings sorted by name; hover for a tooltip, click a frame
+/// to zoom into it (click the bottom frame to reset), "Search" highlights frames by regex.
+public struct FlameGraph {
+    public var title: String
+    /// What the weights count, e.g. "ns of wait".
+    public var countName: String
+    public var stacks: [(frames: [String], weight: Double)]
+
+    public init(title: String, countName: String, stacks: [(frames: [String], weight: Double)]) {
+        self.title = title
+        self.countName = countName
+        self.stacks = stacks
+    }
+
+    final class Node {
+        let name: String
+        var weight = 0.0
+        var children: [String: Node] = [:]
+        init(_ name: String) { self.name = name }
+    }
+
+    static let width = 1200.0, frameHeight = 16.0, top = 50.0, minWidth = 0.1
+
+    public func render() -> String {
+        let root = Node("all")
+        for s in stacks where s.weight > 0 {
+            root.weight += s.weight
+            var node = root
+            for f in s.frames {
+                let child = node.children[f] ?? Node(f)
+                node.children[f] = child
+                child.weight += s.weight
+                node = child
+            }
+        }
+        var depth = 0
+        func measure(_ n: Node, _ d: Int) { depth = max(depth, d); n.children.values.forEach { measure($0, d + 1) } }
+        measure(root, 0)
+        let height = Self.top + Double(depth + 1) * Self.frameHeight + 30
+        var svg = SVG(width: Int(Self.width), height: Int(height))
+        svg.raw("<style>.f text{font-size:11px;pointer-events:none} .f:hover rect{stroke:#000;stroke-width:0.5} #details{font-size:12px}</style>")
+        svg.rect(x: 0, y: 0, width: Self.width, height: height, fill: "#fdf6e3")
+        svg.text(title, x: Self.width / 2, y: 22, size: 16, anchor: .middle, weight: "bold")
+        svg.raw("<text id=\"search\" x=\"\(Int(Self.width) - 10)\" y=\"22\" font-size=\"12\" text-anchor=\"end\" style=\"cursor:pointer\" onclick=\"search()\">Search</text>")
+        svg.raw("<text id=\"matched\" x=\"\(Int(Self.width) - 10)\" y=\"\(Int(height) - 8)\" font-size=\"12\" text-anchor=\"end\"></text>")
+        svg.raw("<text id=\"details\" x=\"10\" y=\"\(Int(height) - 8)\"> </text>")
+        let total = max(root.weight, 1)
+        func draw(_ n: Node, _ x: Double, _ d: Int) {
+            let w = n.weight / total * (Self.width - 20)
+            guard w >= Self.minWidth else { return }
+            let y = height - 30 - Double(d + 1) * Self.frameHeight
+            let pct = n.weight / total * 100
+            let label = "\(n.name) (\(tickLabel(n.weight)) \(countName), \(String(format: "%.2f", pct))%)"
+            let chars = Int(w / 7)
+            let shown = chars < 3 ? "" : (n.name.count <= chars ? n.name : String(n.name.prefix(chars - 2)) + "..")
+            svg.raw("<g class=\"f\" data-x=\"\(x)\" data-w=\"\(n.weight / total)\" data-d=\"\(d)\" onclick=\"zoom(this)\" onmouseover=\"details(this)\">" +
+                    "<title>\(SVG.escape(label))</title>" +
+                    "<rect x=\"\(svg.f(10 + x * (Self.width - 20)))\" y=\"\(svg.f(y))\" width=\"\(svg.f(w))\" height=\"\(Self.frameHeight - 1)\" rx=\"2\" fill=\"\(Self.color(n.name))\"/>" +
+                    "<text x=\"\(svg.f(13 + x * (Self.width - 20)))\" y=\"\(svg.f(y + 11.5))\">\(SVG.escape(shown))</text></g>")
+            var cx = x
+            for child in n.children.values.sorted(by: { $0.name < $1.name }) {
+                draw(child, cx, d + 1)
+                cx += child.weight / total
+            }
+        }
+        draw(root, 0, 0)
+        svg.raw("<script><![CDATA[\(Self.script)]]></script>")
+        return svg.document
+    }
+
+    /// Warm colours, stable per name (FNV-1a), as flamegraph.pl's --hash.
+    static func color(_ name: String) -> String {
+        var h: UInt32 = 2_166_136_261
+        for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        let r = 205 + Int(h % 50), g = 80 + Int((h >> 8) % 120), b = 40 + Int((h >> 16) % 50)
+        return "rgb(\(r),\(g),\(b))"
+    }
+
+    static let script = """
+    var W = \(width - 20);
+    function frames() { return document.querySelectorAll('g.f'); }
+    function place(g, x0, w0) {
+      var x = (parseFloat(g.dataset.x) - x0) / w0, w = parseFloat(g.dataset.w) / w0;
+      var r = g.querySelector('rect'), t = g.querySelector('text');
+      r.setAttribute('x', 10 + x * W); r.setAttribute('width', Math.max(0, w * W));
+      t.setAttribute('x', 13 + x * W);
+      var name = g.querySelector('title').textContent.replace(/ \\([^()]*\\)$/, ''), n = Math.floor(w * W / 7);
+      t.textContent = n < 3 ? '' : (name.length <= n ? name : name.substring(0, n - 2) + '..');
+    }
+    function zoom(node) {
+      var x0 = parseFloat(node.dataset.x), w0 = parseFloat(node.dataset.w), d0 = parseInt(node.dataset.d);
+      frames().forEach(function (g) {
+        var x = parseFloat(g.dataset.x), w = parseFloat(g.dataset.w), d = parseInt(g.dataset.d);
+        var inside = x >= x0 - 1e-12 && x + w <= x0 + w0 + 1e-12;
+        if (d < d0) { g.style.display = ''; place(g, 0, 1); g.querySelector('rect').setAttribute('x', 10); g.querySelector('rect').setAttribute('width', W); }
+        else if (inside) { g.style.display = ''; place(g, x0, w0); }
+        else { g.style.display = 'none'; }
+      });
+    }
+    function details(g) { document.getElementById('details').textContent = g.querySelector('title').textContent; }
+    function search() {
+      var term = prompt('Search (regular expression)', ''); if (term === null) return;
+      var re = new RegExp(term), matched = 0, total = 0;
+      frames().forEach(function (g) {
+        var name = g.querySelector('title').textContent.replace(/ \\([^()]*\\)$/, ''), r = g.querySelector('rect');
+        if (!r.dataset.fill) r.dataset.fill = r.getAttribute('fill');
+        if (parseInt(g.dataset.d) === 0) total = parseFloat(g.dataset.w);
+        if (term !== '' && re.test(name)) { r.setAttribute('fill', 'rgb(230,0,230)'); if (parseInt(g.dataset.d) > 0) matched = Math.max(matched, parseFloat(g.dataset.w)); }
+        else r.setAttribute('fill', r.dataset.fill);
+      });
+      document.getElementById('matched').textContent = term === '' ? '' : 'Matched: ' + (matched / (total || 1) * 100).toFixed(1) + '%';
+    }
+    """
+}

@@ -1,0 +1,157 @@
+import Foundation
+import LockstatCore
+
+/// Contentions paired from the events: per task, a contention_begin and the next
+/// contention_end on the same lock make one contention, waiting end.time − begin.time.
+/// Unpaired events (a begin whose end came after the run, an end whose begin came before)
+/// are counted.
+struct ContentionAnalysis {
+    struct Contention {
+        var tid: UInt32
+        var lock: UInt64
+        var flags: UInt32
+        var end: UInt64
+        var wait: UInt64
+        var caller: String
+        var stack: [UInt64]
+    }
+
+    struct Row {
+        var key: String
+        var type: String
+        var contended = 0
+        var total: UInt64 = 0
+        var max: UInt64 = 0
+        var min = UInt64.max
+        var avg: UInt64 { contended > 0 ? total / UInt64(contended) : 0 }
+
+        mutating func add(_ c: Contention) {
+            contended += 1
+            total += c.wait
+            max = Swift.max(max, c.wait)
+            min = Swift.min(min, c.wait)
+        }
+    }
+
+    struct PendingKey: Hashable {
+        var tid: UInt32
+        var lock: UInt64
+    }
+
+    var contentions: [Contention] = []
+    var unpaired = 0
+    let symbols: KernelSymbols
+
+    /// perf lock contention's defaults: the caller is the first frame, after skipping 3 and
+    /// within the first 8, that has a symbol and is not a lock function.
+    static let stackSkip = 3, maxStack = 8
+
+    init(events: [ContentionEvent], layout: TracepointLayout, symbols: KernelSymbols) {
+        self.symbols = symbols
+        // Keyed by task and lock, as perf lock keeps one state per (thread, lock): waiting for a
+        // sleeping lock can itself contend on another (the rwsem's wait_lock) in between.
+        var pending = [PendingKey: ContentionEvent]()
+        for e in events {
+            let key = PendingKey(tid: e.tid, lock: e.lockAddress)
+            if e.type == layout.beginID {
+                // A second begin on the lock the task already waits for is nested (optimistic
+                // spinning, then sleeping): the wait runs from the first.
+                if pending[key] == nil { pending[key] = e }
+            } else if e.type == layout.endID {
+                guard let begin = pending.removeValue(forKey: key), e.time >= begin.time else {
+                    unpaired += 1
+                    continue
+                }
+                contentions.append(Contention(tid: e.tid, lock: e.lockAddress, flags: begin.value, end: e.time,
+                                              wait: e.time - begin.time, caller: caller(begin.callchain), stack: begin.callchain))
+            }
+        }
+        unpaired += pending.count
+    }
+
+    func caller(_ chain: [UInt64]) -> String {
+        for ip in chain.prefix(Self.maxStack).dropFirst(Self.stackSkip) where !symbols.isLockFunction(ip) {
+            if let name = symbols.function(ip) { return name }
+        }
+        return ""
+    }
+
+    /// perf's names for the flags of contention_begin (include/trace/events/lock.h LCB_F_*).
+    static func type(_ flags: UInt32) -> String {
+        let spin: UInt32 = 1, read: UInt32 = 2, write: UInt32 = 4, rt: UInt32 = 8, percpu: UInt32 = 16, mutex: UInt32 = 32
+        switch flags {
+        case spin: return "spinlock"
+        case spin | read: return "rwlock:R"
+        case spin | write: return "rwlock:W"
+        case read: return "rwsem:R"
+        case write: return "rwsem:W"
+        case rt: return "rtmutex"
+        case rt | read: return "rwlock-rt:R"
+        case rt | write: return "rwlock-rt:W"
+        case percpu | read: return "percpu-rwsem:R"
+        case percpu | write: return "percpu-rwsem:W"
+        case mutex, mutex | spin: return "mutex"
+        case 0: return "semaphore"
+        default: return "unknown"
+        }
+    }
+
+    func lockName(_ address: UInt64) -> String {
+        let hex = String(address, radix: 16)
+        return symbols.object(address).map { "\($0) (\(hex))" } ?? hex
+    }
+
+    /// Rows by caller, lock or task, sorted by total wait.
+    func rows(by key: (Contention) -> String) -> [Row] {
+        var rows = [String: Row]()
+        for c in contentions {
+            let k = key(c)
+            rows[k, default: Row(key: k, type: Self.type(c.flags))].add(c)
+        }
+        return rows.values.sorted { ($0.total, $1.key) > ($1.total, $0.key) }
+    }
+
+    var byCaller: [Row] { rows { $0.caller } }
+    var byLock: [Row] { rows { lockName($0.lock) } }
+    func byTask(_ comms: [UInt32: String]) -> [Row] { rows { c in comms[c.tid].map { "\(c.tid) \($0)" } ?? String(c.tid) } }
+
+    /// log2 buckets of wait time: bucket lower bound (ns) → count.
+    static func histogram(_ waits: [UInt64]) -> [(UInt64, Int)] {
+        var counts = [Int](repeating: 0, count: 64)
+        for w in waits { counts[w == 0 ? 0 : 63 - w.leadingZeroBitCount] += 1 }
+        guard let last = counts.lastIndex(where: { $0 > 0 }), let first = counts.firstIndex(where: { $0 > 0 }) else { return [] }
+        return (first...last).map { (UInt64(1) << UInt64($0), counts[$0]) }
+    }
+
+    /// FlameGraph's folded format: frames root→leaf by function name, weighted by wait (ns).
+    var folded: [(String, UInt64)] {
+        var stacks = [String: UInt64]()
+        for c in contentions {
+            let frames = c.stack.reversed().map { symbols.functionName($0) ?? "[unknown]" }
+            stacks[(frames + [Self.type(c.flags)]).joined(separator: ";"), default: 0] += c.wait
+        }
+        return stacks.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// perf lock contention's table: contended, total wait, max wait, avg wait, type, caller.
+    static func table(_ rows: [Row], keyTitle: String) -> String {
+        func pad(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
+        func line(_ cells: [String]) -> String {
+            zip(cells.prefix(5), [10, 12, 12, 12, 15]).map { pad($0, $1) }.joined(separator: " ") + "   " + cells[5]
+        }
+        var lines = [line(["contended", "total wait", "max wait", "avg wait", "type", keyTitle]), ""]
+        for r in rows {
+            lines.append(line([String(r.contended), duration(r.total), duration(r.max), duration(r.avg), r.type, r.key]))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// ns auto-scaled as perf prints it.
+    static func duration(_ ns: UInt64) -> String {
+        let d = Double(ns)
+        if d < 1e3 { return String(format: "%.0f ns", d) }
+        if d < 1e6 { return String(format: "%.2f us", d / 1e3) }
+        if d < 1e9 { return String(format: "%.2f ms", d / 1e6) }
+        return String(format: "%.2f s", d / 1e9)
+    }
+}

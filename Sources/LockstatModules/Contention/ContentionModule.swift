@@ -1,0 +1,104 @@
+import CLockstat
+import Foundation
+import LockstatCore
+
+/// Lock contention on ordinary kernels (5.19+), from the lock:contention_begin/end tracepoints,
+/// as `perf lock contention` sees it: who waited, where, on which lock, for how long.
+public struct ContentionModule: LockstatModule {
+    public let name = "contention"
+    public let summary = "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, wait times, flame graph"
+    public let configKeys = ["scope", "top"]
+    /// Draining rings takes as long as the events take: a thread of its own.
+    public let samplesCheaply = false
+    /// Often enough that a 512 KiB ring does not fill under heavy contention.
+    public let defaultInterval: Double? = 0.05
+    static let kallsymsStream: UInt16 = 1000, layoutStream: UInt16 = 1001, commStream: UInt16 = 1002
+
+    public init() {}
+
+    public func unavailableReason(_ system: SystemRoot) -> String? {
+        guard Tracefs.locate(system) != nil else {
+            let release = ProcessInfo.processInfo.operatingSystemVersion
+            if (release.majorVersion, release.minorVersion) < (5, 19) { return "kernel older than 5.19: no lock:contention tracepoints" }
+            return "no lock:contention tracepoints in tracefs (" + Tracefs.candidates.joined(separator: ", ") + "; root may mount it)"
+        }
+        let paranoid = Int((try? String(contentsOfFile: system.path("/proc/sys/kernel/perf_event_paranoid"), encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "2") ?? 2
+        if geteuid() != 0 && paranoid > -1 { return "needs root or perf_event_paranoid <= -1" }
+        return nil
+    }
+
+    public func presampling(_ context: RecordingContext) throws -> any Recorder {
+        guard let tracefs = Tracefs.locate(context.system), let begin = tracefs.id("contention_begin"), let end = tracefs.id("contention_end") else {
+            throw LockstatError("no lock:contention tracepoints")
+        }
+        let beginFormat = tracefs.format("contention_begin"), endFormat = tracefs.format("contention_end")
+        let layout = TracepointLayout(beginID: begin, endID: end,
+                                      lockAddressOffset: Tracefs.offset(of: "lock_addr", in: beginFormat) ?? 8,
+                                      valueOffset: Tracefs.offset(of: "flags", in: beginFormat) ?? 16)
+        let scopeProgram = context.config.setting(name, "scope")?.first == "program"
+        let recorder = try ContentionRecorder(tracefs: tracefs, layout: layout, cpus: onlineCPUs(context.system),
+                                              scopeProgram: scopeProgram, log: context.log)
+        // What parse needs to read the events again later: the layout, the kernel's symbols.
+        context.log.append(kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
+                           text: "begin_id \(begin)\nend_id \(end)\nlock_addr_offset \(layout.lockAddressOffset)\n" +
+                                 "flags_offset \(layout.valueOffset)\nret_offset \(Tracefs.offset(of: "ret", in: endFormat) ?? 16)\n" +
+                                 "scope \(scopeProgram ? "program" : "system")\n")
+        if case .success(let kallsyms) = FileReader.readAll(context.system.path("/proc/kallsyms")) {
+            let zstd = Zstd()
+            let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: Zstd.bound(kallsyms.count), alignment: 8)
+            defer { frame.deallocate() }
+            let n = kallsyms.withUnsafeBytes { zstd.compress($0, prefix: nil, into: frame) }
+            if n > 0 {
+                context.log.append(kind: .compressedSnapshot, stream: Self.kallsymsStream, tick: 0, time: 0,
+                                   payload: UnsafeRawBufferPointer(rebasing: frame[0..<n]))
+            }
+        }
+        return ContentionSession(recorder: recorder, log: context.log, system: context.system)
+    }
+
+    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+        let data = try ContentionData(log: log, top: Int(config.setting(name, "top")?.first ?? "") ?? 10)
+        try writeAtomically(ScriptModule.testDirectory(of: log) + "/samples/contention.txt",
+                            ContentionAnalysis.table(data.analysis.byCaller, keyTitle: "caller"))
+        try writeAtomically(ScriptModule.testDirectory(of: log) + "/contention.folded",
+                            data.analysis.folded.map { "\($0.0) \($0.1)" }.joined(separator: "\n") + "\n")
+        var warnings = [String]()
+        if data.lost > 0 { warnings.append("\(data.lost) events lost: the ring buffers were full (a shorter contention.intervall drains them more often)") }
+        if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
+        return ParsedModule(data: data.pyValue, warnings: warnings)
+    }
+
+    public func plot(_ data: PyValue, into directory: String) throws -> [String] {
+        try ContentionPlots(data: data).write(into: directory)
+    }
+}
+
+/// The recorder, plus the task names taken at postsampling (tasks that exited show their tid).
+final class ContentionSession: Recorder {
+    let recorder: ContentionRecorder
+    let log: RawLogWriter
+    let system: SystemRoot
+
+    init(recorder: ContentionRecorder, log: RawLogWriter, system: SystemRoot) {
+        self.recorder = recorder
+        self.log = log
+        self.system = system
+    }
+
+    func sample(tick: UInt64, time: UInt64) -> Bool { recorder.sample(tick: tick, time: time) }
+
+    func postsampling() {
+        recorder.postsampling()
+        var lines = [String]()
+        let proc = system.path("/proc")
+        for pid in (try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? [] where pid.first?.isNumber == true {
+            for tid in (try? FileManager.default.contentsOfDirectory(atPath: "\(proc)/\(pid)/task")) ?? [] {
+                if case .success(let comm) = FileReader.readText("\(proc)/\(pid)/task/\(tid)/comm") {
+                    lines.append("\(tid) \(comm.trimmingCharacters(in: .whitespacesAndNewlines))")
+                }
+            }
+        }
+        log.append(kind: .side, stream: ContentionModule.commStream, tick: 0, time: 0, text: lines.joined(separator: "\n"))
+    }
+}
