@@ -66,21 +66,33 @@ struct ModulesCommand: ParsableCommand {
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "The top lock classes of a run as a table (from DIR/samples.pickle).")
+        commandName: "report", abstract: "The top lock classes (lock_stat) and lock contentions (contention) of a run as tables.")
 
     @Argument(help: "Test directory of an earlier run.") var directory: String
 
-    @Option(help: ArgumentHelp("Sort by: \(LockStatReport.sortKeys.joined(separator: ", ")).", valueName: "key"))
-    var sort = "wait-total"
+    @Option(help: ArgumentHelp("Sort by: lock_stat \(LockStatReport.sortKeys.joined(separator: ", ")); contention \(ContentionReport.sortKeys.joined(separator: ", ")).", valueName: "key"))
+    var sort: String?
 
-    @Option(help: "How many classes.") var top = 20
+    @Option(help: "Contention rows by caller, lock or task.") var by = "caller"
+
+    @Option(help: "How many rows.") var top = 20
 
     func run() throws {
         let dir = TestDirectory(directory)
-        guard let data = try loadSamples(dir)["lock_stat"], data != .none else {
-            throw LockstatError("\(dir.file("samples.pickle")): no lock_stat data (the run had no lock_stat module, or its kernel no /proc/lock_stat)")
+        let samples = try loadSamples(dir)
+        var printed = false
+        if let data = samples["lock_stat"], data != .none {
+            print(try LockStatReport(data: data).render(sort: sort ?? "wait-total", top: top), terminator: "")
+            printed = true
         }
-        print(try LockStatReport(data: data).render(sort: sort, top: top), terminator: "")
+        if let data = samples["contention"], data != .none {
+            if printed { print("") }
+            print(try ContentionReport.render(data, by: by, sort: sort ?? "wait_total", top: top), terminator: "")
+            printed = true
+        }
+        if !printed {
+            throw LockstatError("\(dir.file("samples.pickle")): no lock_stat or contention data (the run had neither module, or they could not run)")
+        }
     }
 }
 

@@ -3,15 +3,17 @@ import LockstatCore
 
 /// Contentions paired from the events: per task, a contention_begin and the next
 /// contention_end on the same lock make one contention, waiting end.time − begin.time.
-/// Unpaired events (a begin whose end came after the run, an end whose begin came before)
-/// are counted.
+/// An end whose begin came before the run is counted as unpaired; a begin whose end came after
+/// it counts as contended without a wait time, as perf lock counts it.
 struct ContentionAnalysis {
     struct Contention {
         var tid: UInt32
         var lock: UInt64
         var flags: UInt32
         var end: UInt64
-        var wait: UInt64
+        /// nil for a wait that had not ended when the run did (counted as contended, as perf
+        /// lock counts it at the begin, with no wait time).
+        var wait: UInt64?
         var caller: String
         var stack: [UInt64]
     }
@@ -23,13 +25,17 @@ struct ContentionAnalysis {
         var total: UInt64 = 0
         var max: UInt64 = 0
         var min = UInt64.max
-        var avg: UInt64 { contended > 0 ? total / UInt64(contended) : 0 }
+        /// Contentions whose wait ended within the run.
+        var waited = 0
+        var avg: UInt64 { waited > 0 ? total / UInt64(waited) : 0 }
 
         mutating func add(_ c: Contention) {
             contended += 1
-            total += c.wait
-            max = Swift.max(max, c.wait)
-            min = Swift.min(min, c.wait)
+            guard let wait = c.wait else { return }
+            waited += 1
+            total += wait
+            max = Swift.max(max, wait)
+            min = Swift.min(min, wait)
         }
     }
 
@@ -39,7 +45,10 @@ struct ContentionAnalysis {
     }
 
     var contentions: [Contention] = []
+    /// contention_end events with no begin (the wait began before the run).
     var unpaired = 0
+    /// Waits still going on when the run ended.
+    var unfinished = 0
     let symbols: KernelSymbols
 
     /// perf lock contention's defaults: the caller is the first frame, after skipping 3 and
@@ -66,7 +75,11 @@ struct ContentionAnalysis {
                                               wait: e.time - begin.time, caller: caller(begin.callchain), stack: begin.callchain))
             }
         }
-        unpaired += pending.count
+        for begin in pending.values.sorted(by: { $0.time < $1.time }) {
+            contentions.append(Contention(tid: begin.tid, lock: begin.lockAddress, flags: begin.value, end: begin.time,
+                                          wait: nil, caller: caller(begin.callchain), stack: begin.callchain))
+        }
+        unfinished = pending.count
     }
 
     func caller(_ chain: [UInt64]) -> String {
@@ -127,8 +140,9 @@ struct ContentionAnalysis {
     var folded: [(String, UInt64)] {
         var stacks = [String: UInt64]()
         for c in contentions {
+            guard let wait = c.wait else { continue }
             let frames = c.stack.reversed().map { symbols.functionName($0) ?? "[unknown]" }
-            stacks[(frames + [Self.type(c.flags)]).joined(separator: ";"), default: 0] += c.wait
+            stacks[(frames + [Self.type(c.flags)]).joined(separator: ";"), default: 0] += wait
         }
         return stacks.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }

@@ -65,7 +65,7 @@ struct ContentionData {
             while lo < hi { let mid = (lo + hi) / 2; if times[mid] < t { lo = mid + 1 } else { hi = mid } }
             guard lo < times.count else { continue }
             counts[lo] += 1
-            waits[lo] += Double(c.wait) / 1e3
+            waits[lo] += Double(c.wait ?? 0) / 1e3
         }
         let dt = times.indices.map { $0 > 0 ? times[$0] - times[$0 - 1] : 0 }
         return (times.indices.map { $0 > 0 && dt[$0] > 0 ? counts[$0] / dt[$0] : nil },
@@ -91,9 +91,9 @@ struct ContentionData {
             let r = rates { $0.caller == row.key }
             return (row.key, .stringDict([("contentions/s", .series(r.count)), ("wait us/s", .series(r.wait))]))
         }
-        var histograms: [(String, PyValue)] = [("all", histogramValue(analysis.contentions.map(\.wait)))]
+        var histograms: [(String, PyValue)] = [("all", histogramValue(analysis.contentions.compactMap(\.wait)))]
         for row in callers.prefix(top) {
-            histograms.append((row.key, histogramValue(analysis.contentions.filter { $0.caller == row.key }.map(\.wait))))
+            histograms.append((row.key, histogramValue(analysis.contentions.filter { $0.caller == row.key }.compactMap(\.wait))))
         }
         return .stringDict([
             ("time", .series(times)),
@@ -107,6 +107,7 @@ struct ContentionData {
             ("folded", .list(analysis.folded.map { .tuple([.string($0.0), .int(Int64($0.1))]) })),
             ("lost", .int(Int64(lost))),
             ("unpaired", .int(Int64(analysis.unpaired))),
+            ("unfinished", .int(Int64(analysis.unfinished))),
         ])
     }
 }
