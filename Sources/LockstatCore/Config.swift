@@ -87,7 +87,7 @@ public enum ConfigParser {
         # lockstat configuration: one setting per line, `key value [value...]`; `#` starts a comment.
         # `lockstat config` shows which file is in effect; `lockstat modules` what can run here.
 
-        # modules to run, in order (stat diskstats lock_stat)
+        # modules to run, in order (stat diskstats lock_stat contention)
         modules stat diskstats
 
         # seconds between samples (`samprate N` is the older key: samples per second)

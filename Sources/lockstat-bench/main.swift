@@ -187,3 +187,95 @@ print("| raw snapshot bytes | stored bytes (zstd against the previous snapshot, 
 print("|---|---|---|---|")
 print(String(format: "| %d | %d | %.2f %% | %.0f |", lockStat.rawBytes, lockStat.storedBytes,
              Double(lockStat.storedBytes) / Double(lockStat.rawBytes) * 100, Double(lockStat.rawBytes) / 1e6 / lockStatBest))
+
+// MARK: contention: events handled, lockstat's CPU per event against perf lock record's
+
+/// The lock-heavy workload of the tests (Tests/vm/lock-workload.c), compiled once.
+func lockWorkload() throws -> String {
+    let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Tests/vm/lock-workload.c").path
+    let exe = "\(scratch)/lock-workload"
+    let cc = Process()
+    cc.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
+    cc.arguments = ["-O2", "-o", exe, source]
+    try cc.run()
+    cc.waitUntilExit()
+    guard cc.terminationStatus == 0 else { throw LockstatError("cc \(source) failed") }
+    return exe
+}
+
+func runToEnd(_ exe: String, _ args: [String]) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.arguments = args
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+}
+
+func childrenCPU() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+let contention = ContentionModule()
+if CommandLine.arguments.contains("--parse-only") {
+} else if let reason = contention.unavailableReason(SystemRoot()) {
+    print("\n## contention: not measured here (\(reason))")
+} else {
+    let seconds = 3.0
+    let workload = try lockWorkload()
+    // lockstat: the module's own sampling path, its drain thread's CPU.
+    // Laid out as a test directory: parse writes samples/contention.txt beside the raw log.
+    try makeDirectories("\(scratch)/samples")
+    let log = try RawLogWriter(path: "\(scratch)/samples/contention.log")
+    let recorder = try contention.presampling(RecordingContext(system: SystemRoot(), config: Config(modules: ["contention"]),
+                                                                 testDirectory: scratch, log: log))
+    let module = SampledModule(name: "contention", interval: contention.defaultInterval!, sharesThread: false, recorder: recorder, log: log)
+    let thread = SamplingThread.threads(for: [module])[0]
+    let t0 = ls_monotonic_ns()
+    thread.start(at: t0)
+    try runToEnd(workload, [scratch, "\(seconds)"])
+    thread.stopAndWait()
+    let elapsed = Double(ls_monotonic_ns() - t0) / 1e9
+    let parseStart = ls_thread_cpu_ns()
+    let parsed = try contention.parse(try RawLog.read(path: "\(scratch)/samples/contention.log"), config: Config(modules: ["contention"])).data
+    let parseCPU = Double(ls_thread_cpu_ns() - parseStart) / 1e3
+    let contended = (parsed["callers"]?.listItems ?? []).reduce(0.0) { $0 + ($1["contended"]?.number ?? 0) }
+    let events = 2 * contended   // a begin and an end each
+    let lockstatCPU = Double(thread.cpuNanoseconds) / 1e3 / events
+    // perf lock record -a over the same workload, run beside it; its CPU from RUSAGE_CHILDREN.
+    let cpu0 = childrenCPU()
+    let perf = Process()
+    perf.executableURL = URL(fileURLWithPath: "/usr/bin/perf")
+    perf.arguments = ["lock", "record", "-a", "-o", "\(scratch)/perf.data", "--", "sleep", "\(seconds + 0.5)"]
+    perf.standardOutput = FileHandle.nullDevice
+    perf.standardError = FileHandle.nullDevice
+    try perf.run()
+    usleep(300_000)
+    try runToEnd(workload, [scratch, "\(seconds)"])
+    perf.waitUntilExit()
+    let perfCPUTotal = childrenCPU() - cpu0
+    let count = Process()
+    count.executableURL = URL(fileURLWithPath: "/bin/sh")
+    count.arguments = ["-c", "perf script -i \(scratch)/perf.data -F event 2>/dev/null | wc -l"]
+    let pipe = Pipe()
+    count.standardOutput = pipe
+    try count.run()
+    let perfEvents = Double(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    count.waitUntilExit()
+    // The workload's own CPU is in RUSAGE_CHILDREN too (it is a child of this process): subtract one
+    // workload run measured alone.
+    let w0 = childrenCPU()
+    try runToEnd(workload, [scratch, "\(seconds)"])
+    let workloadCPU = childrenCPU() - w0
+    let perfCPU = max(0, perfCPUTotal - workloadCPU) * 1e6 / max(perfEvents, 1)
+    print("\n## contention: lock:contention_begin/end (Tests/vm/lock-workload.c for \(seconds) s, system-wide)\n")
+    print("| events handled | events/s | lost | lockstat CPU µs/event: drain thread | + parse | perf lock record CPU µs/event (whole process) |")
+    print("|---|---|---|---|---|---|")
+    print(String(format: "| %.0f | %.0f | %.0f | %.3f | %.3f | %.3f |", events, events / elapsed, parsed["lost"]?.number ?? -1,
+                 lockstatCPU, lockstatCPU + parseCPU / events, perfCPU))
+}

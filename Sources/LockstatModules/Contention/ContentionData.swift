@@ -27,9 +27,7 @@ struct ContentionData {
         var kallsyms = ""
         try log.forEachSnapshot(stream: ContentionModule.kallsymsStream) { _, bytes in kallsyms = String(decoding: bytes, as: UTF8.self) }
         var events = [ContentionEvent](), lost: UInt64 = 0, bad = 0
-        var tickTimes = Set<UInt64>()
-        for r in log.records where r.kind == .snapshot && r.stream < ContentionModule.kallsymsStream {
-            if r.tick != UInt64.max { tickTimes.insert(r.time) }
+        for r in log.records where r.kind == .snapshot && r.stream < ContentionRecorder.drainedStream {
             // Even streams are contention_begin rings (opened with a callchain), odd ones contention_end.
             PerfRecordReader.forEach(log.payloadBytes(r), layout: layout, hasCallchain: r.stream % 2 == 0) { record in
                 switch record {
@@ -44,7 +42,8 @@ struct ContentionData {
         self.lost = lost
         undecodable = bad
         startTime = log.startTime
-        times = tickTimes.sorted().map { Double(Int64(bitPattern: $0 &- log.startTime)) / 1e9 }
+        // Interval ends: when each drain finished (every event it read happened before).
+        times = log.sideRecords(stream: ContentionRecorder.drainedStream).map { log.seconds($0) }
         var comms = [UInt32: String]()
         for r in log.sideRecords(stream: ContentionModule.commStream) {
             for line in log.text(r).split(separator: "\n") {

@@ -47,11 +47,16 @@ final class ContentionRecorder: Recorder {
         buffer.deallocate()
     }
 
+    /// The stream of the empty record that closes each drain: its time, taken after the
+    /// drain, is later than every event the drain read, so it bounds the interval they fall in.
+    static let drainedStream: UInt16 = 999
+
     func sample(tick: UInt64, time: UInt64) -> Bool {
         for (stream, ring) in rings.enumerated() {
             let n = ls_ring_drain(ring, buffer, capacity)
             if n > 0 { log.append(kind: .snapshot, stream: UInt16(stream), tick: tick, time: time, payload: UnsafeRawBufferPointer(start: buffer, count: n)) }
         }
+        log.append(kind: .side, stream: Self.drainedStream, tick: tick, time: ls_monotonic_ns(), payload: UnsafeRawBufferPointer(start: buffer, count: 0))
         return true
     }
 
