@@ -101,15 +101,21 @@ public struct FlameGraph {
     function details(g) { document.getElementById('details').textContent = g.querySelector('title').textContent; }
     function search() {
       var term = prompt('Search (regular expression)', ''); if (term === null) return;
-      var re = new RegExp(term), matched = 0, total = 0;
+      var re = new RegExp(term), spans = [], total = 1;
       frames().forEach(function (g) {
         var name = g.querySelector('title').textContent.replace(/ \\([^()]*\\)$/, ''), r = g.querySelector('rect');
         if (!r.dataset.fill) r.dataset.fill = r.getAttribute('fill');
         if (parseInt(g.dataset.d) === 0) total = parseFloat(g.dataset.w);
-        if (term !== '' && re.test(name)) { r.setAttribute('fill', 'rgb(230,0,230)'); if (parseInt(g.dataset.d) > 0) matched = Math.max(matched, parseFloat(g.dataset.w)); }
-        else r.setAttribute('fill', r.dataset.fill);
+        if (term !== '' && re.test(name) && parseInt(g.dataset.d) > 0) {
+          r.setAttribute('fill', 'rgb(230,0,230)');
+          spans.push([parseFloat(g.dataset.x), parseFloat(g.dataset.x) + parseFloat(g.dataset.w)]);
+        } else r.setAttribute('fill', r.dataset.fill);
       });
-      document.getElementById('matched').textContent = term === '' ? '' : 'Matched: ' + (matched / (total || 1) * 100).toFixed(1) + '%';
+      // Nested matches lie inside their matched ancestors: merge the spans, then sum them.
+      spans.sort(function (a, b) { return a[0] - b[0]; });
+      var matched = 0, end = -1;
+      spans.forEach(function (s) { if (s[0] >= end - 1e-12) { matched += s[1] - s[0]; end = s[1]; } else if (s[1] > end) { matched += s[1] - end; end = s[1]; } });
+      document.getElementById('matched').textContent = term === '' ? '' : 'Matched: ' + (matched / total * 100).toFixed(1) + '%';
     }
     """
 }
