@@ -11,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
-#include <linux/perf_event.h>
-#include <sys/syscall.h>
 
 /* ---- CRC-32C ---------------------------------------------------------- */
 static uint32_t crc_table[8][256];
@@ -275,20 +273,3 @@ long long ls_zstd_decompress(ls_zstd *z, void *dst, size_t cap, const void *src,
     size_t r = ZSTD_decompressDCtx(z->d, dst, cap, src, len);
     return ZSTD_isError(r) ? -1 : (long long)r;
 }
-
-/* ---- perf probe ------------------------------------------------------- */
-static int perf_probe(uint32_t type, uint64_t config, int cpu) {
-    struct perf_event_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.size = sizeof attr;
-    attr.type = type;
-    attr.config = config;
-    attr.disabled = 1;
-    int fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-    if (fd < 0) return errno;
-    close(fd);
-    return 0;
-}
-
-int ls_perf_probe_cpu_clock(void) { return perf_probe(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, 0); }
-int ls_perf_probe_cycles(void) { return perf_probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, 0); }

@@ -10,24 +10,45 @@
 #include <time.h>
 #include <unistd.h>
 
+/* perf_event_open(2): fd, or -errno. */
+static int open_event(struct perf_event_attr *attr, int pid, int cpu) {
+    int fd = (int)syscall(SYS_perf_event_open, attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+static void init_attr(struct perf_event_attr *attr, uint32_t type, uint64_t config) {
+    memset(attr, 0, sizeof *attr);
+    attr->size = sizeof *attr;
+    attr->type = type;
+    attr->config = config;
+    attr->disabled = 1;
+}
+
+/* The probes of `lockstat doctor`: one event on CPU 0 for every task, as a system-wide sampler. */
+static int probe(uint32_t type, uint64_t config) {
+    struct perf_event_attr attr;
+    init_attr(&attr, type, config);
+    int fd = open_event(&attr, -1, 0);
+    if (fd < 0) return -fd;
+    close(fd);
+    return 0;
+}
+int ls_perf_probe_cpu_clock(void) { return probe(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK); }
+int ls_perf_probe_cycles(void) { return probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES); }
+
 int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int max_stack, int inherit) {
     struct perf_event_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.size = sizeof attr;
-    attr.type = PERF_TYPE_TRACEPOINT;
-    attr.config = id;
+    init_attr(&attr, PERF_TYPE_TRACEPOINT, id);
     attr.sample_period = 1;
     attr.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW |
                        (callchain ? PERF_SAMPLE_CALLCHAIN : 0);
-    attr.disabled = 1;
     attr.exclude_callchain_user = 1;
     attr.sample_max_stack = (uint16_t)max_stack;
     attr.use_clockid = 1;
     attr.clockid = CLOCK_MONOTONIC;
     attr.inherit = inherit ? 1 : 0;
     attr.enable_on_exec = inherit ? 1 : 0;
-    int fd = (int)syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-    return fd < 0 ? -errno : fd;
+    return open_event(&attr, pid, cpu);
 }
 
 int ls_perf_enable(int fd) { return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0); }

@@ -55,11 +55,5 @@ size_t ls_zstd_compress(ls_zstd *z, void *dst, size_t cap, const void *src, size
 long long ls_zstd_content_size(const void *src, size_t len);
 long long ls_zstd_decompress(ls_zstd *z, void *dst, size_t cap, const void *src, size_t len, const void *prefix, size_t prefix_len);
 
-/* Open and close one perf event on CPU 0 for every task (pid -1), the way a system-wide
-   sampler would: the cpu-clock software event (PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK), or
-   the hardware cycles counter (PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES). 0 when allowed,
-   else the errno. */
-int ls_perf_probe_cpu_clock(void);
-int ls_perf_probe_cycles(void);
 
 #endif

@@ -22,4 +22,11 @@ size_t ls_ring_size(ls_ring *r);
    and releases them to the kernel. Returns the bytes copied. */
 size_t ls_ring_drain(ls_ring *r, void *buf, size_t cap);
 
+/* Open and close one perf event on CPU 0 for every task (pid -1), the way a system-wide
+   sampler would: the cpu-clock software event (PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK), or
+   the hardware cycles counter (PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES). 0 when allowed,
+   else the errno. */
+int ls_perf_probe_cpu_clock(void);
+int ls_perf_probe_cycles(void);
+
 #endif
