@@ -287,6 +287,12 @@ public struct RawLog: Sendable {
         }
     }
 
+    /// The test directory the log belongs to (DIR of DIR/samples/NAME.log).
+    public var testDirectory: String {
+        let samples = path[..<(path.lastIndex(of: "/") ?? path.startIndex)]
+        return String(samples[..<(samples.lastIndex(of: "/") ?? samples.endIndex)])
+    }
+
     /// Seconds since the program started, measured.
     public func seconds(_ record: RawRecord) -> Double {
         Double(Int64(bitPattern: record.time &- startTime)) / 1e9

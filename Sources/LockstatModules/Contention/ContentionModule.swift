@@ -37,8 +37,8 @@ public struct ContentionModule: LockstatModule {
                                       lockAddressOffset: Tracefs.offset(of: "lock_addr", in: beginFormat) ?? 8,
                                       valueOffset: Tracefs.offset(of: "flags", in: beginFormat) ?? 16)
         let scopeProgram = context.config.setting(name, "scope")?.first == "program"
-        let recorder = try ContentionRecorder(tracefs: tracefs, layout: layout, cpus: onlineCPUs(context.system),
-                                              scopeProgram: scopeProgram, log: context.log)
+        let recorder = try ContentionRecorder(layout: layout, cpus: onlineCPUs(context.system), scopeProgram: scopeProgram,
+                                              system: context.system, log: context.log)
         // What parse needs to read the events again later: the layout, the kernel's symbols.
         context.log.append(kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
                            text: "begin_id \(begin)\nend_id \(end)\nlock_addr_offset \(layout.lockAddressOffset)\n" +
@@ -54,14 +54,14 @@ public struct ContentionModule: LockstatModule {
                                    payload: UnsafeRawBufferPointer(rebasing: frame[0..<n]))
             }
         }
-        return ContentionSession(recorder: recorder, log: context.log, system: context.system)
+        return recorder
     }
 
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         let data = try ContentionData(log: log, top: Int(config.setting(name, "top")?.first ?? "") ?? 10)
-        try writeAtomically(ScriptModule.testDirectory(of: log) + "/samples/contention.txt",
+        try writeAtomically(log.testDirectory + "/samples/contention.txt",
                             ContentionAnalysis.table(data.analysis.byCaller, keyTitle: "caller"))
-        try writeAtomically(ScriptModule.testDirectory(of: log) + "/contention.folded",
+        try writeAtomically(log.testDirectory + "/contention.folded",
                             data.analysis.folded.map { "\($0.0) \($0.1)" }.joined(separator: "\n") + "\n")
         var warnings = [String]()
         if data.lost > 0 { warnings.append("\(data.lost) events lost: the ring buffers were full (a shorter contention.intervall drains them more often)") }
@@ -71,34 +71,5 @@ public struct ContentionModule: LockstatModule {
 
     public func plot(_ data: PyValue, into directory: String) throws -> [String] {
         try ContentionPlots(data: data).write(into: directory)
-    }
-}
-
-/// The recorder, plus the task names taken at postsampling (tasks that exited show their tid).
-final class ContentionSession: Recorder {
-    let recorder: ContentionRecorder
-    let log: RawLogWriter
-    let system: SystemRoot
-
-    init(recorder: ContentionRecorder, log: RawLogWriter, system: SystemRoot) {
-        self.recorder = recorder
-        self.log = log
-        self.system = system
-    }
-
-    func sample(tick: UInt64, time: UInt64) -> Bool { recorder.sample(tick: tick, time: time) }
-
-    func postsampling() {
-        recorder.postsampling()
-        var lines = [String]()
-        let proc = system.path("/proc")
-        for pid in (try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? [] where pid.first?.isNumber == true {
-            for tid in (try? FileManager.default.contentsOfDirectory(atPath: "\(proc)/\(pid)/task")) ?? [] {
-                if case .success(let comm) = FileReader.readText("\(proc)/\(pid)/task/\(tid)/comm") {
-                    lines.append("\(tid) \(comm.trimmingCharacters(in: .whitespacesAndNewlines))")
-                }
-            }
-        }
-        log.append(kind: .side, stream: ContentionModule.commStream, tick: 0, time: 0, text: lines.joined(separator: "\n"))
     }
 }

@@ -4,7 +4,8 @@ import LockstatCore
 
 /// The contention module's sampling: both tracepoints on every online CPU, a ring buffer each;
 /// every tick drains the rings into the raw log (stream 2c: contention_begin on CPU c, 2c+1:
-/// contention_end), records verbatim. The drain buffer is allocated once.
+/// contention_end), records verbatim. The drain buffer is allocated once. Postsampling also
+/// keeps the task names (tasks that exited by then show their tid).
 final class ContentionRecorder: Recorder {
     static let dataPages: Int32 = 128       // 512 KiB per ring, as perf's default
     static let maxStack: Int32 = 32
@@ -13,10 +14,12 @@ final class ContentionRecorder: Recorder {
     private let buffer: UnsafeMutableRawPointer
     private let capacity: Int
     private let log: RawLogWriter
+    private let system: SystemRoot
 
     /// Opens and enables the events; throws with perf_event_open's reason.
-    init(tracefs: Tracefs, layout: TracepointLayout, cpus: [Int32], scopeProgram: Bool, log: RawLogWriter) throws {
+    init(layout: TracepointLayout, cpus: [Int32], scopeProgram: Bool, system: SystemRoot, log: RawLogWriter) throws {
         self.log = log
+        self.system = system
         capacity = Int(Self.dataPages) * Int(sysconf(Int32(_SC_PAGESIZE)))
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
         do {
@@ -64,6 +67,20 @@ final class ContentionRecorder: Recorder {
         fds.forEach { _ = ls_perf_disable($0) }
         _ = sample(tick: UInt64.max, time: ls_monotonic_ns())
         close()
+        recordTaskNames()
+    }
+
+    private func recordTaskNames() {
+        var lines = [String]()
+        let proc = system.path("/proc")
+        for pid in (try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? [] where pid.first?.isNumber == true {
+            for tid in (try? FileManager.default.contentsOfDirectory(atPath: "\(proc)/\(pid)/task")) ?? [] {
+                if case .success(let comm) = FileReader.readText("\(proc)/\(pid)/task/\(tid)/comm") {
+                    lines.append("\(tid) \(comm.trimmingCharacters(in: .whitespacesAndNewlines))")
+                }
+            }
+        }
+        log.append(kind: .side, stream: ContentionModule.commStream, tick: 0, time: 0, text: lines.joined(separator: "\n"))
     }
 
     private func close() {

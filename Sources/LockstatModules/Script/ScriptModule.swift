@@ -37,7 +37,7 @@ struct ScriptModule: LockstatModule {
     }
 
     func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
-        let dir = Self.testDirectory(of: log)
+        let dir = log.testDirectory
         let errors = ScriptErrors(module: name, testDirectory: dir)
         switch kind {
         case .python:
@@ -83,11 +83,6 @@ struct ScriptModule: LockstatModule {
         // What the module wrote into the test directory is part of the run.
         let after = Self.listing(directory)
         return after.filter { before[$0.key] != $0.value }.map(\.key).filter { !$0.hasPrefix(".") }.sorted()
-    }
-
-    static func testDirectory(of log: RawLog) -> String {
-        let samples = String(log.path[..<log.path.lastIndex(of: "/")!])
-        return String(samples[..<(samples.lastIndex(of: "/") ?? samples.endIndex)])
     }
 
     /// Regular files at the top of a folder, by name, with their modification times.
