@@ -24,10 +24,9 @@ struct ContentionData {
         }
         let layout = TracepointLayout(beginID: begin, endID: end, lockAddressOffset: fields["lock_addr_offset"].flatMap(Int.init) ?? 8,
                                       valueOffset: fields["flags_offset"].flatMap(Int.init) ?? 16)
-        var kallsyms = ""
-        try log.forEachSnapshot(stream: ContentionModule.kallsymsStream) { _, bytes in kallsyms = String(decoding: bytes, as: UTF8.self) }
+        let kallsyms = try KallsymsRecord.read(log, stream: ContentionModule.kallsymsStream)
         var events = [ContentionEvent](), lost: UInt64 = 0, bad = 0
-        for r in log.records where r.kind == .snapshot && r.stream < ContentionRecorder.drainedStream {
+        for r in log.records where r.kind == .snapshot && r.stream < PerfRings.drainedStream {
             // Even streams are contention_begin rings (opened with a callchain), odd ones contention_end.
             PerfRecordReader.forEach(log.payloadBytes(r), layout: layout, hasCallchain: r.stream % 2 == 0) { record in
                 switch record {
@@ -43,7 +42,7 @@ struct ContentionData {
         undecodable = bad
         startTime = log.startTime
         // Interval ends: when each drain finished (every event it read happened before).
-        times = log.sideRecords(stream: ContentionRecorder.drainedStream).map { log.seconds($0) }
+        times = log.sideRecords(stream: PerfRings.drainedStream).map { log.seconds($0) }
         var comms = [UInt32: String]()
         for r in log.sideRecords(stream: ContentionModule.commStream) {
             for line in log.text(r).split(separator: "\n") {

@@ -44,16 +44,7 @@ public struct ContentionModule: LockstatModule {
                            text: "begin_id \(begin)\nend_id \(end)\nlock_addr_offset \(layout.lockAddressOffset)\n" +
                                  "flags_offset \(layout.valueOffset)\nret_offset \(Tracefs.offset(of: "ret", in: endFormat) ?? 16)\n" +
                                  "scope \(scopeProgram ? "program" : "system")\n")
-        if case .success(let kallsyms) = FileReader.readAll(context.system.path("/proc/kallsyms")) {
-            let zstd = Zstd()
-            let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: Zstd.bound(kallsyms.count), alignment: 8)
-            defer { frame.deallocate() }
-            let n = kallsyms.withUnsafeBytes { zstd.compress($0, prefix: nil, into: frame) }
-            if n > 0 {
-                context.log.append(kind: .compressedSnapshot, stream: Self.kallsymsStream, tick: 0, time: 0,
-                                   payload: UnsafeRawBufferPointer(rebasing: frame[0..<n]))
-            }
-        }
+        KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
         return recorder
     }
 

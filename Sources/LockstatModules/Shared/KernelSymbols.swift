@@ -1,0 +1,105 @@
+import Foundation
+import LockstatCore
+
+/// /proc/kallsyms (or a vmlinux's symbol table) as a lookup table: address → `func+0xoff`, as
+/// perf prints kernel frames; the image (`[kernel.kallsyms]`, or a module as `[ext4]`); and the
+/// kernel's lock code, whose frames are never a lock's caller.
+struct KernelSymbols {
+    struct Symbol {
+        var address: UInt64
+        var name: String
+        var isText: Bool
+        /// The loadable module, nil for the kernel image.
+        var module: String?
+    }
+    private var symbols: [Symbol] = []
+    /// Sections holding the lock functions: spinlocks (lock text) and the sleeping locks' slow
+    /// paths (mutex, rwsem, semaphore, rtmutex, percpu-rwsem live in sched text) — the ranges
+    /// perf's machine__is_lock_function uses.
+    private var lockRanges: [Range<UInt64>] = []
+    /// The kernel image's name in reports: perf's, or the vmlinux file's.
+    var kernelImage = "[kernel.kallsyms]"
+
+    /// kallsyms lines: `address type name [\t[module]]`.
+    init(_ text: String) {
+        var rows = [Symbol]()
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", maxSplits: 2)
+            guard f.count == 3, let address = UInt64(f[0], radix: 16), address != 0 else { continue }
+            let parts = f[2].split(separator: "\t")
+            let module = parts.count > 1 ? String(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "[] "))) : nil
+            let type = f[1].lowercased()
+            rows.append(Symbol(address: address, name: String(parts.first ?? f[2]), isText: type == "t" || type == "w", module: module))
+        }
+        self.init(symbols: rows)
+    }
+
+    init(symbols: [Symbol]) {
+        self.symbols = symbols.sorted { $0.address < $1.address }
+        var marks = [String: UInt64]()
+        for s in self.symbols where s.name.hasPrefix("__lock_text_") || s.name.hasPrefix("__sched_text_") { marks[s.name] = s.address }
+        for section in ["__lock_text", "__sched_text"] {
+            if let start = marks[section + "_start"], let end = marks[section + "_end"], start < end { lockRanges.append(start..<end) }
+        }
+    }
+
+    var isEmpty: Bool { symbols.isEmpty }
+
+    /// The address of a symbol by name (a linear search: for a few anchors such as `_stext`).
+    func address(of name: String) -> UInt64? { symbols.first { $0.name == name }?.address }
+
+    func isLockFunction(_ address: UInt64) -> Bool { lockRanges.contains { $0.contains(address) } }
+
+    /// The function containing `address`, as `name+0xoff`; nil when no symbol covers it.
+    func function(_ address: UInt64) -> String? {
+        guard let s = text(at: address) else { return nil }
+        return s.name + "+0x" + String(address - s.address, radix: 16)
+    }
+
+    /// Just the function name, for flame graph frames.
+    func functionName(_ address: UInt64) -> String? { text(at: address)?.name }
+
+    /// The image holding the function at `address`: the kernel, or `[module]`.
+    func image(_ address: UInt64) -> String {
+        guard let s = text(at: address), let module = s.module else { return kernelImage }
+        return "[" + module + "]"
+    }
+
+    /// A static lock's symbol (a data symbol at exactly that address).
+    func object(_ address: UInt64) -> String? {
+        guard let i = lastIndex(atOrBelow: address), symbols[i].address == address, !symbols[i].isText else { return nil }
+        return symbols[i].name
+    }
+
+    private func text(at address: UInt64) -> Symbol? {
+        guard let i = lastIndex(atOrBelow: address), symbols[i].isText else { return nil }
+        return symbols[i]
+    }
+
+    private func lastIndex(atOrBelow address: UInt64) -> Int? {
+        var lo = 0, hi = symbols.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if symbols[mid].address <= address { lo = mid + 1 } else { hi = mid }
+        }
+        return lo > 0 ? lo - 1 : nil
+    }
+}
+
+/// /proc/kallsyms kept in a raw log (zstd), so parse symbolizes later as the kernel was then.
+enum KallsymsRecord {
+    static func append(_ system: SystemRoot, to log: RawLogWriter, stream: UInt16) {
+        guard case .success(let kallsyms) = FileReader.readAll(system.path("/proc/kallsyms")) else { return }
+        let zstd = Zstd()
+        let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: Zstd.bound(kallsyms.count), alignment: 8)
+        defer { frame.deallocate() }
+        let n = kallsyms.withUnsafeBytes { zstd.compress($0, prefix: nil, into: frame) }
+        if n > 0 { log.append(kind: .compressedSnapshot, stream: stream, tick: 0, time: 0, payload: UnsafeRawBufferPointer(rebasing: frame[0..<n])) }
+    }
+
+    static func read(_ log: RawLog, stream: UInt16) throws -> String {
+        var kallsyms = ""
+        try log.forEachSnapshot(stream: stream) { _, bytes in kallsyms = String(decoding: bytes, as: UTF8.self) }
+        return kallsyms
+    }
+}
