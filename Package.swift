@@ -13,8 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // Syscall-level helpers: CRC-32C, the deadline sleeper, signals and restores, spawn, zstd (libzstd-dev).
-        .target(name: "CLockstat", linkerSettings: [.linkedLibrary("zstd")]),
+        // Syscall-level helpers: CRC-32C, the deadline sleeper, signals and restores, spawn, zstd (libzstd-dev),
+        // perf_event_open and its rings, the C++ (libstdc++) and Swift demanglers.
+        .target(name: "CLockstat", linkerSettings: [.linkedLibrary("zstd"), .linkedLibrary("stdc++")]),
         // SVG primitives; knows nothing about lockstat.
         .target(name: "LockstatCharts"),
         // Config, test directory, sampler, raw log, pickle/JSON, the run pipeline. Module-agnostic.

@@ -51,6 +51,29 @@ int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int ma
     return open_event(&attr, pid, cpu);
 }
 
+int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int inherit, int max_stack) {
+    struct perf_event_attr attr;
+    if (cycles) init_attr(&attr, PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES);
+    else init_attr(&attr, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK);
+    attr.freq = 1;
+    attr.sample_freq = frequency;
+    attr.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU |
+                       PERF_SAMPLE_PERIOD | PERF_SAMPLE_CALLCHAIN;
+    attr.sample_max_stack = (uint16_t)max_stack;
+    /* The side records that let parse name the code of processes gone by then. */
+    attr.mmap = 1;
+    attr.mmap2 = 1;
+    attr.comm = 1;
+    attr.comm_exec = 1;
+    attr.task = 1;
+    attr.sample_id_all = 1;
+    attr.use_clockid = 1;
+    attr.clockid = CLOCK_MONOTONIC;
+    attr.inherit = inherit ? 1 : 0;
+    attr.enable_on_exec = inherit ? 1 : 0;
+    return open_event(&attr, pid, cpu);
+}
+
 int ls_perf_enable(int fd) { return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0); }
 int ls_perf_disable(int fd) { return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0); }
 

@@ -38,7 +38,7 @@ public struct RunOptions: ParsableArguments {
         var (config, set, _) = try loadConfig(explicit: self.config)
         let catalog = set.catalog
         if let list = modules {
-            let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let names = list.split(separator: ",").map { catalog.canonical(String($0).trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty }
             for name in names where catalog.keys[name] == nil {
                 throw LockstatError.usage("--modules: unknown module '\(name)'" + ConfigParser.hint(name, catalog.names))
             }

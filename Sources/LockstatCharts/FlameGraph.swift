@@ -6,11 +6,21 @@ public struct FlameGraph {
     /// What the weights count, e.g. "ns of wait".
     public var countName: String
     public var stacks: [(frames: [String], weight: Double)]
+    /// A colour family per frame name (the profile's kernel / program / library frames); frames
+    /// not in it get the warm default.
+    public var hues: [String: Hue]
+    /// One line under the title, e.g. the colours' legend.
+    public var subtitle: String?
 
-    public init(title: String, countName: String, stacks: [(frames: [String], weight: Double)]) {
+    /// Colour families, after flamegraph.pl's palettes: its kernel frames are orange, user code red.
+    public enum Hue: Sendable { case warm, red, orange, yellow, grey }
+
+    public init(title: String, countName: String, stacks: [(frames: [String], weight: Double)], hues: [String: Hue] = [:], subtitle: String? = nil) {
         self.title = title
         self.countName = countName
         self.stacks = stacks
+        self.hues = hues
+        self.subtitle = subtitle
     }
 
     final class Node {
@@ -42,6 +52,7 @@ public struct FlameGraph {
         svg.raw("<style>.f text{font-size:11px;pointer-events:none} .f:hover rect{stroke:#000;stroke-width:0.5} #details{font-size:12px}</style>")
         svg.rect(x: 0, y: 0, width: Self.width, height: height, fill: "#fdf6e3")
         svg.text(title, x: Self.width / 2, y: 22, size: 16, anchor: .middle, weight: "bold")
+        if let subtitle { svg.text(subtitle, x: Self.width / 2, y: 40, size: 12, anchor: .middle) }
         svg.raw("<text id=\"search\" x=\"\(Int(Self.width) - 10)\" y=\"22\" font-size=\"12\" text-anchor=\"end\" style=\"cursor:pointer\" onclick=\"search()\">Search</text>")
         svg.raw("<text id=\"matched\" x=\"\(Int(Self.width) - 10)\" y=\"\(Int(height) - 8)\" font-size=\"12\" text-anchor=\"end\"></text>")
         svg.raw("<text id=\"details\" x=\"10\" y=\"\(Int(height) - 8)\"> </text>")
@@ -56,7 +67,7 @@ public struct FlameGraph {
             let shown = chars < 3 ? "" : (n.name.count <= chars ? n.name : String(n.name.prefix(chars - 2)) + "..")
             svg.raw("<g class=\"f\" data-x=\"\(x)\" data-w=\"\(n.weight / total)\" data-d=\"\(d)\" onclick=\"zoom(this)\" onmouseover=\"details(this)\">" +
                     "<title>\(SVG.escape(label))</title>" +
-                    "<rect x=\"\(svg.f(10 + x * (Self.width - 20)))\" y=\"\(svg.f(y))\" width=\"\(svg.f(w))\" height=\"\(Self.frameHeight - 1)\" rx=\"2\" fill=\"\(Self.color(n.name))\"/>" +
+                    "<rect x=\"\(svg.f(10 + x * (Self.width - 20)))\" y=\"\(svg.f(y))\" width=\"\(svg.f(w))\" height=\"\(Self.frameHeight - 1)\" rx=\"2\" fill=\"\(Self.color(n.name, hues[n.name] ?? .warm))\"/>" +
                     "<text x=\"\(svg.f(13 + x * (Self.width - 20)))\" y=\"\(svg.f(y + 11.5))\">\(SVG.escape(shown))</text></g>")
             var cx = x
             for child in n.children.values.sorted(by: { $0.name < $1.name }) {
@@ -69,11 +80,19 @@ public struct FlameGraph {
         return svg.document
     }
 
-    /// Warm colours, stable per name (FNV-1a), as flamegraph.pl's --hash.
-    static func color(_ name: String) -> String {
+    /// A colour of the family, stable per name (FNV-1a), as flamegraph.pl's --hash.
+    static func color(_ name: String, _ hue: Hue = .warm) -> String {
         var h: UInt32 = 2_166_136_261
         for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
-        let r = 205 + Int(h % 50), g = 80 + Int((h >> 8) % 120), b = 40 + Int((h >> 16) % 50)
+        let x = Int(h % 50), y = Int((h >> 8) % 50), z = Int((h >> 16) % 40)
+        let (r, g, b): (Int, Int, Int)
+        switch hue {
+        case .warm: (r, g, b) = (205 + x, 80 + Int((h >> 8) % 120), 40 + z)
+        case .red: (r, g, b) = (200 + x, 50 + y, 50 + z)
+        case .orange: (r, g, b) = (235 + x / 3, 120 + y, z / 2)
+        case .yellow: (r, g, b) = (190 + x, 190 + y, 40 + z)
+        case .grey: (r, g, b) = (180 + x / 2, 180 + x / 2, 180 + x / 2)
+        }
         return "rgb(\(r),\(g),\(b))"
     }
 

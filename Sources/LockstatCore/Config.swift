@@ -53,15 +53,21 @@ func formatNumber(_ d: Double) -> String {
 /// What the config parser must know about modules: their names and their own keys.
 public struct ModuleCatalog: Sendable {
     public var keys: [String: [String]]
+    /// Another name → the module's own name.
+    public var aliases: [String: String]
     /// Folders searched for drop-in modules, for the unknown-module error.
     public var searched: [String]
 
-    public init(keys: [String: [String]], searched: [String] = []) {
+    public init(keys: [String: [String]], aliases: [String: String] = [:], searched: [String] = []) {
         self.keys = keys
+        self.aliases = aliases
         self.searched = searched
     }
 
-    public var names: [String] { keys.keys.sorted() }
+    public var names: [String] { (Array(keys.keys) + Array(aliases.keys)).sorted() }
+
+    /// The module's own name for a name or alias.
+    public func canonical(_ name: String) -> String { aliases[name] ?? name }
 
     var searchedText: String { searched.isEmpty ? "" : " (not built in, nor in " + searched.joined(separator: ", ") + ")" }
 
@@ -115,7 +121,7 @@ public enum ConfigParser {
 
     static func apply(key: String, values: [String], to config: inout Config, at location: String, catalog: ModuleCatalog) throws {
         if let dot = key.firstIndex(of: "."), !globalKeys.contains(key) {
-            let module = String(key[..<dot]), sub = String(key[key.index(after: dot)...])
+            let module = catalog.canonical(String(key[..<dot])), sub = String(key[key.index(after: dot)...])
             guard let moduleKeys = catalog.keys[module] else {
                 throw LockstatError.usage("\(location): unknown module '\(module)' in key '\(key)'" + hint(module, catalog.names))
             }
@@ -129,10 +135,10 @@ public enum ConfigParser {
         }
         switch key {
         case "modules":
-            for name in values where catalog.keys[name] == nil {
+            for name in values where catalog.keys[catalog.canonical(name)] == nil {
                 throw LockstatError.usage("\(location): unknown module '\(name)' in key 'modules'" + hint(name, catalog.names) + catalog.searchedText)
             }
-            config.modules = values
+            config.modules = values.map(catalog.canonical)
         case "intervall":
             config.interval = try positive(values, key: key, at: location)
         case "samprate":

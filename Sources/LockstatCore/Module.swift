@@ -2,6 +2,8 @@
 /// a name, and an availability check that explains itself.
 public protocol LockstatModule: Sendable {
     var name: String { get }
+    /// Other names a config may use for the module (`profile` for `oprofile`).
+    var aliases: [String] { get }
     /// One line for `lockstat modules`.
     var summary: String { get }
     /// Keys this module understands as `<module>.<key>` besides `intervall`.
@@ -23,6 +25,7 @@ public protocol LockstatModule: Sendable {
 }
 
 extension LockstatModule {
+    public var aliases: [String] { [] }
     public var defaultInterval: Double? { nil }
 }
 

@@ -81,6 +81,7 @@ public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
 
 extension ModuleCatalog {
     public init(_ modules: [any LockstatModule]) {
-        self.init(keys: Dictionary(uniqueKeysWithValues: modules.map { ($0.name, $0.configKeys) }))
+        self.init(keys: Dictionary(uniqueKeysWithValues: modules.map { ($0.name, $0.configKeys) }),
+                  aliases: Dictionary(uniqueKeysWithValues: modules.flatMap { m in m.aliases.map { ($0, m.name) } }))
     }
 }

@@ -10,6 +10,13 @@
    `cpu` is every task on that CPU; a pid with `inherit` follows its children, enabled at exec.
    Returns the fd, or -errno. Starts disabled. */
 int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int max_stack, int inherit);
+/* perf_event_open for a CPU profiler: the hardware cycles counter when `cycles`, else the
+   cpu-clock software event, at `frequency` samples per second, with PERF_SAMPLE_IP | TID | TIME |
+   CPU | PERIOD | CALLCHAIN (user and kernel frames, at most `max_stack`), and the MMAP2, COMM
+   (exec flagged), FORK and EXIT records, all timed on CLOCK_MONOTONIC with their TID, TIME and
+   CPU (sample_id_all). `pid`/`cpu`/`inherit` as for ls_perf_open_tracepoint. Returns the fd, or
+   -errno. Starts disabled. */
+int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int inherit, int max_stack);
 int ls_perf_enable(int fd);
 int ls_perf_disable(int fd);
 

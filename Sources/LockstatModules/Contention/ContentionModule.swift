@@ -17,9 +17,7 @@ public struct ContentionModule: LockstatModule {
     public init() {}
 
     public func unavailableReason(_ system: SystemRoot) -> String? {
-        let paranoid = Int((try? String(contentsOfFile: system.path("/proc/sys/kernel/perf_event_paranoid"), encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "2") ?? 2
-        if geteuid() != 0 && paranoid > -1 { return "needs root or perf_event_paranoid <= -1" }
+        if let refusal = PerfPermission.refusal(system) { return refusal }
         guard Tracefs.locate(system) != nil else {
             let release = ProcessInfo.processInfo.operatingSystemVersion
             if (release.majorVersion, release.minorVersion) < (5, 19) { return "kernel older than 5.19: no lock:contention tracepoints" }

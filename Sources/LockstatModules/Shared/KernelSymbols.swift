@@ -45,6 +45,9 @@ struct KernelSymbols {
 
     var isEmpty: Bool { symbols.isEmpty }
 
+    /// The loadable modules' symbols (to join a vmlinux's own).
+    var moduleSymbols: [Symbol] { symbols.filter { $0.module != nil } }
+
     /// The address of a symbol by name (a linear search: for a few anchors such as `_stext`).
     func address(of name: String) -> UInt64? { symbols.first { $0.name == name }?.address }
 

@@ -1,0 +1,134 @@
+import LockstatCore
+
+/// How the profile was taken, as presampling recorded it.
+struct ProfileSetup {
+    var event = "cpu-clock"
+    var frequency = 99
+    var scope = "system"
+    var cpus: [Int32] = [0]
+
+    init(text: String) {
+        for line in text.split(separator: "\n") {
+            let kv = line.split(separator: " ", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { continue }
+            switch kv[0] {
+            case "event": event = kv[1]
+            case "frequency": frequency = Int(kv[1]) ?? frequency
+            case "scope": scope = kv[1]
+            case "cpus": cpus = kv[1].split(separator: " ").compactMap { Int32($0) }
+            default: break
+            }
+        }
+    }
+
+    var text: String { "event \(event)\nfrequency \(frequency)\nscope \(scope)\ncpus \(cpus.map(String.init).joined(separator: " "))\n" }
+}
+
+/// The oprofile entry of samples.pickle, from the raw log alone (samples, side records, the
+/// process maps and kallsyms of presampling) and the ELF files still on this machine.
+struct ProfileData {
+    let setup: ProfileSetup
+    let analysis: ProfileAnalysis
+    let times: [Double]
+    let top: Int
+    let undecodable: Int
+    let unreadableFiles: [String]
+    let vmlinuxWarning: String?
+
+    init(log: RawLog, config: Config) throws {
+        guard let setupRecord = log.sideRecords(stream: ProfileModule.setupStream).first else {
+            throw LockstatError("\(log.path): no profiler setup record")
+        }
+        setup = ProfileSetup(text: log.text(setupRecord))
+        top = Int(config.setting(ProfileModule.moduleName, "top")?.first ?? "") ?? 10
+        var kernel = KernelSymbols(try KallsymsRecord.read(log, stream: ProfileModule.kallsymsStream))
+        var vmlinuxWarning: String?
+        if let path = config.globals["vmlinux"]?.first {
+            (kernel, vmlinuxWarning) = Self.kernel(fromVmlinux: path, kallsyms: kernel)
+        }
+        self.vmlinuxWarning = vmlinuxWarning
+        var records = [ProfileRecord](), bad = 0
+        for r in log.records where r.kind == .snapshot && r.stream < PerfRings.drainedStream {
+            ProfileRecordReader.forEach(log.payloadBytes(r)) { record in
+                if let record { records.append(record) } else { bad += 1 }
+            }
+        }
+        // Rings are per CPU: merge them in time order (a stable sort keeps each ring's order).
+        records = records.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
+        let snapshot = log.sideRecords(stream: ProfileModule.mapsStream).map(log.text).joined()
+        let drains = log.sideRecords(stream: PerfRings.drainedStream)
+        let symbolizer = Symbolizer(kernel: kernel)
+        analysis = ProfileAnalysis(records: records, snapshot: snapshot, symbolizer: symbolizer, cpus: setup.cpus,
+                                   intervalEnds: drains.map(\.time))
+        times = drains.map { log.seconds($0) }
+        undecodable = bad
+        unreadableFiles = symbolizer.unreadableFiles
+    }
+
+    /// The kernel image's symbols from a vmlinux ELF file, moved by the KASLR offset that
+    /// kallsyms shows (start_kernel in both), with the modules' symbols from kallsyms.
+    static func kernel(fromVmlinux path: String, kallsyms: KernelSymbols) -> (KernelSymbols, String?) {
+        guard let elf = ElfImage(path: path), !elf.symbols.isEmpty else {
+            return (kallsyms, "vmlinux \(path): not a readable ELF file with a symbol table; kernel symbols come from /proc/kallsyms")
+        }
+        var slide: UInt64 = 0
+        if let running = kallsyms.address(of: "start_kernel"), let linked = elf.symbols.first(where: { $0.name == "start_kernel" })?.address {
+            slide = running &- linked
+        }
+        var symbols = elf.symbols.map { KernelSymbols.Symbol(address: $0.address &+ slide, name: $0.name, isText: true, module: nil) }
+        symbols += kallsyms.moduleSymbols
+        var table = KernelSymbols(symbols: symbols)
+        table.kernelImage = String(path.split(separator: "/").last ?? "vmlinux")
+        return (table, nil)
+    }
+
+    /// Per interval, the share of all CPUs' time (%) of each top symbol: its samples ÷ the
+    /// samples the CPUs would give if always busy (frequency × measured Δt × CPUs).
+    func shares(ofRow index: Int) -> [Double?] {
+        let counts = analysis.counts(ofRow: index)
+        return times.indices.map { i -> Double? in
+            guard i > 0, times[i] > times[i - 1] else { return nil }
+            return Double(counts[i]) / (Double(setup.frequency) * (times[i] - times[i - 1]) * Double(setup.cpus.count)) * 100
+        }
+    }
+
+    static func label(_ row: ProfileAnalysis.Row) -> String { "\(row.symbol) [\(row.image)]" }
+
+    func rowValue(_ row: ProfileAnalysis.Row) -> PyValue {
+        let total = analysis.total
+        var items: [(String, PyValue)] = [
+            ("symbol", .string(row.symbol)), ("image", .string(row.image)), ("kind", .string(row.kind.rawValue)),
+            ("samples", .int(Int64(row.total))),
+            ("samples_cpu", .list(row.perCPU.map { .int(Int64($0)) })),
+            ("percent", .float(total > 0 ? Double(row.total) / Double(total) * 100 : 0)),
+        ]
+        // The original's keys (ORIGINAL.md section 6), for analysis scripts written against it.
+        for (i, n) in row.perCPU.enumerated() {
+            items.append(("samples_cpu\(i)", .int(Int64(n))))
+            items.append(("runtime_cpu\(i)", .float(analysis.cpuTotals[i] > 0 ? Double(n) / Double(analysis.cpuTotals[i]) * 100 : 0)))
+        }
+        items += [("samples_aggregate", .int(Int64(row.total))), ("runtime_aggregate", .float(total > 0 ? Double(row.total) / Double(total) * 100 : 0)),
+                  ("app_name", .string(row.image)), ("symbol_name", .string(row.symbol))]
+        return .stringDict(items)
+    }
+
+    var pyValue: PyValue {
+        let topRows = analysis.rows.prefix(top).enumerated().map { (i, row) in (Self.label(row), PyValue.series(shares(ofRow: i))) }
+        return .stringDict([
+            ("n_cpu", .int(Int64(setup.cpus.count))),
+            ("cpus", .list(setup.cpus.map { .int(Int64($0)) })),
+            ("event", .string(setup.event)),
+            ("frequency", .int(Int64(setup.frequency))),
+            ("scope", .string(setup.scope)),
+            ("total_samples", .int(Int64(analysis.total))),
+            ("samples_cpu", .list(analysis.cpuTotals.map { .int(Int64($0)) })),
+            ("rows", .list(analysis.rows.map(rowValue))),
+            ("images", .list(analysis.images.map(rowValue))),
+            ("time", .series(times)),
+            ("top", .stringDict(topRows)),
+            ("folded", .list(analysis.folded.map { .tuple([.string($0.stack), .int(Int64($0.count))]) })),
+            ("frame_kinds", .stringDict(analysis.frameKinds.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.rawValue)) })),
+            ("lost", .int(Int64(analysis.lost))),
+        ])
+    }
+}

@@ -1,0 +1,76 @@
+import CLockstat
+import Foundation
+import LockstatCore
+
+/// A CPU profiler on perf events, under the original's name (it drove OProfile): where the CPUs
+/// spent their time, by symbol and image, per CPU and over time, with a flame graph.
+public struct ProfileModule: LockstatModule {
+    static let moduleName = "oprofile"
+    public let name = moduleName
+    public let aliases = ["profile"]
+    public let summary = "CPU profile from perf_event_open (cycles, or cpu-clock without a PMU): symbols and images per CPU, over time, flame graph"
+    public let configKeys = ["frequency", "scope", "top", "event"]
+    /// Draining rings is not a procfs read: a thread of its own.
+    public let samplesCheaply = false
+    static let kallsymsStream: UInt16 = 1000, setupStream: UInt16 = 1001, mapsStream: UInt16 = 1002
+
+    public init() {}
+
+    public func unavailableReason(_ system: SystemRoot) -> String? {
+        if let refusal = PerfPermission.refusal(system) { return refusal }
+        let e = ls_perf_probe_cpu_clock()
+        return e == 0 ? nil : "perf_event_open refused the cpu-clock event: \(String(cString: strerror(e)))"
+    }
+
+    public func presampling(_ context: RecordingContext) throws -> any Recorder {
+        var setup = ProfileSetup(text: "")
+        let config = context.config
+        if let f = config.setting(name, "frequency") {
+            guard f.count == 1, let hz = Int(f[0]), hz > 0 else { throw LockstatError.usage("oprofile.frequency: a whole number of samples per second, got '\(f.joined(separator: " "))'") }
+            setup.frequency = hz
+        }
+        let scope = config.setting(name, "scope")?.first ?? "system"
+        guard ["system", "program"].contains(scope) else { throw LockstatError.usage("oprofile.scope: system or program, got '\(scope)'") }
+        setup.scope = scope
+        let event = config.setting(name, "event")?.first ?? "auto"
+        guard ["auto", "cycles", "cpu-clock"].contains(event) else { throw LockstatError.usage("oprofile.event: auto, cycles or cpu-clock, got '\(event)'") }
+        // Hardware cycles where the machine has a PMU: samples land where the cycles go.
+        setup.event = event == "cpu-clock" || (event == "auto" && ls_perf_probe_cycles() != 0) ? "cpu-clock" : "cycles"
+        setup.cpus = onlineCPUs(context.system)
+        // Before the events are on: the kernel's time making kallsyms (~0.1 s) is no sample.
+        KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
+        let recorder = try ProfileRecorder(cpus: setup.cpus, frequency: UInt64(setup.frequency), cycles: setup.event == "cycles",
+                                           scopeProgram: scope == "program", log: context.log)
+        context.log.append(kind: .side, stream: Self.setupStream, tick: 0, time: 0, text: setup.text + "model \(Self.cpuModel(context.system))\n")
+        // After the events are on: a mapping made in between is in both, never in neither.
+        context.log.append(kind: .side, stream: Self.mapsStream, tick: 0, time: 0, text: AddressSpaces.snapshot(context.system))
+        return recorder
+    }
+
+    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+        let data = try ProfileData(log: log, config: config)
+        let setupText = log.sideRecords(stream: Self.setupStream).first.map(log.text) ?? ""
+        let model = setupText.split(separator: "\n").first { $0.hasPrefix("model ") }.map { String($0.dropFirst(6)) } ?? "unknown"
+        try writeAtomically(log.testDirectory + "/samples/oprofile", ProfileReport.render(data, model: model))
+        try writeAtomically(log.testDirectory + "/oprofile.folded",
+                            data.analysis.folded.map { "\($0.stack) \($0.count)" }.joined(separator: "\n") + "\n")
+        var warnings = [String]()
+        if data.analysis.lost > 0 { warnings.append("\(data.analysis.lost) samples lost: the ring buffers were full (a shorter oprofile.intervall drains them more often)") }
+        if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
+        if !data.unreadableFiles.isEmpty {
+            warnings.append("no symbols from \(data.unreadableFiles.count) files (gone or not ELF), shown as [unknown]: " + data.unreadableFiles.prefix(5).joined(separator: ", "))
+        }
+        if let w = data.vmlinuxWarning { warnings.append(w) }
+        return ParsedModule(data: data.pyValue, warnings: warnings)
+    }
+
+    public func plot(_ data: PyValue, into directory: String) throws -> [String] {
+        try ProfilePlots(data: data).write(into: directory)
+    }
+
+    static func cpuModel(_ system: SystemRoot) -> String {
+        guard case .success(let text) = FileReader.readText(system.path("/proc/cpuinfo")) else { return "unknown" }
+        let line = text.split(separator: "\n").first { $0.hasPrefix("model name") }
+        return line?.split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown"
+    }
+}

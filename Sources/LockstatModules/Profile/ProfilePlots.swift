@@ -1,0 +1,62 @@
+import LockstatCharts
+import LockstatCore
+
+/// The original's bars (ORIGINAL.md section 7): share of samples by symbol and by image, for
+/// all CPUs and per CPU; the top symbols' share of the CPUs over time; a flame graph.
+struct ProfilePlots {
+    let data: PyValue
+    static let shownBars = 15
+
+    func write(into directory: String) throws -> [String] {
+        guard let time = data["time"]?.series?.map({ $0 ?? 0 }) else { return [] }
+        var files = [String]()
+        func save(_ name: String, _ document: String) throws {
+            try writeAtomically(directory + "/" + name, document)
+            files.append(name)
+        }
+        let rows = data["rows"]?.listItems ?? [], images = data["images"]?.listItems ?? []
+        let event = data["event"]?.string ?? "cpu-clock", hz = Int(data["frequency"]?.number ?? 0)
+        let cpus = (data["cpus"]?.listItems ?? []).compactMap { $0.number.map { Int($0) } }
+        for (column, cpu) in [(nil, "aggregate")] + cpus.enumerated().map({ (Optional($0.offset), String($0.element)) }) {
+            let title = column == nil ? "Aggregate" : "CPU \(cpu)"
+            try save("cpu_\(cpu)_sym.svg", bars(rows, column: column, name: { "\($0["symbol"]?.string ?? "?") [\($0["image"]?.string ?? "?")]" },
+                                               title: "Oprofile Total Runtime \(title) (Symbol Names)", event: event, hz: hz))
+            try save("cpu_\(cpu)_app.svg", bars(images, column: column, name: { $0["image"]?.string ?? "?" },
+                                               title: "Oprofile Total Runtime \(title) (App Names)", event: event, hz: hz))
+        }
+        let top = data["top"]
+        let series = (top?.keys ?? []).compactMap { k in top?[k]?.series.map { TimeSeries(name: k, values: $0) } }
+        try save("oprofile_top.svg", TimeChart(title: "Top symbols over time (\(event) samples at \(hz) Hz)",
+                                               yLabel: "share of all CPUs' time (%)", time: time, series: series).render())
+        let stacks = (data["folded"]?.listItems ?? []).compactMap { item -> (frames: [String], weight: Double)? in
+            guard case .tuple(let t) = item, t.count == 2, let s = t[0].string, let w = t[1].number else { return nil }
+            return (s.split(separator: ";").map(String.init), w)
+        }
+        let kinds = data["frame_kinds"]
+        var hues = [String: FlameGraph.Hue]()
+        for k in kinds?.keys ?? [] {
+            hues[k] = ["kernel": .orange, "program": .red, "library": .yellow][kinds?[k]?.string ?? ""] ?? .grey
+        }
+        try save("oprofile_flame.svg", FlameGraph(title: "CPU profile (\(event) samples at \(hz) Hz)", countName: "samples", stacks: stacks, hues: hues,
+                                                  subtitle: "orange: kernel (_[k]), red: programs, yellow: libraries, grey: process names and unknown").render())
+        return files
+    }
+
+    /// A 100 % bar of samples per row: the first rows, the rest as "others".
+    func bars(_ rows: [PyValue], column: Int?, name: (PyValue) -> String, title: String, event: String, hz: Int) -> String {
+        func samples(_ r: PyValue) -> Double {
+            guard let column else { return r["samples"]?.number ?? 0 }
+            return r["samples_cpu"]?.listItems?[safe: column]?.number ?? 0
+        }
+        let sorted = rows.map { (name: name($0), value: samples($0)) }.filter { $0.value > 0 }.sorted { $0.value > $1.value }
+        let total = sorted.reduce(0) { $0 + $1.value }
+        var entries = sorted.prefix(Self.shownBars).map { (name: $0.name, value: total > 0 ? $0.value / total * 100 : 0) }
+        let rest = sorted.dropFirst(Self.shownBars).reduce(0) { $0 + $1.value }
+        if rest > 0 { entries.append((name: "others", value: rest / total * 100)) }
+        return BarChart(title: title, valueLabel: "Runtime Percentage (% of the \(Int(total)) \(event) samples)", entries: entries, valueSuffix: " %").render()
+    }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}

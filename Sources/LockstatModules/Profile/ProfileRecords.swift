@@ -1,0 +1,118 @@
+/// The records of the profiler's rings, as lockstat stored them verbatim
+/// (include/uapi/linux/perf_event.h; the events are opened by ls_perf_open_sampler).
+enum ProfileRecord {
+    case sample(ProfileSample)
+    /// PERF_RECORD_MMAP2: an executable mapping of a file (or [vdso]) into process `pid`.
+    case mmap(pid: UInt32, start: UInt64, length: UInt64, fileOffset: UInt64, path: String, time: UInt64)
+    /// PERF_RECORD_COMM: a task's new name; `exec` when it came with an exec (the old maps go).
+    case comm(pid: UInt32, tid: UInt32, name: String, exec: Bool, time: UInt64)
+    /// PERF_RECORD_FORK: a new task; a new process when pid != ppid.
+    case fork(pid: UInt32, ppid: UInt32, tid: UInt32, ptid: UInt32, time: UInt64)
+    case exit(pid: UInt32, tid: UInt32, time: UInt64)
+    /// PERF_RECORD_LOST: samples the kernel dropped because the ring was full.
+    case lost(UInt64)
+
+    var time: UInt64 {
+        switch self {
+        case .sample(let s): return s.time
+        case .mmap(_, _, _, _, _, let t), .comm(_, _, _, _, let t), .fork(_, _, _, _, let t), .exit(_, _, let t): return t
+        case .lost: return 0
+        }
+    }
+}
+
+struct ProfileSample {
+    var pid: UInt32
+    var tid: UInt32
+    var time: UInt64
+    var cpu: UInt32
+    /// Nanoseconds for cpu-clock, cycles for the hardware counter.
+    var period: UInt64
+    /// Innermost first: kernel frames, then user frames; the first is the sampled IP.
+    var frames: [Frame]
+
+    struct Frame {
+        var address: UInt64
+        var kernel: Bool
+    }
+}
+
+enum ProfileRecordReader {
+    // Record types.
+    static let mmap2: UInt32 = 10, comm: UInt32 = 3, fork: UInt32 = 7, exit: UInt32 = 4, lost: UInt32 = 2, sample: UInt32 = 9
+    static let miscCommExec: UInt16 = 1 << 13
+    // Callchain context markers.
+    static let contextKernel = UInt64(bitPattern: -128), contextUser = UInt64(bitPattern: -512)
+    static let contextMax = UInt64(bitPattern: -4095)
+    /// sample_id_all's trailer: pid, tid (u32 each); time (u64); cpu, res (u32 each).
+    static let trailer = 24
+
+    /// Decodes the records in `bytes`; `body` gets nil for a record that does not decode.
+    static func forEach(_ bytes: UnsafeRawBufferPointer, _ body: (ProfileRecord?) -> Void) {
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            let type = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+            let misc = bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)
+            let size = Int(bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
+            guard size >= 8, offset + size <= bytes.count else { body(nil); return }
+            let r = UnsafeRawBufferPointer(rebasing: bytes[(offset + 8)..<(offset + size)])
+            switch type {
+            case sample: body(decodeSample(r).map(ProfileRecord.sample))
+            case lost where r.count >= 16: body(.lost(r.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            case mmap2, comm, fork, exit: body(decodeSide(type, misc: misc, r))
+            default: break
+            }
+            offset += size
+        }
+    }
+
+    /// ip; pid, tid; time; cpu, res; period; callchain (nr, nr × u64), in sample_type order.
+    static func decodeSample(_ r: UnsafeRawBufferPointer) -> ProfileSample? {
+        guard r.count >= 48 else { return nil }
+        let nr = Int(r.loadUnaligned(fromByteOffset: 40, as: UInt64.self))
+        guard nr < 4096, r.count >= 48 + nr * 8 else { return nil }
+        var frames = [ProfileSample.Frame]()
+        frames.reserveCapacity(nr)
+        var kernel = true
+        for i in 0..<nr {
+            let ip = r.loadUnaligned(fromByteOffset: 48 + i * 8, as: UInt64.self)
+            if ip >= contextMax {
+                if ip == contextKernel { kernel = true } else if ip == contextUser { kernel = false }
+                continue
+            }
+            frames.append(.init(address: ip, kernel: kernel))
+        }
+        if frames.isEmpty { frames.append(.init(address: r.loadUnaligned(fromByteOffset: 0, as: UInt64.self), kernel: false)) }
+        return ProfileSample(pid: r.loadUnaligned(fromByteOffset: 8, as: UInt32.self), tid: r.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
+                             time: r.loadUnaligned(fromByteOffset: 16, as: UInt64.self), cpu: r.loadUnaligned(fromByteOffset: 24, as: UInt32.self),
+                             period: r.loadUnaligned(fromByteOffset: 32, as: UInt64.self), frames: frames)
+    }
+
+    static func decodeSide(_ type: UInt32, misc: UInt16, _ r: UnsafeRawBufferPointer) -> ProfileRecord? {
+        guard r.count >= trailer + 8 else { return nil }
+        let body = r.count - trailer
+        let time = r.loadUnaligned(fromByteOffset: body + 8, as: UInt64.self)
+        let pid = r.loadUnaligned(fromByteOffset: 0, as: UInt32.self), tid = r.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        func string(from start: Int) -> String {
+            guard start < body else { return "" }
+            var end = start
+            while end < body && r[end] != 0 { end += 1 }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: r[start..<end]), as: UTF8.self)
+        }
+        switch type {
+        case mmap2:
+            // pid tid addr len pgoff, 24 bytes of device/inode or build id, prot flags, filename.
+            guard body >= 64 else { return nil }
+            return .mmap(pid: pid, start: r.loadUnaligned(fromByteOffset: 8, as: UInt64.self), length: r.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                         fileOffset: r.loadUnaligned(fromByteOffset: 24, as: UInt64.self), path: string(from: 64), time: time)
+        case comm:
+            return .comm(pid: pid, tid: tid, name: string(from: 8), exec: misc & miscCommExec != 0, time: time)
+        default:
+            // fork/exit: pid ppid tid ptid time.
+            guard body >= 24 else { return nil }
+            let ppid = r.loadUnaligned(fromByteOffset: 4, as: UInt32.self), ctid = r.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+            let ptid = r.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+            return type == fork ? .fork(pid: pid, ppid: ppid, tid: ctid, ptid: ptid, time: time) : .exit(pid: pid, tid: ctid, time: time)
+        }
+    }
+}
