@@ -76,6 +76,7 @@ int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int i
 
 int ls_perf_enable(int fd) { return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0); }
 int ls_perf_disable(int fd) { return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0); }
+int ls_perf_set_period(int fd, uint64_t period) { return ioctl(fd, PERF_EVENT_IOC_PERIOD, &period); }
 
 struct ls_ring { void *base; size_t map_size; size_t data_size; };
 

@@ -19,6 +19,8 @@ int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int ma
 int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int inherit, int max_stack);
 int ls_perf_enable(int fd);
 int ls_perf_disable(int fd);
+/* PERF_EVENT_IOC_PERIOD: a new sampling period; for cpu-clock the timer restarts from now. */
+int ls_perf_set_period(int fd, uint64_t period);
 
 /* A ring buffer mmap'ed on a perf fd: 1 + 2^n pages. */
 typedef struct ls_ring ls_ring;

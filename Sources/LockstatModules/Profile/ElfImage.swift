@@ -5,10 +5,28 @@ import Foundation
 struct ElfImage {
     /// A PT_LOAD segment: file bytes [offset, offset + size) are mapped at vaddr.
     struct Segment { var offset: UInt64; var vaddr: UInt64; var size: UInt64 }
-    struct Symbol { var address: UInt64; var size: UInt64; var name: String }
+    struct Symbol {
+        var address: UInt64
+        var size: UInt64
+        var name: String
+        /// STB_LOCAL 0, STB_GLOBAL 1, STB_WEAK 2.
+        var binding: UInt8 = 1
+
+        /// Of two names for one address, the one perf shows (choose_best_symbol in perf's
+        /// util/symbol.c): a sized one, a non-weak one, a global one, fewer leading underscores,
+        /// the longer name. `read` over `__read` and `__libc_read`.
+        func isBetter(than other: Symbol) -> Bool {
+            if (size > 0) != (other.size > 0) { return size > 0 }
+            if (binding == 2) != (other.binding == 2) { return binding != 2 }
+            if (binding == 1) != (other.binding == 1) { return binding == 1 }
+            let a = name.prefix { $0 == "_" }.count, b = other.name.prefix { $0 == "_" }.count
+            if a != b { return a < b }
+            return name.count > other.name.count
+        }
+    }
 
     let segments: [Segment]
-    /// Sorted by address, one per address (.symtab's name wins over .dynsym's).
+    /// Sorted by address, one per address (perf's choice among aliases).
     private(set) var symbols: [Symbol]
     /// The GNU build ID note, in hex: names the file's separate debug file.
     let buildID: String?
@@ -49,7 +67,10 @@ struct ElfImage {
             let at = shoff + UInt64(i * shentsize)
             return fits(at, 64) ? Int(at) : nil
         }
-        // .dynsym first, then .symtab over it.
+        func keep(_ s: Symbol) {
+            if let old = byAddress[s.address], !s.isBetter(than: old) { return }
+            byAddress[s.address] = s
+        }
         for wanted in [11, 2] {                                  // SHT_DYNSYM, SHT_SYMTAB
             for i in 0..<shnum {
                 guard let s = section(i), u32(s + 4) == wanted, let strings = section(u32(s + 40)) else { continue }
@@ -65,7 +86,7 @@ struct ElfImage {
                             var end = nameAt
                             while end < Int(strOffset + strSize) && b[end] != 0 { end += 1 }
                             let name = String(decoding: UnsafeRawBufferPointer(rebasing: b[nameAt..<end]), as: UTF8.self)
-                            if !name.isEmpty { byAddress[value] = Symbol(address: value, size: u64(at + 16), name: name) }
+                            if !name.isEmpty { keep(Symbol(address: value, size: u64(at + 16), name: name, binding: b[at + 4] >> 4)) }
                         }
                     }
                     at += 24
@@ -98,7 +119,7 @@ struct ElfImage {
         guard let id = buildID, id.count > 2,
               let debug = ElfImage(path: "\(root)/.build-id/\(id.prefix(2))/\(id.dropFirst(2)).debug") else { return }
         var byAddress = Dictionary(symbols.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
-        for s in debug.symbols { byAddress[s.address] = s }
+        for s in debug.symbols where byAddress[s.address].map({ s.isBetter(than: $0) }) ?? true { byAddress[s.address] = s }
         symbols = byAddress.values.sorted { $0.address < $1.address }
     }
 

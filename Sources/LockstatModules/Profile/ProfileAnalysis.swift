@@ -19,21 +19,22 @@ struct ProfileAnalysis {
     /// The image kind of every frame name in `folded`, for the flame graph's colours.
     private(set) var frameKinds: [String: Kind] = [:]
     private(set) var cpuTotals: [Int]
-    /// Per row index: samples in each interval.
-    private var intervalCounts: [Int: [Int]] = [:]
+    /// Per row index, per interval: nanoseconds sampled (cpu-clock: the samples' periods) or,
+    /// for the cycles counter, samples.
+    private var intervalWeights: [Int: [Double]] = [:]
     let intervalEnds: [UInt64]
     private(set) var lost: UInt64 = 0
     private(set) var outsideCPUs = 0
 
     /// `records` in time order; `intervalEnds` the end times of the module's intervals.
-    init(records: [ProfileRecord], snapshot: String, symbolizer: Symbolizer, cpus: [Int32], intervalEnds: [UInt64]) {
+    init(records: [ProfileRecord], snapshot: String, symbolizer: Symbolizer, cpus: [Int32], intervalEnds: [UInt64], weighByPeriod: Bool) {
         self.intervalEnds = intervalEnds
         cpuTotals = Array(repeating: 0, count: cpus.count)
         let column = Dictionary(uniqueKeysWithValues: cpus.enumerated().map { (UInt32(bitPattern: $0.element), $0.offset) })
         var spaces = AddressSpaces()
         spaces.load(snapshot: snapshot)
         var rowIndex = [Symbolizer.Frame: Int](), imageIndex = [String: Int](), stacks = [String: Int]()
-        var rowTimes = [(row: Int, interval: Int)]()
+        var rowTimes = [(row: Int, interval: Int, weight: Double)]()
         for record in records {
             guard case .sample(let s) = record else {
                 if case .lost(let n) = record { lost += n }
@@ -60,7 +61,7 @@ struct ProfileAnalysis {
             rows[r].perCPU[cpu] += 1
             images[imageIndex[leaf.image]!].perCPU[cpu] += 1
             cpuTotals[cpu] += 1
-            rowTimes.append((r, Self.interval(of: s.time, in: intervalEnds)))
+            rowTimes.append((r, Self.interval(of: s.time, in: intervalEnds), weighByPeriod ? Double(s.period) : 1))
             var names = [spaces.name(pid: s.pid, tid: s.tid)]
             frameKinds[names[0]] = .unknown
             for f in frames.reversed() {
@@ -79,15 +80,15 @@ struct ProfileAnalysis {
         rows = order.map { rows[$0] }
         images.sort { ($0.total, $1.image) > ($1.total, $0.image) }
         folded = stacks.map { ($0.key, $0.value) }.sorted { $0.stack < $1.stack }
-        for (row, interval) in rowTimes {
-            intervalCounts[newIndex[row], default: Array(repeating: 0, count: intervalEnds.count)][interval] += 1
+        for (row, interval, weight) in rowTimes where !intervalEnds.isEmpty {
+            intervalWeights[newIndex[row], default: Array(repeating: 0, count: intervalEnds.count)][interval] += weight
         }
     }
 
     var total: Int { cpuTotals.reduce(0, +) }
 
-    /// Samples of row `index` in each interval.
-    func counts(ofRow index: Int) -> [Int] { intervalCounts[index] ?? Array(repeating: 0, count: intervalEnds.count) }
+    /// Row `index`'s weight in each interval.
+    func weights(ofRow index: Int) -> [Double] { intervalWeights[index] ?? Array(repeating: 0, count: intervalEnds.count) }
 
     /// The first interval ending at or after `time`; the last one for anything later.
     static func interval(of time: UInt64, in ends: [UInt64]) -> Int {

@@ -6,6 +6,7 @@ struct ProfileSetup {
     var frequency = 99
     var scope = "system"
     var cpus: [Int32] = [0]
+    var randomPeriod = false
 
     init(text: String) {
         for line in text.split(separator: "\n") {
@@ -16,12 +17,14 @@ struct ProfileSetup {
             case "frequency": frequency = Int(kv[1]) ?? frequency
             case "scope": scope = kv[1]
             case "cpus": cpus = kv[1].split(separator: " ").compactMap { Int32($0) }
+            case "random_period": randomPeriod = kv[1] == "yes"
             default: break
             }
         }
     }
 
-    var text: String { "event \(event)\nfrequency \(frequency)\nscope \(scope)\ncpus \(cpus.map(String.init).joined(separator: " "))\n" }
+    var text: String { "event \(event)\nfrequency \(frequency)\nscope \(scope)\ncpus \(cpus.map(String.init).joined(separator: " "))\n" +
+                      "random_period \(randomPeriod ? "yes" : "no")\n" }
 }
 
 /// The oprofile entry of samples.pickle, from the raw log alone (samples, side records, the
@@ -59,7 +62,7 @@ struct ProfileData {
         let drains = log.sideRecords(stream: PerfRings.drainedStream)
         let symbolizer = Symbolizer(kernel: kernel)
         analysis = ProfileAnalysis(records: records, snapshot: snapshot, symbolizer: symbolizer, cpus: setup.cpus,
-                                   intervalEnds: drains.map(\.time))
+                                   intervalEnds: drains.map(\.time), weighByPeriod: setup.event == "cpu-clock")
         times = drains.map { log.seconds($0) }
         undecodable = bad
         unreadableFiles = symbolizer.unreadableFiles
@@ -82,13 +85,15 @@ struct ProfileData {
         return (table, nil)
     }
 
-    /// Per interval, the share of all CPUs' time (%) of each top symbol: its samples ÷ the
-    /// samples the CPUs would give if always busy (frequency × measured Δt × CPUs).
+    /// Per interval, the share of all CPUs' time (%) of each top symbol. cpu-clock: the time its
+    /// samples stand for (each sample's period, ns) ÷ (measured Δt × CPUs); cycles: its samples ÷
+    /// the samples busy CPUs would give (frequency × Δt × CPUs).
     func shares(ofRow index: Int) -> [Double?] {
-        let counts = analysis.counts(ofRow: index)
+        let weights = analysis.weights(ofRow: index)
+        let perSecond = setup.event == "cpu-clock" ? 1e9 : Double(setup.frequency)
         return times.indices.map { i -> Double? in
             guard i > 0, times[i] > times[i - 1] else { return nil }
-            return Double(counts[i]) / (Double(setup.frequency) * (times[i] - times[i - 1]) * Double(setup.cpus.count)) * 100
+            return weights[i] / (perSecond * (times[i] - times[i - 1]) * Double(setup.cpus.count)) * 100
         }
     }
 

@@ -9,7 +9,7 @@ public struct ProfileModule: LockstatModule {
     public let name = moduleName
     public let aliases = ["profile"]
     public let summary = "CPU profile from perf_event_open (cycles, or cpu-clock without a PMU): symbols and images per CPU, over time, flame graph"
-    public let configKeys = ["frequency", "scope", "top", "event"]
+    public let configKeys = ["frequency", "scope", "top", "event", "random_period"]
     /// Draining rings is not a procfs read: a thread of its own.
     public let samplesCheaply = false
     static let kallsymsStream: UInt16 = 1000, setupStream: UInt16 = 1001, mapsStream: UInt16 = 1002
@@ -36,11 +36,16 @@ public struct ProfileModule: LockstatModule {
         guard ["auto", "cycles", "cpu-clock"].contains(event) else { throw LockstatError.usage("oprofile.event: auto, cycles or cpu-clock, got '\(event)'") }
         // Hardware cycles where the machine has a PMU: samples land where the cycles go.
         setup.event = event == "cpu-clock" || (event == "auto" && ls_perf_probe_cycles() != 0) ? "cpu-clock" : "cycles"
+        let random = config.setting(name, "random_period")?.first ?? "yes"
+        guard ["yes", "no"].contains(random) else { throw LockstatError.usage("oprofile.random_period: yes or no, got '\(random)'") }
+        // The period can be changed on the events lockstat holds, not on those the program's
+        // processes inherited: program scope keeps the fixed period.
+        setup.randomPeriod = random == "yes" && setup.event == "cpu-clock" && scope == "system"
         setup.cpus = onlineCPUs(context.system)
         // Before the events are on: the kernel's time making kallsyms (~0.1 s) is no sample.
         KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
         let recorder = try ProfileRecorder(cpus: setup.cpus, frequency: UInt64(setup.frequency), cycles: setup.event == "cycles",
-                                           scopeProgram: scope == "program", log: context.log)
+                                           scopeProgram: scope == "program", randomPeriod: setup.randomPeriod, log: context.log)
         context.log.append(kind: .side, stream: Self.setupStream, tick: 0, time: 0, text: setup.text + "model \(Self.cpuModel(context.system))\n")
         // After the events are on: a mapping made in between is in both, never in neither.
         context.log.append(kind: .side, stream: Self.mapsStream, tick: 0, time: 0, text: AddressSpaces.snapshot(context.system))

@@ -38,6 +38,9 @@ final class PerfRings {
     }
 
     func enable() { fds.forEach { _ = ls_perf_enable($0) } }
+    /// Event `index`'s sampling period (PERF_EVENT_IOC_PERIOD).
+    func setPeriod(_ index: Int, _ period: UInt64) { _ = ls_perf_set_period(fds[index], period) }
+    var count: Int { fds.count }
     func disable() { fds.forEach { _ = ls_perf_disable($0) } }
 
     /// The stream of the empty record that closes each drain: its time, taken after the
