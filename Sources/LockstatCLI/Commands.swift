@@ -59,14 +59,14 @@ struct ModulesCommand: ParsableCommand {
         for module in try loadConfig(explicit: config).modules.modules {
             let verdict = module.unavailableReason(system).map { "unavailable: \($0)" } ?? "available"
             print("\(module.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(verdict)")
-            print("           \(module.summary)")
+            print("           \(module.summary)" + (module.aliases.isEmpty ? "" : "; also named " + module.aliases.joined(separator: ", ")))
         }
     }
 }
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "The top lock classes (lock_stat) and lock contentions (contention) of a run as tables.")
+        commandName: "report", abstract: "The top lock classes (lock_stat), lock contentions (contention) and CPU profile symbols (oprofile) of a run as tables.")
 
     @Argument(help: "Test directory of an earlier run.") var directory: String
 
@@ -90,8 +90,13 @@ struct ReportCommand: ParsableCommand {
             print(try ContentionReport.render(data, by: by, sort: sort ?? "wait_total", top: top), terminator: "")
             printed = true
         }
+        if let data = samples["oprofile"], data != .none {
+            if printed { print("") }
+            print(ProfileReport.render(data, top: top), terminator: "")
+            printed = true
+        }
         if !printed {
-            throw LockstatError("\(dir.file("samples.pickle")): no lock_stat or contention data (the run had neither module, or they could not run)")
+            throw LockstatError("\(dir.file("samples.pickle")): no lock_stat, contention or oprofile data (the run had none of these modules, or they could not run)")
         }
     }
 }

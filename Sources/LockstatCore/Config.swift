@@ -52,13 +52,13 @@ func formatNumber(_ d: Double) -> String {
 
 /// What the config parser must know about modules: their names and their own keys.
 public struct ModuleCatalog: Sendable {
-    public var keys: [String: [String]]
+    public var keys: [String: [String: ConfigValue]]
     /// Another name → the module's own name.
     public var aliases: [String: String]
     /// Folders searched for drop-in modules, for the unknown-module error.
     public var searched: [String]
 
-    public init(keys: [String: [String]], aliases: [String: String] = [:], searched: [String] = []) {
+    public init(keys: [String: [String: ConfigValue]], aliases: [String: String] = [:], searched: [String] = []) {
         self.keys = keys
         self.aliases = aliases
         self.searched = searched
@@ -93,7 +93,7 @@ public enum ConfigParser {
         # lockstat configuration: one setting per line, `key value [value...]`; `#` starts a comment.
         # `lockstat config` shows which file is in effect; `lockstat modules` what can run here.
 
-        # modules to run, in order (stat diskstats lock_stat contention)
+        # modules to run, in order (stat diskstats lock_stat contention oprofile)
         modules stat diskstats
 
         # seconds between samples (`samprate N` is the older key: samples per second)
@@ -103,6 +103,8 @@ public enum ConfigParser {
         # lock_stat.intervall 1
         # lock_stat.clear no
         # lock_stat.top 10
+        # oprofile.frequency 99
+        # oprofile.scope program
 
         """
 
@@ -125,11 +127,14 @@ public enum ConfigParser {
             guard let moduleKeys = catalog.keys[module] else {
                 throw LockstatError.usage("\(location): unknown module '\(module)' in key '\(key)'" + hint(module, catalog.names))
             }
-            let known = commonModuleKeys + moduleKeys
+            let known = commonModuleKeys + moduleKeys.keys.sorted()
             guard known.contains(sub) else {
                 throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(sub, known, prefix: module + "."))
             }
             if sub == "intervall" { _ = try positive(values, key: key, at: location) }
+            if let problem = moduleKeys[sub]?.problem(values) {
+                throw LockstatError.usage("\(location): key '\(key)' \(problem), got '\(values.joined(separator: " "))'")
+            }
             config.moduleSettings[module, default: [:]][sub] = values
             return
         }

@@ -6,8 +6,9 @@ public protocol LockstatModule: Sendable {
     var aliases: [String] { get }
     /// One line for `lockstat modules`.
     var summary: String { get }
-    /// Keys this module understands as `<module>.<key>` besides `intervall`.
-    var configKeys: [String] { get }
+    /// Keys this module understands as `<module>.<key>` besides `intervall`, with the values
+    /// each takes: the config parser checks them, so a bad one is an error naming its line.
+    var configKeys: [String: ConfigValue] { get }
     /// True when a sample is a few preads of procfs files that cannot block for long: such
     /// modules with the same interval share one sampling thread (one wake-up per tick).
     /// False gives the module a thread of its own, so it can never delay another's samples.
@@ -27,6 +28,24 @@ public protocol LockstatModule: Sendable {
 extension LockstatModule {
     public var aliases: [String] { [] }
     public var defaultInterval: Double? { nil }
+}
+
+/// The values a module's config key takes.
+public enum ConfigValue: Sendable, Equatable {
+    /// One of these words.
+    case choice([String])
+    /// One whole number > 0.
+    case positiveInteger
+
+    /// nil when `values` fit, else what was expected.
+    func problem(_ values: [String]) -> String? {
+        switch self {
+        case .choice(let words):
+            return values.count == 1 && words.contains(values[0]) ? nil : "takes one of " + words.joined(separator: ", ")
+        case .positiveInteger:
+            return values.count == 1 && (Int(values[0]) ?? 0) > 0 ? nil : "takes one whole number greater than 0"
+        }
+    }
 }
 
 /// What a module gets at presampling.

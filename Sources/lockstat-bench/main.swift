@@ -279,3 +279,7 @@ if CommandLine.arguments.contains("--parse-only") {
     print(String(format: "| %.0f | %.0f | %.0f | %.3f | %.3f | %.3f |", events, events / elapsed, parsed["lost"]?.number ?? -1,
                  lockstatCPU, lockstatCPU + parseCPU / events, perfCPU))
 }
+
+// MARK: oprofile: cost per sample, symbols of a large binary
+
+if !CommandLine.arguments.contains("--parse-only") { try ProfileBench.run(scratch: scratch) }

@@ -1,8 +1,9 @@
 import XCTest
 @testable import LockstatCore
+import LockstatModules
 
 final class ConfigTests: XCTestCase {
-    let catalog = ModuleCatalog(keys: ["stat": [], "diskstats": [], "lock_stat": ["clear", "top"]])
+    let catalog = ModuleCatalog(BuiltInModules.all)
 
     func parse(_ text: String) throws -> Config { try ConfigParser.parse(text, file: "test.config", catalog: catalog) }
 
@@ -32,6 +33,22 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.interval(for: "lock_stat"), 1)
         XCTAssertEqual(c.interval(for: "stat"), 0.2, accuracy: 1e-12)
         XCTAssertEqual(c.setting("lock_stat", "top"), ["20"])
+    }
+
+    /// The original's `oprofile` and its other name `profile`: both are the one module; its
+    /// keys' values are checked where the config is read.
+    func testProfileAliasAndModuleKeyValues() throws {
+        let c = try parse("modules diskstats lock_stat stat oprofile\nprofile.frequency 199\noprofile.scope program\n")
+        XCTAssertEqual(c.modules, ["diskstats", "lock_stat", "stat", "oprofile"])
+        XCTAssertEqual(try parse("modules profile\n").modules, ["oprofile"])
+        XCTAssertEqual(c.setting("oprofile", "frequency"), ["199"])
+        XCTAssertEqual(c.setting("oprofile", "scope"), ["program"])
+        XCTAssertEqual(error("modules profile\nprofile.frequency 0\n")?.message,
+                       "test.config:2: key 'profile.frequency' takes one whole number greater than 0, got '0'")
+        XCTAssertEqual(error("oprofile.event instructions\n")?.message,
+                       "test.config:1: key 'oprofile.event' takes one of auto, cycles, cpu-clock, got 'instructions'")
+        XCTAssertEqual(error("lock_stat.clear maybe\n")?.exitCode, 2)
+        XCTAssertEqual(error("modules proflie\n")?.message.contains("did you mean 'profile'?"), true)
     }
 
     func testErrorsNameFileLineAndKey() {

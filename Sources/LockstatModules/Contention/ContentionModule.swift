@@ -7,7 +7,7 @@ import LockstatCore
 public struct ContentionModule: LockstatModule {
     public let name = "contention"
     public let summary = "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, wait times, flame graph"
-    public let configKeys = ["scope", "top"]
+    public let configKeys: [String: ConfigValue] = ["scope": .choice(["system", "program"]), "top": .positiveInteger]
     /// Draining rings takes as long as the events take: a thread of its own.
     public let samplesCheaply = false
     /// Often enough that a 512 KiB ring does not fill under heavy contention.

@@ -5,7 +5,7 @@ import LockstatCore
 public struct DiskstatsModule: LockstatModule {
     public let name = "diskstats"
     public let summary = "disk I/O per device: every iostat -x column (r/s, rkB/s, r_await, aqu-sz, %util...) from /proc/diskstats"
-    public let configKeys: [String] = []
+    public let configKeys: [String: ConfigValue] = [:]
     public let samplesCheaply = true
     static let file = "/proc/diskstats"
     /// Stream 1 of the raw log: the /sys/block listing, at presampling and postsampling.

@@ -2,13 +2,13 @@ import Foundation
 
 /// The function symbols of one ELF file (.symtab and .dynsym) and its loadable segments, read
 /// once, to name the code at a file offset (ELF-64 little-endian: x86-64 and arm64; elf(5)).
-struct ElfImage {
+public struct ElfImage {
     /// A PT_LOAD segment: file bytes [offset, offset + size) are mapped at vaddr.
     struct Segment { var offset: UInt64; var vaddr: UInt64; var size: UInt64 }
-    struct Symbol {
-        var address: UInt64
-        var size: UInt64
-        var name: String
+    public struct Symbol {
+        public var address: UInt64
+        public var size: UInt64
+        public var name: String
         /// STB_LOCAL 0, STB_GLOBAL 1, STB_WEAK 2.
         var binding: UInt8 = 1
 
@@ -27,12 +27,12 @@ struct ElfImage {
 
     let segments: [Segment]
     /// Sorted by address, one per address (perf's choice among aliases).
-    private(set) var symbols: [Symbol]
+    public private(set) var symbols: [Symbol]
     /// The GNU build ID note, in hex: names the file's separate debug file.
     let buildID: String?
 
     /// nil when the file cannot be read or is not a 64-bit little-endian ELF file.
-    init?(path: String) {
+    public init?(path: String) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -115,7 +115,7 @@ struct ElfImage {
 
     /// The separate debug file's symbols too (its addresses are the file's own): distributions
     /// strip .symtab and ship it in /usr/lib/debug/.build-id/xx/yyyy.debug (libc6-dbg and the like).
-    mutating func addDebugSymbols(root: String = "/usr/lib/debug") {
+    public mutating func addDebugSymbols(root: String = "/usr/lib/debug") {
         guard let id = buildID, id.count > 2,
               let debug = ElfImage(path: "\(root)/.build-id/\(id.prefix(2))/\(id.dropFirst(2)).debug") else { return }
         var byAddress = Dictionary(symbols.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
@@ -130,7 +130,7 @@ struct ElfImage {
     }
 
     /// The function covering `address`: within its size, or, for a symbol of size 0, up to the next.
-    func symbol(at address: UInt64) -> Symbol? {
+    public func symbol(at address: UInt64) -> Symbol? {
         var lo = 0, hi = symbols.count
         while lo < hi {
             let mid = (lo + hi) / 2

@@ -7,6 +7,7 @@ struct ProfileSetup {
     var scope = "system"
     var cpus: [Int32] = [0]
     var randomPeriod = false
+    var model = "unknown"
 
     init(text: String) {
         for line in text.split(separator: "\n") {
@@ -18,13 +19,14 @@ struct ProfileSetup {
             case "scope": scope = kv[1]
             case "cpus": cpus = kv[1].split(separator: " ").compactMap { Int32($0) }
             case "random_period": randomPeriod = kv[1] == "yes"
+            case "model": model = kv[1]
             default: break
             }
         }
     }
 
     var text: String { "event \(event)\nfrequency \(frequency)\nscope \(scope)\ncpus \(cpus.map(String.init).joined(separator: " "))\n" +
-                      "random_period \(randomPeriod ? "yes" : "no")\n" }
+                      "random_period \(randomPeriod ? "yes" : "no")\nmodel \(model)\n" }
 }
 
 /// The oprofile entry of samples.pickle, from the raw log alone (samples, side records, the
@@ -122,7 +124,9 @@ struct ProfileData {
         return .stringDict([
             ("n_cpu", .int(Int64(setup.cpus.count))),
             ("cpus", .list(setup.cpus.map { .int(Int64($0)) })),
+            ("cpu_model", .string(setup.model)),
             ("event", .string(setup.event)),
+            ("random_period", .bool(setup.randomPeriod)),
             ("frequency", .int(Int64(setup.frequency))),
             ("scope", .string(setup.scope)),
             ("total_samples", .int(Int64(analysis.total))),

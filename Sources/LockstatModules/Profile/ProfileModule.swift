@@ -9,7 +9,10 @@ public struct ProfileModule: LockstatModule {
     public let name = moduleName
     public let aliases = ["profile"]
     public let summary = "CPU profile from perf_event_open (cycles, or cpu-clock without a PMU): symbols and images per CPU, over time, flame graph"
-    public let configKeys = ["frequency", "scope", "top", "event", "random_period"]
+    public let configKeys: [String: ConfigValue] = [
+        "frequency": .positiveInteger, "scope": .choice(["system", "program"]), "top": .positiveInteger,
+        "event": .choice(["auto", "cycles", "cpu-clock"]), "random_period": .choice(["yes", "no"]),
+    ]
     /// Draining rings is not a procfs read: a thread of its own.
     public let samplesCheaply = false
     static let kallsymsStream: UInt16 = 1000, setupStream: UInt16 = 1001, mapsStream: UInt16 = 1002
@@ -25,28 +28,24 @@ public struct ProfileModule: LockstatModule {
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
         var setup = ProfileSetup(text: "")
         let config = context.config
-        if let f = config.setting(name, "frequency") {
-            guard f.count == 1, let hz = Int(f[0]), hz > 0 else { throw LockstatError.usage("oprofile.frequency: a whole number of samples per second, got '\(f.joined(separator: " "))'") }
-            setup.frequency = hz
-        }
+        // The config parser checked the values (configKeys).
+        setup.frequency = config.setting(name, "frequency").flatMap { Int($0[0]) } ?? 99
         let scope = config.setting(name, "scope")?.first ?? "system"
-        guard ["system", "program"].contains(scope) else { throw LockstatError.usage("oprofile.scope: system or program, got '\(scope)'") }
         setup.scope = scope
         let event = config.setting(name, "event")?.first ?? "auto"
-        guard ["auto", "cycles", "cpu-clock"].contains(event) else { throw LockstatError.usage("oprofile.event: auto, cycles or cpu-clock, got '\(event)'") }
         // Hardware cycles where the machine has a PMU: samples land where the cycles go.
         setup.event = event == "cpu-clock" || (event == "auto" && ls_perf_probe_cycles() != 0) ? "cpu-clock" : "cycles"
         let random = config.setting(name, "random_period")?.first ?? "yes"
-        guard ["yes", "no"].contains(random) else { throw LockstatError.usage("oprofile.random_period: yes or no, got '\(random)'") }
         // The period can be changed on the events lockstat holds, not on those the program's
         // processes inherited: program scope keeps the fixed period.
         setup.randomPeriod = random == "yes" && setup.event == "cpu-clock" && scope == "system"
         setup.cpus = onlineCPUs(context.system)
+        setup.model = Self.cpuModel(context.system)
         // Before the events are on: the kernel's time making kallsyms (~0.1 s) is no sample.
         KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
         let recorder = try ProfileRecorder(cpus: setup.cpus, frequency: UInt64(setup.frequency), cycles: setup.event == "cycles",
                                            scopeProgram: scope == "program", randomPeriod: setup.randomPeriod, log: context.log)
-        context.log.append(kind: .side, stream: Self.setupStream, tick: 0, time: 0, text: setup.text + "model \(Self.cpuModel(context.system))\n")
+        context.log.append(kind: .side, stream: Self.setupStream, tick: 0, time: 0, text: setup.text)
         // After the events are on: a mapping made in between is in both, never in neither.
         context.log.append(kind: .side, stream: Self.mapsStream, tick: 0, time: 0, text: AddressSpaces.snapshot(context.system))
         return recorder
@@ -54,9 +53,8 @@ public struct ProfileModule: LockstatModule {
 
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         let data = try ProfileData(log: log, config: config)
-        let setupText = log.sideRecords(stream: Self.setupStream).first.map(log.text) ?? ""
-        let model = setupText.split(separator: "\n").first { $0.hasPrefix("model ") }.map { String($0.dropFirst(6)) } ?? "unknown"
-        try writeAtomically(log.testDirectory + "/samples/oprofile", ProfileReport.render(data, model: model))
+        let value = data.pyValue
+        try writeAtomically(log.testDirectory + "/samples/oprofile", ProfileReport.render(value))
         try writeAtomically(log.testDirectory + "/oprofile.folded",
                             data.analysis.folded.map { "\($0.stack) \($0.count)" }.joined(separator: "\n") + "\n")
         var warnings = [String]()
@@ -66,7 +64,7 @@ public struct ProfileModule: LockstatModule {
             warnings.append("no symbols from \(data.unreadableFiles.count) files (gone or not ELF), shown as [unknown]: " + data.unreadableFiles.prefix(5).joined(separator: ", "))
         }
         if let w = data.vmlinuxWarning { warnings.append(w) }
-        return ParsedModule(data: data.pyValue, warnings: warnings)
+        return ParsedModule(data: value, warnings: warnings)
     }
 
     public func plot(_ data: PyValue, into directory: String) throws -> [String] {

@@ -1,4 +1,5 @@
 import Foundation
+import LockstatCore
 
 /// `samples/oprofile`: the report the original stored, in `opreport -l --separate=cpu` layout
 /// (PEERS.md section 9): a header naming the event and its sampling period, then one line per
@@ -6,28 +7,32 @@ import Foundation
 /// % is relative to its column's total, as in opreport. The image column is as wide as the
 /// longest image name, so the symbol name starts where the header's `symbol name` starts: names
 /// with spaces (C++ signatures, `foo (deleted)`) survive a reader that splits at that column.
-enum ProfileReport {
-    static func render(_ data: ProfileData, model: String) -> String {
-        let a = data.analysis, setup = data.setup
-        var out = "CPU: \(model), \(setup.cpus.count) CPUs profiled (\(setup.scope == "program" ? "the program's processes" : "system-wide"))\n"
-        if setup.event == "cycles" {
-            out += "Counted cycles events (PERF_COUNT_HW_CPU_CYCLES, hardware counter) at \(setup.frequency) Hz on average (sampling period adjusted by the kernel)\n"
+/// Made from the samples.pickle entry, so `lockstat report` prints the same table.
+public enum ProfileReport {
+    public static func render(_ d: PyValue, top: Int? = nil) -> String {
+        let cpus = (d["cpus"]?.listItems ?? []).compactMap { $0.number.map { Int($0) } }
+        let hz = Int(d["frequency"]?.number ?? 0)
+        let program = d["scope"]?.string == "program"
+        var out = "CPU: \(d["cpu_model"]?.string ?? "unknown"), \(cpus.count) CPUs profiled (\(program ? "the program's processes" : "system-wide"))\n"
+        if d["event"]?.string == "cycles" {
+            out += "Counted cycles events (PERF_COUNT_HW_CPU_CYCLES, hardware counter) at \(hz) Hz on average (sampling period adjusted by the kernel)\n"
         } else {
-            let period = 1_000_000_000 / max(setup.frequency, 1)
-            out += "Counted cpu-clock events (PERF_COUNT_SW_CPU_CLOCK, the kernel's timer: no hardware PMU) at \(setup.frequency) Hz: sampling period \(period) ns\n"
+            let random = d["random_period"] == .bool(true) ? ", each drain interval's period drawn at random from [P/2, 3P/2]" : ""
+            out += "Counted cpu-clock events (PERF_COUNT_SW_CPU_CLOCK, the kernel's timer: no hardware PMU) at \(hz) Hz: sampling period P = \(1_000_000_000 / max(hz, 1)) ns\(random)\n"
         }
-        for cpu in setup.cpus { out += "Samples on CPU \(cpu)\n" }
+        for cpu in cpus { out += "Samples on CPU \(cpu)\n" }
         out += "Samples on all CPUs (aggregate, last column pair)\n"
-        let imageWidth = max(24, (a.rows.map(\.image.count).max() ?? 0) + 2)
-        let pairs = setup.cpus.count + 1
-        out += String(repeating: "samples  %        ", count: pairs) + pad("image name", imageWidth) + "symbol name\n"
-        let totals = a.cpuTotals + [a.total]
-        for row in a.rows {
-            let counts = row.perCPU + [row.total]
+        let rows = d["rows"]?.listItems ?? []
+        let shown = top.map { Array(rows.prefix($0)) } ?? rows
+        let imageWidth = max(24, (shown.map { ($0["image"]?.string ?? "").count }.max() ?? 0) + 2)
+        out += String(repeating: "samples  %        ", count: cpus.count + 1) + pad("image name", imageWidth) + "symbol name\n"
+        let totals = ((d["samples_cpu"]?.listItems ?? []) + [d["total_samples"] ?? .int(0)]).map { $0.number ?? 0 }
+        for row in shown {
+            let counts = ((row["samples_cpu"]?.listItems ?? []) + [row["samples"] ?? .int(0)]).map { $0.number ?? 0 }
             for (n, total) in zip(counts, totals) {
-                out += pad(String(n), 9) + pad(String(format: "%.4f", total > 0 ? Double(n) / Double(total) * 100 : 0), 9)
+                out += pad(String(Int(n)), 9) + pad(String(format: "%.4f", total > 0 ? n / total * 100 : 0), 9)
             }
-            out += pad(row.image, imageWidth) + row.symbol + "\n"
+            out += pad(row["image"]?.string ?? "?", imageWidth) + (row["symbol"]?.string ?? "?") + "\n"
         }
         return out
     }

@@ -62,8 +62,8 @@ final class Symbolizer {
 }
 
 /// C++ (Itanium ABI, `_Z…`) and Swift (`$s…`, `_$s…`, older `_T0…`) names made readable.
-enum Demangler {
-    static func demangle(_ name: String) -> String {
+public enum Demangler {
+    public static func demangle(_ name: String) -> String {
         if name.hasPrefix("_Z"), let s = ls_demangle_cxx(name) {
             defer { free(s) }
             return String(cString: s)

@@ -12,7 +12,7 @@ struct ScriptModule: LockstatModule {
     let file: String
     let kind: Kind
     var summary: String { "drop-in module (\(kind == .python ? "Python 3" : "executable")): \(file)" }
-    let configKeys: [String] = []
+    let configKeys: [String: ConfigValue] = [:]
     /// A script can take any time: it gets a sampling thread of its own.
     let samplesCheaply = false
 

@@ -24,7 +24,7 @@ enum TaskNames {
 }
 
 /// Online CPUs from /sys/devices/system/cpu/online ("0-3,6").
-func onlineCPUs(_ system: SystemRoot) -> [Int32] {
+public func onlineCPUs(_ system: SystemRoot) -> [Int32] {
     guard case .success(let text) = FileReader.readText(system.path("/sys/devices/system/cpu/online")) else { return [0] }
     return text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").flatMap { part -> [Int32] in
         let ends = part.split(separator: "-").compactMap { Int32($0) }

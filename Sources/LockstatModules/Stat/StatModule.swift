@@ -4,7 +4,7 @@ import LockstatCore
 public struct StatModule: LockstatModule {
     public let name = "stat"
     public let summary = "CPU utilisation per CPU (mpstat %usr %sys ...), ctxt/s, intr/s, fork/s from /proc/stat"
-    public let configKeys: [String] = []
+    public let configKeys: [String: ConfigValue] = [:]
     public let samplesCheaply = true
     static let file = "/proc/stat"
 
