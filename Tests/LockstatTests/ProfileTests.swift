@@ -86,6 +86,11 @@ final class ProfileTests: XCTestCase {
         XCTAssertTrue(names.isSuperset(of: ["hot_a", "hot_b"]), "\(names)")
         XCTAssertFalse(names.contains("[unknown]"), "\(names)")
         XCTAssertGreaterThan(rows.first { $0["symbol"]!.string! == "hot_a" }!["samples"]!.number!, 30)
+        // Rebuilt since: parse still symbolizes, and says the symbols may not be the run's.
+        XCTAssertEqual(try shell(["touch", "-d", "+1 minute", exe]).status, 0)
+        let parse = try Lockstat.tool(["parse", dir + "/run"])
+        XCTAssertEqual(parse.status, 0, parse.err)
+        XCTAssertTrue(parse.err.contains("1 files changed since the run started, their symbols may not be the run's: \(exe)"), parse.err)
     }
 
     /// dd with 1-byte blocks lives in read(2)/write(2): kernel functions, named, lead its profile.

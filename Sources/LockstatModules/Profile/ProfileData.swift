@@ -1,3 +1,4 @@
+import Foundation
 import LockstatCore
 
 /// How the profile was taken, as presampling recorded it.
@@ -38,6 +39,8 @@ struct ProfileData {
     let top: Int
     let undecodable: Int
     let unreadableFiles: [String]
+    /// Files modified after the run started: rebuilt since, their symbols may not be the run's.
+    let changedFiles: [String]
     let vmlinuxWarning: String?
 
     init(log: RawLog, config: Config) throws {
@@ -68,6 +71,14 @@ struct ProfileData {
         times = drains.map { log.seconds($0) }
         undecodable = bad
         unreadableFiles = symbolizer.unreadableFiles
+        // The run wrote lockstat.config at its start.
+        let started = Self.modified(log.testDirectory + "/lockstat.config") ?? .max
+        changedFiles = symbolizer.filesRead.filter { (Self.modified($0) ?? 0) > started }
+    }
+
+    static func modified(_ path: String) -> Int? {
+        var st = stat()
+        return stat(path, &st) == 0 ? st.st_mtim.tv_sec : nil
     }
 
     /// The kernel image's symbols from a vmlinux ELF file, moved by the KASLR offset that

@@ -63,6 +63,9 @@ public struct ProfileModule: LockstatModule {
         if !data.unreadableFiles.isEmpty {
             warnings.append("no symbols from \(data.unreadableFiles.count) files (gone or not ELF), shown as [unknown]: " + data.unreadableFiles.prefix(5).joined(separator: ", "))
         }
+        if !data.changedFiles.isEmpty {
+            warnings.append("\(data.changedFiles.count) files changed since the run started, their symbols may not be the run's: " + data.changedFiles.prefix(5).joined(separator: ", "))
+        }
         if let w = data.vmlinuxWarning { warnings.append(w) }
         return ParsedModule(data: value, warnings: warnings)
     }

@@ -23,7 +23,8 @@ final class Symbolizer {
 
     /// Files that could not be read as ELF (gone, or not ELF): their frames show `[unknown]`.
     var unreadableFiles: [String] { unreadable.sorted() }
-    var filesRead: Int { images.count }
+    /// Files whose symbols were read.
+    var filesRead: [String] { images.keys.sorted() }
 
     func kernelFrame(_ address: UInt64) -> Frame {
         Frame(symbol: kernel.functionName(address) ?? Self.unknownSymbol, image: kernel.image(address), kind: .kernel)
