@@ -169,7 +169,14 @@ public struct TimeChart {
             let y = plotTop + 8 + Double(i) * 18
             guard y < Double(Self.height) - 10 else { break }
             svg.rect(x: x, y: y - 9, width: 12, height: 12, fill: Palette.color(for: name), stroke: "#888")
-            svg.text(name, x: x + 18, y: y + 1, size: 12)
+            // Long names (C++ and Swift symbols) are cut to the legend's width; hover shows all.
+            let fits = Int((Double(Self.width) - x - 22) / 6.8)
+            if name.count > fits {
+                svg.raw("<text x=\"\(svg.f(x + 18))\" y=\"\(svg.f(y + 1))\" font-size=\"12\" fill=\"#222\"><title>\(SVG.escape(name))</title>" +
+                        SVG.escape(String(name.prefix(fits - 1)) + "…") + "</text>")
+            } else {
+                svg.text(name, x: x + 18, y: y + 1, size: 12)
+            }
         }
     }
 }

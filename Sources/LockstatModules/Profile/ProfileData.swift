@@ -110,7 +110,8 @@ struct ProfileData {
         }
     }
 
-    static func label(_ row: ProfileAnalysis.Row) -> String { "\(row.symbol) [\(row.image)]" }
+    /// `symbol [image]`; perf's bracketed images (`[kernel.kallsyms]`, `[ext4]`) as they are.
+    static func label(symbol: String, image: String) -> String { symbol + " " + (image.hasPrefix("[") ? image : "[" + image + "]") }
 
     func rowValue(_ row: ProfileAnalysis.Row) -> PyValue {
         let total = analysis.total
@@ -131,7 +132,7 @@ struct ProfileData {
     }
 
     var pyValue: PyValue {
-        let topRows = analysis.rows.prefix(top).enumerated().map { (i, row) in (Self.label(row), PyValue.series(shares(ofRow: i))) }
+        let topRows = analysis.rows.prefix(top).enumerated().map { (i, row) in (Self.label(symbol: row.symbol, image: row.image), PyValue.series(shares(ofRow: i))) }
         return .stringDict([
             ("n_cpu", .int(Int64(setup.cpus.count))),
             ("cpus", .list(setup.cpus.map { .int(Int64($0)) })),

@@ -15,6 +15,9 @@ public struct ProfileModule: LockstatModule {
     ]
     /// Draining rings is not a procfs read: a thread of its own.
     public let samplesCheaply = false
+    /// At 99 Hz half a second holds ~50 samples per CPU: what-ran-when shares with a few points
+    /// of sampling noise rather than tens (set oprofile.intervall for finer, noisier ones).
+    public let defaultInterval: Double? = 0.5
     static let kallsymsStream: UInt16 = 1000, setupStream: UInt16 = 1001, mapsStream: UInt16 = 1002
 
     public init() {}

@@ -19,7 +19,7 @@ struct ProfilePlots {
         let cpus = (data["cpus"]?.listItems ?? []).compactMap { $0.number.map { Int($0) } }
         for (column, cpu) in [(nil, "aggregate")] + cpus.enumerated().map({ (Optional($0.offset), String($0.element)) }) {
             let title = column == nil ? "Aggregate" : "CPU \(cpu)"
-            try save("cpu_\(cpu)_sym.svg", bars(rows, column: column, name: { "\($0["symbol"]?.string ?? "?") [\($0["image"]?.string ?? "?")]" },
+            try save("cpu_\(cpu)_sym.svg", bars(rows, column: column, name: { ProfileData.label(symbol: $0["symbol"]?.string ?? "?", image: $0["image"]?.string ?? "?") },
                                                title: "Oprofile Total Runtime \(title) (Symbol Names)", event: event, hz: hz))
             try save("cpu_\(cpu)_app.svg", bars(images, column: column, name: { $0["image"]?.string ?? "?" },
                                                title: "Oprofile Total Runtime \(title) (App Names)", event: event, hz: hz))
