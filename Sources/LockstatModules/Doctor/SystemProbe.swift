@@ -80,7 +80,7 @@ struct SystemProbe {
                             fix: "run as root, or set /proc/sys/kernel/perf_event_paranoid to -1"))
         let cycles = ls_perf_probe_cycles()
         checks.append(Check(name: "PMU", ok: true, detail: cycles == 0 ? "hardware cycles counter: samples at precise points" :
-                                "no hardware PMU (\(String(cString: strerror(cycles)))): cpu-clock only — samples land on timer ticks, so short functions and code right after interrupts are misattributed"))
+                                "no hardware PMU (\(String(cString: strerror(cycles)))): cpu-clock only — a timer interrupt, not an NMI, so time spent with interrupts off is charged to the code that re-enables them (README: How exact is a cpu-clock profile?)"))
         let restrict = value("/proc/sys/kernel/kptr_restrict") ?? "?"
         let symbols: Bool = {
             guard case .success(let text) = FileReader.readText(system.path("/proc/kallsyms")) else { return false }
