@@ -94,21 +94,10 @@ public struct ElfImage {
             }
         }
         symbols = byAddress.values.sorted { $0.address < $1.address }
-        // SHT_NOTE sections: namesz, descsz, type (u32 each), name and desc padded to 4 bytes;
-        // NT_GNU_BUILD_ID (3) named "GNU".
         for i in 0..<shnum where buildID == nil {
-            guard let s = section(i), u32(s + 4) == 7, fits(u64(s + 24), u64(s + 32)) else { continue }
-            var at = Int(u64(s + 24))
-            let end = at + Int(u64(s + 32))
-            while at + 12 <= end, buildID == nil {
-                let namesz = u32(at), descsz = u32(at + 4), type = u32(at + 8)
-                let desc = at + 12 + (namesz + 3) / 4 * 4
-                guard desc + descsz <= end else { break }
-                if type == 3, namesz == 4, b[at + 12] == 0x47, b[at + 13] == 0x4E, b[at + 14] == 0x55 {
-                    buildID = (desc..<(desc + descsz)).map { String(format: "%02x", b[$0]) }.joined()
-                }
-                at = desc + (descsz + 3) / 4 * 4
-            }
+            guard let s = section(i), u32(s + 4) == 7, fits(u64(s + 24), u64(s + 32)) else { continue }   // SHT_NOTE
+            let start = Int(u64(s + 24))
+            buildID = Self.buildID(inNotes: UnsafeRawBufferPointer(rebasing: b[start..<(start + Int(u64(s + 32)))]))
         }
         self.buildID = buildID
     }
@@ -121,6 +110,24 @@ public struct ElfImage {
         var byAddress = Dictionary(symbols.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         for s in debug.symbols where byAddress[s.address].map({ s.isBetter(than: $0) }) ?? true { byAddress[s.address] = s }
         symbols = byAddress.values.sorted { $0.address < $1.address }
+    }
+
+    /// The NT_GNU_BUILD_ID note among ELF notes (a note section, or the running kernel's
+    /// /sys/kernel/notes), in hex. Each note: namesz, descsz, type (u32 each), then the name and
+    /// the desc, each padded to 4 bytes; the build ID is type 3 named "GNU".
+    public static func buildID(inNotes b: UnsafeRawBufferPointer) -> String? {
+        var at = 0
+        while at + 12 <= b.count {
+            let namesz = Int(b.loadUnaligned(fromByteOffset: at, as: UInt32.self)), descsz = Int(b.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self))
+            let type = b.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
+            let desc = at + 12 + (namesz + 3) / 4 * 4
+            guard namesz < b.count, descsz < b.count, desc + descsz <= b.count else { return nil }
+            if type == 3, namesz == 4, b[at + 12] == 0x47, b[at + 13] == 0x4E, b[at + 14] == 0x55 {
+                return (desc..<(desc + descsz)).map { String(format: "%02x", b[$0]) }.joined()
+            }
+            at = desc + (descsz + 3) / 4 * 4
+        }
+        return nil
     }
 
     /// The virtual address (as linked) of a file offset, through the PT_LOAD segment holding it.

@@ -9,6 +9,8 @@ struct ProfileSetup {
     var cpus: [Int32] = [0]
     var randomPeriod = false
     var model = "unknown"
+    /// The running kernel's build ID (/sys/kernel/notes), to check a vmlinux against.
+    var kernelBuildID: String?
 
     init(text: String) {
         for line in text.split(separator: "\n") {
@@ -21,13 +23,15 @@ struct ProfileSetup {
             case "cpus": cpus = kv[1].split(separator: " ").compactMap { Int32($0) }
             case "random_period": randomPeriod = kv[1] == "yes"
             case "model": model = kv[1]
+            case "kernel_build_id": kernelBuildID = kv[1]
             default: break
             }
         }
     }
 
     var text: String { "event \(event)\nfrequency \(frequency)\nscope \(scope)\ncpus \(cpus.map(String.init).joined(separator: " "))\n" +
-                      "random_period \(randomPeriod ? "yes" : "no")\nmodel \(model)\n" }
+                      "random_period \(randomPeriod ? "yes" : "no")\nmodel \(model)\n" +
+                      (kernelBuildID.map { "kernel_build_id \($0)\n" } ?? "") }
 }
 
 /// The oprofile entry of samples.pickle, from the raw log alone (samples, side records, the
@@ -52,7 +56,7 @@ struct ProfileData {
         var kernel = KernelSymbols(try KallsymsRecord.read(log, stream: ProfileModule.kallsymsStream))
         var vmlinuxWarning: String?
         if let path = config.globals["vmlinux"]?.first {
-            (kernel, vmlinuxWarning) = Self.kernel(fromVmlinux: path, kallsyms: kernel)
+            (kernel, vmlinuxWarning) = Self.kernel(fromVmlinux: path, kallsyms: kernel, runningBuildID: setup.kernelBuildID)
         }
         self.vmlinuxWarning = vmlinuxWarning
         var records = [ProfileRecord](), bad = 0
@@ -82,10 +86,14 @@ struct ProfileData {
     }
 
     /// The kernel image's symbols from a vmlinux ELF file, moved by the KASLR offset that
-    /// kallsyms shows (start_kernel in both), with the modules' symbols from kallsyms.
-    static func kernel(fromVmlinux path: String, kallsyms: KernelSymbols) -> (KernelSymbols, String?) {
+    /// kallsyms shows (start_kernel in both), with the modules' symbols from kallsyms; refused
+    /// when its build ID is not the running kernel's.
+    static func kernel(fromVmlinux path: String, kallsyms: KernelSymbols, runningBuildID: String?) -> (KernelSymbols, String?) {
         guard let elf = ElfImage(path: path), !elf.symbols.isEmpty else {
             return (kallsyms, "vmlinux \(path): not a readable ELF file with a symbol table; kernel symbols come from /proc/kallsyms")
+        }
+        if let running = runningBuildID, let built = elf.buildID, running != built {
+            return (kallsyms, "vmlinux \(path) is not the kernel that ran (build ID \(built), running \(running)); kernel symbols come from /proc/kallsyms")
         }
         var slide: UInt64 = 0
         if let running = kallsyms.address(of: "start_kernel"), let linked = elf.symbols.first(where: { $0.name == "start_kernel" })?.address {

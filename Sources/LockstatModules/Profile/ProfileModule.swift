@@ -44,6 +44,9 @@ public struct ProfileModule: LockstatModule {
         setup.randomPeriod = random == "yes" && setup.event == "cpu-clock" && scope == "system"
         setup.cpus = onlineCPUs(context.system)
         setup.model = Self.cpuModel(context.system)
+        if case .success(let notes) = FileReader.readAll(context.system.path("/sys/kernel/notes")) {
+            setup.kernelBuildID = notes.withUnsafeBytes { ElfImage.buildID(inNotes: $0) }
+        }
         // Before the events are on: the kernel's time making kallsyms (~0.1 s) is no sample.
         KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
         let recorder = try ProfileRecorder(cpus: setup.cpus, frequency: UInt64(setup.frequency), cycles: setup.event == "cycles",

@@ -35,12 +35,20 @@ struct KernelSymbols {
     }
 
     init(symbols: [Symbol]) {
-        self.symbols = symbols.sorted { $0.address < $1.address }
+        // At one address, section markers first: a lookup takes the last symbol at or below an
+        // address, so `native_safe_halt` wins over `__cpuidle_text_start` beside it (as in vmlinux).
+        self.symbols = symbols.sorted { ($0.address, Self.isMarker($0.name) ? 0 : 1) < ($1.address, Self.isMarker($1.name) ? 0 : 1) }
         var marks = [String: UInt64]()
         for s in self.symbols where s.name.hasPrefix("__lock_text_") || s.name.hasPrefix("__sched_text_") { marks[s.name] = s.address }
         for section in ["__lock_text", "__sched_text"] {
             if let start = marks[section + "_start"], let end = marks[section + "_end"], start < end { lockRanges.append(start..<end) }
         }
+    }
+
+    /// Section boundaries the linker script defines, not functions: `__cpuidle_text_start`, `_stext`.
+    static func isMarker(_ name: String) -> Bool {
+        ["_text", "_stext", "_etext", "_sinittext", "_einittext"].contains(name)
+            || (name.hasPrefix("__") && (name.hasSuffix("_start") || name.hasSuffix("_end")))
     }
 
     var isEmpty: Bool { symbols.isEmpty }
