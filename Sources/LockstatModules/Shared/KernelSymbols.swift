@@ -20,18 +20,52 @@ struct KernelSymbols {
     /// The kernel image's name in reports: perf's, or the vmlinux file's.
     var kernelImage = "[kernel.kallsyms]"
 
-    /// kallsyms lines: `address type name [\t[module]]`.
+    /// kallsyms lines: `address type name [\t[module]]`; read on bytes (a kallsyms has ~200,000
+    /// lines: String splitting took a quarter of a second).
     init(_ text: String) {
         var rows = [Symbol]()
-        for line in text.split(separator: "\n") {
-            let f = line.split(separator: " ", maxSplits: 2)
-            guard f.count == 3, let address = UInt64(f[0], radix: 16), address != 0 else { continue }
-            let parts = f[2].split(separator: "\t")
-            let module = parts.count > 1 ? String(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "[] "))) : nil
-            let type = f[1].lowercased()
-            rows.append(Symbol(address: address, name: String(parts.first ?? f[2]), isText: type == "t" || type == "w", module: module))
+        var text = text
+        text.withUTF8 { b in
+            var i = 0
+            let n = b.count
+            while i < n {
+                var address: UInt64 = 0, digits = 0
+                while i < n, let d = Self.hexValue(b[i]) { address = address &* 16 &+ UInt64(d); digits += 1; i += 1 }
+                // " t name" at least
+                guard digits > 0, i + 3 < n, b[i] == 0x20, b[i + 2] == 0x20 else {
+                    while i < n && b[i] != 0x0A { i += 1 }
+                    i += 1
+                    continue
+                }
+                let type = b[i + 1] | 0x20                      // lower case
+                i += 3
+                let nameStart = i
+                while i < n && b[i] != 0x09 && b[i] != 0x0A { i += 1 }
+                let name = String(decoding: UnsafeBufferPointer(rebasing: b[nameStart..<i]), as: UTF8.self)
+                var module: String?
+                if i < n && b[i] == 0x09 {
+                    i += 1
+                    let start = i
+                    while i < n && b[i] != 0x0A { i += 1 }
+                    var lo = start, hi = i
+                    while lo < hi && (b[lo] == 0x5B || b[lo] == 0x20) { lo += 1 }          // [
+                    while hi > lo && (b[hi - 1] == 0x5D || b[hi - 1] == 0x20) { hi -= 1 }   // ]
+                    module = String(decoding: UnsafeBufferPointer(rebasing: b[lo..<hi]), as: UTF8.self)
+                }
+                i += 1
+                if address != 0 { rows.append(Symbol(address: address, name: name, isText: type == 0x74 || type == 0x77, module: module)) }
+            }
         }
         self.init(symbols: rows)
+    }
+
+    static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        case 0x41...0x46: return c - 0x41 + 10
+        default: return nil
+        }
     }
 
     init(symbols: [Symbol]) {
