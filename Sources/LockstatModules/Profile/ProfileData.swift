@@ -67,17 +67,42 @@ struct ProfileData {
         }
         // Rings are per CPU: merge them in time order (a stable sort keeps each ring's order).
         records = records.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
+        if setup.randomPeriod { Self.applyPeriodsSet(log, cpus: setup.cpus, to: &records) }
         let snapshot = log.sideRecords(stream: ProfileModule.mapsStream).map(log.text).joined()
         let drains = log.sideRecords(stream: PerfRings.drainedStream)
         let symbolizer = Symbolizer(kernel: kernel)
         analysis = ProfileAnalysis(records: records, snapshot: snapshot, symbolizer: symbolizer, cpus: setup.cpus,
-                                   intervalEnds: drains.map(\.time), weighByPeriod: setup.event == "cpu-clock")
+                                   intervalEnds: drains.map(\.time))
         times = drains.map { log.seconds($0) }
         undecodable = bad
         unreadableFiles = symbolizer.unreadableFiles
         // The run wrote lockstat.config at its start.
         let started = Self.modified(log.testDirectory + "/lockstat.config") ?? .max
         changedFiles = symbolizer.filesRead.filter { (Self.modified($0) ?? 0) > started }
+    }
+
+    /// Each sample's real period: the one lockstat last set on its CPU's event before it (the
+    /// kernel reports the period the event was opened with; ProfileRecorder).
+    static func applyPeriodsSet(_ log: RawLog, cpus: [Int32], to records: inout [ProfileRecord]) {
+        let changes = log.sideRecords(stream: ProfileRecorder.periodStream).map { r -> (time: UInt64, periods: [UInt64]) in
+            let bytes = log.payloadBytes(r)
+            return (r.time, (0..<(bytes.count / 8)).map { bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) })
+        }
+        guard !changes.isEmpty else { return }
+        let column = Dictionary(uniqueKeysWithValues: cpus.enumerated().map { (UInt32(bitPattern: $0.element), $0.offset) })
+        var next = 0
+        var current: [UInt64]?
+        for i in records.indices {
+            guard case .sample(var s) = records[i] else { continue }
+            while next < changes.count && changes[next].time <= s.time {
+                current = changes[next].periods
+                next += 1
+            }
+            if let current, let c = column[s.cpu], c < current.count {
+                s.period = current[c]
+                records[i] = .sample(s)
+            }
+        }
     }
 
     static func modified(_ path: String) -> Int? {
@@ -106,37 +131,47 @@ struct ProfileData {
         return (table, nil)
     }
 
-    /// Per interval, the share of all CPUs' time (%) of each top symbol. cpu-clock: the time its
-    /// samples stand for (each sample's period, ns) ÷ (measured Δt × CPUs); cycles: its samples ÷
-    /// the samples busy CPUs would give (frequency × Δt × CPUs).
+    /// Per interval, the share of each top symbol. cpu-clock: of all CPUs' time (%), the time its
+    /// samples stand for (each sample's own period, ns) ÷ (measured Δt × CPUs); cycles: of the
+    /// cycles counted in the interval (%).
     func shares(ofRow index: Int) -> [Double?] {
-        let weights = analysis.weights(ofRow: index)
-        let perSecond = setup.event == "cpu-clock" ? 1e9 : Double(setup.frequency)
+        let periods = analysis.periods(ofRow: index)
         return times.indices.map { i -> Double? in
             guard i > 0, times[i] > times[i - 1] else { return nil }
-            return weights[i] / (perSecond * (times[i] - times[i - 1]) * Double(setup.cpus.count)) * 100
+            if setup.event == "cpu-clock" { return periods[i] / (1e9 * (times[i] - times[i - 1]) * Double(setup.cpus.count)) * 100 }
+            return analysis.intervalTotals[i] > 0 ? periods[i] / analysis.intervalTotals[i] * 100 : 0
         }
     }
 
     /// `symbol [image]`; perf's bracketed images (`[kernel.kallsyms]`, `[ext4]`) as they are.
     static func label(symbol: String, image: String) -> String { symbol + " " + (image.hasPrefix("[") ? image : "[" + image + "]") }
 
+    /// A row: samples counted; percentages of time (the samples' periods), as perf report's Overhead.
     func rowValue(_ row: ProfileAnalysis.Row) -> PyValue {
-        let total = analysis.total
+        let all = analysis.all, t = row.tally
+        func percent(_ part: Double, of whole: Double) -> PyValue { .float(whole > 0 ? part / whole * 100 : 0) }
         var items: [(String, PyValue)] = [
             ("symbol", .string(row.symbol)), ("image", .string(row.image)), ("kind", .string(row.kind.rawValue)),
-            ("samples", .int(Int64(row.total))),
-            ("samples_cpu", .list(row.perCPU.map { .int(Int64($0)) })),
-            ("percent", .float(total > 0 ? Double(row.total) / Double(total) * 100 : 0)),
+            ("samples", .int(Int64(t.totalSamples))),
+            ("samples_cpu", .list(t.samples.map { .int(Int64($0)) })),
+            ("period_sum", .float(t.totalPeriod)),
+            ("percent", percent(t.totalPeriod, of: all.totalPeriod)),
+            ("percent_cpu", .list(t.period.indices.map { percent(t.period[$0], of: all.period[$0]) })),
         ]
         // The original's keys (ORIGINAL.md section 6), for analysis scripts written against it.
-        for (i, n) in row.perCPU.enumerated() {
-            items.append(("samples_cpu\(i)", .int(Int64(n))))
-            items.append(("runtime_cpu\(i)", .float(analysis.cpuTotals[i] > 0 ? Double(n) / Double(analysis.cpuTotals[i]) * 100 : 0)))
+        for i in t.samples.indices {
+            items.append(("samples_cpu\(i)", .int(Int64(t.samples[i]))))
+            items.append(("runtime_cpu\(i)", percent(t.period[i], of: all.period[i])))
         }
-        items += [("samples_aggregate", .int(Int64(row.total))), ("runtime_aggregate", .float(total > 0 ? Double(row.total) / Double(total) * 100 : 0)),
+        items += [("samples_aggregate", .int(Int64(t.totalSamples))), ("runtime_aggregate", percent(t.totalPeriod, of: all.totalPeriod)),
                   ("app_name", .string(row.image)), ("symbol_name", .string(row.symbol))]
         return .stringDict(items)
+    }
+
+    func processValue(_ row: ProfileAnalysis.Row) -> PyValue {
+        .stringDict([("process", .string(row.image)), ("samples", .int(Int64(row.tally.totalSamples))),
+                     ("period_sum", .float(row.tally.totalPeriod)),
+                     ("percent", .float(analysis.all.totalPeriod > 0 ? row.tally.totalPeriod / analysis.all.totalPeriod * 100 : 0))])
     }
 
     var pyValue: PyValue {
@@ -149,10 +184,12 @@ struct ProfileData {
             ("random_period", .bool(setup.randomPeriod)),
             ("frequency", .int(Int64(setup.frequency))),
             ("scope", .string(setup.scope)),
-            ("total_samples", .int(Int64(analysis.total))),
-            ("samples_cpu", .list(analysis.cpuTotals.map { .int(Int64($0)) })),
+            ("total_samples", .int(Int64(analysis.all.totalSamples))),
+            ("samples_cpu", .list(analysis.all.samples.map { .int(Int64($0)) })),
+            ("period_sum", .float(analysis.all.totalPeriod)),
             ("rows", .list(analysis.rows.map(rowValue))),
             ("images", .list(analysis.images.map(rowValue))),
+            ("processes", .list(analysis.processes.map(processValue))),
             ("time", .series(times)),
             ("top", .stringDict(topRows)),
             ("folded", .list(analysis.folded.map { .tuple([.string($0.stack), .int(Int64($0.count))]) })),

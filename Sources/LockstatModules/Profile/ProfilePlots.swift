@@ -42,18 +42,18 @@ struct ProfilePlots {
         return files
     }
 
-    /// A 100 % bar of samples per row: the first rows, the rest as "others".
+    /// A 100 % bar of time per row (the samples' periods): the first rows, the rest as "others".
     func bars(_ rows: [PyValue], column: Int?, name: (PyValue) -> String, title: String, event: String, hz: Int) -> String {
-        func samples(_ r: PyValue) -> Double {
-            guard let column else { return r["samples"]?.number ?? 0 }
-            return r["samples_cpu"]?.listItems?[safe: column]?.number ?? 0
+        func share(_ r: PyValue) -> Double {
+            guard let column else { return r["percent"]?.number ?? 0 }
+            return r["percent_cpu"]?.listItems?[safe: column]?.number ?? 0
         }
-        let sorted = rows.map { (name: name($0), value: samples($0)) }.filter { $0.value > 0 }.sorted { $0.value > $1.value }
-        let total = sorted.reduce(0) { $0 + $1.value }
-        var entries = sorted.prefix(Self.shownBars).map { (name: $0.name, value: total > 0 ? $0.value / total * 100 : 0) }
+        let sorted = rows.map { (name: name($0), value: share($0)) }.filter { $0.value > 0 }.sorted { $0.value > $1.value }
+        var entries = Array(sorted.prefix(Self.shownBars))
         let rest = sorted.dropFirst(Self.shownBars).reduce(0) { $0 + $1.value }
-        if rest > 0 { entries.append((name: "others", value: rest / total * 100)) }
-        return BarChart(title: title, valueLabel: "Runtime Percentage (% of the \(Int(total)) \(event) samples)", entries: entries, valueSuffix: " %").render()
+        if rest > 0 { entries.append((name: "others", value: rest)) }
+        let what = event == "cpu-clock" ? "time" : "cycles"
+        return BarChart(title: title, valueLabel: "Runtime Percentage (% of the \(what) sampled, \(event) at \(hz) Hz)", entries: entries, valueSuffix: " %").render()
     }
 }
 

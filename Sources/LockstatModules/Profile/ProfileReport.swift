@@ -4,7 +4,8 @@ import LockstatCore
 /// `samples/oprofile`: the report the original stored, in `opreport -l --separate=cpu` layout
 /// (PEERS.md section 9): a header naming the event and its sampling period, then one line per
 /// symbol with a `samples %` pair per CPU and one for all CPUs, the image and the symbol name.
-/// % is relative to its column's total, as in opreport. The image column is as wide as the
+/// % is of its column's time: the samples' periods summed, as perf report's Overhead; with a
+/// fixed period that is opreport's share of the column's samples. The image column is as wide as the
 /// longest image name, so the symbol name starts where the header's `symbol name` starts: names
 /// with spaces (C++ signatures, `foo (deleted)`) survive a reader that splits at that column.
 /// Made from the samples.pickle entry, so `lockstat report` prints the same table.
@@ -17,7 +18,7 @@ public enum ProfileReport {
         if d["event"]?.string == "cycles" {
             out += "Counted cycles events (PERF_COUNT_HW_CPU_CYCLES, hardware counter) at \(hz) Hz on average (sampling period adjusted by the kernel)\n"
         } else {
-            let random = d["random_period"] == .bool(true) ? ", each drain interval's period drawn at random from [P/2, 3P/2]" : ""
+            let random = d["random_period"] == .bool(true) ? ", each drain interval's period 2-10 % above or below P at random" : ""
             out += "Counted cpu-clock events (PERF_COUNT_SW_CPU_CLOCK, the kernel's timer: no hardware PMU) at \(hz) Hz: sampling period P = \(1_000_000_000 / max(hz, 1)) ns\(random)\n"
         }
         for cpu in cpus { out += "Samples on CPU \(cpu)\n" }
@@ -26,11 +27,11 @@ public enum ProfileReport {
         let shown = top.map { Array(rows.prefix($0)) } ?? rows
         let imageWidth = max(24, (shown.map { ($0["image"]?.string ?? "").count }.max() ?? 0) + 2)
         out += String(repeating: "samples  %        ", count: cpus.count + 1) + pad("image name", imageWidth) + "symbol name\n"
-        let totals = ((d["samples_cpu"]?.listItems ?? []) + [d["total_samples"] ?? .int(0)]).map { $0.number ?? 0 }
         for row in shown {
             let counts = ((row["samples_cpu"]?.listItems ?? []) + [row["samples"] ?? .int(0)]).map { $0.number ?? 0 }
-            for (n, total) in zip(counts, totals) {
-                out += pad(String(Int(n)), 9) + pad(String(format: "%.4f", total > 0 ? n / total * 100 : 0), 9)
+            let percents = ((row["percent_cpu"]?.listItems ?? []) + [row["percent"] ?? .int(0)]).map { $0.number ?? 0 }
+            for (n, percent) in zip(counts, percents) {
+                out += pad(String(Int(n)), 9) + pad(String(format: "%.4f", percent), 9)
             }
             out += pad(row["image"]?.string ?? "?", imageWidth) + (row["symbol"]?.string ?? "?") + "\n"
         }
