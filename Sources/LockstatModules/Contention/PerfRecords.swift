@@ -38,18 +38,12 @@ enum PerfRecordReader {
     /// the kernel's order). Returns nil for a record that does not fit (counted by the caller).
     static func forEach(_ bytes: UnsafeRawBufferPointer, layout: TracepointLayout, hasCallchain: Bool,
                         _ body: (PerfRecord?) -> Void) {
-        var offset = 0
-        while offset + 8 <= bytes.count {
-            let type = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
-            let size = Int(bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
-            guard size >= 8, offset + size <= bytes.count else { body(nil); return }
-            let record = UnsafeRawBufferPointer(rebasing: bytes[(offset + 8)..<(offset + size)])
+        PerfRecordWalk.forEach(bytes, bad: { body(nil) }) { type, _, record in
             switch type {
             case recordSample: body(sample(record, layout: layout, hasCallchain: hasCallchain).map(PerfRecord.sample))
             case recordLost where record.count >= 16: body(.lost(record.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             default: break
             }
-            offset += size
         }
     }
 

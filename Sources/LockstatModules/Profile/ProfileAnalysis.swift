@@ -49,21 +49,25 @@ struct ProfileAnalysis {
     private(set) var lost: UInt64 = 0
 
     /// `records` in time order; `intervalEnds` the end times of the module's intervals.
-    init(records: [ProfileRecord], snapshot: String, symbolizer: Symbolizer, cpus: [Int32], intervalEnds: [UInt64]) {
+    /// `columns`: a sample's CPU number → its column in the per-CPU lists.
+    init(records: [ProfileRecord], snapshot: String, symbolizer: Symbolizer, columns column: [UInt32: Int], intervalEnds: [UInt64]) {
+        let cpus = column.count
         self.intervalEnds = intervalEnds
-        all = Tally(cpus: cpus.count)
+        all = Tally(cpus: cpus)
         intervalTotals = Array(repeating: 0, count: intervalEnds.count)
-        let column = Dictionary(uniqueKeysWithValues: cpus.enumerated().map { (UInt32(bitPattern: $0.element), $0.offset) })
         var spaces = AddressSpaces()
         spaces.load(snapshot: snapshot)
         var rowIndex = [Symbolizer.Frame: Int](), imageIndex = [String: Int](), processIndex = [String: Int](), stacks = [String: Int]()
         var rowTimes = [(row: Int, interval: Int, period: Double)]()
-        func tally(_ table: inout [Row], _ index: inout [String: Int], _ key: String, _ row: () -> Row, cpu: Int, period: UInt64) {
+        /// Adds a sample to `key`'s row of `table` (made by `row` the first time); its index.
+        @discardableResult
+        func tally<Key: Hashable>(_ table: inout [Row], _ index: inout [Key: Int], _ key: Key, _ row: () -> Row, cpu: Int, period: UInt64) -> Int {
             if index[key] == nil {
                 index[key] = table.count
                 table.append(row())
             }
             table[index[key]!].tally.add(cpu: cpu, period: period)
+            return index[key]!
         }
         for record in records {
             guard case .sample(let s) = record else {
@@ -79,14 +83,9 @@ struct ProfileAnalysis {
                                        : symbolizer.userFrame(f.address, in: spaces.mapping(pid: s.pid, address: f.address), returnAddress: i > 0))
             }
             let leaf = frames[0], process = spaces.name(pid: s.pid, tid: s.tid)
-            if rowIndex[leaf] == nil {
-                rowIndex[leaf] = rows.count
-                rows.append(Row(symbol: leaf.symbol, image: leaf.image, kind: leaf.kind, tally: Tally(cpus: cpus.count)))
-            }
-            let r = rowIndex[leaf]!
-            rows[r].tally.add(cpu: cpu, period: s.period)
-            tally(&images, &imageIndex, leaf.image, { Row(symbol: "", image: leaf.image, kind: leaf.kind, tally: Tally(cpus: cpus.count)) }, cpu: cpu, period: s.period)
-            tally(&processes, &processIndex, process, { Row(symbol: "", image: process, kind: .unknown, tally: Tally(cpus: cpus.count)) }, cpu: cpu, period: s.period)
+            let r = tally(&rows, &rowIndex, leaf, { Row(symbol: leaf.symbol, image: leaf.image, kind: leaf.kind, tally: Tally(cpus: cpus)) }, cpu: cpu, period: s.period)
+            tally(&images, &imageIndex, leaf.image, { Row(symbol: "", image: leaf.image, kind: leaf.kind, tally: Tally(cpus: cpus)) }, cpu: cpu, period: s.period)
+            tally(&processes, &processIndex, process, { Row(symbol: "", image: process, kind: .unknown, tally: Tally(cpus: cpus)) }, cpu: cpu, period: s.period)
             all.add(cpu: cpu, period: s.period)
             rowTimes.append((r, Self.interval(of: s.time, in: intervalEnds), Double(s.period)))
             var names = [process]

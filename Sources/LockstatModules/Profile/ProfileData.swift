@@ -29,6 +29,9 @@ struct ProfileSetup {
         }
     }
 
+    /// A sample's CPU number → its column (index in `cpus`).
+    var columns: [UInt32: Int] { Dictionary(uniqueKeysWithValues: cpus.enumerated().map { (UInt32(bitPattern: $0.element), $0.offset) }) }
+
     var text: String { "event \(event)\nfrequency \(frequency)\nscope \(scope)\ncpus \(cpus.map(String.init).joined(separator: " "))\n" +
                       "random_period \(randomPeriod ? "yes" : "no")\nmodel \(model)\n" +
                       (kernelBuildID.map { "kernel_build_id \($0)\n" } ?? "") }
@@ -67,11 +70,11 @@ struct ProfileData {
         }
         // Rings are per CPU: merge them in time order (a stable sort keeps each ring's order).
         records = records.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
-        if setup.randomPeriod { Self.applyPeriodsSet(log, cpus: setup.cpus, to: &records) }
+        if setup.randomPeriod { Self.applyPeriodsSet(log, columns: setup.columns, to: &records) }
         let snapshot = log.sideRecords(stream: ProfileModule.mapsStream).map(log.text).joined()
         let drains = log.sideRecords(stream: PerfRings.drainedStream)
         let symbolizer = Symbolizer(kernel: kernel)
-        analysis = ProfileAnalysis(records: records, snapshot: snapshot, symbolizer: symbolizer, cpus: setup.cpus,
+        analysis = ProfileAnalysis(records: records, snapshot: snapshot, symbolizer: symbolizer, columns: setup.columns,
                                    intervalEnds: drains.map(\.time))
         times = drains.map { log.seconds($0) }
         undecodable = bad
@@ -83,13 +86,12 @@ struct ProfileData {
 
     /// Each sample's real period: the one lockstat last set on its CPU's event before it (the
     /// kernel reports the period the event was opened with; ProfileRecorder).
-    static func applyPeriodsSet(_ log: RawLog, cpus: [Int32], to records: inout [ProfileRecord]) {
+    static func applyPeriodsSet(_ log: RawLog, columns column: [UInt32: Int], to records: inout [ProfileRecord]) {
         let changes = log.sideRecords(stream: ProfileRecorder.periodStream).map { r -> (time: UInt64, periods: [UInt64]) in
             let bytes = log.payloadBytes(r)
             return (r.time, (0..<(bytes.count / 8)).map { bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) })
         }
         guard !changes.isEmpty else { return }
-        let column = Dictionary(uniqueKeysWithValues: cpus.enumerated().map { (UInt32(bitPattern: $0.element), $0.offset) })
         var next = 0
         var current: [UInt64]?
         for i in records.indices {

@@ -9,37 +9,30 @@ struct ProfilePlots {
 
     func write(into directory: String) throws -> [String] {
         guard let time = data["time"]?.series?.map({ $0 ?? 0 }) else { return [] }
-        var files = [String]()
-        func save(_ name: String, _ document: String) throws {
-            try writeAtomically(directory + "/" + name, document)
-            files.append(name)
-        }
+        var files = PlotFiles(into: directory)
         let rows = data["rows"]?.listItems ?? [], images = data["images"]?.listItems ?? []
         let event = data["event"]?.string ?? "cpu-clock", hz = Int(data["frequency"]?.number ?? 0)
         let cpus = (data["cpus"]?.listItems ?? []).compactMap { $0.number.map { Int($0) } }
         for (column, cpu) in [(nil, "aggregate")] + cpus.enumerated().map({ (Optional($0.offset), String($0.element)) }) {
             let title = column == nil ? "Aggregate" : "CPU \(cpu)"
-            try save("cpu_\(cpu)_sym.svg", bars(rows, column: column, name: { ProfileData.label(symbol: $0["symbol"]?.string ?? "?", image: $0["image"]?.string ?? "?") },
+            try files.save("cpu_\(cpu)_sym.svg", bars(rows, column: column, name: { ProfileData.label(symbol: $0["symbol"]?.string ?? "?", image: $0["image"]?.string ?? "?") },
                                                title: "Oprofile Total Runtime \(title) (Symbol Names)", event: event, hz: hz))
-            try save("cpu_\(cpu)_app.svg", bars(images, column: column, name: { $0["image"]?.string ?? "?" },
+            try files.save("cpu_\(cpu)_app.svg", bars(images, column: column, name: { $0["image"]?.string ?? "?" },
                                                title: "Oprofile Total Runtime \(title) (App Names)", event: event, hz: hz))
         }
         let top = data["top"]
         let series = (top?.keys ?? []).compactMap { k in top?[k]?.series.map { TimeSeries(name: k, values: $0) } }
-        try save("oprofile_top.svg", TimeChart(title: "Top symbols over time (\(event) samples at \(hz) Hz)",
+        try files.save("oprofile_top.svg", TimeChart(title: "Top symbols over time (\(event) samples at \(hz) Hz)",
                                                yLabel: "share of all CPUs' time (%)", time: time, series: series).render())
-        let stacks = (data["folded"]?.listItems ?? []).compactMap { item -> (frames: [String], weight: Double)? in
-            guard case .tuple(let t) = item, t.count == 2, let s = t[0].string, let w = t[1].number else { return nil }
-            return (s.split(separator: ";").map(String.init), w)
-        }
+        let stacks = FoldedStacks.decode(data["folded"])
         let kinds = data["frame_kinds"]
         var hues = [String: FlameGraph.Hue]()
         for k in kinds?.keys ?? [] {
             hues[k] = ["kernel": .orange, "program": .red, "library": .yellow][kinds?[k]?.string ?? ""] ?? .grey
         }
-        try save("oprofile_flame.svg", FlameGraph(title: "CPU profile (\(event) samples at \(hz) Hz)", countName: "samples", stacks: stacks, hues: hues,
+        try files.save("oprofile_flame.svg", FlameGraph(title: "CPU profile (\(event) samples at \(hz) Hz)", countName: "samples", stacks: stacks, hues: hues,
                                                   subtitle: "orange: kernel (_[k]), red: programs, yellow: libraries, grey: process names and unknown").render())
-        return files
+        return files.names
     }
 
     /// A 100 % bar of time per row (the samples' periods): the first rows, the rest as "others".

@@ -49,20 +49,13 @@ enum ProfileRecordReader {
 
     /// Decodes the records in `bytes`; `body` gets nil for a record that does not decode.
     static func forEach(_ bytes: UnsafeRawBufferPointer, _ body: (ProfileRecord?) -> Void) {
-        var offset = 0
-        while offset + 8 <= bytes.count {
-            let type = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
-            let misc = bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)
-            let size = Int(bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
-            guard size >= 8, offset + size <= bytes.count else { body(nil); return }
-            let r = UnsafeRawBufferPointer(rebasing: bytes[(offset + 8)..<(offset + size)])
+        PerfRecordWalk.forEach(bytes, bad: { body(nil) }) { type, misc, r in
             switch type {
             case sample: body(decodeSample(r).map(ProfileRecord.sample))
             case lost where r.count >= 16: body(.lost(r.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             case mmap2, comm, fork, exit: body(decodeSide(type, misc: misc, r))
             default: break
             }
-            offset += size
         }
     }
 
