@@ -21,6 +21,7 @@ struct ParseCommand: ParsableCommand {
 
     func run() throws {
         let dir = TestDirectory(directory)
+        try Privileges.enter(dir)
         try dir.lock()
         let outcome = try ParseStep.run(dir, modules: try modules(ofTestDirectory: directory))
         for w in outcome.warnings { FileHandle.standardError.write(Data("lockstat: warning: \(w)\n".utf8)) }
@@ -37,6 +38,7 @@ struct GraphCommand: ParsableCommand {
 
     func run() throws {
         let dir = TestDirectory(directory)
+        try Privileges.enter(dir)
         try dir.lock()
         let (files, warnings) = try GraphStep.run(dir, modules: try modules(ofTestDirectory: directory))
         for w in warnings { FileHandle.standardError.write(Data("lockstat: warning: \(w)\n".utf8)) }
@@ -79,6 +81,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let dir = TestDirectory(directory)
+        try Privileges.enter(dir)
         let samples = try loadSamples(dir)
         var printed = false
         if let data = samples["lock_stat"], data != .none {

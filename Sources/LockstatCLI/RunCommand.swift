@@ -58,9 +58,7 @@ public struct RunOptions: ParsableArguments {
                                  system: SystemRoot(procRoot ?? "/"))
         request.quiet = quiet
         request.tee = tee
-        let status = try RunPipeline.run(request, modules: set.modules)
-        try giveToInvokingUser(directory)
-        throw ExitCode(status)
+        throw ExitCode(try RunPipeline.run(request, modules: set.modules))
     }
 }
 
@@ -87,18 +85,4 @@ public struct LockstatRunCommand: ParsableCommand {
     public init() {}
 
     public func run() throws { try options.execute() }
-}
-
-/// Under sudo, the test directory and everything in it belong to the user who ran sudo
-/// afterwards (SUDO_UID, SUDO_GID), as the original arranged with chown -R.
-func giveToInvokingUser(_ directory: String) throws {
-    let env = ProcessInfo.processInfo.environment
-    guard getuid() == 0, let uid = env["SUDO_UID"].flatMap(UInt32.init), let gid = env["SUDO_GID"].flatMap(UInt32.init) else { return }
-    var failures = 0
-    func own(_ path: String) { if lchown(path, uid, gid) != 0 { failures += 1 } }
-    own(directory)
-    if let walker = FileManager.default.enumerator(atPath: directory) {
-        for case let relative as String in walker { own(directory + "/" + relative) }
-    }
-    if failures > 0 { throw LockstatError("\(directory): could not give \(failures) files to uid \(uid)") }
 }

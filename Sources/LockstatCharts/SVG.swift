@@ -9,17 +9,23 @@ public struct SVG {
         self.height = height
     }
 
+    /// Text made safe for XML, in element text and attribute values alike: `<>&"'` escaped, and the
+    /// characters XML 1.0 forbids (C0 controls other than tab, newline and carriage return;
+    /// U+FFFE, U+FFFF) replaced by U+FFFD. Names reach here from unprivileged processes (their
+    /// own symbols, task names); invalid UTF-8 was already repaired when the bytes became a String.
     public static func escape(_ text: String) -> String {
         var out = ""
-        out.reserveCapacity(text.count)
-        for c in text {
+        out.reserveCapacity(text.utf8.count)
+        for c in text.unicodeScalars {
             switch c {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&apos;"
-            default: out.append(c)
+            case "\t", "\n", "\r": out.unicodeScalars.append(c)
+            case _ where c.value < 0x20 || c.value == 0xFFFE || c.value == 0xFFFF: out += "\u{FFFD}"
+            default: out.unicodeScalars.append(c)
             }
         }
         return out

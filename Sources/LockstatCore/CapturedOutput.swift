@@ -9,9 +9,9 @@ final class CapturedOutput: @unchecked Sendable {
     private var pipeWrite: Int32 = -1
     private let copied = DispatchSemaphore(value: 0)
 
-    init(path: String, tee: Bool) throws {
-        fileFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
-        guard fileFD >= 0 else { throw LockstatError("\(path): cannot create: \(String(cString: strerror(errno)))") }
+    /// `fd`: DIR/output, opened for appending (TestDirectory.createFile); closed by finish().
+    init(fd: Int32, tee: Bool) throws {
+        fileFD = fd
         guard tee else { return }
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw LockstatError("pipe: \(String(cString: strerror(errno)))") }

@@ -37,7 +37,8 @@ public final class DeltaSnapshotRecorder: Recorder {
     }
 
     public func sample(tick: UInt64, time: UInt64) -> Bool {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO in a replayed tree fails the pread instead of blocking the tick.
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         var length = 0

@@ -10,13 +10,12 @@ public final class FileSnapshotRecorder: Recorder {
     public init(paths: [String], log: RawLogWriter) throws {
         var fds = [Int32]()
         for path in paths {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 {
-                let reason = FileReader.failure(errno).reason
+            switch FileReader.openRegular(path) {
+            case .success(let fd): fds.append(fd)
+            case .failure(let failure):
                 fds.forEach { close($0) }
-                throw LockstatError("\(path): \(reason)")
+                throw LockstatError("\(path): \(failure.reason)")
             }
-            fds.append(fd)
         }
         descriptors = fds
         self.log = log

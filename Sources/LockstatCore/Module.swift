@@ -21,8 +21,8 @@ public protocol LockstatModule: Sendable {
     func presampling(_ context: RecordingContext) throws -> any Recorder
     /// Raw log → the module's entry in samples.pickle, plus warnings (bad lines, dropped bytes).
     func parse(_ log: RawLog, config: Config) throws -> ParsedModule
-    /// samples.pickle entry → graphs in `directory`; returns the file names written.
-    func plot(_ data: PyValue, into directory: String) throws -> [String]
+    /// samples.pickle entry → graphs written through `directory`; returns the file names written.
+    func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String]
 }
 
 extension LockstatModule {
@@ -52,15 +52,21 @@ public enum ConfigValue: Sendable, Equatable {
 public struct RecordingContext {
     public let system: SystemRoot
     public let config: Config
-    public let testDirectory: String
+    /// The test directory: files a module makes there go through it (never a path of its own).
+    public let directory: TestDirectory
+    public var testDirectory: String { directory.path }
     /// The module's raw log; the recorder appends to it on the module's own thread only.
     public let log: RawLogWriter
+    /// One line on stderr for the user, e.g. what a replay skips.
+    public let warn: (String) -> Void
 
-    public init(system: SystemRoot, config: Config, testDirectory: String, log: RawLogWriter) {
+    public init(system: SystemRoot, config: Config, directory: TestDirectory, log: RawLogWriter,
+                warn: @escaping (String) -> Void = { _ in }) {
         self.system = system
         self.config = config
-        self.testDirectory = testDirectory
+        self.directory = directory
         self.log = log
+        self.warn = warn
     }
 }
 
@@ -76,9 +82,13 @@ public protocol Recorder: AnyObject {
 public struct ParsedModule {
     public var data: PyValue
     public var warnings: [String]
+    /// Files besides the pickle (folded stacks, a text report), by name relative to the test
+    /// directory (`NAME` or `samples/NAME`): the core writes them and lists them in the manifest.
+    public var files: [(name: String, contents: String)]
 
-    public init(data: PyValue, warnings: [String] = []) {
+    public init(data: PyValue, warnings: [String] = [], files: [(name: String, contents: String)] = []) {
         self.data = data
         self.warnings = warnings
+        self.files = files
     }
 }

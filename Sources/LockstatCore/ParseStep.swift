@@ -11,13 +11,16 @@ public enum ParseStep {
     public static func run(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> Outcome {
         let catalog = ModuleCatalog(modules)
         let configPath = dir.file("lockstat.config")
-        guard case .success(let text) = FileReader.readText(configPath) else {
+        guard case .success(let bytes) = dir.read("lockstat.config") else {
             throw LockstatError("\(configPath): missing: not a lockstat test directory")
         }
-        let config = try ConfigParser.parse(text, file: configPath, catalog: catalog)
+        let config = try ConfigParser.parse(String(decoding: bytes, as: UTF8.self), file: configPath, catalog: catalog)
         var entries = [(String, PyValue)]()
         var counts = [(module: String, count: Int)]()
         var warnings = [String]()
+        var files = ["samples.pickle", "samples.json"]
+        // A module's files of an earlier parse go, so a rerun leaves none stale.
+        try dir.removeFromManifest { $0.hasSuffix(".folded") }
         for name in config.modules {
             guard let module = modules.first(where: { $0.name == name }) else { continue }
             let path = dir.rawLog(name)
@@ -34,6 +37,8 @@ public enum ParseStep {
                 let parsed = try module.parse(log, config: config)
                 warnings += parsed.warnings.map { "\(name): \($0)" }
                 entries.append((name, parsed.data))
+                for file in parsed.files { try dir.write(file.name, file.contents) }
+                files += parsed.files.map(\.name).filter { !$0.contains("/") }
                 counts.append((name, log.snapshots().count))
             } catch {
                 warnings.append("\(name): parse failed: \(error)")
@@ -41,9 +46,11 @@ public enum ParseStep {
             }
         }
         let data = PyValue.stringDict(entries)
-        try writeAtomically(dir.file("samples.pickle"), Pickle.encode(data))
-        try writeAtomically(dir.file("samples.json"), JSON.encode(data))
-        try dir.addToManifest(["samples.pickle", "samples.json"])
+        // 0600: the data can hold kernel addresses (locks without a name), readable by root and
+        // the invoking user only (given to them under sudo).
+        try dir.write("samples.pickle", Pickle.encode(data), mode: 0o600)
+        try dir.write("samples.json", JSON.encode(data), mode: 0o600)
+        try dir.addToManifest(files)
         return Outcome(data: data, samples: counts, warnings: warnings)
     }
 }
@@ -58,7 +65,7 @@ public enum GraphStep {
         for name in samples.keys {
             guard let module = modules.first(where: { $0.name == name }), let data = samples[name], data != .none else { continue }
             do {
-                files += try module.plot(data, into: dir.path)
+                files += try module.plot(data, into: dir)
             } catch {
                 warnings.append("\(name): plot failed: \(error)")
             }
@@ -71,7 +78,7 @@ public enum GraphStep {
 /// DIR/samples.pickle read back, with errors that name the file.
 public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
     let path = dir.file("samples.pickle")
-    switch FileReader.readAll(path) {
+    switch dir.read("samples.pickle") {
     case .success(let bytes):
         do { return try Unpickler.decode(bytes) } catch { throw LockstatError("\(path): \(error)") }
     case .failure(let f):

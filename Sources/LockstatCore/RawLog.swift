@@ -46,10 +46,17 @@ public final class RawLogWriter {
     /// Appends that failed (disk full, I/O error); the sampler reports them.
     public private(set) var writeErrors = 0
 
-    public init(path: String, initialCapacity: Int = 1 << 16) throws {
-        self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    /// Appends to `path`, created when missing (the benchmark's scratch logs).
+    public convenience init(path: String, initialCapacity: Int = 1 << 16) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw LockstatError("\(path): cannot create raw sample log: \(String(cString: strerror(errno)))") }
+        self.init(fd: fd, path: path, initialCapacity: initialCapacity)
+    }
+
+    /// Appends to the open `fd` (a test directory's, see TestDirectory.createFile); `path` names it in messages.
+    public init(fd: Int32, path: String, initialCapacity: Int = 1 << 16) {
+        self.path = path
+        self.fd = fd
         capacity = initialCapacity
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
     }

@@ -29,8 +29,8 @@ public enum RunPipeline {
         }
         let dir = TestDirectory(request.directory)
         try dir.prepareForRun()
-        try writeAtomically(dir.file("lockstat.config"), request.config.rendered())
-        try writeAtomically(dir.file("cmd"), shellQuoted(request.command) + "\n")
+        try dir.write("lockstat.config", request.config.rendered())
+        try dir.write("cmd", shellQuoted(request.command) + "\n")
 
         ls_signals_install()
         let sampled = startModules(request, dir: dir, modules: available, console: console)
@@ -38,7 +38,7 @@ public enum RunPipeline {
         // Whatever happens from here on, every module's postsampling runs (it restores what
         // presampling changed); stopping twice is harmless.
         defer { threads.forEach { $0.stopAndWait() } }
-        let output = try CapturedOutput(path: dir.file("output"), tee: request.tee)
+        let output = try CapturedOutput(fd: try dir.createFile("output"), tee: request.tee)
         let start = ls_monotonic_ns()
         let pid = try Program.spawn(executable, arguments: request.command, outputFD: output.programFD)
         ls_signals_set_child(pid)
@@ -54,6 +54,9 @@ public enum RunPipeline {
         output.finish()
 
         var written = ["lockstat.config", "cmd", "output", "samples"]
+        // Sampling is over: nothing more needs root. In a directory of the invoking user's,
+        // parse and plot run as that user, so nothing planted there runs as root.
+        try Privileges.handOver(dir)
         do {
             let parsed = try ParseStep.run(dir, modules: available)
             parsed.warnings.forEach { console.warn($0) }
@@ -65,6 +68,8 @@ public enum RunPipeline {
             console.warn("\(error) (the raw samples are kept; `lockstat parse \(request.directory)` retries)")
         }
         try? dir.addToManifest(["lockstat.config", "cmd", "output"])
+        // Under sudo the files this run made are the invoking user's (nothing that was there before).
+        do { try Privileges.giveToInvokingUser(dir) } catch { console.warn("\(error)") }
         console.summary(RunSummary(seconds: Double(end - start) / 1e9, modules: sampled, files: written,
                                    directory: request.directory, status: status))
         return status
@@ -80,15 +85,16 @@ public enum RunPipeline {
                 continue
             }
             do {
-                let log = try RawLogWriter(path: dir.rawLog(name))
-                let context = RecordingContext(system: request.system, config: request.config, testDirectory: dir.path, log: log)
+                let log = try RawLogWriter(fd: try dir.createFile("samples/\(name).log", mode: 0o600), path: dir.rawLog(name))
+                let context = RecordingContext(system: request.system, config: request.config, directory: dir, log: log,
+                                               warn: console.warn)
                 do {
                     let recorder = try module.presampling(context)
                     sampled.append(SampledModule(name: name, interval: request.config.interval(for: name, moduleDefault: module.defaultInterval),
                                                  sharesThread: module.samplesCheaply, recorder: recorder, log: log))
                 } catch {
                     // A module that never sampled has no raw log: parse gives it None, as the original did.
-                    unlink(dir.rawLog(name))
+                    dir.remove("samples/\(name).log")
                     throw error
                 }
             } catch {

@@ -9,6 +9,9 @@ public struct SystemRoot: Sendable, Equatable {
         self.root = root.hasSuffix("/") ? String(root.dropLast()) : root
     }
 
+    /// A tree given by `--proc-root`: read-only, never the live machine.
+    public var isReplay: Bool { !root.isEmpty }
+
     /// The real path of a kernel path such as `/proc/stat`.
     public func path(_ kernelPath: String) -> String { root + kernelPath }
 }
@@ -17,24 +20,47 @@ public struct SystemRoot: Sendable, Equatable {
 /// (Foundation's String(contentsOfFile:) stops after about 4 KB of a /proc file.)
 public enum FileReader {
     public enum Failure: Error, Equatable {
-        case missing, permissionDenied, other(Int32)
+        case missing, permissionDenied, notRegular, other(Int32)
 
         public var reason: String {
             switch self {
             case .missing: return "no such file"
             case .permissionDenied: return "needs root (permission denied)"
+            case .notRegular: return "not a regular file (refused: reading it could block)"
             case .other(let e): return String(cString: strerror(e))
             }
         }
     }
 
     public static func readAll(_ path: String) -> Result<[UInt8], Failure> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        switch openRegular(path) {
+        case .failure(let f): return .failure(f)
+        case .success(let fd):
+            defer { close(fd) }
+            return readAll(descriptor: fd)
+        }
+    }
+
+    /// Opens a file to read, refusing anything but a regular file: a FIFO or device planted where
+    /// a /proc or /sys file or a raw log is expected would block a read forever. (procfs and
+    /// sysfs files are regular.) O_NONBLOCK keeps the open itself from waiting on a FIFO.
+    public static func openRegular(_ path: String) -> Result<Int32, Failure> {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { return .failure(failure(errno)) }
-        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            return .failure(.notRegular)
+        }
+        return .success(fd)
+    }
+
+    /// Reads an open file from its current offset to EOF.
+    public static func readAll(descriptor fd: Int32) -> Result<[UInt8], Failure> {
         // Regular files say their size: read them straight into one buffer. procfs says 0.
         var st = stat()
-        let sizeHint = fstat(fd, &st) == 0 && st.st_size > 0 ? Int(st.st_size) : 0
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return .failure(.notRegular) }
+        let sizeHint = st.st_size > 0 ? Int(st.st_size) : 0
         var capacity = max(sizeHint + 1, 65536)
         var bytes = [UInt8]()
         while true {
@@ -74,10 +100,10 @@ public enum FileReader {
 
     /// Whether the file can be opened for reading, and why not.
     public static func check(_ path: String) -> Failure? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return failure(errno) }
-        close(fd)
-        return nil
+        switch openRegular(path) {
+        case .failure(let f): return f
+        case .success(let fd): close(fd); return nil
+        }
     }
 
     public static func failure(_ err: Int32) -> Failure { Failure.from(err) }

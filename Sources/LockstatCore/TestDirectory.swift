@@ -3,40 +3,121 @@ import Glibc
 /// The test directory of one run: `lockstat.config`, `cmd`, `output`, `samples/`, `samples.pickle`,
 /// `samples.json` and the graphs. `.lockstat-files` lists what the run wrote, so the next run in
 /// the same directory replaces exactly those files and nothing else.
+///
+/// lockstat often runs as root in a folder a user can write (DESIGN.md, "Writing into a directory
+/// users can write, as root"): DIR is opened once with `O_DIRECTORY|O_NOFOLLOW` and every file is
+/// created, replaced and removed relative to that descriptor, with `O_NOFOLLOW` and `O_EXCL`, so
+/// a symlink planted in DIR is replaced or refused, never followed. What this process created is
+/// remembered by inode, so that under sudo only those files change owner.
 public final class TestDirectory {
     public let path: String
+    private var descriptor: Int32 = -1
     private var lockDescriptor: Int32 = -1
+    /// Files and folders this process created: (name relative to DIR, inode).
+    private var created: [(name: String, inode: ino_t)] = []
     static let manifestName = ".lockstat-files"
     static let lockName = ".lockstat.lock"
+    static let samplesName = "samples"
     /// Files every run writes, whether or not the manifest survived.
     static let runFiles = ["lockstat.config", "cmd", "output", "samples.pickle", "samples.json"]
 
     public init(_ path: String) { self.path = path }
 
-    deinit { if lockDescriptor >= 0 { close(lockDescriptor) } }
+    deinit {
+        if lockDescriptor >= 0 { close(lockDescriptor) }
+        if descriptor >= 0 { close(descriptor) }
+    }
 
     public func file(_ name: String) -> String { path + "/" + name }
-    public var samplesDirectory: String { file("samples") }
+    public var samplesDirectory: String { file(Self.samplesName) }
     public func rawLog(_ module: String) -> String { samplesDirectory + "/" + module + ".log" }
 
-    /// Creates the directory (parents too), takes the run lock, and removes the previous run's files.
+    /// The owner of DIR (opened first).
+    public func owner() throws -> (uid: uid_t, gid: gid_t) {
+        let st = try status()
+        return (st.st_uid, st.st_gid)
+    }
+
+    /// Opens DIR, creating it (and missing parents) when asked. Refuses a DIR that is a symlink.
+    public func open(create: Bool) throws {
+        guard descriptor < 0 else { return }
+        if create {
+            let parent = Self.parent(of: path)
+            if parent != path { try makeDirectories(parent) }
+            if mkdir(path, 0o755) == 0 {
+                try openDescriptor()
+                created.append((".", try status().st_ino))
+                return
+            } else if errno != EEXIST {
+                throw LockstatError("\(path): cannot create directory: \(Errno.text)")
+            }
+        }
+        try openDescriptor()
+    }
+
+    private func openDescriptor() throws {
+        descriptor = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor < 0 else { return }
+        let err = errno
+        var st = stat()
+        if lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK {
+            throw LockstatError("\(path): is a symlink; lockstat writes only into a real directory (give the path it points to)")
+        }
+        switch err {
+        case ELOOP: throw LockstatError("\(path): is a symlink; lockstat writes only into a real directory (give the path it points to)")
+        case ENOTDIR: throw LockstatError("\(path): exists and is not a directory")
+        case ENOENT: throw LockstatError("\(path): no such directory")
+        default: throw LockstatError("\(path): cannot open: \(Errno.text)")
+        }
+    }
+
+    /// Root must not write where another user decides what the names mean.
+    func refuseForeign() throws {
+        let st = try status()
+        let invoker = InvokingUser.current
+        if st.st_uid != 0 && st.st_uid != invoker.uid && st.st_uid != geteuid() {
+            throw LockstatError("\(path): belongs to uid \(st.st_uid), not to root or to you: lockstat refuses to write into a directory someone else controls; choose a directory of your own")
+        }
+    }
+
+    func status() throws -> stat {
+        if descriptor < 0 { try openDescriptor() }
+        var st = stat()
+        guard fstat(descriptor, &st) == 0 else { throw LockstatError("\(path): \(Errno.text)") }
+        return st
+    }
+
+    /// Creates or opens DIR, takes the run lock, and removes the previous run's files. An existing
+    /// DIR must be root's or the invoking user's, and writable by its owner only.
     public func prepareForRun() throws {
-        try makeDirectories(path)
+        try open(create: true)
+        if !createdItself {
+            try refuseForeign()
+            try refuseOthersWriting()
+        }
         try lock()
-        for name in Self.runFiles + recordedFiles() { unlink(file(name)) }
-        try removeTree(samplesDirectory)
-        try makeDirectories(samplesDirectory)
+        for name in Self.runFiles + recordedFiles() { remove(name) }
+        try removeSamples()
+        guard mkdirat(descriptor, Self.samplesName, 0o700) == 0 else {
+            throw LockstatError("\(samplesDirectory): cannot create directory: \(Errno.text)")
+        }
+        try noteCreated(Self.samplesName)
         try writeManifest([])
     }
 
     /// Takes the lock that says a lockstat is writing this directory; refuses when another holds it.
     public func lock() throws {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw LockstatError("\(path): no such directory") }
-        guard st.st_mode & S_IFMT == S_IFDIR else { throw LockstatError("\(path): not a directory") }
-        guard access(path, W_OK | X_OK) == 0 else { throw LockstatError("\(path): directory not writable") }
-        let fd = open(file(Self.lockName), O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw LockstatError("\(file(Self.lockName)): \(String(cString: strerror(errno)))") }
+        try open(create: false)
+        guard faccessat(descriptor, ".", W_OK | X_OK, AT_EACCESS) == 0 else { throw LockstatError("\(path): directory not writable") }
+        var fd = openat(descriptor, Self.lockName, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        if fd >= 0 {
+            try noteCreated(Self.lockName)
+        } else if errno == EEXIST {
+            fd = openat(descriptor, Self.lockName, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+        }
+        guard fd >= 0 else {
+            throw LockstatError("\(file(Self.lockName)): \(errno == ELOOP ? "is a symlink; remove it" : Errno.text)")
+        }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             close(fd)
             throw LockstatError("\(path): another lockstat is writing this directory right now")
@@ -44,14 +125,199 @@ public final class TestDirectory {
         lockDescriptor = fd
     }
 
+    // MARK: Files
+
+    /// Writes `name` (in DIR, or `samples/NAME`) through a fresh temporary file and renameat(2):
+    /// a reader never sees half a file, and whatever stood at `name` (a symlink included) is
+    /// replaced, not followed.
+    public func write(_ name: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+        let (folder, leaf) = try folder(of: name)
+        defer { if folder != descriptor { close(folder) } }
+        let temporary = ".\(leaf).\(getpid()).tmp"
+        unlinkat(folder, temporary, 0)
+        let fd = openat(folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw LockstatError("\(file(name)): cannot write: \(Errno.text)") }
+        let failure = writeAll(fd, bytes)
+        let closed = close(fd) == 0
+        guard failure == nil, closed, renameat(folder, temporary, folder, leaf) == 0 else {
+            let err = failure ?? errno
+            unlinkat(folder, temporary, 0)
+            throw LockstatError("\(file(name)): cannot write: \(String(cString: strerror(err)))")
+        }
+        try noteCreated(name)
+    }
+
+    public func write(_ name: String, _ text: String, mode: mode_t = 0o644) throws {
+        try write(name, Array(text.utf8), mode: mode)
+    }
+
+    /// A new, empty file `name` opened for appending, in place of whatever stood there: made
+    /// under a temporary name with O_EXCL and renamed over `name`, so no planted symlink can
+    /// redirect it even if it is planted again in between.
+    public func createFile(_ name: String, mode: mode_t = 0o644) throws -> Int32 {
+        let (folder, leaf) = try folder(of: name)
+        defer { if folder != descriptor { close(folder) } }
+        let temporary = ".\(leaf).\(getpid()).tmp"
+        unlinkat(folder, temporary, 0)
+        let fd = openat(folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw LockstatError("\(file(name)): cannot create: \(Errno.text)") }
+        guard renameat(folder, temporary, folder, leaf) == 0 else {
+            let err = errno
+            close(fd)
+            unlinkat(folder, temporary, 0)
+            throw LockstatError("\(file(name)): cannot create: \(String(cString: strerror(err)))")
+        }
+        try noteCreated(name)
+        return fd
+    }
+
+    /// `name` opened for appending, created when missing; a symlink there is refused (ELOOP).
+    public func appendFile(_ name: String) throws -> Int32 {
+        let (folder, leaf) = try folder(of: name)
+        defer { if folder != descriptor { close(folder) } }
+        var fd = openat(folder, leaf, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        if fd >= 0 {
+            try noteCreated(name)
+        } else if errno == EEXIST {
+            fd = openat(folder, leaf, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC)
+        }
+        guard fd >= 0 else { throw LockstatError("\(file(name)): cannot write: \(Errno.text)") }
+        return fd
+    }
+
+    /// Removes `name` from DIR (a symlink itself, never what it points to).
+    public func remove(_ name: String) {
+        guard let (folder, leaf) = try? folder(of: name) else { return }
+        unlinkat(folder, leaf, 0)
+        if folder != descriptor { close(folder) }
+    }
+
+    /// The folder descriptor and leaf name of `name` (`NAME` or `samples/NAME`).
+    private func folder(of name: String) throws -> (Int32, String) {
+        if descriptor < 0 { try openDescriptor() }
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count <= 2, parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else {
+            throw LockstatError("\(file(name)): not a name lockstat writes")
+        }
+        if parts.count == 1 { return (descriptor, parts[0]) }
+        let fd = openat(descriptor, parts[0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw LockstatError("\(file(parts[0])): cannot open folder: \(Errno.text)") }
+        return (fd, parts[1])
+    }
+
+    /// Removes samples/ and its files; a symlink named samples is removed, not followed.
+    private func removeSamples() throws {
+        let fd = openat(descriptor, Self.samplesName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ELOOP || errno == ENOTDIR { unlinkat(descriptor, Self.samplesName, 0) }
+            return
+        }
+        guard let listing = fdopendir(fd) else { close(fd); return }
+        defer { closedir(listing) }
+        while let entry = readdir(listing) {
+            let name = entryName(entry)
+            if name == "." || name == ".." { continue }
+            if unlinkat(fd, name, 0) != 0 {
+                throw LockstatError("\(samplesDirectory)/\(name): cannot remove: \(Errno.text)")
+            }
+        }
+        if unlinkat(descriptor, Self.samplesName, AT_REMOVEDIR) != 0 {
+            throw LockstatError("\(samplesDirectory): cannot remove: \(Errno.text)")
+        }
+    }
+
+    /// Names of regular files at the top of DIR, with their modification times.
+    public func listing() -> [String: timespec] {
+        guard let fd = try? duplicateDescriptor(), let listing = fdopendir(fd) else { return [:] }
+        defer { closedir(listing) }
+        var result = [String: timespec]()
+        while let entry = readdir(listing) {
+            let name = entryName(entry)
+            var st = stat()
+            if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFREG { result[name] = st.st_mtim }
+        }
+        return result
+    }
+
+    private func duplicateDescriptor() throws -> Int32 {
+        if descriptor < 0 { try openDescriptor() }
+        let fd = openat(descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw LockstatError("\(path): \(Errno.text)") }
+        return fd
+    }
+
+    // MARK: Ownership
+
+    /// Remembers that this process made `name` (a drop-in's plot files too: the caller vouches).
+    public func noteCreated(_ name: String) throws {
+        let (folder, leaf) = try folder(of: name)
+        defer { if folder != descriptor { close(folder) } }
+        var st = stat()
+        if fstatat(folder, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 { created.append((name, st.st_ino)) }
+    }
+
+    /// Gives what this process created to `uid`/`gid` (fchownat, AT_SYMLINK_NOFOLLOW), checking
+    /// each is still the inode it made and has one link: nothing that existed before changes owner.
+    public func giveCreatedFiles(to uid: uid_t, _ gid: gid_t) throws {
+        if descriptor < 0 { try openDescriptor() }
+        var failures = [String]()
+        var seen = Set<String>()
+        for (name, inode) in created.reversed() where seen.insert(name).inserted {
+            let (at, target) = name == "." ? (descriptor, ".") : ((try? folder(of: name)) ?? (-1, ""))
+            guard at >= 0 else { continue }
+            defer { if at != descriptor { close(at) } }
+            var st = stat()
+            guard fstatat(at, target, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_ino == inode else { continue }
+            let kind = st.st_mode & S_IFMT
+            guard kind == S_IFDIR || (kind == S_IFREG && st.st_nlink == 1) else { continue }
+            if fchownat(at, target, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 { failures.append(name) }
+        }
+        // samples/ was made by this run, mode 0700: only this run (and its root-owned drop-ins,
+        // e.g. meminfo.py's own file there) could have put anything into it.
+        if let samples = created.first(where: { $0.name == Self.samplesName }),
+           let folder = try? folder(of: Self.samplesName + "/x").0 {
+            defer { close(folder) }
+            var st = stat()
+            if fstat(folder, &st) == 0, st.st_ino == samples.inode, let listing = fdopendir(dup(folder)) {
+                defer { closedir(listing) }
+                while let entry = readdir(listing) {
+                    let name = entryName(entry)
+                    var file = stat()
+                    guard fstatat(folder, name, &file, AT_SYMLINK_NOFOLLOW) == 0, file.st_mode & S_IFMT == S_IFREG,
+                          file.st_nlink == 1, file.st_uid != uid else { continue }
+                    if fchownat(folder, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 { failures.append(Self.samplesName + "/" + name) }
+                }
+            }
+        }
+        if !failures.isEmpty {
+            throw LockstatError("\(path): could not give \(failures.count) files to uid \(uid): \(failures.prefix(3).joined(separator: ", "))")
+        }
+    }
+
+    /// Whether this process created DIR itself.
+    public var createdItself: Bool { created.contains { $0.name == "." } }
+
+    // MARK: Manifest
+
     /// Files listed in the manifest (relative names).
     public func recordedFiles() -> [String] {
-        guard case .success(let text) = FileReader.readText(file(Self.manifestName)) else { return [] }
-        return text.split(separator: "\n").map(String.init).filter { !$0.contains("/") && !$0.hasPrefix(".") }
+        guard case .success(let bytes) = read(Self.manifestName) else { return [] }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+            .filter { !$0.contains("/") && !$0.hasPrefix(".") }
+    }
+
+    /// A file of DIR, read without following a symlink.
+    public func read(_ name: String) -> Result<[UInt8], FileReader.Failure> {
+        guard let (folder, leaf) = try? folder(of: name) else { return .failure(.missing) }
+        defer { if folder != descriptor { close(folder) } }
+        let fd = openat(folder, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        if fd < 0 { return .failure(.from(errno)) }
+        defer { close(fd) }
+        return FileReader.readAll(descriptor: fd)
     }
 
     public func writeManifest(_ names: [String]) throws {
-        try writeAtomically(file(Self.manifestName), Array((names.joined(separator: "\n") + "\n").utf8))
+        try write(Self.manifestName, Array((names.joined(separator: "\n") + "\n").utf8))
     }
 
     public func addToManifest(_ names: [String]) throws {
@@ -62,8 +328,14 @@ public final class TestDirectory {
 
     public func removeFromManifest(where shouldRemove: (String) -> Bool) throws {
         let all = recordedFiles()
-        for n in all where shouldRemove(n) { unlink(file(n)) }
+        for n in all where shouldRemove(n) { remove(n) }
         try writeManifest(all.filter { !shouldRemove($0) })
+    }
+
+    static func parent(of path: String) -> String {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        let joined = parts.joined(separator: "/")
+        return joined.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : joined
     }
 }
 
@@ -74,48 +346,62 @@ public func makeDirectories(_ path: String) throws {
         guard st.st_mode & S_IFMT == S_IFDIR else { throw LockstatError("\(path): exists and is not a directory") }
         return
     }
-    let parent = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-    if !parent.isEmpty { try makeDirectories(parent) }
+    let parent = TestDirectory.parent(of: path)
+    if parent != path && parent != "." && parent != "/" { try makeDirectories(parent) }
     if mkdir(path, 0o755) != 0 && errno != EEXIST {
-        throw LockstatError("\(path): cannot create directory: \(String(cString: strerror(errno)))")
+        throw LockstatError("\(path): cannot create directory: \(Errno.text)")
     }
 }
 
-/// Removes a directory and its files (one level: samples/ holds no subdirectories).
-func removeTree(_ path: String) throws {
-    guard let dir = opendir(path) else { return }
-    defer { closedir(dir) }
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        if name == "." || name == ".." { continue }
-        if unlink(path + "/" + name) != 0 { throw LockstatError("\(path)/\(name): cannot remove: \(String(cString: strerror(errno)))") }
-    }
-    rmdir(path)
+func entryName(_ entry: UnsafeMutablePointer<dirent>) -> String {
+    withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
 }
 
-/// Writes through a temporary file and rename(2): a reader never sees half a file.
-public func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
-    let tmp = path + ".tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw LockstatError("\(path): cannot write: \(String(cString: strerror(errno)))") }
-    var done = 0
-    let ok: Bool = bytes.withUnsafeBytes { raw in
+/// write(2) until done; the errno of a failure, else nil.
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    bytes.withUnsafeBytes { raw -> Int32? in
+        var done = 0
         while done < raw.count {
-            let n = write(fd, raw.baseAddress! + done, raw.count - done)
+            let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
+            if n < 0 { return errno }
+            if n == 0 { return EIO }
             done += n
         }
-        return true
+        return nil
     }
-    let err = errno
+}
+
+/// Writes through a temporary file and rename(2), for files outside a test directory (the
+/// benchmark's scratch folder, install's config): a reader never sees half a file.
+public func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+    let tmp = path + ".tmp"
+    unlink(tmp)
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw LockstatError("\(path): cannot write: \(Errno.text)") }
+    let failure = writeAll(fd, bytes)
     close(fd)
-    guard ok, rename(tmp, path) == 0 else {
+    guard failure == nil, rename(tmp, path) == 0 else {
+        let err = failure ?? errno
         unlink(tmp)
-        throw LockstatError("\(path): cannot write: \(String(cString: strerror(ok ? errno : err)))")
+        throw LockstatError("\(path): cannot write: \(String(cString: strerror(err)))")
     }
 }
 
 public func writeAtomically(_ path: String, _ text: String) throws {
     try writeAtomically(path, Array(text.utf8))
+}
+
+enum Errno {
+    static var text: String { String(cString: strerror(errno)) }
+}
+
+extension TestDirectory {
+    /// As root, a directory others may write into could hold anything by the time it is read.
+    func refuseOthersWriting() throws {
+        let st = try status()
+        if geteuid() == 0 && st.st_mode & (S_IWGRP | S_IWOTH) != 0 {
+            throw LockstatError("\(path): other users may write into it (mode \(String(st.st_mode & 0o7777, radix: 8))): lockstat, as root, refuses it; chmod go-w \(path) or choose a directory of your own")
+        }
+    }
 }

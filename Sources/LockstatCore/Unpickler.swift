@@ -5,11 +5,18 @@ public struct Unpickler {
         public let description: String
     }
 
+    /// Deeper values are refused: a pickle nested a million deep would exhaust the stack of
+    /// every recursive walk over it (==, JSON, plots). lockstat's own data is 6 deep.
+    public static let maxDepth = 100
+
+    /// A value on the stack and how deep its containers nest (0 for a scalar).
+    private typealias Entry = (value: PyValue, depth: Int)
+
     private let bytes: [UInt8]
     private var pos = 0
-    private var stack: [PyValue] = []
+    private var stack: [Entry] = []
     private var marks: [Int] = []
-    private var memo: [Int: PyValue] = [:]
+    private var memo: [Int: Entry] = [:]
 
     public static func decode(_ bytes: [UInt8]) throws -> PyValue {
         var u = Unpickler(bytes: bytes)
@@ -17,6 +24,11 @@ public struct Unpickler {
     }
 
     init(bytes: [UInt8]) { self.bytes = bytes }
+
+    private mutating func push(_ value: PyValue, depth: Int = 0) throws {
+        guard depth <= Self.maxDepth else { throw Self.fail("nested deeper than \(Self.maxDepth) levels") }
+        stack.append((value, depth))
+    }
 
     private mutating func run() throws -> PyValue {
         while true {
@@ -26,14 +38,14 @@ public struct Unpickler {
             case PickleOp.frame: _ = try take(8)
             case PickleOp.stop:
                 guard let top = stack.last else { throw Self.fail("empty stack at STOP") }
-                return top
+                return top.value
             case PickleOp.mark: marks.append(stack.count)
-            case PickleOp.none: stack.append(.none)
-            case PickleOp.newTrue: stack.append(.bool(true))
-            case PickleOp.newFalse: stack.append(.bool(false))
-            case PickleOp.binInt: stack.append(.int(Int64(Int32(bitPattern: UInt32(le: try take(4))))))
-            case PickleOp.binInt1: stack.append(.int(Int64(try byte())))
-            case PickleOp.binInt2: stack.append(.int(Int64(UInt16(le: try take(2)))))
+            case PickleOp.none: try push(.none)
+            case PickleOp.newTrue: try push(.bool(true))
+            case PickleOp.newFalse: try push(.bool(false))
+            case PickleOp.binInt: try push(.int(Int64(Int32(bitPattern: UInt32(le: try take(4))))))
+            case PickleOp.binInt1: try push(.int(Int64(try byte())))
+            case PickleOp.binInt2: try push(.int(Int64(UInt16(le: try take(2)))))
             case PickleOp.long1:
                 let n = Int(try byte())
                 let raw = try take(n)
@@ -41,72 +53,76 @@ public struct Unpickler {
                 var v: UInt64 = 0
                 for (i, b) in raw.enumerated() { v |= UInt64(b) << (8 * UInt64(i)) }
                 if n > 0 && n < 8 && raw.last! & 0x80 != 0 { v |= ~0 << (8 * UInt64(n)) }
-                stack.append(.int(Int64(bitPattern: v)))
+                try push(.int(Int64(bitPattern: v)))
             case PickleOp.binFloat:
-                stack.append(.float(Double(bitPattern: try take(8).reduce(0) { $0 << 8 | UInt64($1) })))
-            case PickleOp.shortBinUnicode: stack.append(.string(try text(Int(try byte()))))
-            case PickleOp.binUnicode: stack.append(.string(try text(Int(UInt32(le: try take(4))))))
-            case PickleOp.binUnicode8: stack.append(.string(try text(Int(UInt64(le: try take(8))))))
-            case PickleOp.emptyList: stack.append(.list([]))
-            case PickleOp.emptyDict: stack.append(.dict([]))
-            case PickleOp.emptyTuple: stack.append(.tuple([]))
-            case PickleOp.emptySet: stack.append(.set([]))
+                try push(.float(Double(bitPattern: try take(8).reduce(0) { $0 << 8 | UInt64($1) })))
+            case PickleOp.shortBinUnicode: try push(.string(try text(Int(try byte()))))
+            case PickleOp.binUnicode: try push(.string(try text(Int(UInt32(le: try take(4))))))
+            case PickleOp.binUnicode8: try push(.string(try text(try length8())))
+            case PickleOp.emptyList: try push(.list([]), depth: 1)
+            case PickleOp.emptyDict: try push(.dict([]), depth: 1)
+            case PickleOp.emptyTuple: try push(.tuple([]), depth: 1)
+            case PickleOp.emptySet: try push(.set([]), depth: 1)
             case PickleOp.append:
                 let item = try pop()
-                try modifyTop { if case .list(var l) = $0 { l.append(item); $0 = .list(l) } else { throw Self.fail("APPEND to a non-list") } }
+                try modifyTop(adding: item.depth) { if case .list(var l) = $0 { l.append(item.value); $0 = .list(l) } else { throw Self.fail("APPEND to a non-list") } }
             case PickleOp.appends:
-                let items = try popMark()
-                try modifyTop { if case .list(var l) = $0 { l += items; $0 = .list(l) } else { throw Self.fail("APPENDS to a non-list") } }
+                let (items, depth) = try popMark()
+                try modifyTop(adding: depth) { if case .list(var l) = $0 { l += items; $0 = .list(l) } else { throw Self.fail("APPENDS to a non-list") } }
             case PickleOp.addItems:
-                let items = try popMark()
-                try modifyTop { if case .set(var s) = $0 { s += items; $0 = .set(s) } else { throw Self.fail("ADDITEMS to a non-set") } }
+                let (items, depth) = try popMark()
+                try modifyTop(adding: depth) { if case .set(var s) = $0 { s += items; $0 = .set(s) } else { throw Self.fail("ADDITEMS to a non-set") } }
             case PickleOp.setItem:
                 let v = try pop(), k = try pop()
-                try modifyTop { if case .dict(var d) = $0 { d.append((k, v)); $0 = .dict(d) } else { throw Self.fail("SETITEM to a non-dict") } }
+                try modifyTop(adding: max(k.depth, v.depth)) { if case .dict(var d) = $0 { d.append((k.value, v.value)); $0 = .dict(d) } else { throw Self.fail("SETITEM to a non-dict") } }
             case PickleOp.setItems:
-                let items = try popMark()
+                let (items, depth) = try popMark()
                 guard items.count % 2 == 0 else { throw Self.fail("odd SETITEMS") }
-                try modifyTop {
+                try modifyTop(adding: depth) {
                     guard case .dict(var d) = $0 else { throw Self.fail("SETITEMS to a non-dict") }
                     for i in stride(from: 0, to: items.count, by: 2) { d.append((items[i], items[i + 1])) }
                     $0 = .dict(d)
                 }
-            case PickleOp.tuple: stack.append(.tuple(try popMark()))
-            case PickleOp.frozenSet: stack.append(.set(try popMark()))
+            case PickleOp.tuple:
+                let (items, depth) = try popMark()
+                try push(.tuple(items), depth: depth + 1)
+            case PickleOp.frozenSet:
+                let (items, depth) = try popMark()
+                try push(.set(items), depth: depth + 1)
             case PickleOp.tuple1, PickleOp.tuple2, PickleOp.tuple3:
                 let n = Int(op - PickleOp.tuple1) + 1
                 guard stack.count >= n else { throw Self.fail("stack underflow") }
                 let items = Array(stack.suffix(n))
                 stack.removeLast(n)
-                stack.append(.tuple(items))
+                try push(.tuple(items.map(\.value)), depth: (items.map(\.depth).max() ?? 0) + 1)
             case PickleOp.memoize:
                 guard let top = stack.last else { throw Self.fail("MEMOIZE on empty stack") }
                 memo[memo.count] = top
             case PickleOp.global:
                 // Protocols 2 and 3 build sets as `builtins.set(list)`; any other class or
-                // function (numpy, a user's own) is opaque to lockstat.
+                // function (numpy, a user's own) is opaque to lockstat, and never called.
                 let name = try line() + "." + (try line())
-                stack.append(Self.setConstructors.contains(name) ? .string(Self.setMarker) : .opaque)
+                try push(Self.setConstructors.contains(name) ? .string(Self.setMarker) : .opaque)
             case PickleOp.stackGlobal:
-                let name = try pop(), module = try pop()
+                let name = try pop().value, module = try pop().value
                 let full = (module.string ?? "") + "." + (name.string ?? "")
-                stack.append(Self.setConstructors.contains(full) ? .string(Self.setMarker) : .opaque)
+                try push(Self.setConstructors.contains(full) ? .string(Self.setMarker) : .opaque)
             case PickleOp.reduce:
                 let args = try pop(), callable = try pop()
-                if callable == .string(Self.setMarker), case .tuple(let a) = args {
-                    stack.append(.set(a.first?.listItems ?? []))
+                if callable.value == .string(Self.setMarker), case .tuple(let a) = args.value {
+                    try push(.set(a.first?.listItems ?? []), depth: args.depth)
                 } else {
-                    stack.append(.opaque)
+                    try push(.opaque)
                 }
             case PickleOp.newObj:
                 _ = try pop()
                 _ = try pop()
-                stack.append(.opaque)
+                try push(.opaque)
             case PickleOp.build:
                 _ = try pop()   // the state of an opaque object
-            case PickleOp.shortBinBytes: _ = try take(Int(try byte())); stack.append(.opaque)
-            case PickleOp.binBytes: _ = try take(Int(UInt32(le: try take(4)))); stack.append(.opaque)
-            case PickleOp.binBytes8: _ = try take(Int(UInt64(le: try take(8)))); stack.append(.opaque)
+            case PickleOp.shortBinBytes: _ = try take(Int(try byte())); try push(.opaque)
+            case PickleOp.binBytes: _ = try take(Int(UInt32(le: try take(4)))); try push(.opaque)
+            case PickleOp.binBytes8: _ = try take(try length8()); try push(.opaque)
             case PickleOp.binPut: try put(Int(try byte()))
             case PickleOp.longBinPut: try put(Int(UInt32(le: try take(4))))
             case PickleOp.binGet: stack.append(try memoValue(Int(try byte())))
@@ -115,6 +131,12 @@ public struct Unpickler {
                 throw Self.fail("unsupported opcode 0x\(String(op, radix: 16)) at byte \(pos - 1)")
             }
         }
+    }
+
+    /// An 8-byte length, which no file of this size can hold when it does not fit an Int.
+    private mutating func length8() throws -> Int {
+        guard let n = Int(exactly: UInt64(le: try take(8))) else { throw Self.fail("length beyond the end of the file") }
+        return n
     }
 
     private static func fail(_ message: String) -> Failure { Failure(description: "pickle: \(message)") }
@@ -126,7 +148,7 @@ public struct Unpickler {
     }
 
     private mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
-        guard n >= 0, pos + n <= bytes.count else { throw Self.fail("truncated") }
+        guard n >= 0, n <= bytes.count - pos else { throw Self.fail("truncated") }
         defer { pos += n }
         return bytes[pos..<(pos + n)]
     }
@@ -142,23 +164,28 @@ public struct Unpickler {
 
     private mutating func text(_ n: Int) throws -> String { String(decoding: try take(n), as: UTF8.self) }
 
-    private mutating func pop() throws -> PyValue {
+    private mutating func pop() throws -> Entry {
         guard let v = stack.popLast() else { throw Self.fail("stack underflow") }
         return v
     }
 
-    private mutating func popMark() throws -> [PyValue] {
+    /// The items above the last MARK, and the deepest of them.
+    private mutating func popMark() throws -> ([PyValue], Int) {
         guard let m = marks.popLast(), m <= stack.count else { throw Self.fail("missing MARK") }
-        let items = Array(stack[m...])
-        stack.removeSubrange(m...)
-        return items
+        let items = stack[m...]
+        defer { stack.removeSubrange(m...) }
+        return (items.map(\.value), items.map(\.depth).max() ?? 0)
     }
 
-    private mutating func modifyTop(_ body: (inout PyValue) throws -> Void) throws {
+    /// Adds to the container on top; `depth` is that of what is added.
+    private mutating func modifyTop(adding depth: Int, _ body: (inout PyValue) throws -> Void) throws {
         guard !stack.isEmpty else { throw Self.fail("stack underflow") }
         // Items added to an object lockstat cannot represent stay with it, unseen.
-        if stack[stack.count - 1] == .opaque { return }
-        try body(&stack[stack.count - 1])
+        if stack[stack.count - 1].value == .opaque { return }
+        let nested = max(stack[stack.count - 1].depth, depth + 1)
+        guard nested <= Self.maxDepth else { throw Self.fail("nested deeper than \(Self.maxDepth) levels") }
+        try body(&stack[stack.count - 1].value)
+        stack[stack.count - 1].depth = nested
     }
 
     /// Memo entries are copies: a value filled after it was memoized reads back as it was then,
@@ -168,7 +195,7 @@ public struct Unpickler {
         memo[i] = top
     }
 
-    private func memoValue(_ i: Int) throws -> PyValue {
+    private func memoValue(_ i: Int) throws -> Entry {
         guard let v = memo[i] else { throw Self.fail("unknown memo \(i)") }
         return v
     }

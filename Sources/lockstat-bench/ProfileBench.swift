@@ -25,7 +25,7 @@ enum ProfileBench {
             let log = try RawLogWriter(path: dir + "/samples/oprofile.log")
             var config = Config(modules: ["oprofile"], interval: 0.1)
             config.moduleSettings["oprofile"] = ["frequency": [String(hz)]]
-            let recorder = try module.presampling(RecordingContext(system: SystemRoot(), config: config, testDirectory: dir, log: log))
+            let recorder = try module.presampling(RecordingContext(system: SystemRoot(), config: config, directory: TestDirectory(dir), log: log))
             let sampled = SampledModule(name: "oprofile", interval: 0.1, sharesThread: false, recorder: recorder, log: log)
             let thread = SamplingThread.threads(for: [sampled])[0]
             thread.start(at: ls_monotonic_ns())

@@ -36,7 +36,7 @@ func measureLockstat(rate: Double) throws -> SamplerFigures {
     var sampled = [SampledModule]()
     for m in modules {
         let log = try RawLogWriter(path: "\(scratch)/\(m.name).log")
-        let recorder = try m.presampling(RecordingContext(system: SystemRoot(), config: config, testDirectory: scratch, log: log))
+        let recorder = try m.presampling(RecordingContext(system: SystemRoot(), config: config, directory: TestDirectory(scratch), log: log))
         sampled.append(SampledModule(name: m.name, interval: 1 / rate, sharesThread: m.samplesCheaply, recorder: recorder, log: log))
     }
     let threads = SamplingThread.threads(for: sampled)
@@ -232,7 +232,7 @@ if CommandLine.arguments.contains("--parse-only") {
     try makeDirectories("\(scratch)/samples")
     let log = try RawLogWriter(path: "\(scratch)/samples/contention.log")
     let recorder = try contention.presampling(RecordingContext(system: SystemRoot(), config: Config(modules: ["contention"]),
-                                                                 testDirectory: scratch, log: log))
+                                                                 directory: TestDirectory(scratch), log: log))
     let module = SampledModule(name: "contention", interval: contention.defaultInterval!, sharesThread: false, recorder: recorder, log: log)
     let thread = SamplingThread.threads(for: [module])[0]
     let t0 = ls_monotonic_ns()

@@ -44,6 +44,26 @@ final class ProfileTests: XCTestCase {
         }
     }
 
+    /// Names come from unprivileged processes: a program named and with a symbol named with
+    /// control characters (XML 1.0 forbids most of C0) still gives well-formed SVGs only.
+    func testControlCharactersInNamesKeepEverySVGWellFormed() throws {
+        try requireProfiler()
+        let dir = temporaryDirectory(), exe = try compile("hot-pair.c")
+        let hostile = dir + "/ev\u{1}il\u{b}<&x>"
+        let renamed = try shell(["objcopy", "--redefine-sym", "hot_a=hot\u{1}\u{b}<&\"a", exe, hostile])
+        XCTAssertEqual(renamed.status, 0, renamed.err)
+        try "modules oprofile\noprofile.frequency 499\n".write(toFile: dir + "/lockstat.config", atomically: true, encoding: .utf8)
+        let r = try Lockstat.run(["--config", dir + "/lockstat.config", dir + "/run", hostile, "1.5"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let rows = try Lockstat.samples(dir + "/run")["oprofile"]?["rows"]?.listItems ?? []
+        XCTAssertTrue(rows.contains { $0["symbol_name"]?.string == "hot\u{1}\u{b}<&\"a" }, "the symbol is profiled under its own name")
+        let svgs = try FileManager.default.contentsOfDirectory(atPath: dir + "/run").filter { $0.hasSuffix(".svg") }
+        XCTAssertFalse(svgs.isEmpty)
+        let check = "import sys, xml.etree.ElementTree as E\nfor f in sys.argv[1:]: E.parse(f)\nprint('ok')"
+        let parsed = try shell(["python3", "-c", check] + svgs.map { dir + "/run/" + $0 })
+        XCTAssertEqual(parsed.out, "ok\n", parsed.err)
+    }
+
     /// Two functions of known shares (75/25): ≥ 90 % of the program's samples are in them, both
     /// under main in the flame graph, and their proportion agrees with perf record's within 5 points.
     /// Both sample at 499 Hz: ~2,000 samples each, so sampling noise (±1 point per profiler) stays

@@ -32,6 +32,10 @@ void ls_signals_set_child(pid_t child);
 /* posix_spawn of `path` with argv/envp, stdout+stderr to out_fd (when >= 0). Returns pid or -errno. */
 pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd);
 
+/* Become uid/gid for good (every thread): no supplementary groups, then setresgid and setresuid.
+   Returns 0, or -errno. */
+int ls_become(uid_t uid, gid_t gid);
+
 /* Wait for pid, retrying on EINTR. Returns the raw wait status, or -errno. */
 int ls_wait(pid_t pid);
 int ls_wifexited(int status);

@@ -48,17 +48,15 @@ public struct ContentionModule: LockstatModule {
 
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         let data = try ContentionData(log: log, top: Int(config.setting(name, "top")?.first ?? "") ?? 10)
-        try writeAtomically(log.testDirectory + "/samples/contention.txt",
-                            ContentionAnalysis.table(data.analysis.byCaller, keyTitle: "caller"))
-        try writeAtomically(log.testDirectory + "/contention.folded",
-                            data.analysis.folded.map { "\($0.0) \($0.1)" }.joined(separator: "\n") + "\n")
+        let files = [("samples/contention.txt", ContentionAnalysis.table(data.analysis.byCaller, keyTitle: "caller")),
+                     ("contention.folded", data.analysis.folded.map { "\($0.0) \($0.1)" }.joined(separator: "\n") + "\n")]
         var warnings = [String]()
         if data.lost > 0 { warnings.append("\(data.lost) events lost: the ring buffers were full (a shorter contention.intervall drains them more often)") }
         if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
-        return ParsedModule(data: data.pyValue, warnings: warnings)
+        return ParsedModule(data: data.pyValue, warnings: warnings, files: files)
     }
 
-    public func plot(_ data: PyValue, into directory: String) throws -> [String] {
+    public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
         try ContentionPlots(data: data).write(into: directory)
     }
 }

@@ -6,7 +6,7 @@ import LockstatCore
 struct ContentionPlots {
     let data: PyValue
 
-    func write(into directory: String) throws -> [String] {
+    func write(into directory: TestDirectory) throws -> [String] {
         guard let time = data["time"]?.series?.map({ $0 ?? 0 }) else { return [] }
         var files = PlotFiles(into: directory)
         let top = data["top_callers"]

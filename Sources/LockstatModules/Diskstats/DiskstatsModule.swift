@@ -37,7 +37,7 @@ public struct DiskstatsModule: LockstatModule {
         return ParsedModule(data: DiskstatsData(series: series, wholeDisks: whole).pyValue, warnings: warnings)
     }
 
-    public func plot(_ data: PyValue, into directory: String) throws -> [String] {
+    public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
         try DiskstatsPlots(data: data).write(into: directory)
     }
 }

@@ -15,7 +15,7 @@ struct DiskstatsPlots {
         ("queue", "Average queue size (aqu-sz)", "requests in flight (count)", ["aqu-sz"]),
     ]
 
-    func write(into directory: String) throws -> [String] {
+    func write(into directory: TestDirectory) throws -> [String] {
         guard let time = data["time"]?.series?.map({ $0 ?? 0 }), let devices = data["devices"] else { return [] }
         var files = [String]()
         for name in devices.keys {
@@ -29,7 +29,7 @@ struct DiskstatsPlots {
                 guard !series.isEmpty else { continue }
                 let file = "diskstats_\(safe)_\(chart.file).svg"
                 let yMax: Double? = chart.file == "util" ? 100 : nil
-                try writeAtomically(directory + "/" + file,
+                try directory.write(file,
                                     TimeChart(title: "\(chart.title), \(name) (/proc/diskstats, iostat -x)", yLabel: chart.unit,
                                               time: time, series: series, yMax: yMax).render())
                 files.append(file)

@@ -28,6 +28,12 @@ public struct LockStatModule: LockstatModule {
     /// the run measures the program alone. The remembered value is restored by postsampling and,
     /// should lockstat die of a signal or a crash, by the signal handler.
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
+        if context.system.isReplay {
+            // A replay never writes into the replayed tree: it is the user's capture.
+            context.warn("lock_stat: replaying \(context.system.root): the lock_stat switch and clear are skipped (nothing is written into a replayed tree)")
+            let snapshots = try DeltaSnapshotRecorder(path: context.system.path(Self.file), log: context.log)
+            return LockStatRecorder(snapshots: snapshots, switchPath: nil, remembered: "")
+        }
         let switchPath = context.system.path(Self.switchFile)
         guard case .success(let text) = FileReader.readText(switchPath) else {
             throw LockstatError("\(switchPath): cannot read the lock_stat switch")
@@ -55,7 +61,7 @@ public struct LockStatModule: LockstatModule {
         return ParsedModule(data: series.pyValue(top: top), warnings: warnings)
     }
 
-    public func plot(_ data: PyValue, into directory: String) throws -> [String] {
+    public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
         try LockStatPlots(data: data).write(into: directory)
     }
 }
@@ -63,10 +69,11 @@ public struct LockStatModule: LockstatModule {
 /// Samples /proc/lock_stat; postsampling puts the collection switch back as it was.
 final class LockStatRecorder: Recorder {
     private let snapshots: DeltaSnapshotRecorder
-    private let switchPath: String
+    /// nil in a replay: nothing to put back.
+    private let switchPath: String?
     private let remembered: String
 
-    init(snapshots: DeltaSnapshotRecorder, switchPath: String, remembered: String) {
+    init(snapshots: DeltaSnapshotRecorder, switchPath: String?, remembered: String) {
         self.snapshots = snapshots
         self.switchPath = switchPath
         self.remembered = remembered
@@ -75,6 +82,7 @@ final class LockStatRecorder: Recorder {
     func sample(tick: UInt64, time: UInt64) -> Bool { snapshots.sample(tick: tick, time: time) }
 
     func postsampling() {
+        guard let switchPath else { return }
         try? writeControl(switchPath, remembered + "\n")
         ls_restore_cancel(switchPath)
     }

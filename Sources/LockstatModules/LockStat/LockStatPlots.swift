@@ -6,11 +6,11 @@ import LockstatCore
 struct LockStatPlots {
     let data: PyValue
 
-    func write(into directory: String) throws -> [String] {
+    func write(into directory: TestDirectory) throws -> [String] {
         guard let time = data["time"]?.series?.map({ $0 ?? 0 }), let top = data["top"]?.listItems else { return [] }
         var files = [String]()
         func save(_ name: String, _ document: String) throws {
-            try writeAtomically(directory + "/" + name, document)
+            try directory.write(name, document)
             files.append(name)
         }
         try save("lockstat_waittime.svg", share(top, "waittime-total", title: "Share of total wait time by lock class (/proc/lock_stat)"))

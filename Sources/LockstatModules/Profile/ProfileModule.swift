@@ -60,9 +60,8 @@ public struct ProfileModule: LockstatModule {
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         let data = try ProfileData(log: log, config: config)
         let value = data.pyValue
-        try writeAtomically(log.testDirectory + "/samples/oprofile", ProfileReport.render(value))
-        try writeAtomically(log.testDirectory + "/oprofile.folded",
-                            data.analysis.folded.map { "\($0.stack) \($0.count)" }.joined(separator: "\n") + "\n")
+        let files = [("samples/oprofile", ProfileReport.render(value)),
+                     ("oprofile.folded", data.analysis.folded.map { "\($0.stack) \($0.count)" }.joined(separator: "\n") + "\n")]
         var warnings = [String]()
         if data.analysis.lost > 0 { warnings.append("\(data.analysis.lost) samples lost: the ring buffers were full (a shorter oprofile.intervall drains them more often)") }
         if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
@@ -73,10 +72,10 @@ public struct ProfileModule: LockstatModule {
             warnings.append("\(data.changedFiles.count) files changed since the run started, their symbols may not be the run's: " + data.changedFiles.prefix(5).joined(separator: ", "))
         }
         if let w = data.vmlinuxWarning { warnings.append(w) }
-        return ParsedModule(data: value, warnings: warnings)
+        return ParsedModule(data: value, warnings: warnings, files: files)
     }
 
-    public func plot(_ data: PyValue, into directory: String) throws -> [String] {
+    public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
         try ProfilePlots(data: data).write(into: directory)
     }
 

@@ -7,7 +7,7 @@ struct ProfilePlots {
     let data: PyValue
     static let shownBars = 15
 
-    func write(into directory: String) throws -> [String] {
+    func write(into directory: TestDirectory) throws -> [String] {
         guard let time = data["time"]?.series?.map({ $0 ?? 0 }) else { return [] }
         var files = PlotFiles(into: directory)
         let rows = data["rows"]?.listItems ?? [], images = data["images"]?.listItems ?? []

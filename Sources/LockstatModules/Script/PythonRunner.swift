@@ -1,4 +1,6 @@
-/// The Python side of drop-in modules, run with `python3 -c`. It loads the module file and:
+/// The Python side of drop-in modules, run with `python3 -I -c`: isolated, so neither the current
+/// directory, the user's site-packages nor PYTHON* variables decide what gets imported (lockstat
+/// often runs as root from /tmp). It loads the module file and:
 /// - `session MODULE_FILE TEST_DIR`: answers `presampling`, `sample T`, `postsampling` lines on
 ///   stdin, one long-lived interpreter for the whole sampling phase; each answer is `ok` or
 ///   `error N` followed by N bytes of traceback. The module's own prints go to stderr, so they
@@ -8,6 +10,9 @@
 /// - `plot MODULE_FILE TEST_DIR INTERVAL NAME`: calls plot(test_dir, data, interval) with the
 ///   module's entry of TEST_DIR/samples.pickle.
 enum PythonRunner {
+    /// python3's arguments for one mode.
+    static func arguments(_ mode: String, _ rest: String...) -> [String] { ["-I", "-c", source, mode] + rest }
+
     static let source = #"""
 import importlib.util, json, math, os, pickle, sys, traceback
 

@@ -21,8 +21,15 @@ struct ScriptModule: LockstatModule {
         return nil
     }
 
+    /// Refuses to start the module's code as root unless root owns it (TrustedCode); checked
+    /// wherever the module is started: sampling, parse and plot.
+    func checkTrusted() throws {
+        if let reason = TrustedCode.refusal(file) { throw LockstatError("module \(name): refused: \(reason)") }
+    }
+
     func presampling(_ context: RecordingContext) throws -> any Recorder {
-        let errors = ScriptErrors(module: name, testDirectory: context.testDirectory)
+        try checkTrusted()
+        let errors = ScriptErrors(module: name, directory: context.directory)
         switch kind {
         case .python:
             let output = try errors.outputFile()
@@ -37,12 +44,13 @@ struct ScriptModule: LockstatModule {
     }
 
     func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+        try checkTrusted()
         let dir = log.testDirectory
-        let errors = ScriptErrors(module: name, testDirectory: dir)
+        let errors = ScriptErrors(module: name, directory: TestDirectory(dir))
         switch kind {
         case .python:
             let out = dir + "/samples/\(name).parsed"
-            let r = try ScriptProcess.run(ScriptProcess.python3!, ["-c", PythonRunner.source, "parse", file, dir, out])
+            let r = try ScriptProcess.run(ScriptProcess.python3!, PythonRunner.arguments("parse", file, dir, out))
             guard r.status == 0, case .success(let pickle) = FileReader.readAll(out + ".pickle") else {
                 errors.report("parse", r.stderr)
                 throw LockstatError("\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
@@ -63,36 +71,30 @@ struct ScriptModule: LockstatModule {
         }
     }
 
-    func plot(_ data: PyValue, into directory: String) throws -> [String] {
-        let errors = ScriptErrors(module: name, testDirectory: directory)
-        let interval = (try? RawLog.read(path: directory + "/samples/\(name).log")).map { Double($0.intervalNanoseconds) / 1e9 } ?? 0
-        let before = Self.listing(directory)
+    func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
+        try checkTrusted()
+        let errors = ScriptErrors(module: name, directory: directory)
+        let interval = (try? RawLog.read(path: directory.rawLog(name))).map { Double($0.intervalNanoseconds) / 1e9 } ?? 0
+        let before = directory.listing()
         let r: ScriptProcess.Outcome
         switch kind {
         case .python:
-            r = try ScriptProcess.run(ScriptProcess.python3!, ["-c", PythonRunner.source, "plot", file, directory, "\(interval)", name])
+            r = try ScriptProcess.run(ScriptProcess.python3!, PythonRunner.arguments("plot", file, directory.path, "\(interval)", name))
         case .executable:
-            let dataFile = directory + "/samples/\(name).data.json"
-            try writeAtomically(dataFile, JSON.encode(data))
-            r = try ScriptProcess.run(file, ["plot", directory, dataFile, "\(interval)"])
+            try directory.write("samples/\(name).data.json", JSON.encode(data))
+            r = try ScriptProcess.run(file, ["plot", directory.path, directory.file("samples/\(name).data.json"), "\(interval)"])
         }
         guard r.status == 0 else {
             errors.report("plot", r.stderr)
             throw LockstatError("\(name) plot failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
         }
-        // What the module wrote into the test directory is part of the run.
-        let after = Self.listing(directory)
-        return after.filter { before[$0.key] != $0.value }.map(\.key).filter { !$0.hasPrefix(".") }.sorted()
-    }
-
-    /// Regular files at the top of a folder, by name, with their modification times.
-    static func listing(_ directory: String) -> [String: Date] {
-        var result = [String: Date]()
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)
-            if attributes?[.type] as? FileAttributeType == .typeRegular { result[name] = attributes?[.modificationDate] as? Date ?? Date() }
-        }
-        return result
+        // What the module wrote into the test directory is part of the run; the files it made
+        // anew are this run's own (under sudo they change owner with the rest).
+        let after = directory.listing()
+        let written = after.filter { before[$0.key].map { [$0.tv_sec, $0.tv_nsec] } != [$0.value.tv_sec, $0.value.tv_nsec] }
+            .map(\.key).filter { !$0.hasPrefix(".") }.sorted()
+        for name in written where before[name] == nil { try directory.noteCreated(name) }
+        return written
     }
 }
 
@@ -154,29 +156,27 @@ final class ExecutableRecorder: Recorder {
 /// kept in DIR/samples/<module>.errors (beside DIR/samples/<module>.output, what it printed).
 final class ScriptErrors: @unchecked Sendable {
     let module: String
-    let path: String
+    let directory: TestDirectory
+    var path: String { directory.file(name) }
+    private var name: String { "samples/\(module).errors" }
     private var reported = Set<String>()
     private let lock = NSLock()
 
-    init(module: String, testDirectory: String) {
+    init(module: String, directory: TestDirectory) {
         self.module = module
-        path = testDirectory + "/samples/\(module).errors"
+        self.directory = directory
     }
 
     func outputFile() throws -> FileHandle {
-        let output = path.replacingOccurrences(of: ".errors", with: ".output")
-        FileManager.default.createFile(atPath: output, contents: nil)
-        guard let handle = FileHandle(forWritingAtPath: output) else { throw LockstatError("\(output): cannot create") }
-        return handle
+        FileHandle(fileDescriptor: try directory.createFile("samples/\(module).output"), closeOnDealloc: true)
     }
 
     func report(_ operation: String, _ traceback: String) {
         lock.withLock {
             let entry = "module \(module): \(operation) failed:\n\(traceback)\(traceback.hasSuffix("\n") ? "" : "\n")"
-            if let handle = FileHandle(forWritingAtPath: path) ?? { FileManager.default.createFile(atPath: path, contents: nil); return FileHandle(forWritingAtPath: path) }() {
-                handle.seekToEndOfFile()
+            if let fd = try? directory.appendFile(name) {
+                let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
                 handle.write(Data(entry.utf8))
-                handle.closeFile()
             }
             let kind = String(operation.prefix { $0 != " " })
             if reported.insert(kind).inserted {

@@ -49,7 +49,7 @@ final class PythonSession {
 
     init(python: String, file: String, testDirectory: String, output: FileHandle) throws {
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", PythonRunner.source, "session", file, testDirectory]
+        process.arguments = PythonRunner.arguments("session", file, testDirectory)
         process.standardInput = commands
         process.standardOutput = answers
         process.standardError = output

@@ -2,13 +2,13 @@ import LockstatCore
 
 /// The graphs a module's plot writes into a folder, and their names in the order written.
 struct PlotFiles {
-    let directory: String
+    let directory: TestDirectory
     private(set) var names: [String] = []
 
-    init(into directory: String) { self.directory = directory }
+    init(into directory: TestDirectory) { self.directory = directory }
 
     mutating func save(_ name: String, _ document: String) throws {
-        try writeAtomically(directory + "/" + name, document)
+        try directory.write(name, document)
         names.append(name)
     }
 }

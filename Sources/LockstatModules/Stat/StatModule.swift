@@ -28,7 +28,7 @@ public struct StatModule: LockstatModule {
         return ParsedModule(data: series.pyValue, warnings: warnings)
     }
 
-    public func plot(_ data: PyValue, into directory: String) throws -> [String] {
+    public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
         try StatPlots(data: data).write(into: directory)
     }
 }

@@ -6,11 +6,11 @@ import LockstatCore
 struct StatPlots {
     let data: PyValue
 
-    func write(into directory: String) throws -> [String] {
+    func write(into directory: TestDirectory) throws -> [String] {
         guard let time = data["time"]?.series?.map({ $0 ?? 0 }), let cpus = data["cpu"] else { return [] }
         var files = [String]()
         func save(_ name: String, _ chart: TimeChart) throws {
-            try writeAtomically(directory + "/" + name, chart.render())
+            try directory.write(name, chart.render())
             files.append(name)
         }
         for cpu in cpus.keys {
