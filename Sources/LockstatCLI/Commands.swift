@@ -24,7 +24,7 @@ struct ParseCommand: ParsableCommand {
         try Privileges.enter(dir)
         try dir.lock()
         let outcome = try ParseStep.run(dir, modules: try modules(ofTestDirectory: directory))
-        for w in outcome.warnings { FileHandle.standardError.write(Data("lockstat: warning: \(w)\n".utf8)) }
+        for w in outcome.warnings { writeText(2, "lockstat: warning: \(w)\n") }
         for (module, count) in outcome.samples { print("\(module): \(count) samples") }
         print("wrote \(dir.file("samples.pickle")) and \(dir.file("samples.json"))")
     }
@@ -41,7 +41,7 @@ struct GraphCommand: ParsableCommand {
         try Privileges.enter(dir)
         try dir.lock()
         let (files, warnings) = try GraphStep.run(dir, modules: try modules(ofTestDirectory: directory))
-        for w in warnings { FileHandle.standardError.write(Data("lockstat: warning: \(w)\n".utf8)) }
+        for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
         print("wrote \(files.count) graphs in \(directory): " + files.joined(separator: " "))
     }
 }

@@ -7,12 +7,15 @@ import LockstatModules
 /// errors 2, `lockstat: message` for errors a user can act on, the program's own status for runs.
 public enum Entry {
     public static func main(_ command: ParsableCommand.Type, arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        // A reader that went away (a drop-in's python3 that exited, a closed pipe on stdout) is
+        // an EPIPE to handle where it happens, never the end of lockstat and of its restores.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var parsed = try command.parseAsRoot(arguments)
             try parsed.run()
             exit(0)
         } catch let error as LockstatError {
-            FileHandle.standardError.write(Data("lockstat: \(error.message)\n".utf8))
+            writeText(2, "lockstat: \(error.message)\n")
             exit(error.exitCode)
         } catch let error as ExitCode {
             exit(error.rawValue)
@@ -23,14 +26,11 @@ public enum Entry {
                 print(message)
                 exit(0)
             }
-            FileHandle.standardError.write(Data((message + "\n").utf8))
+            writeText(2, message + "\n")
             exit(2)
         }
     }
 }
-
-
-
 
 /// The config in effect and every module it can name: built in, and drop-ins on its module path.
 func loadConfig(explicit: String?) throws -> (config: Config, modules: ModuleSet, origin: String) {

@@ -14,13 +14,13 @@ final class Console: @unchecked Sendable {
     func warn(_ message: String) {
         lock.withLock {
             clearProgressLine()
-            FileHandle.standardError.write(Data("lockstat: warning: \(message)\n".utf8))
+            writeText(2, "lockstat: warning: \(message)\n")
         }
     }
 
     func summary(_ summary: RunSummary) {
         guard !quiet else { return }
-        FileHandle.standardError.write(Data((summary.text + "\n").utf8))
+        writeText(2, summary.text + "\n")
     }
 
     /// The live line: elapsed time, samples, missed ticks; refreshed twice a second.
@@ -34,7 +34,7 @@ final class Console: @unchecked Sendable {
                 let missed = modules.reduce(0) { $0 + $1.counters.missed.load(ordering: .relaxed) }
                 lock.withLock {
                     progressShown = true
-                    FileHandle.standardError.write(Data(String(format: "\r\u{1B}[Klockstat: %.1f s, %d samples, %d missed ticks", elapsed, samples, missed).utf8))
+                    writeText(2, String(format: "\r\u{1B}[Klockstat: %.1f s, %d samples, %d missed ticks", elapsed, samples, missed))
                 }
                 usleep(500_000)
             }
@@ -47,7 +47,7 @@ final class Console: @unchecked Sendable {
 
     private func clearProgressLine() {
         if progressShown {
-            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            writeText(2, "\r\u{1B}[K")
             progressShown = false
         }
     }

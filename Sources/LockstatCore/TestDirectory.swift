@@ -357,6 +357,12 @@ func entryName(_ entry: UnsafeMutablePointer<dirent>) -> String {
     withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
 }
 
+/// Text to a descriptor (stderr, a pipe), whole: write(2) retried on EINTR, which Foundation's
+/// FileHandle.write turns into a crash (lockstat's own signals interrupt system calls).
+/// Returns false when the descriptor is gone (EPIPE: SIGPIPE is ignored).
+@discardableResult
+public func writeText(_ fd: Int32, _ text: String) -> Bool { writeAll(fd, Array(text.utf8)) == nil }
+
 /// write(2) until done; the errno of a failure, else nil.
 func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
     bytes.withUnsafeBytes { raw -> Int32? in

@@ -99,7 +99,9 @@ final class DiskstatsTests: XCTestCase {
         let c = b.replacingOccurrences(of: "nvme0n1 10 0 80", with: "nvme0n1 30 0 240") + "garbage line here\n 8 1 sda1 1 2 3\n   8  2 sdb 1 2"
         let (data, warnings) = try parse([a, b, c], times: [0, 1, 2])
         let n = data["devices"]!["nvme0n1"]!["r/s"]!.series!
-        XCTAssertNil(n[0]); XCTAssertNil(n[1]); assertClose(n[2], 20)
+        // Appearing between the first two samples, it counts from zero, as iostat does: 10 reads
+        // in its first second. (It was None there before the sysstat-exact rules.)
+        XCTAssertNil(n[0]); assertClose(n[1], 10); assertClose(n[2], 20)
         XCTAssertEqual(data["bad_lines"], .int(3))
         XCTAssertEqual(warnings.count, 1)
         XCTAssertEqual(data["whole_disks"]?.strings, ["sda", "nvme0n1"], "nvme0n1p1 is a partition of nvme0n1")
@@ -122,5 +124,57 @@ final class DiskstatsTests: XCTestCase {
         XCTAssertEqual(data["bad_lines"], .int(0))
         let sysBlock = try FileManager.default.contentsOfDirectory(atPath: "/sys/block")
         for disk in sysBlock { XCTAssertNotNil(data["devices"]![disk], disk) }
+    }
+
+    // sysstat's rules in the corner cases (iostat.c, rd_stats.c of sysstat master c1eb661a),
+    // each with two snapshots 1 s apart and the value iostat -x prints for them.
+
+    /// iostat.c write_stats: every I/O count lower and every non-zero sector count lower means
+    /// the disk was removed and added again: the new counters count from zero.
+    func testADiskRemovedAndAddedAgainCountsFromZero() throws {
+        let before = "   8       0 sda 1000 0 8000 100 500 0 4000 50 0 120 150 0 0 0 0 0 0\n"
+        let after = "   8       0 sda 10 0 80 1 5 0 40 1 0 2 2 0 0 0 0 0 0\n"
+        let (data, _) = try parse([before, after], times: [0, 1])
+        let sda = data["devices"]!["sda"]!
+        assertClose(sda["r/s"]!.series![1], 10)
+        assertClose(sda["rkB/s"]!.series![1], 40)
+        assertClose(sda["w/s"]!.series![1], 5)
+        assertClose(sda["%util"]!.series![1], 2.0 / 1000 * 100)
+    }
+
+    /// One counter lower is not a restart: that column counts 0 (iostat's "< ? 0.0 : S_VALUE").
+    func testOneCounterGoingBackwardsIsNotARestart() throws {
+        let before = "   8       0 sda 1000 0 8000 100 500 0 4000 50 0 120 150 0 0 0 0 0 0\n"
+        let after = "   8       0 sda 1010 0 7000 101 505 0 4040 51 0 122 152 0 0 0 0 0 0\n"
+        let (data, _) = try parse([before, after], times: [0, 1])
+        let sda = data["devices"]!["sda"]!
+        assertClose(sda["r/s"]!.series![1], 10)
+        assertClose(sda["rkB/s"]!.series![1], 0)
+        assertClose(sda["wkB/s"]!.series![1], 20)
+    }
+
+    /// iostat.c read_diskstats_stat_work reads 11, 15 or 17 counters by position and ignores
+    /// what a newer kernel adds after them: 14 or 20 counters are not malformed.
+    func testLinesWithMoreCountersAreReadByPosition() throws {
+        let a = "   8 0 sda 100 0 800 10 0 0 0 0 0 10 10 7 7 7\n 8 16 sdb 1 0 8 1 0 0 0 0 0 1 1 0 0 0 0 0 0 9 9 9\n"
+        let b = "   8 0 sda 150 0 1200 20 0 0 0 0 0 20 20 7 7 7\n 8 16 sdb 3 0 24 3 0 0 0 0 0 3 3 0 0 0 0 4 8 9 9 9\n"
+        let (data, _) = try parse([a, b], times: [0, 1])
+        XCTAssertEqual(data["bad_lines"], .int(0))
+        let sda = data["devices"]!["sda"]!, sdb = data["devices"]!["sdb"]!
+        assertClose(sda["r/s"]!.series![1], 50)
+        assertClose(sda["r_await"]!.series![1], 10.0 / 50)
+        XCTAssertNil(sda["d/s"]!.series![1], "14 counters: no discard columns")
+        assertClose(sdb["r/s"]!.series![1], 2)
+        assertClose(sdb["f/s"]!.series![1], 4, "20 counters: flushes read at positions 16 and 17")
+        assertClose(sdb["f_await"]!.series![1], 2)
+    }
+
+    /// rd_stats.c compute_ext_disk_stats does not cap %util: 1,500 ms of busy time counted in a
+    /// second measured shows 150.
+    func testUtilisationIsNotCapped() throws {
+        let a = "   8 0 sda 100 0 800 10 0 0 0 0 0 1000 10 0 0 0 0 0 0\n"
+        let b = "   8 0 sda 150 0 1200 20 0 0 0 0 0 2500 20 0 0 0 0 0 0\n"
+        let (data, _) = try parse([a, b], times: [0, 1])
+        assertClose(data["devices"]!["sda"]!["%util"]!.series![1], 150)
     }
 }

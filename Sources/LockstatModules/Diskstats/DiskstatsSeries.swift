@@ -13,6 +13,8 @@ struct DiskstatsSeries {
     private var order: [Int] = []
     private var previous: [DiskCounters?] = []
     private var current: [DiskCounters?] = []
+    /// Each device's last whole line, for a device missing from the previous snapshot.
+    private var lastSeen: [DiskCounters?] = []
     /// device → (iostat columns, then in_flight) × samples, column-major.
     private var storage: [[Double]] = []
     private(set) var times: [Double] = []
@@ -67,7 +69,7 @@ struct DiskstatsSeries {
             let complete = i < b.count
             i += 1
             if token == 0 { continue }
-            guard complete, major, minor, numeric, token >= 7, count <= Self.maxCounters,
+            guard complete, major, minor, numeric, token >= 7,
                   let counters = DiskCounters(fields, count: count) else { badLines += 1; continue }
             let device = intern(text, name, position: position, sample: sample)
             if counters.counters == 4 { shortLayout.insert(names[device]) }
@@ -77,9 +79,15 @@ struct DiskstatsSeries {
         for device in names.indices {
             storage[device].withUnsafeMutableBufferPointer { column in
                 let base = column.baseAddress! + sample
-                if let p = previous[device], let c = current[device], seconds > 0 {
+                // A device first seen after the first sample counts from zero (iostat zeroes a
+                // new device's previous stats), and so does one removed and added again
+                // (iostat.c write_stats' restart check); one missing from the previous
+                // snapshot only (a garbled line) counts from its last whole line.
+                if let c = current[device], seconds > 0 {
+                    let p = (previous[device] ?? lastSeen[device]).flatMap { c.restarted(since: $0) ? nil : $0 } ?? .zero(like: c)
                     IostatMetrics.compute(p, c, seconds: seconds, into: base, stride: capacity)
                 }
+                if let c = current[device] { lastSeen[device] = c }
                 if let c = current[device], c.hasMergesAndTimes {
                     base[IostatMetrics.columns.count * capacity] = Double(c.inFlight)
                 }
@@ -104,6 +112,7 @@ struct DiskstatsSeries {
         indexByName[name] = names.count - 1
         previous.append(nil)
         current.append(nil)
+        lastSeen.append(nil)
         // NaN until it appears and wherever a value is missing.
         storage.append([Double](repeating: .nan, count: Self.stride * capacity))
         return names.count - 1

@@ -47,8 +47,9 @@ enum IostatMetrics {
         if full {
             let ms = seconds * 1000
             put(delta(c.rqTicks, p.rqTicks) / ms)
-            // %util saturates at 100 even on devices that serve requests in parallel (NVMe, RAID).
-            put(min(100, delta(c.totTicks, p.totTicks) / ms * 100))
+            // rd_stats.c compute_ext_disk_stats: not capped (sysstat master and 12.6 alike), so a
+            // counter that ran ahead of the measured interval shows above 100.
+            put(delta(c.totTicks, p.totTicks) / ms * 100)
         } else {
             put(none); put(none)
         }

@@ -176,11 +176,11 @@ final class ScriptErrors: @unchecked Sendable {
             let entry = "module \(module): \(operation) failed:\n\(traceback)\(traceback.hasSuffix("\n") ? "" : "\n")"
             if let fd = try? directory.appendFile(name) {
                 let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-                handle.write(Data(entry.utf8))
+                writeText(handle.fileDescriptor, entry)
             }
             let kind = String(operation.prefix { $0 != " " })
             if reported.insert(kind).inserted {
-                FileHandle.standardError.write(Data(("lockstat: " + entry + "lockstat: (further \(kind) failures of \(module) are counted and kept in \(path))\n").utf8))
+                writeText(2, "lockstat: " + entry + "lockstat: (further \(kind) failures of \(module) are counted and kept in \(path))\n")
             }
         }
     }

@@ -62,7 +62,7 @@ final class PythonSession {
 
     /// Sends one command; nil when it went well, else the traceback.
     func call(_ command: String) -> String? {
-        commands.fileHandleForWriting.write(Data((command + "\n").utf8))
+        writeText(commands.fileHandleForWriting.fileDescriptor, command + "\n")
         guard let answer = readLine() else { return "python3 ended (exit \(process.isRunning ? -1 : process.terminationStatus))" }
         if answer == "ok" { return nil }
         let parts = answer.split(separator: " ")
@@ -71,7 +71,7 @@ final class PythonSession {
     }
 
     func close() {
-        try? commands.fileHandleForWriting.write(contentsOf: Data("quit\n".utf8))
+        writeText(commands.fileHandleForWriting.fileDescriptor, "quit\n")
         try? commands.fileHandleForWriting.close()
         process.waitUntilExit()
     }

@@ -15,12 +15,56 @@ struct StatSeries {
         }
     }
 
-    func cpuPercentages(_ cpu: String) -> [[Double?]] {
-        var columns = [[Double?]](repeating: [], count: CPUUtilization.fields.count)
+    /// mpstat's percentages of every CPU and of `all`, per interval (mpstat.c
+    /// `get_global_cpu_mpstats`): by name, then in `CPUUtilization.fields` order, one value per sample.
+    /// - A CPU's previous values are the last it had: one that comes back online after missing
+    ///   from /proc/stat (offline) counts from its last line; one never seen before gets None for
+    ///   its first interval and is left out of `all` there, as mpstat does.
+    /// - An offline CPU (no line) is None.
+    /// - `all` is the sum of the online CPUs' lines, corrected one by one, over the sum of their
+    ///   intervals, not the kernel's total line (which counts every possible CPU); on a machine
+    ///   with one CPU it is the total line with the per-CPU rules, as mpstat has it.
+    func cpuPercentages() -> [String: [[Double?]]] {
+        let names = cpuNames
+        let perCPU = names.filter { $0 != "all" }
+        var columns = [String: [[Double?]]]()
+        for name in names { columns[name] = [[Double?]](repeating: [], count: CPUUtilization.fields.count) }
+        func put(_ name: String, _ values: [Double]?) {
+            for k in CPUUtilization.fields.indices { columns[name]![k].append(values?[k]) }
+        }
+        var last = [String: CPUTicks]()
+        for i in snapshots.indices {
+            defer { for (name, ticks) in snapshots[i].cpus { last[name] = ticks } }
+            guard i > 0 else { names.forEach { put($0, nil) }; continue }
+            var sumPrevious = CPUTicks(), sumCurrent = CPUTicks(), sumInterval: UInt64 = 0
+            for name in perCPU {
+                guard let c = snapshots[i].cpus[name], var p = last[name] else { put(name, nil); continue }
+                let interval = CPUUtilization.interval(current: c, previous: &p)
+                put(name, CPUUtilization.percentages(previous: p, current: c, interval: interval))
+                sumPrevious.add(p)
+                sumCurrent.add(c)
+                sumInterval &+= interval
+            }
+            guard columns["all"] != nil else { continue }
+            if perCPU.count > 1 {
+                put("all", CPUUtilization.percentages(previous: sumPrevious, current: sumCurrent, interval: sumInterval))
+            } else if let c = snapshots[i].cpus["all"], var p = last["all"] {
+                let interval = CPUUtilization.interval(current: c, previous: &p)
+                put("all", CPUUtilization.percentages(previous: p, current: c, interval: interval))
+            } else {
+                put("all", nil)
+            }
+        }
+        return columns
+    }
+
+    /// iostat's avg-cpu on the kernel's total line, per interval, in `CPUUtilization.avgCPUFields` order.
+    func avgCPU() -> [[Double?]] {
+        var columns = [[Double?]](repeating: [], count: CPUUtilization.avgCPUFields.count)
         for i in snapshots.indices {
             let values: [Double]? = i == 0 ? nil : {
-                guard let p = snapshots[i - 1].cpus[cpu], let c = snapshots[i].cpus[cpu] else { return nil }
-                return CPUUtilization.percentages(previous: p, current: c)
+                guard let p = snapshots[i - 1].cpus["all"], let c = snapshots[i].cpus["all"] else { return nil }
+                return CPUUtilization.avgCPU(previous: p, current: c)
             }()
             for k in columns.indices { columns[k].append(values?[k]) }
         }
@@ -41,14 +85,15 @@ struct StatSeries {
     }
 
     var pyValue: PyValue {
+        let percentages = cpuPercentages()
         let cpus = cpuNames.map { cpu -> (String, PyValue) in
-            let columns = cpuPercentages(cpu)
-            return (cpu, .stringDict(zip(CPUUtilization.fields, columns).map { ($0, .series($1)) }))
+            (cpu, .stringDict(zip(CPUUtilization.fields, percentages[cpu]!).map { ($0, .series($1)) }))
         }
         return .stringDict([
             ("time", .series(times)),
             ("n_cpu", .int(Int64(cpuNames.filter { $0 != "all" }.count))),
             ("cpu", .stringDict(cpus)),
+            ("avg-cpu", .stringDict(zip(CPUUtilization.avgCPUFields, avgCPU()).map { ($0, .series($1)) })),
             ("ctxt/s", .series(rate(\.ctxt))),
             ("intr/s", .series(rate(\.intr))),
             ("softirq/s", .series(rate(\.softirq))),
