@@ -8,6 +8,8 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,6 +121,7 @@ void ls_sleeper_stop(ls_sleeper *s) {
 /* ---- signals ---------------------------------------------------------- */
 static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t sigints;
+static volatile sig_atomic_t first_signal;
 
 /* ---- restores --------------------------------------------------------- */
 #define RESTORES 8
@@ -161,8 +164,11 @@ static void on_fatal(int sig) {
     raise(sig);
 }
 
+int ls_signals_first(void) { return first_signal; }
+
 static void on_signal(int sig, siginfo_t *info, void *ctx) {
     (void)ctx;
+    if (!first_signal) first_signal = sig;
     if (sig == SIGINT && ++sigints >= 2) {
         if (child_pid > 0) kill(child_pid, SIGKILL);
         ls_restore_run();
@@ -186,31 +192,95 @@ void ls_signals_install(void) {
 void ls_signals_set_child(pid_t child) { child_pid = child; }
 
 /* ---- spawn ------------------------------------------------------------ */
-pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    if (out_fd >= 0) {
-        posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-        posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
-        posix_spawn_file_actions_addclose(&fa, out_fd);
-    }
-    /* The program gets stdin, stdout and stderr, nothing else of lockstat's (or of whoever
-       started lockstat: a descriptor a supervisor waits on must not outlive lockstat). */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    /* The child starts with default dispositions and an empty mask, whatever lockstat installed. */
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t all, none;
-    sigfillset(&all);
+/* Every signal back to its default disposition and unblocked: the child starts clean, whatever
+   lockstat installed. Only async-signal-safe calls between fork and exec. */
+static void reset_signals(void) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
+    sigset_t none;
     sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    pid_t pid;
-    int rc = posix_spawn(&pid, path, &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    return rc == 0 ? pid : -rc;
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd) {
+    /* The exec's errno comes back through a close-on-exec pipe: nothing read means it ran. */
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return -errno;
+    pid_t parent = getpid();
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);   /* no lockstat handler runs in the child */
+    pid_t pid = fork();
+    if (pid == 0) {
+        reset_signals();
+        /* kill -9 of lockstat must not leave the program running: the kernel sends SIGKILL when
+           the thread that forked it (lockstat's main thread, alive for the whole run) dies. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        if (out_fd >= 0) {
+            dup2(out_fd, 1);
+            dup2(out_fd, 2);
+        }
+        /* The program gets stdin, stdout and stderr, nothing else of lockstat's (or of whoever
+           started lockstat: a descriptor a supervisor waits on must not outlive lockstat). */
+        int keep = report[1];
+        if (keep != 3) { dup3(keep, 3, O_CLOEXEC); keep = 3; }
+        syscall(SYS_close_range, 4, ~0U, 0);
+        execve(path, argv, envp);
+        int err = errno;
+        ssize_t ignored = write(keep, &err, sizeof err);
+        (void)ignored;
+        _exit(127);
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(report[1]);
+    if (pid < 0) { close(report[0]); return -fork_errno; }
+    int err = 0;
+    ssize_t n;
+    do { n = read(report[0], &err, sizeof err); } while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof err) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        return -err;
+    }
+    return pid;
+}
+
+pid_t ls_spawn_copier(int in_fd, int file_fd, int tty_fd) {
+    pid_t pid = fork();
+    if (pid != 0) return pid < 0 ? -errno : pid;
+    /* A process of its own, so a daemon the program left behind can write after lockstat has
+       returned: it drains the pipe until the last writer closes it. Ctrl-C and a terminal that
+       went away do not end it; the file still gets everything. */
+    reset_signals();
+    signal(SIGINT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    dup3(in_fd, 100, 0); dup3(file_fd, 101, 0); dup3(tty_fd, 102, 0);
+    for (int fd = 0; fd < 100; fd++) if (fd != 2) close(fd);
+    syscall(SYS_close_range, 103, ~0U, 0);
+    char buffer[65536];
+    int tty_ok = 1;
+    for (;;) {
+        ssize_t n = read(100, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        for (int target = 101; target <= 102; target++) {
+            if (target == 102 && !tty_ok) continue;
+            ssize_t done = 0;
+            while (done < n) {
+                ssize_t w = write(target, buffer + done, (size_t)(n - done));
+                if (w < 0 && errno == EINTR) continue;
+                if (w <= 0) { if (target == 102) tty_ok = 0; break; }
+                done += w;
+            }
+        }
+    }
+    _exit(0);
 }
 
 int ls_become(uid_t uid, gid_t gid) {

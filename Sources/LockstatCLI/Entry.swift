@@ -36,6 +36,7 @@ public enum Entry {
 func loadConfig(explicit: String?) throws -> (config: Config, modules: ModuleSet, origin: String) {
     let environment = ProcessInfo.processInfo.environment
     let located = try ConfigSource.locate(explicit: explicit, environment: environment)
+    for warning in ConfigParser.warnings(located.text, file: located.file) { writeText(2, "lockstat: warning: \(warning)\n") }
     let modules = try ModuleSet(config: located, environment: environment)
     var config = try ConfigParser.parse(located.text, file: located.file, catalog: modules.catalog)
     // Absolute, so the snapshot in the test directory finds the same drop-ins again.

@@ -46,6 +46,9 @@ public struct RunOptions: ParsableArguments {
         }
         if let interval {
             guard interval > 0, interval.isFinite else { throw LockstatError.usage("--interval: must be a number greater than 0, got \(interval)") }
+            guard ConfigParser.validInterval(interval) != nil else {
+                throw LockstatError.usage("--interval: must be from \(ConfigParser.minInterval) to \(Int(ConfigParser.maxInterval)) seconds, got \(interval)")
+            }
             config.interval = interval
         }
         try set.checkFiles(of: config.modules)

@@ -76,6 +76,6 @@ public struct SVG {
     /// Coordinates with at most one decimal keep files small.
     public func f(_ v: Double) -> String {
         let r = (v * 10).rounded() / 10
-        return r == r.rounded() ? String(Int(r)) : String(r)
+        return r == r.rounded() && abs(r) < 1e15 ? String(Int(r)) : String(r)
     }
 }

@@ -45,7 +45,9 @@ public struct TimeChart {
         var svg = SVG(width: Self.width, height: Self.height)
         svg.rect(x: 0, y: 0, width: Double(Self.width), height: Double(Self.height), fill: "white")
         svg.text(title, x: Double(Self.width) / 2, y: 24, size: 16, anchor: .middle, weight: "bold")
-        let t0 = min(0, time.first ?? 0), t1 = max(time.last ?? 1, t0 + 1e-9)
+        // The span of the times as they are: a damaged log can hold them out of order.
+        let finite = time.filter(\.isFinite)
+        let t0 = min(0, finite.min() ?? 0), t1 = max(finite.max() ?? 1, t0 + 1e-9)
         let xScale = Scale(lower: t0, upper: t1, pixelLow: plotLeft, pixelHigh: plotRight)
         let shapes = stacked ? stackedColumns(xScale) : lineColumns(xScale)
         let top = yMax ?? shapes.maximum
@@ -81,7 +83,9 @@ public struct TimeChart {
 
     /// Pixel column of each sample.
     func column(_ x: Double, _ scale: Scale) -> Int {
-        min(columns - 1, max(0, Int(scale.pixel(x) - plotLeft)))
+        let p = scale.pixel(x) - plotLeft
+        guard p.isFinite else { return 0 }
+        return Int(min(Double(columns - 1), max(0, p)))
     }
 
     func lineColumns(_ xScale: Scale) -> Shapes {

@@ -1,13 +1,14 @@
-import Foundation
+import CLockstat
 import Glibc
 
 /// DIR/output: the program's stdout and stderr on one descriptor, so they interleave as written.
-/// With --tee the program writes into a pipe that a thread copies to the file and to the terminal.
-final class CapturedOutput: @unchecked Sendable {
+/// With --tee the program writes into a pipe that a copier process (ls_spawn_copier) copies to
+/// the file and to the terminal: it outlives lockstat, so a daemon the program left behind keeps
+/// its output (and is not killed by SIGPIPE) after lockstat has returned.
+final class CapturedOutput {
     private let fileFD: Int32
-    private var pipeRead: Int32 = -1
     private var pipeWrite: Int32 = -1
-    private let copied = DispatchSemaphore(value: 0)
+    private var copier: pid_t = 0
 
     /// `fd`: DIR/output, opened for appending (TestDirectory.createFile); closed by finish().
     init(fd: Int32, tee: Bool) throws {
@@ -15,10 +16,15 @@ final class CapturedOutput: @unchecked Sendable {
         guard tee else { return }
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw LockstatError("pipe: \(String(cString: strerror(errno)))") }
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        pipeRead = fds[0]
+        let pid = ls_spawn_copier(fds[0], fileFD, 1)
+        close(fds[0])
+        guard pid > 0 else {
+            close(fds[1])
+            throw LockstatError("--tee: cannot start the copier: \(String(cString: strerror(-pid)))")
+        }
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         pipeWrite = fds[1]
-        Thread { [self] in copy() }.start()
+        copier = pid
     }
 
     /// The descriptor the program's stdout and stderr go to.
@@ -29,38 +35,14 @@ final class CapturedOutput: @unchecked Sendable {
         if pipeWrite >= 0 { close(pipeWrite); pipeWrite = -1 }
     }
 
-    /// Waits for the copier to drain; gives up after 2 s when a background child of the
-    /// program still holds the pipe open.
+    /// Gives the copier a moment to drain what the program wrote; a daemon of the program that
+    /// still holds the pipe keeps it running after lockstat returns.
     func finish() {
-        if pipeRead >= 0 {
-            programStarted()
-            _ = copied.wait(timeout: .now() + 2)
+        programStarted()
+        if copier > 0 {
+            var status: Int32 = 0
+            for _ in 0..<50 where waitpid(copier, &status, WNOHANG) == 0 { usleep(10_000) }
         }
         close(fileFD)
-    }
-
-    private func copy() {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(pipeRead, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            buffer.withUnsafeBytes {
-                writeAll(fileFD, $0.baseAddress!, n)
-                writeAll(1, $0.baseAddress!, n)
-            }
-        }
-        close(pipeRead)
-        copied.signal()
-    }
-
-    private func writeAll(_ fd: Int32, _ p: UnsafeRawPointer, _ count: Int) {
-        var done = 0
-        while done < count {
-            let n = write(fd, p + done, count - done)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            done += n
-        }
     }
 }

@@ -108,17 +108,32 @@ public enum ConfigParser {
 
         """
 
+    /// The default config's modules, for a config file that names none.
+    public static let defaultModules = ["stat", "diskstats"]
+
     public static func parse(_ text: String, file: String, catalog: ModuleCatalog) throws -> Config {
-        var config = Config(modules: [])
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let where_ = "\(file):\(index + 1)"
-            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            let tokens = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
-            guard let key = tokens.first else { continue }
-            let values = Array(tokens.dropFirst())
+        var config = Config(modules: defaultModules)
+        for (where_, key, values) in lines(text, file: file) {
             try apply(key: key, values: values, to: &config, at: where_, catalog: catalog)
         }
         return config
+    }
+
+    /// One line for a config that will not do what its author probably meant: no `modules` line
+    /// (the defaults are sampled then).
+    public static func warnings(_ text: String, file: String) -> [String] {
+        lines(text, file: file).contains { $0.key == "modules" } ? []
+            : ["\(file): no `modules` line: sampling the default modules (\(defaultModules.joined(separator: " ")))"]
+    }
+
+    /// (file:line, key, values) of each setting.
+    static func lines(_ text: String, file: String) -> [(location: String, key: String, values: [String])] {
+        text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, rawLine in
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let tokens = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+            guard let key = tokens.first else { return nil }
+            return ("\(file):\(index + 1)", key, Array(tokens.dropFirst()))
+        }
     }
 
     static func apply(key: String, values: [String], to config: inout Config, at location: String, catalog: ModuleCatalog) throws {
@@ -131,7 +146,7 @@ public enum ConfigParser {
             guard known.contains(sub) else {
                 throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(sub, known, prefix: module + "."))
             }
-            if sub == "intervall" { _ = try positive(values, key: key, at: location) }
+            if sub == "intervall" { _ = try interval(values, key: key, at: location) }
             if let problem = moduleKeys[sub]?.problem(values) {
                 throw LockstatError.usage("\(location): key '\(key)' \(problem), got '\(values.joined(separator: " "))'")
             }
@@ -145,15 +160,37 @@ public enum ConfigParser {
             }
             config.modules = values.map(catalog.canonical)
         case "intervall":
-            config.interval = try positive(values, key: key, at: location)
+            config.interval = try interval(values, key: key, at: location)
         case "samprate":
             // The older key: samples per second (ORIGINAL.md section 3).
-            config.interval = 1 / (try positive(values, key: key, at: location))
+            let rate = try positive(values, key: key, at: location)
+            guard let seconds = validInterval(1 / rate) else {
+                throw LockstatError.usage("\(location): key '\(key)' must be from \(1 / maxInterval) to \(1 / minInterval) samples per second, got \(values[0])")
+            }
+            config.interval = seconds
         case "vmlinux", "kernel_mod", "procfiles", "module_path":
             config.globals[key] = values
         default:
             throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(key, globalKeys))
         }
+    }
+
+    /// Intervals lockstat can keep: a tick's nanoseconds must fit the sampler's 64-bit clock
+    /// arithmetic many times over; a day between samples is already more than any run needs.
+    public static let maxInterval = 86_400.0
+    public static let minInterval = 1e-6
+
+    /// `seconds` when it is an interval lockstat can sample at, else nil.
+    public static func validInterval(_ seconds: Double) -> Double? {
+        seconds.isFinite && seconds >= minInterval && seconds <= maxInterval ? seconds : nil
+    }
+
+    static func interval(_ values: [String], key: String, at location: String) throws -> Double {
+        let v = try positive(values, key: key, at: location)
+        guard validInterval(v) != nil else {
+            throw LockstatError.usage("\(location): key '\(key)' must be from \(minInterval) to \(Int(maxInterval)) seconds, got \(values[0])")
+        }
+        return v
     }
 
     static func positive(_ values: [String], key: String, at location: String) throws -> Double {

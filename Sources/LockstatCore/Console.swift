@@ -11,6 +11,14 @@ final class Console: @unchecked Sendable {
 
     init(quiet: Bool) { self.quiet = quiet }
 
+    /// A line that is said even with --quiet: the run did not do what was asked.
+    func error(_ message: String) {
+        lock.withLock {
+            clearProgressLine()
+            writeText(2, "lockstat: \(message)\n")
+        }
+    }
+
     func warn(_ message: String) {
         lock.withLock {
             clearProgressLine()

@@ -31,6 +31,7 @@ public enum ParseStep {
             }
             do {
                 let log = try RawLog.read(path: path)
+                if let damage = log.damageReport { warnings.append(damage) }
                 if log.droppedBytes > 0 {
                     warnings.append("\(path): dropped \(log.droppedBytes) bytes after the last whole record (torn or corrupt tail)")
                 }

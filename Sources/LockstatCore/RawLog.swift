@@ -43,8 +43,12 @@ public final class RawLogWriter {
     private let fd: Int32
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
-    /// Appends that failed (disk full, I/O error); the sampler reports them.
+    /// Appends that failed (disk full, I/O error), the first one's errno; the run reports them.
+    /// After a failure the log stays as it was before that append, and nothing more is appended.
     public private(set) var writeErrors = 0
+    public private(set) var firstWriteError: Int32 = 0
+    /// Bytes of whole records written.
+    private var committed: off_t = 0
 
     /// Appends to `path`, created when missing (the benchmark's scratch logs).
     public convenience init(path: String, initialCapacity: Int = 1 << 16) throws {
@@ -57,6 +61,7 @@ public final class RawLogWriter {
     public init(fd: Int32, path: String, initialCapacity: Int = 1 << 16) {
         self.path = path
         self.fd = fd
+        committed = max(0, lseek(fd, 0, SEEK_END))
         capacity = initialCapacity
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
     }
@@ -122,14 +127,23 @@ public final class RawLogWriter {
         var crc = ls_crc32c(0, buffer, 28)
         crc = ls_crc32c(crc, buffer + RawLogFormat.headerSize, length)
         buffer.storeBytes(of: crc.littleEndian, toByteOffset: 28, as: UInt32.self)
+        guard writeErrors == 0 else { writeErrors += 1; return }
         var done = 0
         let total = RawLogFormat.headerSize + length
         while done < total {
             let n = write(fd, buffer + done, total - done)
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { writeErrors += 1; return }
+            if n <= 0 {
+                // Disk full or an I/O error: cut the half-written record off and stop, so the
+                // log ends with its last whole record.
+                firstWriteError = n < 0 ? errno : ENOSPC
+                writeErrors += 1
+                _ = ftruncate(fd, committed)
+                return
+            }
             done += n
         }
+        committed += off_t(total)
     }
 }
 
@@ -140,6 +154,10 @@ public struct RawRecord: Sendable {
     public let tick: UInt64
     public let time: UInt64
     public let payload: Range<Int>
+    /// How many damaged ranges of the log lie before this record.
+    public var epoch = 0
+    /// A compressed difference whose reference was lost to damage: it cannot be decoded.
+    public var chainBroken = false
 }
 
 /// The bytes of a raw log read back: the file mapped read-only (no copy of a long run into
@@ -184,6 +202,10 @@ public struct RawLog: Sendable {
     public let records: [RawRecord]
     /// Bytes after the last whole record (a torn tail), dropped.
     public let droppedBytes: Int
+    /// Byte ranges between whole records that held no whole record (damage inside the log).
+    public let damaged: [Range<Int>]
+    /// Records the damaged ranges held, as far as their headers still say (at least one each).
+    public let damagedRecords: Int
     /// From the header record: the program's start (CLOCK_MONOTONIC ns) and the interval.
     public let startTime: UInt64
     public let intervalNanoseconds: UInt64
@@ -209,29 +231,31 @@ public struct RawLog: Sendable {
         self.path = path
         self.storage = storage
         var records = [RawRecord]()
+        var damaged = [Range<Int>]()
+        var damageStart: Int?
         var offset = 0
         let raw = storage.buffer
         while offset + RawLogFormat.headerSize <= raw.count {
-            let base = raw.baseAddress! + offset
-            let magic = UInt32(littleEndian: base.loadUnaligned(as: UInt32.self))
-            let length = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-            let end = offset + RawLogFormat.headerSize + length
-            guard magic == RawLogFormat.magic, end <= raw.count else { break }
-            var crc = ls_crc32c(0, base, 28)
-            crc = ls_crc32c(crc, base + RawLogFormat.headerSize, length)
-            guard crc == UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
-                  let kind = RawRecordKind(rawValue: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
-            else { break }
-            records.append(RawRecord(
-                kind: kind,
-                stream: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt16.self)),
-                tick: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                time: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                payload: (offset + RawLogFormat.headerSize)..<end))
-            offset = end
+            guard let record = Self.record(at: offset, in: raw, epoch: damaged.count) else {
+                // Not a whole record: damage from here to the next offset that holds one (a
+                // flipped bit loses that record, not the rest of the run).
+                if damageStart == nil { damageStart = offset }
+                offset += 1
+                continue
+            }
+            if let start = damageStart {
+                damaged.append(start..<offset)
+                damageStart = nil
+                records.append(Self.record(at: offset, in: raw, epoch: damaged.count)!)
+            } else {
+                records.append(record)
+            }
+            offset = records.last!.payload.upperBound
         }
-        self.records = records
-        droppedBytes = raw.count - offset
+        self.records = Self.markBrokenChains(records)
+        self.damaged = damaged
+        self.damagedRecords = damaged.reduce(0) { $0 + max(1, Self.magicCount(in: raw, $1)) }
+        droppedBytes = raw.count - (damageStart ?? offset)
         guard let header = records.first(where: { $0.kind == .header }) else {
             throw LockstatError("\(path): not a lockstat raw sample log (no header record)")
         }
@@ -242,6 +266,74 @@ public struct RawLog: Sendable {
         }
         startTime = fields["start_ns"] ?? header.time
         intervalNanoseconds = fields["interval_ns"] ?? 0
+    }
+
+    /// The whole, checksummed record at `offset`, or nil.
+    static func record(at offset: Int, in raw: UnsafeRawBufferPointer, epoch: Int) -> RawRecord? {
+        guard offset + RawLogFormat.headerSize <= raw.count else { return nil }
+        let base = raw.baseAddress! + offset
+        guard UInt32(littleEndian: base.loadUnaligned(as: UInt32.self)) == RawLogFormat.magic else { return nil }
+        let length = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+        guard length <= raw.count - offset - RawLogFormat.headerSize else { return nil }
+        var crc = ls_crc32c(0, base, 28)
+        crc = ls_crc32c(crc, base + RawLogFormat.headerSize, length)
+        guard crc == UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
+              let kind = RawRecordKind(rawValue: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
+        else { return nil }
+        let start = offset + RawLogFormat.headerSize
+        return RawRecord(kind: kind,
+                         stream: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt16.self)),
+                         tick: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                         time: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                         payload: start..<(start + length), epoch: epoch)
+    }
+
+    /// Record headers (the magic) inside a damaged range.
+    static func magicCount(in raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int {
+        var n = 0
+        var i = range.lowerBound
+        while i + 4 <= range.upperBound {
+            if UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)) == RawLogFormat.magic { n += 1 }
+            i += 1
+        }
+        return n
+    }
+
+    /// A difference from the previous snapshot of its stream cannot be decoded when damage lies
+    /// between them: it and the differences after it are lost, up to the next standalone frame.
+    static func markBrokenChains(_ records: [RawRecord]) -> [RawRecord] {
+        var lastEpoch = [UInt16: Int]()
+        var broken = Set<UInt16>()
+        return records.map { r in
+            var r = r
+            switch r.kind {
+            case .snapshot, .compressedSnapshot:
+                broken.remove(r.stream)
+            case .compressedDelta:
+                if lastEpoch[r.stream].map({ $0 != r.epoch }) ?? true { broken.insert(r.stream) }
+                r.chainBroken = broken.contains(r.stream)
+            default:
+                return r
+            }
+            lastEpoch[r.stream] = r.epoch
+            return r
+        }
+    }
+
+    /// Snapshots that could not be decoded for damage before them (see `markBrokenChains`).
+    public var snapshotsLostToDamage: Int { records.filter(\.chainBroken).count }
+
+    /// Records read after the first damaged range.
+    public var recordsAfterDamage: Int { records.filter { $0.epoch > 0 }.count }
+
+    /// One line for the user about damage inside the log, or nil.
+    public var damageReport: String? {
+        guard !damaged.isEmpty else { return nil }
+        let ranges = damaged.prefix(3).map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: ", ") + (damaged.count > 3 ? ", …" : "")
+        var text = "\(path): damaged \(damagedRecords) record\(damagedRecords == 1 ? "" : "s") at bytes \(ranges); \(recordsAfterDamage) after it recovered"
+        let lost = snapshotsLostToDamage
+        if lost > 0 { text += ", \(lost) compressed snapshots after it lost up to the next standalone frame" }
+        return text
     }
 
     /// The payload's bytes, viewed in place.
@@ -263,7 +355,7 @@ public struct RawLog: Sendable {
     public func forEachSnapshot(stream: UInt16 = 0, _ body: (RawRecord, UnsafeRawBufferPointer) throws -> Void) throws {
         let zstd = Zstd()
         var previous = [UInt8](), current = [UInt8]()
-        for r in snapshots(stream: stream) {
+        for r in snapshots(stream: stream) where !r.chainBroken {
             switch r.kind {
             case .snapshot:
                 try body(r, payloadBytes(r))

@@ -39,9 +39,21 @@ public enum RunPipeline {
         // presampling changed); stopping twice is harmless.
         defer { threads.forEach { $0.stopAndWait() } }
         let output = try CapturedOutput(fd: try dir.createFile("output"), tee: request.tee)
+        // SIGINT or SIGTERM during presampling cancels the run: the program never starts, and
+        // postsampling (the deferred stop) still restores what presampling changed.
+        if let cancelled = Self.cancellation() {
+            output.finish()
+            threads.forEach { $0.stopAndWait() }
+            try? dir.addToManifest(["lockstat.config", "cmd", "output"])
+            try? Privileges.giveToInvokingUser(dir)
+            console.error("cancelled by \(cancelled.name) before the program started: the program was not run")
+            return cancelled.status
+        }
         let start = ls_monotonic_ns()
         let pid = try Program.spawn(executable, arguments: request.command, outputFD: output.programFD)
         ls_signals_set_child(pid)
+        // One that came between the check and the spawn reaches the program now.
+        if let late = Self.cancellation() { kill(pid, late.signal) }
         output.programStarted()
         threads.forEach { $0.start(at: start) }
         let progress = console.startProgress(modules: sampled, start: start)
@@ -54,6 +66,11 @@ public enum RunPipeline {
         output.finish()
 
         var written = ["lockstat.config", "cmd", "output", "samples"]
+        // What could not be recorded: the run then ends with 125, lockstat's own failure after
+        // the program ran (as env(1) and timeout(1) use it); the program's status is in the summary.
+        var failures = sampled.filter { $0.writeErrors > 0 }.map {
+            "\($0.name): \($0.writeErrors) samples not written (\(String(cString: strerror($0.log.firstWriteError)))); the raw log keeps every whole record before"
+        }
         // Sampling is over: nothing more needs root. In a directory of the invoking user's,
         // parse and plot run as that user, so nothing planted there runs as root.
         try Privileges.handOver(dir)
@@ -65,14 +82,29 @@ public enum RunPipeline {
             graphs.warnings.forEach { console.warn($0) }
             written += graphs.files
         } catch {
-            console.warn("\(error) (the raw samples are kept; `lockstat parse \(request.directory)` retries)")
+            failures.append("\(error) (the raw samples are kept; `lockstat parse \(request.directory)` retries)")
         }
-        try? dir.addToManifest(["lockstat.config", "cmd", "output"])
+        do { try dir.addToManifest(["lockstat.config", "cmd", "output"]) } catch { failures.append("\(error)") }
         // Under sudo the files this run made are the invoking user's (nothing that was there before).
         do { try Privileges.giveToInvokingUser(dir) } catch { console.warn("\(error)") }
         console.summary(RunSummary(seconds: Double(end - start) / 1e9, modules: sampled, files: written,
                                    directory: request.directory, status: status))
+        guard failures.isEmpty else {
+            for f in failures { console.error("recording failed: \(f)") }
+            console.error("the program exited with status \(status); lockstat exits 125 because the recording is incomplete")
+            return RunPipeline.recordingFailed
+        }
         return status
+    }
+
+    /// lockstat's exit status when the program ran but its recording failed.
+    public static let recordingFailed: Int32 = 125
+
+    /// The signal that cancels a run before its program starts, with the status it exits with.
+    static func cancellation() -> (signal: Int32, name: String, status: Int32)? {
+        let sig = ls_signals_first()
+        guard sig != 0 else { return nil }
+        return (sig, sig == SIGINT ? "SIGINT" : "SIGTERM", 128 + sig)
     }
 
     /// presampling of every configured module that can run here; the others are skipped with one line why.
@@ -85,7 +117,7 @@ public enum RunPipeline {
                 continue
             }
             do {
-                let log = try RawLogWriter(fd: try dir.createFile("samples/\(name).log", mode: 0o600), path: dir.rawLog(name))
+                let log = RawLogWriter(fd: try dir.createFile("samples/\(name).log", mode: 0o600), path: dir.rawLog(name))
                 let context = RecordingContext(system: request.system, config: request.config, directory: dir, log: log,
                                                warn: console.warn)
                 do {

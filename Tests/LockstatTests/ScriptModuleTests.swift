@@ -108,7 +108,8 @@ final class ScriptModuleTests: XCTestCase {
         let dir = try setUp(modules: ["old.py": "def sample(test_dir, t):\n    print \"tick\", t\n"], config: "modules stat old\nmodule_path mods\n")
         let r = try Lockstat.run(["--config", dir + "/c.config", dir + "/run", "true"])
         XCTAssertEqual(r.status, 0)
-        XCTAssertTrue(r.err.contains("module old skipped:"), r.err)
+        XCTAssertTrue(r.err.contains("lockstat: warning: module old skipped: \(dir)/mods/old.py:2: this module is written for Python 2 and needs Python 3: print \"tick\", t\n"),
+                      "the one-line warning carries the reason: \(r.err)")
         XCTAssertFalse(r.err.contains("parse failed"), "a module that never sampled is simply absent: \(r.err)")
         XCTAssertEqual(try Lockstat.samples(dir + "/run")["old"], PyValue.none)
         let output = try String(contentsOfFile: dir + "/run/samples/old.output", encoding: .utf8)

@@ -28,9 +28,16 @@ void ls_sleeper_stop(ls_sleeper *s);
    A second SIGINT SIGKILLs the child and _exits(130) at once. */
 void ls_signals_install(void);
 void ls_signals_set_child(pid_t child);
+/* The first SIGINT or SIGTERM lockstat received, or 0: one before the program started cancels the run. */
+int ls_signals_first(void);
 
-/* posix_spawn of `path` with argv/envp, stdout+stderr to out_fd (when >= 0). Returns pid or -errno. */
+/* fork + exec of `path` with argv/envp, stdout+stderr to out_fd (when >= 0), default signals,
+   no other descriptors, and SIGKILL when lockstat dies (PR_SET_PDEATHSIG). Returns pid, or
+   -errno of the fork or the exec. */
 pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd);
+
+/* A process that copies in_fd to file_fd and tty_fd until EOF, outliving lockstat (--tee). */
+pid_t ls_spawn_copier(int in_fd, int file_fd, int tty_fd);
 
 /* Become uid/gid for good (every thread): no supplementary groups, then setresgid and setresuid.
    Returns 0, or -errno. */

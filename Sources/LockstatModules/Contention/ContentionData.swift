@@ -22,8 +22,8 @@ struct ContentionData {
         guard let begin = fields["begin_id"].flatMap(UInt16.init), let end = fields["end_id"].flatMap(UInt16.init) else {
             throw LockstatError("\(log.path): no tracepoint layout record")
         }
-        let layout = TracepointLayout(beginID: begin, endID: end, lockAddressOffset: fields["lock_addr_offset"].flatMap(Int.init) ?? 8,
-                                      valueOffset: fields["flags_offset"].flatMap(Int.init) ?? 16)
+        let layout = TracepointLayout(beginID: begin, endID: end, lockAddressOffset: fields["lock_addr_offset"].flatMap(TracepointLayout.offset) ?? 8,
+                                      valueOffset: fields["flags_offset"].flatMap(TracepointLayout.offset) ?? 16)
         let kallsyms = try KallsymsRecord.read(log, stream: ContentionModule.kallsymsStream)
         var events = [ContentionEvent](), lost: UInt64 = 0, bad = 0
         for r in log.records where r.kind == .snapshot && r.stream < PerfRings.drainedStream {

@@ -26,6 +26,12 @@ struct TracepointLayout {
     var endID: UInt16
     var lockAddressOffset = 8
     var valueOffset = 16
+
+    /// A field offset as the raw log states it; nil past any tracepoint's size (a damaged log).
+    static func offset(_ text: String) -> Int? {
+        guard let v = Int(text), (0...4096).contains(v) else { return nil }
+        return v
+    }
 }
 
 enum PerfRecordReader {
@@ -55,8 +61,11 @@ enum PerfRecordReader {
         var frames = [UInt64]()
         if hasCallchain {
             guard r.count >= at + 8 else { return nil }
-            let nr = Int(r.loadUnaligned(fromByteOffset: at, as: UInt64.self))
-            guard nr < 1024, r.count >= at + 8 + nr * 8 else { return nil }
+            // Read as stored, so a damaged count cannot trap the conversion to Int.
+            let stored = r.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+            guard stored < 1024 else { return nil }
+            let nr = Int(stored)
+            guard r.count >= at + 8 + nr * 8 else { return nil }
             for i in 0..<nr {
                 let ip = r.loadUnaligned(fromByteOffset: at + 8 + i * 8, as: UInt64.self)
                 if ip < contextMarker { frames.append(ip) }

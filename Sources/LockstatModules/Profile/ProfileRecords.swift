@@ -62,8 +62,10 @@ enum ProfileRecordReader {
     /// ip; pid, tid; time; cpu, res; period; callchain (nr, nr × u64), in sample_type order.
     static func decodeSample(_ r: UnsafeRawBufferPointer) -> ProfileSample? {
         guard r.count >= 48 else { return nil }
-        let nr = Int(r.loadUnaligned(fromByteOffset: 40, as: UInt64.self))
-        guard nr < 4096, r.count >= 48 + nr * 8 else { return nil }
+        let stored = r.loadUnaligned(fromByteOffset: 40, as: UInt64.self)
+        guard stored < 4096 else { return nil }
+        let nr = Int(stored)
+        guard r.count >= 48 + nr * 8 else { return nil }
         var frames = [ProfileSample.Frame]()
         frames.reserveCapacity(nr)
         var kernel = true

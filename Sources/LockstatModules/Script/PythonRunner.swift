@@ -16,6 +16,9 @@ enum PythonRunner {
     static let source = #"""
 import importlib.util, json, math, os, pickle, sys, traceback
 
+class LoadError(Exception):
+    pass
+
 def load(path):
     name = os.path.splitext(os.path.basename(path))[0]
     try:
@@ -26,9 +29,20 @@ def load(path):
     except SyntaxError as e:
         text = (e.text or "")
         if "print " in text or "print\t" in text or "except " in text and "," in text:
-            sys.stderr.write("%s:%s: this module is written for Python 2 and needs Python 3: %s\n" % (path, e.lineno, text.strip()))
-            sys.exit(3)
+            raise LoadError("%s:%s: this module is written for Python 2 and needs Python 3: %s" % (path, e.lineno, text.strip()))
         raise
+
+def load_or_exit(path, answers=None):
+    """The module, or exit 3 with one line why: on stderr, and to lockstat first when it waits."""
+    try:
+        return load(path)
+    except BaseException as e:
+        reason = str(e) if isinstance(e, LoadError) else "".join(traceback.format_exception_only(type(e), e)).strip()
+        sys.stderr.write(traceback.format_exc() if not isinstance(e, LoadError) else reason + "\n")
+        if answers is not None:
+            answers.write("failed %s\n" % " ".join(reason.split()))
+            answers.flush()
+        sys.exit(3)
 
 def call(module, op, *args):
     f = getattr(module, op, None)
@@ -39,7 +53,7 @@ if mode == "session":
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    module = load(path)
+    module = load_or_exit(path, answers)
     answers.write("ready\n"); answers.flush()
     for line in sys.stdin:
         words = line.split()
@@ -57,7 +71,7 @@ if mode == "session":
             answers.write(text)
         answers.flush()
 elif mode == "parse":
-    module = load(path)
+    module = load_or_exit(path)
     value = call(module, "parse", test_dir)
     out = sys.argv[4]
     with open(out + ".pickle", "wb") as f:
@@ -70,7 +84,7 @@ elif mode == "parse":
         with open(out + ".json", "w") as f:
             f.write(text)
 elif mode == "plot":
-    module = load(path)
+    module = load_or_exit(path)
     interval, name = float(sys.argv[4]), sys.argv[5]
     with open(os.path.join(test_dir, "samples.pickle"), "rb") as f:
         data = pickle.load(f).get(name)

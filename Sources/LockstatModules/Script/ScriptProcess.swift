@@ -54,8 +54,10 @@ final class PythonSession {
         process.standardOutput = answers
         process.standardError = output
         try process.run()
-        guard let ready = readLine(), ready == "ready" else {
+        let first = readLine()
+        guard first == "ready" else {
             process.waitUntilExit()
+            if let first, first.hasPrefix("failed ") { throw LockstatError(String(first.dropFirst(7))) }
             throw LockstatError("\(file): could not be loaded by python3 (exit \(process.terminationStatus))")
         }
     }
