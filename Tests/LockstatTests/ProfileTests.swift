@@ -33,8 +33,8 @@ final class ProfileTests: XCTestCase {
     }
 
     /// `perf report --stdio --no-children --sort sym` of a perf.data: (symbol, percent), most first.
-    func perfReport(_ data: String) throws -> [(symbol: String, percent: Double)] {
-        let r = try shell(["perf", "report", "-i", data, "--stdio", "-q", "--no-children", "--sort", "sym"])
+    func perfReport(_ data: String, _ options: [String] = []) throws -> [(symbol: String, percent: Double)] {
+        let r = try shell(["perf", "report", "-i", data, "--stdio", "-q", "--no-children", "--sort", "sym"] + options)
         XCTAssertEqual(r.status, 0, r.err)
         return r.out.split(separator: "\n").compactMap { line in
             // "    72.73%  [.] hot_a" (the [.] or [k] dropped)
@@ -136,7 +136,11 @@ final class ProfileTests: XCTestCase {
         let name = try Regex("^[A-Za-z_][A-Za-z0-9_.]*$")
         func namedKernelFunction(_ row: PyValue) -> Bool { row["kind"]!.string == "kernel" && row["symbol"]!.string!.wholeMatch(of: name) != nil }
         XCTAssertTrue(namedKernelFunction(rows[0]), "\(rows[0])")
-        XCTAssertGreaterThanOrEqual(rows.prefix(5).filter(namedKernelFunction).count, 3, "\(rows.prefix(5).map { $0["symbol"]! })")
+        // Below the top row the shares are 4–10 % each (~600 samples): their order is noise, so
+        // the check is on membership. Measured here: 7 of the top 10 are named kernel functions.
+        XCTAssertGreaterThanOrEqual(rows.prefix(10).filter(namedKernelFunction).count, 5, "\(rows.prefix(10).map { $0["symbol"]! })")
+        let kernelNames = Set(rows.filter { $0["kind"]!.string == "kernel" }.map { $0["symbol"]!.string! })
+        XCTAssertTrue(kernelNames.isSuperset(of: ["read_zero", "write_null"]), "/dev/zero's read and /dev/null's write: \(kernelNames.sorted())")
         let report = try String(contentsOfFile: dir + "/run/samples/oprofile", encoding: .utf8)
         XCTAssertTrue(report.contains("at 199 Hz"), report)
         XCTAssertTrue(report.contains("[kernel.kallsyms]"), report)
@@ -156,11 +160,19 @@ final class ProfileTests: XCTestCase {
         let r = try Lockstat.run(["--config", dir + "/lockstat.config", dir + "/run", "perf", "record", "-q", "-a", "-g", "-F", "999", "-e", "cpu-clock",
                                   "-o", dir + "/perf.data", "--", "sh", "-c", workload])
         XCTAssertEqual(r.status, 0, r.err)
-        let perf = try perfReport(dir + "/perf.data")
-        let rows = try Lockstat.samples(dir + "/run")["oprofile"]!["rows"]!.listItems!
+        // Only what both saw of the workload: its processes, which run inside perf's window (a
+        // shared CI machine runs other work, whose symbols perf may print mangled, and both
+        // profilers see idle for windows of different lengths).
+        let workloadProcesses = ["hot-pair", "dd"]
+        let perf = try perfReport(dir + "/perf.data", ["--comms", workloadProcesses.joined(separator: ","), "--percentage", "relative"])
         var ours = [String: Double]()
-        for row in rows { ours[row["symbol"]!.string!, default: 0] += row["percent"]!.number! }
-        print("perf top 5: \(perf.prefix(5)); lockstat: \(rows.prefix(5).map { ($0["symbol"]!.string!, $0["percent"]!.number!) })")
+        for stack in try folded(dir + "/run") where workloadProcesses.contains(stack.frames.first ?? "") {
+            var leaf = stack.frames.last!
+            if leaf.hasSuffix("_[k]") { leaf.removeLast(4) }
+            ours[leaf, default: 0] += stack.count
+        }
+        let ourTop = ours.sorted { $0.value > $1.value }
+        print("perf top 5: \(perf.prefix(5)); lockstat: \(ourTop.prefix(5))")
         XCTAssertGreaterThanOrEqual(perf.count, 5)
         let top = perf.prefix(5)
         let perfTotal = top.reduce(0) { $0 + $1.percent }, ourTotal = top.reduce(0) { $0 + (ours[$1.symbol] ?? 0) }
@@ -168,7 +180,7 @@ final class ProfileTests: XCTestCase {
             let mine = (ours[symbol] ?? 0) / ourTotal * 100, theirs = percent / perfTotal * 100
             XCTAssertEqual(mine, theirs, accuracy: 4, "\(symbol): lockstat \(mine) %, perf \(theirs) % of the top five")
         }
-        XCTAssertEqual(rows.first!["symbol"]!.string, perf.first!.symbol)
+        XCTAssertEqual(ourTop.first?.key, perf.first!.symbol)
     }
 
     /// A job that runs on the profiler's own period: a fixed period sees it always or never;

@@ -54,7 +54,9 @@ struct ContentionData {
     }
 
     /// Per interval of the module's ticks: contentions/s and wait µs/s of the contentions that
-    /// ended in it, measured Δt; the first sample's is None.
+    /// ended in it, measured Δt. The first interval runs from the program's start to the first
+    /// drain (events are recorded from then on, unlike a snapshot, which needs one before it), so
+    /// the rates integrate back to every contention however late the first drain came.
     func rates(_ filter: (ContentionAnalysis.Contention) -> Bool) -> (count: [Double?], wait: [Double?]) {
         var counts = [Double](repeating: 0, count: times.count), waits = [Double](repeating: 0, count: times.count)
         for c in analysis.contentions where filter(c) {
@@ -65,9 +67,9 @@ struct ContentionData {
             counts[lo] += 1
             waits[lo] += Double(c.wait ?? 0) / 1e3
         }
-        let dt = times.indices.map { $0 > 0 ? times[$0] - times[$0 - 1] : 0 }
-        return (times.indices.map { $0 > 0 && dt[$0] > 0 ? counts[$0] / dt[$0] : nil },
-                times.indices.map { $0 > 0 && dt[$0] > 0 ? waits[$0] / dt[$0] : nil })
+        let dt = times.indices.map { $0 > 0 ? times[$0] - times[$0 - 1] : times[0] }
+        return (times.indices.map { dt[$0] > 0 ? counts[$0] / dt[$0] : nil },
+                times.indices.map { dt[$0] > 0 ? waits[$0] / dt[$0] : nil })
     }
 
     func rowsValue(_ rows: [ContentionAnalysis.Row], key: String) -> PyValue {
