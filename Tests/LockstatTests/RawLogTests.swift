@@ -49,15 +49,17 @@ final class RawLogTests: XCTestCase {
         }
     }
 
-    func testCorruptRecordStopsReadingThere() throws {
+    func testACorruptRecordIsSkippedAndReadingGoesOn() throws {
         let dir = temporaryDirectory()
         let path = try writeLog(dir, samples: 4)
         guard case .success(var bytes) = FileReader.readAll(path) else { return XCTFail() }
         let full = try RawLog(path: path, bytes: bytes)
         bytes[full.records[3].payload.lowerBound + 2] ^= 0x01   // a flipped bit in the third snapshot
         let log = try RawLog(path: path, bytes: bytes)
-        XCTAssertEqual(log.snapshots().count, 2)
-        XCTAssertGreaterThan(log.droppedBytes, 0)
+        XCTAssertEqual(log.snapshots().map(\.tick), [0, 1, 3])
+        XCTAssertEqual(log.missedTicks, 3, "the record after the snapshots still reads")
+        XCTAssertEqual(log.droppedBytes, 0)
+        XCTAssertEqual(log.damaged.count, 1)
     }
 
     func testNotALog() {
