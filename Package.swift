@@ -14,8 +14,9 @@ let package = Package(
     ],
     targets: [
         // Syscall-level helpers: CRC-32C, the deadline sleeper, signals and restores, spawn, zstd (libzstd-dev),
-        // perf_event_open and its rings, the C++ (libstdc++) and Swift demanglers.
-        .target(name: "CLockstat", linkerSettings: [.linkedLibrary("zstd"), .linkedLibrary("stdc++")]),
+        // perf_event_open and its rings, the C++ (libstdc++) and Swift demanglers, the contention
+        // module's BPF programs (libbpf-dev; the object is built by scripts/build-bpf.sh).
+        .target(name: "CLockstat", linkerSettings: [.linkedLibrary("zstd"), .linkedLibrary("stdc++"), .linkedLibrary("bpf")]),
         // SVG primitives; knows nothing about lockstat.
         .target(name: "LockstatCharts"),
         // Config, test directory, sampler, raw log, pickle/JSON, the run pipeline. Module-agnostic.

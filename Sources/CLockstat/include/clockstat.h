@@ -5,6 +5,7 @@
 #include <sys/types.h>
 #include "clockstat_perf.h"
 #include "clockstat_demangle.h"
+#include "clockstat_bpf.h"
 
 /* CRC-32C (Castagnoli), hardware SSE4.2 when the CPU has it. Continue a CRC by passing it back. */
 uint32_t ls_crc32c(uint32_t crc, const void *data, size_t len);

@@ -1,21 +1,50 @@
+import CLockstat
 import Foundation
 import LockstatCore
 
-/// Contentions paired from the events: per task, a contention_begin and the next
-/// contention_end on the same lock make one contention, waiting end.time − begin.time.
-/// An end whose begin came before the run is counted as unpaired; a begin whose end came after
-/// it counts as contended without a wait time, as perf lock counts it.
+/// Contentions as groups: in ring mode each is one contention paired from the events (per task,
+/// a contention_begin and the next contention_end on the same lock, waiting end.time −
+/// begin.time; an end whose begin came before the run is counted as unpaired; a begin whose end
+/// came after it counts as contended without a wait time, as perf lock counts it). In bpf mode
+/// each is what one aggregation entry (task, lock, call stack) gained in one drain interval.
 struct ContentionAnalysis {
     struct Contention {
         var tid: UInt32
         var lock: UInt64
         var flags: UInt32
+        /// When the group ended: the contention's end (ring), the drain that read it (bpf).
         var end: UInt64
-        /// nil for a wait that had not ended when the run did (counted as contended, as perf
-        /// lock counts it at the begin, with no wait time).
-        var wait: UInt64?
+        /// How many contentions it stands for.
+        var count = 1
+        /// Of them, waits that ended within the run, their sum, longest and shortest (ns).
+        var waited: Int
+        var total: UInt64
+        var longest: UInt64
+        var shortest: UInt64
+        /// log2 buckets of the waits, when the kernel counted them (bpf); else from `total`.
+        var buckets: [UInt32]? = nil
         var caller: String
         var stack: [UInt64]
+        /// What the lock is, when the kernel could tell (bpf: the task's mmap_lock, siglock).
+        var kind: UInt32 = 0
+
+        /// One contention of ring mode; `wait` nil when it had not ended when the run did.
+        init(tid: UInt32, lock: UInt64, flags: UInt32, end: UInt64, wait: UInt64?, caller: String, stack: [UInt64]) {
+            self.tid = tid; self.lock = lock; self.flags = flags; self.end = end
+            waited = wait == nil ? 0 : 1
+            total = wait ?? 0
+            longest = wait ?? 0
+            shortest = wait ?? .max
+            self.caller = caller; self.stack = stack
+        }
+
+        /// What an aggregation entry gained in one interval (bpf mode).
+        init(tid: UInt32, lock: UInt64, flags: UInt32, end: UInt64, count: Int, total: UInt64, longest: UInt64,
+             shortest: UInt64, buckets: [UInt32], caller: String, stack: [UInt64], kind: UInt32) {
+            self.tid = tid; self.lock = lock; self.flags = flags; self.end = end
+            self.count = count; waited = count; self.total = total; self.longest = longest; self.shortest = shortest
+            self.buckets = buckets; self.caller = caller; self.stack = stack; self.kind = kind
+        }
     }
 
     struct Row {
@@ -30,12 +59,12 @@ struct ContentionAnalysis {
         var avg: UInt64 { waited > 0 ? total / UInt64(waited) : 0 }
 
         mutating func add(_ c: Contention) {
-            contended += 1
-            guard let wait = c.wait else { return }
-            waited += 1
-            total += wait
-            max = Swift.max(max, wait)
-            min = Swift.min(min, wait)
+            contended += c.count
+            guard c.waited > 0 else { return }
+            waited += c.waited
+            total += c.total
+            max = Swift.max(max, c.longest)
+            min = Swift.min(min, c.shortest)
         }
     }
 
@@ -54,6 +83,12 @@ struct ContentionAnalysis {
     /// perf lock contention's defaults: the caller is the first frame, after skipping 3 and
     /// within the first 8, that has a symbol and is not a lock function.
     static let stackSkip = 3, maxStack = 8
+
+    /// bpf mode: the groups are already made.
+    init(groups: [Contention], symbols: KernelSymbols) {
+        self.symbols = symbols
+        contentions = groups
+    }
 
     init(events: [ContentionEvent], layout: TracepointLayout, symbols: KernelSymbols) {
         self.symbols = symbols
@@ -89,6 +124,27 @@ struct ContentionAnalysis {
         return ""
     }
 
+    /// bpf mode's stacks begin inside the tracing code (the BPF program, its trampoline,
+    /// bpf_trace_run2, __traceiter_contention_begin): those frames go, and the caller is the first
+    /// named frame after them that is not a lock function, within perf's window of 5.
+    func bpfCaller(_ chain: [UInt64]) -> String {
+        for ip in chain.prefix(Self.maxStack - Self.stackSkip) where !symbols.isLockFunction(ip) {
+            if let name = symbols.function(ip) { return name }
+        }
+        return ""
+    }
+
+    static func isTracingFrame(_ name: String?) -> Bool {
+        guard let name else { return true }
+        return name.hasPrefix("bpf_") || name.hasPrefix("__bpf_") || name.hasPrefix("__traceiter_") || name.hasPrefix("trace_")
+            || name.hasPrefix("__trace_") || name.hasPrefix("perf_trace_")
+    }
+
+    /// A bpf stack without its leading tracing frames.
+    func withoutTracingFrames(_ chain: [UInt64]) -> [UInt64] {
+        Array(chain.drop { Self.isTracingFrame(symbols.functionName($0)) })
+    }
+
     /// perf's names for the flags of contention_begin (include/trace/events/lock.h LCB_F_*).
     static func type(_ flags: UInt32) -> String {
         let spin: UInt32 = 1, read: UInt32 = 2, write: UInt32 = 4, rt: UInt32 = 8, percpu: UInt32 = 16, mutex: UInt32 = 32
@@ -109,9 +165,16 @@ struct ContentionAnalysis {
         }
     }
 
-    func lockName(_ address: UInt64) -> String {
+    /// A lock's name: its symbol (static locks), what the waiting task said it is (bpf mode), else
+    /// its address.
+    func lockName(_ address: UInt64, kind: UInt32 = 0) -> String {
         let hex = String(address, radix: 16)
-        return symbols.object(address).map { "\($0) (\(hex))" } ?? hex
+        if let symbol = symbols.object(address) { return "\(symbol) (\(hex))" }
+        switch kind {
+        case UInt32(LS_LOCK_KIND_MMAP): return "&mm->mmap_lock (\(hex))"
+        case UInt32(LS_LOCK_KIND_SIGHAND): return "&sighand->siglock (\(hex))"
+        default: return hex
+        }
     }
 
     /// Rows by caller, lock or task, sorted by total wait.
@@ -125,13 +188,19 @@ struct ContentionAnalysis {
     }
 
     var byCaller: [Row] { rows { $0.caller } }
-    var byLock: [Row] { rows { lockName($0.lock) } }
+    var byLock: [Row] { rows { lockName($0.lock, kind: $0.kind) } }
     func byTask(_ comms: [UInt32: String]) -> [Row] { rows { c in comms[c.tid].map { "\(c.tid) \($0)" } ?? String(c.tid) } }
 
     /// log2 buckets of wait time: bucket lower bound (ns) → count.
-    static func histogram(_ waits: [UInt64]) -> [(UInt64, Int)] {
+    static func histogram(_ groups: [Contention]) -> [(UInt64, Int)] {
         var counts = [Int](repeating: 0, count: 64)
-        for w in waits { counts[w == 0 ? 0 : 63 - w.leadingZeroBitCount] += 1 }
+        for g in groups where g.waited > 0 {
+            if let buckets = g.buckets {
+                for (i, n) in buckets.enumerated() { counts[i] += Int(n) }
+            } else {
+                counts[g.total == 0 ? 0 : 63 - g.total.leadingZeroBitCount] += 1
+            }
+        }
         guard let last = counts.lastIndex(where: { $0 > 0 }), let first = counts.firstIndex(where: { $0 > 0 }) else { return [] }
         return (first...last).map { (UInt64(1) << UInt64($0), counts[$0]) }
     }
@@ -139,10 +208,9 @@ struct ContentionAnalysis {
     /// FlameGraph's folded format: frames root→leaf by function name, weighted by wait (ns).
     var folded: [(String, UInt64)] {
         var stacks = [String: UInt64]()
-        for c in contentions {
-            guard let wait = c.wait else { continue }
+        for c in contentions where c.waited > 0 {
             let frames = c.stack.reversed().map { symbols.functionName($0) ?? "[unknown]" }
-            stacks[(frames + [Self.type(c.flags)]).joined(separator: ";"), default: 0] += wait
+            stacks[(frames + [Self.type(c.flags)]).joined(separator: ";"), default: 0] += c.total
         }
         return stacks.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }

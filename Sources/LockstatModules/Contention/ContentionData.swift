@@ -64,8 +64,8 @@ struct ContentionData {
             var lo = 0, hi = times.count
             while lo < hi { let mid = (lo + hi) / 2; if times[mid] < t { lo = mid + 1 } else { hi = mid } }
             guard lo < times.count else { continue }
-            counts[lo] += 1
-            waits[lo] += Double(c.wait ?? 0) / 1e3
+            counts[lo] += Double(c.count)
+            waits[lo] += Double(c.total) / 1e3
         }
         let dt = times.indices.map { $0 > 0 ? times[$0] - times[$0 - 1] : times[0] }
         return (times.indices.map { dt[$0] > 0 ? counts[$0] / dt[$0] : nil },
@@ -80,8 +80,8 @@ struct ContentionData {
         })
     }
 
-    func histogramValue(_ waits: [UInt64]) -> PyValue {
-        .stringDict(ContentionAnalysis.histogram(waits).map { (String($0.0), PyValue.int(Int64($0.1))) })
+    func histogramValue(_ groups: [ContentionAnalysis.Contention]) -> PyValue {
+        .stringDict(ContentionAnalysis.histogram(groups).map { (String($0.0), PyValue.int(Int64($0.1))) })
     }
 
     var pyValue: PyValue {
@@ -91,9 +91,9 @@ struct ContentionData {
             let r = rates { $0.caller == row.key }
             return (row.key, .stringDict([("contentions/s", .series(r.count)), ("wait us/s", .series(r.wait))]))
         }
-        var histograms: [(String, PyValue)] = [("all", histogramValue(analysis.contentions.compactMap(\.wait)))]
+        var histograms: [(String, PyValue)] = [("all", histogramValue(analysis.contentions))]
         for row in callers.prefix(top) {
-            histograms.append((row.key, histogramValue(analysis.contentions.filter { $0.caller == row.key }.compactMap(\.wait))))
+            histograms.append((row.key, histogramValue(analysis.contentions.filter { $0.caller == row.key })))
         }
         return .stringDict([
             ("time", .series(times)),

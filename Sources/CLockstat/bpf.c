@@ -1,0 +1,222 @@
+/* Loads and reads the contention module's BPF programs (bpf/contention.bpf.c) with libbpf. */
+#define _GNU_SOURCE
+#include "clockstat_bpf.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern const unsigned char ls_contention_bpf_object[];
+extern const size_t ls_contention_bpf_object_size;
+
+/* A table of the entries as last read, so each read returns only what changed: open addressing
+   on the key, sized once at open (twice the map), so reading allocates nothing. */
+struct shadow {
+    struct ls_bpf_entry *slots;
+    unsigned char *used;
+    size_t size;
+};
+
+struct ls_bpf_contention {
+    struct bpf_object *object;
+    struct bpf_link *links[3];
+    int links_count;
+    int waits, owners, stacks, comms, followed, counters, settings;
+    int ncpus;
+    long entries;
+    struct ls_bpf_entry *batch;
+    struct shadow shadow;
+    struct ls_bpf_owner_entry *owner_batch;
+    struct ls_bpf_owner_entry *owner_shadow;
+    long owner_shadow_count;
+    __u64 *percpu;
+};
+
+static char last_error[256];
+
+static int print_libbpf(enum libbpf_print_level level, const char *format, va_list args) {
+    /* libbpf's own lines are many; keep the last warning as the reason a load failed. */
+    if (level == LIBBPF_WARN) {
+        char line[256];
+        vsnprintf(line, sizeof line, format, args);
+        size_t n = strlen(line);
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = 0;
+        if (n > 0) snprintf(last_error, sizeof last_error, "%s", line);
+    }
+    return 0;
+}
+
+static void fail(char *error, size_t size, const char *what, int err) {
+    snprintf(error, size, "%s: %s%s%s", what, strerror(err < 0 ? -err : err),
+             last_error[0] ? " (libbpf: " : "", last_error[0] ? last_error : "");
+    if (last_error[0]) strncat(error, ")", size - strlen(error) - 1);
+}
+
+static size_t hash_key(const struct ls_bpf_key *k) {
+    __u64 h = k->lock * 0x9E3779B97F4A7C15ULL;
+    h ^= ((__u64)(__u32)k->stack_id << 32 | k->tid) * 0xC2B2AE3D27D4EB4FULL;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The shadow slot of `key` (found or free). */
+static size_t slot_of(struct shadow *s, const struct ls_bpf_key *key) {
+    size_t i = hash_key(key) & (s->size - 1);
+    while (s->used[i] && memcmp(&s->slots[i].key, key, sizeof *key) != 0) i = (i + 1) & (s->size - 1);
+    return i;
+}
+
+ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, char *error, size_t error_size) {
+    last_error[0] = 0;
+    libbpf_set_print(print_libbpf);
+    ls_bpf_contention *h = calloc(1, sizeof *h);
+    if (!h) { fail(error, error_size, "out of memory", ENOMEM); return NULL; }
+    h->entries = entries;
+    h->ncpus = libbpf_num_possible_cpus();
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "lockstat_contention");
+    h->object = bpf_object__open_mem(ls_contention_bpf_object, ls_contention_bpf_object_size, &opts);
+    if (!h->object) { fail(error, error_size, "opening the BPF object", errno); free(h); return NULL; }
+    struct bpf_map *waits = bpf_object__find_map_by_name(h->object, "waits");
+    struct bpf_map *stacks = bpf_object__find_map_by_name(h->object, "stacks");
+    if (waits) bpf_map__set_max_entries(waits, (__u32)entries);
+    if (stacks) bpf_map__set_max_entries(stacks, (__u32)entries);
+    int err = bpf_object__load(h->object);
+    if (err) { fail(error, error_size, "loading the BPF programs", err); ls_bpf_contention_close(h); return NULL; }
+    const char *maps[] = { "waits", "owners", "stacks", "comms", "followed", "counters", "settings" };
+    int *fds[] = { &h->waits, &h->owners, &h->stacks, &h->comms, &h->followed, &h->counters, &h->settings };
+    for (int i = 0; i < 7; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
+    __u32 zero = 0;
+    __u64 scope = scope_program ? 1 : 0;
+    bpf_map_update_elem(h->settings, &zero, &scope, BPF_ANY);
+    struct bpf_program *program;
+    bpf_object__for_each_program(program, h->object) {
+        struct bpf_link *link = bpf_program__attach(program);
+        if (!link) { fail(error, error_size, bpf_program__name(program), errno); ls_bpf_contention_close(h); return NULL; }
+        if (h->links_count < 3) h->links[h->links_count++] = link;
+    }
+    h->shadow.size = 1;
+    while (h->shadow.size < (size_t)entries * 2) h->shadow.size <<= 1;
+    h->shadow.slots = calloc(h->shadow.size, sizeof *h->shadow.slots);
+    h->shadow.used = calloc(h->shadow.size, 1);
+    h->batch = calloc((size_t)entries, sizeof *h->batch);
+    h->owner_batch = calloc(4096, sizeof *h->owner_batch);
+    h->owner_shadow = calloc(4096, sizeof *h->owner_shadow);
+    h->percpu = calloc((size_t)h->ncpus, sizeof(__u64) * 8);
+    if (!h->shadow.slots || !h->shadow.used || !h->batch || !h->owner_batch || !h->owner_shadow || !h->percpu) {
+        fail(error, error_size, "out of memory", ENOMEM);
+        ls_bpf_contention_close(h);
+        return NULL;
+    }
+    return h;
+}
+
+int ls_bpf_contention_follow(ls_bpf_contention *h, __u32 tgid) {
+    __u8 yes = 1;
+    return bpf_map_update_elem(h->followed, &tgid, &yes, BPF_ANY) ? -errno : 0;
+}
+
+/* Every entry of the waits map into h->batch; returns how many. */
+static long read_waits(ls_bpf_contention *h) {
+    long n = 0;
+    struct ls_bpf_key key, next;
+    struct ls_bpf_key *previous = NULL;
+    while (n < h->entries && bpf_map_get_next_key(h->waits, previous, &next) == 0) {
+        if (bpf_map_lookup_elem(h->waits, &next, &h->batch[n].value) == 0) {
+            h->batch[n].key = next;
+            n++;
+        }
+        key = next;
+        previous = &key;
+    }
+    return n;
+}
+
+long ls_bpf_contention_changed(ls_bpf_contention *h, struct ls_bpf_entry *out, long capacity) {
+    long n = read_waits(h), changed = 0;
+    for (long i = 0; i < n; i++) {
+        size_t slot = slot_of(&h->shadow, &h->batch[i].key);
+        if (h->shadow.used[slot] && h->shadow.slots[slot].value.count == h->batch[i].value.count &&
+            h->shadow.slots[slot].value.total_ns == h->batch[i].value.total_ns) continue;
+        if (changed == capacity) return -1;
+        out[changed++] = h->batch[i];
+    }
+    /* Only now that all of them fit: remember them as read. */
+    for (long i = 0; i < changed; i++) {
+        size_t slot = slot_of(&h->shadow, &out[i].key);
+        h->shadow.used[slot] = 1;
+        h->shadow.slots[slot] = out[i];
+    }
+    return changed;
+}
+
+long ls_bpf_contention_owners_changed(ls_bpf_contention *h, struct ls_bpf_owner_entry *out, long capacity) {
+    long n = 0, changed = 0;
+    struct ls_bpf_owner_key key, next, *previous = NULL;
+    while (n < 4096 && bpf_map_get_next_key(h->owners, previous, &next) == 0) {
+        if (bpf_map_lookup_elem(h->owners, &next, &h->owner_batch[n].value) == 0) h->owner_batch[n++].key = next;
+        key = next;
+        previous = &key;
+    }
+    for (long i = 0; i < n; i++) {
+        long j = 0;
+        while (j < h->owner_shadow_count && memcmp(&h->owner_shadow[j].key, &h->owner_batch[i].key, sizeof key) != 0) j++;
+        if (j < h->owner_shadow_count && h->owner_shadow[j].value.count == h->owner_batch[i].value.count) continue;
+        if (changed == capacity) return -1;
+        out[changed++] = h->owner_batch[i];
+        if (j == h->owner_shadow_count && h->owner_shadow_count < 4096) h->owner_shadow_count++;
+        h->owner_shadow[j] = h->owner_batch[i];
+    }
+    return changed;
+}
+
+void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]) {
+    for (__u32 c = 0; c < LS_BPF_COUNTERS; c++) {
+        out[c] = 0;
+        if (bpf_map_lookup_elem(h->counters, &c, h->percpu) != 0) continue;
+        for (int cpu = 0; cpu < h->ncpus; cpu++) out[c] += h->percpu[cpu];
+    }
+}
+
+int ls_bpf_contention_stack(ls_bpf_contention *h, __s32 id, __u64 *ips, int max) {
+    __u64 frames[LS_BPF_MAX_STACK];
+    __u32 key = (__u32)id;
+    if (id < 0 || bpf_map_lookup_elem(h->stacks, &key, frames) != 0) return 0;
+    int n = 0;
+    while (n < LS_BPF_MAX_STACK && n < max && frames[n]) { ips[n] = frames[n]; n++; }
+    return n;
+}
+
+int ls_bpf_contention_comm(ls_bpf_contention *h, __u32 tid, char out[LS_BPF_COMM]) {
+    return bpf_map_lookup_elem(h->comms, &tid, out) ? -errno : 0;
+}
+
+void ls_bpf_contention_run_time(ls_bpf_contention *h, __u64 *ns, __u64 *count) {
+    *ns = 0;
+    *count = 0;
+    struct bpf_program *program;
+    bpf_object__for_each_program(program, h->object) {
+        struct bpf_prog_info info;
+        __u32 length = sizeof info;
+        memset(&info, 0, sizeof info);
+        if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &length) == 0) {
+            *ns += info.run_time_ns;
+            *count += info.run_cnt;
+        }
+    }
+}
+
+void ls_bpf_contention_close(ls_bpf_contention *h) {
+    if (!h) return;
+    for (int i = 0; i < h->links_count; i++) bpf_link__destroy(h->links[i]);
+    if (h->object) bpf_object__close(h->object);
+    free(h->shadow.slots);
+    free(h->shadow.used);
+    free(h->batch);
+    free(h->owner_batch);
+    free(h->owner_shadow);
+    free(h->percpu);
+    free(h);
+}

@@ -1,0 +1,99 @@
+#ifndef CLOCKSTAT_BPF_H
+#define CLOCKSTAT_BPF_H
+/* The contention module's BPF mode: what the BPF programs (bpf/contention.bpf.c) and lockstat
+   share. Included by the BPF program too, so it uses the kernel's fixed-width types only. */
+#ifdef __bpf__
+#include <linux/types.h>
+#else
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+#endif
+
+/* Wait times are counted in log2 buckets of nanoseconds: bucket i holds [2^i, 2^(i+1)) ns, the
+   last everything from 2^39 ns (~9 minutes) on. */
+#define LS_BPF_BUCKETS 40
+
+/* What a lock is, when the BPF program can tell (a field of the waiting task's). */
+#define LS_LOCK_KIND_MMAP 1      /* &mm->mmap_lock of the waiting task */
+#define LS_LOCK_KIND_SIGHAND 2   /* &sighand->siglock of the waiting task */
+
+/* One aggregation entry: the waits of one task, on one lock, from one call stack. */
+struct ls_bpf_key {
+    __u64 lock;
+    __s32 stack_id;   /* in the stack map; < 0 when the stack could not be taken */
+    __u32 tid;
+};
+
+struct ls_bpf_value {
+    __u64 count;
+    __u64 total_ns;
+    __u64 max_ns;
+    __u64 min_ns;
+    __u32 flags;      /* contention_begin's LCB_F_* flags */
+    __u32 kind;       /* LS_LOCK_KIND_*, 0 when not known */
+    __u32 buckets[LS_BPF_BUCKETS];
+};
+
+/* Waits behind one owner of a mutex or rwsem (the owner field of the lock at contention_begin). */
+struct ls_bpf_owner_key {
+    __u64 lock;
+    __u32 owner_tid;
+    __u32 pad;
+};
+
+struct ls_bpf_owner_value {
+    __u64 count;
+    __u64 total_ns;
+};
+
+/* Counters, per CPU, summed by lockstat. */
+enum ls_bpf_counter {
+    LS_BPF_BEGINS = 0,        /* contention_begin events the kernel fired */
+    LS_BPF_RECORDED,          /* waits added to the aggregation */
+    LS_BPF_NESTED,            /* a begin while the same task or CPU already waited (optimistic spinning, then sleeping) */
+    LS_BPF_STACK_FAILED,      /* bpf_get_stackid failed: aggregated under stack id -1 */
+    LS_BPF_MAP_FULL,          /* waits dropped: the aggregation map was full */
+    LS_BPF_TSTAMP_FAILED,     /* begins dropped: no room to keep their start time */
+    LS_BPF_FILTERED,          /* begins of tasks outside the program's process tree (scope program) */
+    LS_BPF_OWNERS_FULL,       /* owner waits dropped: the owner map was full */
+    LS_BPF_COUNTERS = 8
+};
+
+/* One changed entry as lockstat stores it in the raw log. */
+struct ls_bpf_entry {
+    struct ls_bpf_key key;
+    struct ls_bpf_value value;
+};
+
+struct ls_bpf_owner_entry {
+    struct ls_bpf_owner_key key;
+    struct ls_bpf_owner_value value;
+};
+
+#define LS_BPF_MAX_STACK 32
+#define LS_BPF_COMM 16
+
+#ifndef __bpf__
+/* The loader (bpf.c, libbpf). */
+typedef struct ls_bpf_contention ls_bpf_contention;
+
+/* Loads and attaches the programs with an aggregation map of `entries` entries. On failure NULL
+   and a one-line reason in `error`. scope_program: only tasks added with ls_bpf_contention_follow
+   and their descendants. */
+ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, char *error, size_t error_size);
+int ls_bpf_contention_follow(ls_bpf_contention *h, __u32 tgid);
+/* The entries that changed since the last call, into `out`; returns how many, or -1 when
+   `capacity` entries are too few (nothing is lost: call again with more). */
+long ls_bpf_contention_changed(ls_bpf_contention *h, struct ls_bpf_entry *out, long capacity);
+long ls_bpf_contention_owners_changed(ls_bpf_contention *h, struct ls_bpf_owner_entry *out, long capacity);
+void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]);
+/* A stack's frames (innermost first); returns how many, 0 when unknown. */
+int ls_bpf_contention_stack(ls_bpf_contention *h, __s32 id, __u64 *ips, int max);
+/* The name a task had when it first waited (or owned a lock waited for); 0 when known. */
+int ls_bpf_contention_comm(ls_bpf_contention *h, __u32 tid, char out[LS_BPF_COMM]);
+/* The programs' total run time and run count (kernel.bpf_stats_enabled must be 1). */
+void ls_bpf_contention_run_time(ls_bpf_contention *h, __u64 *ns, __u64 *count);
+void ls_bpf_contention_close(ls_bpf_contention *h);
+#endif
+#endif
