@@ -82,7 +82,9 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, char *
     struct bpf_map *waits = bpf_object__find_map_by_name(h->object, "waits");
     struct bpf_map *stacks = bpf_object__find_map_by_name(h->object, "stacks");
     if (waits) bpf_map__set_max_entries(waits, (__u32)entries);
-    if (stacks) bpf_map__set_max_entries(stacks, (__u32)entries);
+    /* Twice the buckets: a stack whose hash bucket holds another is not kept (its waits count
+       under "[no stack]"), and fewer collide in a sparser map. */
+    if (stacks) bpf_map__set_max_entries(stacks, (__u32)entries * 2);
     int err = bpf_object__load(h->object);
     if (err) { fail(error, error_size, "loading the BPF programs", err); ls_bpf_contention_close(h); return NULL; }
     const char *maps[] = { "waits", "owners", "stacks", "comms", "followed", "counters", "settings" };

@@ -26,6 +26,7 @@ struct ParseCommand: ParsableCommand {
         let outcome = try ParseStep.run(dir, modules: try modules(ofTestDirectory: directory))
         for w in outcome.warnings { writeText(2, "lockstat: warning: \(w)\n") }
         for (module, count) in outcome.samples { print("\(module): \(count) samples") }
+        for note in outcome.notes { print(note) }
         print("wrote \(dir.file("samples.pickle")) and \(dir.file("samples.json"))")
     }
 }

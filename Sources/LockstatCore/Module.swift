@@ -1,3 +1,5 @@
+import Glibc
+
 /// A module: the original's five operations (presampling, sample, postsampling, parse, plot),
 /// a name, and an availability check that explains itself.
 public protocol LockstatModule: Sendable {
@@ -15,6 +17,8 @@ public protocol LockstatModule: Sendable {
     var samplesCheaply: Bool { get }
     /// The module's interval when the config gives it none of its own (nil: the global one).
     var defaultInterval: Double? { get }
+    /// The same for a given config and system, where it depends on them (a mode's own interval).
+    func defaultInterval(for config: Config, on system: SystemRoot) -> Double?
     /// nil when the module can run here, else why not ("needs root", "no /proc/lock_stat").
     func unavailableReason(_ system: SystemRoot) -> String?
     /// presampling: prepare, and return what takes a sample on every tick.
@@ -28,6 +32,7 @@ public protocol LockstatModule: Sendable {
 extension LockstatModule {
     public var aliases: [String] { [] }
     public var defaultInterval: Double? { nil }
+    public func defaultInterval(for config: Config, on system: SystemRoot) -> Double? { defaultInterval }
 }
 
 /// The values a module's config key takes.
@@ -77,6 +82,13 @@ public protocol Recorder: AnyObject {
     func sample(tick: UInt64, time: UInt64) -> Bool
     /// After the last sample, on the same thread.
     func postsampling()
+    /// The program was started as `pid` (before the first sample): for recorders that follow
+    /// its process tree.
+    func programStarted(pid: pid_t)
+}
+
+extension Recorder {
+    public func programStarted(pid: pid_t) {}
 }
 
 public struct ParsedModule {
@@ -85,10 +97,13 @@ public struct ParsedModule {
     /// Files besides the pickle (folded stacks, a text report), by name relative to the test
     /// directory (`NAME` or `samples/NAME`): the core writes them and lists them in the manifest.
     public var files: [(name: String, contents: String)]
+    /// Lines for the run's summary: what the module saw and what it cost.
+    public var notes: [String]
 
-    public init(data: PyValue, warnings: [String] = [], files: [(name: String, contents: String)] = []) {
+    public init(data: PyValue, warnings: [String] = [], files: [(name: String, contents: String)] = [], notes: [String] = []) {
         self.data = data
         self.warnings = warnings
         self.files = files
+        self.notes = notes
     }
 }

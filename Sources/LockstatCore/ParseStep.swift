@@ -6,6 +6,8 @@ public enum ParseStep {
         /// Samples per module, in config order.
         public var samples: [(module: String, count: Int)]
         public var warnings: [String]
+        /// The modules' lines for the summary (what they saw and cost).
+        public var notes: [String]
     }
 
     public static func run(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> Outcome {
@@ -19,6 +21,7 @@ public enum ParseStep {
         var counts = [(module: String, count: Int)]()
         var warnings = [String]()
         var files = ["samples.pickle", "samples.json"]
+        var notes = [String]()
         // A module's files of an earlier parse go, so a rerun leaves none stale.
         try dir.removeFromManifest { $0.hasSuffix(".folded") }
         for name in config.modules {
@@ -37,6 +40,7 @@ public enum ParseStep {
                 }
                 let parsed = try module.parse(log, config: config)
                 warnings += parsed.warnings.map { "\(name): \($0)" }
+                notes += parsed.notes
                 entries.append((name, parsed.data))
                 for file in parsed.files { try dir.write(file.name, file.contents) }
                 files += parsed.files.map(\.name).filter { !$0.contains("/") }
@@ -52,7 +56,7 @@ public enum ParseStep {
         try dir.write("samples.pickle", Pickle.encode(data), mode: 0o600)
         try dir.write("samples.json", JSON.encode(data), mode: 0o600)
         try dir.addToManifest(files)
-        return Outcome(data: data, samples: counts, warnings: warnings)
+        return Outcome(data: data, samples: counts, warnings: warnings, notes: notes)
     }
 }
 

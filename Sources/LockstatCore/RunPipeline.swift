@@ -54,6 +54,7 @@ public enum RunPipeline {
         ls_signals_set_child(pid)
         // One that came between the check and the spawn reaches the program now.
         if let late = Self.cancellation() { kill(pid, late.signal) }
+        sampled.forEach { $0.programStarted(pid: pid) }
         output.programStarted()
         threads.forEach { $0.start(at: start) }
         let progress = console.startProgress(modules: sampled, start: start)
@@ -66,6 +67,7 @@ public enum RunPipeline {
         output.finish()
 
         var written = ["lockstat.config", "cmd", "output", "samples"]
+        var notes = [String]()
         // What could not be recorded: the run then ends with 125, lockstat's own failure after
         // the program ran (as env(1) and timeout(1) use it); the program's status is in the summary.
         var failures = sampled.filter { $0.writeErrors > 0 }.map {
@@ -77,6 +79,7 @@ public enum RunPipeline {
         do {
             let parsed = try ParseStep.run(dir, modules: available)
             parsed.warnings.forEach { console.warn($0) }
+            notes = parsed.notes
             written += ["samples.pickle", "samples.json"]
             let graphs = try GraphStep.run(dir, modules: available, data: parsed.data)
             graphs.warnings.forEach { console.warn($0) }
@@ -87,7 +90,7 @@ public enum RunPipeline {
         do { try dir.addToManifest(["lockstat.config", "cmd", "output"]) } catch { failures.append("\(error)") }
         // Under sudo the files this run made are the invoking user's (nothing that was there before).
         do { try Privileges.giveToInvokingUser(dir) } catch { console.warn("\(error)") }
-        console.summary(RunSummary(seconds: Double(end - start) / 1e9, modules: sampled, files: written,
+        console.summary(RunSummary(seconds: Double(end - start) / 1e9, modules: sampled, notes: notes, files: written,
                                    directory: request.directory, status: status))
         guard failures.isEmpty else {
             for f in failures { console.error("recording failed: \(f)") }
@@ -122,7 +125,7 @@ public enum RunPipeline {
                                                warn: console.warn)
                 do {
                     let recorder = try module.presampling(context)
-                    sampled.append(SampledModule(name: name, interval: request.config.interval(for: name, moduleDefault: module.defaultInterval),
+                    sampled.append(SampledModule(name: name, interval: request.config.interval(for: name, moduleDefault: module.defaultInterval(for: request.config, on: request.system)),
                                                  sharesThread: module.samplesCheaply, recorder: recorder, log: log))
                 } catch {
                     // A module that never sampled has no raw log: parse gives it None, as the original did.
@@ -141,6 +144,7 @@ public enum RunPipeline {
 struct RunSummary {
     let seconds: Double
     let modules: [SampledModule]
+    let notes: [String]
     let files: [String]
     let directory: String
     let status: Int32
@@ -154,6 +158,7 @@ struct RunSummary {
             if s.writeErrors > 0 { line += ", \(s.writeErrors) failed writes" }
             lines.append(line)
         }
+        lines += notes.map { "  " + $0 }
         lines.append("  wrote in \(directory): " + files.joined(separator: " "))
         return lines.joined(separator: "\n")
     }

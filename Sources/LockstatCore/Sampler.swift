@@ -64,6 +64,8 @@ public final class SampledModule: @unchecked Sendable {
 
     public var writeErrors: Int { log.writeErrors }
 
+    func programStarted(pid: pid_t) { recorder.programStarted(pid: pid) }
+
     func take(tick: UInt64, time: UInt64) {
         if recorder.sample(tick: tick, time: time) {
             counters.samples.add(1, ordering: .relaxed)

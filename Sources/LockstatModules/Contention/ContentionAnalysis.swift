@@ -126,9 +126,9 @@ struct ContentionAnalysis {
 
     /// bpf mode's stacks begin inside the tracing code (the BPF program, its trampoline,
     /// bpf_trace_run2, __traceiter_contention_begin): those frames go, and the caller is the first
-    /// named frame after them that is not a lock function, within perf's window of 5.
+    /// named frame of the next 8 that is not a lock function, as perf lock contention -b looks.
     func bpfCaller(_ chain: [UInt64]) -> String {
-        for ip in chain.prefix(Self.maxStack - Self.stackSkip) where !symbols.isLockFunction(ip) {
+        for ip in chain.prefix(Self.maxStack) where !symbols.isLockFunction(ip) {
             if let name = symbols.function(ip) { return name }
         }
         return ""

@@ -1,7 +1,10 @@
+import CLockstat
 import LockstatCore
 
-/// The contention entry of samples.pickle, from the raw log alone (events, layout, kallsyms).
+/// The contention entry of samples.pickle, from the raw log alone (events or kernel aggregates,
+/// layout, kallsyms).
 struct ContentionData {
+    let mode: ContentionModule.Mode
     let analysis: ContentionAnalysis
     let lost: UInt64
     let undecodable: Int
@@ -9,6 +12,10 @@ struct ContentionData {
     let startTime: UInt64
     let comms: [UInt32: String]
     let top: Int
+    /// bpf mode's counters, owners and cost; nil in ring mode.
+    let aggregates: BPFAggregates?
+    /// CPUs online when the run started (the BPF programs' time is a share of them all).
+    let cpus: Int
 
     init(log: RawLog, top: Int) throws {
         self.top = top
@@ -19,12 +26,29 @@ struct ContentionData {
                 if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
             }
         }
+        let symbols = KernelSymbols(try KallsymsRecord.read(log, stream: ContentionModule.kallsymsStream))
+        startTime = log.startTime
+        // Interval ends: when each drain finished (every event it read happened before).
+        times = log.sideRecords(stream: PerfRings.drainedStream).map { log.seconds($0) }
+        cpus = max(1, Int(fields["cpus"] ?? "") ?? 1)
+        if fields["mode"] == "bpf" {
+            mode = .bpf
+            let empty = ContentionAnalysis(groups: [], symbols: symbols)
+            let aggregates = BPFAggregates(log: log, analysis: empty)
+            analysis = ContentionAnalysis(groups: aggregates.groups, symbols: symbols)
+            lost = aggregates.lost
+            undecodable = aggregates.damaged
+            comms = aggregates.comms
+            self.aggregates = aggregates
+            return
+        }
+        mode = .ring
+        aggregates = nil
         guard let begin = fields["begin_id"].flatMap(UInt16.init), let end = fields["end_id"].flatMap(UInt16.init) else {
             throw LockstatError("\(log.path): no tracepoint layout record")
         }
         let layout = TracepointLayout(beginID: begin, endID: end, lockAddressOffset: fields["lock_addr_offset"].flatMap(TracepointLayout.offset) ?? 8,
                                       valueOffset: fields["flags_offset"].flatMap(TracepointLayout.offset) ?? 16)
-        let kallsyms = try KallsymsRecord.read(log, stream: ContentionModule.kallsymsStream)
         var events = [ContentionEvent](), lost: UInt64 = 0, bad = 0
         for r in log.records where r.kind == .snapshot && r.stream < PerfRings.drainedStream {
             // Even streams are contention_begin rings (opened with a callchain), odd ones contention_end.
@@ -37,12 +61,9 @@ struct ContentionData {
             }
         }
         events.sort { $0.time < $1.time }
-        analysis = ContentionAnalysis(events: events, layout: layout, symbols: KernelSymbols(kallsyms))
+        analysis = ContentionAnalysis(events: events, layout: layout, symbols: symbols)
         self.lost = lost
         undecodable = bad
-        startTime = log.startTime
-        // Interval ends: when each drain finished (every event it read happened before).
-        times = log.sideRecords(stream: PerfRings.drainedStream).map { log.seconds($0) }
         var comms = [UInt32: String]()
         for r in log.sideRecords(stream: ContentionModule.commStream) {
             for line in log.text(r).split(separator: "\n") {
@@ -51,6 +72,54 @@ struct ContentionData {
             }
         }
         self.comms = comms
+    }
+
+    /// What the module saw and cost, for the summary and the report: "contention (bpf): 2.31 M
+    /// contentions, 0 lost, lockstat 0.9 % of one CPU, BPF 3.1 % of the CPUs".
+    var costLine: String {
+        let seen = analysis.contentions.reduce(0) { $0 + $1.count }
+        var line = "contention (\(mode.rawValue)): \(Self.count(Double(seen))) contentions, \(lost) lost"
+        if let a = aggregates, a.wallNanoseconds > 0 {
+            let wall = Double(a.wallNanoseconds)
+            line += String(format: ", lockstat %.1f %% of one CPU", Double(a.lockstatNanoseconds) / wall * 100)
+            if a.programNanoseconds > 0 {
+                line += String(format: ", BPF %.1f %% of the CPUs", Double(a.programNanoseconds) / wall / Double(cpus) * 100)
+            }
+        }
+        return line
+    }
+
+
+    static func count(_ n: Double) -> String {
+        n >= 1e6 ? String(format: "%.2f M", n / 1e6) : n >= 1e4 ? String(format: "%.1f k", n / 1e3) : String(Int(n))
+    }
+
+    /// d['contention']['cost']: what the kernel saw, what was kept and lost, what it cost.
+    var costValue: PyValue {
+        var items: [(String, PyValue)] = [("mode", .string(mode.rawValue)),
+                                          ("contentions", .int(Int64(analysis.contentions.reduce(0) { $0 + $1.count }))),
+                                          ("lost", .int(Int64(lost)))]
+        if let a = aggregates {
+            items += [("begins_seen", .int(Int64(a.begins))), ("recorded", .int(Int64(a.recorded))),
+                      ("nested", .int(Int64(a.counters[Int(LS_BPF_NESTED.rawValue)]))),
+                      ("stack_failed", .int(Int64(a.counters[Int(LS_BPF_STACK_FAILED.rawValue)]))),
+                      ("map_full", .int(Int64(a.counters[Int(LS_BPF_MAP_FULL.rawValue)]))),
+                      ("start_failed", .int(Int64(a.counters[Int(LS_BPF_TSTAMP_FAILED.rawValue)]))),
+                      ("filtered", .int(Int64(a.counters[Int(LS_BPF_FILTERED.rawValue)]))),
+                      ("owners_full", .int(Int64(a.counters[Int(LS_BPF_OWNERS_FULL.rawValue)]))),
+                      ("bpf_ns", .int(Int64(a.programNanoseconds))), ("lockstat_cpu_ns", .int(Int64(a.lockstatNanoseconds))),
+                      ("wall_ns", .int(Int64(a.wallNanoseconds)))]
+        }
+        return .stringDict(items)
+    }
+
+    /// d['contention']['owners']: who held the mutexes and rwsems waited for (bpf mode).
+    var ownersValue: PyValue {
+        .list((aggregates?.owners ?? []).map { o in
+            .stringDict([("owner", .string(comms[o.tid].map { "\(o.tid) \($0)" } ?? String(o.tid))),
+                         ("lock", .string(analysis.lockName(o.lock))), ("contended", .int(Int64(o.count))),
+                         ("total_wait_ns", .int(Int64(o.total)))])
+        })
     }
 
     /// Per interval of the module's ticks: contentions/s and wait µs/s of the contentions that
@@ -105,7 +174,9 @@ struct ContentionData {
             ("tasks", rowsValue(analysis.byTask(comms), key: "task")),
             ("wait_histogram", .stringDict(histograms)),
             ("folded", .list(analysis.folded.map { .tuple([.string($0.0), .int(Int64($0.1))]) })),
+            ("owners", ownersValue),
             ("lost", .int(Int64(lost))),
+            ("cost", costValue),
             ("unpaired", .int(Int64(analysis.unpaired))),
             ("unfinished", .int(Int64(analysis.unfinished))),
         ])

@@ -3,18 +3,43 @@ import Foundation
 import LockstatCore
 
 /// Lock contention on ordinary kernels (5.19+), from the lock:contention_begin/end tracepoints,
-/// as `perf lock contention` sees it: who waited, where, on which lock, for how long.
+/// as `perf lock contention` sees it: who waited, where, on which lock, for how long. Two modes:
+/// `bpf` aggregates in the kernel (perf lock contention -b's way: nothing lost at any rate),
+/// `ring` copies every event through perf ring buffers (perf lock record's way); `auto` (the
+/// default) is bpf where this machine allows it.
 public struct ContentionModule: LockstatModule {
     public let name = "contention"
-    public let summary = "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, wait times, flame graph"
-    public let configKeys: [String: ConfigValue] = ["scope": .choice(["system", "program"]), "top": .positiveInteger]
+    public let summary = "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, owners, wait times, flame graph; aggregated in the kernel by BPF where it can (contention.mode)"
+    public let configKeys: [String: ConfigValue] = ["scope": .choice(["system", "program"]), "top": .positiveInteger,
+                                                     "mode": .choice(["auto", "bpf", "ring"]), "entries": .positiveInteger]
     /// Draining rings takes as long as the events take: a thread of its own.
     public let samplesCheaply = false
-    /// Often enough that a 512 KiB ring does not fill under heavy contention.
+    /// Ring mode: often enough that a 512 KiB ring does not fill under heavy contention.
     public let defaultInterval: Double? = 0.05
+    /// bpf mode: the kernel keeps the totals, so reading them twice a second loses nothing.
+    static let bpfInterval = 0.5
     static let kallsymsStream: UInt16 = 1000, layoutStream: UInt16 = 1001, commStream: UInt16 = 1002
+    /// perf lock contention -b's default size of its maps.
+    static let defaultEntries = 16384
 
     public init() {}
+
+    enum Mode: String { case bpf, ring }
+
+    /// The mode a config gets here, and why not bpf when it asked for auto.
+    func mode(_ config: Config, _ system: SystemRoot) -> (mode: Mode, fallback: String?) {
+        switch config.setting(name, "mode")?.first ?? "auto" {
+        case "ring": return (.ring, nil)
+        case "bpf": return (.bpf, nil)
+        default:
+            if let reason = Self.bpfRefusal(system) { return (.ring, reason) }
+            return (.bpf, nil)
+        }
+    }
+
+    public func defaultInterval(for config: Config, on system: SystemRoot) -> Double? {
+        mode(config, system).mode == .bpf ? Self.bpfInterval : defaultInterval
+    }
 
     public func unavailableReason(_ system: SystemRoot) -> String? {
         if let refusal = PerfPermission.refusal(system) { return refusal }
@@ -26,7 +51,45 @@ public struct ContentionModule: LockstatModule {
         return nil
     }
 
+    /// Why bpf mode cannot run here (nil: it can). No side effects: loading is presampling's.
+    static func bpfRefusal(_ system: SystemRoot) -> String? {
+        if system.isReplay { return "bpf mode traces the live kernel, not a --proc-root replay" }
+        if geteuid() != 0 { return "bpf mode needs root (CAP_BPF and CAP_PERFMON)" }
+        guard FileReader.check("/sys/kernel/btf/vmlinux") == nil else {
+            return "bpf mode needs the kernel's BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)"
+        }
+        return nil
+    }
+
+    /// What `lockstat doctor` says of the modes.
+    public static func modeVerdict(_ system: SystemRoot) -> String {
+        bpfRefusal(system).map { "ring mode (\($0))" } ?? "bpf mode (in-kernel aggregation)"
+    }
+
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
+        let (mode, fallback) = mode(context.config, context.system)
+        let entries = Int(context.config.setting(name, "entries")?.first ?? "") ?? Self.defaultEntries
+        let scopeProgram = context.config.setting(name, "scope")?.first == "program"
+        if mode == .bpf {
+            if let reason = Self.bpfRefusal(context.system) { throw LockstatError(reason) }
+            do {
+                let recorder = try BPFContentionRecorder(entries: entries, scopeProgram: scopeProgram, system: context.system, log: context.log)
+                context.log.append(kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
+                                   text: "mode bpf\nentries \(entries)\nscope \(scopeProgram ? "program" : "system")\ncpus \(onlineCPUs(context.system).count)\n")
+                // After loading: kallsyms then names the BPF programs' own frames, which parse drops.
+                KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
+                return recorder
+            } catch {
+                guard context.config.setting(name, "mode")?.first != "bpf" else { throw error }
+                context.warn("contention: bpf mode could not load (\(error)): ring mode")
+                return try ringPresampling(context, scopeProgram: scopeProgram)
+            }
+        }
+        if let fallback { context.warn("contention: \(fallback): ring mode") }
+        return try ringPresampling(context, scopeProgram: scopeProgram)
+    }
+
+    func ringPresampling(_ context: RecordingContext, scopeProgram: Bool) throws -> any Recorder {
         guard let tracefs = Tracefs.locate(context.system), let begin = tracefs.id("contention_begin"), let end = tracefs.id("contention_end") else {
             throw LockstatError("no lock:contention tracepoints")
         }
@@ -34,14 +97,13 @@ public struct ContentionModule: LockstatModule {
         let layout = TracepointLayout(beginID: begin, endID: end,
                                       lockAddressOffset: Tracefs.offset(of: "lock_addr", in: beginFormat) ?? 8,
                                       valueOffset: Tracefs.offset(of: "flags", in: beginFormat) ?? 16)
-        let scopeProgram = context.config.setting(name, "scope")?.first == "program"
         let recorder = try ContentionRecorder(layout: layout, cpus: onlineCPUs(context.system), scopeProgram: scopeProgram,
                                               system: context.system, log: context.log)
         // What parse needs to read the events again later: the layout, the kernel's symbols.
         context.log.append(kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
                            text: "begin_id \(begin)\nend_id \(end)\nlock_addr_offset \(layout.lockAddressOffset)\n" +
                                  "flags_offset \(layout.valueOffset)\nret_offset \(Tracefs.offset(of: "ret", in: endFormat) ?? 16)\n" +
-                                 "scope \(scopeProgram ? "program" : "system")\n")
+                                 "mode ring\nscope \(scopeProgram ? "program" : "system")\n")
         KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
         return recorder
     }
@@ -51,9 +113,13 @@ public struct ContentionModule: LockstatModule {
         let files = [("samples/contention.txt", ContentionAnalysis.table(data.analysis.byCaller, keyTitle: "caller")),
                      ("contention.folded", data.analysis.folded.map { "\($0.0) \($0.1)" }.joined(separator: "\n") + "\n")]
         var warnings = [String]()
-        if data.lost > 0 { warnings.append("\(data.lost) events lost: the ring buffers were full (a shorter contention.intervall drains them more often)") }
+        if data.lost > 0 {
+            warnings.append(data.mode == .bpf
+                ? "\(data.lost) waits lost: the aggregation map was full (a larger contention.entries keeps them)"
+                : "\(data.lost) events lost: the ring buffers were full (contention.mode bpf loses none; else a shorter contention.intervall drains them more often)")
+        }
         if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
-        return ParsedModule(data: data.pyValue, warnings: warnings, files: files)
+        return ParsedModule(data: data.pyValue, warnings: warnings, files: files, notes: [data.costLine])
     }
 
     public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {

@@ -1,0 +1,111 @@
+import CLockstat
+import LockstatCore
+
+/// bpf mode's raw log read back: each drain's changed aggregation entries (as they stood then)
+/// become groups of what each entry gained since its previous reading, so the per-interval
+/// series, tables, histogram and flame graph are made exactly as in ring mode.
+struct BPFAggregates {
+    var groups: [ContentionAnalysis.Contention] = []
+    var comms: [UInt32: String] = [:]
+    /// (lock, owner tid) → waits behind it and their total (ns), as last read.
+    var owners: [(lock: UInt64, tid: UInt32, count: UInt64, total: UInt64)] = []
+    /// The kernel's counters (LS_BPF_*) and the programs' run time (ns) at the last drain.
+    var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
+    var programNanoseconds: UInt64 = 0
+    /// lockstat's own CPU time (ns) over the run, and the wall time it is measured against.
+    var lockstatNanoseconds: UInt64 = 0
+    var wallNanoseconds: UInt64 = 0
+    var damaged = 0
+
+    var begins: UInt64 { counters[Int(LS_BPF_BEGINS.rawValue)] }
+    var recorded: UInt64 { counters[Int(LS_BPF_RECORDED.rawValue)] }
+    /// Waits the kernel saw and could not keep.
+    var lost: UInt64 { counters[Int(LS_BPF_MAP_FULL.rawValue)] + counters[Int(LS_BPF_TSTAMP_FAILED.rawValue)] }
+
+    init(log: RawLog, analysis symbols: ContentionAnalysis) {
+        var stacks = [Int32: [UInt64]]()
+        for r in log.sideRecords(stream: BPFContentionRecorder.stacksStream) {
+            let b = log.payloadBytes(r)
+            guard b.count >= 8 else { damaged += 1; continue }
+            let id = b.loadUnaligned(as: Int32.self), n = Int(b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+            guard n <= Int(LS_BPF_MAX_STACK), b.count >= 8 + n * 8 else { damaged += 1; continue }
+            stacks[id] = (0..<n).map { b.loadUnaligned(fromByteOffset: 8 + $0 * 8, as: UInt64.self) }
+        }
+        for r in log.sideRecords(stream: BPFContentionRecorder.commsStream) {
+            let b = log.payloadBytes(r)
+            guard b.count >= 4 + Int(LS_BPF_COMM) else { damaged += 1; continue }
+            let name = b[4..<(4 + Int(LS_BPF_COMM))].prefix { $0 != 0 }
+            comms[b.loadUnaligned(as: UInt32.self)] = String(decoding: name, as: UTF8.self)
+        }
+        // Callers and folded stacks are made per stack once.
+        var resolved = [Int32: (caller: String, stack: [UInt64])]()
+        func resolve(_ id: Int32) -> (caller: String, stack: [UInt64]) {
+            if let known = resolved[id] { return known }
+            let stack = symbols.withoutTracingFrames(stacks[id] ?? [])
+            // A wait whose stack the kernel could not keep (LS_BPF_STACK_FAILED) is still counted.
+            let r = (id < 0 ? "[no stack]" : symbols.bpfCaller(stack), stack)
+            resolved[id] = r
+            return r
+        }
+        let stride = MemoryLayout<ls_bpf_entry>.stride
+        var last = [Key: ls_bpf_value]()
+        for r in log.records where r.stream == BPFContentionRecorder.waitsStream && r.kind == .snapshot {
+            let b = log.payloadBytes(r)
+            guard b.count % stride == 0 else { damaged += 1; continue }
+            for i in 0..<(b.count / stride) {
+                let e = b.loadUnaligned(fromByteOffset: i * stride, as: ls_bpf_entry.self)
+                let key = Key(e.key)
+                let before = last[key]
+                last[key] = e.value
+                // Totals only grow; an entry that shrank was damaged (or a map that restarted).
+                let count = e.value.count &- (before?.count ?? 0), total = e.value.total_ns &- (before?.total_ns ?? 0)
+                guard count > 0, count <= e.value.count else { continue }
+                var buckets = Self.buckets(e.value)
+                if let before { buckets = zip(buckets, Self.buckets(before)).map { $0 >= $1 ? $0 - $1 : 0 } }
+                let (caller, stack) = resolve(e.key.stack_id)
+                groups.append(.init(tid: e.key.tid, lock: e.key.lock, flags: e.value.flags, end: r.time, count: Int(count),
+                                    total: total, longest: e.value.max_ns, shortest: e.value.min_ns, buckets: buckets,
+                                    caller: caller, stack: stack, kind: e.value.kind))
+            }
+        }
+        let ownerStride = MemoryLayout<ls_bpf_owner_entry>.stride
+        var lastOwners = [OwnerKey: ls_bpf_owner_value]()
+        for r in log.records where r.stream == BPFContentionRecorder.ownersStream && r.kind == .snapshot {
+            let b = log.payloadBytes(r)
+            guard b.count % ownerStride == 0 else { damaged += 1; continue }
+            for i in 0..<(b.count / ownerStride) {
+                let e = b.loadUnaligned(fromByteOffset: i * ownerStride, as: ls_bpf_owner_entry.self)
+                lastOwners[OwnerKey(lock: e.key.lock, tid: e.key.owner_tid)] = e.value
+            }
+        }
+        owners = lastOwners.map { (lock: $0.key.lock, tid: $0.key.tid, count: $0.value.count, total: $0.value.total_ns) }
+            .sorted { ($0.total, $0.tid) > ($1.total, $1.tid) }
+        let counterBytes = (Int(LS_BPF_COUNTERS.rawValue) + 2) * 8
+        if let r = log.records.last(where: { $0.stream == BPFContentionRecorder.countersStream && $0.kind == .snapshot }),
+           log.payloadBytes(r).count == counterBytes {
+            let b = log.payloadBytes(r)
+            counters = (0..<Int(LS_BPF_COUNTERS.rawValue)).map { b.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) }
+            programNanoseconds = b.loadUnaligned(fromByteOffset: Int(LS_BPF_COUNTERS.rawValue) * 8, as: UInt64.self)
+        }
+        let cpu = log.sideRecords(stream: BPFContentionRecorder.countersStream).compactMap { r -> (UInt64, UInt64)? in
+            let words = log.text(r).split(whereSeparator: { $0 == " " || $0 == "\n" })
+            guard words.count == 2, words[0] == "lockstat_cpu_ns", let ns = UInt64(words[1]) else { return nil }
+            return (r.time, ns)
+        }
+        if let first = cpu.first, let final = cpu.last, cpu.count >= 2, final.0 > first.0, final.1 >= first.1 {
+            lockstatNanoseconds = final.1 - first.1
+            wallNanoseconds = final.0 - first.0
+        }
+    }
+
+    static func buckets(_ v: ls_bpf_value) -> [UInt32] {
+        withUnsafeBytes(of: v.buckets) { Array($0.bindMemory(to: UInt32.self)) }
+    }
+
+    struct Key: Hashable {
+        let lock: UInt64, stack: Int32, tid: UInt32
+        init(_ k: ls_bpf_key) { lock = k.lock; stack = k.stack_id; tid = k.tid }
+    }
+
+    struct OwnerKey: Hashable { let lock: UInt64, tid: UInt32 }
+}

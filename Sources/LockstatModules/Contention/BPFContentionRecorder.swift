@@ -1,0 +1,127 @@
+import CLockstat
+import Foundation
+import LockstatCore
+
+/// bpf mode's sampling: the kernel aggregates every wait (bpf/contention.bpf.c); each tick
+/// reads the aggregation entries that changed and writes them, as they now stand, into the raw
+/// log, with the call stacks and task names first seen, the kernel's counters and the
+/// programs' run time. All buffers are allocated at presampling.
+final class BPFContentionRecorder: Recorder {
+    static let waitsStream: UInt16 = 2000, ownersStream: UInt16 = 2001, stacksStream: UInt16 = 2002
+    static let commsStream: UInt16 = 2003, countersStream: UInt16 = 2004
+    private let handle: OpaquePointer
+    private let log: RawLogWriter
+    private let capacity: Int
+    private let changed: UnsafeMutablePointer<ls_bpf_entry>
+    private let owners: UnsafeMutablePointer<ls_bpf_owner_entry>
+    private static let ownerCapacity = 4096
+    /// One stack or comm record at a time: id, frame count, frames; or tid, comm.
+    private let scratch: UnsafeMutableRawPointer
+    private var knownStacks: Set<Int32>
+    private var knownTasks: Set<UInt32>
+    private let statsSwitch: String?
+    private let cpuAtStart: UInt64
+
+    init(entries: Int, scopeProgram: Bool, system: SystemRoot, log: RawLogWriter) throws {
+        var error = [CChar](repeating: 0, count: 512)
+        guard let handle = ls_bpf_contention_open(Int32(entries), scopeProgram ? 1 : 0, &error, error.count) else {
+            throw LockstatError(String(cString: error))
+        }
+        self.handle = handle
+        self.log = log
+        capacity = entries
+        changed = .allocate(capacity: entries)
+        owners = .allocate(capacity: Self.ownerCapacity)
+        scratch = .allocate(byteCount: 8 + Int(LS_BPF_MAX_STACK) * 8, alignment: 8)
+        knownStacks = Set(minimumCapacity: entries)
+        knownTasks = Set(minimumCapacity: entries)
+        // The programs' run time is kept only while kernel.bpf_stats_enabled is 1 (it costs two
+        // clock reads per run): on for the run, put back as it was, crash or not.
+        statsSwitch = Self.enableRunTimeStatistics(system)
+        cpuAtStart = LockstatCPU.nanoseconds()
+        log.append(kind: .side, stream: Self.countersStream, tick: 0, time: ls_monotonic_ns(), text: "lockstat_cpu_ns \(cpuAtStart)\n")
+    }
+
+    deinit {
+        changed.deallocate()
+        owners.deallocate()
+        scratch.deallocate()
+    }
+
+    func programStarted(pid: pid_t) { _ = ls_bpf_contention_follow(handle, UInt32(pid)) }
+
+    func sample(tick: UInt64, time: UInt64) -> Bool {
+        let n = ls_bpf_contention_changed(handle, changed, capacity)
+        guard n >= 0 else { return false }
+        if n > 0 {
+            log.append(kind: .snapshot, stream: Self.waitsStream, tick: tick, time: time,
+                       payload: UnsafeRawBufferPointer(start: changed, count: n * MemoryLayout<ls_bpf_entry>.stride))
+            for i in 0..<n {
+                keepStack(changed[i].key.stack_id, tick: tick)
+                keepTask(changed[i].key.tid, tick: tick)
+            }
+        }
+        let o = ls_bpf_contention_owners_changed(handle, owners, Self.ownerCapacity)
+        if o > 0 {
+            log.append(kind: .snapshot, stream: Self.ownersStream, tick: tick, time: time,
+                       payload: UnsafeRawBufferPointer(start: owners, count: o * MemoryLayout<ls_bpf_owner_entry>.stride))
+            for i in 0..<o { keepTask(owners[i].key.owner_tid, tick: tick) }
+        }
+        // Counters, then the programs' run time and run count.
+        let counters = scratch.assumingMemoryBound(to: UInt64.self)
+        ls_bpf_contention_counters(handle, counters)
+        ls_bpf_contention_run_time(handle, counters + Int(LS_BPF_COUNTERS.rawValue), counters + Int(LS_BPF_COUNTERS.rawValue) + 1)
+        log.append(kind: .snapshot, stream: Self.countersStream, tick: tick, time: time,
+                   payload: UnsafeRawBufferPointer(start: scratch, count: (Int(LS_BPF_COUNTERS.rawValue) + 2) * 8))
+        log.append(kind: .side, stream: PerfRings.drainedStream, tick: tick, time: ls_monotonic_ns(), payload: UnsafeRawBufferPointer(start: scratch, count: 0))
+        return true
+    }
+
+    private func keepStack(_ id: Int32, tick: UInt64) {
+        guard id >= 0, knownStacks.insert(id).inserted else { return }
+        let frames = (scratch + 8).assumingMemoryBound(to: UInt64.self)
+        let n = ls_bpf_contention_stack(handle, id, frames, LS_BPF_MAX_STACK)
+        scratch.storeBytes(of: id, as: Int32.self)
+        scratch.storeBytes(of: UInt32(n), toByteOffset: 4, as: UInt32.self)
+        log.append(kind: .side, stream: Self.stacksStream, tick: tick, time: 0, payload: UnsafeRawBufferPointer(start: scratch, count: 8 + Int(n) * 8))
+    }
+
+    private func keepTask(_ tid: UInt32, tick: UInt64) {
+        guard knownTasks.insert(tid).inserted else { return }
+        scratch.storeBytes(of: tid, as: UInt32.self)
+        let comm = (scratch + 4).assumingMemoryBound(to: CChar.self)
+        guard ls_bpf_contention_comm(handle, tid, comm) == 0 else { return }
+        log.append(kind: .side, stream: Self.commsStream, tick: tick, time: 0, payload: UnsafeRawBufferPointer(start: scratch, count: 4 + Int(LS_BPF_COMM)))
+    }
+
+    func postsampling() {
+        _ = sample(tick: UInt64.max, time: ls_monotonic_ns())
+        log.append(kind: .side, stream: Self.countersStream, tick: UInt64.max, time: ls_monotonic_ns(),
+                   text: "lockstat_cpu_ns \(LockstatCPU.nanoseconds())\n")
+        ls_bpf_contention_close(handle)
+        if let statsSwitch {
+            try? writeControl(statsSwitch, "0\n")
+            ls_restore_cancel(statsSwitch)
+        }
+    }
+
+    static func enableRunTimeStatistics(_ system: SystemRoot) -> String? {
+        let path = system.path("/proc/sys/kernel/bpf_stats_enabled")
+        guard case .success(let text) = FileReader.readText(path), text.trimmingCharacters(in: .whitespacesAndNewlines) == "0",
+              ls_restore_register(path, "0\n") == 0 else { return nil }
+        do { try writeControl(path, "1\n") } catch { ls_restore_cancel(path); return nil }
+        return path
+    }
+}
+
+/// CPU time of all of lockstat's threads (their run time in /proc/self/task/*/schedstat), ns.
+enum LockstatCPU {
+    static func nanoseconds() -> UInt64 {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.reduce(0) { sum, tid in
+            guard case .success(let text) = FileReader.readText("/proc/self/task/\(tid)/schedstat"),
+                  let first = text.split(separator: " ").first, let ns = UInt64(first) else { return sum }
+            return sum + ns
+        }
+    }
+}
