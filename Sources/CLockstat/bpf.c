@@ -39,6 +39,13 @@ struct ls_bpf_contention {
 static char last_error[256];
 
 static int print_libbpf(enum libbpf_print_level level, const char *format, va_list args) {
+    /* LOCKSTAT_LIBBPF_DEBUG=1 shows all of libbpf's lines (a verifier log, say). */
+    if (getenv("LOCKSTAT_LIBBPF_DEBUG")) {
+        va_list copy;
+        va_copy(copy, args);
+        vfprintf(stderr, format, copy);
+        va_end(copy);
+    }
     /* libbpf's own lines are many; keep the last warning as the reason a load failed. */
     if (level == LIBBPF_WARN) {
         char line[256];

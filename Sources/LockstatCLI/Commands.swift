@@ -76,7 +76,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Sort by: lock_stat \(LockStatReport.sortKeys.joined(separator: ", ")); contention \(ContentionReport.sortKeys.joined(separator: ", ")).", valueName: "key"))
     var sort: String?
 
-    @Option(help: "Contention rows by caller, lock or task.") var by = "caller"
+    @Option(help: "Contention rows by caller, lock, task or owner (the task holding a mutex or rwsem, bpf mode).") var by = "caller"
 
     @Option(help: "How many rows.") var top = 20
 

@@ -20,7 +20,8 @@ final class BPFContentionRecorder: Recorder {
     private var knownStacks: Set<Int32>
     private var knownTasks: Set<UInt32>
     private let statsSwitch: String?
-    private let cpuAtStart: UInt64
+    /// lockstat's CPU time is measured from the first sample on (presampling's loading is not the run's cost).
+    private var measuring = false
 
     init(entries: Int, scopeProgram: Bool, system: SystemRoot, log: RawLogWriter) throws {
         var error = [CChar](repeating: 0, count: 512)
@@ -38,8 +39,6 @@ final class BPFContentionRecorder: Recorder {
         // The programs' run time is kept only while kernel.bpf_stats_enabled is 1 (it costs two
         // clock reads per run): on for the run, put back as it was, crash or not.
         statsSwitch = Self.enableRunTimeStatistics(system)
-        cpuAtStart = LockstatCPU.nanoseconds()
-        log.append(kind: .side, stream: Self.countersStream, tick: 0, time: ls_monotonic_ns(), text: "lockstat_cpu_ns \(cpuAtStart)\n")
     }
 
     deinit {
@@ -51,6 +50,10 @@ final class BPFContentionRecorder: Recorder {
     func programStarted(pid: pid_t) { _ = ls_bpf_contention_follow(handle, UInt32(pid)) }
 
     func sample(tick: UInt64, time: UInt64) -> Bool {
+        if !measuring {
+            measuring = true
+            log.append(kind: .side, stream: Self.countersStream, tick: tick, time: ls_monotonic_ns(), text: "lockstat_cpu_ns \(LockstatCPU.nanoseconds())\n")
+        }
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         guard n >= 0 else { return false }
         if n > 0 {

@@ -69,6 +69,8 @@ struct SystemProbe {
         }
         checks.append(permission())
         checks.append(lockdown())
+        // Which mode `contention.mode auto` gets here; ring mode is the fallback, not a failure.
+        checks.append(Check(name: "mode", ok: true, detail: "contention.mode auto runs " + ContentionModule.modeVerdict(system)))
         return checks
     }
 

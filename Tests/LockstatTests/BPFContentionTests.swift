@@ -1,0 +1,131 @@
+import Foundation
+import XCTest
+@testable import LockstatCore
+@testable import LockstatModules
+
+/// The contention module's bpf mode on this machine's kernel (root, BTF), at production rates.
+final class BPFContentionTests: XCTestCase {
+    func requireBPF() throws {
+        guard getuid() == 0 else { throw XCTSkip("SKIPPED: bpf mode needs root") }
+        if let reason = ContentionModule().unavailableReason(SystemRoot()) ?? ContentionModule.bpfRefusal(SystemRoot()) {
+            throw XCTSkip("SKIPPED: \(reason)")
+        }
+    }
+
+    func compile(_ source: String) throws -> String {
+        let exe = temporaryDirectory() + "/" + source.split(separator: ".")[0]
+        let cc = try shell(["cc", "-O2", "-pthread", "-o", exe, Fixtures.repository.path + "/Tests/contention/" + source])
+        XCTAssertEqual(cc.status, 0, cc.err)
+        return exe
+    }
+
+    func run(_ dir: String, _ settings: String, _ command: [String]) throws -> PyValue {
+        try "modules contention\ncontention.mode bpf\n\(settings)".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
+        let r = try Lockstat.run(["--config", dir + "/c.config", dir + "/run"] + command, quiet: false)
+        XCTAssertTrue(r.status == 0, r.err)
+        XCTAssertTrue(r.err.contains("  contention (bpf): "), "the summary's cost line: \(r.err)")
+        return try Lockstat.samples(dir + "/run")["contention"]!
+    }
+
+    /// The futex storm at full rate (~1 M contentions/s here): nothing lost, every begin the
+    /// kernel fired recorded (or a nested one), at least as many as perf stat counts of
+    /// lock:contention_begin in its window, which lies inside lockstat's.
+    func testTheFutexStormAtFullRateLosesNothing() throws {
+        try requireBPF()
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perf") else { throw XCTSkip("SKIPPED: perf (linux-perf) is not installed") }
+        let dir = temporaryDirectory(), exe = try compile("futex-storm.c")
+        let d = try run(dir, "", ["perf", "stat", "-e", "lock:contention_begin", "-a", "-x", ",", "-o", dir + "/perf.txt", "--", exe, "3"])
+        let cost = d["cost"]!
+        XCTAssertEqual(d["lost"]?.number, 0)
+        XCTAssertEqual(cost["map_full"]?.number, 0)
+        XCTAssertEqual(cost["start_failed"]?.number, 0)
+        let begins = cost["begins_seen"]!.number!, recorded = cost["recorded"]!.number!, nested = cost["nested"]!.number!
+        XCTAssertGreaterThan(begins, 100_000, "a storm: \(cost)")
+        // Begins still waiting when the programs were detached are the only ones not recorded.
+        XCTAssertGreaterThanOrEqual(recorded + nested, begins - 100, "\(cost)")
+        let perfLine = try String(contentsOfFile: dir + "/perf.txt", encoding: .utf8).split(separator: "\n").first { $0.contains("lock:contention_begin") }
+        let perfCount = try XCTUnwrap(perfLine.flatMap { Double($0.split(separator: ",")[0]) }, "perf stat's count")
+        XCTAssertGreaterThanOrEqual(recorded, perfCount * 0.99, "lockstat \(recorded), perf stat \(perfCount)")
+        let callers = d["callers"]!.listItems!
+        XCTAssertTrue(callers.first!["caller"]!.string!.contains("futex"), "\(callers.prefix(3))")
+        let contended = callers.reduce(0.0) { $0 + $1["contended"]!.number! }
+        XCTAssertEqual(contended, cost["contentions"]!.number!)
+        // The series integrate to every contention, the histogram holds each once.
+        let time = d["time"]!.series!.map { $0! }, rate = d["contentions/s"]!.series!
+        let integrated = time.indices.reduce(0.0) { $0 + (rate[$1] ?? 0) * (time[$1] - ($1 > 0 ? time[$1 - 1] : 0)) }
+        XCTAssertEqual(integrated, contended, accuracy: contended * 1e-9)
+        let histogram = d["wait_histogram"]!["all"]!
+        XCTAssertEqual(histogram.keys.reduce(0.0) { $0 + histogram[$1]!.number! }, contended)
+        // The raw log stays small: changed entries only (beside the kallsyms copy, made once).
+        let log = try RawLog.read(path: dir + "/run/samples/contention.log")
+        let perRun = log.records.filter { $0.stream != ContentionModule.kallsymsStream }.reduce(0) { $0 + $1.payload.count + RawLogFormat.headerSize }
+        let seconds = d["time"]!.series!.last!! 
+        XCTAssertLessThan(Double(perRun) / seconds * 60, 1_000_000, "bytes per minute of run (\(perRun) in \(seconds) s)")
+    }
+
+    /// Threads of one process mapping and unmapping: their mm's mmap_lock, named.
+    func testTheWaitingTasksMmapLockIsNamed() throws {
+        try requireBPF()
+        let dir = temporaryDirectory(), exe = try compile("mmap-storm.c")
+        let d = try run(dir, "", [exe, "2"])
+        let locks = d["locks"]!.listItems!.map { $0["lock"]!.string! }
+        XCTAssertTrue(locks.contains { $0.hasPrefix("&mm->mmap_lock (") }, "\(locks.prefix(5))")
+        let report = try Lockstat.tool(["report", dir + "/run", "--by", "lock"])
+        XCTAssertTrue(report.out.contains("&mm->mmap_lock"), report.out)
+    }
+
+    /// mkdir/rmdir in one directory: the waiters block behind the workload's own tasks holding
+    /// the directory's rwsem; the owners are those tasks.
+    func testOwnersOfTheDirectoryRwsem() throws {
+        try requireBPF()
+        let dir = temporaryDirectory()
+        let exe = dir + "/lock-workload"
+        XCTAssertEqual(try shell(["cc", "-O2", "-o", exe, Fixtures.repository.path + "/Tests/vm/lock-workload.c"]).status, 0)
+        let d = try run(dir, "", [exe, dir, "2"])
+        let owners = d["owners"]!.listItems!
+        XCTAssertFalse(owners.isEmpty)
+        let top = owners.prefix(4).map { $0["owner"]!.string! }
+        XCTAssertTrue(top.allSatisfy { $0.hasSuffix(" lock-workload") }, "\(top)")
+        let waited = owners.reduce(0.0) { $0 + $1["contended"]!.number! }
+        let rwsem = d["locks"]!.listItems!.filter { $0["type"]!.string!.hasPrefix("rwsem") }.reduce(0.0) { $0 + $1["contended"]!.number! }
+        XCTAssertGreaterThan(waited, 0.5 * rwsem, "most rwsem waits have an owner")
+        let report = try Lockstat.tool(["report", dir + "/run", "--by", "owner", "--top", "3"])
+        XCTAssertTrue(report.out.contains(" lock-workload"), report.out)
+    }
+
+    /// scope program: only the program's process tree; a storm outside it is filtered out.
+    func testScopeProgramFollowsOnlyTheProgramsTree() throws {
+        try requireBPF()
+        let dir = temporaryDirectory(), exe = try compile("futex-storm.c")
+        let outsider = dir + "/outsider"
+        try FileManager.default.copyItem(atPath: exe, toPath: outsider)
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: outsider)
+        other.arguments = ["4", "2"]
+        other.standardOutput = FileHandle.nullDevice
+        try other.run()
+        defer { other.terminate(); other.waitUntilExit() }
+        let d = try run(dir, "contention.scope program\n", ["sh", "-c", "\(exe) 1.5 2 >/dev/null"])
+        let tasks = d["tasks"]!.listItems!.map { $0["task"]!.string! }
+        XCTAssertTrue(tasks.contains { $0.hasSuffix(" futex-storm") }, "\(tasks)")
+        XCTAssertFalse(tasks.contains { $0.hasSuffix(" outsider") }, "\(tasks)")
+        XCTAssertGreaterThan(d["cost"]!["filtered"]!.number!, 1000, "the outsider's begins were seen and filtered")
+    }
+
+    /// Where bpf mode cannot run it says why: forced, the module is skipped with the reason;
+    /// auto falls back to ring mode with one line.
+    func testWhereBPFCannotRunItSaysWhy() throws {
+        let root = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: root + "/proc", withIntermediateDirectories: true)
+        try "modules contention\ncontention.mode bpf\n".write(toFile: root + "/c.config", atomically: true, encoding: .utf8)
+        let forced = try Lockstat.run(["--config", root + "/c.config", "--proc-root", root, root + "/run", "true"])
+        XCTAssertEqual(forced.status, 0)
+        XCTAssertTrue(forced.err.contains("module contention skipped: "), forced.err)
+        XCTAssertEqual(ContentionModule.bpfRefusal(SystemRoot(root)), "bpf mode traces the live kernel, not a --proc-root replay")
+        let doctor = try Lockstat.tool(["doctor"])
+        XCTAssertTrue(doctor.out.contains("contention.mode auto runs " + ContentionModule.modeVerdict(SystemRoot())), doctor.out)
+        guard getuid() == 0 else { throw XCTSkip("SKIPPED: needs root to compare with an unprivileged user") }
+        let nobody = try shell(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", Lockstat.binaries + "/lockstat", "doctor"])
+        XCTAssertTrue(nobody.out.contains("ring mode (bpf mode needs root"), nobody.out)
+    }
+}
