@@ -1,7 +1,7 @@
 // lockstat-bench: the sampler's cost against the minimal C reference sampler, measured in the
 // same run, and the parsers' throughput. Not a test: it reports figures for BENCHMARKS.md.
 //
-//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only]
+//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only]
 import CLockstat
 import Foundation
 import LockstatCore
@@ -28,6 +28,11 @@ let files = ["/proc/stat", "/proc/diskstats"]
 let scratch = "/var/tmp/lockstat-bench-\(getpid())"
 try makeDirectories(scratch)
 defer { _ = try? FileManager.default.removeItem(atPath: scratch) }
+if CommandLine.arguments.contains("--storms-only") {
+    try ContentionStormBench.run(scratch: scratch, seconds: 3, rounds: rounds)
+    try? FileManager.default.removeItem(atPath: scratch)
+    exit(0)
+}
 
 /// lockstat's own sampling path: the modules' presampling and their sampling thread(s); CPU is
 /// the sampling loops' thread CPU time, as the reference measures its loop.
@@ -278,6 +283,10 @@ if CommandLine.arguments.contains("--parse-only") {
     print("|---|---|---|---|---|---|")
     print(String(format: "| %.0f | %.0f | %.0f | %.3f | %.3f | %.3f |", events, events / elapsed, parsed["lost"]?.number ?? -1,
                  lockstatCPU, lockstatCPU + parseCPU / events, perfCPU))
+}
+
+if !CommandLine.arguments.contains("--parse-only") && contention.unavailableReason(SystemRoot()) == nil {
+    try ContentionStormBench.run(scratch: scratch, seconds: 3, rounds: 2)
 }
 
 // MARK: oprofile: cost per sample, symbols of a large binary

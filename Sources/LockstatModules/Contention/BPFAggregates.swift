@@ -43,7 +43,7 @@ struct BPFAggregates {
             if let known = resolved[id] { return known }
             let stack = symbols.withoutTracingFrames(stacks[id] ?? [])
             // A wait whose stack the kernel could not keep (LS_BPF_STACK_FAILED) is still counted.
-            let r = (id < 0 ? "[no stack]" : symbols.bpfCaller(stack), stack)
+            let r = (id < 0 ? "[no stack]" : symbols.caller(stack), stack)
             resolved[id] = r
             return r
         }

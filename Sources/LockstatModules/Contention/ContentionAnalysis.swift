@@ -124,20 +124,13 @@ struct ContentionAnalysis {
         return ""
     }
 
-    /// bpf mode's stacks begin inside the tracing code (the BPF program, its trampoline,
-    /// bpf_trace_run2, __traceiter_contention_begin): those frames go, and the caller is the first
-    /// named frame of the next 8 that is not a lock function, as perf lock contention -b looks.
-    func bpfCaller(_ chain: [UInt64]) -> String {
-        for ip in chain.prefix(Self.maxStack) where !symbols.isLockFunction(ip) {
-            if let name = symbols.function(ip) { return name }
-        }
-        return ""
-    }
-
+    /// bpf mode's stacks begin inside the BPF machinery (the program's JIT image, bpf_trace_run2):
+    /// without those frames a stack starts where perf's call chain of the tracepoint starts (at
+    /// __traceiter_contention_begin where the tracepoint is called through it, else at the lock's
+    /// slow path), so `caller` picks the same frame in both modes, as perf does.
     static func isTracingFrame(_ name: String?) -> Bool {
         guard let name else { return true }
-        return name.hasPrefix("bpf_") || name.hasPrefix("__bpf_") || name.hasPrefix("__traceiter_") || name.hasPrefix("trace_")
-            || name.hasPrefix("__trace_") || name.hasPrefix("perf_trace_")
+        return name.hasPrefix("bpf_") || name.hasPrefix("__bpf_")
     }
 
     /// A bpf stack without its leading tracing frames.
