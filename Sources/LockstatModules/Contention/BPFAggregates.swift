@@ -49,33 +49,43 @@ struct BPFAggregates {
         }
         let stride = MemoryLayout<ls_bpf_entry>.stride
         var last = [Key: ls_bpf_value]()
-        for r in log.records where r.stream == BPFContentionRecorder.waitsStream && r.kind == .snapshot {
-            let b = log.payloadBytes(r)
-            guard b.count % stride == 0 else { damaged += 1; continue }
-            for i in 0..<(b.count / stride) {
-                let e = b.loadUnaligned(fromByteOffset: i * stride, as: ls_bpf_entry.self)
-                let key = Key(e.key)
-                let before = last[key]
-                last[key] = e.value
-                // Totals only grow; an entry that shrank was damaged (or a map that restarted).
-                let count = e.value.count &- (before?.count ?? 0), total = e.value.total_ns &- (before?.total_ns ?? 0)
-                guard count > 0, count <= e.value.count else { continue }
-                var buckets = Self.buckets(e.value)
-                if let before { buckets = zip(buckets, Self.buckets(before)).map { $0 >= $1 ? $0 - $1 : 0 } }
-                let (caller, stack) = resolve(e.key.stack_id)
-                groups.append(.init(tid: e.key.tid, lock: e.key.lock, flags: e.value.flags, end: r.time, count: Int(count),
-                                    total: total, longest: e.value.max_ns, shortest: e.value.min_ns, buckets: buckets,
-                                    caller: caller, stack: stack, kind: e.value.kind))
+        var frames = [(RawRecord, [UInt8])]()
+        do {
+            try log.forEachSnapshot(stream: BPFContentionRecorder.waitsStream) { r, b in frames.append((r, Array(b))) }
+        } catch { damaged += 1 }
+        for (r, bytes) in frames {
+            guard bytes.count % stride == 0 else { damaged += 1; continue }
+            bytes.withUnsafeBytes { b in
+                for i in 0..<(b.count / stride) {
+                    let e = b.loadUnaligned(fromByteOffset: i * stride, as: ls_bpf_entry.self)
+                    let key = Key(e.key)
+                    let before = last[key]
+                    last[key] = e.value
+                    // Totals only grow; an entry that shrank was damaged (or a map that restarted).
+                    let count = e.value.count &- (before?.count ?? 0), total = e.value.total_ns &- (before?.total_ns ?? 0)
+                    guard count > 0, count <= e.value.count else { continue }
+                    var buckets = Self.buckets(e.value)
+                    if let before { buckets = zip(buckets, Self.buckets(before)).map { $0 >= $1 ? $0 - $1 : 0 } }
+                    let (caller, stack) = resolve(e.key.stack_id)
+                    groups.append(.init(tid: e.key.tid, lock: e.key.lock, flags: e.value.flags, end: r.time, count: Int(count),
+                                        total: total, longest: e.value.max_ns, shortest: e.value.min_ns, buckets: buckets,
+                                        caller: caller, stack: stack, kind: e.value.kind))
+                }
             }
         }
         let ownerStride = MemoryLayout<ls_bpf_owner_entry>.stride
         var lastOwners = [OwnerKey: ls_bpf_owner_value]()
-        for r in log.records where r.stream == BPFContentionRecorder.ownersStream && r.kind == .snapshot {
-            let b = log.payloadBytes(r)
-            guard b.count % ownerStride == 0 else { damaged += 1; continue }
-            for i in 0..<(b.count / ownerStride) {
-                let e = b.loadUnaligned(fromByteOffset: i * ownerStride, as: ls_bpf_owner_entry.self)
-                lastOwners[OwnerKey(lock: e.key.lock, tid: e.key.owner_tid)] = e.value
+        var ownerFrames = [[UInt8]]()
+        do {
+            try log.forEachSnapshot(stream: BPFContentionRecorder.ownersStream) { _, b in ownerFrames.append(Array(b)) }
+        } catch { damaged += 1 }
+        for bytes in ownerFrames {
+            guard bytes.count % ownerStride == 0 else { damaged += 1; continue }
+            bytes.withUnsafeBytes { b in
+                for i in 0..<(b.count / ownerStride) {
+                    let e = b.loadUnaligned(fromByteOffset: i * ownerStride, as: ls_bpf_owner_entry.self)
+                    lastOwners[OwnerKey(lock: e.key.lock, tid: e.key.owner_tid)] = e.value
+                }
             }
         }
         owners = lastOwners.map { (lock: $0.key.lock, tid: $0.key.tid, count: $0.value.count, total: $0.value.total_ns) }

@@ -19,6 +19,9 @@ final class BPFContentionRecorder: Recorder {
     private let scratch: UnsafeMutableRawPointer
     private var knownStacks: Set<Int32>
     private var knownTasks: Set<UInt32>
+    /// Entries are mostly zero buckets: each drain's are stored as one zstd frame (1/8 the bytes).
+    private let zstd = Zstd()
+    private let frame: UnsafeMutableRawBufferPointer
     private let statsSwitch: String?
     /// lockstat's CPU time is measured from the first sample on (presampling's loading is not the run's cost).
     private var measuring = false
@@ -34,6 +37,7 @@ final class BPFContentionRecorder: Recorder {
         changed = .allocate(capacity: entries)
         owners = .allocate(capacity: Self.ownerCapacity)
         scratch = .allocate(byteCount: 8 + Int(LS_BPF_MAX_STACK) * 8, alignment: 8)
+        frame = .allocate(byteCount: Zstd.bound(entries * MemoryLayout<ls_bpf_entry>.stride), alignment: 8)
         knownStacks = Set(minimumCapacity: entries)
         knownTasks = Set(minimumCapacity: entries)
         // The programs' run time is kept only while kernel.bpf_stats_enabled is 1 (it costs two
@@ -44,6 +48,7 @@ final class BPFContentionRecorder: Recorder {
     deinit {
         changed.deallocate()
         owners.deallocate()
+        frame.deallocate()
         scratch.deallocate()
     }
 
@@ -57,8 +62,8 @@ final class BPFContentionRecorder: Recorder {
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         guard n >= 0 else { return false }
         if n > 0 {
-            log.append(kind: .snapshot, stream: Self.waitsStream, tick: tick, time: time,
-                       payload: UnsafeRawBufferPointer(start: changed, count: n * MemoryLayout<ls_bpf_entry>.stride))
+            appendCompressed(stream: Self.waitsStream, tick: tick, time: time,
+                             UnsafeRawBufferPointer(start: changed, count: n * MemoryLayout<ls_bpf_entry>.stride))
             for i in 0..<n {
                 keepStack(changed[i].key.stack_id, tick: tick)
                 keepTask(changed[i].key.tid, tick: tick)
@@ -66,8 +71,8 @@ final class BPFContentionRecorder: Recorder {
         }
         let o = ls_bpf_contention_owners_changed(handle, owners, Self.ownerCapacity)
         if o > 0 {
-            log.append(kind: .snapshot, stream: Self.ownersStream, tick: tick, time: time,
-                       payload: UnsafeRawBufferPointer(start: owners, count: o * MemoryLayout<ls_bpf_owner_entry>.stride))
+            appendCompressed(stream: Self.ownersStream, tick: tick, time: time,
+                             UnsafeRawBufferPointer(start: owners, count: o * MemoryLayout<ls_bpf_owner_entry>.stride))
             for i in 0..<o { keepTask(owners[i].key.owner_tid, tick: tick) }
         }
         // Counters, then the programs' run time and run count.
@@ -78,6 +83,16 @@ final class BPFContentionRecorder: Recorder {
                    payload: UnsafeRawBufferPointer(start: scratch, count: (Int(LS_BPF_COUNTERS.rawValue) + 2) * 8))
         log.append(kind: .side, stream: PerfRings.drainedStream, tick: tick, time: ls_monotonic_ns(), payload: UnsafeRawBufferPointer(start: scratch, count: 0))
         return true
+    }
+
+    /// One standalone zstd frame (kind 4); the entries as they are when zstd fails.
+    private func appendCompressed(stream: UInt16, tick: UInt64, time: UInt64, _ payload: UnsafeRawBufferPointer) {
+        let size = zstd.compress(payload, prefix: nil, into: frame, level: 1)
+        if size > 0 {
+            log.append(kind: .compressedSnapshot, stream: stream, tick: tick, time: time, payload: UnsafeRawBufferPointer(rebasing: frame[0..<size]))
+        } else {
+            log.append(kind: .snapshot, stream: stream, tick: tick, time: time, payload: payload)
+        }
     }
 
     private func keepStack(_ id: Int32, tick: UInt64) {
