@@ -236,7 +236,10 @@ if CommandLine.arguments.contains("--parse-only") {
     // Laid out as a test directory: parse writes samples/contention.txt beside the raw log.
     try makeDirectories("\(scratch)/samples")
     let log = try RawLogWriter(path: "\(scratch)/samples/contention.log")
-    let recorder = try contention.presampling(RecordingContext(system: SystemRoot(), config: Config(modules: ["contention"]),
+    // Ring mode: this section is the per-event cost of copying events out (the storms below
+    // compare the modes).
+    let ringConfig = Config(modules: ["contention"], moduleSettings: ["contention": ["mode": ["ring"]]])
+    let recorder = try contention.presampling(RecordingContext(system: SystemRoot(), config: ringConfig,
                                                                  directory: TestDirectory(scratch), log: log))
     let module = SampledModule(name: "contention", interval: contention.defaultInterval!, sharesThread: false, recorder: recorder, log: log)
     let thread = SamplingThread.threads(for: [module])[0]
@@ -246,7 +249,7 @@ if CommandLine.arguments.contains("--parse-only") {
     thread.stopAndWait()
     let elapsed = Double(ls_monotonic_ns() - t0) / 1e9
     let parseStart = ls_thread_cpu_ns()
-    let parsed = try contention.parse(try RawLog.read(path: "\(scratch)/samples/contention.log"), config: Config(modules: ["contention"])).data
+    let parsed = try contention.parse(try RawLog.read(path: "\(scratch)/samples/contention.log"), config: ringConfig).data
     let parseCPU = Double(ls_thread_cpu_ns() - parseStart) / 1e3
     let contended = (parsed["callers"]?.listItems ?? []).reduce(0.0) { $0 + ($1["contended"]?.number ?? 0) }
     let events = 2 * contended   // a begin and an end each
@@ -278,7 +281,7 @@ if CommandLine.arguments.contains("--parse-only") {
     try runToEnd(workload, [scratch, "\(seconds)"])
     let workloadCPU = childrenCPU() - w0
     let perfCPU = max(0, perfCPUTotal - workloadCPU) * 1e6 / max(perfEvents, 1)
-    print("\n## contention: lock:contention_begin/end (Tests/vm/lock-workload.c for \(seconds) s, system-wide)\n")
+    print("\n## contention, ring mode: lock:contention_begin/end (Tests/vm/lock-workload.c for \(seconds) s, system-wide)\n")
     print("| events handled | events/s | lost | lockstat CPU µs/event: drain thread | + parse | perf lock record CPU µs/event (whole process) |")
     print("|---|---|---|---|---|---|")
     print(String(format: "| %.0f | %.0f | %.0f | %.3f | %.3f | %.3f |", events, events / elapsed, parsed["lost"]?.number ?? -1,
