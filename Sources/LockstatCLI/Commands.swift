@@ -80,18 +80,33 @@ struct ReportCommand: ParsableCommand {
 
     @Option(help: "How many rows.") var top = 20
 
+    /// `--sort` for one table: its own key (written with - or _), else its default where the key
+    /// is another table's; a key no table has is an error listing each table's keys.
+    func sortKey(_ keys: [String], default fallback: String) -> String {
+        guard let sort else { return fallback }
+        let spelled = keys.first { $0.replacingOccurrences(of: "-", with: "_") == sort.replacingOccurrences(of: "-", with: "_") }
+        return spelled ?? fallback
+    }
+
     func run() throws {
         let dir = TestDirectory(directory)
         try Privileges.enter(dir)
         let samples = try loadSamples(dir)
+        if let sort {
+            let tables = [("lock_stat", LockStatReport.sortKeys), ("contention", ContentionReport.sortKeys)]
+            let normalized = sort.replacingOccurrences(of: "-", with: "_")
+            if !tables.contains(where: { $0.1.contains { $0.replacingOccurrences(of: "-", with: "_") == normalized } }) {
+                throw LockstatError.usage("--sort: unknown key '\(sort)'; " + tables.map { "\($0.0): " + $0.1.joined(separator: ", ") }.joined(separator: "; "))
+            }
+        }
         var printed = false
         if let data = samples["lock_stat"], data != .none {
-            print(try LockStatReport(data: data).render(sort: sort ?? "wait-total", top: top), terminator: "")
+            print(try LockStatReport(data: data).render(sort: sortKey(LockStatReport.sortKeys, default: "wait-total"), top: top), terminator: "")
             printed = true
         }
         if let data = samples["contention"], data != .none {
             if printed { print("") }
-            print(try ContentionReport.render(data, by: by, sort: sort ?? "wait_total", top: top), terminator: "")
+            print(try ContentionReport.render(data, by: by, sort: sortKey(ContentionReport.sortKeys, default: "wait_total"), top: top), terminator: "")
             printed = true
         }
         if let data = samples["oprofile"], data != .none {

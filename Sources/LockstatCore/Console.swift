@@ -8,6 +8,8 @@ final class Console: @unchecked Sendable {
     let quiet: Bool
     private let lock = NSLock()
     private var progressShown = false
+    /// Every warning said, for run.json.
+    private(set) var warnings: [String] = []
 
     init(quiet: Bool) { self.quiet = quiet }
 
@@ -21,6 +23,7 @@ final class Console: @unchecked Sendable {
 
     func warn(_ message: String) {
         lock.withLock {
+            warnings.append(message)
             clearProgressLine()
             writeText(2, "lockstat: warning: \(message)\n")
         }

@@ -44,13 +44,14 @@ public enum ParseStep {
                 entries.append((name, parsed.data))
                 for file in parsed.files { try dir.write(file.name, file.contents) }
                 files += parsed.files.map(\.name).filter { !$0.contains("/") }
-                counts.append((name, log.snapshots().count))
+                counts.append((name, log.sampleCount))
             } catch {
                 warnings.append("\(name): parse failed: \(error)")
                 entries.append((name, .none))
             }
         }
-        let data = PyValue.stringDict(entries)
+        // The format of what follows, for readers of later versions (samples.json too).
+        let data = PyValue.stringDict([(SamplesFormat.key, .int(Int64(SamplesFormat.version)))] + entries)
         // 0600: the data can hold kernel addresses (locks without a name), readable by root and
         // the invoking user only (given to them under sudo).
         try dir.write("samples.pickle", Pickle.encode(data), mode: 0o600)
@@ -80,12 +81,25 @@ public enum GraphStep {
     }
 }
 
+/// samples.pickle's and samples.json's format: `_lockstat_format`, beside the modules' keys.
+/// Files written before it existed are version 1.
+public enum SamplesFormat {
+    public static let key = "_lockstat_format"
+    public static let version = 2
+}
+
 /// DIR/samples.pickle read back, with errors that name the file.
 public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
     let path = dir.file("samples.pickle")
     switch dir.read("samples.pickle") {
     case .success(let bytes):
-        do { return try Unpickler.decode(bytes) } catch { throw LockstatError("\(path): \(error)") }
+        let samples: PyValue
+        do { samples = try Unpickler.decode(bytes) } catch { throw LockstatError("\(path): \(error)") }
+        let version = Int(samples[SamplesFormat.key]?.number ?? 1)
+        guard version <= SamplesFormat.version else {
+            throw LockstatError("\(path): written by a newer lockstat (format \(version); this one reads 1 to \(SamplesFormat.version))")
+        }
+        return samples
     case .failure(let f):
         throw LockstatError("\(path): \(f.reason)" + (f == .missing ? ": run `lockstat parse \(dir.path)` first" : ""))
     }

@@ -34,6 +34,19 @@ public enum RawRecordKind: UInt16, Sendable {
 public enum RawLogFormat {
     public static let magic: UInt32 = 0x5253_4B4C
     public static let headerSize = 32
+    /// The header record's `format`: 2 since named streams moved out of the per-CPU numbers; a
+    /// log without one is format 1.
+    public static let version = 2
+}
+
+/// Stream numbers of a module's raw log: numbered streams (a file, or one per CPU and event)
+/// count up from 0, streams a module names (kallsyms, a layout, drain marks) count down from
+/// the top, so no CPU count can make the two meet (format 1 put names at 999 and up: a
+/// 500-CPU machine's rings ran into them).
+public enum RawLogStream {
+    public static func named(_ n: UInt16) -> UInt16 { UInt16.max - n }
+    /// Numbered streams stay below this: 65,472 (32,736 CPUs with two events each).
+    public static let firstNamed = UInt16.max - 63
 }
 
 /// Appends records. The sampling path (`appendSnapshot`) reads straight into a preallocated buffer
@@ -199,7 +212,7 @@ public final class RawLogBytes: @unchecked Sendable {
 public struct RawLog: Sendable {
     public let path: String
     public let storage: RawLogBytes
-    public let records: [RawRecord]
+    public private(set) var records: [RawRecord]
     /// Bytes after the last whole record (a torn tail), dropped.
     public let droppedBytes: Int
     /// Byte ranges between whole records that held no whole record (damage inside the log).
@@ -209,6 +222,8 @@ public struct RawLog: Sendable {
     /// From the header record: the program's start (CLOCK_MONOTONIC ns) and the interval.
     public let startTime: UInt64
     public let intervalNanoseconds: UInt64
+    /// The header's `format` (1 when it has none).
+    public let formatVersion: Int
 
     public static func read(path: String) throws -> RawLog {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -266,6 +281,18 @@ public struct RawLog: Sendable {
         }
         startTime = fields["start_ns"] ?? header.time
         intervalNanoseconds = fields["interval_ns"] ?? 0
+        formatVersion = Int(fields["format"] ?? 1)
+        guard formatVersion <= RawLogFormat.version else {
+            throw LockstatError("\(path): written by a newer lockstat (raw log format \(formatVersion); this one reads 1 to \(RawLogFormat.version))")
+        }
+        // Format 1 named its streams 999, 1000, ...: read them as today's names.
+        if formatVersion == 1 {
+            self.records = self.records.map { r in
+                guard (999...1003).contains(r.stream) else { return r }
+                return RawRecord(kind: r.kind, stream: RawLogStream.named(r.stream - 999), tick: r.tick, time: r.time,
+                                 payload: r.payload, epoch: r.epoch, chainBroken: r.chainBroken)
+            }
+        }
     }
 
     /// The whole, checksummed record at `offset`, or nil.
@@ -372,6 +399,12 @@ public struct RawLog: Sendable {
             try current.withUnsafeBytes { try body(r, $0) }
             swap(&previous, &current)
         }
+    }
+
+    /// Ticks that left a snapshot in any stream (a file read, a ring drain, a map read): the
+    /// module's samples. Postsampling's last drain (tick UInt64.max) is not one.
+    public var sampleCount: Int {
+        Set(records.filter { [.snapshot, .compressedSnapshot, .compressedDelta].contains($0.kind) && $0.tick != .max }.map(\.tick)).count
     }
 
     public func sideRecords(stream: UInt16) -> [RawRecord] {

@@ -33,7 +33,9 @@ public enum RunPipeline {
         try dir.write("cmd", shellQuoted(request.command) + "\n")
 
         ls_signals_install()
-        let sampled = startModules(request, dir: dir, modules: available, console: console)
+        let started = Date()
+        var skipped = [(module: String, reason: String)]()
+        let sampled = startModules(request, dir: dir, modules: available, console: console) { skipped.append(($0, $1)) }
         let threads = SamplingThread.threads(for: sampled)
         // Whatever happens from here on, every module's postsampling runs (it restores what
         // presampling changed); stopping twice is harmless.
@@ -87,7 +89,14 @@ public enum RunPipeline {
         } catch {
             failures.append("\(error) (the raw samples are kept; `lockstat parse \(request.directory)` retries)")
         }
-        do { try dir.addToManifest(["lockstat.config", "cmd", "output"]) } catch { failures.append("\(error)") }
+        let metadata = RunMetadata(command: request.command, started: started, seconds: Double(end - start) / 1e9, status: status,
+                                   config: request.config.rendered(), system: request.system, modules: sampled, skipped: skipped,
+                                   warnings: console.warnings, notes: notes)
+        do {
+            try dir.write(RunMetadata.fileName, JSON.encode(metadata.value))
+            written.append(RunMetadata.fileName)
+        } catch { failures.append("\(error)") }
+        do { try dir.addToManifest(["lockstat.config", "cmd", "output", RunMetadata.fileName]) } catch { failures.append("\(error)") }
         // Under sudo the files this run made are the invoking user's (nothing that was there before).
         do { try Privileges.giveToInvokingUser(dir) } catch { console.warn("\(error)") }
         console.summary(RunSummary(seconds: Double(end - start) / 1e9, modules: sampled, notes: notes, files: written,
@@ -111,12 +120,14 @@ public enum RunPipeline {
     }
 
     /// presampling of every configured module that can run here; the others are skipped with one line why.
-    static func startModules(_ request: RunRequest, dir: TestDirectory, modules: [any LockstatModule], console: Console) -> [SampledModule] {
+    static func startModules(_ request: RunRequest, dir: TestDirectory, modules: [any LockstatModule], console: Console,
+                             skipped: (String, String) -> Void) -> [SampledModule] {
         var sampled = [SampledModule]()
         for name in request.config.modules {
             guard let module = modules.first(where: { $0.name == name }) else { continue }
             if let reason = module.unavailableReason(request.system) {
                 console.warn("module \(name) skipped: \(reason)")
+                skipped(name, reason)
                 continue
             }
             do {
@@ -134,6 +145,7 @@ public enum RunPipeline {
                 }
             } catch {
                 console.warn("module \(name) skipped: \(error)")
+                skipped(name, "\(error)")
             }
         }
         return sampled

@@ -127,7 +127,7 @@ public final class SamplingThread: @unchecked Sendable {
     public func start(at start: UInt64) {
         for m in members {
             m.log.append(kind: .header, tick: 0, time: start,
-                         text: "module \(m.name)\ninterval_ns \(intervalNanoseconds)\nstart_ns \(start)\n")
+                         text: "module \(m.name)\nformat \(RawLogFormat.version)\ninterval_ns \(intervalNanoseconds)\nstart_ns \(start)\n")
         }
         started = true
         let thread = Thread { [self] in

@@ -19,7 +19,7 @@ public final class TestDirectory {
     static let lockName = ".lockstat.lock"
     static let samplesName = "samples"
     /// Files every run writes, whether or not the manifest survived.
-    static let runFiles = ["lockstat.config", "cmd", "output", "samples.pickle", "samples.json"]
+    static let runFiles = ["lockstat.config", "cmd", "output", "samples.pickle", "samples.json", "run.json"]
 
     public init(_ path: String) { self.path = path }
 

@@ -101,7 +101,7 @@ final class RunBehaviourTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/samples/diskstats.log"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/notes.txt"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/dd.bin"), "the program's own files are not ours to remove")
-        XCTAssertEqual(try Lockstat.samples(dir).keys, ["stat"])
+        XCTAssertEqual(try Lockstat.samples(dir).keys, ["_lockstat_format", "stat"])
     }
 
     /// SIGINT to lockstat goes to the program; the run then finishes normally, parse and plot included.
@@ -197,5 +197,61 @@ final class ProgressLineTests: XCTestCase {
         XCTAssertTrue(r.out.contains("program exit status 0"), "the summary follows")
         let quiet = try shell(["script", "-qfec", "\(Lockstat.binaries)/lockstat-run --quiet \(dir) sleep 0.6", "/dev/null"])
         XCTAssertFalse(quiet.out.contains("lockstat: "), quiet.out)
+    }
+}
+
+/// run.json, and report's --sort across tables.
+final class RunMetadataTests: XCTestCase {
+    func testRunJsonSaysWhatRanAndWhere() throws {
+        let dir = temporaryDirectory()
+        try "modules stat lock_stat\nintervall 0.1\n".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
+        let r = try Lockstat.run(["--config", dir + "/c.config", dir + "/run", "sh", "-c", "sleep 0.3; exit 3"])
+        XCTAssertEqual(r.status, 3)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run/run.json"))) as! [String: Any]
+        XCTAssertEqual(json["command"] as? [String], ["sh", "-c", "sleep 0.3; exit 3"])
+        XCTAssertEqual(json["exit_status"] as? Int, 3)
+        XCTAssertGreaterThan(json["seconds"] as? Double ?? 0, 0.25)
+        XCTAssertEqual(json["cpus"] as? Int, ProcessInfo.processInfo.activeProcessorCount)
+        XCTAssertFalse((json["kernel_release"] as? String ?? "").isEmpty)
+        XCTAssertTrue((json["config"] as? String ?? "").contains("modules stat lock_stat"))
+        let modules = json["modules"] as? [[String: Any]] ?? []
+        XCTAssertEqual(modules.map { $0["name"] as? String }, ["stat"])
+        XCTAssertGreaterThan(modules.first?["samples"] as? Int ?? 0, 1)
+        XCTAssertEqual(modules.first?["interval_s"] as? Double, 0.1)
+        if FileReader.check("/proc/lock_stat") == .missing {
+            let skipped = json["skipped"] as? [[String: Any]] ?? []
+            XCTAssertEqual(skipped.first?["module"] as? String, "lock_stat")
+            XCTAssertTrue((skipped.first?["reason"] as? String ?? "").contains("CONFIG_LOCK_STAT"))
+            XCTAssertTrue((json["warnings"] as? [String] ?? []).contains { $0.hasPrefix("module lock_stat skipped") })
+        }
+        XCTAssertTrue(try String(contentsOfFile: dir + "/run/.lockstat-files", encoding: .utf8).contains("run.json"))
+        XCTAssertEqual(try Lockstat.samples(dir + "/run")["_lockstat_format"]?.number, 2)
+    }
+
+    /// One --sort for a run with lock_stat and contention: each table takes the key it has; one
+    /// that no table has lists each table's keys.
+    func testSortAcrossLockStatAndContentionTables() throws {
+        let root = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: root + "/proc/sys/kernel", withIntermediateDirectories: true)
+        try Data(try Fixtures.bytes("lock_stat/vm-6.1-workload.txt")).write(to: URL(fileURLWithPath: root + "/proc/lock_stat"))
+        try "0\n".write(toFile: root + "/proc/sys/kernel/lock_stat", atomically: false, encoding: .utf8)
+        XCTAssertEqual(try Lockstat.run(["--modules", "lock_stat", "--proc-root", root, root + "/a", "sleep", "1.2"]).status, 0)
+        let contention = try Pickle.encode(.stringDict([("contention", .stringDict([
+            ("callers", .list([.stringDict([("caller", .string("do_work+0x10")), ("type", .string("spinlock")), ("contended", .int(5)),
+                                            ("total_wait_ns", .int(500)), ("max_wait_ns", .int(200)), ("min_wait_ns", .int(50)),
+                                            ("avg_wait_ns", .int(100))])]))]))]))
+        let both = try Lockstat.samples(root + "/a")
+        guard case .dict(var items) = both, case .dict(let extra) = try Unpickler.decode(contention) else { return XCTFail() }
+        items += extra
+        try FileManager.default.createDirectory(atPath: root + "/both", withIntermediateDirectories: true)
+        try Data(Pickle.encode(.dict(items))).write(to: URL(fileURLWithPath: root + "/both/samples.pickle"))
+        for key in ["contentions", "contended", "wait-total", "wait_total"] {
+            let r = try Lockstat.tool(["report", root + "/both", "--sort", key])
+            XCTAssertEqual(r.status, 0, "\(key): \(r.err)")
+            XCTAssertTrue(r.out.contains("do_work+0x10") && r.out.contains("class"), r.out)
+        }
+        let bad = try Lockstat.tool(["report", root + "/both", "--sort", "bogus"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.err.hasPrefix("lockstat: --sort: unknown key 'bogus'; lock_stat: wait-total, contentions") && bad.err.contains("; contention: wait_total, contended"), bad.err)
     }
 }

@@ -73,7 +73,7 @@ final class RunFiguresTests: XCTestCase {
         let script = """
         import json, pickle, sys
         d = pickle.load(open(sys.argv[1] + '/samples.pickle', 'rb'))
-        assert set(d) == {'stat', 'diskstats'}, d.keys()
+        assert set(d) == {'_lockstat_format', 'stat', 'diskstats'} and d['_lockstat_format'] == 2, d.keys()
         s = d['stat']
         n = len(s['time'])
         assert n >= 5 and s['time'] == sorted(s['time'])

@@ -7,8 +7,8 @@ import LockstatCore
 /// log, with the call stacks and task names first seen, the kernel's counters and the
 /// programs' run time. All buffers are allocated at presampling.
 final class BPFContentionRecorder: Recorder {
-    static let waitsStream: UInt16 = 2000, ownersStream: UInt16 = 2001, stacksStream: UInt16 = 2002
-    static let commsStream: UInt16 = 2003, countersStream: UInt16 = 2004
+    static let waitsStream = RawLogStream.named(10), ownersStream = RawLogStream.named(11), stacksStream = RawLogStream.named(12)
+    static let commsStream = RawLogStream.named(13), countersStream = RawLogStream.named(14)
     private let handle: OpaquePointer
     private let log: RawLogWriter
     private let capacity: Int

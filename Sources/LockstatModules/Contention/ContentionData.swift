@@ -50,7 +50,7 @@ struct ContentionData {
         let layout = TracepointLayout(beginID: begin, endID: end, lockAddressOffset: fields["lock_addr_offset"].flatMap(TracepointLayout.offset) ?? 8,
                                       valueOffset: fields["flags_offset"].flatMap(TracepointLayout.offset) ?? 16)
         var events = [ContentionEvent](), lost: UInt64 = 0, bad = 0
-        for r in log.records where r.kind == .snapshot && r.stream < PerfRings.drainedStream {
+        for r in log.records where r.kind == .snapshot && r.stream < RawLogStream.firstNamed {
             // Even streams are contention_begin rings (opened with a callchain), odd ones contention_end.
             PerfRecordReader.forEach(log.payloadBytes(r), layout: layout, hasCallchain: r.stream % 2 == 0) { record in
                 switch record {

@@ -19,7 +19,7 @@ public struct ContentionModule: LockstatModule {
     public let defaultInterval: Double? = 0.01
     /// bpf mode: the kernel keeps the totals, so reading them twice a second loses nothing.
     static let bpfInterval = 0.5
-    static let kallsymsStream: UInt16 = 1000, layoutStream: UInt16 = 1001, commStream: UInt16 = 1002
+    static let kallsymsStream = RawLogStream.named(1), layoutStream = RawLogStream.named(2), commStream = RawLogStream.named(3)
     /// perf lock contention -b's default size of its maps.
     static let defaultEntries = 16384
 

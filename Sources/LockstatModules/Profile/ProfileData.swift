@@ -63,7 +63,7 @@ struct ProfileData {
         }
         self.vmlinuxWarning = vmlinuxWarning
         var records = [ProfileRecord](), bad = 0
-        for r in log.records where r.kind == .snapshot && r.stream < PerfRings.drainedStream {
+        for r in log.records where r.kind == .snapshot && r.stream < RawLogStream.firstNamed {
             ProfileRecordReader.forEach(log.payloadBytes(r)) { record in
                 if let record { records.append(record) } else { bad += 1 }
             }

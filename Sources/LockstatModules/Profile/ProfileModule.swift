@@ -18,7 +18,7 @@ public struct ProfileModule: LockstatModule {
     /// At 99 Hz half a second holds ~50 samples per CPU: what-ran-when shares with a few points
     /// of sampling noise rather than tens (set oprofile.intervall for finer, noisier ones).
     public let defaultInterval: Double? = 0.5
-    static let kallsymsStream: UInt16 = 1000, setupStream: UInt16 = 1001, mapsStream: UInt16 = 1002
+    static let kallsymsStream = RawLogStream.named(1), setupStream = RawLogStream.named(2), mapsStream = RawLogStream.named(3)
 
     public init() {}
 

@@ -26,7 +26,7 @@ final class ProfileRecorder: Recorder {
     private var random = SystemRandomNumberGenerator()
     /// The periods just set, one per event: allocated once.
     private let periods: UnsafeMutableBufferPointer<UInt64>
-    static let periodStream: UInt16 = 1003
+    static let periodStream = RawLogStream.named(4)
 
     /// Opens and enables the events (program scope: enabled at the program's exec).
     init(cpus: [Int32], frequency: UInt64, cycles: Bool, scopeProgram: Bool, randomPeriod: Bool, log: RawLogWriter) throws {

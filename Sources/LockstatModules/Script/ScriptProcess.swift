@@ -25,16 +25,29 @@ enum ScriptProcess {
         let group = DispatchGroup()
         group.enter()
         DispatchQueue.global().async {
-            errData.data = err.fileHandleForReading.readDataToEndOfFile()
+            errData.data = Self.readToEnd(err.fileHandleForReading.fileDescriptor)
             group.leave()
         }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let outData = Self.readToEnd(out.fileHandleForReading.fileDescriptor)
         group.wait()
         p.waitUntilExit()
         return Outcome(status: p.terminationStatus, stdout: outData, stderr: String(decoding: errData.data, as: UTF8.self))
     }
 
     private final class ErrorCollector: @unchecked Sendable { var data = Data() }
+
+    /// read(2) to EOF, retried on EINTR: lockstat's sampling threads are woken by signals, and
+    /// Foundation's readDataToEndOfFile turns an interrupted read into a crash.
+    static func readToEnd(_ fd: Int32) -> Data {
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return data }
+            data.append(contentsOf: chunk[0..<n])
+        }
+    }
 
     static var python3: String? { Program.resolve("python3", path: ProcessInfo.processInfo.environment["PATH"]) }
 }

@@ -45,7 +45,7 @@ final class PerfRings {
 
     /// The stream of the empty record that closes each drain: its time, taken after the
     /// drain, is later than every event the drain read, so it bounds the interval they fall in.
-    static let drainedStream: UInt16 = 999
+    static let drainedStream = RawLogStream.named(0)
 
     /// Every ring's records into the log, then the closing record.
     func drain(into log: RawLogWriter, tick: UInt64, time: UInt64) {
