@@ -9,7 +9,7 @@ clang=${CLANG:-$(command -v /opt/swift/usr/bin/clang || command -v clang)}
 out=Sources/CLockstat/contention_bpf_object.c
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$clang" -target bpf -O2 -g -Wall -Werror -fno-ident \
+"$clang" -target bpf -O2 -g -Wall -Werror -fno-ident -fdebug-prefix-map="$PWD"=. \
     -I Sources/CLockstat/include -I "/usr/include/$(gcc -dumpmachine)" \
     -c bpf/contention.bpf.c -o "$work/contention.bpf.o"
 # -g makes clang emit BTF (.BTF, .BTF.ext), which libbpf needs for CO-RE and the map types;
