@@ -118,3 +118,33 @@ final class InstallTests: XCTestCase {
         XCTAssertTrue(text.out.contains("lock_stat") && text.out.contains("CONFIG_LOCK_STAT"), text.out)
     }
 }
+
+/// doctor and run make the same check: for every built-in module, as root and as nobody,
+/// doctor's verdict is whether `run` samples it (run.json lists it as sampled, else skipped).
+final class DoctorAgreesWithRunTests: XCTestCase {
+    func testDoctorsVerdictIsWhetherRunSamplesIt() throws {
+        guard getuid() == 0 else { throw XCTSkip("SKIPPED: needs root to compare root with an unprivileged user") }
+        let base = temporaryDirectory()
+        chmod(base, 0o755)
+        let config = base + "/c.config"
+        try "modules stat\nintervall 0.1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        chmod(config, 0o644)
+        let modules = ["stat", "diskstats", "lock_stat", "contention", "oprofile"]
+        for user in ["root", "nobody"] {
+            let prefix = user == "root" ? [] : ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+            let doctor = try shell(prefix + [Lockstat.binaries + "/lockstat", "doctor", "--json", "--config", config])
+            let json = try JSONSerialization.jsonObject(with: Data(doctor.out.utf8)) as? [String: Any]
+            let verdicts = Dictionary(uniqueKeysWithValues: (json?["modules"] as? [[String: Any]] ?? []).map { ($0["module"] as! String, $0["can_run"] as! Bool) })
+            for module in modules {
+                let dir = base + "/\(user)-\(module)"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+                if user == "nobody" { XCTAssertEqual(chown(dir, 65534, 65534), 0) }
+                let r = try shell(prefix + [Lockstat.binaries + "/lockstat-run", "--quiet", "--config", config, "--modules", module, dir + "/run", "sleep", "0.3"])
+                XCTAssertEqual(r.status, 0, "\(user) \(module): \(r.err)")
+                let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run/run.json"))) as? [String: Any]
+                let sampled = (run?["modules"] as? [[String: Any]] ?? []).contains { $0["name"] as? String == module }
+                XCTAssertEqual(verdicts[module], sampled, "\(user), \(module): doctor says \(verdicts[module].map(String.init) ?? "nothing"), run \(sampled ? "sampled it" : "skipped it: \(r.err)")")
+            }
+        }
+    }
+}

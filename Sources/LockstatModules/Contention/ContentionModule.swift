@@ -44,7 +44,8 @@ public struct ContentionModule: LockstatModule {
 
     public func unavailableReason(_ system: SystemRoot) -> String? {
         if let refusal = PerfPermission.refusal(system) { return refusal }
-        guard Tracefs.locate(system) != nil else {
+        // Not mounted yet, as root: presampling mounts tracefs (and says so if the events are missing).
+        guard Tracefs.locate(system) != nil || Tracefs.mountable(system) else {
             let release = ProcessInfo.processInfo.operatingSystemVersion
             if (release.majorVersion, release.minorVersion) < (5, 19) { return "kernel older than 5.19: no lock:contention tracepoints" }
             return "no lock:contention tracepoints in tracefs (" + Tracefs.candidates.map(system.path).joined(separator: ", ") + ")"
@@ -91,7 +92,7 @@ public struct ContentionModule: LockstatModule {
     }
 
     func ringPresampling(_ context: RecordingContext, scopeProgram: Bool) throws -> any Recorder {
-        guard let tracefs = Tracefs.locate(context.system), let begin = tracefs.id("contention_begin"), let end = tracefs.id("contention_end") else {
+        guard let tracefs = Tracefs.locateOrMount(context.system), let begin = tracefs.id("contention_begin"), let end = tracefs.id("contention_end") else {
             throw LockstatError("no lock:contention tracepoints")
         }
         let beginFormat = tracefs.format("contention_begin"), endFormat = tracefs.format("contention_end")

@@ -15,7 +15,10 @@ public struct Doctor {
         public var module: String
         public var checks: [Check]
         public var inConfig: Bool
-        public var canRun: Bool { checks.allSatisfy(\.ok) }
+        /// The module's own check (the one `run` and `lockstat modules` make), for modules; the
+        /// checks above it explain, this one decides, so doctor and run cannot disagree.
+        public var refusal: String??
+        public var canRun: Bool { refusal.map { $0 == nil } ?? checks.allSatisfy(\.ok) }
     }
 
     public let verdicts: [Verdict]
@@ -23,13 +26,23 @@ public struct Doctor {
     /// Every module's verdict; `configured` decides which ones the exit status depends on.
     public init(system: SystemRoot = SystemRoot(), configured: [String], modules: ModuleSet) {
         let probe = SystemProbe(system: system, modules: modules)
-        verdicts = [
-            ("stat", probe.stat()), ("diskstats", probe.diskstats()), ("lock_stat", probe.lockStat()),
-            ("contention", probe.contention()), ("oprofile", probe.profiler()), ("drop-in modules", probe.dropIns()),
-        ].map { Verdict(module: $0.0, checks: $0.1, inConfig: configured.contains($0.0)) }
-            + modules.modules.compactMap { $0 as? ScriptModule }.map { m in
-                Verdict(module: m.name, checks: probe.dropIn(m), inConfig: configured.contains(m.name))
+        func refusal(_ name: String) -> String?? {
+            guard let module = modules.modules.first(where: { $0.name == name }) else { return .none }
+            return .some(module.unavailableReason(system))
+        }
+        func verdict(_ name: String, _ checks: [Check]) -> Verdict {
+            var checks = checks
+            let decided = refusal(name)
+            if case .some(let reason?) = decided, checks.allSatisfy(\.ok) {
+                checks.append(Check(name: "module's own check", ok: false, detail: reason))
             }
+            return Verdict(module: name, checks: checks, inConfig: configured.contains(name), refusal: decided)
+        }
+        verdicts = [
+            verdict("stat", probe.stat()), verdict("diskstats", probe.diskstats()), verdict("lock_stat", probe.lockStat()),
+            verdict("contention", probe.contention()), verdict("oprofile", probe.profiler()),
+            Verdict(module: "drop-in modules", checks: probe.dropIns(), inConfig: false, refusal: .none),
+        ] + modules.modules.compactMap { $0 as? ScriptModule }.map { m in verdict(m.name, probe.dropIn(m)) }
     }
 
     /// Everything the effective config asks for can run.

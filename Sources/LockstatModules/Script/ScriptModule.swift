@@ -18,7 +18,7 @@ struct ScriptModule: LockstatModule {
 
     func unavailableReason(_ system: SystemRoot) -> String? {
         if kind == .python && ScriptProcess.python3 == nil { return "needs python3 on PATH" }
-        return nil
+        return TrustedCode.refusal(file)
     }
 
     /// Refuses to start the module's code as root unless root owns it (TrustedCode); checked
