@@ -76,19 +76,14 @@ final class BPFContentionTests: XCTestCase {
         let d = try Lockstat.samples(dir + "/run")["contention"]!
         // The storm's threads are gone by the end, unnamed in both tools (perf prints ":TID"):
         // they are the tasks with ≥ 1 % of perf's contentions, matched by thread id.
-        let perf = try shell(["sh", "-c", "perf lock contention -i \(dir)/perf.data -t -E 100000 2>&1"])
-        var perfTasks = [String: Double]()
-        for line in perf.out.split(separator: "\n") {
-            let f = line.split(separator: " ")
-            if f.count >= 9, let n = Double(f[0]) { perfTasks[String(f[f.count - 2]), default: 0] += n }
-        }
+        let perfTasks = try PerfLock.contentionsByTask(dir + "/perf.data")
         let total = perfTasks.values.reduce(0, +)
         let stormThreads = perfTasks.filter { $0.value >= total * 0.01 && $0.key != "0" }
-        XCTAssertGreaterThanOrEqual(stormThreads.count, 4, perf.out)
+        XCTAssertGreaterThanOrEqual(stormThreads.count, 4, "\(perfTasks)")
         let theirs = stormThreads.values.reduce(0, +)
         let ours = d["tasks"]!.listItems!.filter { stormThreads[String($0["task"]!.string!.split(separator: " ")[0])] != nil }
             .reduce(0.0) { $0 + $1["contended"]!.number! }
-        XCTAssertGreaterThan(theirs, 10_000, perf.out)
+        XCTAssertGreaterThan(theirs, 10_000, "\(perfTasks)")
         XCTAssertGreaterThanOrEqual(ours, theirs * 0.95, "ring mode \(ours), perf lock record \(theirs); lost \(d["lost"]!)")
     }
 

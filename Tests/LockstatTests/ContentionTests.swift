@@ -93,12 +93,7 @@ final class ContentionTests: XCTestCase {
             XCTAssertEqual(r.status, 0, r.err)
             let d = try Lockstat.samples(dir + "/run")["contention"]!
             XCTAssertEqual(d["cost"]?["mode"]?.string, mode)
-            let byTask = try shell(["sh", "-c", "perf lock contention -i \(dir)/perf.data -t -E 100000 2>&1"])
-            var perfTasks = [String: Double]()
-            for line in byTask.out.split(separator: "\n") {
-                let f = line.split(separator: " ")
-                if f.count >= 9, let n = Double(f[0]) { perfTasks[String(f[f.count - 2]), default: 0] += n }
-            }
+            let perfTasks = try PerfLock.contentionsByTask(dir + "/perf.data")
             let perfTotal = perfTasks.values.reduce(0, +)
             // The workload's tasks: named so (bpf mode keeps each task's name when it waits), or,
             // in ring mode (names are read at the end), those gone by then that did ≥ 1 % of it.

@@ -65,3 +65,18 @@ func assertClose(_ a: Double?, _ b: Double, accuracy: Double = 1e-9, _ message: 
     guard let a else { XCTFail("nil, expected \(b) \(message)", file: file, line: line); return }
     XCTAssertEqual(a, b, accuracy: accuracy, message, file: file, line: line)
 }
+
+/// perf lock, the peer of the contention module.
+enum PerfLock {
+    /// `perf lock contention -t` of a perf.data: contentions by task id.
+    static func contentionsByTask(_ data: String) throws -> [String: Double] {
+        let r = try shell(["sh", "-c", "perf lock contention -i \(data) -t -E 100000 2>&1"])
+        var tasks = [String: Double]()
+        for line in r.out.split(separator: "\n") {
+            // "   3023    1.33 s    24.02 ms    439.87 us    16692   :16692": count … pid comm
+            let f = line.split(separator: " ")
+            if f.count >= 9, let n = Double(f[0]) { tasks[String(f[f.count - 2]), default: 0] += n }
+        }
+        return tasks
+    }
+}

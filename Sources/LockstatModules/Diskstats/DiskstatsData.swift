@@ -25,7 +25,9 @@ struct DiskstatsData {
     func total(_ column: String) -> [Double] {
         let k = IostatMetrics.columns.firstIndex(of: column)!
         var sum = [Double](repeating: .nan, count: series.times.count)
-        for d in wholeDisks.compactMap({ series.names.firstIndex(of: $0) }) {
+        // A name → index table, not a search per disk: 100,000 devices stay linear.
+        let index = Dictionary(series.names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        for d in wholeDisks.compactMap({ index[$0] }) {
             for (i, v) in series.column(d, k).enumerated() where !v.isNaN {
                 sum[i] = sum[i].isNaN ? v : sum[i] + v
             }
