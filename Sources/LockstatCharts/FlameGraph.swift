@@ -82,8 +82,7 @@ public struct FlameGraph {
 
     /// A colour of the family, stable per name (FNV-1a), as flamegraph.pl's --hash.
     static func color(_ name: String, _ hue: Hue = .warm) -> String {
-        var h: UInt32 = 2_166_136_261
-        for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        let h = Palette.fnv1a(name)
         let x = Int(h % 50), y = Int((h >> 8) % 50), z = Int((h >> 16) % 40)
         let (r, g, b): (Int, Int, Int)
         switch hue {

@@ -16,11 +16,13 @@ public enum Palette {
 
     public static func color(for name: String) -> String {
         if let c = fixed[name] { return c }
+        return colors[Int(fnv1a(name) % UInt32(colors.count))]
+    }
+
+    /// FNV-1a, 32 bits: a stable hash of a name (Swift's own is seeded per process).
+    static func fnv1a(_ name: String) -> UInt32 {
         var hash: UInt32 = 2_166_136_261
-        for byte in name.utf8 {
-            hash ^= UInt32(byte)
-            hash = hash &* 16_777_619
-        }
-        return colors[Int(hash % UInt32(colors.count))]
+        for byte in name.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return hash
     }
 }
