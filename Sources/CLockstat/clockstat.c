@@ -204,10 +204,13 @@ static void reset_signals(void) {
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd) {
-    /* The exec's errno comes back through a close-on-exec pipe: nothing read means it ran. */
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0) return -errno;
+pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd, ls_spawned *spawned) {
+    /* The child waits on `go` before it execs, so lockstat can register it (the BPF mode's
+       process tree) before it can fork; the exec's errno comes back through `report` (close-on-
+       exec: nothing read means it ran). */
+    int go[2], report[2];
+    if (pipe2(go, O_CLOEXEC) != 0) return -errno;
+    if (pipe2(report, O_CLOEXEC) != 0) { int e = errno; close(go[0]); close(go[1]); return -e; }
     pid_t parent = getpid();
     sigset_t all, old;
     sigfillset(&all);
@@ -225,29 +228,46 @@ pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out
         }
         /* The program gets stdin, stdout and stderr, nothing else of lockstat's (or of whoever
            started lockstat: a descriptor a supervisor waits on must not outlive lockstat). */
-        int keep = report[1];
-        if (keep != 3) { dup3(keep, 3, O_CLOEXEC); keep = 3; }
-        syscall(SYS_close_range, 4, ~0U, 0);
+        int high_go = fcntl(go[0], F_DUPFD_CLOEXEC, 100), high_report = fcntl(report[1], F_DUPFD_CLOEXEC, 100);
+        dup3(high_go, 3, O_CLOEXEC);
+        dup3(high_report, 4, O_CLOEXEC);
+        syscall(SYS_close_range, 5, ~0U, 0);
+        char byte;
+        ssize_t r;
+        do { r = read(3, &byte, 1); } while (r < 0 && errno == EINTR);
+        if (r != 1) _exit(127);   /* lockstat gave up on it */
         execve(path, argv, envp);
         int err = errno;
-        ssize_t ignored = write(keep, &err, sizeof err);
+        ssize_t ignored = write(4, &err, sizeof err);
         (void)ignored;
         _exit(127);
     }
     int fork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(go[0]);
     close(report[1]);
-    if (pid < 0) { close(report[0]); return -fork_errno; }
+    if (pid < 0) { close(go[1]); close(report[0]); return -fork_errno; }
+    spawned->pid = pid;
+    spawned->go = go[1];
+    spawned->report = report[0];
+    return pid;
+}
+
+int ls_spawn_start(ls_spawned *spawned) {
+    char byte = 1;
+    ssize_t w;
+    do { w = write(spawned->go, &byte, 1); } while (w < 0 && errno == EINTR);
+    close(spawned->go);
     int err = 0;
     ssize_t n;
-    do { n = read(report[0], &err, sizeof err); } while (n < 0 && errno == EINTR);
-    close(report[0]);
+    do { n = read(spawned->report, &err, sizeof err); } while (n < 0 && errno == EINTR);
+    close(spawned->report);
     if (n == (ssize_t)sizeof err) {
         int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        while (waitpid(spawned->pid, &status, 0) < 0 && errno == EINTR) {}
         return -err;
     }
-    return pid;
+    return 0;
 }
 
 pid_t ls_spawn_copier(int in_fd, int file_fd, int tty_fd) {

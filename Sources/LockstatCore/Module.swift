@@ -82,8 +82,8 @@ public protocol Recorder: AnyObject {
     func sample(tick: UInt64, time: UInt64) -> Bool
     /// After the last sample, on the same thread.
     func postsampling()
-    /// The program was started as `pid` (before the first sample): for recorders that follow
-    /// its process tree.
+    /// The program's process is `pid`, called while it still waits to exec (before it can fork,
+    /// and before the first sample): for recorders that follow its process tree.
     func programStarted(pid: pid_t)
 }
 

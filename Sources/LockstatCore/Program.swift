@@ -19,12 +19,19 @@ public enum Program {
     }
 
     /// Starts `executable` with argv `arguments` (argv[0] first) and the current environment,
-    /// stdout and stderr to `outputFD`. Returns the pid.
-    public static func spawn(_ executable: String, arguments: [String], outputFD: Int32) throws -> pid_t {
+    /// stdout and stderr to `outputFD`. `beforeExec` gets the pid while the child still waits to
+    /// exec (so whatever follows the program's process tree knows it before it can fork).
+    /// Returns the pid.
+    public static func spawn(_ executable: String, arguments: [String], outputFD: Int32,
+                             beforeExec: (pid_t) -> Void = { _ in }) throws -> pid_t {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let pid = ls_spawn(executable, &argv, environ, outputFD)
-        guard pid > 0 else { throw LockstatError("\(arguments[0]): command not found (\(String(cString: strerror(-pid))))", exitCode: 127) }
+        var spawned = ls_spawned()
+        let pid = ls_spawn(executable, &argv, environ, outputFD, &spawned)
+        guard pid > 0 else { throw LockstatError("\(arguments[0]): cannot start (\(String(cString: strerror(-pid))))", exitCode: 127) }
+        beforeExec(pid)
+        let started = ls_spawn_start(&spawned)
+        guard started == 0 else { throw LockstatError("\(arguments[0]): command not found (\(String(cString: strerror(-started))))", exitCode: 127) }
         return pid
     }
 

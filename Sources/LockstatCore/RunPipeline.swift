@@ -52,11 +52,12 @@ public enum RunPipeline {
             return cancelled.status
         }
         let start = ls_monotonic_ns()
-        let pid = try Program.spawn(executable, arguments: request.command, outputFD: output.programFD)
+        let pid = try Program.spawn(executable, arguments: request.command, outputFD: output.programFD) { pid in
+            sampled.forEach { $0.programStarted(pid: pid) }
+        }
         ls_signals_set_child(pid)
         // One that came between the check and the spawn reaches the program now.
         if let late = Self.cancellation() { kill(pid, late.signal) }
-        sampled.forEach { $0.programStarted(pid: pid) }
         output.programStarted()
         threads.forEach { $0.start(at: start) }
         let progress = console.startProgress(modules: sampled, start: start)

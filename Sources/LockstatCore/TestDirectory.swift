@@ -179,7 +179,14 @@ public final class TestDirectory {
         if fd >= 0 {
             try noteCreated(name)
         } else if errno == EEXIST {
-            fd = openat(folder, leaf, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC)
+            fd = openat(folder, leaf, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            // An existing file is appended to only when it is a plain file with one link: a hard
+            // link planted there would make the append land in someone else's file.
+            var st = stat()
+            if fd >= 0 && (fstat(fd, &st) != 0 || st.st_mode & S_IFMT != S_IFREG || st.st_nlink != 1) {
+                close(fd)
+                throw LockstatError("\(file(name)): not a plain file of its own (links or type): not written")
+            }
         }
         guard fd >= 0 else { throw LockstatError("\(file(name)): cannot write: \(Errno.text)") }
         return fd

@@ -32,10 +32,14 @@ void ls_signals_set_child(pid_t child);
 /* The first SIGINT or SIGTERM lockstat received, or 0: one before the program started cancels the run. */
 int ls_signals_first(void);
 
-/* fork + exec of `path` with argv/envp, stdout+stderr to out_fd (when >= 0), default signals,
-   no other descriptors, and SIGKILL when lockstat dies (PR_SET_PDEATHSIG). Returns pid, or
-   -errno of the fork or the exec. */
-pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd);
+/* fork of a child that will exec `path` with argv/envp, stdout+stderr to out_fd (when >= 0),
+   default signals, no other descriptors, and SIGKILL when lockstat dies (PR_SET_PDEATHSIG).
+   The child waits before its exec until ls_spawn_start, so lockstat can note its pid first.
+   Returns the pid, or -errno of the fork. */
+typedef struct { pid_t pid; int go; int report; } ls_spawned;
+pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd, ls_spawned *spawned);
+/* Lets the child exec; 0, or -errno of the exec (the child is reaped then). */
+int ls_spawn_start(ls_spawned *spawned);
 
 /* A process that copies in_fd to file_fd and tty_fd until EOF, outliving lockstat (--tee). */
 pid_t ls_spawn_copier(int in_fd, int file_fd, int tty_fd);
