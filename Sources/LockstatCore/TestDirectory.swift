@@ -385,26 +385,6 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
     }
 }
 
-/// Writes through a temporary file and rename(2), for files outside a test directory (the
-/// benchmark's scratch folder, install's config): a reader never sees half a file.
-public func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
-    let tmp = path + ".tmp"
-    unlink(tmp)
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw LockstatError("\(path): cannot write: \(Errno.text)") }
-    let failure = writeAll(fd, bytes)
-    close(fd)
-    guard failure == nil, rename(tmp, path) == 0 else {
-        let err = failure ?? errno
-        unlink(tmp)
-        throw LockstatError("\(path): cannot write: \(String(cString: strerror(err)))")
-    }
-}
-
-public func writeAtomically(_ path: String, _ text: String) throws {
-    try writeAtomically(path, Array(text.utf8))
-}
-
 enum Errno {
     static var text: String { String(cString: strerror(errno)) }
 }

@@ -20,7 +20,7 @@ final class PickleTests: XCTestCase {
     func testPythonLoadsItAndWeLoadPythons() throws {
         let dir = temporaryDirectory()
         let ours = dir + "/ours.pickle", theirs = dir + "/theirs.pickle"
-        try writeAtomically(ours, Pickle.encode(sample))
+        try Data(Pickle.encode(sample)).write(to: URL(fileURLWithPath: ours))
         let script = """
         import pickle, sys
         d = pickle.load(open(sys.argv[1], 'rb'))
