@@ -69,55 +69,51 @@ struct ModulesCommand: ParsableCommand {
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "The top lock classes (lock_stat), lock contentions (contention) and CPU profile symbols (oprofile) of a run as tables.")
+        commandName: "report", abstract: "Every table of a run (lock classes, lock contentions, profile symbols, drop-in modules' tables) as text.")
 
     @Argument(help: "Test directory of an earlier run.") var directory: String
 
-    @Option(help: ArgumentHelp("Sort by: lock_stat \(LockStatReport.sortKeys.joined(separator: ", ")); contention \(ContentionReport.sortKeys.joined(separator: ", ")).", valueName: "key"))
-    var sort: String?
+    @Option(help: ArgumentHelp("Sort every table that has this column by it, the others by their main metric (built-in: \(SortKey.builtIn.joined(separator: ", "))).",
+                               valueName: "key"))
+    var sort: SortKey?
 
-    @Option(help: "Contention rows by caller, lock, task or owner (the task holding a mutex or rwsem, bpf mode).") var by = "caller"
+    @Option(help: ArgumentHelp("Of a module's alternative tables, the one grouped by this (built-in: \(Grouping.builtIn.joined(separator: ", "))).",
+                               valueName: "grouping"))
+    var by: Grouping?
 
-    @Option(help: "How many rows.") var top = 20
-
-    /// `--sort` for one table: its own key (written with - or _), else its default where the key
-    /// is another table's; a key no table has is an error listing each table's keys.
-    func sortKey(_ keys: [String], default fallback: String) -> String {
-        guard let sort else { return fallback }
-        let spelled = keys.first { $0.replacingOccurrences(of: "-", with: "_") == sort.replacingOccurrences(of: "-", with: "_") }
-        return spelled ?? fallback
-    }
+    @Option(help: "How many rows per table.") var top = 20
 
     func run() throws {
         let dir = TestDirectory(directory)
         try Privileges.enter(dir)
-        let samples = try loadSamples(dir)
-        if let sort {
-            let tables = [("lock_stat", LockStatReport.sortKeys), ("contention", ContentionReport.sortKeys)]
-            let normalized = sort.replacingOccurrences(of: "-", with: "_")
-            if !tables.contains(where: { $0.1.contains { $0.replacingOccurrences(of: "-", with: "_") == normalized } }) {
-                throw LockstatError.usage("--sort: unknown key '\(sort)'; " + tables.map { "\($0.0): " + $0.1.joined(separator: ", ") }.joined(separator: "; "))
-            }
+        var warnings = [String]()
+        // A samples.pickle copied without its config is read with the built-in modules.
+        let modules = FileReader.check(dir.file("lockstat.config")) == .missing ? BuiltInModules.all : try modules(ofTestDirectory: directory)
+        let models = try loadModels(dir, modules: modules, warnings: &warnings)
+        for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
+        let report = TableReport(modules: models.map { ($0.module, $0.model.results) })
+        guard report.modules.contains(where: { !$0.results.tables.isEmpty }) else {
+            throw LockstatError("\(dir.file("samples.pickle")): no tables: none of the run's modules with data (\(models.map(\.module).joined(separator: ", "))) has any")
         }
-        var printed = false
-        if let data = samples["lock_stat"], data != .none {
-            print(try LockStatReport(data: data).render(sort: sortKey(LockStatReport.sortKeys, default: "wait-total"), top: top), terminator: "")
-            printed = true
-        }
-        if let data = samples["contention"], data != .none {
-            if printed { print("") }
-            print(try ContentionReport.render(data, by: by, sort: sortKey(ContentionReport.sortKeys, default: "wait_total"), top: top), terminator: "")
-            printed = true
-        }
-        if let data = samples["oprofile"], data != .none {
-            if printed { print("") }
-            print(ProfileReport.render(data, top: top), terminator: "")
-            printed = true
-        }
-        if !printed {
-            throw LockstatError("\(dir.file("samples.pickle")): no lock_stat, contention or oprofile data (the run had none of these modules, or they could not run)")
-        }
+        print(try report.render(sort: sort?.text, by: by?.text, top: top), terminator: "")
     }
+}
+
+/// A `--sort` key: a column of a table. Checked against the run's tables, which drop-in
+/// modules extend; the built-in modules' keys are offered for completion.
+struct SortKey: ExpressibleByArgument {
+    let text: String
+    init?(argument: String) { text = argument }
+    static let builtIn = Array(Set(BuiltInModules.all.flatMap(\.tableSchemas).flatMap(TableReport.sortKeys))).sorted()
+    static var defaultCompletionKind: CompletionKind { .list(builtIn) }
+}
+
+/// A `--by` grouping: which of a module's alternative tables the report shows.
+struct Grouping: ExpressibleByArgument {
+    let text: String
+    init?(argument: String) { text = argument }
+    static let builtIn = BuiltInModules.all.flatMap(\.tableSchemas).compactMap(\.grouping)
+    static var defaultCompletionKind: CompletionKind { .list(builtIn) }
 }
 
 struct ConfigCommand: ParsableCommand {

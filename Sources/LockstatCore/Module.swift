@@ -23,16 +23,48 @@ public protocol LockstatModule: Sendable {
     func unavailableReason(_ system: SystemRoot) -> String?
     /// presampling: prepare, and return what takes a sample on every tick.
     func presampling(_ context: RecordingContext) throws -> any Recorder
-    /// Raw log → the module's entry in samples.pickle, plus warnings (bad lines, dropped bytes).
+    /// Raw log → the module's typed results, plus warnings (bad lines, dropped bytes).
     func parse(_ log: RawLog, config: Config) throws -> ParsedModule
-    /// samples.pickle entry → graphs written through `directory`; returns the file names written.
-    func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String]
+    /// The module's entry of samples.pickle read back into its typed results (`lockstat graph`,
+    /// `report`), with the run's config snapshot.
+    func model(decoding entry: PyValue, config: Config) throws -> any ModuleModel
+    /// Typed results → graphs written through `directory`; returns the file names written.
+    func plot(_ model: any ModuleModel, into directory: TestDirectory) throws -> [String]
+    /// The module's tables, without rows: what `report --sort` and `--by` can name.
+    var tableSchemas: [ResultTable] { get }
+}
+
+/// What a module's parse makes: typed results, which its plot reads, and which the core stores
+/// and turns into every generic output.
+public protocol ModuleModel {
+    /// The module's entry in samples.pickle and samples.json, with the documented keys.
+    var entry: PyValue { get }
+    /// The same results in the generic form (tables and series).
+    var results: Results { get }
+}
+
+/// A module with a model type of its own: decode and plot are written against it, and the
+/// protocol's `any ModuleModel` calls reach them through this extension.
+public protocol TypedModule: LockstatModule {
+    associatedtype Model: ModuleModel
+    func decode(_ entry: PyValue) throws -> Model
+    func plot(_ model: Model, into directory: TestDirectory) throws -> [String]
+}
+
+extension TypedModule {
+    public func model(decoding entry: PyValue, config: Config) throws -> any ModuleModel { try decode(entry) }
+
+    public func plot(_ model: any ModuleModel, into directory: TestDirectory) throws -> [String] {
+        guard let model = model as? Model else { throw LockstatError("\(name): plot was given another module's results") }
+        return try plot(model, into: directory)
+    }
 }
 
 extension LockstatModule {
     public var aliases: [String] { [] }
     public var defaultInterval: Double? { nil }
     public func defaultInterval(for config: Config, on system: SystemRoot) -> Double? { defaultInterval }
+    public var tableSchemas: [ResultTable] { [] }
 }
 
 /// The values a module's config key takes.
@@ -92,7 +124,9 @@ extension Recorder {
 }
 
 public struct ParsedModule {
-    public var data: PyValue
+    public var model: any ModuleModel
+    /// The entry in samples.pickle.
+    public var data: PyValue { model.entry }
     public var warnings: [String]
     /// Files besides the pickle (folded stacks, a text report), by name relative to the test
     /// directory (`NAME` or `samples/NAME`): the core writes them and lists them in the manifest.
@@ -100,8 +134,8 @@ public struct ParsedModule {
     /// Lines for the run's summary: what the module saw and what it cost.
     public var notes: [String]
 
-    public init(data: PyValue, warnings: [String] = [], files: [(name: String, contents: String)] = [], notes: [String] = []) {
-        self.data = data
+    public init(model: any ModuleModel, warnings: [String] = [], files: [(name: String, contents: String)] = [], notes: [String] = []) {
+        self.model = model
         self.warnings = warnings
         self.files = files
         self.notes = notes

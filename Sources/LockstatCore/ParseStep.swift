@@ -3,6 +3,8 @@
 public enum ParseStep {
     public struct Outcome {
         public var data: PyValue
+        /// Each parsed module's typed results, in config order.
+        public var models: [(module: String, model: any ModuleModel)]
         /// Samples per module, in config order.
         public var samples: [(module: String, count: Int)]
         public var warnings: [String]
@@ -11,13 +13,9 @@ public enum ParseStep {
     }
 
     public static func run(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> Outcome {
-        let catalog = ModuleCatalog(modules)
-        let configPath = dir.file("lockstat.config")
-        guard case .success(let bytes) = dir.read("lockstat.config") else {
-            throw LockstatError("\(configPath): missing: not a lockstat test directory")
-        }
-        let config = try ConfigParser.parse(String(decoding: bytes, as: UTF8.self), file: configPath, catalog: catalog)
+        let config = try runConfig(dir, modules: modules)
         var entries = [(String, PyValue)]()
+        var models = [(module: String, model: any ModuleModel)]()
         var counts = [(module: String, count: Int)]()
         var warnings = [String]()
         var files = ["samples.pickle", "samples.json"]
@@ -42,6 +40,7 @@ public enum ParseStep {
                 warnings += parsed.warnings.map { "\(name): \($0)" }
                 notes += parsed.notes
                 entries.append((name, parsed.data))
+                models.append((name, parsed.model))
                 for file in parsed.files { try dir.write(file.name, file.contents) }
                 files += parsed.files.map(\.name).filter { !$0.contains("/") }
                 counts.append((name, log.sampleCount))
@@ -57,21 +56,23 @@ public enum ParseStep {
         try dir.write("samples.pickle", Pickle.encode(data), mode: 0o600)
         try dir.write("samples.json", JSON.encode(data), mode: 0o600)
         try dir.addToManifest(files)
-        return Outcome(data: data, samples: counts, warnings: warnings, notes: notes)
+        return Outcome(data: data, models: models, samples: counts, warnings: warnings, notes: notes)
     }
 }
 
-/// samples.pickle → graphs. Needs only samples.pickle.
+/// Typed results → graphs: those a parse step just made, or samples.pickle's read back.
 public enum GraphStep {
-    public static func run(_ dir: TestDirectory, modules: [any LockstatModule], data: PyValue? = nil) throws -> (files: [String], warnings: [String]) {
-        let samples = try data ?? loadSamples(dir)
+    public static func run(_ dir: TestDirectory, modules: [any LockstatModule],
+                           models given: [(module: String, model: any ModuleModel)]? = nil) throws -> (files: [String], warnings: [String]) {
+        var warnings = [String]()
+        let models = try given ?? loadModels(dir, modules: modules, warnings: &warnings)
         // Graphs of an earlier plot step are replaced, not left beside the new ones.
         try dir.removeFromManifest { $0.hasSuffix(".svg") }
-        var files = [String](), warnings = [String]()
-        for name in samples.keys {
-            guard let module = modules.first(where: { $0.name == name }), let data = samples[name], data != .none else { continue }
+        var files = [String]()
+        for (name, model) in models {
+            guard let module = modules.first(where: { $0.name == name }) else { continue }
             do {
-                files += try module.plot(data, into: dir)
+                files += try module.plot(model, into: dir)
             } catch {
                 warnings.append("\(name): plot failed: \(error)")
             }
@@ -103,6 +104,33 @@ public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
     case .failure(let f):
         throw LockstatError("\(path): \(f.reason)" + (f == .missing ? ": run `lockstat parse \(dir.path)` first" : ""))
     }
+}
+
+/// Each module's entry of DIR/samples.pickle decoded into its typed results, in the file's
+/// order; modules without data are left out, and an entry that does not decode is a warning.
+/// A samples.pickle without its lockstat.config (copied alone) is read with the defaults.
+public func loadModels(_ dir: TestDirectory, modules: [any LockstatModule], warnings: inout [String]) throws -> [(module: String, model: any ModuleModel)] {
+    let samples = try loadSamples(dir)
+    let config = FileReader.check(dir.file("lockstat.config")) == .missing ? Config(modules: samples.keys) : try runConfig(dir, modules: modules)
+    var models = [(module: String, model: any ModuleModel)]()
+    for name in samples.keys {
+        guard let module = modules.first(where: { $0.name == name }), let entry = samples[name], entry != .none else { continue }
+        do {
+            models.append((name, try module.model(decoding: entry, config: config)))
+        } catch {
+            warnings.append("\(dir.file("samples.pickle")): \(name): \(error)")
+        }
+    }
+    return models
+}
+
+/// DIR/lockstat.config: the config the run had.
+public func runConfig(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> Config {
+    let path = dir.file("lockstat.config")
+    guard case .success(let bytes) = dir.read("lockstat.config") else {
+        throw LockstatError("\(path): missing: not a lockstat test directory")
+    }
+    return try ConfigParser.parse(String(decoding: bytes, as: UTF8.self), file: path, catalog: ModuleCatalog(modules))
 }
 
 extension ModuleCatalog {

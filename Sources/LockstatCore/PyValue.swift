@@ -93,4 +93,18 @@ public indirect enum PyValue: Equatable, Sendable {
     }
 
     public var strings: [String]? { listItems?.compactMap { $0.string } }
+
+    /// A list of numbers and Nones with NaN for None, as the typed models keep series.
+    public var doubles: [Double]? {
+        if case .floats(let values) = self { return Array(values) }
+        return listItems?.map { $0.number ?? .nan }
+    }
+
+    // MARK: keys a model names once, in an enum, for writing and reading alike
+
+    public subscript<Key: RawRepresentable>(key: Key) -> PyValue? where Key.RawValue == String { self[key.rawValue] }
+
+    public static func keyed<Key: RawRepresentable>(_ pairs: [(Key, PyValue)]) -> PyValue where Key.RawValue == String {
+        .stringDict(pairs.map { ($0.0.rawValue, $0.1) })
+    }
 }

@@ -221,6 +221,8 @@ public struct RawLog: Sendable {
     public let damagedRecords: Int
     /// From the header record: the program's start (CLOCK_MONOTONIC ns) and the interval.
     public let startTime: UInt64
+    /// The same instant by CLOCK_REALTIME (ns since the epoch); nil in logs written before it was recorded.
+    public let startRealtime: UInt64?
     public let intervalNanoseconds: UInt64
     /// The header's `format` (1 when it has none).
     public let formatVersion: Int
@@ -280,6 +282,7 @@ public struct RawLog: Sendable {
             if parts.count == 2, let v = UInt64(parts[1]) { fields[String(parts[0])] = v }
         }
         startTime = fields["start_ns"] ?? header.time
+        startRealtime = fields["start_realtime_ns"]
         intervalNanoseconds = fields["interval_ns"] ?? 0
         formatVersion = Int(fields["format"] ?? 1)
         guard formatVersion <= RawLogFormat.version else {

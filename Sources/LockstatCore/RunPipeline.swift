@@ -84,7 +84,7 @@ public enum RunPipeline {
             parsed.warnings.forEach { console.warn($0) }
             notes = parsed.notes
             written += ["samples.pickle", "samples.json"]
-            let graphs = try GraphStep.run(dir, modules: available, data: parsed.data)
+            let graphs = try GraphStep.run(dir, modules: available, models: parsed.models)
             graphs.warnings.forEach { console.warn($0) }
             written += graphs.files
         } catch {

@@ -125,9 +125,14 @@ public final class SamplingThread: @unchecked Sendable {
 
     /// Starts sampling; tick 0 is due at `start` (CLOCK_MONOTONIC ns, the program's start).
     public func start(at start: UInt64) {
+        // The same instant by the wall clock, which file modification times are in.
+        var wall = timespec()
+        clock_gettime(CLOCK_REALTIME, &wall)
+        let realtime = UInt64(wall.tv_sec) &* 1_000_000_000 &+ UInt64(wall.tv_nsec) &- (ls_monotonic_ns() &- start)
         for m in members {
             m.log.append(kind: .header, tick: 0, time: start,
-                         text: "module \(m.name)\nformat \(RawLogFormat.version)\ninterval_ns \(intervalNanoseconds)\nstart_ns \(start)\n")
+                         text: "module \(m.name)\nformat \(RawLogFormat.version)\ninterval_ns \(intervalNanoseconds)\nstart_ns \(start)\n" +
+                               "start_realtime_ns \(realtime)\n")
         }
         started = true
         let thread = Thread { [self] in

@@ -40,9 +40,9 @@ final class BigMachineTests: XCTestCase {
     func testManyCPUsGiveAHeatMapAndABoundedSetOfFiles() throws {
         for cpus in [256, 4096] {
             let log = try rawLog(snapshots: stat(cpus: cpus, samples: 6), times: [0, 1, 2, 3, 4, 5])
-            let data = try StatModule().parse(log, config: Config(modules: ["stat"])).data
+            let model = try StatModule().parse(log, config: Config(modules: ["stat"])).model
             let dir = temporaryDirectory()
-            let files = try StatModule().plot(data, into: TestDirectory(dir))
+            let files = try StatModule().plot(model, into: TestDirectory(dir))
             XCTAssertEqual(files.sorted(), ["stat_cpu_all.svg", "stat_cpu_busiest.svg", "stat_cpu_heatmap.svg", "stat_ctxt_intr.svg",
                                             "stat_forks.svg", "stat_procs.svg"], "\(cpus) CPUs")
             try wellFormed(dir, files)
@@ -54,17 +54,17 @@ final class BigMachineTests: XCTestCase {
             XCTAssertTrue(busiest.contains(">cpu99<") || busiest.contains("cpu99"), "the busiest CPU is named")
         }
         // A small machine keeps its per-CPU charts.
-        let small = try StatModule().parse(try rawLog(snapshots: stat(cpus: 4, samples: 3), times: [0, 1, 2]), config: Config(modules: ["stat"])).data
+        let small = try StatModule().parse(try rawLog(snapshots: stat(cpus: 4, samples: 3), times: [0, 1, 2]), config: Config(modules: ["stat"])).model
         let files = try StatModule().plot(small, into: TestDirectory(temporaryDirectory()))
         XCTAssertTrue(files.contains("stat_cpu_cpu3.svg") && !files.contains("stat_cpu_heatmap.svg"))
     }
 
     func testManyDisksGiveHeatMapsAndParseLinearly() throws {
-        func parse(_ disks: Int) throws -> (PyValue, Double) {
+        func parse(_ disks: Int) throws -> (any ModuleModel, Double) {
             let log = try rawLog(snapshots: diskstats(disks: disks, samples: 5), times: [0, 1, 2, 3, 4])
             let t0 = Date()
-            let data = try DiskstatsModule().parse(log, config: Config(modules: ["diskstats"])).data
-            return (data, Date().timeIntervalSince(t0))
+            let model = try DiskstatsModule().parse(log, config: Config(modules: ["diskstats"])).model
+            return (model, Date().timeIntervalSince(t0))
         }
         let (data, _) = try parse(1000)
         let dir = temporaryDirectory()

@@ -145,6 +145,6 @@ final class ContentionTests: XCTestCase {
         XCTAssertEqual(ContentionAnalysis.type(2 | 1), "rwlock:R")
         XCTAssertEqual(ContentionAnalysis.type(4), "rwsem:W")
         XCTAssertEqual(ContentionAnalysis.type(32), "mutex")
-        XCTAssertEqual(ContentionAnalysis.duration(192_670), "192.67 us")
+        XCTAssertEqual(Durations.text(seconds: 192_670e-9), "192.67 us")
     }
 }

@@ -216,17 +216,8 @@ struct ContentionAnalysis {
         }
         var lines = [line(["contended", "total wait", "max wait", "avg wait", "type", keyTitle]), ""]
         for r in rows {
-            lines.append(line([String(r.contended), duration(r.total), duration(r.max), duration(r.avg), r.type, r.key]))
+            lines.append(line([String(r.contended), Durations.text(seconds: Double(r.total) / 1e9), Durations.text(seconds: Double(r.max) / 1e9), Durations.text(seconds: Double(r.avg) / 1e9), r.type, r.key]))
         }
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    /// ns auto-scaled as perf prints it.
-    static func duration(_ ns: UInt64) -> String {
-        let d = Double(ns)
-        if d < 1e3 { return String(format: "%.0f ns", d) }
-        if d < 1e6 { return String(format: "%.2f us", d / 1e3) }
-        if d < 1e9 { return String(format: "%.2f ms", d / 1e6) }
-        return String(format: "%.2f s", d / 1e9)
     }
 }

@@ -74,52 +74,18 @@ struct ContentionData {
         self.comms = comms
     }
 
-    /// What the module saw and cost, for the summary and the report: "contention (bpf): 2.31 M
-    /// contentions, 0 lost, lockstat 0.9 % of one CPU, BPF 3.1 % of the CPUs".
-    var costLine: String {
-        let seen = analysis.contentions.reduce(0) { $0 + $1.count }
-        var line = "contention (\(mode.rawValue)): \(Self.count(Double(seen))) contentions, \(lost) lost"
-        if let a = aggregates, a.wallNanoseconds > 0 {
-            let wall = Double(a.wallNanoseconds)
-            line += String(format: ", lockstat %.1f %% of one CPU", Double(a.lockstatNanoseconds) / wall * 100)
-            if a.programNanoseconds > 0 {
-                line += String(format: ", BPF %.1f %% of the CPUs", Double(a.programNanoseconds) / wall / Double(cpus) * 100)
-            }
-        }
-        return line
-    }
-
-
-    static func count(_ n: Double) -> String {
-        n >= 1e6 ? String(format: "%.2f M", n / 1e6) : n >= 1e4 ? String(format: "%.1f k", n / 1e3) : String(Int(n))
-    }
-
     /// d['contention']['cost']: what the kernel saw, what was kept and lost, what it cost.
-    var costValue: PyValue {
-        var items: [(String, PyValue)] = [("mode", .string(mode.rawValue)),
-                                          ("contentions", .int(Int64(analysis.contentions.reduce(0) { $0 + $1.count }))),
-                                          ("lost", .int(Int64(lost)))]
+    var cost: ContentionModel.Cost {
+        var counters: [(name: String, value: Int64)] = [("contentions", Int64(analysis.contentions.reduce(0) { $0 + $1.count })), ("lost", Int64(lost))]
         if let a = aggregates {
-            items += [("begins_seen", .int(Int64(a.begins))), ("recorded", .int(Int64(a.recorded))),
-                      ("nested", .int(Int64(a.counters[Int(LS_BPF_NESTED.rawValue)]))),
-                      ("stack_failed", .int(Int64(a.counters[Int(LS_BPF_STACK_FAILED.rawValue)]))),
-                      ("map_full", .int(Int64(a.counters[Int(LS_BPF_MAP_FULL.rawValue)]))),
-                      ("start_failed", .int(Int64(a.counters[Int(LS_BPF_TSTAMP_FAILED.rawValue)]))),
-                      ("filtered", .int(Int64(a.counters[Int(LS_BPF_FILTERED.rawValue)]))),
-                      ("owners_full", .int(Int64(a.counters[Int(LS_BPF_OWNERS_FULL.rawValue)]))),
-                      ("bpf_ns", .int(Int64(a.programNanoseconds))), ("lockstat_cpu_ns", .int(Int64(a.lockstatNanoseconds))),
-                      ("wall_ns", .int(Int64(a.wallNanoseconds)))]
+            func counter(_ c: ls_bpf_counter) -> Int64 { Int64(a.counters[Int(c.rawValue)]) }
+            counters += [("begins_seen", Int64(a.begins)), ("recorded", Int64(a.recorded)), ("nested", counter(LS_BPF_NESTED)),
+                         ("stack_failed", counter(LS_BPF_STACK_FAILED)), ("map_full", counter(LS_BPF_MAP_FULL)),
+                         ("start_failed", counter(LS_BPF_TSTAMP_FAILED)), ("filtered", counter(LS_BPF_FILTERED)),
+                         ("owners_full", counter(LS_BPF_OWNERS_FULL)), ("bpf_ns", Int64(a.programNanoseconds)),
+                         ("lockstat_cpu_ns", Int64(a.lockstatNanoseconds)), ("wall_ns", Int64(a.wallNanoseconds)), ("cpus", Int64(cpus))]
         }
-        return .stringDict(items)
-    }
-
-    /// d['contention']['owners']: who held the mutexes and rwsems waited for (bpf mode).
-    var ownersValue: PyValue {
-        .list((aggregates?.owners ?? []).map { o in
-            .stringDict([("owner", .string(comms[o.tid].map { "\(o.tid) \($0)" } ?? String(o.tid))),
-                         ("lock", .string(analysis.lockName(o.lock))), ("contended", .int(Int64(o.count))),
-                         ("total_wait_ns", .int(Int64(o.total)))])
-        })
+        return ContentionModel.Cost(mode: mode.rawValue, counters: counters)
     }
 
     /// Per interval of the module's ticks: contentions/s and wait µs/s of the contentions that
@@ -141,44 +107,31 @@ struct ContentionData {
                 times.indices.map { dt[$0] > 0 ? waits[$0] / dt[$0] : nil })
     }
 
-    func rowsValue(_ rows: [ContentionAnalysis.Row], key: String) -> PyValue {
-        .list(rows.map { r in
-            .stringDict([(key, .string(r.key)), ("type", .string(r.type)), ("contended", .int(Int64(r.contended))),
-                         ("total_wait_ns", .int(Int64(r.total))), ("max_wait_ns", .int(Int64(r.max))),
-                         ("min_wait_ns", .int(Int64(r.min == .max ? 0 : r.min))), ("avg_wait_ns", .int(Int64(r.avg)))])
-        })
+    func rows(_ rows: [ContentionAnalysis.Row]) -> [ContentionModel.Row] {
+        rows.map { ContentionModel.Row(key: $0.key, type: $0.type, contended: $0.contended, total: $0.total, max: $0.max,
+                                       min: $0.min == .max ? 0 : $0.min, avg: $0.avg) }
     }
 
-    func histogramValue(_ groups: [ContentionAnalysis.Contention]) -> PyValue {
-        .stringDict(ContentionAnalysis.histogram(groups).map { (String($0.0), PyValue.int(Int64($0.1))) })
+    func histogram(_ groups: [ContentionAnalysis.Contention]) -> [(lowerNanoseconds: UInt64, count: Int)] {
+        ContentionAnalysis.histogram(groups).map { ($0.0, $0.1) }
     }
 
-    var pyValue: PyValue {
+    var model: ContentionModel {
         let callers = analysis.byCaller
-        let all = rates { _ in true }
-        let topCallers = callers.prefix(top).map { row -> (String, PyValue) in
-            let r = rates { $0.caller == row.key }
-            return (row.key, .stringDict([("contentions/s", .series(r.count)), ("wait us/s", .series(r.wait))]))
+        func doubles(_ r: (count: [Double?], wait: [Double?])) -> ContentionModel.Rates {
+            .init(contentions: r.count.map { $0 ?? .nan }, waitMicroseconds: r.wait.map { $0 ?? .nan })
         }
-        var histograms: [(String, PyValue)] = [("all", histogramValue(analysis.contentions))]
-        for row in callers.prefix(top) {
-            histograms.append((row.key, histogramValue(analysis.contentions.filter { $0.caller == row.key })))
+        let top = callers.prefix(top)
+        let owners = (aggregates?.owners ?? []).map { o in
+            ContentionModel.Owner(owner: comms[o.tid].map { "\(o.tid) \($0)" } ?? String(o.tid), lock: analysis.lockName(o.lock),
+                                  contended: Int(o.count), total: o.total)
         }
-        return .stringDict([
-            ("time", .series(times)),
-            ("contentions/s", .series(all.count)),
-            ("wait us/s", .series(all.wait)),
-            ("top_callers", .stringDict(topCallers)),
-            ("callers", rowsValue(callers, key: "caller")),
-            ("locks", rowsValue(analysis.byLock, key: "lock")),
-            ("tasks", rowsValue(analysis.byTask(comms), key: "task")),
-            ("wait_histogram", .stringDict(histograms)),
-            ("folded", .list(analysis.folded.map { .tuple([.string($0.0), .int(Int64($0.1))]) })),
-            ("owners", ownersValue),
-            ("lost", .int(Int64(lost))),
-            ("cost", costValue),
-            ("unpaired", .int(Int64(analysis.unpaired))),
-            ("unfinished", .int(Int64(analysis.unfinished))),
-        ])
+        return ContentionModel(
+            time: times, all: doubles(rates { _ in true }),
+            topCallers: top.map { row in (row.key, doubles(rates { $0.caller == row.key })) },
+            callers: rows(callers), locks: rows(analysis.byLock), tasks: rows(analysis.byTask(comms)), owners: owners,
+            histograms: [("all", histogram(analysis.contentions))] + top.map { row in (row.key, histogram(analysis.contentions.filter { $0.caller == row.key })) },
+            folded: analysis.folded.map { ($0.0, $0.1) }, lost: Int(lost), cost: cost,
+            unpaired: analysis.unpaired, unfinished: analysis.unfinished)
     }
 }

@@ -7,7 +7,7 @@ import LockstatCore
 /// `bpf` aggregates in the kernel (perf lock contention -b's way: nothing lost at any rate),
 /// `ring` copies every event through perf ring buffers (perf lock record's way); `auto` (the
 /// default) is bpf where this machine allows it.
-public struct ContentionModule: LockstatModule {
+public struct ContentionModule: TypedModule {
     public let name = "contention"
     public let summary = "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, owners, wait times, flame graph; aggregated in the kernel by BPF where it can (contention.mode)"
     public let configKeys: [String: ConfigValue] = ["scope": .choice(["system", "program"]), "top": .positiveInteger,
@@ -121,10 +121,15 @@ public struct ContentionModule: LockstatModule {
                 : "\(data.lost) events lost: the ring buffers were full (contention.mode bpf loses none; else a shorter contention.intervall drains them more often)")
         }
         if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
-        return ParsedModule(data: data.pyValue, warnings: warnings, files: files, notes: [data.costLine])
+        let model = data.model
+        return ParsedModule(model: model, warnings: warnings, files: files, notes: [data.cost.line])
     }
 
-    public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
-        try ContentionPlots(data: data).write(into: directory)
+    public func decode(_ entry: PyValue) throws -> ContentionModel { ContentionModel(entry: entry) }
+
+    public func plot(_ model: ContentionModel, into directory: TestDirectory) throws -> [String] {
+        try ContentionPlots(model: model).write(into: directory)
     }
+
+    public var tableSchemas: [ResultTable] { ContentionModel.tables }
 }

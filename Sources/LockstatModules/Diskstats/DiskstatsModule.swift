@@ -2,7 +2,7 @@ import Glibc
 import LockstatCore
 
 /// /proc/diskstats: every `iostat -x` column per device and interval.
-public struct DiskstatsModule: LockstatModule {
+public struct DiskstatsModule: TypedModule {
     public let name = "diskstats"
     public let summary = "disk I/O per device: every iostat -x column (r/s, rkB/s, r_await, aqu-sz, %util...) from /proc/diskstats"
     public let configKeys: [String: ConfigValue] = [:]
@@ -34,11 +34,13 @@ public struct DiskstatsModule: LockstatModule {
                                    : series.names.filter { listed.contains($0) }
         var warnings = [String]()
         if series.badLines > 0 { warnings.append("\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
-        return ParsedModule(data: DiskstatsData(series: series, wholeDisks: whole).pyValue, warnings: warnings)
+        return ParsedModule(model: DiskstatsModel(series: series, wholeDisks: whole), warnings: warnings)
     }
 
-    public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
-        try DiskstatsPlots(data: data).write(into: directory)
+    public func decode(_ entry: PyValue) throws -> DiskstatsModel { DiskstatsModel(entry: entry) }
+
+    public func plot(_ model: DiskstatsModel, into directory: TestDirectory) throws -> [String] {
+        try DiskstatsPlots(model: model).write(into: directory)
     }
 }
 

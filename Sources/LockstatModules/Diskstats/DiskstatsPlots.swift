@@ -6,7 +6,7 @@ import LockstatCore
 /// IOPS, throughput, await and %util with aqu-sz. Beyond `ManyRows.threshold` active devices,
 /// heat maps of every device's %util and throughput and charts of the busiest take their place.
 struct DiskstatsPlots {
-    let data: PyValue
+    let model: DiskstatsModel
 
     static let charts: [(file: String, title: String, unit: String, columns: [String])] = [
         ("iops", "I/O requests completed", "requests per second (1/s)", ["r/s", "w/s", "d/s", "f/s"]),
@@ -17,53 +17,43 @@ struct DiskstatsPlots {
     ]
 
     func write(into directory: TestDirectory) throws -> [String] {
-        guard let time = data["time"]?.series?.map({ $0 ?? 0 }), let devices = data["devices"] else { return [] }
-        var files = [String]()
-        let active = devices.keys.filter { devices[$0].map(isActive) ?? false }
+        var files = PlotFiles(into: directory)
+        let time = model.time
+        let active = model.devices.filter(\.isActive)
         if active.count > ManyRows.threshold {
+            /// Per device, the columns summed per sample (nil where none has a value).
             func rows(_ columns: [String]) -> [TimeSeries] {
-                active.map { name in
-                    let parts = columns.compactMap { devices[name]?[$0]?.series }
-                    let sum = (0..<time.count).map { i -> Double? in
-                        let values = parts.compactMap { i < $0.count ? $0[i] : nil }
+                active.map { device in
+                    let parts = columns.map { device.column($0) }
+                    return TimeSeries(name: device.name, values: time.indices.map { i in
+                        let values = parts.compactMap { i < $0.count ? $0[$0.startIndex + i].optional : nil }
                         return values.isEmpty ? nil : values.reduce(0, +)
-                    }
-                    return TimeSeries(name: name, values: sum)
+                    })
                 }
             }
-            let util = rows(["%util"]), throughput = rows(["rkB/s", "wkB/s", "dkB/s"])
-            for (file, title, unit, series, top) in [("util", "Utilisation", "time busy (%)", util, Optional(100.0)),
-                                                     ("throughput", "Throughput (read + write + discard)", "kilobytes per second (kB/s)", throughput, nil)] {
-                try directory.write("diskstats_heatmap_\(file).svg", HeatMap(title: "\(title) per device (/proc/diskstats, iostat -x)", valueLabel: unit,
-                                                                            rowLabel: "device", time: time, rows: series, maximum: top).render())
-                try directory.write("diskstats_busiest_\(file).svg", TimeChart(title: "\(title), the \(ManyRows.top) busiest devices (/proc/diskstats, iostat -x)",
-                                                                              yLabel: unit, time: time, series: ManyRows.busiest(series)).render())
-                files += ["diskstats_heatmap_\(file).svg", "diskstats_busiest_\(file).svg"]
+            for (file, title, unit, series, top) in [("util", "Utilisation", "time busy (%)", rows(["%util"]), Optional(100.0)),
+                                                     ("throughput", "Throughput (read + write + discard)", "kilobytes per second (kB/s)",
+                                                      rows(["rkB/s", "wkB/s", "dkB/s"]), nil)] {
+                try files.save("diskstats_heatmap_\(file).svg", HeatMap(title: "\(title) per device (/proc/diskstats, iostat -x)", valueLabel: unit,
+                                                                       rowLabel: "device", time: time, rows: series, maximum: top).render())
+                try files.save("diskstats_busiest_\(file).svg", TimeChart(title: "\(title), the \(ManyRows.top) busiest devices (/proc/diskstats, iostat -x)",
+                                                                         yLabel: unit, time: time, series: ManyRows.busiest(series)).render())
             }
-            return files
+            return files.names
         }
-        for name in active {
-            guard let device = devices[name] else { continue }
-            let safe = name.replacingOccurrences(of: "/", with: "!")
+        for device in active {
+            let safe = device.name.replacingOccurrences(of: "/", with: "!")
             for chart in Self.charts {
                 let series = chart.columns.compactMap { c -> TimeSeries? in
-                    guard let s = device[c]?.series, s.contains(where: { $0 != nil }) else { return nil }
-                    return TimeSeries(name: c, values: s)
+                    let values = device.column(c)
+                    return values.contains { !$0.isNaN } ? TimeSeries(name: c, values: values.map(\.optional)) : nil
                 }
                 guard !series.isEmpty else { continue }
-                let file = "diskstats_\(safe)_\(chart.file).svg"
-                let yMax: Double? = chart.file == "util" ? 100 : nil
-                try directory.write(file,
-                                    TimeChart(title: "\(chart.title), \(name) (/proc/diskstats, iostat -x)", yLabel: chart.unit,
-                                              time: time, series: series, yMax: yMax).render())
-                files.append(file)
+                try files.save("diskstats_\(safe)_\(chart.file).svg",
+                               TimeChart(title: "\(chart.title), \(device.name) (/proc/diskstats, iostat -x)", yLabel: chart.unit,
+                                         time: time, series: series, yMax: chart.file == "util" ? 100 : nil).render())
             }
         }
-        return files
-    }
-
-    /// A device with any request or busy time during the run.
-    func isActive(_ device: PyValue) -> Bool {
-        ["r/s", "w/s", "d/s", "f/s", "%util"].contains { c in device[c]?.series?.contains { ($0 ?? 0) > 0 } ?? false }
+        return files.names
     }
 }

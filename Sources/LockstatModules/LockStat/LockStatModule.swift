@@ -3,7 +3,7 @@ import Foundation
 import LockstatCore
 
 /// /proc/lock_stat of CONFIG_LOCK_STAT kernels: contention and hold statistics per lock class.
-public struct LockStatModule: LockstatModule {
+public struct LockStatModule: TypedModule {
     public let name = "lock_stat"
     public let summary = "lock contention per lock class from /proc/lock_stat (CONFIG_LOCK_STAT kernels): wait and hold times, call sites"
     public let configKeys: [String: ConfigValue] = ["clear": .choice(["yes", "no"]), "top": .positiveInteger]
@@ -58,12 +58,16 @@ public struct LockStatModule: LockstatModule {
         let top = Int(config.setting(name, "top")?.first ?? "") ?? 10
         var warnings = [String]()
         if series.badLines > 0 { warnings.append("\(series.badLines) lines of \(Self.file) fit no known shape and were skipped") }
-        return ParsedModule(data: series.pyValue(top: top), warnings: warnings)
+        return ParsedModule(model: series.model(top: top), warnings: warnings)
     }
 
-    public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
-        try LockStatPlots(data: data).write(into: directory)
+    public func decode(_ entry: PyValue) throws -> LockStatModel { LockStatModel(entry: entry) }
+
+    public func plot(_ model: LockStatModel, into directory: TestDirectory) throws -> [String] {
+        try LockStatPlots(model: model).write(into: directory)
     }
+
+    public var tableSchemas: [ResultTable] { [LockStatModel.classTable] }
 }
 
 /// Samples /proc/lock_stat; postsampling puts the collection switch back as it was.

@@ -4,53 +4,47 @@ import LockstatCore
 /// The original's lock_stat graphs with correct units, and more: shares of wait and hold time
 /// by class, wait time per second of the top classes over time, and a detail page per top class.
 struct LockStatPlots {
-    let data: PyValue
+    let model: LockStatModel
 
     func write(into directory: TestDirectory) throws -> [String] {
-        guard let time = data["time"]?.series?.map({ $0 ?? 0 }), let top = data["top"]?.listItems else { return [] }
-        var files = [String]()
-        func save(_ name: String, _ document: String) throws {
-            try directory.write(name, document)
-            files.append(name)
+        var files = PlotFiles(into: directory)
+        try files.save("lockstat_waittime.svg", share(\.waitTotal, title: "Share of total wait time by lock class (/proc/lock_stat)"))
+        try files.save("lockstat_holdtime.svg", share(\.holdTotal, title: "Share of total hold time by lock class (/proc/lock_stat)"))
+        let top = model.ranked.filter { $0.rates != nil }
+        let waits = top.map { TimeSeries(name: $0.name, values: $0.rates!.waitMicroseconds.map(\.optional)) }
+        try files.save("lockstat_waittime_top.svg", TimeChart(title: "Wait time of the top lock classes (/proc/lock_stat)",
+                                                              yLabel: "wait time per second (µs/s)", time: model.time, series: waits).render())
+        for (rank, row) in top.enumerated() where row.contentions > 0 {
+            try files.save("lockstat_top\(rank + 1).svg", detail(row))
         }
-        try save("lockstat_waittime.svg", share(top, "waittime-total", title: "Share of total wait time by lock class (/proc/lock_stat)"))
-        try save("lockstat_holdtime.svg", share(top, "holdtime-total", title: "Share of total hold time by lock class (/proc/lock_stat)"))
-        let ranked = top.filter { $0["waittime us/s"] != nil }
-        let waits = ranked.compactMap { row in row["waittime us/s"]?.series.map { TimeSeries(name: row["class"]?.string ?? "?", values: $0) } }
-        try save("lockstat_waittime_top.svg", TimeChart(title: "Wait time of the top lock classes (/proc/lock_stat)",
-                                                       yLabel: "wait time per second (µs/s)", time: time, series: waits).render())
-        for (rank, row) in ranked.enumerated() {
-            guard let name = row["class"]?.string, (row["contentions"]?.number ?? 0) > 0 else { continue }
-            try save("lockstat_top\(rank + 1).svg", detail(name, row, time: time))
-        }
-        return files
+        return files.names
     }
 
     /// Top classes plus "others", as percent of the run's total.
-    func share(_ rows: [PyValue], _ column: String, title: String, shown: Int = 15) -> String {
-        let values = rows.map { ($0["class"]?.string ?? "?", $0[column]?.number ?? 0) }.sorted { $0.1 > $1.1 }
-        let total = values.reduce(0) { $0 + $1.1 }
-        var entries = values.prefix(shown).filter { $0.1 > 0 }.map { (name: $0.0, value: total > 0 ? $0.1 / total * 100 : 0) }
-        let rest = values.dropFirst(shown).reduce(0) { $0 + $1.1 }
-        if rest > 0 { entries.append((name: "others", value: rest / total * 100)) }
-        return BarChart(title: title, valueLabel: "share of the run's total (%)", entries: entries, valueSuffix: " %").render()
+    func share(_ metric: KeyPath<LockStatModel.Ranked, Double>, title: String) -> String {
+        BarChart(title: title, valueLabel: "share of the run's total (%)",
+                 entries: Shares.topAndOthers(model.ranked.map { ($0.name, $0[keyPath: metric]) }), valueSuffix: " %").render()
     }
 
     /// Wait µs/s; acquisitions/s against contentions/s; the call sites, contention and contending points apart.
-    func detail(_ name: String, _ row: PyValue, time: [Double]) -> String {
-        var panels = [TimeChart(title: "\(name): wait time", yLabel: "wait time per second (µs/s)", time: time,
-                                series: [TimeSeries(name: "wait", values: row["waittime us/s"]?.series ?? [])]).render(),
-                      TimeChart(title: "\(name): acquisitions and contentions", yLabel: "events per second (1/s)", time: time,
-                                series: [TimeSeries(name: "acquisitions/s", values: row["acquisitions/s"]?.series ?? []),
-                                         TimeSeries(name: "contentions/s", values: row["contentions/s"]?.series ?? [])]).render()]
-        let cls = data["classes"]?[name]
-        for (key, title) in [("contention_points", "contention points (where waiters waited)"),
-                             ("contending_points", "contending points (where the holder took it)")] {
-            let sites = cls?[key]?.listItems?.map { (name: $0["symbol"]?.string ?? "?", value: $0["count"]?.number ?? 0) } ?? []
-            if !sites.isEmpty {
-                panels.append(BarChart(title: "\(name): \(title)", valueLabel: "contentions at the call site (count, last sample)", entries: sites).render())
-            }
+    func detail(_ row: LockStatModel.Ranked) -> String {
+        let name = row.name, rates = row.rates!
+        var panels = [TimeChart(title: "\(name): wait time", yLabel: "wait time per second (µs/s)", time: model.time,
+                                series: [TimeSeries(name: "wait", values: rates.waitMicroseconds.map(\.optional))]).render(),
+                      TimeChart(title: "\(name): acquisitions and contentions", yLabel: "events per second (1/s)", time: model.time,
+                                series: [TimeSeries(name: "acquisitions/s", values: rates.acquisitions.map(\.optional)),
+                                         TimeSeries(name: "contentions/s", values: rates.contentions.map(\.optional))]).render()]
+        let cls = model.lockClass(name)
+        for (sites, title) in [(cls?.contentionPoints ?? [], "contention points (where waiters waited)"),
+                               (cls?.contendingPoints ?? [], "contending points (where the holder took it)")] where !sites.isEmpty {
+            panels.append(BarChart(title: "\(name): \(title)", valueLabel: "contentions at the call site (count, last sample)",
+                                   entries: sites.map { ($0.symbol, $0.count) }).render())
         }
         return ChartStack.render(panels)
     }
+}
+
+extension Double {
+    /// NaN as nil, as the charts take missing values.
+    var optional: Double? { isNaN ? nil : self }
 }

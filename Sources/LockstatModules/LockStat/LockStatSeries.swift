@@ -77,37 +77,17 @@ struct LockStatSeries {
             .map(\.0)
     }
 
-    func pyValue(top: Int) -> PyValue {
-        func sites(_ list: [CallSite]) -> PyValue {
-            .list(list.map { .stringDict([("symbol", .string($0.symbol)), ("address", .string($0.address)), ("count", .float($0.count))]) })
+    func model(top: Int) -> LockStatModel {
+        let classes = order.enumerated().map { c, name in
+            LockStatModel.Class(name: name, write: write[c], read: read[c],
+                                contentionPoints: last.classes[name]?.contentionPoints ?? [], contendingPoints: last.classes[name]?.contendingPoints ?? [])
         }
-        let classes = order.enumerated().map { c, name -> (String, PyValue) in
-            let cls = last.classes[name]
-            return (name, .stringDict([
-                ("write", .stringDict(columns.indices.map { (columns[$0], .series(write[c][$0])) })),
-                ("read", .stringDict(columns.indices.map { (columns[$0], .series(read[c][$0])) })),
-                ("contention_points", sites(cls?.contentionPoints ?? [])),
-                ("contending_points", sites(cls?.contendingPoints ?? [])),
-            ]))
+        let ranked = ranking.enumerated().map { rank, name in
+            LockStatModel.Ranked(name: name, contentions: gained(name, "contentions"), waitTotal: gained(name, "waittime-total"),
+                                 acquisitions: gained(name, "acquisitions"), holdTotal: gained(name, "holdtime-total"),
+                                 rates: rank < top ? .init(contentions: rate(name, "contentions"), waitMicroseconds: rate(name, "waittime-total"),
+                                                           acquisitions: rate(name, "acquisitions")) : nil)
         }
-        let ranked = ranking
-        let topRows = ranked.enumerated().map { rank, name -> PyValue in
-            var row: [(String, PyValue)] = [("class", .string(name))]
-            for c in ["contentions", "waittime-total", "acquisitions", "holdtime-total"] { row.append((c, .float(gained(name, c)))) }
-            if rank < top {
-                row.append(("contentions/s", .series(rate(name, "contentions"))))
-                row.append(("waittime us/s", .series(rate(name, "waittime-total"))))
-                row.append(("acquisitions/s", .series(rate(name, "acquisitions"))))
-            }
-            return .stringDict(row)
-        }
-        return .stringDict([
-            ("version", version.map(PyValue.string) ?? .none),
-            ("columns", .strings(columns)),
-            ("time", .series(times)),
-            ("classes", .stringDict(classes)),
-            ("top", .list(topRows)),
-            ("bad_lines", .int(Int64(badLines))),
-        ])
+        return LockStatModel(version: version, columns: columns, time: times, classes: classes, ranked: ranked, badLines: badLines)
     }
 }

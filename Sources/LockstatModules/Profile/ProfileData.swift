@@ -79,8 +79,9 @@ struct ProfileData {
         times = drains.map { log.seconds($0) }
         undecodable = bad
         unreadableFiles = symbolizer.unreadableFiles
-        // The run wrote lockstat.config at its start.
-        let started = Self.modified(log.testDirectory + "/lockstat.config") ?? .max
+        // The run's start by the wall clock; logs written before it was recorded have the time
+        // the run wrote lockstat.config, at its start.
+        let started = log.startRealtime.map { Int($0 / 1_000_000_000) } ?? Self.modified(log.testDirectory + "/lockstat.config") ?? .max
         changedFiles = symbolizer.filesRead.filter { (Self.modified($0) ?? 0) > started }
     }
 
@@ -148,55 +149,27 @@ struct ProfileData {
     /// `symbol [image]`; perf's bracketed images (`[kernel.kallsyms]`, `[ext4]`) as they are.
     static func label(symbol: String, image: String) -> String { symbol + " " + (image.hasPrefix("[") ? image : "[" + image + "]") }
 
-    /// A row: samples counted; percentages of time (the samples' periods), as perf report's Overhead.
-    func rowValue(_ row: ProfileAnalysis.Row) -> PyValue {
+    func row(_ row: ProfileAnalysis.Row) -> ProfileModel.Row {
         let all = analysis.all, t = row.tally
-        func percent(_ part: Double, of whole: Double) -> PyValue { .float(whole > 0 ? part / whole * 100 : 0) }
-        var items: [(String, PyValue)] = [
-            ("symbol", .string(row.symbol)), ("image", .string(row.image)), ("kind", .string(row.kind.rawValue)),
-            ("samples", .int(Int64(t.totalSamples))),
-            ("samples_cpu", .list(t.samples.map { .int(Int64($0)) })),
-            ("period_sum", .float(t.totalPeriod)),
-            ("percent", percent(t.totalPeriod, of: all.totalPeriod)),
-            ("percent_cpu", .list(t.period.indices.map { percent(t.period[$0], of: all.period[$0]) })),
-        ]
-        // The original's keys (ORIGINAL.md section 6), for analysis scripts written against it.
-        for i in t.samples.indices {
-            items.append(("samples_cpu\(i)", .int(Int64(t.samples[i]))))
-            items.append(("runtime_cpu\(i)", percent(t.period[i], of: all.period[i])))
-        }
-        items += [("samples_aggregate", .int(Int64(t.totalSamples))), ("runtime_aggregate", percent(t.totalPeriod, of: all.totalPeriod)),
-                  ("app_name", .string(row.image)), ("symbol_name", .string(row.symbol))]
-        return .stringDict(items)
+        func percent(_ part: Double, of whole: Double) -> Double { whole > 0 ? part / whole * 100 : 0 }
+        return ProfileModel.Row(symbol: row.symbol, image: row.image, kind: row.kind.rawValue, samples: t.totalSamples, samplesPerCPU: t.samples,
+                                periodSum: t.totalPeriod, percent: percent(t.totalPeriod, of: all.totalPeriod),
+                                percentPerCPU: t.period.indices.map { percent(t.period[$0], of: all.period[$0]) })
     }
 
-    func processValue(_ row: ProfileAnalysis.Row) -> PyValue {
-        .stringDict([("process", .string(row.image)), ("samples", .int(Int64(row.tally.totalSamples))),
-                     ("period_sum", .float(row.tally.totalPeriod)),
-                     ("percent", .float(analysis.all.totalPeriod > 0 ? row.tally.totalPeriod / analysis.all.totalPeriod * 100 : 0))])
-    }
-
-    var pyValue: PyValue {
-        let topRows = analysis.rows.prefix(top).enumerated().map { (i, row) in (Self.label(symbol: row.symbol, image: row.image), PyValue.series(shares(ofRow: i))) }
-        return .stringDict([
-            ("n_cpu", .int(Int64(setup.cpus.count))),
-            ("cpus", .list(setup.cpus.map { .int(Int64($0)) })),
-            ("cpu_model", .string(setup.model)),
-            ("event", .string(setup.event)),
-            ("random_period", .bool(setup.randomPeriod)),
-            ("frequency", .int(Int64(setup.frequency))),
-            ("scope", .string(setup.scope)),
-            ("total_samples", .int(Int64(analysis.all.totalSamples))),
-            ("samples_cpu", .list(analysis.all.samples.map { .int(Int64($0)) })),
-            ("period_sum", .float(analysis.all.totalPeriod)),
-            ("rows", .list(analysis.rows.map(rowValue))),
-            ("images", .list(analysis.images.map(rowValue))),
-            ("processes", .list(analysis.processes.map(processValue))),
-            ("time", .series(times)),
-            ("top", .stringDict(topRows)),
-            ("folded", .list(analysis.folded.map { .tuple([.string($0.stack), .int(Int64($0.count))]) })),
-            ("frame_kinds", .stringDict(analysis.frameKinds.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.rawValue)) })),
-            ("lost", .int(Int64(analysis.lost))),
-        ])
+    var model: ProfileModel {
+        let all = analysis.all
+        return ProfileModel(
+            cpus: setup.cpus.map(Int.init), cpuModel: setup.model, event: setup.event, scope: setup.scope, randomPeriod: setup.randomPeriod,
+            frequency: setup.frequency, totalSamples: all.totalSamples, samplesPerCPU: all.samples, periodSum: all.totalPeriod,
+            rows: analysis.rows.map(row), images: analysis.images.map(row),
+            processes: analysis.processes.map { p in
+                ProfileModel.Process(name: p.image, samples: p.tally.totalSamples, periodSum: p.tally.totalPeriod,
+                                     percent: all.totalPeriod > 0 ? p.tally.totalPeriod / all.totalPeriod * 100 : 0)
+            },
+            time: times,
+            top: analysis.rows.prefix(top).enumerated().map { (i, row) in (Self.label(symbol: row.symbol, image: row.image), shares(ofRow: i).map { $0 ?? .nan }) },
+            folded: analysis.folded.map { ($0.stack, $0.count) },
+            frameKinds: analysis.frameKinds.sorted { $0.key < $1.key }.map { ($0.key, $0.value.rawValue) }, lost: Int(analysis.lost))
     }
 }

@@ -4,7 +4,7 @@ import LockstatCore
 
 /// A CPU profiler on perf events, under the original's name (it drove OProfile): where the CPUs
 /// spent their time, by symbol and image, per CPU and over time, with a flame graph.
-public struct ProfileModule: LockstatModule {
+public struct ProfileModule: TypedModule {
     static let moduleName = "oprofile"
     public let name = moduleName
     public let aliases = ["profile"]
@@ -59,8 +59,8 @@ public struct ProfileModule: LockstatModule {
 
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         let data = try ProfileData(log: log, config: config)
-        let value = data.pyValue
-        let files = [("samples/oprofile", ProfileReport.render(value)),
+        let model = data.model
+        let files = [("samples/oprofile", ProfileReport(model: model).text),
                      ("oprofile.folded", data.analysis.folded.map { "\($0.stack) \($0.count)" }.joined(separator: "\n") + "\n")]
         var warnings = [String]()
         if data.analysis.lost > 0 { warnings.append("\(data.analysis.lost) samples lost: the ring buffers were full (a shorter oprofile.intervall drains them more often)") }
@@ -72,12 +72,16 @@ public struct ProfileModule: LockstatModule {
             warnings.append("\(data.changedFiles.count) files changed since the run started, their symbols may not be the run's: " + data.changedFiles.prefix(5).joined(separator: ", "))
         }
         if let w = data.vmlinuxWarning { warnings.append(w) }
-        return ParsedModule(data: value, warnings: warnings, files: files)
+        return ParsedModule(model: model, warnings: warnings, files: files)
     }
 
-    public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
-        try ProfilePlots(data: data).write(into: directory)
+    public func decode(_ entry: PyValue) throws -> ProfileModel { ProfileModel(entry: entry) }
+
+    public func plot(_ model: ProfileModel, into directory: TestDirectory) throws -> [String] {
+        try ProfilePlots(model: model).write(into: directory)
     }
+
+    public var tableSchemas: [ResultTable] { [ProfileModel.symbolTable, ProfileModel.processTable] }
 
     static func cpuModel(_ system: SystemRoot) -> String {
         guard case .success(let text) = FileReader.readText(system.path("/proc/cpuinfo")) else { return "unknown" }

@@ -8,32 +8,27 @@ import LockstatCore
 /// fixed period that is opreport's share of the column's samples. The image column is as wide as the
 /// longest image name, so the symbol name starts where the header's `symbol name` starts: names
 /// with spaces (C++ signatures, `foo (deleted)`) survive a reader that splits at that column.
-/// Made from the samples.pickle entry, so `lockstat report` prints the same table.
-public enum ProfileReport {
-    public static func render(_ d: PyValue, top: Int? = nil) -> String {
-        let cpus = (d["cpus"]?.listItems ?? []).compactMap { $0.number.map { Int($0) } }
-        let hz = Int(d["frequency"]?.number ?? 0)
-        let program = d["scope"]?.string == "program"
-        var out = "CPU: \(d["cpu_model"]?.string ?? "unknown"), \(cpus.count) CPUs profiled (\(program ? "the program's processes" : "system-wide"))\n"
-        if d["event"]?.string == "cycles" {
-            out += "Counted cycles events (PERF_COUNT_HW_CPU_CYCLES, hardware counter) at \(hz) Hz on average (sampling period adjusted by the kernel)\n"
+struct ProfileReport {
+    let model: ProfileModel
+
+    var text: String {
+        let m = model
+        var out = "CPU: \(m.cpuModel), \(m.cpus.count) CPUs profiled (\(m.scope == "program" ? "the program's processes" : "system-wide"))\n"
+        if m.event == "cycles" {
+            out += "Counted cycles events (PERF_COUNT_HW_CPU_CYCLES, hardware counter) at \(m.frequency) Hz on average (sampling period adjusted by the kernel)\n"
         } else {
-            let random = d["random_period"] == .bool(true) ? ", each drain interval's period 2-10 % above or below P at random" : ""
-            out += "Counted cpu-clock events (PERF_COUNT_SW_CPU_CLOCK, the kernel's timer: no hardware PMU) at \(hz) Hz: sampling period P = \(1_000_000_000 / max(hz, 1)) ns\(random)\n"
+            let random = m.randomPeriod ? ", each drain interval's period 2-10 % above or below P at random" : ""
+            out += "Counted cpu-clock events (PERF_COUNT_SW_CPU_CLOCK, the kernel's timer: no hardware PMU) at \(m.frequency) Hz: sampling period P = \(1_000_000_000 / max(m.frequency, 1)) ns\(random)\n"
         }
-        for cpu in cpus { out += "Samples on CPU \(cpu)\n" }
+        for cpu in m.cpus { out += "Samples on CPU \(cpu)\n" }
         out += "Samples on all CPUs (aggregate, last column pair)\n"
-        let rows = d["rows"]?.listItems ?? []
-        let shown = top.map { Array(rows.prefix($0)) } ?? rows
-        let imageWidth = max(24, (shown.map { ($0["image"]?.string ?? "").count }.max() ?? 0) + 2)
-        out += String(repeating: "samples  %        ", count: cpus.count + 1) + pad("image name", imageWidth) + "symbol name\n"
-        for row in shown {
-            let counts = ((row["samples_cpu"]?.listItems ?? []) + [row["samples"] ?? .int(0)]).map { $0.number ?? 0 }
-            let percents = ((row["percent_cpu"]?.listItems ?? []) + [row["percent"] ?? .int(0)]).map { $0.number ?? 0 }
-            for (n, percent) in zip(counts, percents) {
-                out += pad(String(Int(n)), 9) + pad(String(format: "%.4f", percent), 9)
+        let imageWidth = max(24, (m.rows.map(\.image.count).max() ?? 0) + 2)
+        out += String(repeating: "samples  %        ", count: m.cpus.count + 1) + Self.pad("image name", imageWidth) + "symbol name\n"
+        for row in m.rows {
+            for (n, percent) in zip(row.samplesPerCPU + [row.samples], row.percentPerCPU + [row.percent]) {
+                out += Self.pad(String(n), 9) + Self.pad(String(format: "%.4f", percent), 9)
             }
-            out += pad(row["image"]?.string ?? "?", imageWidth) + (row["symbol"]?.string ?? "?") + "\n"
+            out += Self.pad(row.image, imageWidth) + row.symbol + "\n"
         }
         return out
     }

@@ -56,25 +56,43 @@ struct ScriptModule: LockstatModule {
                 throw LockstatError("\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
             }
             let json: String? = { if case .success(let t) = FileReader.readText(out + ".json") { return t }; return nil }()
-            return ParsedModule(data: .foreign(pickle: pickle, json: json))
+            return try parsed(.foreign(pickle: pickle, json: json), config: config)
         case .executable:
             let r = try ScriptProcess.run(file, ["parse", dir])
             guard r.status == 0 else {
                 errors.report("parse", r.stderr)
                 throw LockstatError("\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
             }
+            let value: PyValue
             do {
-                return ParsedModule(data: PyValue(json: try JSONSerialization.jsonObject(with: r.stdout, options: [.fragmentsAllowed])))
+                value = PyValue(json: try JSONSerialization.jsonObject(with: r.stdout, options: [.fragmentsAllowed]))
             } catch {
                 throw LockstatError("\(name) parse: stdout is not JSON: \(error.localizedDescription)")
             }
+            return try parsed(value, config: config)
         }
     }
 
-    func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
+    /// The value with the tables and series it declares; a declaration that does not check out
+    /// is a warning naming its key, and the value is kept as it is.
+    func parsed(_ value: PyValue, config: Config) throws -> ParsedModule {
+        do {
+            return ParsedModule(model: try ScriptModel(entry: value, interval: config.interval(for: name)))
+        } catch {
+            return ParsedModule(model: ScriptModel(entry: value, interval: config.interval(for: name), results: Results()),
+                                warnings: ["\(DeclaredResults.key) left out: \(error)"])
+        }
+    }
+
+    func model(decoding entry: PyValue, config: Config) throws -> any ModuleModel {
+        try ScriptModel(entry: entry, interval: config.interval(for: name))
+    }
+
+    func plot(_ model: any ModuleModel, into directory: TestDirectory) throws -> [String] {
+        guard let model = model as? ScriptModel else { throw LockstatError("\(name): plot was given another module's results") }
         try checkTrusted()
         let errors = ScriptErrors(module: name, directory: directory)
-        let interval = (try? RawLog.read(path: directory.rawLog(name))).map { Double($0.intervalNanoseconds) / 1e9 } ?? 0
+        let data = model.entry, interval = model.interval
         let before = directory.listing()
         let r: ScriptProcess.Outcome
         switch kind {
@@ -95,6 +113,29 @@ struct ScriptModule: LockstatModule {
             .map(\.key).filter { !$0.hasPrefix(".") }.sorted()
         for name in written where before[name] == nil { try directory.noteCreated(name) }
         return written
+    }
+}
+
+/// A drop-in module's parse value as it returned it, and the tables and series it declares.
+struct ScriptModel: ModuleModel {
+    let entry: PyValue
+    /// The module's sampling interval (s), for its plot.
+    let interval: Double
+    let results: Results
+
+    init(entry: PyValue, interval: Double, results: Results) {
+        self.entry = entry
+        self.interval = interval
+        self.results = results
+    }
+
+    /// Reads the declaration from the value itself, or from its JSON text when Python made it.
+    init(entry: PyValue, interval: Double) throws {
+        var value = entry
+        if case .foreign(_, let json?) = entry, let object = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]) {
+            value = PyValue(json: object)
+        }
+        self.init(entry: entry, interval: interval, results: try DeclaredResults.decode(value) ?? Results())
     }
 }
 

@@ -12,13 +12,3 @@ struct PlotFiles {
         names.append(name)
     }
 }
-
-/// A samples.pickle `folded` entry — a list of (`a;b;c`, weight) tuples — as a flame graph's stacks.
-enum FoldedStacks {
-    static func decode(_ value: PyValue?) -> [(frames: [String], weight: Double)] {
-        (value?.listItems ?? []).compactMap { item in
-            guard case .tuple(let t) = item, t.count == 2, let s = t[0].string, let w = t[1].number else { return nil }
-            return (s.split(separator: ";").map(String.init), w)
-        }
-    }
-}

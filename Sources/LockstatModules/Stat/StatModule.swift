@@ -1,7 +1,7 @@
 import LockstatCore
 
 /// /proc/stat: CPU time by kind (mpstat's percentages), context switches, interrupts, forks.
-public struct StatModule: LockstatModule {
+public struct StatModule: TypedModule {
     public let name = "stat"
     public let summary = "CPU utilisation per CPU (mpstat %usr %sys ...), ctxt/s, intr/s, fork/s from /proc/stat"
     public let configKeys: [String: ConfigValue] = [:]
@@ -25,10 +25,12 @@ public struct StatModule: LockstatModule {
         var warnings = [String]()
         let bad = snapshots.reduce(0) { $0 + $1.badLines }
         if bad > 0 { warnings.append("\(bad) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
-        return ParsedModule(data: series.pyValue, warnings: warnings)
+        return ParsedModule(model: series.model, warnings: warnings)
     }
 
-    public func plot(_ data: PyValue, into directory: TestDirectory) throws -> [String] {
-        try StatPlots(data: data).write(into: directory)
+    public func decode(_ entry: PyValue) throws -> StatModel { StatModel(entry: entry) }
+
+    public func plot(_ model: StatModel, into directory: TestDirectory) throws -> [String] {
+        try StatPlots(model: model).write(into: directory)
     }
 }

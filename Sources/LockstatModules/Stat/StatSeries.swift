@@ -84,23 +84,13 @@ struct StatSeries {
         snapshots.map { $0[keyPath: value].map { Double($0) } }
     }
 
-    var pyValue: PyValue {
+    var model: StatModel {
         let percentages = cpuPercentages()
-        let cpus = cpuNames.map { cpu -> (String, PyValue) in
-            (cpu, .stringDict(zip(CPUUtilization.fields, percentages[cpu]!).map { ($0, .series($1)) }))
-        }
-        return .stringDict([
-            ("time", .series(times)),
-            ("n_cpu", .int(Int64(cpuNames.filter { $0 != "all" }.count))),
-            ("cpu", .stringDict(cpus)),
-            ("avg-cpu", .stringDict(zip(CPUUtilization.avgCPUFields, avgCPU()).map { ($0, .series($1)) })),
-            ("ctxt/s", .series(rate(\.ctxt))),
-            ("intr/s", .series(rate(\.intr))),
-            ("softirq/s", .series(rate(\.softirq))),
-            ("fork/s", .series(rate(\.processes))),
-            ("procs_running", .series(gauge(\.procsRunning))),
-            ("procs_blocked", .series(gauge(\.procsBlocked))),
-            ("bad_lines", .int(Int64(snapshots.reduce(0) { $0 + $1.badLines }))),
-        ])
+        func doubles(_ s: [Double?]) -> [Double] { s.map { $0 ?? .nan } }
+        return StatModel(time: times, cpuCount: cpuNames.filter { $0 != "all" }.count,
+                         cpus: cpuNames.map { ($0, percentages[$0]!.map(doubles)) }, avgCPU: avgCPU().map(doubles),
+                         contextSwitches: doubles(rate(\.ctxt)), interrupts: doubles(rate(\.intr)), softirqs: doubles(rate(\.softirq)),
+                         forks: doubles(rate(\.processes)), running: doubles(gauge(\.procsRunning)), blocked: doubles(gauge(\.procsBlocked)),
+                         badLines: snapshots.reduce(0) { $0 + $1.badLines })
     }
 }

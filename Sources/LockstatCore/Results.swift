@@ -1,0 +1,119 @@
+/// A module's results in the one form the core reads for every generic output — `report`, and
+/// what grows on it — without knowing the module: tables of rows and series over time.
+public struct Results: Sendable {
+    public var tables: [ResultTable]
+    /// Seconds since the run's start; every series is aligned with it.
+    public var time: [Double]
+    public var series: [ResultSeries]
+    /// Lines shown above the module's tables: what the module saw and what it cost.
+    public var notes: [String]
+
+    public init(tables: [ResultTable] = [], time: [Double] = [], series: [ResultSeries] = [], notes: [String] = []) {
+        self.tables = tables
+        self.time = time
+        self.series = series
+        self.notes = notes
+    }
+}
+
+/// Rows, each named by its label columns (a lock class, a caller and its lock type) and
+/// measured by its metric columns.
+public struct ResultTable: Sendable {
+    /// Unique within the module: "classes", "callers".
+    public let name: String
+    /// `report --by` picks one table of those with a grouping ("caller", "lock"); a table
+    /// without one is always shown.
+    public let grouping: String?
+    public let metrics: [ResultColumn]
+    /// Text columns after the metrics, the row's key first: ["class", "top contention points"].
+    public let labels: [String]
+    /// The metric the table is ranked by unless told otherwise (its main metric).
+    public let defaultSort: String
+    public var rows: [ResultRow]
+    /// Why a table can be empty, said where it is ("owners are recorded in bpf mode").
+    public let whenEmpty: String?
+
+    public init(name: String, grouping: String? = nil, metrics: [ResultColumn], labels: [String], defaultSort: String,
+                rows: [ResultRow] = [], whenEmpty: String? = nil) {
+        precondition(metrics.contains { $0.name == defaultSort }, "\(name): default sort \(defaultSort) is no metric")
+        self.name = name
+        self.grouping = grouping
+        self.metrics = metrics
+        self.labels = labels
+        self.defaultSort = defaultSort
+        self.rows = rows
+        self.whenEmpty = whenEmpty
+    }
+
+    /// The metric `key` names (its name or an alias; `-` and `_` alike), if the table has it.
+    public func metric(_ key: String) -> Int? {
+        let wanted = ResultColumn.spelling(key)
+        return metrics.firstIndex { ([$0.name] + $0.aliases).contains { ResultColumn.spelling($0) == wanted } }
+    }
+}
+
+public struct ResultRow: Sendable, Equatable {
+    /// In `labels` order.
+    public var labels: [String]
+    /// In `metrics` order; NaN where the row has no value.
+    public var values: [Double]
+
+    public init(labels: [String], values: [Double]) {
+        self.labels = labels
+        self.values = values
+    }
+}
+
+/// A metric column: what it counts, in which unit, and which way is worse.
+public struct ResultColumn: Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Events over the run (contentions, samples): a sum, 0 where a row is missing.
+        case count
+        /// A duration over the run (a total wait): a sum.
+        case time
+        /// Per second.
+        case rate
+        case percent
+        /// A level (a queue length, the longest wait): never summed.
+        case gauge
+    }
+
+    public enum Worse: String, Sendable, CaseIterable {
+        case higher, lower, neither
+    }
+
+    /// The sort key: "wait_total".
+    public let name: String
+    /// Other keys that sort by it ("contentions" for "contended").
+    public let aliases: [String]
+    /// The column heading: "total wait".
+    public let title: String
+    /// The unit of the stored values: "ns", "us", "s", "1" (a count), "%", "1/s", "kB/s".
+    public let unit: String
+    public let kind: Kind
+    public let worse: Worse
+
+    public init(_ name: String, _ title: String, unit: String, kind: Kind, worse: Worse = .higher, aliases: [String] = []) {
+        self.name = name
+        self.title = title
+        self.unit = unit
+        self.kind = kind
+        self.worse = worse
+        self.aliases = aliases
+    }
+
+    static func spelling(_ key: String) -> String { key.lowercased().replacingOccurrences(of: "-", with: "_") }
+}
+
+/// One quantity over time, aligned with `Results.time`; NaN where there is no value.
+public struct ResultSeries: Sendable {
+    public let name: String
+    public let unit: String
+    public var values: [Double]
+
+    public init(name: String, unit: String, values: [Double]) {
+        self.name = name
+        self.unit = unit
+        self.values = values
+    }
+}

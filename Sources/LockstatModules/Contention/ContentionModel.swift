@@ -1,0 +1,168 @@
+import LockstatCore
+
+/// The contention module's results: perf lock contention's tables by caller, lock and task (and
+/// by owner in bpf mode), the rates per interval of all contentions and of the top callers,
+/// wait-time histograms, folded stacks weighted by wait, and what was seen, lost and what it cost.
+public struct ContentionModel: ModuleModel {
+    struct Row {
+        var key: String, type: String
+        var contended: Int
+        /// ns, of the waits that ended in the run.
+        var total: UInt64, max: UInt64, min: UInt64, avg: UInt64
+    }
+
+    struct Owner {
+        var owner: String, lock: String
+        var contended: Int
+        var total: UInt64
+    }
+
+    /// Per interval, measured Δt (NaN: none).
+    struct Rates {
+        var contentions: [Double], waitMicroseconds: [Double]
+    }
+
+    /// What the kernel saw, what was kept and lost, what it cost: named counters in their order.
+    struct Cost {
+        var mode: String
+        var counters: [(name: String, value: Int64)]
+
+        func value(_ name: String) -> Double? { counters.first { $0.name == name }.map { Double($0.value) } }
+
+        /// "contention (bpf): 2.31 M contentions, 0 lost, lockstat 0.9 % of one CPU, BPF 3.1 % of the CPUs".
+        var line: String {
+            var line = "contention (\(mode)): \(Self.count(value("contentions") ?? 0)) contentions, \(Int(value("lost") ?? 0)) lost"
+            if let wall = value("wall_ns"), wall > 0, let own = value("lockstat_cpu_ns") {
+                line += String(format: ", lockstat %.1f %% of one CPU", own / wall * 100)
+                if let bpf = value("bpf_ns"), bpf > 0 {
+                    line += String(format: ", BPF %.1f %% of the CPUs", bpf / wall / max(1, value("cpus") ?? 1) * 100)
+                }
+            }
+            return line
+        }
+
+        static func count(_ n: Double) -> String {
+            n >= 1e6 ? String(format: "%.2f M", n / 1e6) : n >= 1e4 ? String(format: "%.1f k", n / 1e3) : String(Int(n))
+        }
+    }
+
+    var time: [Double]
+    var all: Rates
+    var topCallers: [(caller: String, rates: Rates)]
+    var callers: [Row], locks: [Row], tasks: [Row]
+    var owners: [Owner]
+    /// "all", then each top caller: contentions per log2 bucket of wait (its lower bound in ns).
+    var histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])]
+    /// Call stacks root first, `;`-joined with the lock type last, and the ns waited.
+    var folded: [(stack: String, waited: UInt64)]
+    var lost: Int
+    var cost: Cost?
+    var unpaired: Int, unfinished: Int
+
+    enum Key: String {
+        case time, contentionRate = "contentions/s", waitRate = "wait us/s", topCallers = "top_callers", callers, locks, tasks
+        case histograms = "wait_histogram", folded, owners, lost, cost, unpaired, unfinished, mode
+        case caller, lock, task, owner, type, contended, total = "total_wait_ns", max = "max_wait_ns", min = "min_wait_ns", avg = "avg_wait_ns"
+    }
+
+    public var entry: PyValue {
+        func rows(_ rows: [Row], _ key: Key) -> PyValue {
+            .list(rows.map { r in
+                .keyed([(key, .string(r.key)), (Key.type, .string(r.type)), (.contended, .int(Int64(r.contended))), (.total, .int(Int64(r.total))),
+                        (.max, .int(Int64(r.max))), (.min, .int(Int64(r.min))), (.avg, .int(Int64(r.avg)))])
+            })
+        }
+        func rates(_ r: Rates) -> PyValue { .keyed([(Key.contentionRate, .series(r.contentions)), (.waitRate, .series(r.waitMicroseconds))]) }
+        let owners = PyValue.list(self.owners.map { o in
+            .keyed([(Key.owner, .string(o.owner)), (.lock, .string(o.lock)), (.contended, .int(Int64(o.contended))), (.total, .int(Int64(o.total)))])
+        })
+        let cost = self.cost.map { c in PyValue.stringDict([(Key.mode.rawValue, .string(c.mode))] + c.counters.map { ($0.name, .int($0.value)) }) } ?? .none
+        return .keyed([
+            (Key.time, .series(time)), (.contentionRate, .series(all.contentions)), (.waitRate, .series(all.waitMicroseconds)),
+            (.topCallers, .stringDict(topCallers.map { ($0.caller, rates($0.rates)) })),
+            (.callers, rows(callers, .caller)), (.locks, rows(locks, .lock)), (.tasks, rows(tasks, .task)),
+            (.histograms, .stringDict(histograms.map { h in (h.name, .stringDict(h.buckets.map { (String($0.lowerNanoseconds), .int(Int64($0.count))) })) })),
+            (.folded, .list(folded.map { .tuple([.string($0.stack), .int(Int64($0.waited))]) })),
+            (.owners, owners), (.lost, .int(Int64(lost))), (.cost, cost),
+            (.unpaired, .int(Int64(unpaired))), (.unfinished, .int(Int64(unfinished))),
+        ])
+    }
+
+    init(time: [Double], all: Rates, topCallers: [(caller: String, rates: Rates)], callers: [Row], locks: [Row], tasks: [Row], owners: [Owner],
+         histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])], folded: [(stack: String, waited: UInt64)],
+         lost: Int, cost: Cost?, unpaired: Int, unfinished: Int) {
+        self.time = time; self.all = all; self.topCallers = topCallers
+        self.callers = callers; self.locks = locks; self.tasks = tasks; self.owners = owners
+        self.histograms = histograms; self.folded = folded; self.lost = lost; self.cost = cost
+        self.unpaired = unpaired; self.unfinished = unfinished
+    }
+
+    init(entry e: PyValue) {
+        func int(_ v: PyValue?) -> Int { Int(v?.number ?? 0) }
+        func ns(_ v: PyValue?) -> UInt64 { UInt64(max(0, v?.number ?? 0)) }
+        func rows(_ list: Key, _ key: Key) -> [Row] {
+            (e[list]?.listItems ?? []).map { r in
+                Row(key: r[key]?.string ?? "?", type: r[Key.type]?.string ?? "?", contended: int(r[Key.contended]),
+                    total: ns(r[Key.total]), max: ns(r[Key.max]), min: ns(r[Key.min]), avg: ns(r[Key.avg]))
+            }
+        }
+        func rates(_ v: PyValue?) -> Rates { Rates(contentions: v?[Key.contentionRate]?.doubles ?? [], waitMicroseconds: v?[Key.waitRate]?.doubles ?? []) }
+        let top = e[Key.topCallers], histograms = e[Key.histograms], cost = e[Key.cost]
+        self.init(time: e[Key.time]?.doubles ?? [], all: rates(e), topCallers: (top?.keys ?? []).map { ($0, rates(top?[$0])) },
+                  callers: rows(.callers, .caller), locks: rows(.locks, .lock), tasks: rows(.tasks, .task),
+                  owners: (e[Key.owners]?.listItems ?? []).map { o in
+                      Owner(owner: o[Key.owner]?.string ?? "?", lock: o[Key.lock]?.string ?? "?", contended: int(o[Key.contended]), total: ns(o[Key.total]))
+                  },
+                  histograms: (histograms?.keys ?? []).map { name in
+                      let h = histograms?[name]
+                      return (name, (h?.keys ?? []).map { (UInt64($0) ?? 0, int(h?[$0])) })
+                  },
+                  folded: (e[Key.folded]?.listItems ?? []).compactMap { item in
+                      guard case .tuple(let t) = item, t.count == 2, let s = t[0].string else { return nil }
+                      return (s, ns(t[1]))
+                  },
+                  lost: int(e[Key.lost]),
+                  cost: cost?[Key.mode]?.string.map { mode in
+                      Cost(mode: mode, counters: (cost?.keys ?? []).filter { $0 != Key.mode.rawValue }.map { ($0, Int64(cost?[$0]?.number ?? 0)) })
+                  },
+                  unpaired: int(e[Key.unpaired]), unfinished: int(e[Key.unfinished]))
+    }
+
+    // MARK: the generic form
+
+    static let waitColumns = [
+        ResultColumn("contended", "contended", unit: "1", kind: .count, aliases: ["contentions"]),
+        ResultColumn("wait_total", "total wait", unit: "ns", kind: .time),
+        ResultColumn("wait_max", "max wait", unit: "ns", kind: .gauge),
+        ResultColumn("wait_min", "min wait", unit: "ns", kind: .gauge),
+        ResultColumn("avg_wait", "avg wait", unit: "ns", kind: .gauge),
+    ]
+
+    static func rowsTable(_ name: String, grouping: String) -> ResultTable {
+        ResultTable(name: name, grouping: grouping, metrics: waitColumns, labels: ["type", grouping], defaultSort: "wait_total")
+    }
+
+    static let ownersTable = ResultTable(
+        name: "owners", grouping: "owner",
+        metrics: [ResultColumn("contended", "contended", unit: "1", kind: .count, aliases: ["contentions"]),
+                  ResultColumn("wait_total", "total wait", unit: "ns", kind: .time)],
+        labels: ["owner", "lock"], defaultSort: "wait_total",
+        whenEmpty: "owners are recorded in contention.mode bpf, for the mutexes and rwsems waited for")
+
+    static let tables = [rowsTable("callers", grouping: "caller"), rowsTable("locks", grouping: "lock"),
+                         rowsTable("tasks", grouping: "task"), ownersTable]
+
+    public var results: Results {
+        var tables = Self.tables
+        for (k, rows) in [callers, locks, tasks].enumerated() {
+            tables[k].rows = rows.map { r in
+                ResultRow(labels: [r.type, r.key], values: [Double(r.contended), Double(r.total), Double(r.max), Double(r.min), Double(r.avg)])
+            }
+        }
+        tables[3].rows = owners.map { ResultRow(labels: [$0.owner, $0.lock], values: [Double($0.contended), Double($0.total)]) }
+        let series = [ResultSeries(name: "contentions", unit: "1/s", values: all.contentions),
+                      ResultSeries(name: "wait", unit: "us/s", values: all.waitMicroseconds)] +
+            topCallers.map { ResultSeries(name: "\($0.caller) wait", unit: "us/s", values: $0.rates.waitMicroseconds) }
+        return Results(tables: tables, time: time, series: series, notes: cost.map { [$0.line] } ?? [])
+    }
+}

@@ -1,0 +1,79 @@
+import LockstatCore
+
+/// The diskstats module's results: per device, every iostat -x column and in_flight, one value
+/// per sample aligned with `time` (NaN: none); which devices are whole disks; and `total`, the
+/// rates summed over whole disks (partitions not counted twice).
+public struct DiskstatsModel: ModuleModel {
+    struct Device {
+        var name: String
+        /// In `DiskstatsModel.columns` order.
+        var columns: [ArraySlice<Double>]
+
+        func column(_ name: String) -> ArraySlice<Double> { columns[DiskstatsModel.columns.firstIndex(of: name)!] }
+
+        /// Any request or busy time during the run.
+        var isActive: Bool {
+            ["r/s", "w/s", "d/s", "f/s", "%util"].contains { column($0).contains { $0 > 0 } }
+        }
+    }
+
+    static let columns = IostatMetrics.columns + ["in_flight"]
+    static let totalColumns = ["r/s", "rkB/s", "w/s", "wkB/s", "d/s", "dkB/s", "f/s"]
+
+    var time: [Double]
+    var devices: [Device]
+    var wholeDisks: [String]
+    var badLines: Int
+
+    enum Key: String {
+        case time, devices, wholeDisks = "whole_disks", total, badLines = "bad_lines"
+    }
+
+    init(time: [Double], devices: [Device], wholeDisks: [String], badLines: Int) {
+        self.time = time
+        self.devices = devices
+        self.wholeDisks = wholeDisks
+        self.badLines = badLines
+    }
+
+    /// From the parser's per-device buffers, without copying them.
+    init(series: DiskstatsSeries, wholeDisks: [String]) {
+        self.init(time: series.times, devices: series.names.indices.map { d in
+            Device(name: series.names[d], columns: Self.columns.indices.map { series.column(d, $0) })
+        }, wholeDisks: wholeDisks, badLines: series.badLines)
+    }
+
+    init(entry e: PyValue) {
+        let devices = e[Key.devices]
+        self.init(time: e[Key.time]?.doubles ?? [],
+                  devices: (devices?.keys ?? []).map { name in Device(name: name, columns: Self.columns.map { (devices?[name]?[$0]?.doubles ?? [])[...] }) },
+                  wholeDisks: e[Key.wholeDisks]?.strings ?? [], badLines: Int(e[Key.badLines]?.number ?? 0))
+    }
+
+    public var entry: PyValue {
+        .keyed([(Key.time, .series(time)),
+                (.devices, .stringDict(devices.map { d in (d.name, .stringDict(zip(Self.columns, d.columns).map { ($0, PyValue.floats($1)) })) })),
+                (.wholeDisks, .strings(wholeDisks)),
+                (.total, .stringDict(Self.totalColumns.map { ($0, .series(total($0))) })),
+                (.badLines, .int(Int64(badLines)))])
+    }
+
+    /// The sum over whole disks of one rate; NaN where no whole disk has a value.
+    func total(_ column: String) -> [Double] {
+        let k = Self.columns.firstIndex(of: column)!
+        var sum = [Double](repeating: .nan, count: time.count)
+        // A name → index table, not a search per disk: 100,000 devices stay linear.
+        let index = Dictionary(devices.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for d in wholeDisks.compactMap({ index[$0] }) {
+            for (i, v) in devices[d].columns[k].enumerated() where !v.isNaN && i < sum.count {
+                sum[i] = sum[i].isNaN ? v : sum[i] + v
+            }
+        }
+        return sum
+    }
+
+    public var results: Results {
+        let units = ["r/s": "1/s", "rkB/s": "kB/s", "w/s": "1/s", "wkB/s": "kB/s", "d/s": "1/s", "dkB/s": "kB/s", "f/s": "1/s"]
+        return Results(time: time, series: Self.totalColumns.map { ResultSeries(name: "whole disks \($0)", unit: units[$0]!, values: total($0)) })
+    }
+}

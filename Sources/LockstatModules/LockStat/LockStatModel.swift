@@ -1,0 +1,131 @@
+import LockstatCore
+
+/// The lock_stat module's results: per class and side, per column, the cumulative value the
+/// kernel printed at each sample; the classes ranked by what they gained over the run, the top
+/// ones with their rates per interval.
+public struct LockStatModel: ModuleModel {
+    struct Class {
+        var name: String
+        /// By column (in `columns` order), one value per sample; NaN: the overflow marker.
+        var write: [[Double]], read: [[Double]]
+        var contentionPoints: [CallSite], contendingPoints: [CallSite]
+    }
+
+    struct Ranked {
+        var name: String
+        /// Gained over the run: counts, and times in µs as the kernel prints them.
+        var contentions: Double, waitTotal: Double, acquisitions: Double, holdTotal: Double
+        /// Per interval, measured Δt; the top classes only.
+        var rates: Rates?
+    }
+
+    struct Rates {
+        var contentions: [Double], waitMicroseconds: [Double], acquisitions: [Double]
+    }
+
+    var version: String?
+    var columns: [String]
+    var time: [Double]
+    var classes: [Class]
+    /// Most wait first.
+    var ranked: [Ranked]
+    var badLines: Int
+
+    /// The keys of the entry in samples.pickle, written and read here only.
+    enum Key: String {
+        case version, columns, time, classes, top, badLines = "bad_lines"
+        case write, read, contentionPoints = "contention_points", contendingPoints = "contending_points"
+        case symbol, address, count
+        case `class`, contentions, waitTotal = "waittime-total", acquisitions, holdTotal = "holdtime-total"
+        case contentionRate = "contentions/s", waitRate = "waittime us/s", acquisitionRate = "acquisitions/s"
+    }
+
+    func lockClass(_ name: String) -> Class? { classes.first { $0.name == name } }
+
+    /// The largest wait either side saw, as printed in the last sample (µs).
+    func longestWait(_ name: String) -> Double {
+        guard let c = lockClass(name), let k = columns.firstIndex(of: "waittime-max") else { return .nan }
+        return [c.write[k].last, c.read[k].last].compactMap { $0 }.filter { !$0.isNaN }.max() ?? 0
+    }
+
+    public var entry: PyValue {
+        func sites(_ list: [CallSite]) -> PyValue {
+            .list(list.map { .keyed([(Key.symbol, .string($0.symbol)), (.address, .string($0.address)), (.count, .float($0.count))]) })
+        }
+        func side(_ values: [[Double]]) -> PyValue { .stringDict(columns.indices.map { (columns[$0], .series(values[$0])) }) }
+        let classes = classes.map { c -> (String, PyValue) in
+            (c.name, .keyed([(Key.write, side(c.write)), (.read, side(c.read)),
+                            (.contentionPoints, sites(c.contentionPoints)), (.contendingPoints, sites(c.contendingPoints))]))
+        }
+        let top = ranked.map { r -> PyValue in
+            var row: [(Key, PyValue)] = [(.class, .string(r.name)), (.contentions, .float(r.contentions)), (.waitTotal, .float(r.waitTotal)),
+                                         (.acquisitions, .float(r.acquisitions)), (.holdTotal, .float(r.holdTotal))]
+            if let rates = r.rates {
+                row += [(.contentionRate, .series(rates.contentions)), (.waitRate, .series(rates.waitMicroseconds)),
+                        (.acquisitionRate, .series(rates.acquisitions))]
+            }
+            return .keyed(row)
+        }
+        return .keyed([(Key.version, version.map(PyValue.string) ?? .none), (.columns, .strings(columns)), (.time, .series(time)),
+                      (.classes, .stringDict(classes)), (.top, .list(top)), (.badLines, .int(Int64(badLines)))])
+    }
+
+    init(version: String?, columns: [String], time: [Double], classes: [Class], ranked: [Ranked], badLines: Int) {
+        self.version = version
+        self.columns = columns
+        self.time = time
+        self.classes = classes
+        self.ranked = ranked
+        self.badLines = badLines
+    }
+
+    init(entry e: PyValue) {
+        columns = e[Key.columns]?.strings ?? []
+        version = e[Key.version]?.string
+        time = e[Key.time]?.doubles ?? []
+        badLines = Int(e[Key.badLines]?.number ?? 0)
+        let columns = columns
+        func side(_ v: PyValue?) -> [[Double]] { columns.map { v?[$0]?.doubles ?? [] } }
+        func sites(_ v: PyValue?) -> [CallSite] {
+            (v?.listItems ?? []).map { CallSite(count: $0[Key.count]?.number ?? 0, address: $0[Key.address]?.string ?? "", symbol: $0[Key.symbol]?.string ?? "?") }
+        }
+        let all = e[Key.classes]
+        classes = (all?.keys ?? []).map { name in
+            let c = all?[name]
+            return Class(name: name, write: side(c?[Key.write]), read: side(c?[Key.read]),
+                         contentionPoints: sites(c?[Key.contentionPoints]), contendingPoints: sites(c?[Key.contendingPoints]))
+        }
+        ranked = (e[Key.top]?.listItems ?? []).map { r in
+            let rates = r[Key.waitRate].map { wait in
+                Rates(contentions: r[Key.contentionRate]?.doubles ?? [], waitMicroseconds: wait.doubles ?? [], acquisitions: r[Key.acquisitionRate]?.doubles ?? [])
+            }
+            return Ranked(name: r[Key.class]?.string ?? "?", contentions: r[Key.contentions]?.number ?? 0, waitTotal: r[Key.waitTotal]?.number ?? 0,
+                          acquisitions: r[Key.acquisitions]?.number ?? 0, holdTotal: r[Key.holdTotal]?.number ?? 0, rates: rates)
+        }
+    }
+
+    static let classTable = ResultTable(
+        name: "classes",
+        metrics: [ResultColumn("contentions", "contended", unit: "1", kind: .count),
+                  ResultColumn("wait-total", "total wait", unit: "us", kind: .time),
+                  ResultColumn("wait-max", "max wait", unit: "us", kind: .gauge),
+                  ResultColumn("wait-avg", "avg wait", unit: "us", kind: .gauge),
+                  ResultColumn("acquisitions", "acquired", unit: "1", kind: .count, worse: .neither),
+                  ResultColumn("hold-total", "total hold", unit: "us", kind: .time),
+                  ResultColumn("hold-avg", "avg hold", unit: "us", kind: .gauge)],
+        labels: ["class", "top contention points"], defaultSort: "wait-total")
+
+    public var results: Results {
+        var table = Self.classTable
+        table.rows = ranked.map { r in
+            let sites = (lockClass(r.name)?.contentionPoints ?? []).prefix(2).map { "\($0.symbol) (\(Int($0.count)))" }
+            return ResultRow(labels: [r.name, sites.joined(separator: ", ")],
+                             values: [r.contentions, r.waitTotal, longestWait(r.name), r.contentions > 0 ? r.waitTotal / r.contentions : 0,
+                                      r.acquisitions, r.holdTotal, r.acquisitions > 0 ? r.holdTotal / r.acquisitions : 0])
+        }
+        let top = ranked.filter { $0.rates != nil }
+        return Results(tables: [table], time: time,
+                       series: top.map { ResultSeries(name: "\($0.name) wait", unit: "us/s", values: $0.rates!.waitMicroseconds) } +
+                               top.map { ResultSeries(name: "\($0.name) contentions", unit: "1/s", values: $0.rates!.contentions) })
+    }
+}

@@ -1,0 +1,72 @@
+import LockstatCore
+
+/// The stat module's results, column-oriented: one value per sample, aligned with `time`; a
+/// per-interval value belongs to the sample that ends the interval (NaN: none, as for the first).
+public struct StatModel: ModuleModel {
+    var time: [Double]
+    /// Online CPUs seen during the run.
+    var cpuCount: Int
+    /// all, cpu0, cpu1, ...: mpstat's percentages in `CPUUtilization.fields` order.
+    var cpus: [(name: String, fields: [[Double]])]
+    /// iostat's avg-cpu in `CPUUtilization.avgCPUFields` order.
+    var avgCPU: [[Double]]
+    /// Per second, measured Δt.
+    var contextSwitches: [Double], interrupts: [Double], softirqs: [Double], forks: [Double]
+    /// Tasks, as /proc/stat printed them.
+    var running: [Double], blocked: [Double]
+    var badLines: Int
+
+    enum Key: String {
+        case time, cpuCount = "n_cpu", cpu, avgCPU = "avg-cpu", contextSwitches = "ctxt/s", interrupts = "intr/s",
+             softirqs = "softirq/s", forks = "fork/s", running = "procs_running", blocked = "procs_blocked", badLines = "bad_lines"
+    }
+
+    init(time: [Double], cpuCount: Int, cpus: [(name: String, fields: [[Double]])], avgCPU: [[Double]], contextSwitches: [Double],
+         interrupts: [Double], softirqs: [Double], forks: [Double], running: [Double], blocked: [Double], badLines: Int) {
+        self.time = time; self.cpuCount = cpuCount; self.cpus = cpus; self.avgCPU = avgCPU
+        self.contextSwitches = contextSwitches; self.interrupts = interrupts; self.softirqs = softirqs; self.forks = forks
+        self.running = running; self.blocked = blocked; self.badLines = badLines
+    }
+
+    init(entry e: PyValue) {
+        time = e[Key.time]?.doubles ?? []
+        cpuCount = Int(e[Key.cpuCount]?.number ?? 0)
+        let cpu = e[Key.cpu]
+        cpus = (cpu?.keys ?? []).map { name in (name, CPUUtilization.fields.map { cpu?[name]?[$0]?.doubles ?? [] }) }
+        avgCPU = CPUUtilization.avgCPUFields.map { e[Key.avgCPU]?[$0]?.doubles ?? [] }
+        contextSwitches = e[Key.contextSwitches]?.doubles ?? []
+        interrupts = e[Key.interrupts]?.doubles ?? []
+        softirqs = e[Key.softirqs]?.doubles ?? []
+        forks = e[Key.forks]?.doubles ?? []
+        running = e[Key.running]?.doubles ?? []
+        blocked = e[Key.blocked]?.doubles ?? []
+        badLines = Int(e[Key.badLines]?.number ?? 0)
+    }
+
+    public var entry: PyValue {
+        func fields(_ names: [String], _ values: [[Double]]) -> PyValue { .stringDict(zip(names, values).map { ($0, .series($1)) }) }
+        return .keyed([(Key.time, .series(time)), (.cpuCount, .int(Int64(cpuCount))),
+                       (.cpu, .stringDict(cpus.map { ($0.name, fields(CPUUtilization.fields, $0.fields)) })),
+                       (.avgCPU, fields(CPUUtilization.avgCPUFields, avgCPU)),
+                       (.contextSwitches, .series(contextSwitches)), (.interrupts, .series(interrupts)), (.softirqs, .series(softirqs)),
+                       (.forks, .series(forks)), (.running, .series(running)), (.blocked, .series(blocked)), (.badLines, .int(Int64(badLines)))])
+    }
+
+    /// Busy time (100 − %idle) of one CPU per interval.
+    func busy(_ fields: [[Double]]) -> [Double] {
+        fields[CPUUtilization.fields.firstIndex(of: "idle")!].map { 100 - $0 }
+    }
+
+    public var results: Results {
+        let all = cpus.first { $0.name == "all" }?.fields ?? []
+        let modes = zip(CPUUtilization.fields, all).map { ResultSeries(name: "all %\($0)", unit: "%", values: $1) }
+        return Results(time: time, series: modes + [
+            ResultSeries(name: "context switches", unit: "1/s", values: contextSwitches),
+            ResultSeries(name: "interrupts", unit: "1/s", values: interrupts),
+            ResultSeries(name: "softirqs", unit: "1/s", values: softirqs),
+            ResultSeries(name: "forks", unit: "1/s", values: forks),
+            ResultSeries(name: "tasks running", unit: "1", values: running),
+            ResultSeries(name: "tasks blocked", unit: "1", values: blocked),
+        ])
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import XCTest
+@testable import LockstatCore
+@testable import LockstatModules
+
+/// The typed results model and its generic form: what `report` (and every generic output)
+/// reads, for built-in and drop-in modules alike.
+final class ResultsModelTests: XCTestCase {
+    /// A drop-in module declares a table and a series as data; `report` shows the table like a
+    /// built-in's, sorts it by its own column, and lists its keys when told a wrong one.
+    func testADropInModulesDeclaredTableIsReported() throws {
+        let module = """
+        def parse(test_dir):
+            return {"depth": [1, 2], "_lockstat_results": {
+                "time": [0.5, 1.0],
+                "tables": [{"name": "queues", "labels": ["queue"], "sort": "depth",
+                            "columns": [{"name": "depth", "title": "queue depth", "unit": "1", "kind": "gauge", "worse": "higher"},
+                                        {"name": "served", "title": "served", "unit": "1", "kind": "count"}],
+                            "rows": [{"queue": "q-small", "depth": 2, "served": 900}, {"queue": "q-deep", "depth": 40, "served": 5}]}],
+                "series": [{"name": "depth q-deep", "unit": "1", "values": [30, 40]}]}}
+        """
+        let dir = try dropIn(["queues.py": module])
+        let r = try Lockstat.run(["--config", dir + "/c.config", dir + "/run", "true"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertFalse(r.err.contains("warning"), r.err)
+        let byDepth = try Lockstat.tool(["report", dir + "/run"])
+        XCTAssertEqual(byDepth.status, 0, byDepth.err)
+        XCTAssertEqual(byDepth.out, "queue depth  served   queue\n         40       5   q-deep\n          2     900   q-small\n")
+        let byServed = try Lockstat.tool(["report", dir + "/run", "--sort", "served"])
+        XCTAssertTrue(byServed.out.hasSuffix("          2     900   q-small\n         40       5   q-deep\n"), byServed.out)
+        let bad = try Lockstat.tool(["report", dir + "/run", "--sort", "latency"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertEqual(bad.err, "lockstat: --sort: unknown key 'latency'; queues: depth, served, queue\n")
+        // samples.pickle keeps the value exactly as the module returned it.
+        let check = "import pickle, sys; d = pickle.load(open(sys.argv[1], 'rb'))['queues']; assert d['depth'] == [1, 2]; print('ok')"
+        XCTAssertEqual(try shell(["python3", "-c", check, dir + "/run/samples.pickle"]).out, "ok\n")
+    }
+
+    /// A declaration that does not check out: a warning naming the key, the value kept.
+    func testABrokenDeclarationIsAWarningNamingTheKey() throws {
+        let module = """
+        def parse(test_dir):
+            return {"_lockstat_results": {"tables": [{"name": "t", "labels": ["k"],
+                    "columns": [{"name": "c", "unit": "1", "kind": "often"}], "rows": []}]}}
+        """
+        let dir = try dropIn(["broken.py": module])
+        let r = try Lockstat.run(["--config", dir + "/c.config", dir + "/run", "true"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.err.contains("warning: broken: _lockstat_results left out: _lockstat_results.tables[0].columns[0].kind: one of count, time, rate, percent, gauge"), r.err)
+        XCTAssertNotEqual(try Lockstat.samples(dir + "/run")["broken"], PyValue.none)
+    }
+
+    /// Every built-in module's entry decodes into the model that wrote it: `lockstat graph`
+    /// and `report` read what parse made, key for key.
+    func testEveryBuiltInEntryDecodesToTheSameEntry() throws {
+        for c in try SamplesKeysTests.cases() {
+            let parsed = try c.module.parse(c.log, config: c.config)
+            let decoded = try c.module.model(decoding: parsed.data, config: c.config)
+            XCTAssertEqual(JSON.encode(decoded.entry), JSON.encode(parsed.data), c.name)
+            XCTAssertEqual(decoded.results.tables.map { $0.rows }, parsed.model.results.tables.map { $0.rows }, c.name)
+        }
+    }
+
+    /// One --sort for two modules' tables: each table that has the key (or an alias) sorts by it.
+    func testOneSortKeyServesEveryTableThatHasIt() throws {
+        let locks = LockStatModel.classTable, callers = ContentionModel.rowsTable("callers", grouping: "caller")
+        var a = locks, b = callers
+        a.rows = [ResultRow(labels: ["few", ""], values: [1, 900, 9, 9, 1, 0, 0]), ResultRow(labels: ["many", ""], values: [50, 10, 1, 1, 50, 0, 0])]
+        b.rows = [ResultRow(labels: ["spinlock", "f_few"], values: [2, 5000, 1, 1, 1]), ResultRow(labels: ["spinlock", "f_many"], values: [70, 10, 1, 1, 1])]
+        let report = TableReport(modules: [("lock_stat", Results(tables: [a])), ("contention", Results(tables: [b]))])
+        func order(_ text: String) -> [String] {
+            text.split(separator: "\n").compactMap { line in ["few", "many", "f_few", "f_many"].first { line.hasSuffix("   " + $0) || line.contains("   " + $0 + "   ") } }
+        }
+        XCTAssertEqual(order(try report.render(sort: nil, by: nil, top: 10)), ["few", "many", "f_few", "f_many"], "by total wait")
+        XCTAssertEqual(order(try report.render(sort: "contentions", by: nil, top: 10)), ["many", "few", "f_many", "f_few"])
+        XCTAssertThrowsError(try report.render(sort: nil, by: "task", top: 10)) { XCTAssertTrue("\($0)".contains("one of caller")) }
+    }
+
+    /// The drop-ins' Python runner is valid Python 3, checked by Python's own compiler.
+    func testThePythonRunnerCompiles() throws {
+        let file = temporaryDirectory() + "/runner.py"
+        try PythonRunner.source.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try shell(["python3", "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], doraise=True); print('ok')", file])
+        XCTAssertEqual(r.out, "ok\n", r.err)
+    }
+
+    func dropIn(_ modules: [String: String]) throws -> String {
+        let dir = temporaryDirectory(name)
+        try FileManager.default.createDirectory(atPath: dir + "/mods", withIntermediateDirectories: true)
+        for (file, text) in modules { try text.write(toFile: dir + "/mods/" + file, atomically: true, encoding: .utf8) }
+        let names = modules.keys.map { String($0.dropLast(3)) }.joined(separator: " ")
+        try "modules \(names)\nmodule_path mods\n".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
+        return dir
+    }
+}
