@@ -1,5 +1,6 @@
 #ifndef CLOCKSTAT_PERF_H
 #define CLOCKSTAT_PERF_H
+#include <linux/perf_event.h>
 #include <stdint.h>
 #include <stddef.h>
 

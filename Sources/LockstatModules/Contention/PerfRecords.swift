@@ -35,10 +35,6 @@ struct TracepointLayout {
 }
 
 enum PerfRecordReader {
-    static let recordSample: UInt32 = 9     // PERF_RECORD_SAMPLE
-    static let recordLost: UInt32 = 2       // PERF_RECORD_LOST
-    /// Callchain entries at or above PERF_CONTEXT_MAX (-4095) are context markers, not frames.
-    static let contextMarker: UInt64 = UInt64(bitPattern: -4095)
 
     /// Decodes the records in `bytes` (sample_type TID | TIME | CPU | [CALLCHAIN] | RAW, in
     /// the kernel's order). Returns nil for a record that does not fit (counted by the caller).
@@ -46,8 +42,8 @@ enum PerfRecordReader {
                         _ body: (PerfRecord?) -> Void) {
         PerfRecordWalk.forEach(bytes, bad: { body(nil) }) { type, _, record in
             switch type {
-            case recordSample: body(sample(record, layout: layout, hasCallchain: hasCallchain).map(PerfRecord.sample))
-            case recordLost where record.count >= 16: body(.lost(record.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            case PerfABI.recordSample: body(sample(record, layout: layout, hasCallchain: hasCallchain).map(PerfRecord.sample))
+            case PerfABI.recordLost where record.count >= 16: body(.lost(record.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             default: break
             }
         }
@@ -68,7 +64,7 @@ enum PerfRecordReader {
             guard r.count >= at + 8 + nr * 8 else { return nil }
             for i in 0..<nr {
                 let ip = r.loadUnaligned(fromByteOffset: at + 8 + i * 8, as: UInt64.self)
-                if ip < contextMarker { frames.append(ip) }
+                if ip < PerfABI.contextMax { frames.append(ip) }
             }
             at += 8 + nr * 8
         }

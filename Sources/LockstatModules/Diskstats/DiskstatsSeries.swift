@@ -1,7 +1,7 @@
 import LockstatCore
 
 /// Turns a series of /proc/diskstats snapshots into per-device iostat columns, in one pass.
-/// Lines are scanned byte by byte straight into counters; device names are interned by
+/// Lines are tokenized by ProcText straight into counters; device names are interned by
 /// comparing bytes with the device printed at the same line position last time (the kernel
 /// keeps its order), so steady state makes no Strings. Each device's columns are one buffer
 /// allocated at the series' final length (NaN = None).
@@ -40,38 +40,19 @@ struct DiskstatsSeries {
         times.append(time)
         swap(&previous, &current)
         for i in current.indices { current[i] = nil }
-        let b = text.bytes
-        var i = 0, position = 0
-        while i < b.count {
-            var token = 0, count = 0, numeric = true
-            var major = true, minor = true
-            var name = 0..<0
-            while i < b.count && b[i] != 0x0A {
-                if b[i] == 0x20 || b[i] == 0x09 { i += 1; continue }
-                let start = i
-                var value: UInt64 = 0, isNumber = true
-                while i < b.count, b[i] != 0x20, b[i] != 0x0A, b[i] != 0x09 {
-                    let d = b[i] &- 0x30
-                    if d < 10 { value = value &* 10 &+ UInt64(d) } else { isNumber = false }
-                    i += 1
-                }
-                switch token {
-                case 0: major = isNumber
-                case 1: minor = isNumber
-                case 2: name = start..<i
-                default:
-                    numeric = numeric && isNumber && i - start <= 19
-                    if count < Self.maxCounters { fields[count] = value }
-                    count += 1
-                }
-                token += 1
+        var position = 0
+        text.forEachLine { line in
+            let tokens = line.tokens
+            // major minor name, then at least 4 counters (the 2.6 partition layout).
+            guard line.complete, tokens.count >= 7, text.unsigned(tokens[0]) != nil, text.unsigned(tokens[1]) != nil else { badLines += 1; return }
+            let count = tokens.count - 3
+            for k in 0..<min(count, Self.maxCounters) {
+                guard let v = text.unsigned(tokens[k + 3]) else { badLines += 1; return }
+                fields[k] = v
             }
-            let complete = i < b.count
-            i += 1
-            if token == 0 { continue }
-            guard complete, major, minor, numeric, token >= 7,
-                  let counters = DiskCounters(fields, count: count) else { badLines += 1; continue }
-            let device = intern(text, name, position: position, sample: sample)
+            guard count <= Self.maxCounters || tokens[(3 + Self.maxCounters)...].allSatisfy({ text.unsigned($0) != nil }),
+                  let counters = DiskCounters(fields, count: count) else { badLines += 1; return }
+            let device = intern(text, tokens[2], position: position, sample: sample)
             if counters.counters == 4 { shortLayout.insert(names[device]) }
             current[device] = counters
             position += 1

@@ -38,12 +38,6 @@ struct ProfileSample {
 }
 
 enum ProfileRecordReader {
-    // Record types.
-    static let mmap2: UInt32 = 10, comm: UInt32 = 3, fork: UInt32 = 7, exit: UInt32 = 4, lost: UInt32 = 2, sample: UInt32 = 9
-    static let miscCommExec: UInt16 = 1 << 13
-    // Callchain context markers.
-    static let contextKernel = UInt64(bitPattern: -128), contextUser = UInt64(bitPattern: -512)
-    static let contextMax = UInt64(bitPattern: -4095)
     /// sample_id_all's trailer: pid, tid (u32 each); time (u64); cpu, res (u32 each).
     static let trailer = 24
 
@@ -51,9 +45,9 @@ enum ProfileRecordReader {
     static func forEach(_ bytes: UnsafeRawBufferPointer, _ body: (ProfileRecord?) -> Void) {
         PerfRecordWalk.forEach(bytes, bad: { body(nil) }) { type, misc, r in
             switch type {
-            case sample: body(decodeSample(r).map(ProfileRecord.sample))
-            case lost where r.count >= 16: body(.lost(r.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-            case mmap2, comm, fork, exit: body(decodeSide(type, misc: misc, r))
+            case PerfABI.recordSample: body(decodeSample(r).map(ProfileRecord.sample))
+            case PerfABI.recordLost where r.count >= 16: body(.lost(r.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            case PerfABI.recordMmap2, PerfABI.recordComm, PerfABI.recordFork, PerfABI.recordExit: body(decodeSide(type, misc: misc, r))
             default: break
             }
         }
@@ -71,8 +65,8 @@ enum ProfileRecordReader {
         var kernel = true
         for i in 0..<nr {
             let ip = r.loadUnaligned(fromByteOffset: 48 + i * 8, as: UInt64.self)
-            if ip >= contextMax {
-                if ip == contextKernel { kernel = true } else if ip == contextUser { kernel = false }
+            if ip >= PerfABI.contextMax {
+                if ip == PerfABI.contextKernel { kernel = true } else if ip == PerfABI.contextUser { kernel = false }
                 continue
             }
             frames.append(.init(address: ip, kernel: kernel))
@@ -95,19 +89,19 @@ enum ProfileRecordReader {
             return String(decoding: UnsafeRawBufferPointer(rebasing: r[start..<end]), as: UTF8.self)
         }
         switch type {
-        case mmap2:
+        case PerfABI.recordMmap2:
             // pid tid addr len pgoff, 24 bytes of device/inode or build id, prot flags, filename.
             guard body >= 64 else { return nil }
             return .mmap(pid: pid, start: r.loadUnaligned(fromByteOffset: 8, as: UInt64.self), length: r.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
                          fileOffset: r.loadUnaligned(fromByteOffset: 24, as: UInt64.self), path: string(from: 64), time: time)
-        case comm:
-            return .comm(pid: pid, tid: tid, name: string(from: 8), exec: misc & miscCommExec != 0, time: time)
+        case PerfABI.recordComm:
+            return .comm(pid: pid, tid: tid, name: string(from: 8), exec: misc & PerfABI.miscCommExec != 0, time: time)
         default:
             // fork/exit: pid ppid tid ptid time.
             guard body >= 24 else { return nil }
             let ppid = r.loadUnaligned(fromByteOffset: 4, as: UInt32.self), ctid = r.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
             let ptid = r.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
-            return type == fork ? .fork(pid: pid, ppid: ppid, tid: ctid, ptid: ptid, time: time) : .exit(pid: pid, tid: ctid, time: time)
+            return type == PerfABI.recordFork ? .fork(pid: pid, ppid: ppid, tid: ctid, ptid: ptid, time: time) : .exit(pid: pid, tid: ctid, time: time)
         }
     }
 }
