@@ -18,7 +18,10 @@ public struct BarChart {
 
     public var height: Int { Int(Self.top + Self.bottom + Self.rowHeight * Double(max(entries.count, 1))) }
 
-    public func render() -> String {
+    public func render() -> String { svg.document }
+
+    /// The chart as an SVG value, to stand alone or inside another document.
+    public var svg: SVG {
         var svg = SVG(width: Self.width, height: height)
         svg.rect(x: 0, y: 0, width: Double(Self.width), height: Double(height), fill: "white")
         svg.text(title, x: Double(Self.width) / 2, y: 24, size: 16, anchor: .middle, weight: "bold")
@@ -41,25 +44,20 @@ public struct BarChart {
         svg.line(x1: Self.left, y1: Self.top, x2: Self.left, y2: bottomY, stroke: "#444")
         svg.line(x1: Self.left, y1: bottomY, x2: plotRight, y2: bottomY, stroke: "#444")
         svg.text(valueLabel, x: (Self.left + plotRight) / 2, y: Double(height) - 12, size: 12, anchor: .middle)
-        return svg.document
+        return svg
     }
 }
 
 /// Several charts one under the other in one SVG file (nested <svg> elements).
 public enum ChartStack {
-    public static func render(_ documents: [String]) -> String {
+    public static func render(_ charts: [SVG]) -> String {
         var y = 0
         var body = [String]()
-        var width = 0
-        for doc in documents {
-            guard let start = doc.range(of: "<svg "), let hRange = doc.range(of: "height=\""),
-                  let hEnd = doc[hRange.upperBound...].firstIndex(of: "\""), let h = Int(doc[hRange.upperBound..<hEnd]),
-                  let wRange = doc.range(of: "width=\""), let wEnd = doc[wRange.upperBound...].firstIndex(of: "\""),
-                  let w = Int(doc[wRange.upperBound..<wEnd]) else { continue }
-            body.append("<svg x=\"0\" y=\"\(y)\" " + doc[start.upperBound...])
-            y += h
-            width = max(width, w)
+        for chart in charts {
+            body.append(chart.nested(x: 0, y: y))
+            y += chart.height
         }
+        let width = charts.map(\.width).max() ?? 0
         return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(y)\" " +
             "viewBox=\"0 0 \(width) \(y)\" font-family=\"DejaVu Sans, Verdana, sans-serif\">\n" + body.joined(separator: "\n") + "</svg>\n"
     }

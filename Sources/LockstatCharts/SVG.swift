@@ -73,6 +73,11 @@ public struct SVG {
         "font-family=\"DejaVu Sans, Verdana, sans-serif\">\n" + body.joined(separator: "\n") + "\n</svg>\n"
     }
 
+    /// The chart as an element of a larger document, its top left corner at (x, y).
+    public func nested(x: Int, y: Int) -> String {
+        "<svg x=\"\(x)\" y=\"\(y)\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">\n" + body.joined(separator: "\n") + "\n</svg>"
+    }
+
     /// Coordinates with at most one decimal keep files small.
     public func f(_ v: Double) -> String {
         let r = (v * 10).rounded() / 10

@@ -41,7 +41,10 @@ public struct TimeChart {
     var plotBottom: Double { Double(Self.height) - Self.bottom }
     var columns: Int { Int(plotRight - plotLeft) }
 
-    public func render() -> String {
+    public func render() -> String { svg.document }
+
+    /// The chart as an SVG value, to stand alone or inside another document.
+    public var svg: SVG {
         var svg = SVG(width: Self.width, height: Self.height)
         svg.rect(x: 0, y: 0, width: Double(Self.width), height: Double(Self.height), fill: "white")
         svg.text(title, x: Double(Self.width) / 2, y: 24, size: 16, anchor: .middle, weight: "bold")
@@ -64,7 +67,7 @@ public struct TimeChart {
             }
         }
         drawLegend(&svg, names: series.map(\.name))
-        return svg.document
+        return svg
     }
 
     struct Shape {

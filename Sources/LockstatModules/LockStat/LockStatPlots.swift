@@ -30,15 +30,15 @@ struct LockStatPlots {
     func detail(_ row: LockStatModel.Ranked) -> String {
         let name = row.name, rates = row.rates!
         var panels = [TimeChart(title: "\(name): wait time", yLabel: "wait time per second (µs/s)", time: model.time,
-                                series: [TimeSeries(name: "wait", values: rates.waitMicroseconds.map(\.optional))]).render(),
+                                series: [TimeSeries(name: "wait", values: rates.waitMicroseconds.map(\.optional))]).svg,
                       TimeChart(title: "\(name): acquisitions and contentions", yLabel: "events per second (1/s)", time: model.time,
                                 series: [TimeSeries(name: "acquisitions/s", values: rates.acquisitions.map(\.optional)),
-                                         TimeSeries(name: "contentions/s", values: rates.contentions.map(\.optional))]).render()]
+                                         TimeSeries(name: "contentions/s", values: rates.contentions.map(\.optional))]).svg]
         let cls = model.lockClass(name)
         for (sites, title) in [(cls?.contentionPoints ?? [], "contention points (where waiters waited)"),
                                (cls?.contendingPoints ?? [], "contending points (where the holder took it)")] where !sites.isEmpty {
             panels.append(BarChart(title: "\(name): \(title)", valueLabel: "contentions at the call site (count, last sample)",
-                                   entries: sites.map { ($0.symbol, $0.count) }).render())
+                                   entries: sites.map { ($0.symbol, $0.count) }).svg)
         }
         return ChartStack.render(panels)
     }

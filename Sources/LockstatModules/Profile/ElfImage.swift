@@ -43,63 +43,53 @@ public struct ElfImage {
         self.init(bytes: UnsafeRawBufferPointer(start: base, count: Int(st.st_size)))
     }
 
+    /// The file's headers are read as <elf.h>'s structs (Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr,
+    /// Elf64_Sym); every offset and size in them is checked against the file before use.
     init?(bytes b: UnsafeRawBufferPointer) {
-        guard b.count > 64, b[0] == 0x7F, b[1] == 0x45, b[2] == 0x4C, b[3] == 0x46, b[4] == 2, b[5] == 1 else { return nil }
-        func u16(_ at: Int) -> Int { Int(b.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
-        func u32(_ at: Int) -> Int { Int(b.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
-        func u64(_ at: Int) -> UInt64 { b.loadUnaligned(fromByteOffset: at, as: UInt64.self) }
+        guard b.count > MemoryLayout<Elf64_Ehdr>.size, b[0] == 0x7F, b[1] == 0x45, b[2] == 0x4C, b[3] == 0x46,
+              b[Int(EI_CLASS)] == ELFCLASS64, b[Int(EI_DATA)] == ELFDATA2LSB else { return nil }
         func fits(_ at: UInt64, _ size: UInt64) -> Bool { at <= UInt64(b.count) && size <= UInt64(b.count) - at }
+        func load<T>(_ at: UInt64, as type: T.Type) -> T? {
+            fits(at, UInt64(MemoryLayout<T>.size)) ? b.loadUnaligned(fromByteOffset: Int(at), as: T.self) : nil
+        }
+        let header = b.loadUnaligned(as: Elf64_Ehdr.self)
 
         var segments = [Segment]()
-        let phoff = u64(32), phentsize = u16(54), phnum = u16(56)
-        for i in 0..<phnum {
-            let at = phoff + UInt64(i * phentsize)
-            guard fits(at, 56) else { break }
-            let p = Int(at)
-            if u32(p) == 1 { segments.append(Segment(offset: u64(p + 8), vaddr: u64(p + 16), size: u64(p + 32))) }   // PT_LOAD
+        for i in 0..<UInt64(header.e_phnum) {
+            guard let p = load(header.e_phoff + i * UInt64(header.e_phentsize), as: Elf64_Phdr.self) else { break }
+            if p.p_type == PT_LOAD { segments.append(Segment(offset: p.p_offset, vaddr: p.p_vaddr, size: p.p_filesz)) }
         }
         self.segments = segments
 
+        let sections = (0..<UInt64(header.e_shnum)).compactMap { load(header.e_shoff + $0 * UInt64(header.e_shentsize), as: Elf64_Shdr.self) }
         var byAddress = [UInt64: Symbol]()
-        var buildID: String?
-        let shoff = u64(40), shentsize = u16(58), shnum = u16(60)
-        func section(_ i: Int) -> Int? {
-            let at = shoff + UInt64(i * shentsize)
-            return fits(at, 64) ? Int(at) : nil
-        }
         func keep(_ s: Symbol) {
             if let old = byAddress[s.address], !s.isBetter(than: old) { return }
             byAddress[s.address] = s
         }
-        for wanted in [11, 2] {                                  // SHT_DYNSYM, SHT_SYMTAB
-            for i in 0..<shnum {
-                guard let s = section(i), u32(s + 4) == wanted, let strings = section(u32(s + 40)) else { continue }
-                let symOffset = u64(s + 24), symSize = u64(s + 32), strOffset = u64(strings + 24), strSize = u64(strings + 32)
-                guard fits(symOffset, symSize), fits(strOffset, strSize) else { continue }
-                var at = Int(symOffset)
-                while at + 24 <= Int(symOffset + symSize) {
-                    let type = b[at + 4] & 0xF, shndx = u16(at + 6), value = u64(at + 8)
-                    // STT_FUNC and STT_GNU_IFUNC, defined in this file.
-                    if (type == 2 || type == 10), shndx != 0, value != 0 {
-                        let nameAt = Int(strOffset) + u32(at)
-                        if nameAt < Int(strOffset + strSize) {
-                            var end = nameAt
-                            while end < Int(strOffset + strSize) && b[end] != 0 { end += 1 }
-                            let name = String(decoding: UnsafeRawBufferPointer(rebasing: b[nameAt..<end]), as: UTF8.self)
-                            if !name.isEmpty { keep(Symbol(address: value, size: u64(at + 16), name: name, binding: b[at + 4] >> 4)) }
-                        }
-                    }
-                    at += 24
+        for wanted in [UInt32(SHT_DYNSYM), UInt32(SHT_SYMTAB)] {
+            for table in sections where table.sh_type == wanted && Int(table.sh_link) < sections.count {
+                let strings = sections[Int(table.sh_link)]
+                guard fits(table.sh_offset, table.sh_size), fits(strings.sh_offset, strings.sh_size) else { continue }
+                let names = Int(strings.sh_offset)..<Int(strings.sh_offset + strings.sh_size)
+                var at = table.sh_offset
+                while at + UInt64(MemoryLayout<Elf64_Sym>.size) <= table.sh_offset + table.sh_size, let sym = load(at, as: Elf64_Sym.self) {
+                    at += UInt64(MemoryLayout<Elf64_Sym>.size)
+                    let type = Int32(sym.st_info & 0xF)
+                    // STT_FUNC and STT_GNU_IFUNC, defined in this file (SHN_UNDEF is 0).
+                    guard type == STT_FUNC || type == STT_GNU_IFUNC, sym.st_shndx != SHN_UNDEF, sym.st_value != 0 else { continue }
+                    let nameAt = names.lowerBound + Int(sym.st_name)
+                    guard names.contains(nameAt) else { continue }
+                    let end = b[nameAt..<names.upperBound].firstIndex(of: 0) ?? names.upperBound
+                    let name = String(decoding: UnsafeRawBufferPointer(rebasing: b[nameAt..<end]), as: UTF8.self)
+                    if !name.isEmpty { keep(Symbol(address: sym.st_value, size: sym.st_size, name: name, binding: sym.st_info >> 4)) }
                 }
             }
         }
         symbols = byAddress.values.sorted { $0.address < $1.address }
-        for i in 0..<shnum where buildID == nil {
-            guard let s = section(i), u32(s + 4) == 7, fits(u64(s + 24), u64(s + 32)) else { continue }   // SHT_NOTE
-            let start = Int(u64(s + 24))
-            buildID = Self.buildID(inNotes: UnsafeRawBufferPointer(rebasing: b[start..<(start + Int(u64(s + 32)))]))
-        }
-        self.buildID = buildID
+        buildID = sections.lazy.filter { $0.sh_type == UInt32(SHT_NOTE) && fits($0.sh_offset, $0.sh_size) }.compactMap { note in
+            Self.buildID(inNotes: UnsafeRawBufferPointer(rebasing: b[Int(note.sh_offset)..<Int(note.sh_offset + note.sh_size)]))
+        }.first
     }
 
     /// The separate debug file's symbols too (its addresses are the file's own): distributions
@@ -122,7 +112,7 @@ public struct ElfImage {
             let type = b.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
             let desc = at + 12 + (namesz + 3) / 4 * 4
             guard namesz < b.count, descsz < b.count, desc + descsz <= b.count else { return nil }
-            if type == 3, namesz == 4, b[at + 12] == 0x47, b[at + 13] == 0x4E, b[at + 14] == 0x55 {
+            if type == NT_GNU_BUILD_ID, namesz == 4, b[at + 12] == 0x47, b[at + 13] == 0x4E, b[at + 14] == 0x55 {
                 return (desc..<(desc + descsz)).map { String(format: "%02x", b[$0]) }.joined()
             }
             at = desc + (descsz + 3) / 4 * 4
