@@ -11,6 +11,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Drop-in modules' helper processes (and swift-system, which it builds on).
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         // Syscall-level helpers: CRC-32C, the deadline sleeper, signals and restores, spawn, zstd (libzstd-dev),
@@ -20,9 +23,13 @@ let package = Package(
         // SVG primitives; knows nothing about lockstat.
         .target(name: "LockstatCharts"),
         // Config, test directory, sampler, raw log, pickle/JSON, the run pipeline. Module-agnostic.
-        .target(name: "LockstatCore", dependencies: ["CLockstat"]),
+        .target(name: "LockstatCore", dependencies: ["CLockstat", .product(name: "SystemPackage", package: "swift-system")]),
         // One folder per module: reader, parser, model and plots side by side.
-        .target(name: "LockstatModules", dependencies: ["LockstatCore", "LockstatCharts"]),
+        .target(name: "LockstatModules", dependencies: [
+            "LockstatCore", "LockstatCharts",
+            .product(name: "Subprocess", package: "swift-subprocess"),
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
         .target(name: "LockstatCLI", dependencies: [
             "LockstatCore", "LockstatModules",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,3 +1,4 @@
+import SystemPackage
 import CLockstat
 import Glibc
 
@@ -15,12 +16,12 @@ final class CapturedOutput {
         fileFD = fd
         guard tee else { return }
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw LockstatError("pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&fds) == 0 else { throw LockstatError("pipe: \(SystemPackage.Errno(rawValue: errno).description)") }
         let pid = ls_spawn_copier(fds[0], fileFD, 1)
         close(fds[0])
         guard pid > 0 else {
             close(fds[1])
-            throw LockstatError("--tee: cannot start the copier: \(String(cString: strerror(-pid)))")
+            throw LockstatError("--tee: cannot start the copier: \(SystemPackage.Errno(rawValue: -pid).description)")
         }
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         pipeWrite = fds[1]

@@ -41,6 +41,7 @@ public final class DeltaSnapshotRecorder: Recorder {
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
+        // The sampler's hot path: pread(2) itself (a thrown error would box), retried on EINTR.
         var length = 0
         while true {
             if length == current.count { current = grown(current, keeping: length) }

@@ -1,3 +1,4 @@
+import SystemPackage
 import CLockstat
 import Foundation
 import Glibc
@@ -62,7 +63,7 @@ public enum Privileges {
 
     static func become(_ uid: uid_t, _ gid: gid_t) throws {
         let rc = ls_become(uid, gid)
-        guard rc == 0 else { throw LockstatError("cannot drop root privileges to uid \(uid): \(String(cString: strerror(-rc)))") }
+        guard rc == 0 else { throw LockstatError("cannot drop root privileges to uid \(uid): \(SystemPackage.Errno(rawValue: -rc).description)") }
     }
 }
 
@@ -83,7 +84,7 @@ public enum TrustedCode {
             var isFile = true
             while true {
                 var st = stat()
-                guard lstat(current, &st) == 0 else { return "\(current): \(String(cString: strerror(errno)))" }
+                guard lstat(current, &st) == 0 else { return "\(current): \(SystemPackage.Errno(rawValue: errno).description)" }
                 let isLink = st.st_mode & S_IFMT == S_IFLNK
                 if st.st_uid != 0 {
                     return "\(current) belongs to uid \(st.st_uid): code lockstat runs as root must be root's (chown root \(current))"

@@ -1,3 +1,4 @@
+import SystemPackage
 import CLockstat
 import Foundation
 
@@ -28,10 +29,10 @@ public enum Program {
         defer { argv.forEach { free($0) } }
         var spawned = ls_spawned()
         let pid = ls_spawn(executable, &argv, environ, outputFD, &spawned)
-        guard pid > 0 else { throw LockstatError("\(arguments[0]): cannot start (\(String(cString: strerror(-pid))))", exitCode: 127) }
+        guard pid > 0 else { throw LockstatError("\(arguments[0]): cannot start (\(SystemPackage.Errno(rawValue: -pid).description))", exitCode: 127) }
         beforeExec(pid)
         let started = ls_spawn_start(&spawned)
-        guard started == 0 else { throw LockstatError("\(arguments[0]): command not found (\(String(cString: strerror(-started))))", exitCode: 127) }
+        guard started == 0 else { throw LockstatError("\(arguments[0]): command not found (\(SystemPackage.Errno(rawValue: -started).description))", exitCode: 127) }
         return pid
     }
 

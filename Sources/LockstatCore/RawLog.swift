@@ -1,3 +1,4 @@
+import SystemPackage
 import CLockstat
 import Glibc
 
@@ -66,7 +67,7 @@ public final class RawLogWriter {
     /// Appends to `path`, created when missing (the benchmark's scratch logs).
     public convenience init(path: String, initialCapacity: Int = 1 << 16) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw LockstatError("\(path): cannot create raw sample log: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw LockstatError("\(path): cannot create raw sample log: \(SystemPackage.Errno(rawValue: errno).description)") }
         self.init(fd: fd, path: path, initialCapacity: initialCapacity)
     }
 
@@ -88,6 +89,7 @@ public final class RawLogWriter {
     /// Returns false when the read failed; nothing is appended then.
     @discardableResult
     public func appendSnapshot(of source: Int32, stream: UInt16, tick: UInt64, time: UInt64) -> Bool {
+        // The sampler's hot path: pread(2) itself (a thrown error would box), retried on EINTR.
         var length = 0
         while true {
             if RawLogFormat.headerSize + length == capacity { grow() }
@@ -186,7 +188,7 @@ public final class RawLogBytes: @unchecked Sendable {
             return
         }
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw LockstatError(String(cString: strerror(errno)))
+            throw LockstatError(SystemPackage.Errno(rawValue: errno).description)
         }
         mapped = true
         buffer = UnsafeRawBufferPointer(start: p, count: size)
@@ -232,7 +234,7 @@ public struct RawLog: Sendable {
         guard fd >= 0 else { throw LockstatError("\(path): cannot read raw samples: \(FileReader.failure(errno).reason)") }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw LockstatError("\(path): cannot read raw samples: \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &st) == 0 else { throw LockstatError("\(path): cannot read raw samples: \(SystemPackage.Errno(rawValue: errno).description)") }
         do {
             return try RawLog(path: path, storage: try RawLogBytes(mapping: fd, size: Int(st.st_size)))
         } catch let e as LockstatError {

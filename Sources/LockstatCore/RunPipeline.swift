@@ -1,3 +1,4 @@
+import SystemPackage
 import CLockstat
 import Foundation
 
@@ -74,7 +75,7 @@ public enum RunPipeline {
         // What could not be recorded: the run then ends with 125, lockstat's own failure after
         // the program ran (as env(1) and timeout(1) use it); the program's status is in the summary.
         var failures = sampled.filter { $0.writeErrors > 0 }.map {
-            "\($0.name): \($0.writeErrors) samples not written (\(String(cString: strerror($0.log.firstWriteError)))); the raw log keeps every whole record before"
+            "\($0.name): \($0.writeErrors) samples not written (\(SystemPackage.Errno(rawValue: $0.log.firstWriteError).description)); the raw log keeps every whole record before"
         }
         // Sampling is over: nothing more needs root. In a directory of the invoking user's,
         // parse and plot run as that user, so nothing planted there runs as root.

@@ -1,3 +1,4 @@
+import SystemPackage
 import Glibc
 
 /// Where the kernel's files are: `/` normally, or a replay tree given by `--proc-root`
@@ -27,7 +28,7 @@ public enum FileReader {
             case .missing: return "no such file"
             case .permissionDenied: return "needs root (permission denied)"
             case .notRegular: return "not a regular file (refused: reading it could block)"
-            case .other(let e): return String(cString: strerror(e))
+            case .other(let e): return SystemPackage.Errno(rawValue: e).description
             }
         }
     }
@@ -71,10 +72,11 @@ public enum FileReader {
                 if old > 0 { _ = UnsafeMutableRawBufferPointer(buffer).initializeMemory(as: UInt8.self, from: bytes) }
                 count = old
                 while count < capacity {
-                    let n = read(fd, buffer.baseAddress! + count, capacity - count)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        failed = errno
+                    let n: Int
+                    do {
+                        n = try FileDescriptor(rawValue: fd).read(into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[count...]))
+                    } catch {
+                        failed = (error as? SystemPackage.Errno)?.rawValue ?? EIO
                         return
                     }
                     if n == 0 { reachedEnd = true; return }

@@ -1,3 +1,4 @@
+import SystemPackage
 import Glibc
 
 /// The test directory of one run: `lockstat.config`, `cmd`, `output`, `samples/`, `samples.pickle`,
@@ -49,7 +50,7 @@ public final class TestDirectory {
                 created.append((".", try status().st_ino))
                 return
             } else if errno != EEXIST {
-                throw LockstatError("\(path): cannot create directory: \(Errno.text)")
+                throw LockstatError("\(path): cannot create directory: \(LastError.text)")
             }
         }
         try openDescriptor()
@@ -67,7 +68,7 @@ public final class TestDirectory {
         case ELOOP: throw LockstatError("\(path): is a symlink; lockstat writes only into a real directory (give the path it points to)")
         case ENOTDIR: throw LockstatError("\(path): exists and is not a directory")
         case ENOENT: throw LockstatError("\(path): no such directory")
-        default: throw LockstatError("\(path): cannot open: \(Errno.text)")
+        default: throw LockstatError("\(path): cannot open: \(LastError.text)")
         }
     }
 
@@ -83,7 +84,7 @@ public final class TestDirectory {
     func status() throws -> stat {
         if descriptor < 0 { try openDescriptor() }
         var st = stat()
-        guard fstat(descriptor, &st) == 0 else { throw LockstatError("\(path): \(Errno.text)") }
+        guard fstat(descriptor, &st) == 0 else { throw LockstatError("\(path): \(LastError.text)") }
         return st
     }
 
@@ -99,7 +100,7 @@ public final class TestDirectory {
         for name in Self.runFiles + recordedFiles() { remove(name) }
         try removeSamples()
         guard mkdirat(descriptor, Self.samplesName, 0o700) == 0 else {
-            throw LockstatError("\(samplesDirectory): cannot create directory: \(Errno.text)")
+            throw LockstatError("\(samplesDirectory): cannot create directory: \(LastError.text)")
         }
         try noteCreated(Self.samplesName)
         try writeManifest([])
@@ -116,7 +117,7 @@ public final class TestDirectory {
             fd = openat(descriptor, Self.lockName, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
         }
         guard fd >= 0 else {
-            throw LockstatError("\(file(Self.lockName)): \(errno == ELOOP ? "is a symlink; remove it" : Errno.text)")
+            throw LockstatError("\(file(Self.lockName)): \(errno == ELOOP ? "is a symlink; remove it" : LastError.text)")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             close(fd)
@@ -136,13 +137,13 @@ public final class TestDirectory {
         let temporary = ".\(leaf).\(getpid()).tmp"
         unlinkat(folder, temporary, 0)
         let fd = openat(folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw LockstatError("\(file(name)): cannot write: \(Errno.text)") }
+        guard fd >= 0 else { throw LockstatError("\(file(name)): cannot write: \(LastError.text)") }
         let failure = writeAll(fd, bytes)
         let closed = close(fd) == 0
         guard failure == nil, closed, renameat(folder, temporary, folder, leaf) == 0 else {
             let err = failure ?? errno
             unlinkat(folder, temporary, 0)
-            throw LockstatError("\(file(name)): cannot write: \(String(cString: strerror(err)))")
+            throw LockstatError("\(file(name)): cannot write: \(SystemPackage.Errno(rawValue: err).description)")
         }
         try noteCreated(name)
     }
@@ -160,12 +161,12 @@ public final class TestDirectory {
         let temporary = ".\(leaf).\(getpid()).tmp"
         unlinkat(folder, temporary, 0)
         let fd = openat(folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw LockstatError("\(file(name)): cannot create: \(Errno.text)") }
+        guard fd >= 0 else { throw LockstatError("\(file(name)): cannot create: \(LastError.text)") }
         guard renameat(folder, temporary, folder, leaf) == 0 else {
             let err = errno
             close(fd)
             unlinkat(folder, temporary, 0)
-            throw LockstatError("\(file(name)): cannot create: \(String(cString: strerror(err)))")
+            throw LockstatError("\(file(name)): cannot create: \(SystemPackage.Errno(rawValue: err).description)")
         }
         try noteCreated(name)
         return fd
@@ -188,7 +189,7 @@ public final class TestDirectory {
                 throw LockstatError("\(file(name)): not a plain file of its own (links or type): not written")
             }
         }
-        guard fd >= 0 else { throw LockstatError("\(file(name)): cannot write: \(Errno.text)") }
+        guard fd >= 0 else { throw LockstatError("\(file(name)): cannot write: \(LastError.text)") }
         return fd
     }
 
@@ -208,7 +209,7 @@ public final class TestDirectory {
         }
         if parts.count == 1 { return (descriptor, parts[0]) }
         let fd = openat(descriptor, parts[0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw LockstatError("\(file(parts[0])): cannot open folder: \(Errno.text)") }
+        guard fd >= 0 else { throw LockstatError("\(file(parts[0])): cannot open folder: \(LastError.text)") }
         return (fd, parts[1])
     }
 
@@ -225,11 +226,11 @@ public final class TestDirectory {
             let name = entryName(entry)
             if name == "." || name == ".." { continue }
             if unlinkat(fd, name, 0) != 0 {
-                throw LockstatError("\(samplesDirectory)/\(name): cannot remove: \(Errno.text)")
+                throw LockstatError("\(samplesDirectory)/\(name): cannot remove: \(LastError.text)")
             }
         }
         if unlinkat(descriptor, Self.samplesName, AT_REMOVEDIR) != 0 {
-            throw LockstatError("\(samplesDirectory): cannot remove: \(Errno.text)")
+            throw LockstatError("\(samplesDirectory): cannot remove: \(LastError.text)")
         }
     }
 
@@ -249,7 +250,7 @@ public final class TestDirectory {
     private func duplicateDescriptor() throws -> Int32 {
         if descriptor < 0 { try openDescriptor() }
         let fd = openat(descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw LockstatError("\(path): \(Errno.text)") }
+        guard fd >= 0 else { throw LockstatError("\(path): \(LastError.text)") }
         return fd
     }
 
@@ -356,7 +357,7 @@ public func makeDirectories(_ path: String) throws {
     let parent = TestDirectory.parent(of: path)
     if parent != path && parent != "." && parent != "/" { try makeDirectories(parent) }
     if mkdir(path, 0o755) != 0 && errno != EEXIST {
-        throw LockstatError("\(path): cannot create directory: \(Errno.text)")
+        throw LockstatError("\(path): cannot create directory: \(LastError.text)")
     }
 }
 
@@ -370,23 +371,21 @@ func entryName(_ entry: UnsafeMutablePointer<dirent>) -> String {
 @discardableResult
 public func writeText(_ fd: Int32, _ text: String) -> Bool { writeAll(fd, Array(text.utf8)) == nil }
 
-/// write(2) until done; the errno of a failure, else nil.
+/// write(2) until done, retried on EINTR; the errno of a failure, else nil.
 func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
-    bytes.withUnsafeBytes { raw -> Int32? in
-        var done = 0
-        while done < raw.count {
-            let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { return errno }
-            if n == 0 { return EIO }
-            done += n
-        }
+    do {
+        _ = try bytes.withUnsafeBytes { try FileDescriptor(rawValue: fd).writeAll($0) }
         return nil
+    } catch let e as SystemPackage.Errno {
+        return e.rawValue
+    } catch {
+        return EIO
     }
 }
 
-enum Errno {
-    static var text: String { String(cString: strerror(errno)) }
+/// The last system call's error, as strerror(3) words it.
+enum LastError {
+    static var text: String { SystemPackage.Errno(rawValue: errno).description }
 }
 
 extension TestDirectory {

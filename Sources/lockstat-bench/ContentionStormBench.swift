@@ -109,15 +109,7 @@ enum ContentionStormBench {
     }
 
     static func output(_ command: [String]) throws -> (status: Int32, text: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = command
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try ScriptProcess.run("/usr/bin/env", command)
+        return (r.status, String(decoding: r.stdout, as: UTF8.self) + r.stderr)
     }
 }

@@ -84,26 +84,15 @@ enum ProfileBench {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Tests/profile/" + source).path
         let exe = dir + "/" + source.split(separator: ".")[0]
-        let cc = Process()
-        cc.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
-        cc.arguments = ["-O1", "-fno-omit-frame-pointer", "-o", exe, path]
-        try cc.run()
-        cc.waitUntilExit()
-        guard cc.terminationStatus == 0 else { throw LockstatError("cc \(path) failed") }
+        let cc = try ScriptProcess.run("/usr/bin/cc", ["-O1", "-fno-omit-frame-pointer", "-o", exe, path])
+        guard cc.status == 0 else { throw LockstatError("cc \(path) failed: \(cc.stderr)") }
         return exe
     }
 
     /// Rounds hot-pair runs in `seconds` on the last CPU.
     static func rounds(_ exe: String, _ seconds: Double) throws -> Double {
         let cpu = onlineCPUs(SystemRoot()).last ?? 0
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
-        p.arguments = ["-c", String(cpu), exe, String(seconds)]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let out = String(decoding: try ScriptProcess.run("/usr/bin/taskset", ["-c", String(cpu), exe, String(seconds)]).stdout, as: UTF8.self)
         return Double(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 }

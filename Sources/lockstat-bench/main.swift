@@ -61,14 +61,7 @@ func measureLockstat(rate: Double) throws -> SamplerFigures {
 /// The C reference, run as its own process.
 func measureReference(rate: Double) throws -> SamplerFigures {
     let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("lockstat-refsampler")
-    let p = Process()
-    p.executableURL = exe
-    p.arguments = ["\(rate)", "\(seconds)", "\(scratch)/reference.out"] + files
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
+    let out = String(decoding: try ScriptProcess.run(exe.path, ["\(rate)", "\(seconds)", "\(scratch)/reference.out"] + files).stdout, as: UTF8.self)
     var fields = [String: Double]()
     for part in out.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
         let kv = part.split(separator: "=")
@@ -200,23 +193,13 @@ func lockWorkload() throws -> String {
     let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Tests/vm/lock-workload.c").path
     let exe = "\(scratch)/lock-workload"
-    let cc = Process()
-    cc.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
-    cc.arguments = ["-O2", "-o", exe, source]
-    try cc.run()
-    cc.waitUntilExit()
-    guard cc.terminationStatus == 0 else { throw LockstatError("cc \(source) failed") }
+    let cc = try ScriptProcess.run("/usr/bin/cc", ["-O2", "-o", exe, source])
+    guard cc.status == 0 else { throw LockstatError("cc \(source) failed: \(cc.stderr)") }
     return exe
 }
 
 func runToEnd(_ exe: String, _ args: [String]) throws {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
+    _ = try ScriptProcess.run(exe, args)
 }
 
 func childrenCPU() -> Double {
@@ -256,6 +239,7 @@ if CommandLine.arguments.contains("--parse-only") {
     let lockstatCPU = Double(thread.cpuNanoseconds) / 1e3 / events
     // perf lock record -a over the same workload, run beside it; its CPU from RUSAGE_CHILDREN.
     let cpu0 = childrenCPU()
+    // perf runs in the background while the workload runs: a Process of its own.
     let perf = Process()
     perf.executableURL = URL(fileURLWithPath: "/usr/bin/perf")
     perf.arguments = ["lock", "record", "-a", "-o", "\(scratch)/perf.data", "--", "sleep", "\(seconds + 0.5)"]
@@ -266,15 +250,8 @@ if CommandLine.arguments.contains("--parse-only") {
     try runToEnd(workload, [scratch, "\(seconds)"])
     perf.waitUntilExit()
     let perfCPUTotal = childrenCPU() - cpu0
-    let count = Process()
-    count.executableURL = URL(fileURLWithPath: "/bin/sh")
-    count.arguments = ["-c", "perf script -i \(scratch)/perf.data -F event 2>/dev/null | wc -l"]
-    let pipe = Pipe()
-    count.standardOutput = pipe
-    try count.run()
-    let perfEvents = Double(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-    count.waitUntilExit()
+    let count = try ScriptProcess.run("/bin/sh", ["-c", "perf script -i \(scratch)/perf.data -F event 2>/dev/null | wc -l"])
+    let perfEvents = Double(String(decoding: count.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     // The workload's own CPU is in RUSAGE_CHILDREN too (it is a child of this process): subtract one
     // workload run measured alone.
     let w0 = childrenCPU()

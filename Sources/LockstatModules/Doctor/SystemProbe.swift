@@ -1,3 +1,4 @@
+import SystemPackage
 import CLockstat
 import Foundation
 import LockstatCore
@@ -78,11 +79,11 @@ struct SystemProbe {
         var checks = [permission()]
         let cpuClock = ls_perf_probe_cpu_clock()
         checks.append(Check(name: "perf_event_open", ok: cpuClock == 0,
-                            detail: cpuClock == 0 ? "system-wide sampling allowed" : "system-wide cpu-clock refused: \(String(cString: strerror(cpuClock)))",
+                            detail: cpuClock == 0 ? "system-wide sampling allowed" : "system-wide cpu-clock refused: \(SystemPackage.Errno(rawValue: cpuClock).description)",
                             fix: "run as root, or set /proc/sys/kernel/perf_event_paranoid to -1"))
         let cycles = ls_perf_probe_cycles()
         checks.append(Check(name: "PMU", ok: true, detail: cycles == 0 ? "hardware cycles counter: samples at precise points" :
-                                "no hardware PMU (\(String(cString: strerror(cycles)))): cpu-clock only — a timer interrupt, not an NMI, so time spent with interrupts off is charged to the code that re-enables them (README: How exact is a cpu-clock profile?)"))
+                                "no hardware PMU (\(SystemPackage.Errno(rawValue: cycles).description)): cpu-clock only — a timer interrupt, not an NMI, so time spent with interrupts off is charged to the code that re-enables them (README: How exact is a cpu-clock profile?)"))
         let restrict = value("/proc/sys/kernel/kptr_restrict") ?? "?"
         let symbols: Bool = {
             guard case .success(let text) = FileReader.readText(system.path("/proc/kallsyms")) else { return false }
@@ -173,16 +174,9 @@ struct SystemProbe {
         return text.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map { $0.split(separator: "\t").last.map(String.init) ?? "" }
     }
 
+    /// What a probe printed, stdout then stderr.
     func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        let r = try ScriptProcess.run(executable, arguments)
+        return String(decoding: r.stdout, as: UTF8.self) + r.stderr
     }
 }

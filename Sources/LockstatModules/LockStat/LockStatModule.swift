@@ -1,3 +1,4 @@
+import SystemPackage
 import CLockstat
 import Foundation
 import LockstatCore
@@ -98,5 +99,5 @@ func writeControl(_ path: String, _ value: String) throws {
     guard fd >= 0 else { throw LockstatError("\(path): cannot write: \(FileReader.Failure.from(errno).reason)") }
     defer { close(fd) }
     let n = value.withCString { write(fd, $0, strlen($0)) }
-    guard n == value.utf8.count else { throw LockstatError("\(path): cannot write: \(String(cString: strerror(errno)))") }
+    guard n == value.utf8.count else { throw LockstatError("\(path): cannot write: \(SystemPackage.Errno(rawValue: errno).description)") }
 }

@@ -1,3 +1,4 @@
+import SystemPackage
 import CLockstat
 import Foundation
 import LockstatCore
@@ -25,7 +26,7 @@ public struct ProfileModule: TypedModule {
     public func unavailableReason(_ system: SystemRoot) -> String? {
         if let refusal = PerfPermission.refusal(system) { return refusal }
         let e = ls_perf_probe_cpu_clock()
-        return e == 0 ? nil : "perf_event_open refused the cpu-clock event: \(String(cString: strerror(e)))"
+        return e == 0 ? nil : "perf_event_open refused the cpu-clock event: \(SystemPackage.Errno(rawValue: e).description)"
     }
 
     public func presampling(_ context: RecordingContext) throws -> any Recorder {

@@ -1,53 +1,48 @@
 import Foundation
 import LockstatCore
+import Subprocess
+import SystemPackage
 
-/// Runs a drop-in's process once: arguments, the module's output file for its stderr, and
-/// what it printed on stdout.
-enum ScriptProcess {
-    struct Outcome {
-        var status: Int32
-        var stdout: Data
-        var stderr: String
+/// Runs a helper process once (swift-subprocess): drop-in modules, doctor's probes, the benchmark's tools: its arguments, an empty stdin, and what it
+/// printed on stdout and stderr, both read while it runs so a chatty module cannot stall on a
+/// full pipe.
+public enum ScriptProcess {
+    public struct Outcome {
+        /// The exit status, or 128 + N when signal N ended it (as a shell reports it).
+        public var status: Int32
+        public var stdout: Data
+        public var stderr: String
     }
 
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Outcome {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        if let environment { p.environment = environment }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        // Read both while it runs, so a chatty module cannot fill a pipe and stall.
-        let errData = ErrorCollector()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData.data = Self.readToEnd(err.fileHandleForReading.fileDescriptor)
-            group.leave()
+    /// What a module may print before lockstat stops reading (and fails the call).
+    static let outputLimit = 1 << 30
+
+    /// Blocks the calling thread (a sampling thread, the main thread: never a task of the
+    /// concurrency pool) until the process has ended.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Outcome {
+        let outcome = Box()
+        let done = DispatchSemaphore(value: 0)
+        let env: Subprocess.Environment = environment.map { e in .custom(e.map { Array("\($0.key)=\($0.value)".utf8) }) } ?? .inherit
+        Task {
+            do {
+                let r = try await Subprocess.run(.path(FilePath(executable)), arguments: Arguments(arguments), environment: env,
+                                                 input: .none, output: .data(limit: outputLimit), error: .data(limit: outputLimit))
+                let status: Int32
+                switch r.terminationStatus {
+                case .exited(let code): status = code
+                case .signaled(let signal): status = 128 + signal
+                }
+                outcome.result = .success(Outcome(status: status, stdout: Data(r.standardOutput), stderr: String(decoding: r.standardError, as: UTF8.self)))
+            } catch {
+                outcome.result = .failure(LockstatError("\(executable): \(error)"))
+            }
+            done.signal()
         }
-        let outData = Self.readToEnd(out.fileHandleForReading.fileDescriptor)
-        group.wait()
-        p.waitUntilExit()
-        return Outcome(status: p.terminationStatus, stdout: outData, stderr: String(decoding: errData.data, as: UTF8.self))
+        done.wait()
+        return try outcome.result!.get()
     }
 
-    private final class ErrorCollector: @unchecked Sendable { var data = Data() }
-
-    /// read(2) to EOF, retried on EINTR: lockstat's sampling threads are woken by signals, and
-    /// Foundation's readDataToEndOfFile turns an interrupted read into a crash.
-    static func readToEnd(_ fd: Int32) -> Data {
-        var data = Data()
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return data }
-            data.append(contentsOf: chunk[0..<n])
-        }
-    }
+    private final class Box: @unchecked Sendable { var result: Result<Outcome, Error>? }
 
     static var python3: String? { Program.resolve("python3", path: ProcessInfo.processInfo.environment["PATH"]) }
 }
@@ -93,12 +88,9 @@ final class PythonSession {
 
     private func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 4096)
-        var n: Int
-        repeat {
-            // Signals (lockstat's own wake-ups, SIGCHLD) interrupt the read: retry.
-            n = chunk.withUnsafeMutableBytes { Glibc.read(answers.fileHandleForReading.fileDescriptor, $0.baseAddress, $0.count) }
-        } while n < 0 && errno == EINTR
-        guard n > 0 else { return false }
+        // Signals (lockstat's own wake-ups, SIGCHLD) interrupt the read: retried.
+        let descriptor = FileDescriptor(rawValue: answers.fileHandleForReading.fileDescriptor)
+        guard let n = try? chunk.withUnsafeMutableBytes({ try descriptor.read(into: $0) }), n > 0 else { return false }
         buffer += chunk[0..<n]
         return true
     }

@@ -1,3 +1,4 @@
+import SystemPackage
 import CLockstat
 import Foundation
 import LockstatCore
@@ -30,10 +31,10 @@ final class PerfRings {
         guard fd >= 0 else {
             let e = -fd
             throw LockstatError(e == EACCES || e == EPERM ? "needs root or perf_event_paranoid <= -1"
-                                                          : "perf_event_open on CPU \(cpu): \(String(cString: strerror(e)))")
+                                                          : "perf_event_open on CPU \(cpu): \(SystemPackage.Errno(rawValue: e).description)")
         }
         fds.append(fd)
-        guard let ring = ls_ring_map(fd, pages) else { throw LockstatError("mmap of a perf ring buffer: \(String(cString: strerror(errno)))") }
+        guard let ring = ls_ring_map(fd, pages) else { throw LockstatError("mmap of a perf ring buffer: \(SystemPackage.Errno(rawValue: errno).description)") }
         rings.append(ring)
     }
 
