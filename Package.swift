@@ -22,8 +22,9 @@ let package = Package(
         .target(name: "CLockstat", linkerSettings: [.linkedLibrary("zstd"), .linkedLibrary("stdc++"), .linkedLibrary("bpf")]),
         // SVG primitives; knows nothing about lockstat.
         .target(name: "LockstatCharts"),
-        // Config, test directory, sampler, raw log, pickle/JSON, the run pipeline. Module-agnostic.
-        .target(name: "LockstatCore", dependencies: ["CLockstat", .product(name: "SystemPackage", package: "swift-system")]),
+        // Config, test directory, sampler, raw log, pickle/JSON, the run pipeline, the generic
+        // results and every output written over them (report, compare). Module-agnostic.
+        .target(name: "LockstatCore", dependencies: ["CLockstat", "LockstatCharts", .product(name: "SystemPackage", package: "swift-system")]),
         // One folder per module: reader, parser, model and plots side by side.
         .target(name: "LockstatModules", dependencies: [
             "LockstatCore", "LockstatCharts",

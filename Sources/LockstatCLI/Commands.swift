@@ -7,7 +7,7 @@ public struct LockstatCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lockstat",
         abstract: "Sample lock contention, CPU and disk while a program runs; parse, graph and report.",
-        subcommands: [RunCommand.self, ParseCommand.self, GraphCommand.self, ReportCommand.self, ModulesCommand.self,
+        subcommands: [RunCommand.self, ParseCommand.self, GraphCommand.self, ReportCommand.self, CompareCommand.self, ModulesCommand.self,
                       ConfigCommand.self, DoctorCommand.self])
 
     public init() {}
@@ -23,7 +23,22 @@ struct ParseCommand: ParsableCommand {
         let dir = TestDirectory(directory)
         try Privileges.enter(dir)
         try dir.lock()
-        let outcome = try ParseStep.run(dir, modules: try modules(ofTestDirectory: directory))
+        guard RunSet.isSet(directory) else { return try parse(dir) }
+        // A repeat set: each run, then the set's summary.
+        for run in RunSet.runFolders(directory) {
+            print("== \(run)")
+            let member = TestDirectory(run)
+            try member.lock()
+            try parse(member)
+        }
+        var warnings = [String]()
+        try RunSet.rewriteSummary(dir, modules: { try modules(ofTestDirectory: $0) }, warnings: &warnings)
+        for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
+        print("wrote \(dir.file(RunSet.summaryName))")
+    }
+
+    func parse(_ dir: TestDirectory) throws {
+        let outcome = try ParseStep.run(dir, modules: try modules(ofTestDirectory: dir.path))
         for w in outcome.warnings { writeText(2, "lockstat: warning: \(w)\n") }
         for (module, count) in outcome.samples { print("\(module): \(count) samples") }
         for note in outcome.notes { print(note) }
@@ -41,9 +56,14 @@ struct GraphCommand: ParsableCommand {
         let dir = TestDirectory(directory)
         try Privileges.enter(dir)
         try dir.lock()
-        let (files, warnings) = try GraphStep.run(dir, modules: try modules(ofTestDirectory: directory))
-        for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
-        print("wrote \(files.count) graphs in \(directory): " + files.joined(separator: " "))
+        // A repeat set: each run's graphs.
+        for run in RunSet.isSet(directory) ? RunSet.runFolders(directory) : [directory] {
+            let member = TestDirectory(run)
+            if run != directory { try member.lock() }
+            let (files, warnings) = try GraphStep.run(member, modules: try modules(ofTestDirectory: run))
+            for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
+            print("wrote \(files.count) graphs in \(run): " + files.joined(separator: " "))
+        }
     }
 }
 
@@ -84,8 +104,17 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "How many rows per table.") var top = 20
 
     func run() throws {
+        try Privileges.enter(TestDirectory(directory))
+        guard RunSet.isSet(directory) else { return try report(directory) }
+        // A repeat set: each run's report (`lockstat compare` sets them against each other).
+        for (i, run) in RunSet.runFolders(directory).enumerated() {
+            print((i > 0 ? "\n" : "") + "== \(run)")
+            try report(run)
+        }
+    }
+
+    func report(_ directory: String) throws {
         let dir = TestDirectory(directory)
-        try Privileges.enter(dir)
         var warnings = [String]()
         // A samples.pickle copied without its config is read with the built-in modules.
         let modules = FileReader.check(dir.file("lockstat.config")) == .missing ? BuiltInModules.all : try modules(ofTestDirectory: directory)

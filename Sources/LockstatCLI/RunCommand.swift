@@ -23,6 +23,15 @@ public struct RunOptions: ParsableArguments {
     @Flag(help: "Also copy the program's output to the terminal.")
     var tee = false
 
+    @Option(help: ArgumentHelp("Run the program N times into DIR/1 … DIR/N and summarise the set in DIR/set.json.", valueName: "N"))
+    var `repeat`: Int?
+
+    @Option(help: ArgumentHelp("With --repeat: K more runs first (DIR/warmup-1 …), left out of the set.", valueName: "K"))
+    var warmup = 0
+
+    @Flag(help: "With --repeat: stop the set at the first run that fails (else it is kept, reported and left out).")
+    var stopOnFailure = false
+
     @Argument(help: "Test directory (created if missing).")
     var directory: String
 
@@ -55,7 +64,17 @@ public struct RunOptions: ParsableArguments {
         return (config, set)
     }
 
-    func execute() throws {
+    func execute(subcommand: [String]) throws {
+        if let count = self.repeat {
+            guard count >= 1 else { throw LockstatError.usage("--repeat: must be 1 or more, got \(count)") }
+            guard warmup >= 0 else { throw LockstatError.usage("--warmup: must be 0 or more, got \(warmup)") }
+            _ = try effectiveConfig()
+            guard Program.resolve(program, path: ProcessInfo.processInfo.environment["PATH"]) != nil else {
+                throw LockstatError("\(program): command not found", exitCode: 127)
+            }
+            throw ExitCode(try RepeatRun(options: self, subcommand: subcommand).execute(count: count, warmup: warmup, stopOnFailure: stopOnFailure))
+        }
+        guard warmup == 0, !stopOnFailure else { throw LockstatError.usage("--warmup and --stop-on-failure go with --repeat") }
         let (config, set) = try effectiveConfig()
         var request = RunRequest(directory: directory, command: [program] + arguments, config: config,
                                  system: SystemRoot(procRoot ?? "/"))
@@ -74,7 +93,7 @@ public struct RunCommand: ParsableCommand {
 
     public init() {}
 
-    public func run() throws { try options.execute() }
+    public func run() throws { try options.execute(subcommand: ["run"]) }
 }
 
 /// `lockstat-run`: the original's entry point, the same as `lockstat run`.
@@ -87,5 +106,5 @@ public struct LockstatRunCommand: ParsableCommand {
 
     public init() {}
 
-    public func run() throws { try options.execute() }
+    public func run() throws { try options.execute(subcommand: []) }
 }

@@ -11,11 +11,17 @@ public struct FlameGraph {
     public var hues: [String: Hue]
     /// One line under the title, e.g. the colours' legend.
     public var subtitle: String?
+    /// A differential flame graph (flamegraph.pl's convention): widths are `stacks`' (B), and
+    /// each frame is red where it grew against these stacks (A) and blue where it shrank, the
+    /// deeper the colour the larger the change; the tooltip gives both.
+    public var baseline: [(frames: [String], weight: Double)]?
 
     /// Colour families, after flamegraph.pl's palettes: its kernel frames are orange, user code red.
     public enum Hue: Sendable { case warm, red, orange, yellow, grey }
 
-    public init(title: String, countName: String, stacks: [(frames: [String], weight: Double)], hues: [String: Hue] = [:], subtitle: String? = nil) {
+    public init(title: String, countName: String, stacks: [(frames: [String], weight: Double)], hues: [String: Hue] = [:], subtitle: String? = nil,
+                baseline: [(frames: [String], weight: Double)]? = nil) {
+        self.baseline = baseline
         self.title = title
         self.countName = countName
         self.stacks = stacks
@@ -32,7 +38,7 @@ public struct FlameGraph {
 
     static let width = 1200.0, frameHeight = 16.0, top = 50.0, minWidth = 0.1
 
-    public func render() -> String {
+    static func tree(_ stacks: [(frames: [String], weight: Double)]) -> Node {
         let root = Node("all")
         for s in stacks where s.weight > 0 {
             root.weight += s.weight
@@ -44,6 +50,25 @@ public struct FlameGraph {
                 node = child
             }
         }
+        return root
+    }
+
+    /// The largest change of any frame against the baseline, for the colour scale.
+    static func largestChange(_ n: Node, _ base: Node?) -> Double {
+        n.children.values.reduce(abs(n.weight - (base?.weight ?? 0))) { max($0, largestChange($1, base?.children[$1.name])) }
+    }
+
+    /// Red (grew) or blue (shrank), deeper with the change's share of the largest one.
+    static func differentialColor(_ delta: Double, scale: Double) -> String {
+        let t = scale > 0 ? min(1, abs(delta) / scale) : 0
+        let fade = Int(235 - 185 * t)
+        return delta >= 0 ? "rgb(250,\(fade),\(fade))" : "rgb(\(fade),\(fade),250)"
+    }
+
+    public func render() -> String {
+        let root = Self.tree(stacks)
+        let baseRoot = baseline.map(Self.tree)
+        let scale = baseRoot.map { Self.largestChange(root, $0) } ?? 0
         var depth = 0
         func measure(_ n: Node, _ d: Int) { depth = max(depth, d); n.children.values.forEach { measure($0, d + 1) } }
         measure(root, 0)
@@ -57,25 +82,31 @@ public struct FlameGraph {
         svg.raw("<text id=\"matched\" x=\"\(Int(Self.width) - 10)\" y=\"\(Int(height) - 8)\" font-size=\"12\" text-anchor=\"end\"></text>")
         svg.raw("<text id=\"details\" x=\"10\" y=\"\(Int(height) - 8)\"> </text>")
         let total = max(root.weight, 1)
-        func draw(_ n: Node, _ x: Double, _ d: Int) {
+        func draw(_ n: Node, _ x: Double, _ d: Int, _ base: Node?) {
             let w = n.weight / total * (Self.width - 20)
             guard w >= Self.minWidth else { return }
             let y = height - 30 - Double(d + 1) * Self.frameHeight
             let pct = n.weight / total * 100
-            let label = "\(n.name) (\(tickLabel(n.weight)) \(countName), \(String(format: "%.2f", pct))%)"
+            var label = "\(n.name) (\(tickLabel(n.weight)) \(countName), \(String(format: "%.2f", pct))%)"
+            var fill = Self.color(n.name, hues[n.name] ?? .warm)
+            if baseRoot != nil {
+                let before = base?.weight ?? 0
+                label += ", A \(tickLabel(before)), B \(tickLabel(n.weight))" + (before > 0 ? String(format: ", %+.1f%%", (n.weight - before) / before * 100) : ", new")
+                fill = Self.differentialColor(n.weight - before, scale: scale)
+            }
             let chars = Int(w / 7)
             let shown = chars < 3 ? "" : (n.name.count <= chars ? n.name : String(n.name.prefix(chars - 2)) + "..")
             svg.raw("<g class=\"f\" data-x=\"\(x)\" data-w=\"\(n.weight / total)\" data-d=\"\(d)\" onclick=\"zoom(this)\" onmouseover=\"details(this)\">" +
                     "<title>\(SVG.escape(label))</title>" +
-                    "<rect x=\"\(svg.f(10 + x * (Self.width - 20)))\" y=\"\(svg.f(y))\" width=\"\(svg.f(w))\" height=\"\(Self.frameHeight - 1)\" rx=\"2\" fill=\"\(Self.color(n.name, hues[n.name] ?? .warm))\"/>" +
+                    "<rect x=\"\(svg.f(10 + x * (Self.width - 20)))\" y=\"\(svg.f(y))\" width=\"\(svg.f(w))\" height=\"\(Self.frameHeight - 1)\" rx=\"2\" fill=\"\(fill)\"/>" +
                     "<text x=\"\(svg.f(13 + x * (Self.width - 20)))\" y=\"\(svg.f(y + 11.5))\">\(SVG.escape(shown))</text></g>")
             var cx = x
             for child in n.children.values.sorted(by: { $0.name < $1.name }) {
-                draw(child, cx, d + 1)
+                draw(child, cx, d + 1, base?.children[child.name])
                 cx += child.weight / total
             }
         }
-        draw(root, 0, 0)
+        draw(root, 0, 0, baseRoot)
         svg.raw("<script><![CDATA[\(Self.script)]]></script>")
         return svg.document
     }

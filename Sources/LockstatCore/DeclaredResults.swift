@@ -2,7 +2,7 @@
 /// `_lockstat_results` (README "Drop-in modules: tables and series"):
 ///
 ///     {"time": [0.1, 0.2, ...],
-///      "tables": [{"name": "queues", "labels": ["queue"], "sort": "depth",
+///      "tables": [{"name": "queues", "labels": ["queue"], "key": ["queue"], "sort": "depth",
 ///                  "columns": [{"name": "depth", "title": "queue depth", "unit": "1",
 ///                               "kind": "gauge", "worse": "higher"}],
 ///                  "rows": [{"queue": "q0", "depth": 5}, ...]}],
@@ -55,7 +55,12 @@ public enum DeclaredResults {
                                  return n
                              })
         }
-        return ResultTable(name: try text(t["name"], at: at + ".name"), metrics: columns, labels: labels, defaultSort: sort, rows: rows)
+        let key = try (t["key"]?.listItems ?? (labels.isEmpty ? [] : [.string(labels[0])])).enumerated().map { k, name -> Int in
+            let label = try text(name, at: "\(at).key[\(k)]")
+            guard let i = labels.firstIndex(of: label) else { throw LockstatError("\(at).key[\(k)]: '\(label)' is not one of its labels") }
+            return i
+        }
+        return ResultTable(name: try text(t["name"], at: at + ".name"), metrics: columns, labels: labels, identity: key, defaultSort: sort, rows: rows)
     }
 
     static func text(_ v: PyValue?, at: String) throws -> String {

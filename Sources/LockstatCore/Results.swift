@@ -7,12 +7,30 @@ public struct Results: Sendable {
     public var series: [ResultSeries]
     /// Lines shown above the module's tables: what the module saw and what it cost.
     public var notes: [String]
+    /// Call stacks and what they weigh (flame graphs; compare's differential ones).
+    public var stacks: [ResultStacks]
 
-    public init(tables: [ResultTable] = [], time: [Double] = [], series: [ResultSeries] = [], notes: [String] = []) {
+    public init(tables: [ResultTable] = [], time: [Double] = [], series: [ResultSeries] = [], notes: [String] = [], stacks: [ResultStacks] = []) {
         self.tables = tables
         self.time = time
         self.series = series
         self.notes = notes
+        self.stacks = stacks
+    }
+}
+
+/// Folded call stacks (`root;…;leaf`, FlameGraph's format) with their weights over the run.
+public struct ResultStacks: Sendable {
+    /// "wait", "samples".
+    public let name: String
+    /// The weights' unit: "ns", "1".
+    public let unit: String
+    public let folded: [(stack: String, weight: Double)]
+
+    public init(name: String, unit: String, folded: [(stack: String, weight: Double)]) {
+        self.name = name
+        self.unit = unit
+        self.folded = folded
     }
 }
 
@@ -25,24 +43,33 @@ public struct ResultTable: Sendable {
     /// without one is always shown.
     public let grouping: String?
     public let metrics: [ResultColumn]
-    /// Text columns after the metrics, the row's key first: ["class", "top contention points"].
+    /// Text columns after the metrics, in the order the report prints them: ["type", "caller"].
     public let labels: [String]
+    /// The labels that name a row, by index into `labels`, most telling first: a row is the same
+    /// row in another run when these are equal (contention: caller, then type; lock_stat: the
+    /// class, not its call sites, whose counts change).
+    public let identity: [Int]
     /// The metric the table is ranked by unless told otherwise (its main metric).
     public let defaultSort: String
     public var rows: [ResultRow]
     /// Why a table can be empty, said where it is ("owners are recorded in bpf mode").
     public let whenEmpty: String?
+    /// Whether a row is the same row in another run: not when rows are named by task ids.
+    public let comparable: Bool
 
-    public init(name: String, grouping: String? = nil, metrics: [ResultColumn], labels: [String], defaultSort: String,
-                rows: [ResultRow] = [], whenEmpty: String? = nil) {
+    public init(name: String, grouping: String? = nil, metrics: [ResultColumn], labels: [String], identity: [Int] = [0], defaultSort: String,
+                rows: [ResultRow] = [], whenEmpty: String? = nil, comparable: Bool = true) {
         precondition(metrics.contains { $0.name == defaultSort }, "\(name): default sort \(defaultSort) is no metric")
+        precondition(identity.allSatisfy(labels.indices.contains) || labels.isEmpty, "\(name): identity outside the labels")
         self.name = name
         self.grouping = grouping
         self.metrics = metrics
         self.labels = labels
+        self.identity = labels.isEmpty ? [] : identity
         self.defaultSort = defaultSort
         self.rows = rows
         self.whenEmpty = whenEmpty
+        self.comparable = comparable
     }
 
     /// The metric `key` names (its name or an alias; `-` and `_` alike), if the table has it.
@@ -55,6 +82,9 @@ public struct ResultTable: Sendable {
 public struct ResultRow: Sendable, Equatable {
     /// In `labels` order.
     public var labels: [String]
+
+    /// What names the row in `table` (its identity labels).
+    public func key(in table: ResultTable) -> [String] { table.identity.map { labels[$0] } }
     /// In `metrics` order; NaN where the row has no value.
     public var values: [Double]
 

@@ -106,6 +106,19 @@ public final class TestDirectory {
         try writeManifest([])
     }
 
+    /// The same for a repeat set's directory, which holds runs in folders of their own: the
+    /// previous summary's files go, the runs' folders are each prepared by their own run.
+    public func prepareForSet() throws {
+        try open(create: true)
+        if !createdItself {
+            try refuseForeign()
+            try refuseOthersWriting()
+        }
+        try lock()
+        for name in recordedFiles() { remove(name) }
+        try writeManifest([])
+    }
+
     /// Takes the lock that says a lockstat is writing this directory; refuses when another holds it.
     public func lock() throws {
         try open(create: false)
@@ -235,14 +248,19 @@ public final class TestDirectory {
     }
 
     /// Names of regular files at the top of DIR, with their modification times.
-    public func listing() -> [String: timespec] {
+    public func listing() -> [String: timespec] { entries(ofType: S_IFREG) }
+
+    /// Names of the folders at the top of DIR (symlinks are not folders).
+    public func folders() -> [String] { Array(entries(ofType: S_IFDIR).keys).filter { $0 != "." && $0 != ".." } }
+
+    private func entries(ofType type: mode_t) -> [String: timespec] {
         guard let fd = try? duplicateDescriptor(), let listing = fdopendir(fd) else { return [:] }
         defer { closedir(listing) }
         var result = [String: timespec]()
         while let entry = readdir(listing) {
             let name = entryName(entry)
             var st = stat()
-            if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFREG { result[name] = st.st_mtim }
+            if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == type { result[name] = st.st_mtim }
         }
         return result
     }

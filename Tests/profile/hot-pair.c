@@ -3,7 +3,8 @@
    loop (the clock is read through the vDSO once per round of ~0.5 ms): nothing but the two
    functions runs. Each ends with a call, so it is no leaf function and keeps its frame
    pointer (-fno-omit-frame-pointer): the call chains reach main from inside it. Prints how
-   many rounds it ran (the benchmark's measure of work done). */
+   many rounds it ran (the benchmark's measure of work done).
+   usage: hot-pair [SECONDS [1:3]] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -27,10 +28,12 @@ static double now(void) {
 
 int main(int argc, char **argv) {
     double end = now() + (argc > 1 ? atof(argv[1]) : 3);
+    /* "1:3" turns the pair around: hot_a a quarter of the time, hot_b three quarters. */
+    int swapped = argc > 2 && argv[2][0] == '1';
     unsigned long rounds = 0;
     for (; now() < end; rounds++) {
-        hot_a(100000);
-        hot_b(100000);
+        hot_a(swapped ? 33333 : 100000);
+        hot_b(swapped ? 300000 : 100000);
     }
     printf("%lu\n", rounds);
     return 0;

@@ -138,16 +138,18 @@ public struct ContentionModel: ModuleModel {
         ResultColumn("avg_wait", "avg wait", unit: "ns", kind: .gauge),
     ]
 
+    /// Tasks are named by their ids, which another run does not share: not compared.
     static func rowsTable(_ name: String, grouping: String) -> ResultTable {
-        ResultTable(name: name, grouping: grouping, metrics: waitColumns, labels: ["type", grouping], defaultSort: "wait_total")
+        ResultTable(name: name, grouping: grouping, metrics: waitColumns, labels: ["type", grouping], identity: [1, 0], defaultSort: "wait_total",
+                    comparable: grouping != "task")
     }
 
     static let ownersTable = ResultTable(
         name: "owners", grouping: "owner",
         metrics: [ResultColumn("contended", "contended", unit: "1", kind: .count, aliases: ["contentions"]),
                   ResultColumn("wait_total", "total wait", unit: "ns", kind: .time)],
-        labels: ["owner", "lock"], defaultSort: "wait_total",
-        whenEmpty: "owners are recorded in contention.mode bpf, for the mutexes and rwsems waited for")
+        labels: ["owner", "lock"], identity: [0, 1], defaultSort: "wait_total",
+        whenEmpty: "owners are recorded in contention.mode bpf, for the mutexes and rwsems waited for", comparable: false)
 
     static let tables = [rowsTable("callers", grouping: "caller"), rowsTable("locks", grouping: "lock"),
                          rowsTable("tasks", grouping: "task"), ownersTable]
@@ -163,6 +165,7 @@ public struct ContentionModel: ModuleModel {
         let series = [ResultSeries(name: "contentions", unit: "1/s", values: all.contentions),
                       ResultSeries(name: "wait", unit: "us/s", values: all.waitMicroseconds)] +
             topCallers.map { ResultSeries(name: "\($0.caller) wait", unit: "us/s", values: $0.rates.waitMicroseconds) }
-        return Results(tables: tables, time: time, series: series, notes: cost.map { [$0.line] } ?? [])
+        return Results(tables: tables, time: time, series: series, notes: cost.map { [$0.line] } ?? [],
+                       stacks: [ResultStacks(name: "wait", unit: "ns", folded: folded.map { ($0.stack, Double($0.waited)) })])
     }
 }

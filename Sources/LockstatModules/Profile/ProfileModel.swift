@@ -116,7 +116,7 @@ public struct ProfileModel: ModuleModel {
 
     static let sampleColumns = [ResultColumn("samples", "samples", unit: "1", kind: .count),
                                 ResultColumn("percent", "time", unit: "%", kind: .percent)]
-    static let symbolTable = ResultTable(name: "symbols", metrics: sampleColumns, labels: ["image", "symbol"], defaultSort: "samples")
+    static let symbolTable = ResultTable(name: "symbols", metrics: sampleColumns, labels: ["image", "symbol"], identity: [1, 0], defaultSort: "samples")
     static let processTable = ResultTable(name: "processes", metrics: sampleColumns, labels: ["process"], defaultSort: "samples")
 
     public var results: Results {
@@ -125,6 +125,7 @@ public struct ProfileModel: ModuleModel {
         processes.rows = self.processes.map { ResultRow(labels: [$0.name], values: [Double($0.samples), $0.percent]) }
         return Results(tables: [symbols, processes], time: time,
                        series: top.map { ResultSeries(name: $0.label, unit: "%", values: $0.shares) },
-                       notes: ["oprofile: \(totalSamples) samples (\(event) at \(frequency) Hz) on \(cpus.count) CPUs, \(lost) lost"])
+                       notes: ["oprofile: \(totalSamples) samples (\(event) at \(frequency) Hz) on \(cpus.count) CPUs, \(lost) lost"],
+                       stacks: [ResultStacks(name: "samples", unit: "1", folded: folded.map { ($0.stack, Double($0.samples)) })])
     }
 }
