@@ -121,7 +121,7 @@ struct ReportCommand: ParsableCommand {
         let models = try loadModels(dir, modules: modules, warnings: &warnings)
         for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
         let report = TableReport(modules: models.map { ($0.module, $0.model.results) })
-        guard report.modules.contains(where: { !$0.results.tables.isEmpty }) else {
+        guard report.modules.contains(where: { $0.results.tables.contains(where: \.reported) }) else {
             throw LockstatError("\(dir.file("samples.pickle")): no tables: none of the run's modules with data (\(models.map(\.module).joined(separator: ", "))) has any")
         }
         print(try report.render(sort: sort?.text, by: by?.text, top: top), terminator: "")

@@ -84,7 +84,7 @@ public struct ComparisonReport {
         return abs(row.change) < 1000 ? String(format: "%+.1f %%", row.change) : String(format: "%.0fx", row.medianB / row.medianA)
     }
 
-    static func p(_ p: Double?) -> String { p.map { String(format: "%.4f", $0) } ?? "" }
+    static func p(_ p: Double?) -> String { p.map { $0 < 0.0001 ? "<0.0001" : String(format: "%.4f", $0) } ?? "" }
 
     static func line(_ cells: [String]) -> String {
         let widths = [labelWidth, valueWidth, intervalWidth, valueWidth, intervalWidth, changeWidth, pWidth]

@@ -56,9 +56,12 @@ public struct ResultTable: Sendable {
     public let whenEmpty: String?
     /// Whether a row is the same row in another run: not when rows are named by task ids.
     public let comparable: Bool
+    /// Whether `report` prints it: it lists what ranks (locks, symbols, drop-ins' tables);
+    /// CPU and disks over the run are for compare.
+    public let reported: Bool
 
     public init(name: String, grouping: String? = nil, metrics: [ResultColumn], labels: [String], identity: [Int] = [0], defaultSort: String,
-                rows: [ResultRow] = [], whenEmpty: String? = nil, comparable: Bool = true) {
+                rows: [ResultRow] = [], whenEmpty: String? = nil, comparable: Bool = true, reported: Bool = true) {
         precondition(metrics.contains { $0.name == defaultSort }, "\(name): default sort \(defaultSort) is no metric")
         precondition(identity.allSatisfy(labels.indices.contains) || labels.isEmpty, "\(name): identity outside the labels")
         self.name = name
@@ -70,6 +73,7 @@ public struct ResultTable: Sendable {
         self.rows = rows
         self.whenEmpty = whenEmpty
         self.comparable = comparable
+        self.reported = reported
     }
 
     /// The metric `key` names (its name or an alias; `-` and `_` alike), if the table has it.
@@ -80,6 +84,11 @@ public struct ResultTable: Sendable {
 }
 
 public struct ResultRow: Sendable, Equatable {
+    /// Equal labels and values, a missing value (NaN) equal to a missing one.
+    public static func == (a: ResultRow, b: ResultRow) -> Bool {
+        a.labels == b.labels && a.values.count == b.values.count && zip(a.values, b.values).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+    }
+
     /// In `labels` order.
     public var labels: [String]
 

@@ -14,12 +14,12 @@ public struct TableReport {
         modules.flatMap { m -> [(module: String, notes: [String], table: ResultTable)] in
             let groupings = m.results.tables.compactMap(\.grouping)
             let chosen = by.flatMap { groupings.contains($0) ? $0 : nil } ?? groupings.first
-            return m.results.tables.filter { $0.grouping == nil || $0.grouping == chosen }.map { (m.module, m.results.notes, $0) }
+            return m.results.tables.filter { $0.reported && ($0.grouping == nil || $0.grouping == chosen) }.map { (m.module, m.results.notes, $0) }
         }
     }
 
     public func render(sort: String?, by: String?, top: Int) throws -> String {
-        let groupings = modules.flatMap { $0.results.tables.compactMap(\.grouping) }
+        let groupings = modules.flatMap { $0.results.tables.filter(\.reported).compactMap(\.grouping) }
         if let by, !groupings.contains(by) {
             throw LockstatError.usage("--by: unknown grouping '\(by)'; " + (groupings.isEmpty ? "this run's tables have none" : "one of " + groupings.joined(separator: ", ")))
         }

@@ -23,16 +23,19 @@ public struct DiskstatsModel: ModuleModel {
     var time: [Double]
     var devices: [Device]
     var wholeDisks: [String]
+    /// The devices with I/O in the run: every iostat column over the whole run (IostatMetrics.columns order).
+    var overRun: [(device: String, values: [Double])]
     var badLines: Int
 
     enum Key: String {
-        case time, devices, wholeDisks = "whole_disks", total, badLines = "bad_lines"
+        case time, devices, wholeDisks = "whole_disks", total, overRun = "over_run", badLines = "bad_lines"
     }
 
-    init(time: [Double], devices: [Device], wholeDisks: [String], badLines: Int) {
+    init(time: [Double], devices: [Device], wholeDisks: [String], overRun: [(device: String, values: [Double])], badLines: Int) {
         self.time = time
         self.devices = devices
         self.wholeDisks = wholeDisks
+        self.overRun = overRun
         self.badLines = badLines
     }
 
@@ -40,14 +43,17 @@ public struct DiskstatsModel: ModuleModel {
     init(series: DiskstatsSeries, wholeDisks: [String]) {
         self.init(time: series.times, devices: series.names.indices.map { d in
             Device(name: series.names[d], columns: Self.columns.indices.map { series.column(d, $0) })
-        }, wholeDisks: wholeDisks, badLines: series.badLines)
+        }, wholeDisks: wholeDisks, overRun: series.names.indices.compactMap { d in series.overRun(d).map { (series.names[d], $0) } },
+                  badLines: series.badLines)
     }
 
     init(entry e: PyValue) {
-        let devices = e[Key.devices]
+        let devices = e[Key.devices], overRun = e[Key.overRun]
         self.init(time: e[Key.time]?.doubles ?? [],
                   devices: (devices?.keys ?? []).map { name in Device(name: name, columns: Self.columns.map { (devices?[name]?[$0]?.doubles ?? [])[...] }) },
-                  wholeDisks: e[Key.wholeDisks]?.strings ?? [], badLines: Int(e[Key.badLines]?.number ?? 0))
+                  wholeDisks: e[Key.wholeDisks]?.strings ?? [],
+                  overRun: (overRun?.keys ?? []).map { name in (name, IostatMetrics.columns.map { overRun?[name]?[$0]?.number ?? .nan }) },
+                  badLines: Int(e[Key.badLines]?.number ?? 0))
     }
 
     public var entry: PyValue {
@@ -55,6 +61,7 @@ public struct DiskstatsModel: ModuleModel {
                 (.devices, .stringDict(devices.map { d in (d.name, .stringDict(zip(Self.columns, d.columns).map { ($0, PyValue.floats($1)) })) })),
                 (.wholeDisks, .strings(wholeDisks)),
                 (.total, .stringDict(Self.totalColumns.map { ($0, .series(total($0))) })),
+                (.overRun, .stringDict(overRun.map { d in (d.device, .stringDict(zip(IostatMetrics.columns, d.values).map { ($0, .float($1)) })) })),
                 (.badLines, .int(Int64(badLines)))])
     }
 
@@ -72,8 +79,22 @@ public struct DiskstatsModel: ModuleModel {
         return sum
     }
 
+    /// iostat -x over the whole run, per device with I/O: for compare and the page, not the
+    /// report (which lists what ranks: locks, symbols).
+    static let overRunColumns: [ResultColumn] = [
+        ResultColumn("%util", "%util", unit: "%", kind: .percent), ResultColumn("r/s", "r/s", unit: "1/s", kind: .rate, worse: .neither),
+        ResultColumn("w/s", "w/s", unit: "1/s", kind: .rate, worse: .neither), ResultColumn("rkB/s", "rkB/s", unit: "kB/s", kind: .rate, worse: .lower),
+        ResultColumn("wkB/s", "wkB/s", unit: "kB/s", kind: .rate, worse: .lower), ResultColumn("r_await", "r_await", unit: "ms", kind: .gauge),
+        ResultColumn("w_await", "w_await", unit: "ms", kind: .gauge), ResultColumn("aqu-sz", "aqu-sz", unit: "1", kind: .gauge),
+    ]
+    static let deviceTable = ResultTable(name: "devices", metrics: overRunColumns, labels: ["device"], defaultSort: "%util", reported: false)
+
     public var results: Results {
         let units = ["r/s": "1/s", "rkB/s": "kB/s", "w/s": "1/s", "wkB/s": "kB/s", "d/s": "1/s", "dkB/s": "kB/s", "f/s": "1/s"]
-        return Results(time: time, series: Self.totalColumns.map { ResultSeries(name: "whole disks \($0)", unit: units[$0]!, values: total($0)) })
+        var devices = Self.deviceTable
+        let index = Self.overRunColumns.map { c in IostatMetrics.columns.firstIndex(of: c.name)! }
+        devices.rows = overRun.map { d in ResultRow(labels: [d.device], values: index.map { d.values[$0] }) }
+        return Results(tables: [devices], time: time,
+                       series: Self.totalColumns.map { ResultSeries(name: "whole disks \($0)", unit: units[$0]!, values: total($0)) })
     }
 }

@@ -15,6 +15,9 @@ struct DiskstatsSeries {
     private var current: [DiskCounters?] = []
     /// Each device's last whole line, for a device missing from the previous snapshot.
     private var lastSeen: [DiskCounters?] = []
+    /// Each device's counters where the run's totals start: its line in the first snapshot, or
+    /// zero for a device that appeared later (iostat zeroes a new device's previous stats).
+    private var firstSeen: [DiskCounters?] = []
     /// device → (iostat columns, then in_flight) × samples, column-major.
     private var storage: [[Double]] = []
     private(set) var times: [Double] = []
@@ -68,7 +71,10 @@ struct DiskstatsSeries {
                     let p = (previous[device] ?? lastSeen[device]).flatMap { c.restarted(since: $0) ? nil : $0 } ?? .zero(like: c)
                     IostatMetrics.compute(p, c, seconds: seconds, into: base, stride: capacity)
                 }
-                if let c = current[device] { lastSeen[device] = c }
+                if let c = current[device] {
+                    if firstSeen[device] == nil { firstSeen[device] = sample == 0 ? c : .zero(like: c) }
+                    lastSeen[device] = c
+                }
                 if let c = current[device], c.hasMergesAndTimes {
                     base[IostatMetrics.columns.count * capacity] = Double(c.inFlight)
                 }
@@ -94,9 +100,23 @@ struct DiskstatsSeries {
         previous.append(nil)
         current.append(nil)
         lastSeen.append(nil)
+        firstSeen.append(nil)
         // NaN until it appears and wherever a value is missing.
         storage.append([Double](repeating: .nan, count: Self.stride * capacity))
         return names.count - 1
+    }
+
+    /// Every iostat column of a device over the whole run (iostat's formulas between its first
+    /// and last counters, over the time between the first and last samples); nil for a device
+    /// with no I/O in the run.
+    func overRun(_ device: Int) -> [Double]? {
+        guard var p = firstSeen[device], let c = lastSeen[device], let first = times.first, let last = times.last, last > first else { return nil }
+        // Removed and added again during the run: its counters started over.
+        if c.restarted(since: p) { p = .zero(like: c) }
+        var out = [Double](repeating: .nan, count: IostatMetrics.columns.count)
+        out.withUnsafeMutableBufferPointer { IostatMetrics.compute(p, c, seconds: last - first, into: $0.baseAddress!, stride: 1) }
+        let busy = ["r/s", "w/s", "d/s", "f/s", "%util"].compactMap { IostatMetrics.columns.firstIndex(of: $0) }.contains { out[$0] > 0 }
+        return busy ? out : nil
     }
 
     /// The samples so far of one column (0..<IostatMetrics.columns.count, then in_flight).

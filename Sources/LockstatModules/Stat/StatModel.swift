@@ -14,18 +14,21 @@ public struct StatModel: ModuleModel {
     var contextSwitches: [Double], interrupts: [Double], softirqs: [Double], forks: [Double]
     /// Tasks, as /proc/stat printed them.
     var running: [Double], blocked: [Double]
+    /// mpstat's percentages over the whole run (first snapshot to last), per CPU seen in both.
+    var overRun: [(name: String, fields: [Double])]
     var badLines: Int
 
     enum Key: String {
         case time, cpuCount = "n_cpu", cpu, avgCPU = "avg-cpu", contextSwitches = "ctxt/s", interrupts = "intr/s",
-             softirqs = "softirq/s", forks = "fork/s", running = "procs_running", blocked = "procs_blocked", badLines = "bad_lines"
+             softirqs = "softirq/s", forks = "fork/s", running = "procs_running", blocked = "procs_blocked", overRun = "over_run", badLines = "bad_lines"
     }
 
     init(time: [Double], cpuCount: Int, cpus: [(name: String, fields: [[Double]])], avgCPU: [[Double]], contextSwitches: [Double],
-         interrupts: [Double], softirqs: [Double], forks: [Double], running: [Double], blocked: [Double], badLines: Int) {
+         interrupts: [Double], softirqs: [Double], forks: [Double], running: [Double], blocked: [Double],
+         overRun: [(name: String, fields: [Double])], badLines: Int) {
         self.time = time; self.cpuCount = cpuCount; self.cpus = cpus; self.avgCPU = avgCPU
         self.contextSwitches = contextSwitches; self.interrupts = interrupts; self.softirqs = softirqs; self.forks = forks
-        self.running = running; self.blocked = blocked; self.badLines = badLines
+        self.running = running; self.blocked = blocked; self.overRun = overRun; self.badLines = badLines
     }
 
     init(entry e: PyValue) {
@@ -40,6 +43,8 @@ public struct StatModel: ModuleModel {
         forks = e[Key.forks]?.doubles ?? []
         running = e[Key.running]?.doubles ?? []
         blocked = e[Key.blocked]?.doubles ?? []
+        let overRun = e[Key.overRun]
+        self.overRun = (overRun?.keys ?? []).map { name in (name, CPUUtilization.fields.map { overRun?[name]?[$0]?.number ?? .nan }) }
         badLines = Int(e[Key.badLines]?.number ?? 0)
     }
 
@@ -49,7 +54,9 @@ public struct StatModel: ModuleModel {
                        (.cpu, .stringDict(cpus.map { ($0.name, fields(CPUUtilization.fields, $0.fields)) })),
                        (.avgCPU, fields(CPUUtilization.avgCPUFields, avgCPU)),
                        (.contextSwitches, .series(contextSwitches)), (.interrupts, .series(interrupts)), (.softirqs, .series(softirqs)),
-                       (.forks, .series(forks)), (.running, .series(running)), (.blocked, .series(blocked)), (.badLines, .int(Int64(badLines)))])
+                       (.forks, .series(forks)), (.running, .series(running)), (.blocked, .series(blocked)),
+                       (.overRun, .stringDict(overRun.map { ($0.name, .stringDict(zip(CPUUtilization.fields, $0.fields).map { ($0, .float($1)) })) })),
+                       (.badLines, .int(Int64(badLines)))])
     }
 
     /// Busy time (100 − %idle) of one CPU per interval.
@@ -57,10 +64,20 @@ public struct StatModel: ModuleModel {
         fields[CPUUtilization.fields.firstIndex(of: "idle")!].map { 100 - $0 }
     }
 
+    /// mpstat over the whole run, per CPU: for compare and the page, not the report.
+    static let cpuTable = ResultTable(
+        name: "cpus",
+        metrics: [ResultColumn("busy", "busy (100 − %idle)", unit: "%", kind: .percent)] +
+            ["usr", "sys", "iowait", "irq", "soft", "steal", "idle"].map { ResultColumn($0, "%" + $0, unit: "%", kind: .percent, worse: $0 == "idle" ? .lower : .higher) },
+        labels: ["cpu"], defaultSort: "busy", reported: false)
+
     public var results: Results {
+        var table = Self.cpuTable
+        let index = ["usr", "sys", "iowait", "irq", "soft", "steal", "idle"].map { CPUUtilization.fields.firstIndex(of: $0)! }
+        table.rows = overRun.map { cpu in ResultRow(labels: [cpu.name], values: [100 - cpu.fields[index.last!]] + index.map { cpu.fields[$0] }) }
         let all = cpus.first { $0.name == "all" }?.fields ?? []
         let modes = zip(CPUUtilization.fields, all).map { ResultSeries(name: "all %\($0)", unit: "%", values: $1) }
-        return Results(time: time, series: modes + [
+        return Results(tables: [table], time: time, series: modes + [
             ResultSeries(name: "context switches", unit: "1/s", values: contextSwitches),
             ResultSeries(name: "interrupts", unit: "1/s", values: interrupts),
             ResultSeries(name: "softirqs", unit: "1/s", values: softirqs),

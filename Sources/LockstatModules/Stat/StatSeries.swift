@@ -84,6 +84,18 @@ struct StatSeries {
         snapshots.map { $0[keyPath: value].map { Double($0) } }
     }
 
+    /// mpstat's percentages over the whole run: its first snapshot against its last, with the
+    /// same rules as each interval (all, then every CPU in both).
+    func overRun() -> [(name: String, fields: [Double])] {
+        guard snapshots.count >= 2, let first = snapshots.first, let last = snapshots.last else { return [] }
+        let ends = StatSeries(times: [times.first!, times.last!], snapshots: [first, last])
+        let percentages = ends.cpuPercentages()
+        return ends.cpuNames.compactMap { name in
+            let values = percentages[name]!.map { $0[1] }
+            return values.contains { $0 == nil } ? nil : (name, values.map { $0! })
+        }
+    }
+
     var model: StatModel {
         let percentages = cpuPercentages()
         func doubles(_ s: [Double?]) -> [Double] { s.map { $0 ?? .nan } }
@@ -91,6 +103,6 @@ struct StatSeries {
                          cpus: cpuNames.map { ($0, percentages[$0]!.map(doubles)) }, avgCPU: avgCPU().map(doubles),
                          contextSwitches: doubles(rate(\.ctxt)), interrupts: doubles(rate(\.intr)), softirqs: doubles(rate(\.softirq)),
                          forks: doubles(rate(\.processes)), running: doubles(gauge(\.procsRunning)), blocked: doubles(gauge(\.procsBlocked)),
-                         badLines: snapshots.reduce(0) { $0 + $1.badLines })
+                         overRun: overRun(), badLines: snapshots.reduce(0) { $0 + $1.badLines })
     }
 }
