@@ -75,8 +75,11 @@ public struct Comparison {
                     return perSecond ? v / run.seconds : v
                 }.filter { !$0.isNaN }
             }
-            var rows = keys.map { labels -> Row in
+            // A row that is 0 in every run of both sides (a symbol listed, never sampled) says
+            // nothing, and would only widen Holm's family.
+            var rows = keys.compactMap { labels -> Row? in
                 let va = values(a.runs, labels), vb = values(b.runs, labels)
+                guard (va + vb).contains(where: { $0 != 0 }) else { return nil }
                 let p = va.count >= Self.minimumRuns && vb.count >= Self.minimumRuns ? Statistics.mannWhitneyP(va, vb) : nil
                 return Row(labels: labels, a: va, b: vb, medianA: Statistics.median(va), medianB: Statistics.median(vb),
                            intervalA: Statistics.medianInterval(va), intervalB: Statistics.medianInterval(vb), p: p, significant: false)

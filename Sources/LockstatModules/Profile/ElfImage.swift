@@ -52,16 +52,23 @@ public struct ElfImage {
         func load<T>(_ at: UInt64, as type: T.Type) -> T? {
             fits(at, UInt64(MemoryLayout<T>.size)) ? b.loadUnaligned(fromByteOffset: Int(at), as: T.self) : nil
         }
+        /// The i-th entry of a header table; nil where the offset would pass 2^64 (a file being
+        /// written, or a hostile one) or the file's end.
+        func entry(_ table: UInt64, _ i: UInt64, _ size: UInt16) -> UInt64? {
+            let (offset, o1) = i.multipliedReportingOverflow(by: UInt64(size))
+            let (at, o2) = table.addingReportingOverflow(offset)
+            return o1 || o2 ? nil : at
+        }
         let header = b.loadUnaligned(as: Elf64_Ehdr.self)
 
         var segments = [Segment]()
         for i in 0..<UInt64(header.e_phnum) {
-            guard let p = load(header.e_phoff + i * UInt64(header.e_phentsize), as: Elf64_Phdr.self) else { break }
+            guard let at = entry(header.e_phoff, i, header.e_phentsize), let p = load(at, as: Elf64_Phdr.self) else { break }
             if p.p_type == PT_LOAD { segments.append(Segment(offset: p.p_offset, vaddr: p.p_vaddr, size: p.p_filesz)) }
         }
         self.segments = segments
 
-        let sections = (0..<UInt64(header.e_shnum)).compactMap { load(header.e_shoff + $0 * UInt64(header.e_shentsize), as: Elf64_Shdr.self) }
+        let sections = (0..<UInt64(header.e_shnum)).compactMap { i in entry(header.e_shoff, i, header.e_shentsize).flatMap { load($0, as: Elf64_Shdr.self) } }
         var byAddress = [UInt64: Symbol]()
         func keep(_ s: Symbol) {
             if let old = byAddress[s.address], !s.isBetter(than: old) { return }
@@ -123,7 +130,7 @@ public struct ElfImage {
     /// The virtual address (as linked) of a file offset, through the PT_LOAD segment holding it.
     func address(ofFileOffset offset: UInt64) -> UInt64? {
         guard let s = segments.first(where: { offset >= $0.offset && offset - $0.offset < $0.size }) else { return nil }
-        return offset - s.offset + s.vaddr
+        return (offset - s.offset) &+ s.vaddr
     }
 
     /// The function covering `address`: within its size, or, for a symbol of size 0, up to the next.

@@ -39,7 +39,8 @@ final class Symbolizer {
         let kind: ImageKind = file.hasPrefix("[") || imageName.contains(".so") ? .library : .program
         var symbol = Self.unknownSymbol
         if file.hasPrefix("/"), let elf = image(file) {
-            let offset = address - mapping.start + mapping.fileOffset - (returnAddress ? 1 : 0)
+            // Wrapping: a return address at a mapping's first byte (the frame before it is elsewhere) is no crash.
+            let offset = (address &- mapping.start) &+ mapping.fileOffset &- (returnAddress ? 1 : 0)
             if let linked = elf.address(ofFileOffset: offset), let s = elf.symbol(at: linked) { symbol = demangled(s.name) }
         }
         return Frame(symbol: symbol, image: imageName.isEmpty ? "[unknown]" : imageName, kind: kind)
