@@ -15,6 +15,12 @@ public struct FlameGraph {
     /// each frame is red where it grew against these stacks (A) and blue where it shrank, the
     /// deeper the colour the larger the change; the tooltip gives both.
     public var baseline: [(frames: [String], weight: Double)]?
+    /// Frames narrower than this many pixels are left out, with everything above them
+    /// (flamegraph.pl's --minwidth; its default 0.1).
+    public var minWidth = 0.1
+    /// For a page that holds several: no script and no inline event handlers (the page wires
+    /// zoom, details and search itself), classes instead of ids.
+    public var embedded = false
 
     /// Colour families, after flamegraph.pl's palettes: its kernel frames are orange, user code red.
     public enum Hue: Sendable { case warm, red, orange, yellow, grey }
@@ -36,7 +42,7 @@ public struct FlameGraph {
         init(_ name: String) { self.name = name }
     }
 
-    static let width = 1200.0, frameHeight = 16.0, top = 50.0, minWidth = 0.1
+    static let width = 1200.0, frameHeight = 16.0, top = 50.0
 
     static func tree(_ stacks: [(frames: [String], weight: Double)]) -> Node {
         let root = Node("all")
@@ -65,7 +71,10 @@ public struct FlameGraph {
         return delta >= 0 ? "rgb(250,\(fade),\(fade))" : "rgb(\(fade),\(fade),250)"
     }
 
-    public func render() -> String {
+    public func render() -> String { rendered().svg.document }
+
+    /// The graph, and how many frames were narrower than `minWidth` and left out.
+    public func rendered() -> (svg: SVG, pruned: Int) {
         let root = Self.tree(stacks)
         let baseRoot = baseline.map(Self.tree)
         let scale = baseRoot.map { Self.largestChange(root, $0) } ?? 0
@@ -74,17 +83,26 @@ public struct FlameGraph {
         measure(root, 0)
         let height = Self.top + Double(depth + 1) * Self.frameHeight + 30
         var svg = SVG(width: Int(Self.width), height: Int(height))
-        svg.raw("<style>.f text{font-size:11px;pointer-events:none} .f:hover rect{stroke:#000;stroke-width:0.5} #details{font-size:12px}</style>")
+        svg.raw("<style>.f text{font-size:11px;pointer-events:none} .f:hover rect{stroke:#000;stroke-width:0.5} #details,.details{font-size:12px}</style>")
         svg.rect(x: 0, y: 0, width: Self.width, height: height, fill: "#fdf6e3")
         svg.text(title, x: Self.width / 2, y: 22, size: 16, anchor: .middle, weight: "bold")
         if let subtitle { svg.text(subtitle, x: Self.width / 2, y: 40, size: 12, anchor: .middle) }
-        svg.raw("<text id=\"search\" x=\"\(Int(Self.width) - 10)\" y=\"22\" font-size=\"12\" text-anchor=\"end\" style=\"cursor:pointer\" onclick=\"search()\">Search</text>")
-        svg.raw("<text id=\"matched\" x=\"\(Int(Self.width) - 10)\" y=\"\(Int(height) - 8)\" font-size=\"12\" text-anchor=\"end\"></text>")
-        svg.raw("<text id=\"details\" x=\"10\" y=\"\(Int(height) - 8)\"> </text>")
+        if embedded {
+            svg.raw("<text class=\"matched\" x=\"\(Int(Self.width) - 10)\" y=\"\(Int(height) - 8)\" font-size=\"12\" text-anchor=\"end\"></text>")
+            svg.raw("<text class=\"details\" x=\"10\" y=\"\(Int(height) - 8)\"> </text>")
+        } else {
+            svg.raw("<text id=\"search\" x=\"\(Int(Self.width) - 10)\" y=\"22\" font-size=\"12\" text-anchor=\"end\" style=\"cursor:pointer\" onclick=\"search()\">Search</text>")
+            svg.raw("<text id=\"matched\" x=\"\(Int(Self.width) - 10)\" y=\"\(Int(height) - 8)\" font-size=\"12\" text-anchor=\"end\"></text>")
+            svg.raw("<text id=\"details\" x=\"10\" y=\"\(Int(height) - 8)\"> </text>")
+        }
+        var pruned = 0
         let total = max(root.weight, 1)
         func draw(_ n: Node, _ x: Double, _ d: Int, _ base: Node?) {
             let w = n.weight / total * (Self.width - 20)
-            guard w >= Self.minWidth else { return }
+            guard w >= minWidth else {
+                pruned += Self.count(n)
+                return
+            }
             let y = height - 30 - Double(d + 1) * Self.frameHeight
             let pct = n.weight / total * 100
             var label = "\(n.name) (\(tickLabel(n.weight)) \(countName), \(String(format: "%.2f", pct))%)"
@@ -96,7 +114,8 @@ public struct FlameGraph {
             }
             let chars = Int(w / 7)
             let shown = chars < 3 ? "" : (n.name.count <= chars ? n.name : String(n.name.prefix(chars - 2)) + "..")
-            svg.raw("<g class=\"f\" data-x=\"\(x)\" data-w=\"\(n.weight / total)\" data-d=\"\(d)\" onclick=\"zoom(this)\" onmouseover=\"details(this)\">" +
+            let handlers = embedded ? "" : " onclick=\"zoom(this)\" onmouseover=\"details(this)\""
+            svg.raw("<g class=\"f\" data-x=\"\(x)\" data-w=\"\(n.weight / total)\" data-d=\"\(d)\"\(handlers)>" +
                     "<title>\(SVG.escape(label))</title>" +
                     "<rect x=\"\(svg.f(10 + x * (Self.width - 20)))\" y=\"\(svg.f(y))\" width=\"\(svg.f(w))\" height=\"\(Self.frameHeight - 1)\" rx=\"2\" fill=\"\(fill)\"/>" +
                     "<text x=\"\(svg.f(13 + x * (Self.width - 20)))\" y=\"\(svg.f(y + 11.5))\">\(SVG.escape(shown))</text></g>")
@@ -107,9 +126,12 @@ public struct FlameGraph {
             }
         }
         draw(root, 0, 0, baseRoot)
-        svg.raw("<script><![CDATA[\(Self.script)]]></script>")
-        return svg.document
+        if !embedded { svg.raw("<script><![CDATA[\(Self.script)]]></script>") }
+        return (svg, pruned)
     }
+
+    /// Frames in a subtree, itself included.
+    static func count(_ n: Node) -> Int { n.children.values.reduce(1) { $0 + count($1) } }
 
     /// A colour of the family, stable per name (FNV-1a), as flamegraph.pl's --hash.
     static func color(_ name: String, _ hue: Hue = .warm) -> String {

@@ -73,6 +73,12 @@ public struct SVG {
         "font-family=\"DejaVu Sans, Verdana, sans-serif\">\n" + body.joined(separator: "\n") + "\n</svg>\n"
     }
 
+    /// The chart as an element of an HTML page, scaled to the page's width.
+    public func inline(class name: String) -> String {
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"\(name)\" viewBox=\"0 0 \(width) \(height)\" " +
+        "font-family=\"DejaVu Sans, Verdana, sans-serif\">\n" + body.joined(separator: "\n") + "\n</svg>"
+    }
+
     /// The chart as an element of a larger document, its top left corner at (x, y).
     public func nested(x: Int, y: Int) -> String {
         "<svg x=\"\(x)\" y=\"\(y)\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">\n" + body.joined(separator: "\n") + "\n</svg>"

@@ -35,6 +35,15 @@ public struct TimeChart {
     static let width = 960, height = 440
     static let left = 80.0, right = 230.0, top = 40.0, bottom = 55.0
 
+    /// Where time runs on the chart: seconds t0…t1 over x pixels x0…x1 (for a page's cursor).
+    public var timeAxis: (t0: Double, t1: Double, x0: Double, x1: Double) {
+        let finite = time.filter(\.isFinite)
+        let t0 = min(0, finite.min() ?? 0)
+        return (t0, max(finite.max() ?? 1, t0 + 1e-9), plotLeft, plotRight)
+    }
+    public static var size: (width: Int, height: Int) { (width, height) }
+    public var plotTopBottom: (top: Double, bottom: Double) { (plotTop, plotBottom) }
+
     var plotLeft: Double { Self.left }
     var plotRight: Double { Double(Self.width) - Self.right }
     var plotTop: Double { Self.top }

@@ -72,6 +72,7 @@ public enum RunPipeline {
 
         var written = ["lockstat.config", "cmd", "output", "samples"]
         var notes = [String]()
+        var results = [(module: String, results: Results)]()
         // What could not be recorded: the run then ends with 125, lockstat's own failure after
         // the program ran (as env(1) and timeout(1) use it); the program's status is in the summary.
         var failures = sampled.filter { $0.writeErrors > 0 }.map {
@@ -85,6 +86,7 @@ public enum RunPipeline {
             parsed.warnings.forEach { console.warn($0) }
             notes = parsed.notes
             written += ["samples.pickle", "samples.json"]
+            results = parsed.models.map { ($0.module, $0.model.results) }
             let graphs = try GraphStep.run(dir, modules: available, models: parsed.models)
             graphs.warnings.forEach { console.warn($0) }
             written += graphs.files
@@ -99,6 +101,11 @@ public enum RunPipeline {
             written.append(RunMetadata.fileName)
         } catch { failures.append("\(error)") }
         do { try dir.addToManifest(["lockstat.config", "cmd", "output", RunMetadata.fileName]) } catch { failures.append("\(error)") }
+        // The page last: it shows run.json.
+        do {
+            try RunPage.write(dir, modules: results)
+            written.insert(RunPage.fileName, at: 0)
+        } catch { failures.append("\(error)") }
         // Under sudo the files this run made are the invoking user's (nothing that was there before).
         do { try Privileges.giveToInvokingUser(dir) } catch { console.warn("\(error)") }
         console.summary(RunSummary(seconds: Double(end - start) / 1e9, modules: sampled, notes: notes, files: written,
@@ -172,6 +179,7 @@ struct RunSummary {
             if s.writeErrors > 0 { line += ", \(s.writeErrors) failed writes" }
             lines.append(line)
         }
+        if files.first == RunPage.fileName { lines.insert("  open \(directory)/\(RunPage.fileName): the whole run on one page", at: 1) }
         lines += notes.map { "  " + $0 }
         lines.append("  wrote in \(directory): " + files.joined(separator: " "))
         return lines.joined(separator: "\n")

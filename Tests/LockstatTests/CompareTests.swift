@@ -70,6 +70,9 @@ final class CompareTests: XCTestCase {
                 assertClose(Double(shown.p), row["p"] as! Double, accuracy: 1e-4, shown.label)
             }
         }
+        // The comparison's page: every compared table, the differential flame graph inline.
+        let page = try String(contentsOfFile: dir + "/cmp/index.html", encoding: .utf8)
+        XCTAssertTrue(page.contains("contention callers: total wait per second of run time") && page.contains("class=\"flamegraph\""))
         // The differential flame graph and its folded pairs.
         let folded = try String(contentsOfFile: dir + "/cmp/contention_wait_diff.difffolded", encoding: .utf8)
         XCTAssertTrue(folded.split(separator: "\n").allSatisfy { $0.split(separator: " ").suffix(2).allSatisfy { Double($0) != nil } })
