@@ -52,9 +52,14 @@ struct { __uint(type, BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, 16384);
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
          __type(key, __u32); __type(value, struct start); } task_starts SEC(".maps");
 /* Spinning locks: the waiter stays on its CPU, so a per-CPU slot needs no lock at all (a hash
-   update takes a bucket lock, the very thing being measured). */
+   update takes a bucket lock, the very thing being measured). One slot per context that can
+   spin inside another's spin on the same CPU — task, softirq, hardirq, NMI — used last in,
+   first out: an interrupt's wait inside a task's is a contention of its own (perf counts it so,
+   for the interrupted task). */
+#define LS_CPU_DEPTH 4
+struct cpu_waits { struct start slot[LS_CPU_DEPTH]; };
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
-         __type(key, __u32); __type(value, struct start); } cpu_starts SEC(".maps");
+         __type(key, __u32); __type(value, struct cpu_waits); } cpu_starts SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
          __type(key, __u32); __type(value, char[LS_BPF_COMM]); } comms SEC(".maps");
 /* scope program: the tgids followed (the program's, then every process it forks). */
@@ -132,9 +137,12 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     struct start *s;
     __u32 zero = 0;
     if (spinning(flags)) {
-        s = bpf_map_lookup_elem(&cpu_starts, &zero);
-        if (!s) return 0;
-        if (s->lock) { count(LS_BPF_NESTED); return 0; }   /* an interrupt spinning inside a wait */
+        struct cpu_waits *w = bpf_map_lookup_elem(&cpu_starts, &zero);
+        if (!w) return 0;
+        int depth = 0;
+        while (depth < LS_CPU_DEPTH && w->slot[depth].lock) depth++;
+        if (depth >= LS_CPU_DEPTH) { count(LS_BPF_NESTED); return 0; }   /* deeper than NMI: not kept */
+        s = &w->slot[depth];
     } else {
         s = bpf_map_lookup_elem(&task_starts, &tid);
         if (s && s->lock) { count(LS_BPF_NESTED); return 0; }   /* still the first wait's */
@@ -166,13 +174,19 @@ SEC("tp_btf/contention_end")
 int BPF_PROG(contention_end, void *lock, int ret) {
     __u64 now = bpf_ktime_get_ns();
     __u32 zero = 0, tid = (__u32)bpf_get_current_pid_tgid();
-    /* A spinning wait is this CPU's; else the task's (it cannot sleep inside a spinning one). */
-    struct start *s = bpf_map_lookup_elem(&cpu_starts, &zero);
-    int per_task = 0;
-    if (!s || s->lock != (__u64)lock) {
-        if (s && s->lock) return 0;   /* the end of a nested begin that was not kept */
+    /* A spinning wait is this CPU's, the innermost one on this lock; else the task's (it
+       cannot sleep inside a spinning one). */
+    struct cpu_waits *w = bpf_map_lookup_elem(&cpu_starts, &zero);
+    struct start *s = 0;
+    int per_task = 0, matched = -1;
+    if (w) {
+        for (int depth = LS_CPU_DEPTH - 1; depth >= 0; depth--) {
+            if (w->slot[depth].lock == (__u64)lock) { s = &w->slot[depth]; matched = depth; break; }
+        }
+    }
+    if (!s) {
         s = bpf_map_lookup_elem(&task_starts, &tid);
-        if (!s || s->lock != (__u64)lock) return 0;
+        if (!s || s->lock != (__u64)lock) return 0;   /* the end of a begin that was not kept */
         per_task = 1;
     }
     __u64 ns = now > s->time ? now - s->time : 0;
@@ -212,6 +226,15 @@ owner:
     }
     s->lock = 0;
     if (per_task) bpf_map_delete_elem(&task_starts, &tid);
+    /* Waits of contexts inside this one have ended by now; a slot still held above it is an
+       interrupt's whose end came while this program ran on the CPU (the kernel skips a program
+       re-entered there), and would pair with a later end of the same lock: free them. A
+       task's sleeping wait has no spinning one around it. */
+    if (w) {
+        for (int depth = 0; depth < LS_CPU_DEPTH; depth++) {
+            if (depth > matched) w->slot[depth].lock = 0;
+        }
+    }
     return 0;
 }
 

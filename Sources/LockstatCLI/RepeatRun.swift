@@ -24,7 +24,8 @@ struct RepeatRun {
         let names = (0..<warmup).map { "warmup-\($0 + 1)" } + (0..<count).map { String($0 + 1) }
         for (i, name) in names.enumerated() {
             let status = try runOne(into: dir.file(name))
-            let seconds = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file(name + "/run.json")))) as? [String: Any])?["seconds"] as? Double
+            // Through the run's own directory descriptor (no symlink in DIR is followed).
+            let seconds = RunSet.metadata(TestDirectory(dir.file(name)))["seconds"] as? Double
             members.append(RunSet.Member(directory: name, status: status, seconds: seconds ?? .nan, counted: i >= warmup && status == 0))
             if ls_signals_first() != 0 || status == 128 + SIGINT || status == 128 + SIGTERM {
                 stoppedBy = "interrupted"

@@ -58,7 +58,8 @@ public enum RunSet {
 
     public static func isSet(_ path: String) -> Bool { !members(TestDirectory(path)).isEmpty }
 
-    static func metadata(_ run: TestDirectory) -> [String: Any] {
+    /// A run's run.json, read through its directory descriptor; empty when it has none.
+    public static func metadata(_ run: TestDirectory) -> [String: Any] {
         guard case .success(let bytes) = run.read("run.json") else { return [:] }
         return (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
     }

@@ -19,9 +19,10 @@ final class LockStatVMTests: XCTestCase {
         }
         let source = Fixtures.repository.appendingPathComponent("Tests/vm")
         XCTAssertEqual(try shell(["cc", "-O2", "-o", out + "/lock-workload", source.appendingPathComponent("lock-workload.c").path]).status, 0)
+        XCTAssertEqual(try shell(["cc", "-O2", "-o", out + "/mkdir-storm", Fixtures.repository.path + "/Tests/contention/mkdir-storm.c"]).status, 0)
         try FileManager.default.copyItem(atPath: source.appendingPathComponent("lock-stat-in-vm.sh").path, toPath: out + "/in-vm.sh")
         let vm = try shell([Self.vm.appendingPathComponent("run-in-vm.sh").path, "--timeout", "400", "--quiet", out, "--",
-                            out + "/in-vm.sh", out, out + "/lock-workload"])
+                            out + "/in-vm.sh", out, out + "/lock-workload", out + "/mkdir-storm"])
         XCTAssertEqual(vm.status, 0, "VM: \(vm.err) \(vm.out)")
         func file(_ name: String) -> String { (try? String(contentsOfFile: out + "/" + name, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "missing" }
 
@@ -66,6 +67,20 @@ final class LockStatVMTests: XCTestCase {
         let report = try Lockstat.tool(["report", out + "/run", "--top", "3"])
         XCTAssertEqual(report.status, 0)
         XCTAssertTrue(report.out.split(separator: "\n")[1].contains("i_mutex_dir_key"), report.out)
+
+        // Two sets of 3 runs: the mkdir storm in one directory, then in one each. The directory's
+        // i_rwsem class (i_mutex_dir_key) falls, by more than half — direction and size only:
+        // 3 runs a side cannot show significance, and compare says so.
+        XCTAssertEqual(file("shared.status"), "0")
+        XCTAssertEqual(file("private.status"), "0")
+        let compared = try Lockstat.tool(["compare", out + "/shared", out + "/private", "--format", "json"])
+        XCTAssertEqual(compared.status, 0, compared.err)
+        let json = try JSONSerialization.jsonObject(with: Data(compared.out.utf8)) as? [String: Any] ?? [:]
+        let classTable = (json["tables"] as? [[String: Any]])?.first { $0["module"] as? String == "lock_stat" }
+        let dirClass = (classTable?["rows"] as? [[String: Any]])?.first { (($0["labels"] as? [String])?.first ?? "").contains("i_mutex_dir_key") }
+        XCTAssertNotNil(dirClass, "\(compared.out.prefix(2000))")
+        XCTAssertLessThan(dirClass?["change_percent"] as? Double ?? 0, -50, "\(dirClass ?? [:])")
+        XCTAssertTrue((json["notes"] as? [String] ?? []).contains { $0.contains("nothing can be significant") }, "\(json["notes"] ?? "")")
 
         // SIGINT mid-run: forwarded, the run finishes, the switch is restored.
         XCTAssertEqual(file("int.status"), "130")

@@ -2,9 +2,11 @@
 # Runs inside the lock_stat VM (../shared/vm/run-in-vm.sh): lockstat-run on a lock-heavy
 # workload, then the same interrupted by SIGINT, and by two SIGINTs. Everything it learns goes
 # to $OUTDIR for the host-side test to check.
-# usage: lock-stat-in-vm.sh LOCKSTAT_BIN_DIR WORKLOAD
+# Then two repeat sets of the mkdir storm for `lockstat compare`: 4 workers in one directory,
+# and 4 each in its own.
+# usage: lock-stat-in-vm.sh LOCKSTAT_BIN_DIR WORKLOAD MKDIR_STORM
 set -u
-bin=$1 workload=$2
+bin=$1 workload=$2 storm=$3
 cd "$OUTDIR"
 printf 'modules lock_stat stat diskstats\nintervall 0.2\nlock_stat.intervall 0.5\n' > vm.config
 "$bin/lockstat" doctor --json --config vm.config > doctor.json
@@ -42,4 +44,10 @@ wait $pid
 echo "$?" > int2.status
 cat /proc/sys/kernel/lock_stat > int2.switch
 pkill -f "sleep 60"
+
+mkdir -p "$SCRATCH/shared" "$SCRATCH/private"
+"$bin/lockstat" run --quiet --config vm.config --repeat 3 "$OUTDIR/shared" "$storm" "$SCRATCH/shared" 1 4
+echo "$?" > shared.status
+"$bin/lockstat" run --quiet --config vm.config --repeat 3 "$OUTDIR/private" "$storm" "$SCRATCH/private" 1 4 private
+echo "$?" > private.status
 exit 0

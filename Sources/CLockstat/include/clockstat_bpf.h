@@ -51,7 +51,7 @@ struct ls_bpf_owner_value {
 enum ls_bpf_counter {
     LS_BPF_BEGINS = 0,        /* contention_begin events the kernel fired */
     LS_BPF_RECORDED,          /* waits added to the aggregation */
-    LS_BPF_NESTED,            /* a begin while the same task or CPU already waited (optimistic spinning, then sleeping) */
+    LS_BPF_NESTED,            /* a begin while the same task already waited (optimistic spinning, then sleeping; perf ignores it too), or a spin nested deeper than task, softirq, hardirq and NMI */
     LS_BPF_STACK_FAILED,      /* bpf_get_stackid failed: aggregated under stack id -1 */
     LS_BPF_MAP_FULL,          /* waits dropped: the aggregation map was full */
     LS_BPF_TSTAMP_FAILED,     /* begins dropped: no room to keep their start time */
