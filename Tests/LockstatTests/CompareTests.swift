@@ -148,6 +148,36 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(fill("hot_b").map { $0.r > $0.b } ?? false, "hot_b red: \(String(describing: fill("hot_b")))")
     }
 
+    /// SIGINT to a set's lockstat: the current run's program gets it and its run finishes; the
+    /// set stops after it, keeps what it has, and exits 130. A failing program's run is kept,
+    /// reported and left out; parse of the set redoes each run and the summary.
+    func testASetStopsAfterTheInterruptedRunAndKeepsFailuresApart() throws {
+        let dir = temporaryDirectory()
+        try "modules stat\nintervall 0.1\n".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
+        let p = try Lockstat.start(["--config", dir + "/c.config", "--repeat", "5", dir + "/set", "sleep", "1.5"])
+        Thread.sleep(forTimeInterval: 2.3)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 128 + SIGINT)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/set/set.json"))) as! [String: Any]
+        let runs = summary["runs"] as! [[String: Any]]
+        XCTAssertEqual(runs.count, 2, "the first run, and the interrupted second: \(runs)")
+        XCTAssertEqual(runs.first?["counted"] as? Bool, true)
+        XCTAssertEqual(runs.last?["exit_status"] as? Int, 128 + Int(SIGINT), "the program got the signal")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/set/2/samples.pickle"), "the interrupted run finished")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/set/3"))
+        // A program that fails every other run: kept, reported, left out.
+        let failing = try Lockstat.run(["--config", dir + "/c.config", "--repeat", "3", dir + "/mixed", "sh", "-c", "sleep 0.3; test -e \(dir)/flag; s=$?; touch \(dir)/flag; exit $s"], quiet: false)
+        XCTAssertEqual(failing.status, 1)
+        XCTAssertTrue(failing.err.contains("3 runs in \(dir)/mixed: 2 counted, 1 failed and left out: 1 (status 1)"), failing.err)
+        XCTAssertEqual(try Lockstat.tool(["parse", dir + "/mixed"]).status, 0)
+        let compared = try Lockstat.tool(["compare", dir + "/mixed", dir + "/set", "--format", "json"])
+        XCTAssertEqual(compared.status, 0, compared.err)
+        let a = (try JSONSerialization.jsonObject(with: Data(compared.out.utf8)) as! [String: Any])["a"] as! [String: Any]
+        XCTAssertEqual((a["runs"] as! [String]).count, 2)
+        XCTAssertEqual((a["failed"] as! [[String: Any]]).count, 1)
+    }
+
     /// The statistics against values worked out by hand (and scipy's exact test).
     func testMannWhitneyHolmAndTheMedianInterval() {
         XCTAssertEqual(Statistics.mannWhitneyP([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])!, 2.0 / 252, accuracy: 1e-12)
