@@ -31,6 +31,12 @@ final class ResultsModelTests: XCTestCase {
         let bad = try Lockstat.tool(["report", dir + "/run", "--sort", "latency"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertEqual(bad.err, "lockstat: --sort: unknown key 'latency'; queues: depth, served, queue\n")
+        // The page and compare show it like a built-in's table.
+        let page = try String(contentsOfFile: dir + "/run/index.html", encoding: .utf8)
+        XCTAssertTrue(page.contains("<h3>queues</h3>") && page.contains(">queue depth</th>") && page.contains(">q-deep</td>"))
+        let compared = try Lockstat.tool(["compare", dir + "/run", dir + "/run"])
+        XCTAssertEqual(compared.status, 0, compared.err)
+        XCTAssertTrue(compared.out.contains("queues queues: queue depth\n") && compared.out.contains("q-deep"), compared.out)
         // samples.pickle keeps the value exactly as the module returned it.
         let check = "import pickle, sys; d = pickle.load(open(sys.argv[1], 'rb'))['queues']; assert d['depth'] == [1, 2]; print('ok')"
         XCTAssertEqual(try shell(["python3", "-c", check, dir + "/run/samples.pickle"]).out, "ok\n")
