@@ -197,23 +197,9 @@ public struct RunPage {
 
     // MARK: escaping
 
-    /// Text for HTML element content and quoted attribute values alike.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            case _ where c.value < 0x20 && c != "\n" && c != "\t": out += "\u{FFFD}"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    /// Text for HTML element content and quoted attribute values alike: the SVG writer's
+    /// escaping (`<>&"'` and the controls XML forbids), which HTML reads the same way.
+    static func escape(_ s: String) -> String { SVG.escape(s) }
 
     static func percentEncoded(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? s

@@ -157,7 +157,7 @@ final class PageTests: XCTestCase {
                                                                                     series: [ResultSeries(name: name, unit: "1", values: [1, 2])]))], files: [name])
         let html = page.html
         XCTAssertFalse(html.contains("<img"))
-        XCTAssertTrue(html.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;"))
+        XCTAssertTrue(html.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&quot;&apos;&amp;"))
         XCTAssertTrue(html.contains("\\u003c/script\\u003e\\u003cimg"), "in the script's data")
         XCTAssertEqual(html.components(separatedBy: "</script>").count - 1, 2)
     }
