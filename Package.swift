@@ -14,6 +14,9 @@ let package = Package(
         // Drop-in modules' helper processes (and swift-system, which it builds on).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // `lockstat serve`'s HTTP server: small, no dependencies of its own (swift-nio and
+        // hummingbird cost CI minutes of building).
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // Syscall-level helpers: CRC-32C, the deadline sleeper, signals and restores, spawn, zstd (libzstd-dev),
@@ -23,8 +26,11 @@ let package = Package(
         // SVG primitives; knows nothing about lockstat.
         .target(name: "LockstatCharts"),
         // Config, test directory, sampler, raw log, pickle/JSON, the run pipeline, the generic
-        // results and every output written over them (report, compare). Module-agnostic.
-        .target(name: "LockstatCore", dependencies: ["CLockstat", "LockstatCharts", .product(name: "SystemPackage", package: "swift-system")]),
+        // results and every output written over them (report, compare, page, serve, exports). Module-agnostic.
+        .target(name: "LockstatCore", dependencies: [
+            "CLockstat", "LockstatCharts", .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "FlyingFox", package: "FlyingFox"),
+        ]),
         // One folder per module: reader, parser, model and plots side by side.
         .target(name: "LockstatModules", dependencies: [
             "LockstatCore", "LockstatCharts",

@@ -161,6 +161,29 @@ long ls_bpf_contention_changed(ls_bpf_contention *h, struct ls_bpf_entry *out, l
     return changed;
 }
 
+/* Deletes `keys` from the waits map and from what was read, so a wait under one of them later
+   starts a new entry counted from zero; the shadow table is built again without them. */
+long ls_bpf_contention_forget(ls_bpf_contention *h, const struct ls_bpf_key *keys, long n) {
+    long deleted = 0;
+    for (long i = 0; i < n; i++) {
+        if (bpf_map_delete_elem(h->waits, &keys[i]) == 0) deleted++;
+        size_t slot = slot_of(&h->shadow, &keys[i]);
+        if (h->shadow.used[slot]) h->shadow.used[slot] = 2;
+    }
+    struct shadow fresh = { calloc(h->shadow.size, sizeof *fresh.slots), calloc(h->shadow.size, 1), h->shadow.size };
+    if (!fresh.slots || !fresh.used) { free(fresh.slots); free(fresh.used); return -ENOMEM; }
+    for (size_t i = 0; i < h->shadow.size; i++) {
+        if (h->shadow.used[i] != 1) continue;
+        size_t slot = slot_of(&fresh, &h->shadow.slots[i].key);
+        fresh.used[slot] = 1;
+        fresh.slots[slot] = h->shadow.slots[i];
+    }
+    free(h->shadow.slots);
+    free(h->shadow.used);
+    h->shadow = fresh;
+    return deleted;
+}
+
 long ls_bpf_contention_owners_changed(ls_bpf_contention *h, struct ls_bpf_owner_entry *out, long capacity) {
     long n = 0, changed = 0;
     struct ls_bpf_owner_key key, next, *previous = NULL;

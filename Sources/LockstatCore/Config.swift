@@ -139,6 +139,16 @@ public enum ConfigParser {
     static func apply(key: String, values: [String], to config: inout Config, at location: String, catalog: ModuleCatalog) throws {
         if let dot = key.firstIndex(of: "."), !globalKeys.contains(key) {
             let module = catalog.canonical(String(key[..<dot])), sub = String(key[key.index(after: dot)...])
+            if module == "serve" {
+                guard let value = ServePipeline.configKeys[sub] else {
+                    throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(sub, ServePipeline.configKeys.keys.sorted(), prefix: "serve."))
+                }
+                if let problem = value.problem(values) {
+                    throw LockstatError.usage("\(location): key '\(key)' \(problem), got '\(values.joined(separator: " "))'")
+                }
+                config.moduleSettings[module, default: [:]][sub] = values
+                return
+            }
             guard let moduleKeys = catalog.keys[module] else {
                 throw LockstatError.usage("\(location): unknown module '\(module)' in key '\(key)'" + hint(module, catalog.names))
             }

@@ -21,6 +21,11 @@ final class Console: @unchecked Sendable {
         }
     }
 
+    /// A line of what a long-running command is doing (serve's start and stop).
+    func info(_ message: String) {
+        lock.withLock { _ = writeText(2, "lockstat: \(message)\n") }
+    }
+
     func warn(_ message: String) {
         lock.withLock {
             warnings.append(message)

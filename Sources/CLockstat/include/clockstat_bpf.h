@@ -86,6 +86,9 @@ int ls_bpf_contention_follow(ls_bpf_contention *h, __u32 tgid);
 /* The entries that changed since the last call, into `out`; returns how many, or -1 when
    `capacity` entries are too few (nothing is lost: call again with more). */
 long ls_bpf_contention_changed(ls_bpf_contention *h, struct ls_bpf_entry *out, long capacity);
+/* Deletes entries from the aggregation map and from what was read (serve's idle entries, so the
+   map never fills); returns how many the map held. */
+long ls_bpf_contention_forget(ls_bpf_contention *h, const struct ls_bpf_key *keys, long n);
 long ls_bpf_contention_owners_changed(ls_bpf_contention *h, struct ls_bpf_owner_entry *out, long capacity);
 void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]);
 /* A stack's frames (innermost first); returns how many, 0 when unknown. */

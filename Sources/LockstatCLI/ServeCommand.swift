@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import LockstatCore
+import LockstatModules
+
+/// `lockstat serve`: the modules sampled continuously for Prometheus (README "Fleet").
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Sample continuously, without a program, and serve the totals at /metrics (OpenMetrics) until SIGTERM or SIGINT.")
+
+    @Option(help: ArgumentHelp("Address and port to listen on (loopback unless told otherwise; [::1]:PORT for IPv6).", valueName: "host:port"))
+    var listen = "127.0.0.1:9464"
+
+    @Option(help: "Config file (as for run; serve.max_series and serve.addresses are serve's own keys).")
+    var config: String?
+
+    @Option(help: ArgumentHelp("Modules to serve, comma-separated (overrides the config's `modules`).", valueName: "a,b"))
+    var modules: String?
+
+    func run() throws {
+        let (host, port) = try Self.address(listen)
+        var (config, set, _) = try loadConfig(explicit: self.config)
+        if let list = modules {
+            let catalog = set.catalog
+            let names = list.split(separator: ",").map { catalog.canonical(String($0).trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty }
+            for name in names where catalog.keys[name] == nil {
+                throw LockstatError.usage("--modules: unknown module '\(name)'" + ConfigParser.hint(name, catalog.names))
+            }
+            config.modules = names
+        }
+        throw ExitCode(try ServePipeline.run(ServeRequest(host: host, port: port, config: config, system: SystemRoot("/")), modules: set.modules))
+    }
+
+    /// `host:port`, `[v6]:port` or `:port` (loopback).
+    static func address(_ text: String) throws -> (String, UInt16) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), port > 0 else {
+            throw LockstatError.usage("--listen: expected host:port (e.g. 127.0.0.1:9464), got '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+}

@@ -1,0 +1,77 @@
+import CLockstat
+import Foundation
+
+public struct ServeRequest {
+    public var host: String
+    public var port: UInt16
+    public var config: Config
+    public var system: SystemRoot
+
+    public init(host: String, port: UInt16, config: Config, system: SystemRoot) {
+        self.host = host
+        self.port = port
+        self.config = config
+        self.system = system
+    }
+}
+
+/// `lockstat serve`: the modules sample as in a run, without a program, until SIGTERM or
+/// SIGINT; a scrape of /metrics reads their totals. Logs go to stderr; it never daemonizes.
+public enum ServePipeline {
+    /// serve.max_series: rows per family ever exposed. serve.addresses: raw kernel addresses as label values.
+    public static let defaultMaxSeries = 500
+    static let configKeys: [String: ConfigValue] = ["max_series": .positiveInteger, "addresses": .choice(["yes", "no"])]
+    /// The interval of a module without one of its own: scrapes come seconds apart.
+    public static let defaultInterval = 1.0
+
+    public static func run(_ request: ServeRequest, modules available: [any LockstatModule]) throws -> Int32 {
+        let console = Console(quiet: false)
+        let config = request.config
+        let maxSeries = Int(config.setting("serve", "max_series")?.first ?? "") ?? defaultMaxSeries
+        let addresses = config.setting("serve", "addresses")?.first == "yes"
+        ls_signals_install()
+        // The port first: one in use stops serve before presampling changes anything.
+        let scraper = Scraper(maxSeries: maxSeries)
+        let server = try MetricsServer(host: request.host, port: request.port, scraper: scraper,
+                                       about: "modules " + config.modules.joined(separator: ", "))
+        defer { server.stop() }
+        var served = [Scraper.Served]()
+        // Whatever happens from here on, what presampling changed is put back.
+        defer { served.forEach { $0.source.stop() } }
+        let context = ServingContext(system: request.system, config: config, addresses: addresses, warn: console.warn)
+        let now = ls_monotonic_ns()
+        for name in config.modules {
+            guard let module = available.first(where: { $0.name == name }) else { continue }
+            guard let servable = module as? any ServedModule else {
+                console.warn("module \(name) skipped: serve does not run it (\(name == "oprofile" ? "its profile is exported with `lockstat export DIR --format pprof`" : "drop-in modules run with a program"))")
+                continue
+            }
+            if let reason = module.unavailableReason(request.system) {
+                console.warn("module \(name) skipped: \(reason)")
+                continue
+            }
+            do {
+                let source = try servable.serving(context)
+                let own = config.setting(name, "intervall").flatMap { $0.first }.flatMap(Double.init)
+                let interval = own ?? module.defaultInterval(for: config, on: request.system) ?? defaultInterval
+                served.append(.init(module: name, source: source, intervalNanoseconds: UInt64(interval * 1e9), due: now))
+            } catch {
+                console.warn("module \(name) skipped: \(error)")
+            }
+        }
+        guard !served.isEmpty else { throw LockstatError("no module to serve (configured: \(config.modules.joined(separator: ", ")))") }
+        scraper.serve(served)
+        console.info("serving \(served.map(\.module).joined(separator: ", ")) on http://\(server.address)/metrics (SIGTERM or SIGINT stops)")
+        while ls_signals_first() == 0 {
+            let next = scraper.sampleDue(now: ls_monotonic_ns())
+            let wait = min(next &- min(next, ls_monotonic_ns()), 100_000_000)
+            if wait > 0 { usleep(UInt32(wait / 1000)) }
+        }
+        let signal = ls_signals_first()
+        server.stop()
+        scraper.stop()
+        served = []
+        console.info("\(signal == SIGINT ? "SIGINT" : "SIGTERM"): stopped; what presampling changed is restored")
+        return 0
+    }
+}

@@ -1,0 +1,38 @@
+/// A module `lockstat serve` can keep running without a program: presampling as in a run, a
+/// reading every interval, its totals as metric families at each scrape, and postsampling at the
+/// end. The same families describe a finished run (`lockstat export --format openmetrics`).
+public protocol ServedModule: LockstatModule {
+    /// presampling for serve: what reads the kernel from now on.
+    func serving(_ context: ServingContext) throws -> any MetricsSource
+    /// A finished run's totals, from its raw log, as `serving` would have exposed them at its end.
+    func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily]
+}
+
+public struct ServingContext {
+    public let system: SystemRoot
+    public let config: Config
+    /// Raw kernel addresses may be label values (`serve.addresses yes`); named locks always are.
+    public let addresses: Bool
+    public let warn: (String) -> Void
+
+    public init(system: SystemRoot, config: Config, addresses: Bool, warn: @escaping (String) -> Void) {
+        self.system = system
+        self.config = config
+        self.addresses = addresses
+        self.warn = warn
+    }
+}
+
+/// What a served module keeps up to date. The core calls it from one thread at a time.
+public protocol MetricsSource: AnyObject {
+    /// Every interval: take a reading (kernels' aggregation maps are drained here, so they never fill).
+    func sample()
+    /// The totals since presampling.
+    func families() -> [MetricFamily]
+    /// postsampling: restore what presampling changed.
+    func stop()
+}
+
+extension MetricsSource {
+    public func sample() {}
+}

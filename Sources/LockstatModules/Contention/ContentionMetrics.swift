@@ -1,0 +1,185 @@
+import CLockstat
+import LockstatCore
+
+/// Contentions since lockstat started, as one histogram family by caller, lock type and lock:
+/// `_count` is the number of contentions, `_sum` their total wait in seconds. Buckets are the
+/// kernel's log2 buckets two at a time (bucket i holds [2^i, 2^(i+1)) ns, so a pair's largest
+/// whole-ns wait is 2^(2j+2) − 1 ns: `le` is exact for integer waits).
+struct ContentionTotals {
+    struct RowKey: Hashable { let caller: String, type: String, lock: String }
+    private var rows: [RowKey: (buckets: [UInt64], count: UInt64, total: UInt64)] = [:]
+    private var order: [RowKey] = []
+    static let pairs = Int(LS_BPF_BUCKETS) / 2
+    static let upperBounds: [Double] = (0..<pairs).map { j in j == pairs - 1 ? .infinity : Double((UInt64(1) << UInt64(2 * j + 2)) - 1) / 1e9 }
+
+    /// The lock's name when it has one (a static lock's symbol, the waiting task's mmap_lock or
+    /// siglock); its address only when `addresses`, else empty.
+    static func lockLabel(_ address: UInt64, kind: UInt32, symbols: KernelSymbols, addresses: Bool) -> String {
+        if let symbol = symbols.object(address) { return symbol }
+        switch kind {
+        case UInt32(LS_LOCK_KIND_MMAP): return "&mm->mmap_lock"
+        case UInt32(LS_LOCK_KIND_SIGHAND): return "&sighand->siglock"
+        default: return addresses ? "0x" + String(address, radix: 16) : ""
+        }
+    }
+
+    /// Waits of one row: `buckets` the kernel's log2 buckets, or nil for one wait of `total` ns.
+    mutating func add(_ key: RowKey, count: UInt64, total: UInt64, buckets: [UInt32]?) {
+        if rows[key] == nil {
+            order.append(key)
+            rows[key] = (Array(repeating: 0, count: Self.pairs), 0, 0)
+        }
+        rows[key]!.count += count
+        rows[key]!.total += total
+        if let buckets {
+            for (i, n) in buckets.enumerated() { rows[key]!.buckets[min(i / 2, Self.pairs - 1)] += UInt64(n) }
+        } else {
+            let i = total == 0 ? 0 : 63 - total.leadingZeroBitCount
+            rows[key]!.buckets[min(i / 2, Self.pairs - 1)] += count
+        }
+    }
+
+    var families: [MetricFamily] {
+        var wait = MetricFamily(name: "lockstat_lock_wait_seconds", kind: .histogram, unit: "seconds",
+                                help: "Lock contentions by caller (first frame outside lock code), lock type and named lock since lockstat started; _count is contentions, _sum their wait (lock:contention_begin/end)",
+                                labels: ["caller", "type", "lock"])
+        for key in order {
+            guard let r = rows[key] else { continue }
+            wait.points.append(MetricPoint(labels: [key.caller, key.type, key.lock],
+                                           histogram: MetricHistogram(upperBounds: Self.upperBounds, counts: r.buckets.map { Double($0) }, sum: Double(r.total) / 1e9)))
+        }
+        return [wait]
+    }
+}
+
+/// serve's contention: the bpf mode's programs aggregate in the kernel; every interval the
+/// changed entries are folded into the totals and entries idle for a minute are deleted, so the
+/// map holds only what is waiting now however long serve runs.
+final class ContentionSource: MetricsSource {
+    private let handle: OpaquePointer
+    private let capacity: Int
+    private let changed: UnsafeMutablePointer<ls_bpf_entry>
+    private let symbols: KernelSymbols
+    private let addresses: Bool
+    private let statsSwitch: String?
+    private let idleDrains: Int
+    private var last: [BPFAggregates.Key: (value: ls_bpf_value, idle: Int)] = [:]
+    private var callers: [Int32: String] = [:]
+    private var totals = ContentionTotals()
+    private var forgotten: UInt64 = 0
+    private var lockstatStart = LockstatCPU.nanoseconds()
+
+    init(entries: Int, interval: Double, context: ServingContext) throws {
+        var error = [CChar](repeating: 0, count: 512)
+        guard let handle = ls_bpf_contention_open(Int32(entries), 0, &error, error.count) else { throw LockstatError(String(cString: error)) }
+        self.handle = handle
+        capacity = entries
+        changed = .allocate(capacity: entries)
+        addresses = context.addresses
+        idleDrains = max(2, Int(60 / max(interval, 0.001)))
+        // After loading, so the BPF programs' own frames have names (and are dropped).
+        guard case .success(let kallsyms) = FileReader.readText(context.system.path("/proc/kallsyms")) else {
+            ls_bpf_contention_close(handle)
+            throw LockstatError("/proc/kallsyms: cannot be read")
+        }
+        symbols = KernelSymbols(kallsyms)
+        statsSwitch = BPFContentionRecorder.enableRunTimeStatistics(context.system)
+    }
+
+    deinit { changed.deallocate() }
+
+    func sample() {
+        let n = ls_bpf_contention_changed(handle, changed, capacity)
+        guard n >= 0 else { return }
+        let analysis = ContentionAnalysis(groups: [], symbols: symbols)
+        var seen = Set<BPFAggregates.Key>()
+        for i in 0..<n {
+            let e = changed[i], key = BPFAggregates.Key(e.key)
+            seen.insert(key)
+            let before = last[key]?.value
+            last[key] = (e.value, 0)
+            let count = e.value.count &- (before?.count ?? 0), total = e.value.total_ns &- (before?.total_ns ?? 0)
+            guard count > 0, count <= e.value.count else { continue }
+            var buckets = BPFAggregates.buckets(e.value)
+            if let before { buckets = zip(buckets, BPFAggregates.buckets(before)).map { $0 >= $1 ? $0 - $1 : 0 } }
+            let caller = callers[e.key.stack_id] ?? resolve(e.key.stack_id, analysis)
+            totals.add(.init(caller: caller, type: ContentionAnalysis.type(e.value.flags),
+                             lock: ContentionTotals.lockLabel(e.key.lock, kind: e.value.kind, symbols: symbols, addresses: addresses)),
+                       count: count, total: total, buckets: buckets)
+        }
+        var idle = [ls_bpf_key]()
+        for (key, entry) in last where !seen.contains(key) {
+            if entry.idle + 1 >= idleDrains {
+                idle.append(ls_bpf_key(lock: key.lock, stack_id: key.stack, tid: key.tid))
+            } else {
+                last[key]!.idle += 1
+            }
+        }
+        if !idle.isEmpty, ls_bpf_contention_forget(handle, idle, idle.count) >= 0 {
+            for k in idle { last[BPFAggregates.Key(k)] = nil }
+            forgotten += UInt64(idle.count)
+        }
+    }
+
+    private func resolve(_ id: Int32, _ analysis: ContentionAnalysis) -> String {
+        var frames = [UInt64](repeating: 0, count: Int(LS_BPF_MAX_STACK))
+        let n = id < 0 ? 0 : Int(ls_bpf_contention_stack(handle, id, &frames, LS_BPF_MAX_STACK))
+        let caller = id < 0 ? "[no stack]" : analysis.caller(analysis.withoutTracingFrames(Array(frames.prefix(n))))
+        callers[id] = caller
+        return caller
+    }
+
+    func families() -> [MetricFamily] {
+        sample()
+        var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
+        ls_bpf_contention_counters(handle, &counters)
+        var ns: UInt64 = 0, runs: UInt64 = 0
+        ls_bpf_contention_run_time(handle, &ns, &runs)
+        let lost = MetricFamily(name: "lockstat_lost_events", kind: .counter, help: "Events lockstat could not count since it started, by module and reason",
+                                labels: ["module", "reason"], points: [
+            MetricPoint(labels: ["contention", "map_full"], value: Double(counters[Int(LS_BPF_MAP_FULL.rawValue)])),
+            MetricPoint(labels: ["contention", "no_start_time"], value: Double(counters[Int(LS_BPF_TSTAMP_FAILED.rawValue)])),
+        ])
+        var families = totals.families + [lost]
+        if statsSwitch != nil || ns > 0 {
+            families.append(MetricFamily(name: "lockstat_bpf_program_seconds", kind: .counter, unit: "seconds",
+                                         help: "Time the contention module's BPF programs ran in the kernel (kernel.bpf_stats_enabled)",
+                                         labels: [], points: [MetricPoint(labels: [], value: Double(ns) / 1e9)]))
+        }
+        return families
+    }
+
+    func stop() {
+        ls_bpf_contention_close(handle)
+        if let statsSwitch {
+            try? writeControl(statsSwitch, "0\n")
+            ls_restore_cancel(statsSwitch)
+        }
+    }
+}
+
+extension ContentionModule: ServedModule {
+    public func serving(_ context: ServingContext) throws -> any MetricsSource {
+        if let reason = Self.bpfRefusal(context.system) { throw LockstatError("serve needs bpf mode: \(reason)") }
+        let entries = Int(context.config.setting(name, "entries")?.first ?? "") ?? Self.defaultEntries
+        return try ContentionSource(entries: entries, interval: context.config.interval(for: name, moduleDefault: Self.bpfInterval), context: context)
+    }
+
+    public func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily] {
+        let data = try ContentionData(log: log, top: 1)
+        var totals = ContentionTotals()
+        for c in data.analysis.contentions {
+            // Ring mode: a wait still going on when the run ended has no length; it counts in +Inf.
+            var buckets = c.buckets
+            if buckets == nil, c.waited == 0 {
+                buckets = Array(repeating: 0, count: Int(LS_BPF_BUCKETS))
+                buckets![buckets!.count - 1] = UInt32(c.count)
+            }
+            totals.add(.init(caller: c.caller, type: ContentionAnalysis.type(c.flags),
+                             lock: ContentionTotals.lockLabel(c.lock, kind: c.kind, symbols: data.analysis.symbols, addresses: addresses)),
+                       count: UInt64(c.count), total: c.total, buckets: buckets)
+        }
+        return totals.families + [MetricFamily(name: "lockstat_lost_events", kind: .counter, help: "Events lockstat could not count, by module and reason",
+                                               labels: ["module", "reason"], points: [MetricPoint(labels: ["contention", "lost"], value: Double(data.lost))])]
+    }
+}
