@@ -17,18 +17,22 @@ let package = Package(
         // `lockstat serve`'s HTTP server: small, no dependencies of its own (swift-nio and
         // hummingbird cost CI minutes of building).
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        // pprof's profile.proto, encoded by code generated once (scripts/generate-pprof.sh).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
-        // Syscall-level helpers: CRC-32C, the deadline sleeper, signals and restores, spawn, zstd (libzstd-dev),
+        // Syscall-level helpers: CRC-32C, the deadline sleeper, signals and restores, spawn, zstd (libzstd-dev), gzip (zlib),
         // perf_event_open and its rings, the C++ (libstdc++) and Swift demanglers, the contention
         // module's BPF programs (libbpf-dev; the object is built by scripts/build-bpf.sh).
-        .target(name: "CLockstat", linkerSettings: [.linkedLibrary("zstd"), .linkedLibrary("stdc++"), .linkedLibrary("bpf")]),
+        .target(name: "CLockstat", linkerSettings: [.linkedLibrary("zstd"), .linkedLibrary("z"), .linkedLibrary("stdc++"), .linkedLibrary("bpf")]),
+        // pprof's profile.proto and the Swift generated from it (scripts/generate-pprof.sh).
+        .target(name: "PprofProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")], exclude: ["profile.proto"]),
         // SVG primitives; knows nothing about lockstat.
         .target(name: "LockstatCharts"),
         // Config, test directory, sampler, raw log, pickle/JSON, the run pipeline, the generic
         // results and every output written over them (report, compare, page, serve, exports). Module-agnostic.
         .target(name: "LockstatCore", dependencies: [
-            "CLockstat", "LockstatCharts", .product(name: "SystemPackage", package: "swift-system"),
+            "CLockstat", "LockstatCharts", "PprofProto", .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "FlyingFox", package: "FlyingFox"),
         ]),
         // One folder per module: reader, parser, model and plots side by side.

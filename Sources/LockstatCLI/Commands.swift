@@ -8,7 +8,7 @@ public struct LockstatCommand: ParsableCommand {
         commandName: "lockstat",
         abstract: "Sample lock contention, CPU and disk while a program runs; parse, graph and report.",
         subcommands: [RunCommand.self, ParseCommand.self, GraphCommand.self, ReportCommand.self, CompareCommand.self, ModulesCommand.self,
-                      ConfigCommand.self, DoctorCommand.self, ServeCommand.self])
+                      ConfigCommand.self, DoctorCommand.self, ServeCommand.self, ExportCommand.self])
 
     public init() {}
 }

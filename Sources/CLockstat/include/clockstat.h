@@ -61,6 +61,11 @@ int ls_restore_register(const char *path, const char *value);
 void ls_restore_cancel(const char *path);
 void ls_restore_run(void);
 
+/* gzip (zlib), for pprof files: returns the bytes written into `dst`, -1 when `capacity` is too
+   small (ls_gzip_bound(len) is enough) or zlib fails. */
+size_t ls_gzip_bound(size_t len);
+long ls_gzip(const void *src, size_t len, void *dst, size_t capacity);
+
 /* zstd, for snapshots stored as differences from the previous one: compress `src` with
    `prefix` (the previous snapshot, may be NULL) as a reference. Returns the frame size, or 0 on
    error. Decompress the same way; returns the decompressed size, or -1 on error. */

@@ -133,3 +133,23 @@ public struct ContentionModule: TypedModule {
 
     public var tableSchemas: [ResultTable] { ContentionModel.tables }
 }
+
+extension ContentionModule: StackExportingModule {
+    /// Contended stacks as Go's mutex profiles have them: `contentions/count` and
+    /// `delay/nanoseconds`, leaf (the lock's slow path) first, each sample labelled with the
+    /// report's caller and lock type (`go tool pprof -tags` gives the report's caller table).
+    public func stackProfiles(_ log: RawLog, config: Config) throws -> [(name: String, profile: StackProfile)] {
+        let data = try ContentionData(log: log, top: 1)
+        let symbols = data.analysis.symbols
+        var profile = StackProfile(sampleTypes: [("contentions", "count"), ("delay", "nanoseconds")], periodType: ("contentions", "count"), period: 1)
+        profile.timeNanos = Int64(clamping: log.startRealtime ?? 0)
+        profile.durationNanos = Int64(clamping: (log.records.last?.time ?? log.startTime) &- log.startTime)
+        for c in data.analysis.contentions {
+            let frames = c.stack.isEmpty ? [StackProfile.Frame(address: 0, function: "[no stack]", mapping: nil)]
+                : c.stack.map { StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel) }
+            profile.add(frames: frames, values: [Int64(c.count), Int64(clamping: c.total)],
+                        labels: [("caller", c.caller), ("type", ContentionAnalysis.type(c.flags))])
+        }
+        return [("contention", profile)]
+    }
+}

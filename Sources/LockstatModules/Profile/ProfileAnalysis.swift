@@ -1,3 +1,4 @@
+import LockstatCore
 /// The samples symbolized and counted: by symbol, by image and by process, per CPU (opreport
 /// -l --separate=cpu), as folded stacks (FlameGraph), and which symbols ran in each interval.
 struct ProfileAnalysis {
@@ -47,10 +48,15 @@ struct ProfileAnalysis {
     private(set) var intervalTotals: [Double]
     let intervalEnds: [UInt64]
     private(set) var lost: UInt64 = 0
+    /// Every sample's stack with addresses and mappings, when asked for (`lockstat export --format pprof`).
+    private(set) var stacks: StackProfile?
 
     /// `records` in time order; `intervalEnds` the end times of the module's intervals.
     /// `columns`: a sample's CPU number → its column in the per-CPU lists.
-    init(records: [ProfileRecord], snapshot: String, symbolizer: Symbolizer, columns column: [UInt32: Int], intervalEnds: [UInt64]) {
+    /// `stacks`: an empty profile to fill with every sample's stack (nil: none kept).
+    init(records: [ProfileRecord], snapshot: String, symbolizer: Symbolizer, columns column: [UInt32: Int], intervalEnds: [UInt64],
+         stacks: StackProfile? = nil) {
+        self.stacks = stacks
         let cpus = column.count
         self.intervalEnds = intervalEnds
         all = Tally(cpus: cpus)
@@ -78,11 +84,18 @@ struct ProfileAnalysis {
             guard let cpu = column[s.cpu] else { continue }
             var frames = [Symbolizer.Frame]()
             frames.reserveCapacity(s.frames.count)
+            var located = [StackProfile.Frame]()
             for (i, f) in s.frames.enumerated() {
-                frames.append(f.kernel ? symbolizer.kernelFrame(f.address)
-                                       : symbolizer.userFrame(f.address, in: spaces.mapping(pid: s.pid, address: f.address), returnAddress: i > 0))
+                let mapping = f.kernel ? nil : spaces.mapping(pid: s.pid, address: f.address)
+                let frame = f.kernel ? symbolizer.kernelFrame(f.address) : symbolizer.userFrame(f.address, in: mapping, returnAddress: i > 0)
+                frames.append(frame)
+                if self.stacks != nil {
+                    located.append(StackProfile.Frame(address: f.address, function: frame.symbol,
+                                                      mapping: f.kernel ? .kernel : mapping.map { symbolizer.pprofMapping($0) }))
+                }
             }
             let leaf = frames[0], process = spaces.name(pid: s.pid, tid: s.tid)
+            self.stacks?.add(frames: located, values: [1, Int64(clamping: s.period)], labels: [("process", process)])
             let r = tally(&rows, &rowIndex, leaf, { Row(symbol: leaf.symbol, image: leaf.image, kind: leaf.kind, tally: Tally(cpus: cpus)) }, cpu: cpu, period: s.period)
             tally(&images, &imageIndex, leaf.image, { Row(symbol: "", image: leaf.image, kind: leaf.kind, tally: Tally(cpus: cpus)) }, cpu: cpu, period: s.period)
             tally(&processes, &processIndex, process, { Row(symbol: "", image: process, kind: .unknown, tally: Tally(cpus: cpus)) }, cpu: cpu, period: s.period)

@@ -50,7 +50,8 @@ struct ProfileData {
     let changedFiles: [String]
     let vmlinuxWarning: String?
 
-    init(log: RawLog, config: Config) throws {
+    /// `keepingStacks`: also make the pprof profile of every sample's stack (`stacks`).
+    init(log: RawLog, config: Config, keepingStacks: Bool = false) throws {
         guard let setupRecord = log.sideRecords(stream: ProfileModule.setupStream).first else {
             throw LockstatError("\(log.path): no profiler setup record")
         }
@@ -75,7 +76,7 @@ struct ProfileData {
         let drains = log.sideRecords(stream: PerfRings.drainedStream)
         let symbolizer = Symbolizer(kernel: kernel)
         analysis = ProfileAnalysis(records: records, snapshot: snapshot, symbolizer: symbolizer, columns: setup.columns,
-                                   intervalEnds: drains.map(\.time))
+                                   intervalEnds: drains.map(\.time), stacks: keepingStacks ? Self.emptyProfile(setup) : nil)
         times = drains.map { log.seconds($0) }
         undecodable = bad
         unreadableFiles = symbolizer.unreadableFiles
@@ -106,6 +107,17 @@ struct ProfileData {
                 records[i] = .sample(s)
             }
         }
+    }
+
+    /// pprof's sample types: samples, and what their periods add up to (cpu-clock: ns of CPU,
+    /// as Go's CPU profiles; a hardware event: its count).
+    static func emptyProfile(_ setup: ProfileSetup) -> StackProfile {
+        let time = setup.event == "cpu-clock"
+        let measure = time ? (type: "cpu", unit: "nanoseconds") : (type: setup.event, unit: "count")
+        var profile = StackProfile(sampleTypes: [("samples", "count"), measure], periodType: measure,
+                                   period: time ? Int64(1e9 / Double(max(setup.frequency, 1))) : 0)
+        profile.comments = ["lockstat profile: \(setup.event) at \(setup.frequency) Hz, scope \(setup.scope)"]
+        return profile
     }
 
     static func modified(_ path: String) -> Int? {

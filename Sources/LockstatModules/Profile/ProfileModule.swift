@@ -90,3 +90,15 @@ public struct ProfileModule: TypedModule {
         return line?.split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown"
     }
 }
+
+extension ProfileModule: StackExportingModule {
+    /// The CPU profile as Go's: `samples/count` and `cpu/nanoseconds` (each sample weighed by its
+    /// period), leaf first, every frame a location in its mapping (with the file's build ID).
+    public func stackProfiles(_ log: RawLog, config: Config) throws -> [(name: String, profile: StackProfile)] {
+        let data = try ProfileData(log: log, config: config, keepingStacks: true)
+        guard var profile = data.analysis.stacks else { return [] }
+        profile.timeNanos = Int64(clamping: log.startRealtime ?? 0)
+        profile.durationNanos = Int64(clamping: (log.records.last?.time ?? log.startTime) &- log.startTime)
+        return [("cpu", profile)]
+    }
+}

@@ -1,5 +1,6 @@
 import CLockstat
 import Foundation
+import LockstatCore
 
 /// Names the code at a sampled address: kernel addresses from kallsyms (or the config's
 /// vmlinux), user addresses from the ELF file mapped there (file offset → link address through
@@ -44,6 +45,13 @@ final class Symbolizer {
             if let linked = elf.address(ofFileOffset: offset), let s = elf.symbol(at: linked) { symbol = demangled(s.name) }
         }
         return Frame(symbol: symbol, image: imageName.isEmpty ? "[unknown]" : imageName, kind: kind)
+    }
+
+    /// A process mapping as pprof keeps it, with its file's build ID when the file can be read.
+    func pprofMapping(_ m: AddressSpaces.Mapping) -> StackProfile.Mapping {
+        let file = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(10)) : m.path
+        let buildID = file.hasPrefix("/") ? image(file)?.buildID ?? "" : ""
+        return StackProfile.Mapping(start: m.start, limit: m.end, offset: m.fileOffset, file: file, buildID: buildID)
     }
 
     private func image(_ path: String) -> ElfImage? {

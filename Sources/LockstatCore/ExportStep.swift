@@ -1,0 +1,83 @@
+import Foundation
+
+/// A module whose raw log holds call stacks: pprof profiles of them (`lockstat export --format pprof`).
+public protocol StackExportingModule: LockstatModule {
+    /// The run's stacks, each profile with the stem of its file name ("cpu", "contention").
+    func stackProfiles(_ log: RawLog, config: Config) throws -> [(name: String, profile: StackProfile)]
+}
+
+/// `lockstat export DIR --format pprof|openmetrics|csv`: a finished run in the formats other
+/// tools read. Reads only the test directory (samples.pickle, the raw logs, the config snapshot).
+public enum ExportStep {
+    public enum Format: String, CaseIterable, Sendable { case pprof, openmetrics, csv }
+
+    /// The files of `format`, by name (written by the caller through a test directory).
+    public static func files(_ dir: TestDirectory, format: Format, modules: [any LockstatModule]) throws -> [(name: String, bytes: [UInt8])] {
+        switch format {
+        case .csv: return try csv(dir, modules: modules)
+        case .openmetrics: return [("lockstat.om", Array(try openMetrics(dir, modules: modules).utf8))]
+        case .pprof: return try pprof(dir, modules: modules)
+        }
+    }
+
+    /// Every generic table of every module, one file each: the header names each column with
+    /// its unit, values as the report has them before rounding (RFC 4180 quoting).
+    static func csv(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> [(name: String, bytes: [UInt8])] {
+        var warnings = [String]()
+        let models = try loadModels(dir, modules: modules, warnings: &warnings)
+        var files = [(name: String, bytes: [UInt8])]()
+        for (module, model) in models {
+            for table in model.results.tables {
+                let header = table.labels + table.metrics.map { $0.unit.isEmpty ? $0.name : "\($0.name) (\($0.unit))" }
+                var text = header.map(quoted).joined(separator: ",") + "\r\n"
+                for row in table.rows {
+                    text += (row.labels.map(quoted) + row.values.map { $0.isNaN ? "" : "\($0)" }).joined(separator: ",") + "\r\n"
+                }
+                files.append(("\(module)_\(table.name).csv", Array(text.utf8)))
+            }
+        }
+        guard !files.isEmpty else { throw LockstatError("\(dir.path): no tables: none of the run's modules with data has any") }
+        return files
+    }
+
+    static func quoted(_ cell: String) -> String {
+        guard cell.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return cell }
+        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// One scrape's worth of the run's totals, the families `lockstat serve` exposes (with its
+    /// cap): for a Pushgateway or node_exporter's textfile collector.
+    public static func openMetrics(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> String {
+        let config = try runConfig(dir, modules: modules)
+        let addresses = config.setting("serve", "addresses")?.first == "yes"
+        var families = [MetricFamily]()
+        for (module, log) in try rawLogs(dir, config: config, modules: modules) {
+            guard let served = module as? any ServedModule else { continue }
+            families += try served.metricFamilies(log, config: config, addresses: addresses)
+        }
+        guard !families.isEmpty else { throw LockstatError("\(dir.path): no module of the run has metrics (stat, diskstats, lock_stat, contention do)") }
+        let cap = ExposedSeries(maxSeries: Int(config.setting("serve", "max_series")?.first ?? "") ?? ServePipeline.defaultMaxSeries)
+        return Exposition.render(cap.bounded(families), format: .openMetrics)
+    }
+
+    static func pprof(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> [(name: String, bytes: [UInt8])] {
+        let config = try runConfig(dir, modules: modules)
+        var files = [(name: String, bytes: [UInt8])]()
+        for (module, log) in try rawLogs(dir, config: config, modules: modules) {
+            guard let stacked = module as? any StackExportingModule else { continue }
+            for (name, profile) in try stacked.stackProfiles(log, config: config) {
+                files.append(("\(name).pb.gz", try profile.encoded()))
+            }
+        }
+        guard !files.isEmpty else { throw LockstatError("\(dir.path): no call stacks: the run had neither the oprofile nor the contention module") }
+        return files
+    }
+
+    /// The run's modules with a raw log, in config order.
+    static func rawLogs(_ dir: TestDirectory, config: Config, modules: [any LockstatModule]) throws -> [(any LockstatModule, RawLog)] {
+        try config.modules.compactMap { name in
+            guard let module = modules.first(where: { $0.name == name }), FileReader.check(dir.rawLog(name)) == nil else { return nil }
+            return (module, try RawLog.read(path: dir.rawLog(name)))
+        }
+    }
+}
