@@ -4,7 +4,7 @@ import XCTest
 
 /// lockstat-run inside a real CONFIG_LOCK_STAT kernel: ../shared/vm boots Linux 6.1 under qemu
 /// and runs Tests/vm/lock-stat-in-vm.sh there (a lock-heavy workload; the same interrupted by
-/// one SIGINT, and by two).
+/// one SIGINT, and by two; `lockstat serve` of lock_stat stopped by SIGTERM).
 final class LockStatVMTests: XCTestCase {
     static let vm = Fixtures.directory.deletingLastPathComponent().appendingPathComponent("vm")
 
@@ -67,6 +67,16 @@ final class LockStatVMTests: XCTestCase {
         let report = try Lockstat.tool(["report", out + "/run", "--top", "3"])
         XCTAssertEqual(report.status, 0)
         XCTAssertTrue(report.out.split(separator: "\n")[1].contains("i_mutex_dir_key"), report.out)
+
+        // serve: lock_stat's switch on while it serves, the classes in the scrape (the directory
+        // lock contended by the workload), SIGTERM stops it with 0 and puts the switch back.
+        XCTAssertEqual(file("serve.switch.during"), "1", file("serve.err"))
+        XCTAssertEqual(file("serve.status"), "0", file("serve.err"))
+        XCTAssertEqual(file("serve.switch"), "0", "/proc/sys/kernel/lock_stat restored by serve's SIGTERM")
+        let served = ServeTests.samples(file("serve.om"))
+        let dirContentions = served.filter { $0.key.family == "lockstat_lock_class_contentions_total" && $0.key.labels.contains("i_mutex_dir_key") }
+        XCTAssertGreaterThan(dirContentions.values.reduce(0, +), 100, file("serve.om").prefix(2000) + "")
+        XCTAssertTrue(file("serve.om").contains("# UNIT lockstat_lock_class_wait_seconds seconds"))
 
         // Two sets of 3 runs: the mkdir storm in one directory, then in one each. The directory's
         // i_rwsem class (i_mutex_dir_key) falls, by more than half — direction and size only:

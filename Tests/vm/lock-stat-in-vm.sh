@@ -2,6 +2,7 @@
 # Runs inside the lock_stat VM (../shared/vm/run-in-vm.sh): lockstat-run on a lock-heavy
 # workload, then the same interrupted by SIGINT, and by two SIGINTs. Everything it learns goes
 # to $OUTDIR for the host-side test to check.
+# Then `lockstat serve` of lock_stat: the switch on while it serves, put back by SIGTERM.
 # Then two repeat sets of the mkdir storm for `lockstat compare`: 4 workers in one directory,
 # and 4 each in its own.
 # usage: lock-stat-in-vm.sh LOCKSTAT_BIN_DIR WORKLOAD MKDIR_STORM
@@ -44,6 +45,18 @@ wait $pid
 echo "$?" > int2.status
 cat /proc/sys/kernel/lock_stat > int2.switch
 pkill -f "sleep 60"
+
+ip link set lo up 2>/dev/null || busybox ip link set lo up
+"$bin/lockstat" serve --config vm.config --modules lock_stat,stat --listen 127.0.0.1:9464 2> serve.err &
+pid=$!
+for _ in $(seq 100); do curl -sf -o /dev/null 127.0.0.1:9464/metrics && break; sleep 0.1; done
+cat /proc/sys/kernel/lock_stat > serve.switch.during
+"$workload" "$SCRATCH" 1 > /dev/null
+curl -sf -H 'Accept: application/openmetrics-text; version=1.0.0' 127.0.0.1:9464/metrics > serve.om
+kill -TERM $pid
+wait $pid
+echo "$?" > serve.status
+cat /proc/sys/kernel/lock_stat > serve.switch
 
 mkdir -p "$SCRATCH/shared" "$SCRATCH/private"
 "$bin/lockstat" run --quiet --config vm.config --repeat 3 "$OUTDIR/shared" "$storm" "$SCRATCH/shared" 1 4
