@@ -1,7 +1,8 @@
 # make [install|uninstall] [PREFIX=/usr/local] [DESTDIR=]
 #   install    release build; lockstat and lockstat-run in PREFIX/bin, bash/zsh/fish completions,
 #              man pages, the example drop-in modules (PREFIX/share/lockstat/modules), and
-#              PREFIX/etc/lockstat/lockstat.config unless one is there already
+#              PREFIX/etc/lockstat/lockstat.config unless one is there already, and serve's systemd
+#              unit PREFIX/lib/systemd/system/lockstat-serve.service (not enabled)
 #   uninstall  removes exactly what install put there (listed in PREFIX/share/lockstat/installed-files)
 #   man        regenerates man/*.1 from the command definitions (swift-argument-parser's plugin)
 # BUILT=DIR installs binaries built elsewhere (e.g. BUILT=.build/debug) without building.
@@ -18,7 +19,7 @@ build:
 	swift build -c release --product lockstat-run
 
 install: $(if $(BUILT),,build)
-	scripts/install.sh install "$(DESTDIR)$(PREFIX)" "$(if $(BUILT),$(BUILT),.build/release)"
+	scripts/install.sh install "$(DESTDIR)$(PREFIX)" "$(if $(BUILT),$(BUILT),.build/release)" "$(PREFIX)"
 
 uninstall:
 	scripts/install.sh uninstall "$(DESTDIR)$(PREFIX)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# install.sh install ROOT BUILT | uninstall ROOT
-# ROOT is DESTDIR+PREFIX. What install writes is listed in ROOT/share/lockstat/installed-files,
+# install.sh install ROOT BUILT [PREFIX] | uninstall ROOT
+# ROOT is DESTDIR+PREFIX (PREFIX, default ROOT, is where the unit file says lockstat is). What install writes is listed in ROOT/share/lockstat/installed-files,
 # so uninstall removes exactly that. A config already at ROOT/etc/lockstat/lockstat.config is
 # never overwritten; uninstall leaves a config whose contents differ from the shipped default.
 set -euo pipefail
@@ -19,7 +19,7 @@ install)
     built=$3
     # Folders this install creates (or an earlier one did) are ours to remove again.
     dirs="bin etc etc/lockstat share share/lockstat share/lockstat/modules share/man share/man/man1 share/bash-completion share/bash-completion/completions
-          share/zsh share/zsh/site-functions share/fish share/fish/vendor_completions.d"
+          share/zsh share/zsh/site-functions share/fish share/fish/vendor_completions.d lib lib/systemd lib/systemd/system"
     created=$( { for d in $dirs; do [ -d "$root/$d" ] || echo "dir $root/$d"; done
                  up=$root; while [ -n "$up" ] && [ ! -d "$up" ]; do echo "dir $up"; up=${up%/*}; done
                  [ -f "$manifest" ] && grep '^dir ' "$manifest" || true; } | sort -u)
@@ -37,6 +37,9 @@ install)
         put 644 "$tmp/$tool.fish" "$root/share/fish/vendor_completions.d/$tool.fish"
         put 644 "man/$tool.1" "$root/share/man/man1/$tool.1"
     done
+    # serve's systemd unit (not enabled); PREFIX/lib/systemd/system is on systemd's unit path.
+    sed "s|@PREFIX@|${4:-$root}|g" systemd/lockstat-serve.service.in > "$tmp/lockstat-serve.service"
+    put 644 "$tmp/lockstat-serve.service" "$root/lib/systemd/system/lockstat-serve.service"
     # The example drop-in modules, on the default module path of the installed tool.
     put 644 modules/meminfo.py "$root/share/lockstat/modules/meminfo.py"
     put 755 modules/loadavg "$root/share/lockstat/modules/loadavg"
@@ -72,7 +75,7 @@ uninstall)
     echo "uninstalled from $root"
     ;;
 *)
-    echo "usage: $0 install ROOT BUILT | uninstall ROOT" >&2
+    echo "usage: $0 install ROOT BUILT [PREFIX] | uninstall ROOT" >&2
     exit 2
     ;;
 esac

@@ -27,6 +27,10 @@ final class InstallTests: XCTestCase {
             XCTAssertGreaterThan(size ?? 0, 0, f)
         }
         XCTAssertEqual(try String(contentsOfFile: root + "/etc/lockstat/lockstat.config", encoding: .utf8), ConfigParser.defaultText)
+        // serve's unit names the installed binary by PREFIX (not DESTDIR), and is only installed.
+        let unit = try String(contentsOfFile: root + "/lib/systemd/system/lockstat-serve.service", encoding: .utf8)
+        XCTAssertTrue(unit.contains("\nExecStart=\(prefix)/bin/lockstat serve --listen 127.0.0.1:9464\n"), unit)
+        XCTAssertTrue(unit.contains("\nWantedBy=multi-user.target\n"), unit)
 
         // The installed config is in effect for the installed tool, from any directory and
         // through a symlink (HOME points at an empty folder, so no ~/.config file interferes).
