@@ -124,7 +124,10 @@ final class ExportTests: XCTestCase {
                 let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(read.out.utf8)) as? [[String]])
                 XCTAssertEqual(rows.count, table.rows.count + 1, path)
                 XCTAssertEqual(rows.first?.count, table.labels.count + table.metrics.count, path)
-                for metric in table.metrics where !metric.unit.isEmpty { XCTAssertTrue(rows[0].contains("\(metric.name) (\(metric.unit))"), "\(path): \(rows[0])") }
+                for metric in table.metrics {
+                    let unit = metric.unit == "1" || metric.unit.isEmpty ? "count" : metric.unit
+                    XCTAssertTrue(rows[0].contains("\(metric.name) (\(unit))"), "\(path): \(rows[0])")
+                }
                 if let first = table.rows.first, rows.count > 1 {
                     XCTAssertEqual(Array(rows[1].prefix(table.labels.count)), first.labels)
                     let values = rows[1].dropFirst(table.labels.count).map { Double($0) ?? .nan }
