@@ -194,6 +194,40 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(open.terminate(), 0)
     }
 
+    /// Thousands of distinct rows (Tests/serve/many-locks.c: 2,000 directories contended in turn,
+    /// lock addresses as labels with serve.addresses yes): with serve.max_series 50 every family
+    /// keeps 50 rows and `other`, the scrape stays small, and the family's contentions over the
+    /// workload add up to those of a serve without a cap on the same kernel.
+    func testThousandsOfLocksStayWithinTheCapAndAddUp() throws {
+        try requireServe()
+        let dir = temporaryDirectory(), workload = try compile("Tests/serve/many-locks.c")
+        try "modules contention\nserve.addresses yes\nserve.max_series 50\n".write(toFile: dir + "/capped.config", atomically: true, encoding: .utf8)
+        try "modules contention\nserve.addresses yes\nserve.max_series 100000\n".write(toFile: dir + "/open.config", atomically: true, encoding: .utf8)
+        let capped = try Served(port: try freePort(), arguments: ["--config", dir + "/capped.config"], directory: dir)
+        let open = try Served(port: try freePort(), arguments: ["--config", dir + "/open.config"], directory: dir)
+        capped.waitUntilServing()
+        open.waitUntilServing()
+        func contentions(_ s: [Key: Double]) -> Double { s.filter { $0.key.family == "lockstat_lock_wait_seconds_count" }.values.reduce(0, +) }
+        let a = (capped: contentions(Self.samples(try capped.scrape())), open: contentions(Self.samples(try open.scrape())))
+        try FileManager.default.createDirectory(atPath: dir + "/locks", withIntermediateDirectories: true)
+        XCTAssertEqual(try shell([workload, dir + "/locks", "2000", "2", "4"]).status, 0)
+        let cappedText = try capped.scrape(), openText = try open.scrape()
+        let b = (capped: Self.samples(cappedText), open: Self.samples(openText))
+        let openRows = b.open.keys.filter { $0.family == "lockstat_lock_wait_seconds_count" }.count
+        XCTAssertGreaterThan(openRows, 1000, "the workload made thousands of rows")
+        for family in Set(b.capped.keys.map(\.family)) where !family.hasSuffix("_bucket") {
+            XCTAssertLessThanOrEqual(b.capped.keys.filter { $0.family == family }.count, 51, family)
+        }
+        XCTAssertTrue(b.capped.keys.contains { $0.family == "lockstat_lock_wait_seconds_count" && $0.labels.contains("caller=\"other\"") })
+        XCTAssertLessThan(cappedText.utf8.count, 200_000)
+        let cappedGain = contentions(b.capped) - a.capped, openGain = contentions(b.open) - a.open
+        XCTAssertGreaterThan(openGain, 2000)
+        // The two serves' scrapes are a few ms apart: what contended in between is the spread.
+        XCTAssertEqual(cappedGain, openGain, accuracy: 50 + openGain * 0.02)
+        XCTAssertEqual(capped.terminate(), 0)
+        XCTAssertEqual(open.terminate(), 0)
+    }
+
     struct Key: Hashable { let family: String, labels: String }
 
     /// Sample lines of the Prometheus text format: (name, labels) → value.
