@@ -38,7 +38,7 @@ public enum ServePipeline {
         var served = [Scraper.Served]()
         // Whatever happens from here on, what presampling changed is put back.
         defer { served.forEach { $0.source.stop() } }
-        let context = ServingContext(system: request.system, config: config, addresses: addresses, warn: console.warn)
+        let context = ServingContext(system: request.system, config: config, addresses: addresses, maxSeries: maxSeries, warn: console.warn)
         let now = ls_monotonic_ns()
         for name in config.modules {
             guard let module = available.first(where: { $0.name == name }) else { continue }

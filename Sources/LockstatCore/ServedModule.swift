@@ -13,12 +13,15 @@ public struct ServingContext {
     public let config: Config
     /// Raw kernel addresses may be label values (`serve.addresses yes`); named locks always are.
     public let addresses: Bool
+    /// serve.max_series: a source whose rows can grow without end may fold those beyond it itself.
+    public let maxSeries: Int
     public let warn: (String) -> Void
 
-    public init(system: SystemRoot, config: Config, addresses: Bool, warn: @escaping (String) -> Void) {
+    public init(system: SystemRoot, config: Config, addresses: Bool, maxSeries: Int, warn: @escaping (String) -> Void) {
         self.system = system
         self.config = config
         self.addresses = addresses
+        self.maxSeries = maxSeries
         self.warn = warn
     }
 }

@@ -9,6 +9,12 @@ struct ContentionTotals {
     struct RowKey: Hashable { let caller: String, type: String, lock: String }
     private var rows: [RowKey: (buckets: [UInt64], count: UInt64, total: UInt64)] = [:]
     private var order: [RowKey] = []
+    /// Rows kept apart; waits of rows beyond them go to one `other` row, so memory stays bounded
+    /// however many callers and locks the kernel shows (serve's cap would fold them the same way).
+    private let maxRows: Int
+    static let other = RowKey(caller: ExposedSeries.otherLabel, type: ExposedSeries.otherLabel, lock: ExposedSeries.otherLabel)
+
+    init(maxRows: Int = .max) { self.maxRows = maxRows }
     static let pairs = Int(LS_BPF_BUCKETS) / 2
     static let upperBounds: [Double] = (0..<pairs).map { j in j == pairs - 1 ? .infinity : Double((UInt64(1) << UInt64(2 * j + 2)) - 1) / 1e9 }
 
@@ -24,10 +30,12 @@ struct ContentionTotals {
     }
 
     /// Waits of one row: `buckets` the kernel's log2 buckets, or nil for one wait of `total` ns.
-    mutating func add(_ key: RowKey, count: UInt64, total: UInt64, buckets: [UInt32]?) {
+    mutating func add(_ wanted: RowKey, count: UInt64, total: UInt64, buckets: [UInt32]?) {
+        var key = wanted
         if rows[key] == nil {
-            order.append(key)
-            rows[key] = (Array(repeating: 0, count: Self.pairs), 0, 0)
+            if order.count >= maxRows { key = Self.other }
+            if rows[key] == nil { rows[key] = (Array(repeating: 0, count: Self.pairs), 0, 0) }
+            if key != Self.other { order.append(key) }
         }
         rows[key]!.count += count
         rows[key]!.total += total
@@ -43,7 +51,7 @@ struct ContentionTotals {
         var wait = MetricFamily(name: "lockstat_lock_wait_seconds", kind: .histogram, unit: "seconds",
                                 help: "Lock contentions by caller (first frame outside lock code), lock type and named lock since lockstat started; _count is contentions, _sum their wait (lock:contention_begin/end)",
                                 labels: ["caller", "type", "lock"])
-        for key in order {
+        for key in order + (rows[Self.other] == nil ? [] : [Self.other]) {
             guard let r = rows[key] else { continue }
             wait.points.append(MetricPoint(labels: [key.caller, key.type, key.lock],
                                            histogram: MetricHistogram(upperBounds: Self.upperBounds, counts: r.buckets.map { Double($0) }, sum: Double(r.total) / 1e9)))
@@ -53,8 +61,9 @@ struct ContentionTotals {
 }
 
 /// serve's contention: the bpf mode's programs aggregate in the kernel; every interval the
-/// changed entries are folded into the totals and entries idle for a minute are deleted, so the
-/// map holds only what is waiting now however long serve runs.
+/// changed entries are folded into the totals and entries idle for 10 s are deleted (a wait
+/// under one later starts a new entry from zero), so the map and what is kept of it hold only
+/// what waited lately, however long serve runs and however many tasks come and go.
 final class ContentionSource: MetricsSource {
     private let handle: OpaquePointer
     private let capacity: Int
@@ -65,9 +74,7 @@ final class ContentionSource: MetricsSource {
     private let idleDrains: Int
     private var last: [BPFAggregates.Key: (value: ls_bpf_value, idle: Int)] = [:]
     private var callers: [Int32: String] = [:]
-    private var totals = ContentionTotals()
-    private var forgotten: UInt64 = 0
-    private var lockstatStart = LockstatCPU.nanoseconds()
+    private var totals: ContentionTotals
 
     init(entries: Int, interval: Double, context: ServingContext) throws {
         var error = [CChar](repeating: 0, count: 512)
@@ -76,7 +83,8 @@ final class ContentionSource: MetricsSource {
         capacity = entries
         changed = .allocate(capacity: entries)
         addresses = context.addresses
-        idleDrains = max(2, Int(60 / max(interval, 0.001)))
+        totals = ContentionTotals(maxRows: context.maxSeries)
+        idleDrains = max(2, Int(10 / max(interval, 0.001)))
         // After loading, so the BPF programs' own frames have names (and are dropped).
         guard case .success(let kallsyms) = FileReader.readText(context.system.path("/proc/kallsyms")) else {
             ls_bpf_contention_close(handle)
@@ -117,7 +125,6 @@ final class ContentionSource: MetricsSource {
         }
         if !idle.isEmpty, ls_bpf_contention_forget(handle, idle, idle.count) >= 0 {
             for k in idle { last[BPFAggregates.Key(k)] = nil }
-            forgotten += UInt64(idle.count)
         }
     }
 
