@@ -1,7 +1,9 @@
 import Glibc
 
 /// The shared sampler of modules that snapshot kernel files: the files are opened once at
-/// presampling, and each tick is one pread-until-EOF and one append per file.
+/// presampling, and each tick is one pread-until-EOF and one append per file. The log is
+/// batched (`RawLogWriter.startBatching`): a second of snapshots in one zstd record, written
+/// off the sampling thread, about a tenth of the bytes read.
 public final class FileSnapshotRecorder: Recorder {
     private let descriptors: [Int32]
     private let log: RawLogWriter
@@ -19,6 +21,7 @@ public final class FileSnapshotRecorder: Recorder {
         }
         descriptors = fds
         self.log = log
+        log.startBatching()
     }
 
     deinit { descriptors.forEach { close($0) } }

@@ -30,6 +30,12 @@ public enum RawRecordKind: UInt16, Sendable {
     /// A snapshot as one zstd frame made with the previous snapshot of its stream as reference:
     /// only what changed costs space (large files that change little, such as /proc/lock_stat).
     case compressedDelta = 5
+    /// Records of up to a second, each framed as in the log (header, CRC, payload), in one zstd
+    /// frame (`RawLogWriter.startBatching`: stat, diskstats). Read back as the records it holds.
+    case compressedBatch = 6
+    /// The same, made with the last `RawLogFormat.batchReference` bytes of the previous batch's
+    /// records as reference (one snapshot is mostly the one before it).
+    case compressedBatchDelta = 7
 }
 
 public enum RawLogFormat {
@@ -38,6 +44,10 @@ public enum RawLogFormat {
     /// The header record's `format`: 2 since named streams moved out of the per-CPU numbers; a
     /// log without one is format 1.
     public static let version = 2
+    /// How much of a batch's end the next batch is made against (batch.c's LS_BATCH_TAIL).
+    public static let batchReference = 64 * 1024
+    /// A standalone batch every this many (so damage costs at most this many batches).
+    public static let batchKeyframeEvery: UInt32 = 60
 }
 
 /// Stream numbers of a module's raw log: numbered streams (a file, or one per CPU and event)
@@ -63,6 +73,8 @@ public final class RawLogWriter {
     public private(set) var firstWriteError: Int32 = 0
     /// Bytes of whole records written.
     private var committed: off_t = 0
+    /// While batching: where commits go instead of the file.
+    private var batch: OpaquePointer?
 
     /// Appends to `path`, created when missing (the benchmark's scratch logs).
     public convenience init(path: String, initialCapacity: Int = 1 << 16) throws {
@@ -81,8 +93,31 @@ public final class RawLogWriter {
     }
 
     deinit {
+        finish()
         close(fd)
         buffer.deallocate()
+    }
+
+    /// From now on, records are staged in memory and written at most every `period` seconds
+    /// as one zstd record by a thread of the log's own (batch.c): the sampling thread copies
+    /// each record once and makes no write(2); kill -9 loses at most the last `period`.
+    public func startBatching(period: Double = 1, level: Int32 = 1) {
+        guard batch == nil, writeErrors == 0 else { return }
+        batch = ls_batch_start(fd, period, level, RawLogFormat.batchKeyframeEvery,
+                               RawRecordKind.compressedBatch.rawValue, RawRecordKind.compressedBatchDelta.rawValue)
+    }
+
+    /// Writes what is staged and stops batching (after the last sample; a later record is written as it comes).
+    public func finish() {
+        guard let b = batch else { return }
+        batch = nil
+        var error: Int32 = 0
+        let failed = ls_batch_finish(b, &error)
+        committed = max(0, lseek(fd, 0, SEEK_END))
+        if failed > 0 {
+            if writeErrors == 0 { firstWriteError = error }
+            writeErrors += Int(failed)
+        }
     }
 
     /// Reads the whole of `source` (pread from offset 0 until EOF) as one snapshot record.
@@ -143,8 +178,20 @@ public final class RawLogWriter {
         crc = ls_crc32c(crc, buffer + RawLogFormat.headerSize, length)
         buffer.storeBytes(of: crc.littleEndian, toByteOffset: 28, as: UInt32.self)
         guard writeErrors == 0 else { writeErrors += 1; return }
-        var done = 0
         let total = RawLogFormat.headerSize + length
+        if let batch {
+            // The header goes to the file at once: the log is readable from the first tick on,
+            // whatever happens to the batches after it (a full disk, kill -9).
+            // (A failed write is counted by the batch, and reported by `finish`.)
+            if kind == .header {
+                _ = ls_batch_write_now(batch, buffer, total)
+            } else if ls_batch_stage(batch, buffer, total) != 0 {
+                firstWriteError = ENOMEM
+                writeErrors += 1
+            }
+            return
+        }
+        var done = 0
         while done < total {
             let n = write(fd, buffer + done, total - done)
             if n < 0 && errno == EINTR { continue }
@@ -173,6 +220,9 @@ public struct RawRecord: Sendable {
     public var epoch = 0
     /// A compressed difference whose reference was lost to damage: it cannot be decoded.
     public var chainBroken = false
+    /// The batch holding it (an index into the log's batches; `payload` is then within the
+    /// batch's decoded bytes), or -1.
+    public var batch = -1
 }
 
 /// The bytes of a raw log read back: the file mapped read-only (no copy of a long run into
@@ -228,6 +278,11 @@ public struct RawLog: Sendable {
     public let intervalNanoseconds: UInt64
     /// The header's `format` (1 when it has none).
     public let formatVersion: Int
+    /// The batch records (`compressedBatch`, `compressedBatchDelta`) whose records `records` holds.
+    public let batches: [RawBatch]
+    /// Batches that did not decode (damaged, or made against a batch lost to damage): their records are lost.
+    public let batchesLost: Int
+    private let batchCache = RawBatchCache()
 
     public static func read(path: String) throws -> RawLog {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -271,19 +326,22 @@ public struct RawLog: Sendable {
             }
             offset = records.last!.payload.upperBound
         }
-        self.records = Self.markBrokenChains(records)
+        let expanded = Self.expandBatches(records, raw)
+        self.records = Self.markBrokenChains(expanded.records)
+        batches = expanded.batches
+        batchesLost = expanded.lost
         self.damaged = damaged
         self.damagedRecords = damaged.reduce(0) { $0 + max(1, Self.magicCount(in: raw, $1)) }
         droppedBytes = raw.count - (damageStart ?? offset)
-        guard let header = records.first(where: { $0.kind == .header }) else {
+        guard let header = expanded.header ?? records.first(where: { $0.kind == .header }).map({ String(decoding: UnsafeRawBufferPointer(rebasing: raw[$0.payload]), as: UTF8.self) }) else {
             throw LockstatError("\(path): not a lockstat raw sample log (no header record)")
         }
         var fields = [String: UInt64]()
-        for line in String(decoding: UnsafeRawBufferPointer(rebasing: raw[header.payload]), as: UTF8.self).split(separator: "\n") {
+        for line in header.split(separator: "\n") {
             let parts = line.split(separator: " ")
             if parts.count == 2, let v = UInt64(parts[1]) { fields[String(parts[0])] = v }
         }
-        startTime = fields["start_ns"] ?? header.time
+        startTime = fields["start_ns"] ?? (self.records.first { $0.kind == .header }?.time ?? 0)
         startRealtime = fields["start_realtime_ns"]
         intervalNanoseconds = fields["interval_ns"] ?? 0
         formatVersion = Int(fields["format"] ?? 1)
@@ -295,7 +353,7 @@ public struct RawLog: Sendable {
             self.records = self.records.map { r in
                 guard (999...1003).contains(r.stream) else { return r }
                 return RawRecord(kind: r.kind, stream: RawLogStream.named(r.stream - 999), tick: r.tick, time: r.time,
-                                 payload: r.payload, epoch: r.epoch, chainBroken: r.chainBroken)
+                                 payload: r.payload, epoch: r.epoch, chainBroken: r.chainBroken, batch: r.batch)
             }
         }
     }
@@ -318,6 +376,39 @@ public struct RawLog: Sendable {
                          tick: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
                          time: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
                          payload: start..<(start + length), epoch: epoch)
+    }
+
+    /// The records of every batch in place of the batch, each batch decoded once here to list
+    /// them (`payloadBytes` decodes again as it is read); the header text when a batch held it.
+    static func expandBatches(_ records: [RawRecord], _ raw: UnsafeRawBufferPointer) -> (records: [RawRecord], batches: [RawBatch], lost: Int, header: String?) {
+        guard records.contains(where: { $0.kind == .compressedBatch || $0.kind == .compressedBatchDelta }) else { return (records, [], 0, nil) }
+        var out = [RawRecord](), batches = [RawBatch](), lost = 0, header: String?
+        let zstd = Zstd()
+        var previous: (bytes: [UInt8], epoch: Int)?, current = [UInt8]()
+        for r in records {
+            guard r.kind == .compressedBatch || r.kind == .compressedBatchDelta else { out.append(r); continue }
+            let chained = r.kind == .compressedBatchDelta
+            // A chained batch decodes only against the batch just before it, undamaged between.
+            let reference = chained ? previous.flatMap { $0.epoch == r.epoch ? Array($0.bytes.suffix(RawLogFormat.batchReference)) : nil } : nil
+            guard !chained || reference != nil,
+                  zstd.decompress(UnsafeRawBufferPointer(rebasing: raw[r.payload]), prefix: reference, into: &current) else {
+                lost += 1
+                previous = nil
+                continue
+            }
+            batches.append(RawBatch(payload: r.payload, chained: chained))
+            current.withUnsafeBytes { inner in
+                var offset = 0
+                while var record = Self.record(at: offset, in: inner, epoch: r.epoch) {
+                    record.batch = batches.count - 1
+                    if record.kind == .header && header == nil { header = String(decoding: UnsafeRawBufferPointer(rebasing: inner[record.payload]), as: UTF8.self) }
+                    out.append(record)
+                    offset = record.payload.upperBound
+                }
+            }
+            previous = (current, r.epoch)
+        }
+        return (out, batches, lost, header)
     }
 
     /// Record headers (the magic) inside a damaged range.
@@ -365,12 +456,15 @@ public struct RawLog: Sendable {
         var text = "\(path): damaged \(damagedRecords) record\(damagedRecords == 1 ? "" : "s") at bytes \(ranges); \(recordsAfterDamage) after it recovered"
         let lost = snapshotsLostToDamage
         if lost > 0 { text += ", \(lost) compressed snapshots after it lost up to the next standalone frame" }
+        if batchesLost > 0 { text += ", \(batchesLost) batches of records after it lost up to the next standalone batch" }
         return text
     }
 
-    /// The payload's bytes, viewed in place.
+    /// The payload's bytes, viewed in place. A batched record's are in its decoded batch, valid
+    /// until a record of another batch is read (parsers read each payload as they go).
     public func payloadBytes(_ record: RawRecord) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: storage.buffer[record.payload])
+        guard record.batch >= 0 else { return UnsafeRawBufferPointer(rebasing: storage.buffer[record.payload]) }
+        return UnsafeRawBufferPointer(rebasing: batchCache.content(of: record.batch, batches: batches, raw: storage.buffer)[record.payload])
     }
 
     /// The payload as text.
@@ -433,5 +527,50 @@ public struct RawLog: Sendable {
     /// Seconds since the program started, measured.
     public func seconds(_ record: RawRecord) -> Double {
         Double(Int64(bitPattern: record.time &- startTime)) / 1e9
+    }
+}
+
+/// A batch record: where its frame lies in the log, and whether it was made against the batch before it.
+public struct RawBatch: Sendable {
+    public let payload: Range<Int>
+    public let chained: Bool
+}
+
+/// The one batch decoded last (parsers read a log in order, so each batch is decoded once
+/// more after the listing, however long the run).
+final class RawBatchCache: @unchecked Sendable {
+    private var index = -1
+    private var bytes: UnsafeMutableRawBufferPointer?
+    private var lock = pthread_mutex_t()
+    private let zstd = Zstd()
+
+    init() { pthread_mutex_init(&lock, nil) }
+
+    deinit {
+        bytes?.deallocate()
+        pthread_mutex_destroy(&lock)
+    }
+
+    func content(of k: Int, batches: [RawBatch], raw: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        if index == k, let bytes { return UnsafeRawBufferPointer(bytes) }
+        // Back to the batch after the cached one, or to the last standalone batch.
+        var first = k
+        while batches[first].chained && first > 0 && first - 1 != index { first -= 1 }
+        var previous: [UInt8]? = batches[first].chained && first - 1 == index ? bytes.map { Array($0) } : nil
+        var current = [UInt8]()
+        for j in first...k {
+            let reference = batches[j].chained ? previous.map { Array($0.suffix(RawLogFormat.batchReference)) } : nil
+            // Decoded once already when the log was read: it decodes again.
+            _ = zstd.decompress(UnsafeRawBufferPointer(rebasing: raw[batches[j].payload]), prefix: reference, into: &current)
+            previous = current
+        }
+        bytes?.deallocate()
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: current.count, alignment: 8)
+        current.withUnsafeBytes { copy.copyMemory(from: $0) }
+        bytes = copy
+        index = k
+        return UnsafeRawBufferPointer(copy)
     }
 }

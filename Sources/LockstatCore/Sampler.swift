@@ -148,7 +148,12 @@ public final class SamplingThread: @unchecked Sendable {
     public func stopAndWait() {
         guard !stopped else { return }
         stopped = true
-        guard started else { return members.forEach { $0.recorder.postsampling() } }
+        guard started else {
+            return members.forEach {
+                $0.recorder.postsampling()
+                $0.log.finish()
+            }
+        }
         repeat { ls_sleeper_stop(sleeper) } while finished.wait(timeout: .now() + .milliseconds(5)) == .timedOut
     }
 
@@ -172,6 +177,8 @@ public final class SamplingThread: @unchecked Sendable {
         for m in members {
             m.take(tick: tick, time: ls_monotonic_ns())
             m.recorder.postsampling()
+            // What a batched log staged is written now: the run's files are whole when parse starts.
+            m.log.finish()
         }
     }
 }

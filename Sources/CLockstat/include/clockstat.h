@@ -61,6 +61,20 @@ int ls_restore_register(const char *path, const char *value);
 void ls_restore_cancel(const char *path);
 void ls_restore_run(void);
 
+/* Batched raw-log records (batch.c): whole records staged by the sampling thread, written by
+   the batch's thread at most every `period_seconds` as one zstd record of kind `kind_alone`
+   (standalone) or `kind_chained` (against the previous batch's last 64 KiB). */
+typedef struct ls_batch ls_batch;
+ls_batch *ls_batch_start(int fd, double period_seconds, int level, unsigned keyframe_every,
+                         uint16_t kind_alone, uint16_t kind_chained);
+/* Writes one whole record at once (the log's header), after the batches written so far. */
+int ls_batch_write_now(ls_batch *b, const void *record, size_t len);
+/* Copies one whole record; 0, or -1 when the staging buffer could not grow. */
+int ls_batch_stage(ls_batch *b, const void *record, size_t len);
+/* Writes what is staged, stops the thread, frees the batch; returns the failed writes, with
+   the first errno. */
+int ls_batch_finish(ls_batch *b, int *first_error);
+
 /* gzip (zlib), for pprof files: returns the bytes written into `dst`, -1 when `capacity` is too
    small (ls_gzip_bound(len) is enough) or zlib fails. */
 size_t ls_gzip_bound(size_t len);
