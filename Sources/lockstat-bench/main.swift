@@ -1,7 +1,7 @@
 // lockstat-bench: the sampler's cost against the minimal C reference sampler, measured in the
 // same run, and the parsers' throughput. Not a test: it reports figures for BENCHMARKS.md.
 //
-//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only]
+//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--long-runs]
 import CLockstat
 import Foundation
 import LockstatCore
@@ -28,6 +28,11 @@ let files = ["/proc/stat", "/proc/diskstats"]
 let scratch = "/var/tmp/lockstat-bench-\(getpid())"
 try makeDirectories(scratch)
 defer { _ = try? FileManager.default.removeItem(atPath: scratch) }
+if CommandLine.arguments.contains("--long-runs") {
+    try LongRunBench.run(scratch: scratch, hours: [1, 3])
+    try? FileManager.default.removeItem(atPath: scratch)
+    exit(0)
+}
 if CommandLine.arguments.contains("--storms-only") {
     try ContentionStormBench.run(scratch: scratch, seconds: 3, rounds: rounds)
     try? FileManager.default.removeItem(atPath: scratch)
