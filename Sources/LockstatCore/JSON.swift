@@ -9,7 +9,25 @@ public enum JSON {
         return out
     }
 
-    static func write(_ value: PyValue, to out: inout String) {
+    /// The same text as UTF-8 handed to `emit` a megabyte or so at a time.
+    public static func write(_ value: PyValue, to emit: ([UInt8]) -> Void) {
+        withoutActuallyEscaping(emit) { emit in
+            var out = ""
+            out.reserveCapacity(piece + (1 << 16))
+            write(value, to: &out, handingOn: emit)
+            out.append("\n")
+            emit(Array(out.utf8))
+        }
+    }
+
+    static let piece = 1 << 20
+
+    static func write(_ value: PyValue, to out: inout String, handingOn emit: (([UInt8]) -> Void)? = nil) {
+        func handOn() {
+            guard let emit, out.utf8.count >= piece else { return }
+            emit(Array(out.utf8))
+            out.removeAll(keepingCapacity: true)
+        }
         switch value {
         case .none, .opaque: out += "null"
         case .foreign(_, let json):
@@ -22,7 +40,8 @@ public enum JSON {
             out += "["
             for (i, item) in items.enumerated() {
                 if i > 0 { out += ", " }
-                write(item, to: &out)
+                write(item, to: &out, handingOn: emit)
+                handOn()
             }
             out += "]"
         case .floats(let values):
@@ -30,6 +49,7 @@ public enum JSON {
             for (i, value) in values.enumerated() {
                 if i > 0 { out += ", " }
                 writeNumber(value, to: &out)
+                if i % 1000 == 999 { handOn() }
             }
             out += "]"
         case .dict(let pairs):
@@ -38,7 +58,8 @@ public enum JSON {
                 if i > 0 { out += ", " }
                 writeString(keyText(k), to: &out)
                 out += ": "
-                write(v, to: &out)
+                write(v, to: &out, handingOn: emit)
+                handOn()
             }
             out += "}"
         }

@@ -53,8 +53,8 @@ public enum ParseStep {
         let data = PyValue.stringDict([(SamplesFormat.key, .int(Int64(SamplesFormat.version)))] + entries)
         // 0600: the data can hold kernel addresses (locks without a name), readable by root and
         // the invoking user only (given to them under sudo).
-        try dir.write("samples.pickle", Pickle.encode(data), mode: 0o600)
-        try dir.write("samples.json", JSON.encode(data), mode: 0o600)
+        try dir.write("samples.pickle", mode: 0o600) { Pickle.write(data, to: $0) }
+        try dir.write("samples.json", mode: 0o600) { JSON.write(data, to: $0) }
         try dir.addToManifest(files)
         return Outcome(data: data, models: models, samples: counts, warnings: warnings, notes: notes)
     }

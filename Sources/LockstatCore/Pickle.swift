@@ -20,18 +20,36 @@ enum PickleOp {
 
 public enum Pickle {
     public static func encode(_ value: PyValue) -> [UInt8] {
-        var writer = PickleWriter()
-        writer.out = [PickleOp.proto, 4]
-        writer.write(value)
-        writer.out.append(PickleOp.stop)
-        return writer.out
+        var whole = [UInt8]()
+        write(value) { whole += $0 }
+        return whole
+    }
+
+    /// The same bytes handed to `emit` a megabyte or so at a time.
+    public static func write(_ value: PyValue, to emit: ([UInt8]) -> Void) {
+        withoutActuallyEscaping(emit) { emit in
+            var writer = PickleWriter(emit: emit)
+            writer.out = [PickleOp.proto, 4]
+            writer.write(value)
+            writer.out.append(PickleOp.stop)
+            emit(writer.out)
+        }
     }
 }
 
 struct PickleWriter {
     /// Items per APPENDS/SETITEMS batch, as CPython batches them.
     static let batch = 1000
+    /// Pieces are handed on once this long, between one batch of items and the next.
+    static let piece = 1 << 20
     var out: [UInt8] = []
+    let emit: ([UInt8]) -> Void
+
+    mutating func handOn() {
+        guard out.count >= Self.piece else { return }
+        emit(out)
+        out.removeAll(keepingCapacity: true)
+    }
 
     mutating func write(_ value: PyValue) {
         switch value {
@@ -53,6 +71,7 @@ struct PickleWriter {
                 out.append(PickleOp.mark)
                 for i in chunk { write(items[i]) }
                 out.append(PickleOp.appends)
+                handOn()
             }
         case .floats(let values):
             out.append(PickleOp.emptyList)
@@ -63,6 +82,7 @@ struct PickleWriter {
                     if v.isNaN { out.append(PickleOp.none) } else { writeFloat(v) }
                 }
                 out.append(PickleOp.appends)
+                handOn()
             }
         case .foreign(let pickle, _):
             // Python's own opcodes, inlined: without PROTO and STOP; its memo indices are its
@@ -91,6 +111,7 @@ struct PickleWriter {
                 out.append(PickleOp.mark)
                 for i in chunk { write(pairs[i].0); write(pairs[i].1) }
                 out.append(PickleOp.setItems)
+                handOn()
             }
         }
     }

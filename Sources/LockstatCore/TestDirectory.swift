@@ -145,13 +145,26 @@ public final class TestDirectory {
     /// a reader never sees half a file, and whatever stood at `name` (a symlink included) is
     /// replaced, not followed.
     public func write(_ name: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+        try write(name, mode: mode) { emit in emit(bytes) }
+    }
+
+    /// The same for contents made piece by piece: `body` hands each piece to `emit` as it is
+    /// made (samples.pickle and samples.json of a long run are never whole in memory).
+    public func write(_ name: String, mode: mode_t = 0o644, streaming body: (_ emit: ([UInt8]) -> Void) throws -> Void) throws {
         let (folder, leaf) = try folder(of: name)
         defer { if folder != descriptor { close(folder) } }
         let temporary = ".\(leaf).\(getpid()).tmp"
         unlinkat(folder, temporary, 0)
         let fd = openat(folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw LockstatError("\(file(name)): cannot write: \(LastError.text)") }
-        let failure = writeAll(fd, bytes)
+        var failure: Int32?
+        do {
+            try body { piece in if failure == nil { failure = writeAll(fd, piece) } }
+        } catch {
+            close(fd)
+            unlinkat(folder, temporary, 0)
+            throw error
+        }
         let closed = close(fd) == 0
         guard failure == nil, closed, renameat(folder, temporary, folder, leaf) == 0 else {
             let err = failure ?? errno

@@ -55,3 +55,29 @@ final class PickleTests: XCTestCase {
         XCTAssertThrowsError(try Unpickler.decode(Array(bytes.prefix(bytes.count / 2))))
     }
 }
+
+/// samples.pickle and samples.json of a long run are written a piece at a time: what Python
+/// reads back of several megabytes made so is what was given.
+final class StreamedSamplesTests: XCTestCase {
+    func testPicklesAndJSONWrittenInPiecesReadBackWhole() throws {
+        let dir = TestDirectory(temporaryDirectory())
+        try dir.open(create: true)
+        let a = (0..<300_000).map { Double($0) * 0.5 }, b = (0..<200_000).map { $0 % 7 == 0 ? Double.nan : Double($0) }
+        let value = PyValue.stringDict([("a", .floats(a[...])), ("b", .stringDict([("x", .floats(b[...])), ("n", .int(3))]))])
+        var pieces = 0
+        try dir.write("s.pickle") { emit in Pickle.write(value) { pieces += 1; emit($0) } }
+        try dir.write("s.json") { emit in JSON.write(value, to: emit) }
+        XCTAssertGreaterThan(pieces, 2, "handed on in pieces")
+        let check = try shell(["python3", "-c", """
+            import json, math, pickle, sys
+            p = pickle.load(open(sys.argv[1] + '/s.pickle', 'rb'))
+            j = json.load(open(sys.argv[1] + '/s.json'))
+            for d in (p, j):
+                assert len(d['a']) == 300000 and d['a'][-1] == 149999.5, d['a'][-1]
+                x = d['b']['x']
+                assert len(x) == 200000 and x[7] is None and x[8] == 8.0 and d['b']['n'] == 3
+            print('ok')
+            """, dir.path])
+        XCTAssertEqual(check.out, "ok\n", check.err)
+    }
+}
