@@ -22,7 +22,7 @@ final class MetricsServer: @unchecked Sendable {
         server = HTTPServer(address: socketAddress, timeout: 15, logger: .disabled)
         let served = self.address
         let ready = DispatchSemaphore(value: 0)
-        let setUp = Task { [server] in
+        Task { [server] in
             await server.appendRoute("GET /metrics") { request in
                 let format = Exposition.Format.negotiated(accept: request.headers[HTTPHeader("Accept")])
                 let body = scraper.scrape(format)
@@ -35,7 +35,6 @@ final class MetricsServer: @unchecked Sendable {
             ready.signal()
         }
         ready.wait()
-        _ = setUp
         task = Task { [server, failure] in
             do { try await server.run() } catch { failure.value = error }
         }

@@ -61,14 +61,10 @@ struct BPFAggregates {
                     let key = Key(e.key)
                     let before = last[key]
                     last[key] = e.value
-                    // Totals only grow; an entry that shrank was damaged (or a map that restarted).
-                    let count = e.value.count &- (before?.count ?? 0), total = e.value.total_ns &- (before?.total_ns ?? 0)
-                    guard count > 0, count <= e.value.count else { continue }
-                    var buckets = Self.buckets(e.value)
-                    if let before { buckets = zip(buckets, Self.buckets(before)).map { $0 >= $1 ? $0 - $1 : 0 } }
+                    guard let gained = Self.gain(e.value, since: before) else { continue }
                     let (caller, stack) = resolve(e.key.stack_id)
-                    groups.append(.init(tid: e.key.tid, lock: e.key.lock, flags: e.value.flags, end: r.time, count: Int(count),
-                                        total: total, longest: e.value.max_ns, shortest: e.value.min_ns, buckets: buckets,
+                    groups.append(.init(tid: e.key.tid, lock: e.key.lock, flags: e.value.flags, end: r.time, count: Int(gained.count),
+                                        total: gained.total, longest: e.value.max_ns, shortest: e.value.min_ns, buckets: gained.buckets,
                                         caller: caller, stack: stack, kind: e.value.kind))
                 }
             }
@@ -106,6 +102,16 @@ struct BPFAggregates {
             lockstatNanoseconds = final.1 - first.1
             wallNanoseconds = final.0 - first.0
         }
+    }
+
+    /// What an entry gained since it was read `before` (nil: never), or nil when it gained
+    /// nothing. Totals only grow; an entry that shrank was damaged (or a map that restarted).
+    static func gain(_ value: ls_bpf_value, since before: ls_bpf_value?) -> (count: UInt64, total: UInt64, buckets: [UInt32])? {
+        let count = value.count &- (before?.count ?? 0), total = value.total_ns &- (before?.total_ns ?? 0)
+        guard count > 0, count <= value.count else { return nil }
+        var buckets = Self.buckets(value)
+        if let before { buckets = zip(buckets, Self.buckets(before)).map { $0 >= $1 ? $0 - $1 : 0 } }
+        return (count, total, buckets)
     }
 
     static func buckets(_ v: ls_bpf_value) -> [UInt32] {

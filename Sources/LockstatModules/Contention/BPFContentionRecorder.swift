@@ -117,10 +117,14 @@ final class BPFContentionRecorder: Recorder {
         log.append(kind: .side, stream: Self.countersStream, tick: UInt64.max, time: ls_monotonic_ns(),
                    text: "lockstat_cpu_ns \(LockstatCPU.nanoseconds())\n")
         ls_bpf_contention_close(handle)
-        if let statsSwitch {
-            try? writeControl(statsSwitch, "0\n")
-            ls_restore_cancel(statsSwitch)
-        }
+        Self.restoreRunTimeStatistics(statsSwitch)
+    }
+
+    /// Puts kernel.bpf_stats_enabled back to 0 where `enableRunTimeStatistics` turned it on.
+    static func restoreRunTimeStatistics(_ path: String?) {
+        guard let path else { return }
+        try? writeControl(path, "0\n")
+        ls_restore_cancel(path)
     }
 
     static func enableRunTimeStatistics(_ system: SystemRoot) -> String? {

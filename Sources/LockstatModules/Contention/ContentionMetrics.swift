@@ -68,7 +68,8 @@ final class ContentionSource: MetricsSource {
     private let handle: OpaquePointer
     private let capacity: Int
     private let changed: UnsafeMutablePointer<ls_bpf_entry>
-    private let symbols: KernelSymbols
+    /// Names callers and locks (kallsyms read once, after the programs loaded).
+    private let analysis: ContentionAnalysis
     private let addresses: Bool
     private let statsSwitch: String?
     private let idleDrains: Int
@@ -90,7 +91,7 @@ final class ContentionSource: MetricsSource {
             ls_bpf_contention_close(handle)
             throw LockstatError("/proc/kallsyms: cannot be read")
         }
-        symbols = KernelSymbols(kallsyms)
+        analysis = ContentionAnalysis(groups: [], symbols: KernelSymbols(kallsyms))
         statsSwitch = BPFContentionRecorder.enableRunTimeStatistics(context.system)
     }
 
@@ -99,21 +100,16 @@ final class ContentionSource: MetricsSource {
     func sample() {
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         guard n >= 0 else { return }
-        let analysis = ContentionAnalysis(groups: [], symbols: symbols)
         var seen = Set<BPFAggregates.Key>()
         for i in 0..<n {
             let e = changed[i], key = BPFAggregates.Key(e.key)
             seen.insert(key)
             let before = last[key]?.value
             last[key] = (e.value, 0)
-            let count = e.value.count &- (before?.count ?? 0), total = e.value.total_ns &- (before?.total_ns ?? 0)
-            guard count > 0, count <= e.value.count else { continue }
-            var buckets = BPFAggregates.buckets(e.value)
-            if let before { buckets = zip(buckets, BPFAggregates.buckets(before)).map { $0 >= $1 ? $0 - $1 : 0 } }
-            let caller = callers[e.key.stack_id] ?? resolve(e.key.stack_id, analysis)
-            totals.add(.init(caller: caller, type: ContentionAnalysis.type(e.value.flags),
-                             lock: ContentionTotals.lockLabel(e.key.lock, kind: e.value.kind, symbols: symbols, addresses: addresses)),
-                       count: count, total: total, buckets: buckets)
+            guard let gained = BPFAggregates.gain(e.value, since: before) else { continue }
+            totals.add(.init(caller: callers[e.key.stack_id] ?? resolve(e.key.stack_id), type: ContentionAnalysis.type(e.value.flags),
+                             lock: ContentionTotals.lockLabel(e.key.lock, kind: e.value.kind, symbols: analysis.symbols, addresses: addresses)),
+                       count: gained.count, total: gained.total, buckets: gained.buckets)
         }
         var idle = [ls_bpf_key]()
         for (key, entry) in last where !seen.contains(key) {
@@ -128,7 +124,7 @@ final class ContentionSource: MetricsSource {
         }
     }
 
-    private func resolve(_ id: Int32, _ analysis: ContentionAnalysis) -> String {
+    private func resolve(_ id: Int32) -> String {
         var frames = [UInt64](repeating: 0, count: Int(LS_BPF_MAX_STACK))
         let n = id < 0 ? 0 : Int(ls_bpf_contention_stack(handle, id, &frames, LS_BPF_MAX_STACK))
         let caller = id < 0 ? "[no stack]" : analysis.caller(analysis.withoutTracingFrames(Array(frames.prefix(n))))
@@ -158,10 +154,7 @@ final class ContentionSource: MetricsSource {
 
     func stop() {
         ls_bpf_contention_close(handle)
-        if let statsSwitch {
-            try? writeControl(statsSwitch, "0\n")
-            ls_restore_cancel(statsSwitch)
-        }
+        BPFContentionRecorder.restoreRunTimeStatistics(statsSwitch)
     }
 }
 

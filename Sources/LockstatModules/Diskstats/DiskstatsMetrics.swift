@@ -4,7 +4,7 @@ import LockstatCore
 /// iostat's columns are made of (kernel Documentation/admin-guide/iostats.rst), with sectors as
 /// bytes (always 512-byte sectors) and milliseconds as seconds. A device removed and added again
 /// (iostat.c write_stats' check) counts on from where it was; one that appears counts from zero.
-struct DiskTotals {
+struct DiskTotals: SnapshotTotals {
     struct Counter {
         let name: String, unit: String, help: String
         let value: (DiskCounters) -> Double
@@ -84,36 +84,10 @@ struct DiskTotals {
     }
 }
 
-/// serve's /proc/diskstats: read every interval (so a device's restart is seen) and at each scrape.
-final class DiskstatsSource: MetricsSource {
-    private let path: String
-    private var totals = DiskTotals()
-
-    init(path: String) throws {
-        self.path = path
-        guard read() else { throw LockstatError("\(path): cannot be read") }
-    }
-
-    @discardableResult
-    private func read() -> Bool {
-        guard case .success(let bytes) = FileReader.readAll(path) else { return false }
-        bytes.withUnsafeBytes { totals.add(ProcText(bytes: $0)) }
-        return true
-    }
-
-    func sample() { read() }
-
-    func families() -> [MetricFamily] {
-        read()
-        return totals.families
-    }
-
-    func stop() {}
-}
-
 extension DiskstatsModule: ServedModule {
     public func serving(_ context: ServingContext) throws -> any MetricsSource {
-        try DiskstatsSource(path: context.system.path(Self.file))
+        // Every interval: a device removed and added again between scrapes is seen.
+        try ProcFileSource(path: context.system.path(Self.file), totals: DiskTotals(), everyInterval: true)
     }
 
     public func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily] {

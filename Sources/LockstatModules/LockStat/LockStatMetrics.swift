@@ -40,18 +40,12 @@ struct LockStatTotals {
 /// `lock_stat.clear no`) until serve stops; the file read at each scrape.
 final class LockStatSource: MetricsSource {
     private let path: String
-    private let switchPath: String
-    private let remembered: String
+    private let on: LockStatSwitch
     private var totals = LockStatTotals()
 
     init(_ context: ServingContext) throws {
         path = context.system.path(LockStatModule.file)
-        switchPath = context.system.path(LockStatModule.switchFile)
-        guard case .success(let text) = FileReader.readText(switchPath) else { throw LockstatError("\(switchPath): cannot read the lock_stat switch") }
-        remembered = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard ls_restore_register(switchPath, remembered + "\n") == 0 else { throw LockstatError("\(switchPath): too many restores") }
-        try writeControl(switchPath, "1\n")
-        if context.config.setting("lock_stat", "clear")?.first != "no" { try writeControl(path, "0\n") }
+        on = try LockStatSwitch.turnOn(context.system, clearing: context.config.setting("lock_stat", "clear")?.first != "no")
         read()
     }
 
@@ -65,10 +59,7 @@ final class LockStatSource: MetricsSource {
         return totals.families
     }
 
-    func stop() {
-        try? writeControl(switchPath, remembered + "\n")
-        ls_restore_cancel(switchPath)
-    }
+    func stop() { on.restore() }
 }
 
 extension LockStatModule: ServedModule {

@@ -33,21 +33,11 @@ public struct LockStatModule: TypedModule {
             // A replay never writes into the replayed tree: it is the user's capture.
             context.warn("lock_stat: replaying \(context.system.root): the lock_stat switch and clear are skipped (nothing is written into a replayed tree)")
             let snapshots = try DeltaSnapshotRecorder(path: context.system.path(Self.file), log: context.log)
-            return LockStatRecorder(snapshots: snapshots, switchPath: nil, remembered: "")
+            return LockStatRecorder(snapshots: snapshots, switch: nil)
         }
-        let switchPath = context.system.path(Self.switchFile)
-        guard case .success(let text) = FileReader.readText(switchPath) else {
-            throw LockstatError("\(switchPath): cannot read the lock_stat switch")
-        }
-        let remembered = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard ls_restore_register(switchPath, remembered + "\n") == 0 else { throw LockstatError("\(switchPath): too many restores") }
-        try writeControl(switchPath, "1\n")
-        if context.config.setting(name, "clear")?.first != "no" {
-            // Writing a string that starts with 0 clears every class's statistics (lockdep_proc.c).
-            try writeControl(context.system.path(Self.file), "0\n")
-        }
+        let on = try LockStatSwitch.turnOn(context.system, clearing: context.config.setting(name, "clear")?.first != "no")
         let snapshots = try DeltaSnapshotRecorder(path: context.system.path(Self.file), log: context.log)
-        return LockStatRecorder(snapshots: snapshots, switchPath: switchPath, remembered: remembered)
+        return LockStatRecorder(snapshots: snapshots, switch: on)
     }
 
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
@@ -75,21 +65,39 @@ public struct LockStatModule: TypedModule {
 final class LockStatRecorder: Recorder {
     private let snapshots: DeltaSnapshotRecorder
     /// nil in a replay: nothing to put back.
-    private let switchPath: String?
-    private let remembered: String
+    private let `switch`: LockStatSwitch?
 
-    init(snapshots: DeltaSnapshotRecorder, switchPath: String?, remembered: String) {
+    init(snapshots: DeltaSnapshotRecorder, switch: LockStatSwitch?) {
         self.snapshots = snapshots
-        self.switchPath = switchPath
-        self.remembered = remembered
+        self.switch = `switch`
     }
 
     func sample(tick: UInt64, time: UInt64) -> Bool { snapshots.sample(tick: tick, time: time) }
 
-    func postsampling() {
-        guard let switchPath else { return }
-        try? writeControl(switchPath, remembered + "\n")
-        ls_restore_cancel(switchPath)
+    func postsampling() { self.switch?.restore() }
+}
+
+/// /proc/sys/kernel/lock_stat turned on for a run or serve, and put back as it was (a crash
+/// too: the restore is registered before the switch is written).
+struct LockStatSwitch {
+    let path: String
+    let remembered: String
+
+    /// On, and every class's statistics cleared when `clearing` (writing a string that starts
+    /// with 0 to /proc/lock_stat clears them, lockdep_proc.c).
+    static func turnOn(_ system: SystemRoot, clearing: Bool) throws -> LockStatSwitch {
+        let path = system.path(LockStatModule.switchFile)
+        guard case .success(let text) = FileReader.readText(path) else { throw LockstatError("\(path): cannot read the lock_stat switch") }
+        let on = LockStatSwitch(path: path, remembered: text.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard ls_restore_register(path, on.remembered + "\n") == 0 else { throw LockstatError("\(path): too many restores") }
+        try writeControl(path, "1\n")
+        if clearing { try writeControl(system.path(LockStatModule.file), "0\n") }
+        return on
+    }
+
+    func restore() {
+        try? writeControl(path, remembered + "\n")
+        ls_restore_cancel(path)
     }
 }
 

@@ -4,7 +4,7 @@ import LockstatCore
 /// /proc/stat's counters since the first snapshot, as metric families: CPU time per CPU and mode
 /// in seconds (USER_HZ ticks / sysconf(_SC_CLK_TCK), proc(5)), context switches, forks and
 /// interrupts. A counter that went back (a CPU hot-plugged) adds nothing.
-struct StatTotals {
+struct StatTotals: SnapshotTotals {
     private var first: StatSnapshot?
     private var last: StatSnapshot?
     private static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
@@ -16,7 +16,8 @@ struct StatTotals {
         ("irq", \.irq), ("softirq", \.softirq), ("steal", \.steal),
     ]
 
-    mutating func add(_ snapshot: StatSnapshot) {
+    mutating func add(_ text: ProcText) {
+        let snapshot = StatSnapshot(text)
         if first == nil { first = snapshot }
         last = snapshot
     }
@@ -49,40 +50,15 @@ struct StatTotals {
     }
 }
 
-/// serve's /proc/stat: read at presampling and at each scrape (the counters only grow, so the
-/// readings in between would change nothing).
-final class StatSource: MetricsSource {
-    private let path: String
-    private var totals = StatTotals()
-
-    init(path: String) throws {
-        self.path = path
-        guard read() else { throw LockstatError("\(path): cannot be read") }
-    }
-
-    @discardableResult
-    private func read() -> Bool {
-        guard case .success(let bytes) = FileReader.readAll(path) else { return false }
-        totals.add(bytes.withUnsafeBytes { StatSnapshot(ProcText(bytes: $0)) })
-        return true
-    }
-
-    func families() -> [MetricFamily] {
-        read()
-        return totals.families
-    }
-
-    func stop() {}
-}
-
 extension StatModule: ServedModule {
     public func serving(_ context: ServingContext) throws -> any MetricsSource {
-        try StatSource(path: context.system.path(Self.file))
+        // The counters only grow: readings between scrapes would change nothing.
+        try ProcFileSource(path: context.system.path(Self.file), totals: StatTotals(), everyInterval: false)
     }
 
     public func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily] {
         var totals = StatTotals()
-        for r in log.snapshots() { totals.add(log.withText(r) { StatSnapshot($0) }) }
+        for r in log.snapshots() { log.withText(r) { totals.add($0) } }
         return totals.families
     }
 }
