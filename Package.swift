@@ -27,12 +27,14 @@ let package = Package(
         .target(name: "CLockstat", linkerSettings: [.linkedLibrary("zstd"), .linkedLibrary("z"), .linkedLibrary("stdc++"), .linkedLibrary("bpf")]),
         // pprof's profile.proto and the Swift generated from it (scripts/generate-pprof.sh).
         .target(name: "PprofProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")], exclude: ["profile.proto"]),
+        // Series of samples in bounded memory: chunks in memory up to a budget, spilled beyond it.
+        .target(name: "LockstatColumns", dependencies: ["CLockstat"]),
         // SVG primitives; knows nothing about lockstat.
-        .target(name: "LockstatCharts"),
+        .target(name: "LockstatCharts", dependencies: ["LockstatColumns"]),
         // Config, test directory, sampler, raw log, pickle/JSON, the run pipeline, the generic
         // results and every output written over them (report, compare, page, serve, exports). Module-agnostic.
         .target(name: "LockstatCore", dependencies: [
-            "CLockstat", "LockstatCharts", "PprofProto", .product(name: "SystemPackage", package: "swift-system"),
+            "CLockstat", "LockstatColumns", "LockstatCharts", "PprofProto", .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "FlyingFox", package: "FlyingFox"),
         ]),
         // One folder per module: reader, parser, model and plots side by side.
@@ -50,7 +52,7 @@ let package = Package(
         .executableTarget(name: "lockstat-bench", dependencies: ["LockstatCore", "LockstatModules"]),
         // The minimal C sampler the benchmark measures lockstat against.
         .executableTarget(name: "lockstat-refsampler"),
-        .testTarget(name: "LockstatTests", dependencies: ["LockstatCore", "LockstatModules", "LockstatCharts", "LockstatCLI"]),
+        .testTarget(name: "LockstatTests", dependencies: ["LockstatCore", "LockstatModules", "LockstatCharts", "LockstatColumns", "LockstatCLI"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -14,6 +15,17 @@
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
+
+/* ---- unlinked scratch files ------------------------------------------ */
+int ls_open_unlinked(const char *dir) {
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/lockstat-spill.XXXXXX", dir) >= (int)sizeof path) { errno = ENAMETOOLONG; return -1; }
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) unlink(path);
+    return fd;
+}
 
 /* ---- CRC-32C ---------------------------------------------------------- */
 static uint32_t crc_table[8][256];

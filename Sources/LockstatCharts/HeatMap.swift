@@ -1,3 +1,5 @@
+import LockstatColumns
+
 /// Many series over the same measured time as one picture: a row per series (CPU, device), a
 /// column per stretch of time, the colour its value. However many rows and samples, the SVG has
 /// at most `maxRows` × `maxColumns` cells: rows and samples that share a cell keep their
@@ -7,20 +9,24 @@ public struct HeatMap {
     /// What the colour stands for, with its unit ("busy (%)").
     public var valueLabel: String
     public var rowLabel: String
-    public var time: [Double]
+    public var time: Column
     public var rows: [TimeSeries]
     /// The colour scale's top (100 for percentages); else the data's maximum.
     public var maximum: Double?
 
     public static let maxRows = 128, maxColumns = 240
 
-    public init(title: String, valueLabel: String, rowLabel: String, time: [Double], rows: [TimeSeries], maximum: Double? = nil) {
+    public init(title: String, valueLabel: String, rowLabel: String, time: Column, rows: [TimeSeries], maximum: Double? = nil) {
         self.title = title
         self.valueLabel = valueLabel
         self.rowLabel = rowLabel
         self.time = time
         self.rows = rows
         self.maximum = maximum
+    }
+
+    public init(title: String, valueLabel: String, rowLabel: String, time: [Double], rows: [TimeSeries], maximum: Double? = nil) {
+        self.init(title: title, valueLabel: valueLabel, rowLabel: rowLabel, time: Column(time), rows: rows, maximum: maximum)
     }
 
     static let width = 960.0, left = 110.0, right = 120.0, top = 40.0, bottom = 55.0, plotHeight = 384.0
@@ -32,8 +38,8 @@ public struct HeatMap {
         var cells = [Double](repeating: .nan, count: cellRows * cellColumns)
         for (i, row) in rows.enumerated() {
             let r = i * cellRows / max(1, rows.count)
-            for (k, value) in row.values.enumerated() {
-                guard let v = value, v.isFinite else { continue }
+            for (k, v) in row.values.enumerated() {
+                guard v.isFinite else { continue }
                 let c = k * cellColumns / max(1, time.count)
                 let at = r * cellColumns + c
                 if cells[at].isNaN || v > cells[at] { cells[at] = v }

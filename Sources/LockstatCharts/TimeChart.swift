@@ -1,12 +1,17 @@
-/// One named series of a time chart: a value (or a gap) per sample time.
+import LockstatColumns
+
+/// One named series of a time chart: a value per sample time, NaN (or ±∞) for a gap.
 public struct TimeSeries {
     public var name: String
-    public var values: [Double?]
+    public var values: Column
 
-    public init(name: String, values: [Double?]) {
+    public init(name: String, values: Column) {
         self.name = name
         self.values = values
     }
+
+    /// nil for a gap.
+    public init(name: String, values: [Double?]) { self.init(name: name, values: Column(values)) }
 }
 
 /// A chart over measured time: lines, or areas stacked on each other (for shares such as CPU %).
@@ -17,13 +22,13 @@ public struct TimeChart {
     public var title: String
     public var yLabel: String
     public var xLabel = "time since program start (s)"
-    public var time: [Double]
+    public var time: Column
     public var series: [TimeSeries]
     public var stacked = false
     /// A fixed top (100 for percentages); else the data's maximum, rounded up to a tick.
     public var yMax: Double?
 
-    public init(title: String, yLabel: String, time: [Double], series: [TimeSeries], stacked: Bool = false, yMax: Double? = nil) {
+    public init(title: String, yLabel: String, time: Column, series: [TimeSeries], stacked: Bool = false, yMax: Double? = nil) {
         self.title = title
         self.yLabel = yLabel
         self.time = time
@@ -32,14 +37,25 @@ public struct TimeChart {
         self.yMax = yMax
     }
 
+    public init(title: String, yLabel: String, time: [Double], series: [TimeSeries], stacked: Bool = false, yMax: Double? = nil) {
+        self.init(title: title, yLabel: yLabel, time: Column(time), series: series, stacked: stacked, yMax: yMax)
+    }
+
     static let width = 960, height = 440
     static let left = 80.0, right = 230.0, top = 40.0, bottom = 55.0
 
     /// Where time runs on the chart: seconds t0…t1 over x pixels x0…x1 (for a page's cursor).
     public var timeAxis: (t0: Double, t1: Double, x0: Double, x1: Double) {
-        let finite = time.filter(\.isFinite)
-        let t0 = min(0, finite.min() ?? 0)
-        return (t0, max(finite.max() ?? 1, t0 + 1e-9), plotLeft, plotRight)
+        let (t0, t1) = timeSpan
+        return (t0, t1, plotLeft, plotRight)
+    }
+
+    /// The span of the times as they are: a damaged log can hold them out of order.
+    var timeSpan: (Double, Double) {
+        var low = Double.infinity, high = -Double.infinity
+        for t in time where t.isFinite { low = min(low, t); high = max(high, t) }
+        let t0 = min(0, low.isFinite ? low : 0)
+        return (t0, max(high.isFinite ? high : 1, t0 + 1e-9))
     }
     public static var size: (width: Int, height: Int) { (width, height) }
     public var plotTopBottom: (top: Double, bottom: Double) { (plotTop, plotBottom) }
@@ -57,9 +73,7 @@ public struct TimeChart {
         var svg = SVG(width: Self.width, height: Self.height)
         svg.rect(x: 0, y: 0, width: Double(Self.width), height: Double(Self.height), fill: "white")
         svg.text(title, x: Double(Self.width) / 2, y: 24, size: 16, anchor: .middle, weight: "bold")
-        // The span of the times as they are: a damaged log can hold them out of order.
-        let finite = time.filter(\.isFinite)
-        let t0 = min(0, finite.min() ?? 0), t1 = max(finite.max() ?? 1, t0 + 1e-9)
+        let (t0, t1) = timeSpan
         let xScale = Scale(lower: t0, upper: t1, pixelLow: plotLeft, pixelHigh: plotRight)
         let shapes = stacked ? stackedColumns(xScale) : lineColumns(xScale)
         let top = yMax ?? shapes.maximum
@@ -105,25 +119,25 @@ public struct TimeChart {
         for s in series {
             var segments = [[(Double, Double)]]()
             var current = [(Double, Double)]()
-            var bucket = -1, minIdx = -1, maxIdx = -1
+            // The pixel column's lowest and highest samples: (index, time, value).
+            var bucket = -1
+            var low: (Int, Double, Double)?, high: (Int, Double, Double)?
             func flushBucket() {
-                guard minIdx >= 0 else { return }
-                for i in minIdx == maxIdx ? [minIdx] : [min(minIdx, maxIdx), max(minIdx, maxIdx)] {
-                    current.append((xScale.pixel(time[i]), s.values[i]!))
-                }
-                minIdx = -1; maxIdx = -1
+                guard let l = low, let h = high else { return }
+                for p in l.0 == h.0 ? [l] : (l.0 < h.0 ? [l, h] : [h, l]) { current.append((xScale.pixel(p.1), p.2)) }
+                low = nil; high = nil
             }
-            for i in 0..<min(time.count, s.values.count) {
-                guard let v = s.values[i], v.isFinite else {
+            for (i, (t, v)) in zip(time, s.values).enumerated() {
+                guard v.isFinite else {
                     flushBucket()
                     if !current.isEmpty { segments.append(current); current = [] }
                     continue
                 }
                 shapes.maximum = max(shapes.maximum, v)
-                let c = column(time[i], xScale)
+                let c = column(t, xScale)
                 if c != bucket { flushBucket(); bucket = c }
-                if minIdx < 0 || v < s.values[minIdx]! { minIdx = i }
-                if maxIdx < 0 || v > s.values[maxIdx]! { maxIdx = i }
+                if low == nil || v < low!.2 { low = (i, t, v) }
+                if high == nil || v > high!.2 { high = (i, t, v) }
             }
             flushBucket()
             if !current.isEmpty { segments.append(current) }
@@ -136,18 +150,21 @@ public struct TimeChart {
         // Mean per pixel column per series; a gap counts as 0 in the stack.
         var columnX = [Double](), sums = [[Double]](), counts = [Int]()
         var bucket = -1
-        for i in 0..<time.count {
-            guard series.contains(where: { i < $0.values.count && $0.values[i] != nil }) else { continue }
-            let c = column(time[i], xScale)
+        var readers = series.map { $0.values.makeIterator() }
+        var values = [Double](repeating: .nan, count: series.count)
+        for t in time {
+            for j in readers.indices { values[j] = readers[j].next() ?? .nan }
+            guard values.contains(where: \.isFinite) else { continue }
+            let c = column(t, xScale)
             if c != bucket {
                 bucket = c
                 columnX.append(0); counts.append(0)
                 sums.append([Double](repeating: 0, count: series.count))
             }
             let k = columnX.count - 1
-            columnX[k] += xScale.pixel(time[i])
+            columnX[k] += xScale.pixel(t)
             counts[k] += 1
-            for (j, s) in series.enumerated() where i < s.values.count { sums[k][j] += s.values[i] ?? 0 }
+            for j in values.indices where values[j].isFinite { sums[k][j] += values[j] }
         }
         var shapes = Shapes()
         var base = [Double](repeating: 0, count: columnX.count)

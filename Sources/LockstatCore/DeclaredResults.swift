@@ -23,7 +23,7 @@ public enum DeclaredResults {
             guard values.count == time.count else { throw LockstatError("\(at).values: \(values.count) values for \(time.count) times") }
             return ResultSeries(name: try text(s["name"], at: at + ".name"), unit: try text(s["unit"], at: at + ".unit"), values: values)
         }
-        return Results(tables: tables, time: time, series: series)
+        return Results(tables: tables, time: Column(time), series: series)
     }
 
     static func table(_ t: PyValue, at: String) throws -> ResultTable {

@@ -92,10 +92,11 @@ public enum SamplesFormat {
 /// DIR/samples.pickle read back, with errors that name the file.
 public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
     let path = dir.file("samples.pickle")
-    switch dir.read("samples.pickle") {
-    case .success(let bytes):
-        let samples: PyValue
-        do { samples = try Unpickler.decode(bytes) } catch { throw LockstatError("\(path): \(error)") }
+    let read = try dir.withFile("samples.pickle") { fd -> Result<PyValue, FileReader.Failure> in
+        do { return .success(try Unpickler.decode(file: fd)) } catch { throw LockstatError("\(path): \(error)") }
+    }
+    switch read {
+    case .success(let samples):
         let version = Int(samples[SamplesFormat.key]?.number ?? 1)
         guard version <= SamplesFormat.version else {
             throw LockstatError("\(path): written by a newer lockstat (format \(version); this one reads 1 to \(SamplesFormat.version))")

@@ -75,10 +75,11 @@ struct PickleWriter {
             }
         case .floats(let values):
             out.append(PickleOp.emptyList)
+            var reader = values.makeIterator()
             for chunk in batches(values.count) {
                 out.append(PickleOp.mark)
-                for i in chunk {
-                    let v = values[values.startIndex + i]   // a slice keeps its parent's indices
+                for _ in chunk {
+                    let v = reader.next()!
                     if v.isNaN { out.append(PickleOp.none) } else { writeFloat(v) }
                 }
                 out.append(PickleOp.appends)

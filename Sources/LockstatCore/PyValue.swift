@@ -11,9 +11,9 @@ public indirect enum PyValue: Equatable, Sendable {
     /// Keys in insertion order, as Python 3.7+ dicts keep them.
     case dict([(PyValue, PyValue)])
     /// A list of floats and Nones, the shape of every time series, stored unboxed: NaN stands
-    /// for None (no series lockstat computes holds a real NaN). A slice, so a column of a
-    /// larger buffer is stored without a copy. Build it with `series(_:)`.
-    case floats(ArraySlice<Double>)
+    /// for None (no series lockstat computes holds a real NaN). A column, so a long run's
+    /// series stay in bounded memory and a model's are stored without a copy.
+    case floats(Column)
     /// A value a Python module returned, as Python pickled it (protocol 3, no frames), and its
     /// JSON text when it has one: stored in samples.pickle exactly as Python made it.
     case foreign(pickle: [UInt8], json: String?)
@@ -67,10 +67,12 @@ public indirect enum PyValue: Equatable, Sendable {
     }
 
     /// A series of floats and Nones.
-    public static func series(_ values: [Double?]) -> PyValue { .floats(values.map { $0 ?? .nan }[...]) }
+    public static func series(_ values: [Double?]) -> PyValue { .floats(Column(values)) }
 
     /// A series whose NaNs stand for None.
-    public static func series(_ values: [Double]) -> PyValue { .floats(values[...]) }
+    public static func series(_ values: [Double]) -> PyValue { .floats(Column(values)) }
+
+    public static func series(_ values: Column) -> PyValue { .floats(values) }
 
     /// A list of numbers and Nones as a series.
     public var series: [Double?]? {
@@ -96,8 +98,14 @@ public indirect enum PyValue: Equatable, Sendable {
 
     /// A list of numbers and Nones with NaN for None, as the typed models keep series.
     public var doubles: [Double]? {
-        if case .floats(let values) = self { return Array(values) }
+        if case .floats(let values) = self { return values.values }
         return listItems?.map { $0.number ?? .nan }
+    }
+
+    /// The same as a column, without a copy of a series read back as one.
+    public var column: Column? {
+        if case .floats(let values) = self { return values }
+        return listItems.map { Column($0.map { $0.number ?? .nan }) }
     }
 
     // MARK: keys a model names once, in an enum, for writing and reading alike

@@ -209,20 +209,42 @@ public final class RawLogWriter {
     }
 }
 
-/// One record as read back: where its payload lies in the log's bytes.
+/// One record as read back: where its payload lies in the log's bytes. 48 bytes: a day-long
+/// run lists a million of them.
 public struct RawRecord: Sendable {
-    public let kind: RawRecordKind
-    public let stream: UInt16
     public let tick: UInt64
     public let time: UInt64
-    public let payload: Range<Int>
-    /// How many damaged ranges of the log lie before this record.
-    public var epoch = 0
+    private let payloadStart: Int
+    private let payloadLength: UInt32
+    private var epochIndex: Int32
+    private var batchIndex: Int32
+    public let kind: RawRecordKind
+    public let stream: UInt16
     /// A compressed difference whose reference was lost to damage: it cannot be decoded.
     public var chainBroken = false
+
+    public init(kind: RawRecordKind, stream: UInt16, tick: UInt64, time: UInt64, payload: Range<Int>, epoch: Int,
+                chainBroken: Bool = false, batch: Int = -1) {
+        self.kind = kind
+        self.stream = stream
+        self.tick = tick
+        self.time = time
+        payloadStart = payload.lowerBound
+        payloadLength = UInt32(payload.count)   // a record's length field is 32 bits
+        epochIndex = Int32(clamping: epoch)
+        batchIndex = Int32(batch)
+        self.chainBroken = chainBroken
+    }
+
+    public var payload: Range<Int> { payloadStart..<(payloadStart + Int(payloadLength)) }
+    /// How many damaged ranges of the log lie before this record.
+    public var epoch: Int { Int(epochIndex) }
     /// The batch holding it (an index into the log's batches; `payload` is then within the
     /// batch's decoded bytes), or -1.
-    public var batch = -1
+    public var batch: Int {
+        get { Int(batchIndex) }
+        set { batchIndex = Int32(newValue) }
+    }
 }
 
 /// The bytes of a raw log read back: the file mapped read-only (no copy of a long run into
@@ -242,6 +264,15 @@ public final class RawLogBytes: @unchecked Sendable {
         }
         mapped = true
         buffer = UnsafeRawBufferPointer(start: p, count: size)
+    }
+
+    /// Lets the kernel take back the pages of the file read so far (they read in again if used):
+    /// a long log is read in order, so the process never holds more of it than it is reading.
+    static let dropEvery = 32 << 20
+
+    func dropResidentPages() {
+        guard mapped else { return }
+        madvise(UnsafeMutableRawPointer(mutating: buffer.baseAddress), buffer.count, MADV_DONTNEED)
     }
 
     init(_ bytes: [UInt8]) {
@@ -325,8 +356,10 @@ public struct RawLog: Sendable {
                 records.append(record)
             }
             offset = records.last!.payload.upperBound
+            if offset / RawLogBytes.dropEvery != records.last!.payload.lowerBound / RawLogBytes.dropEvery { storage.dropResidentPages() }
         }
-        let expanded = Self.expandBatches(records, raw)
+        let expanded = Self.expandBatches(records, storage)
+        storage.dropResidentPages()
         self.records = Self.markBrokenChains(expanded.records)
         batches = expanded.batches
         batchesLost = expanded.lost
@@ -380,7 +413,8 @@ public struct RawLog: Sendable {
 
     /// The records of every batch in place of the batch, each batch decoded once here to list
     /// them (`payloadBytes` decodes again as it is read); the header text when a batch held it.
-    static func expandBatches(_ records: [RawRecord], _ raw: UnsafeRawBufferPointer) -> (records: [RawRecord], batches: [RawBatch], lost: Int, header: String?) {
+    static func expandBatches(_ records: [RawRecord], _ storage: RawLogBytes) -> (records: [RawRecord], batches: [RawBatch], lost: Int, header: String?) {
+        let raw = storage.buffer
         guard records.contains(where: { $0.kind == .compressedBatch || $0.kind == .compressedBatchDelta }) else { return (records, [], 0, nil) }
         var out = [RawRecord](), batches = [RawBatch](), lost = 0, header: String?
         let zstd = Zstd()
@@ -397,6 +431,7 @@ public struct RawLog: Sendable {
                 continue
             }
             batches.append(RawBatch(payload: r.payload, chained: chained))
+            if batches.count % 64 == 0 { storage.dropResidentPages() }
             current.withUnsafeBytes { inner in
                 var offset = 0
                 while var record = Self.record(at: offset, in: inner, epoch: r.epoch) {
@@ -464,7 +499,7 @@ public struct RawLog: Sendable {
     /// until a record of another batch is read (parsers read each payload as they go).
     public func payloadBytes(_ record: RawRecord) -> UnsafeRawBufferPointer {
         guard record.batch >= 0 else { return UnsafeRawBufferPointer(rebasing: storage.buffer[record.payload]) }
-        return UnsafeRawBufferPointer(rebasing: batchCache.content(of: record.batch, batches: batches, raw: storage.buffer)[record.payload])
+        return UnsafeRawBufferPointer(rebasing: batchCache.content(of: record.batch, batches: batches, storage: storage)[record.payload])
     }
 
     /// The payload as text.
@@ -551,10 +586,12 @@ final class RawBatchCache: @unchecked Sendable {
         pthread_mutex_destroy(&lock)
     }
 
-    func content(of k: Int, batches: [RawBatch], raw: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    func content(of k: Int, batches: [RawBatch], storage: RawLogBytes) -> UnsafeRawBufferPointer {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         if index == k, let bytes { return UnsafeRawBufferPointer(bytes) }
+        let raw = storage.buffer
+        if k % 64 == 0 { storage.dropResidentPages() }
         // Back to the batch after the cached one, or to the last standalone batch.
         var first = k
         while batches[first].chained && first > 0 && first - 1 != index { first -= 1 }

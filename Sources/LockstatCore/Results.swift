@@ -1,21 +1,27 @@
+@_exported import LockstatColumns
+
 /// A module's results in the one form the core reads for every generic output — `report`, and
 /// what grows on it — without knowing the module: tables of rows and series over time.
 public struct Results: Sendable {
     public var tables: [ResultTable]
     /// Seconds since the run's start; every series is aligned with it.
-    public var time: [Double]
+    public var time: Column
     public var series: [ResultSeries]
     /// Lines shown above the module's tables: what the module saw and what it cost.
     public var notes: [String]
     /// Call stacks and what they weigh (flame graphs; compare's differential ones).
     public var stacks: [ResultStacks]
 
-    public init(tables: [ResultTable] = [], time: [Double] = [], series: [ResultSeries] = [], notes: [String] = [], stacks: [ResultStacks] = []) {
+    public init(tables: [ResultTable] = [], time: Column = Column(), series: [ResultSeries] = [], notes: [String] = [], stacks: [ResultStacks] = []) {
         self.tables = tables
         self.time = time
         self.series = series
         self.notes = notes
         self.stacks = stacks
+    }
+
+    public init(tables: [ResultTable] = [], time: [Double], series: [ResultSeries] = [], notes: [String] = [], stacks: [ResultStacks] = []) {
+        self.init(tables: tables, time: Column(time), series: series, notes: notes, stacks: stacks)
     }
 }
 
@@ -148,11 +154,13 @@ public struct ResultColumn: Sendable {
 public struct ResultSeries: Sendable {
     public let name: String
     public let unit: String
-    public var values: [Double]
+    public var values: Column
 
-    public init(name: String, unit: String, values: [Double]) {
+    public init(name: String, unit: String, values: Column) {
         self.name = name
         self.unit = unit
         self.values = values
     }
+
+    public init(name: String, unit: String, values: [Double]) { self.init(name: name, unit: unit, values: Column(values)) }
 }

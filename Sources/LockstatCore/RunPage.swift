@@ -112,7 +112,7 @@ public struct RunPage {
     struct Chart {
         var module: String
         var unit: String
-        var time: [Double]
+        var time: Column
         var series: [ResultSeries]
     }
 
@@ -170,7 +170,7 @@ public struct RunPage {
 
     func chart(_ c: Chart, index: Int) -> String {
         let chart = TimeChart(title: "\(c.module): \(c.series.map(\.name).prefix(3).joined(separator: ", "))\(c.series.count > 3 ? ", …" : "")",
-                              yLabel: c.unit, time: c.time, series: c.series.map { TimeSeries(name: $0.name, values: $0.values.map { $0.isNaN ? nil : $0 }) })
+                              yLabel: c.unit, time: c.time, series: c.series.map { TimeSeries(name: $0.name, values: $0.values) })
         var svg = chart.svg
         let axis = chart.timeAxis, plot = chart.plotTopBottom
         svg.raw("<line class=\"cursor\" x1=\"0\" x2=\"0\" y1=\"\(plot.top)\" y2=\"\(plot.bottom)\" stroke=\"#d33\" stroke-width=\"1\" visibility=\"hidden\"/>")
@@ -223,8 +223,8 @@ public struct RunPage {
     }
 
     /// At most `maxPoints` values, evenly spaced over the series: enough for a cursor's readout.
-    static func decimated(_ values: [Double]) -> [Double] {
-        guard values.count > maxPoints else { return values }
+    static func decimated(_ values: Column) -> [Double] {
+        guard values.count > maxPoints else { return values.values }
         return (0..<maxPoints).map { values[$0 * (values.count - 1) / (maxPoints - 1)] }
     }
 }

@@ -347,12 +347,19 @@ public final class TestDirectory {
 
     /// A file of DIR, read without following a symlink.
     public func read(_ name: String) -> Result<[UInt8], FileReader.Failure> {
+        withFile(name) { FileReader.readAll(descriptor: $0) }
+    }
+
+    /// A regular file of DIR opened to read without following a symlink, for `body` to read.
+    public func withFile<T>(_ name: String, _ body: (Int32) throws -> Result<T, FileReader.Failure>) rethrows -> Result<T, FileReader.Failure> {
         guard let (folder, leaf) = try? folder(of: name) else { return .failure(.missing) }
         defer { if folder != descriptor { close(folder) } }
         let fd = openat(folder, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { return .failure(.from(errno)) }
         defer { close(fd) }
-        return FileReader.readAll(descriptor: fd)
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return .failure(.notRegular) }
+        return try body(fd)
     }
 
     public func writeManifest(_ names: [String]) throws {

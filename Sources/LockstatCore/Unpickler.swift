@@ -1,3 +1,6 @@
+import Glibc
+import SystemPackage
+
 /// Reads pickles back: every opcode `Pickle` writes, and those CPython's protocol 2–5 pickler
 /// emits for None, bools, ints, floats, strings, lists, tuples, sets and dicts.
 public struct Unpickler {
@@ -12,18 +15,24 @@ public struct Unpickler {
     /// A value on the stack and how deep its containers nest (0 for a scalar).
     private typealias Entry = (value: PyValue, depth: Int)
 
-    private let bytes: [UInt8]
-    private var pos = 0
+    private var input: PickleInput
     private var stack: [Entry] = []
     private var marks: [Int] = []
     private var memo: [Int: Entry] = [:]
 
     public static func decode(_ bytes: [UInt8]) throws -> PyValue {
-        var u = Unpickler(bytes: bytes)
+        var u = Unpickler(input: PickleInput(bytes: bytes))
         return try u.run()
     }
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    /// From an open file, read a megabyte at a time: a day-long run's samples.pickle is never
+    /// in memory whole (its series become columns as they are read).
+    public static func decode(file fd: Int32) throws -> PyValue {
+        var u = Unpickler(input: try PickleInput(file: fd))
+        return try u.run()
+    }
+
+    private init(input: PickleInput) { self.input = input }
 
     private mutating func push(_ value: PyValue, depth: Int = 0) throws {
         guard depth <= Self.maxDepth else { throw Self.fail("nested deeper than \(Self.maxDepth) levels") }
@@ -128,7 +137,7 @@ public struct Unpickler {
             case PickleOp.binGet: stack.append(try memoValue(Int(try byte())))
             case PickleOp.longBinGet: stack.append(try memoValue(Int(UInt32(le: try take(4)))))
             default:
-                throw Self.fail("unsupported opcode 0x\(String(op, radix: 16)) at byte \(pos - 1)")
+                throw Self.fail("unsupported opcode 0x\(String(op, radix: 16)) at byte \(input.offset - 1)")
             }
         }
     }
@@ -142,24 +151,32 @@ public struct Unpickler {
     private static func fail(_ message: String) -> Failure { Failure(description: "pickle: \(message)") }
 
     private mutating func byte() throws -> UInt8 {
-        guard pos < bytes.count else { throw Self.fail("truncated") }
-        defer { pos += 1 }
-        return bytes[pos]
+        guard try input.ensure(1) else { throw Self.fail("truncated") }
+        defer { input.pos += 1 }
+        return input.buffer[input.pos]
     }
 
     private mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
-        guard n >= 0, n <= bytes.count - pos else { throw Self.fail("truncated") }
-        defer { pos += n }
-        return bytes[pos..<(pos + n)]
+        guard n >= 0, try input.ensure(n) else { throw Self.fail("truncated") }
+        defer { input.pos += n }
+        return input.buffer[input.pos..<(input.pos + n)]
     }
 
     static let setConstructors: Set<String> = ["builtins.set", "__builtin__.set", "builtins.frozenset", "__builtin__.frozenset"]
     static let setMarker = "\u{0}set constructor"
 
+    /// GLOBAL's module and name lines; a longer line than any Python name is refused.
     private mutating func line() throws -> String {
-        guard let end = bytes[pos...].firstIndex(of: 0x0A) else { throw Self.fail("truncated") }
-        defer { pos = end + 1 }
-        return String(decoding: bytes[pos..<end], as: UTF8.self)
+        var searched = 0
+        while true {
+            let available = input.buffer[(input.pos + searched)...]
+            if let end = available.firstIndex(of: 0x0A) {
+                defer { input.pos = end + 1 }
+                return String(decoding: input.buffer[input.pos..<end], as: UTF8.self)
+            }
+            searched = input.buffer.count - input.pos
+            guard searched < 65536, try input.ensure(searched + 1) else { throw Self.fail("truncated") }
+        }
     }
 
     private mutating func text(_ n: Int) throws -> String { String(decoding: try take(n), as: UTF8.self) }
@@ -193,7 +210,7 @@ public struct Unpickler {
             }
         case .list(var list):
             if list.isEmpty, let floats = compactFloats(items) {
-                top = .floats(floats[...])
+                top = .floats(Column(floats))
                 return
             }
             top = .none
@@ -239,6 +256,64 @@ public struct Unpickler {
     private func memoValue(_ i: Int) throws -> Entry {
         guard let v = memo[i] else { throw Self.fail("unknown memo \(i)") }
         return v
+    }
+}
+
+/// A pickle's bytes: all in memory, or a window of a file read as the unpickler goes.
+private struct PickleInput {
+    var buffer: [UInt8]
+    var pos = 0
+    /// Bytes of the file before `buffer`.
+    private var consumed = 0
+    private let fd: Int32
+    /// Bytes of the file after `buffer`.
+    private var remaining = 0
+    static let readSize = 1 << 20
+
+    init(bytes: [UInt8]) {
+        buffer = bytes
+        fd = -1
+    }
+
+    init(file fd: Int32) throws {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Unpickler.Failure(description: "pickle: \(SystemPackage.Errno(rawValue: errno))") }
+        buffer = []
+        self.fd = fd
+        remaining = Int(st.st_size)
+    }
+
+    /// Where the next byte is in the pickle.
+    var offset: Int { consumed + pos }
+
+    /// Whether `n` bytes follow `pos`, reading more of the file when they are not in the buffer.
+    /// A length beyond the file's end is refused without reading.
+    mutating func ensure(_ n: Int) throws -> Bool {
+        if buffer.count - pos >= n { return true }
+        guard fd >= 0, n - (buffer.count - pos) <= remaining else { return false }
+        buffer.removeSubrange(0..<pos)
+        consumed += pos
+        pos = 0
+        let want = min(remaining, max(n - buffer.count, Self.readSize))
+        let old = buffer.count
+        var failure: Int32 = 0
+        buffer.append(contentsOf: repeatElement(0, count: want))
+        let got = buffer.withUnsafeMutableBytes { bytes -> Int in
+            var done = 0
+            while done < want {
+                let r = read(fd, bytes.baseAddress! + old + done, want - done)
+                if r < 0 && errno == EINTR { continue }
+                if r < 0 { failure = errno }
+                guard r > 0 else { break }
+                done += r
+            }
+            return done
+        }
+        buffer.removeSubrange((old + got)...)
+        remaining -= got
+        if failure != 0 { throw Unpickler.Failure(description: "pickle: \(SystemPackage.Errno(rawValue: failure))") }
+        if got < want { remaining = 0 }   // the file shrank while it was read
+        return buffer.count - pos >= n
     }
 }
 

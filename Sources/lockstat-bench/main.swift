@@ -1,7 +1,8 @@
 // lockstat-bench: the sampler's cost against the minimal C reference sampler, measured in the
 // same run, and the parsers' throughput. Not a test: it reports figures for BENCHMARKS.md.
 //
-//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--long-runs]
+//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--long-runs [--hours 1,3,24]]
+//   .build/release/lockstat-bench --generate-long-run DIR HOURS   (the long run's test directory only, for the tests)
 import CLockstat
 import Foundation
 import LockstatCore
@@ -21,6 +22,13 @@ func argument(_ name: String, default value: Double) -> Double {
     return v
 }
 
+if let i = CommandLine.arguments.firstIndex(of: "--generate-long-run"), i + 2 < CommandLine.arguments.count,
+   let hours = Double(CommandLine.arguments[i + 2]) {
+    let (raw, _, ticks) = try LongRunBench.generate(CommandLine.arguments[i + 1], hours: hours)
+    print("\(ticks) ticks, \(Int(raw)) bytes of raw logs")
+    exit(0)
+}
+
 let seconds = argument("--seconds", default: 5)
 let rounds = Int(argument("--rounds", default: 3))
 let modules = BuiltInModules.all.filter { ["stat", "diskstats"].contains($0.name) }
@@ -29,7 +37,10 @@ let scratch = "/var/tmp/lockstat-bench-\(getpid())"
 try makeDirectories(scratch)
 defer { _ = try? FileManager.default.removeItem(atPath: scratch) }
 if CommandLine.arguments.contains("--long-runs") {
-    try LongRunBench.run(scratch: scratch, hours: [1, 3])
+    let hours = CommandLine.arguments.firstIndex(of: "--hours").flatMap { i in
+        i + 1 < CommandLine.arguments.count ? CommandLine.arguments[i + 1].split(separator: ",").compactMap { Double($0) } : nil
+    } ?? [1, 3]
+    try LongRunBench.run(scratch: scratch, hours: hours)
     try? FileManager.default.removeItem(atPath: scratch)
     exit(0)
 }

@@ -7,9 +7,9 @@ public struct DiskstatsModel: ModuleModel {
     struct Device {
         var name: String
         /// In `DiskstatsModel.columns` order.
-        var columns: [ArraySlice<Double>]
+        var columns: [Column]
 
-        func column(_ name: String) -> ArraySlice<Double> { columns[DiskstatsModel.columns.firstIndex(of: name)!] }
+        func column(_ name: String) -> Column { columns[DiskstatsModel.columns.firstIndex(of: name)!] }
 
         /// Any request or busy time during the run.
         var isActive: Bool {
@@ -20,7 +20,7 @@ public struct DiskstatsModel: ModuleModel {
     static let columns = IostatMetrics.columns + ["in_flight"]
     static let totalColumns = ["r/s", "rkB/s", "w/s", "wkB/s", "d/s", "dkB/s", "f/s"]
 
-    var time: [Double]
+    var time: Column
     var devices: [Device]
     var wholeDisks: [String]
     /// The devices with I/O in the run: every iostat column over the whole run (IostatMetrics.columns order).
@@ -31,7 +31,7 @@ public struct DiskstatsModel: ModuleModel {
         case time, devices, wholeDisks = "whole_disks", total, overRun = "over_run", badLines = "bad_lines"
     }
 
-    init(time: [Double], devices: [Device], wholeDisks: [String], overRun: [(device: String, values: [Double])], badLines: Int) {
+    init(time: Column, devices: [Device], wholeDisks: [String], overRun: [(device: String, values: [Double])], badLines: Int) {
         self.time = time
         self.devices = devices
         self.wholeDisks = wholeDisks
@@ -39,7 +39,7 @@ public struct DiskstatsModel: ModuleModel {
         self.badLines = badLines
     }
 
-    /// From the parser's per-device buffers, without copying them.
+    /// From the parser's per-device columns, without copying them.
     init(series: DiskstatsSeries, wholeDisks: [String]) {
         self.init(time: series.times, devices: series.names.indices.map { d in
             Device(name: series.names[d], columns: Self.columns.indices.map { series.column(d, $0) })
@@ -49,8 +49,8 @@ public struct DiskstatsModel: ModuleModel {
 
     init(entry e: PyValue) {
         let devices = e[Key.devices], overRun = e[Key.overRun]
-        self.init(time: e[Key.time]?.doubles ?? [],
-                  devices: (devices?.keys ?? []).map { name in Device(name: name, columns: Self.columns.map { (devices?[name]?[$0]?.doubles ?? [])[...] }) },
+        self.init(time: e[Key.time]?.column ?? Column(),
+                  devices: (devices?.keys ?? []).map { name in Device(name: name, columns: Self.columns.map { devices?[name]?[$0]?.column ?? Column() }) },
                   wholeDisks: e[Key.wholeDisks]?.strings ?? [],
                   overRun: (overRun?.keys ?? []).map { name in (name, IostatMetrics.columns.map { overRun?[name]?[$0]?.number ?? .nan }) },
                   badLines: Int(e[Key.badLines]?.number ?? 0))
@@ -66,17 +66,11 @@ public struct DiskstatsModel: ModuleModel {
     }
 
     /// The sum over whole disks of one rate; NaN where no whole disk has a value.
-    func total(_ column: String) -> [Double] {
+    func total(_ column: String) -> Column {
         let k = Self.columns.firstIndex(of: column)!
-        var sum = [Double](repeating: .nan, count: time.count)
         // A name → index table, not a search per disk: 100,000 devices stay linear.
         let index = Dictionary(devices.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for d in wholeDisks.compactMap({ index[$0] }) {
-            for (i, v) in devices[d].columns[k].enumerated() where !v.isNaN && i < sum.count {
-                sum[i] = sum[i].isNaN ? v : sum[i] + v
-            }
-        }
-        return sum
+        return Column.sum(wholeDisks.compactMap { index[$0] }.map { devices[$0].columns[k] }, count: time.count)
     }
 
     /// iostat -x over the whole run, per device with I/O: for compare and the page, not the

@@ -21,15 +21,9 @@ struct DiskstatsPlots {
         let time = model.time
         let active = model.devices.filter(\.isActive)
         if active.count > ManyRows.threshold {
-            /// Per device, the columns summed per sample (nil where none has a value).
+            /// Per device, the columns summed per sample (NaN where none has a value).
             func rows(_ columns: [String]) -> [TimeSeries] {
-                active.map { device in
-                    let parts = columns.map { device.column($0) }
-                    return TimeSeries(name: device.name, values: time.indices.map { i in
-                        let values = parts.compactMap { i < $0.count ? $0[$0.startIndex + i].optional : nil }
-                        return values.isEmpty ? nil : values.reduce(0, +)
-                    })
-                }
+                active.map { TimeSeries(name: $0.name, values: Column.sum(columns.map($0.column), count: time.count)) }
             }
             for (file, title, unit, series, top) in [("util", "Utilisation", "time busy (%)", rows(["%util"]), Optional(100.0)),
                                                      ("throughput", "Throughput (read + write + discard)", "kilobytes per second (kB/s)",
@@ -46,7 +40,7 @@ struct DiskstatsPlots {
             for chart in Self.charts {
                 let series = chart.columns.compactMap { c -> TimeSeries? in
                     let values = device.column(c)
-                    return values.contains { !$0.isNaN } ? TimeSeries(name: c, values: values.map(\.optional)) : nil
+                    return values.contains { !$0.isNaN } ? TimeSeries(name: c, values: values) : nil
                 }
                 guard !series.isEmpty else { continue }
                 try files.save("diskstats_\(safe)_\(chart.file).svg",

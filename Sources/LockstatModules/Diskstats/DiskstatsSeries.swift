@@ -3,8 +3,8 @@ import LockstatCore
 /// Turns a series of /proc/diskstats snapshots into per-device iostat columns, in one pass.
 /// Lines are tokenized by ProcText straight into counters; device names are interned by
 /// comparing bytes with the device printed at the same line position last time (the kernel
-/// keeps its order), so steady state makes no Strings. Each device's columns are one buffer
-/// allocated at the series' final length (NaN = None).
+/// keeps its order), so steady state makes no Strings. Each device's iostat columns are
+/// `Column`s (NaN = None), so a long run's stay in bounded memory.
 struct DiskstatsSeries {
     static let maxCounters = 24
     private(set) var names: [String] = []
@@ -18,19 +18,17 @@ struct DiskstatsSeries {
     /// Each device's counters where the run's totals start: its line in the first snapshot, or
     /// zero for a device that appeared later (iostat zeroes a new device's previous stats).
     private var firstSeen: [DiskCounters?] = []
-    /// device → (iostat columns, then in_flight) × samples, column-major.
-    private var storage: [[Double]] = []
-    private(set) var times: [Double] = []
+    /// device → iostat columns, then in_flight.
+    private var storage: [[Column]] = []
+    /// One sample of a device's columns, reused.
+    private var row = [Double](repeating: .nan, count: DiskstatsSeries.stride)
+    private(set) var times = Column()
     private(set) var badLines = 0
     /// Lines with the 4-counter layout only ever belong to partitions (2.6.0–2.6.24).
     private(set) var shortLayout: Set<String> = []
-    private let capacity: Int
     static let stride = IostatMetrics.columns.count + 1
 
-    init(expectedSamples: Int) {
-        capacity = max(1, expectedSamples)
-        times.reserveCapacity(capacity)
-    }
+    init() {}
 
     mutating func add(_ text: ProcText, time: Double) {
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.maxCounters) { add(text, time: time, fields: $0.baseAddress!) }
@@ -38,7 +36,6 @@ struct DiskstatsSeries {
 
     private mutating func add(_ text: ProcText, time: Double, fields: UnsafeMutablePointer<UInt64>) {
         let sample = times.count
-        precondition(sample < capacity, "more snapshots than announced")
         let seconds = sample > 0 ? time - times[sample - 1] : 0
         times.append(time)
         swap(&previous, &current)
@@ -61,24 +58,26 @@ struct DiskstatsSeries {
             position += 1
         }
         for device in names.indices {
-            storage[device].withUnsafeMutableBufferPointer { column in
-                let base = column.baseAddress! + sample
+            row.withUnsafeMutableBufferPointer { row in
+                let base = row.baseAddress!
+                row.initialize(repeating: .nan)
                 // A device first seen after the first sample counts from zero (iostat zeroes a
                 // new device's previous stats), and so does one removed and added again
                 // (iostat.c write_stats' restart check); one missing from the previous
                 // snapshot only (a garbled line) counts from its last whole line.
                 if let c = current[device], seconds > 0 {
                     let p = (previous[device] ?? lastSeen[device]).flatMap { c.restarted(since: $0) ? nil : $0 } ?? .zero(like: c)
-                    IostatMetrics.compute(p, c, seconds: seconds, into: base, stride: capacity)
+                    IostatMetrics.compute(p, c, seconds: seconds, into: base, stride: 1)
                 }
                 if let c = current[device] {
                     if firstSeen[device] == nil { firstSeen[device] = sample == 0 ? c : .zero(like: c) }
                     lastSeen[device] = c
                 }
                 if let c = current[device], c.hasMergesAndTimes {
-                    base[IostatMetrics.columns.count * capacity] = Double(c.inFlight)
+                    base[IostatMetrics.columns.count] = Double(c.inFlight)
                 }
             }
+            for k in row.indices { storage[device][k].append(row[k]) }
         }
     }
 
@@ -102,7 +101,7 @@ struct DiskstatsSeries {
         lastSeen.append(nil)
         firstSeen.append(nil)
         // NaN until it appears and wherever a value is missing.
-        storage.append([Double](repeating: .nan, count: Self.stride * capacity))
+        storage.append([Column](repeating: Column(repeating: .nan, count: times.count - 1), count: Self.stride))
         return names.count - 1
     }
 
@@ -120,7 +119,5 @@ struct DiskstatsSeries {
     }
 
     /// The samples so far of one column (0..<IostatMetrics.columns.count, then in_flight).
-    func column(_ device: Int, _ k: Int) -> ArraySlice<Double> {
-        storage[device][(k * capacity)..<(k * capacity + times.count)]
-    }
+    func column(_ device: Int, _ k: Int) -> Column { storage[device][k] }
 }

@@ -3,17 +3,17 @@ import LockstatCore
 /// The stat module's results, column-oriented: one value per sample, aligned with `time`; a
 /// per-interval value belongs to the sample that ends the interval (NaN: none, as for the first).
 public struct StatModel: ModuleModel {
-    var time: [Double]
+    var time: Column
     /// Online CPUs seen during the run.
     var cpuCount: Int
     /// all, cpu0, cpu1, ...: mpstat's percentages in `CPUUtilization.fields` order.
-    var cpus: [(name: String, fields: [[Double]])]
+    var cpus: [(name: String, fields: [Column])]
     /// iostat's avg-cpu in `CPUUtilization.avgCPUFields` order.
-    var avgCPU: [[Double]]
+    var avgCPU: [Column]
     /// Per second, measured Δt.
-    var contextSwitches: [Double], interrupts: [Double], softirqs: [Double], forks: [Double]
+    var contextSwitches: Column, interrupts: Column, softirqs: Column, forks: Column
     /// Tasks, as /proc/stat printed them.
-    var running: [Double], blocked: [Double]
+    var running: Column, blocked: Column
     /// mpstat's percentages over the whole run (first snapshot to last), per CPU seen in both.
     var overRun: [(name: String, fields: [Double])]
     var badLines: Int
@@ -23,8 +23,8 @@ public struct StatModel: ModuleModel {
              softirqs = "softirq/s", forks = "fork/s", running = "procs_running", blocked = "procs_blocked", overRun = "over_run", badLines = "bad_lines"
     }
 
-    init(time: [Double], cpuCount: Int, cpus: [(name: String, fields: [[Double]])], avgCPU: [[Double]], contextSwitches: [Double],
-         interrupts: [Double], softirqs: [Double], forks: [Double], running: [Double], blocked: [Double],
+    init(time: Column, cpuCount: Int, cpus: [(name: String, fields: [Column])], avgCPU: [Column], contextSwitches: Column,
+         interrupts: Column, softirqs: Column, forks: Column, running: Column, blocked: Column,
          overRun: [(name: String, fields: [Double])], badLines: Int) {
         self.time = time; self.cpuCount = cpuCount; self.cpus = cpus; self.avgCPU = avgCPU
         self.contextSwitches = contextSwitches; self.interrupts = interrupts; self.softirqs = softirqs; self.forks = forks
@@ -32,24 +32,24 @@ public struct StatModel: ModuleModel {
     }
 
     init(entry e: PyValue) {
-        time = e[Key.time]?.doubles ?? []
+        time = e[Key.time]?.column ?? Column()
         cpuCount = Int(e[Key.cpuCount]?.number ?? 0)
         let cpu = e[Key.cpu]
-        cpus = (cpu?.keys ?? []).map { name in (name, CPUUtilization.fields.map { cpu?[name]?[$0]?.doubles ?? [] }) }
-        avgCPU = CPUUtilization.avgCPUFields.map { e[Key.avgCPU]?[$0]?.doubles ?? [] }
-        contextSwitches = e[Key.contextSwitches]?.doubles ?? []
-        interrupts = e[Key.interrupts]?.doubles ?? []
-        softirqs = e[Key.softirqs]?.doubles ?? []
-        forks = e[Key.forks]?.doubles ?? []
-        running = e[Key.running]?.doubles ?? []
-        blocked = e[Key.blocked]?.doubles ?? []
+        cpus = (cpu?.keys ?? []).map { name in (name, CPUUtilization.fields.map { cpu?[name]?[$0]?.column ?? Column() }) }
+        avgCPU = CPUUtilization.avgCPUFields.map { e[Key.avgCPU]?[$0]?.column ?? Column() }
+        contextSwitches = e[Key.contextSwitches]?.column ?? Column()
+        interrupts = e[Key.interrupts]?.column ?? Column()
+        softirqs = e[Key.softirqs]?.column ?? Column()
+        forks = e[Key.forks]?.column ?? Column()
+        running = e[Key.running]?.column ?? Column()
+        blocked = e[Key.blocked]?.column ?? Column()
         let overRun = e[Key.overRun]
         self.overRun = (overRun?.keys ?? []).map { name in (name, CPUUtilization.fields.map { overRun?[name]?[$0]?.number ?? .nan }) }
         badLines = Int(e[Key.badLines]?.number ?? 0)
     }
 
     public var entry: PyValue {
-        func fields(_ names: [String], _ values: [[Double]]) -> PyValue { .stringDict(zip(names, values).map { ($0, .series($1)) }) }
+        func fields(_ names: [String], _ values: [Column]) -> PyValue { .stringDict(zip(names, values).map { ($0, .series($1)) }) }
         return .keyed([(Key.time, .series(time)), (.cpuCount, .int(Int64(cpuCount))),
                        (.cpu, .stringDict(cpus.map { ($0.name, fields(CPUUtilization.fields, $0.fields)) })),
                        (.avgCPU, fields(CPUUtilization.avgCPUFields, avgCPU)),
@@ -60,8 +60,8 @@ public struct StatModel: ModuleModel {
     }
 
     /// Busy time (100 − %idle) of one CPU per interval.
-    func busy(_ fields: [[Double]]) -> [Double] {
-        fields[CPUUtilization.fields.firstIndex(of: "idle")!].map { 100 - $0 }
+    func busy(_ fields: [Column]) -> Column {
+        Column(fields[CPUUtilization.fields.firstIndex(of: "idle")!].lazy.map { 100 - $0 })
     }
 
     /// mpstat over the whole run, per CPU: for compare and the page, not the report.

@@ -20,11 +20,10 @@ public struct StatModule: TypedModule {
 
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         let records = log.snapshots()
-        let snapshots = records.map { r in log.withText(r) { StatSnapshot($0) } }
-        let series = StatSeries(times: records.map { log.seconds($0) }, snapshots: snapshots)
+        var series = StatSeries()
+        for r in records { log.withText(r) { series.add(StatSnapshot($0), time: log.seconds(r)) } }
         var warnings = [String]()
-        let bad = snapshots.reduce(0) { $0 + $1.badLines }
-        if bad > 0 { warnings.append("\(bad) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
+        if series.badLines > 0 { warnings.append("\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
         return ParsedModule(model: series.model, warnings: warnings)
     }
 

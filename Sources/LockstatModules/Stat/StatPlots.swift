@@ -11,7 +11,7 @@ struct StatPlots {
     func write(into directory: TestDirectory) throws -> [String] {
         var files = PlotFiles(into: directory)
         let time = model.time
-        func series(_ name: String, _ values: [Double]) -> TimeSeries { TimeSeries(name: name, values: values.map(\.optional)) }
+        func series(_ name: String, _ values: Column) -> TimeSeries { TimeSeries(name: name, values: values) }
         let perCPU = model.cpus.filter { $0.name != "all" }
         if perCPU.count > ManyRows.threshold {
             let busy = perCPU.map { series($0.name, model.busy($0.fields)) }

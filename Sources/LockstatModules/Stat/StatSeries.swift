@@ -1,108 +1,114 @@
 import LockstatCore
 
-/// The stat module's entry in samples.pickle, column-oriented: one value per sample, aligned
-/// with `time`; a per-interval value belongs to the sample that ends the interval (the first is None).
+/// Turns /proc/stat snapshots into the stat module's columns in one pass, keeping only what the
+/// next interval needs (the previous snapshot, each CPU's last line, the first snapshot for the
+/// run's totals), so a run of any length parses in bounded memory. Column-oriented: one value
+/// per sample; a per-interval value belongs to the sample that ends the interval (the first is NaN).
 struct StatSeries {
-    let times: [Double]
-    let snapshots: [StatSnapshot]
+    private(set) var times = Column()
+    /// mpstat's percentages per CPU name, in `CPUUtilization.fields` order.
+    private var perCPU: [String: [Column]] = [:]
+    /// `all` two ways, chosen at the end when the number of CPUs is known: the sum of the
+    /// online CPUs' lines (several CPUs), or the kernel's total line (one CPU), as mpstat does.
+    private var allSummed = Self.fieldColumns, allFromTotal = Self.fieldColumns
+    private var sawTotal = false
+    private var avgCPU = [Column](repeating: Column(), count: CPUUtilization.avgCPUFields.count)
+    private var contextSwitches = Column(), interrupts = Column(), softirqs = Column(), forks = Column()
+    private var running = Column(), blocked = Column()
+    /// Each CPU's last line: one that comes back online after missing (offline) counts from it.
+    private var last: [String: CPUTicks] = [:]
+    private var previous: StatSnapshot?, previousTime = 0.0
+    private var first: (snapshot: StatSnapshot, time: Double)?
+    private(set) var badLines = 0
 
-    /// CPU names in order: all, cpu0, cpu1, ... (numerically), including CPUs seen only part of the run.
-    var cpuNames: [String] {
-        let names = Set(snapshots.flatMap { $0.cpus.keys })
-        return names.sorted { a, b in
-            if a == "all" || b == "all" { return a == "all" && b != "all" }
-            return (Int(a.dropFirst(3)) ?? 0) < (Int(b.dropFirst(3)) ?? 0)
-        }
-    }
+    private static var fieldColumns: [Column] { [Column](repeating: Column(), count: CPUUtilization.fields.count) }
 
-    /// mpstat's percentages of every CPU and of `all`, per interval (mpstat.c
-    /// `get_global_cpu_mpstats`): by name, then in `CPUUtilization.fields` order, one value per sample.
-    /// - A CPU's previous values are the last it had: one that comes back online after missing
-    ///   from /proc/stat (offline) counts from its last line; one never seen before gets None for
-    ///   its first interval and is left out of `all` there, as mpstat does.
-    /// - An offline CPU (no line) is None.
+    /// mpstat's percentages of every CPU and of `all` for the interval ending at `s` (mpstat.c
+    /// `get_global_cpu_mpstats`); iostat's avg-cpu on the total line; Δcounter / Δt with the
+    /// measured Δt, a counter going backwards giving 0 (sysstat).
+    /// - A CPU never seen before gets NaN for its first interval and is left out of `all` there.
+    /// - An offline CPU (no line) is NaN.
     /// - `all` is the sum of the online CPUs' lines, corrected one by one, over the sum of their
-    ///   intervals, not the kernel's total line (which counts every possible CPU); on a machine
-    ///   with one CPU it is the total line with the per-CPU rules, as mpstat has it.
-    func cpuPercentages() -> [String: [[Double?]]] {
-        let names = cpuNames
-        let perCPU = names.filter { $0 != "all" }
-        var columns = [String: [[Double?]]]()
-        for name in names { columns[name] = [[Double?]](repeating: [], count: CPUUtilization.fields.count) }
-        func put(_ name: String, _ values: [Double]?) {
-            for k in CPUUtilization.fields.indices { columns[name]![k].append(values?[k]) }
+    ///   intervals, not the kernel's total line (which counts every possible CPU).
+    mutating func add(_ s: StatSnapshot, time: Double) {
+        let sample = times.count
+        times.append(time)
+        badLines += s.badLines
+        for name in s.cpus.keys where name != "all" && perCPU[name] == nil {
+            perCPU[name] = [Column](repeating: Column(repeating: .nan, count: sample), count: CPUUtilization.fields.count)
         }
-        var last = [String: CPUTicks]()
-        for i in snapshots.indices {
-            defer { for (name, ticks) in snapshots[i].cpus { last[name] = ticks } }
-            guard i > 0 else { names.forEach { put($0, nil) }; continue }
-            var sumPrevious = CPUTicks(), sumCurrent = CPUTicks(), sumInterval: UInt64 = 0
-            for name in perCPU {
-                guard let c = snapshots[i].cpus[name], var p = last[name] else { put(name, nil); continue }
+        sawTotal = sawTotal || s.cpus["all"] != nil
+        var sumPrevious = CPUTicks(), sumCurrent = CPUTicks(), sumInterval: UInt64 = 0
+        for name in perCPU.keys {
+            var values: [Double]?
+            if previous != nil, let c = s.cpus[name], var p = last[name] {
                 let interval = CPUUtilization.interval(current: c, previous: &p)
-                put(name, CPUUtilization.percentages(previous: p, current: c, interval: interval))
+                values = CPUUtilization.percentages(previous: p, current: c, interval: interval)
                 sumPrevious.add(p)
                 sumCurrent.add(c)
                 sumInterval &+= interval
             }
-            guard columns["all"] != nil else { continue }
-            if perCPU.count > 1 {
-                put("all", CPUUtilization.percentages(previous: sumPrevious, current: sumCurrent, interval: sumInterval))
-            } else if let c = snapshots[i].cpus["all"], var p = last["all"] {
-                let interval = CPUUtilization.interval(current: c, previous: &p)
-                put("all", CPUUtilization.percentages(previous: p, current: c, interval: interval))
-            } else {
-                put("all", nil)
-            }
+            Self.put(values, into: &perCPU[name]!)
         }
-        return columns
-    }
-
-    /// iostat's avg-cpu on the kernel's total line, per interval, in `CPUUtilization.avgCPUFields` order.
-    func avgCPU() -> [[Double?]] {
-        var columns = [[Double?]](repeating: [], count: CPUUtilization.avgCPUFields.count)
-        for i in snapshots.indices {
-            let values: [Double]? = i == 0 ? nil : {
-                guard let p = snapshots[i - 1].cpus["all"], let c = snapshots[i].cpus["all"] else { return nil }
-                return CPUUtilization.avgCPU(previous: p, current: c)
-            }()
-            for k in columns.indices { columns[k].append(values?[k]) }
+        let intervalEnds = previous != nil
+        Self.put(intervalEnds ? CPUUtilization.percentages(previous: sumPrevious, current: sumCurrent, interval: sumInterval) : nil, into: &allSummed)
+        var total: [Double]?
+        if intervalEnds, let c = s.cpus["all"], var p = last["all"] {
+            let interval = CPUUtilization.interval(current: c, previous: &p)
+            total = CPUUtilization.percentages(previous: p, current: c, interval: interval)
         }
-        return columns
-    }
-
-    /// Δcounter / Δt per interval, measured Δt; a counter going backwards gives 0 (sysstat).
-    func rate(_ counter: KeyPath<StatSnapshot, UInt64?>) -> [Double?] {
-        snapshots.indices.map { i in
-            guard i > 0, let c = snapshots[i][keyPath: counter], let p = snapshots[i - 1][keyPath: counter] else { return nil }
-            let dt = times[i] - times[i - 1]
-            return dt > 0 ? delta(c, p) / dt : nil
+        Self.put(total, into: &allFromTotal)
+        var avg: [Double]?
+        if let p = previous?.cpus["all"], let c = s.cpus["all"] { avg = CPUUtilization.avgCPU(previous: p, current: c) }
+        Self.put(avg, into: &avgCPU)
+        let dt = time - previousTime
+        func rate(_ counter: KeyPath<StatSnapshot, UInt64?>) -> Double {
+            guard let p = previous?[keyPath: counter], let c = s[keyPath: counter], dt > 0 else { return .nan }
+            return delta(c, p) / dt
         }
+        contextSwitches.append(rate(\.ctxt))
+        interrupts.append(rate(\.intr))
+        softirqs.append(rate(\.softirq))
+        forks.append(rate(\.processes))
+        running.append(s.procsRunning.map { Double($0) } ?? .nan)
+        blocked.append(s.procsBlocked.map { Double($0) } ?? .nan)
+        for (name, ticks) in s.cpus { last[name] = ticks }
+        if first == nil { first = (s, time) }
+        previous = s
+        previousTime = time
     }
 
-    func gauge(_ value: KeyPath<StatSnapshot, UInt64?>) -> [Double?] {
-        snapshots.map { $0[keyPath: value].map { Double($0) } }
+    private static func put(_ values: [Double]?, into columns: inout [Column]) {
+        for k in columns.indices { columns[k].append(values?[k] ?? .nan) }
     }
 
-    /// mpstat's percentages over the whole run: its first snapshot against its last, with the
+    /// CPU names in order: cpu0, cpu1, ... (numerically), including CPUs seen only part of the run.
+    private var cpuNames: [String] {
+        perCPU.keys.sorted { (Int($0.dropFirst(3)) ?? 0) < (Int($1.dropFirst(3)) ?? 0) }
+    }
+
+    /// `all` and every CPU, in order, as mpstat shows them.
+    private var cpus: [(name: String, fields: [Column])] {
+        let all: [(name: String, fields: [Column])] = sawTotal ? [("all", perCPU.count > 1 ? allSummed : allFromTotal)] : []
+        return all + cpuNames.map { ($0, perCPU[$0]!) }
+    }
+
+    /// mpstat's percentages over the whole run: the first snapshot against the last, with the
     /// same rules as each interval (all, then every CPU in both).
-    func overRun() -> [(name: String, fields: [Double])] {
-        guard snapshots.count >= 2, let first = snapshots.first, let last = snapshots.last else { return [] }
-        let ends = StatSeries(times: [times.first!, times.last!], snapshots: [first, last])
-        let percentages = ends.cpuPercentages()
-        return ends.cpuNames.compactMap { name in
-            let values = percentages[name]!.map { $0[1] }
-            return values.contains { $0 == nil } ? nil : (name, values.map { $0! })
+    private var overRun: [(name: String, fields: [Double])] {
+        guard times.count >= 2, let first, let previous else { return [] }
+        var ends = StatSeries()
+        ends.add(first.snapshot, time: first.time)
+        ends.add(previous, time: previousTime)
+        return ends.cpus.compactMap { cpu in
+            let values = cpu.fields.map { $0[1] }
+            return values.contains { $0.isNaN } ? nil : (cpu.name, values)
         }
     }
 
     var model: StatModel {
-        let percentages = cpuPercentages()
-        func doubles(_ s: [Double?]) -> [Double] { s.map { $0 ?? .nan } }
-        return StatModel(time: times, cpuCount: cpuNames.filter { $0 != "all" }.count,
-                         cpus: cpuNames.map { ($0, percentages[$0]!.map(doubles)) }, avgCPU: avgCPU().map(doubles),
-                         contextSwitches: doubles(rate(\.ctxt)), interrupts: doubles(rate(\.intr)), softirqs: doubles(rate(\.softirq)),
-                         forks: doubles(rate(\.processes)), running: doubles(gauge(\.procsRunning)), blocked: doubles(gauge(\.procsBlocked)),
-                         overRun: overRun(), badLines: snapshots.reduce(0) { $0 + $1.badLines })
+        StatModel(time: times, cpuCount: perCPU.count, cpus: cpus, avgCPU: avgCPU,
+                  contextSwitches: contextSwitches, interrupts: interrupts, softirqs: softirqs, forks: forks,
+                  running: running, blocked: blocked, overRun: overRun, badLines: badLines)
     }
 }
