@@ -9,8 +9,12 @@ import Synchronization
 public final class ColumnSpill: Sendable {
     public static let shared = ColumnSpill()
 
-    /// Bytes of full chunks the process keeps in memory before it spills.
-    public static let defaultBudget = 64 << 20
+    /// Bytes of full chunks the process keeps in memory before it spills: 64 MiB, or
+    /// LOCKSTAT_COLUMN_BUDGET_MB (a smaller machine, or a test that wants every run to spill).
+    public static let defaultBudget: Int = {
+        guard let text = getenv("LOCKSTAT_COLUMN_BUDGET_MB"), let mb = Int(String(cString: text)), mb >= 0 else { return 64 << 20 }
+        return mb << 20
+    }()
 
     private struct State {
         var budget = ColumnSpill.defaultBudget

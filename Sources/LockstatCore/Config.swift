@@ -83,6 +83,9 @@ public struct ModuleCatalog: Sendable {
 }
 
 public enum ConfigParser {
+    /// Keys of lockstat's own steps, beside the modules' (`serve.max_series`, `samples.series`).
+    static let stepKeys: [String: [String: ConfigValue]] = ["serve": ServePipeline.configKeys, "samples": ParseStep.configKeys]
+
     static let globalKeys = ["modules", "intervall", "samprate", "vmlinux", "kernel_mod", "procfiles", "module_path"]
     /// Every module understands its own interval.
     static let commonModuleKeys = ["intervall"]
@@ -139,9 +142,9 @@ public enum ConfigParser {
     static func apply(key: String, values: [String], to config: inout Config, at location: String, catalog: ModuleCatalog) throws {
         if let dot = key.firstIndex(of: "."), !globalKeys.contains(key) {
             let module = catalog.canonical(String(key[..<dot])), sub = String(key[key.index(after: dot)...])
-            if module == "serve" {
-                guard let value = ServePipeline.configKeys[sub] else {
-                    throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(sub, ServePipeline.configKeys.keys.sorted(), prefix: "serve."))
+            if let ownKeys = Self.stepKeys[module] {
+                guard let value = ownKeys[sub] else {
+                    throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(sub, ownKeys.keys.sorted(), prefix: module + "."))
                 }
                 if let problem = value.problem(values) {
                     throw LockstatError.usage("\(location): key '\(key)' \(problem), got '\(values.joined(separator: " "))'")

@@ -18,6 +18,12 @@ enum PickleOp {
     static let binBytes: UInt8 = 0x42 /* B */, shortBinBytes: UInt8 = 0x43 /* C */, binBytes8: UInt8 = 0x8E
 }
 
+/// Python's array.array as pickled: its reconstructor and the machine format of doubles.
+enum PickleArray {
+    static let reconstructor = "array._array_reconstructor"
+    static let doubleLittleEndian: UInt8 = 16
+}
+
 public enum Pickle {
     public static func encode(_ value: PyValue) -> [UInt8] {
         var whole = [UInt8]()
@@ -25,10 +31,11 @@ public enum Pickle {
         return whole
     }
 
-    /// The same bytes handed to `emit` a megabyte or so at a time.
-    public static func write(_ value: PyValue, to emit: ([UInt8]) -> Void) {
+    /// The same bytes handed to `emit` a megabyte or so at a time; series as lists of floats,
+    /// or as array.array('d').
+    public static func write(_ value: PyValue, seriesAsArrays: Bool = false, to emit: ([UInt8]) -> Void) {
         withoutActuallyEscaping(emit) { emit in
-            var writer = PickleWriter(emit: emit)
+            var writer = PickleWriter(emit: emit, arrays: seriesAsArrays)
             writer.out = [PickleOp.proto, 4]
             writer.write(value)
             writer.out.append(PickleOp.stop)
@@ -44,6 +51,7 @@ struct PickleWriter {
     static let piece = 1 << 20
     var out: [UInt8] = []
     let emit: ([UInt8]) -> Void
+    let arrays: Bool
 
     mutating func handOn() {
         guard out.count >= Self.piece else { return }
@@ -73,6 +81,8 @@ struct PickleWriter {
                 out.append(PickleOp.appends)
                 handOn()
             }
+        case .floats(let values) where arrays:
+            writeArray(values)
         case .floats(let values):
             out.append(PickleOp.emptyList)
             var reader = values.makeIterator()
@@ -115,6 +125,23 @@ struct PickleWriter {
                 handOn()
             }
         }
+    }
+
+    /// array.array('d', values) as CPython pickles it (array.__reduce_ex__, protocol 3 and up):
+    /// `array._array_reconstructor(array.array, 'd', 16, bytes)`, 16 being the machine format
+    /// IEEE_754_DOUBLE_LE (CPython Modules/arraymodule.c).
+    mutating func writeArray(_ values: Column) {
+        out.append(PickleOp.global); out += Array("array\n_array_reconstructor\n".utf8)
+        out.append(PickleOp.mark)
+        out.append(PickleOp.global); out += Array("array\narray\n".utf8)
+        out += [PickleOp.shortBinUnicode, 1, UInt8(ascii: "d"), PickleOp.binInt1, PickleArray.doubleLittleEndian]
+        out.append(PickleOp.binBytes8); appendLE(UInt64(values.count * 8))
+        values.withChunks { chunk in
+            for v in chunk { appendLE(v.bitPattern) }
+            handOn()
+        }
+        out.append(PickleOp.tuple)
+        out.append(PickleOp.reduce)
     }
 
     func batches(_ count: Int) -> [Range<Int>] {

@@ -110,16 +110,21 @@ public struct Unpickler {
             case PickleOp.global:
                 // Protocols 2 and 3 build sets as `builtins.set(list)`; any other class or
                 // function (numpy, a user's own) is opaque to lockstat, and never called.
-                let name = try line() + "." + (try line())
-                try push(Self.setConstructors.contains(name) ? .string(Self.setMarker) : .opaque)
+                try push(Self.known(try line() + "." + (try line())))
             case PickleOp.stackGlobal:
                 let name = try pop().value, module = try pop().value
-                let full = (module.string ?? "") + "." + (name.string ?? "")
-                try push(Self.setConstructors.contains(full) ? .string(Self.setMarker) : .opaque)
+                try push(Self.known((module.string ?? "") + "." + (name.string ?? "")))
             case PickleOp.reduce:
                 let args = try pop(), callable = try pop()
                 if callable.value == .string(Self.setMarker), case .tuple(let a) = args.value {
                     try push(.set(a.first?.listItems ?? []), depth: args.depth)
+                } else if callable.value == .string(Self.arrayMarker), case .tuple(let a) = args.value, a.count == 4,
+                          a[1] == .string("d"), a[2] == .int(Int64(PickleArray.doubleLittleEndian)), case .floats = a[3] {
+                    try push(a[3])
+                } else if callable.value == .string(Self.arrayClassMarker), case .tuple(let a) = args.value, a.count == 2,
+                          a[0] == .string("d"), let values = a[1].column {
+                    // Protocol 2 pickles array.array('d', [floats]).
+                    try push(.floats(values))
                 } else {
                     try push(.opaque)
                 }
@@ -129,9 +134,9 @@ public struct Unpickler {
                 try push(.opaque)
             case PickleOp.build:
                 _ = try pop()   // the state of an opaque object
-            case PickleOp.shortBinBytes: _ = try take(Int(try byte())); try push(.opaque)
-            case PickleOp.binBytes: _ = try take(Int(UInt32(le: try take(4)))); try push(.opaque)
-            case PickleOp.binBytes8: _ = try take(try length8()); try push(.opaque)
+            case PickleOp.shortBinBytes: try bytes(Int(try byte()))
+            case PickleOp.binBytes: try bytes(Int(UInt32(le: try take(4))))
+            case PickleOp.binBytes8: try bytes(try length8())
             case PickleOp.binPut: try put(Int(try byte()))
             case PickleOp.longBinPut: try put(Int(UInt32(le: try take(4))))
             case PickleOp.binGet: stack.append(try memoValue(Int(try byte())))
@@ -161,6 +166,29 @@ public struct Unpickler {
         defer { input.pos += n }
         return input.buffer[input.pos..<(input.pos + n)]
     }
+
+    /// Bytes are opaque, except as the values of an array.array('d') being rebuilt (its
+    /// reconstructor is on the stack): those are read as its doubles.
+    private mutating func bytes(_ n: Int) throws {
+        let raw = try take(n)
+        guard n % 8 == 0, stack.contains(where: { $0.value == .string(Self.arrayMarker) }) else { return try push(.opaque) }
+        var column = Column()
+        raw.withUnsafeBytes { b in
+            for i in 0..<(n / 8) { column.append(Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)))) }
+        }
+        try push(.floats(column))
+    }
+
+    /// The marker of a class or function lockstat rebuilds (set, frozenset, array's
+    /// reconstructor); anything else is opaque and never called.
+    static func known(_ name: String) -> PyValue {
+        if setConstructors.contains(name) { return .string(setMarker) }
+        if name == PickleArray.reconstructor { return .string(arrayMarker) }
+        if name == "array.array" { return .string(arrayClassMarker) }
+        return .opaque
+    }
+
+    static let arrayMarker = "\u{0}array reconstructor", arrayClassMarker = "\u{0}array class"
 
     static let setConstructors: Set<String> = ["builtins.set", "__builtin__.set", "builtins.frozenset", "__builtin__.frozenset"]
     static let setMarker = "\u{0}set constructor"
