@@ -30,8 +30,8 @@ public struct Column: RandomAccessCollection, Sendable, Equatable {
         return k < full.count ? full[k].value(i % Self.chunkLength) : tail[i - full.count * Self.chunkLength]
     }
 
+    /// The tail grows as arrays do (a machine's 100,000 CPUs make a million short columns).
     public mutating func append(_ value: Double) {
-        if tail.isEmpty { tail.reserveCapacity(Self.chunkLength) }
         tail.append(value)
         if tail.count == Self.chunkLength {
             full.append(Chunk(tail))

@@ -80,15 +80,16 @@ public struct Unpickler {
                 try modifyTop(adding: depth) { try Self.append(items, to: &$0, op: "APPENDS") }
             case PickleOp.addItems:
                 let (items, depth) = try popMark()
-                try modifyTop(adding: depth) { if case .set(var s) = $0 { s += items; $0 = .set(s) } else { throw Self.fail("ADDITEMS to a non-set") } }
+                try modifyTop(adding: depth) { if case .set(var s) = $0 { $0 = .none; s += items; $0 = .set(s) } else { throw Self.fail("ADDITEMS to a non-set") } }
             case PickleOp.setItem:
                 let v = try pop(), k = try pop()
-                try modifyTop(adding: max(k.depth, v.depth)) { if case .dict(var d) = $0 { d.append((k.value, v.value)); $0 = .dict(d) } else { throw Self.fail("SETITEM to a non-dict") } }
+                try modifyTop(adding: max(k.depth, v.depth)) { if case .dict(var d) = $0 { $0 = .none; d.append((k.value, v.value)); $0 = .dict(d) } else { throw Self.fail("SETITEM to a non-dict") } }
             case PickleOp.setItems:
                 let (items, depth) = try popMark()
                 guard items.count % 2 == 0 else { throw Self.fail("odd SETITEMS") }
                 try modifyTop(adding: depth) {
                     guard case .dict(var d) = $0 else { throw Self.fail("SETITEMS to a non-dict") }
+                    $0 = .none    // d is then the only reference: appended in place
                     for i in stride(from: 0, to: items.count, by: 2) { d.append((items[i], items[i + 1])) }
                     $0 = .dict(d)
                 }
@@ -217,9 +218,15 @@ public struct Unpickler {
     /// The items above the last MARK, and the deepest of them.
     private mutating func popMark() throws -> ([PyValue], Int) {
         guard let m = marks.popLast(), m <= stack.count else { throw Self.fail("missing MARK") }
-        let items = stack[m...]
-        defer { stack.removeSubrange(m...) }
-        return (items.map(\.value), items.map(\.depth).max() ?? 0)
+        var values = [PyValue](), depth = 0
+        values.reserveCapacity(stack.count - m)
+        for entry in stack[m...] {
+            values.append(entry.value)
+            depth = max(depth, entry.depth)
+        }
+        // After the slice is gone, so the stack is cut in place, not copied.
+        stack.removeSubrange(m...)
+        return (values, depth)
     }
 
     /// Adds to the container on top; `depth` is that of what is added.

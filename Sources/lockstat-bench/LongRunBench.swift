@@ -7,8 +7,12 @@ import LockstatModules
 /// machine's own files with advancing counters; then `lockstat parse` and `lockstat graph` as
 /// child processes, their wall time and peak RSS (GNU time's %M).
 enum LongRunBench {
+    /// The `lockstat` built beside this benchmark.
+    static var lockstat: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("lockstat").path
+    }
+
     static func run(scratch: String, hours: [Double]) throws {
-        let lockstat = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("lockstat").path
         print("\n## Long runs: the default config for hours (generated raw logs; parse and graph as child processes)\n")
         print("| run | ticks | raw logs MB | snapshot text MB | parse s | parse peak RSS MB | graph s | graph peak RSS MB | samples.pickle MB | samples.json MB |")
         print("|---|---|---|---|---|---|---|---|---|---|")

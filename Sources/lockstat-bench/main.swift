@@ -1,7 +1,7 @@
 // lockstat-bench: the sampler's cost against the minimal C reference sampler, measured in the
 // same run, and the parsers' throughput. Not a test: it reports figures for BENCHMARKS.md.
 //
-//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--long-runs [--hours 1,3,24]]
+//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--long-runs [--hours 1,3,24]] [--big-machines]
 //   .build/release/lockstat-bench --generate-long-run DIR HOURS   (the long run's test directory only, for the tests)
 import CLockstat
 import Foundation
@@ -41,6 +41,11 @@ if CommandLine.arguments.contains("--long-runs") {
         i + 1 < CommandLine.arguments.count ? CommandLine.arguments[i + 1].split(separator: ",").compactMap { Double($0) } : nil
     } ?? [1, 3]
     try LongRunBench.run(scratch: scratch, hours: hours)
+    try? FileManager.default.removeItem(atPath: scratch)
+    exit(0)
+}
+if CommandLine.arguments.contains("--big-machines") {
+    try BigMachineBench.run(scratch: scratch)
     try? FileManager.default.removeItem(atPath: scratch)
     exit(0)
 }

@@ -113,9 +113,8 @@ public struct ContentionModel: ModuleModel {
                   owners: (e[Key.owners]?.listItems ?? []).map { o in
                       Owner(owner: o[Key.owner]?.string ?? "?", lock: o[Key.lock]?.string ?? "?", contended: int(o[Key.contended]), total: ns(o[Key.total]))
                   },
-                  histograms: (histograms?.keys ?? []).map { name in
-                      let h = histograms?[name]
-                      return (name, (h?.keys ?? []).map { (UInt64($0) ?? 0, int(h?[$0])) })
+                  histograms: (histograms?.stringItems ?? []).map { name, h in
+                      (name, h.stringItems.map { (UInt64($0.key) ?? 0, int($0.value)) })
                   },
                   folded: (e[Key.folded]?.listItems ?? []).compactMap { item in
                       guard case .tuple(let t) = item, t.count == 2, let s = t[0].string else { return nil }

@@ -50,10 +50,16 @@ public struct DiskstatsModel: ModuleModel {
     init(entry e: PyValue) {
         let devices = e[Key.devices], overRun = e[Key.overRun]
         self.init(time: e[Key.time]?.column ?? Column(),
-                  devices: (devices?.keys ?? []).map { name in Device(name: name, columns: Self.columns.map { devices?[name]?[$0]?.column ?? Column() }) },
+                  devices: (devices?.stringItems ?? []).map { name, d in Device(name: name, columns: Self.columns(of: d)) },
                   wholeDisks: e[Key.wholeDisks]?.strings ?? [],
-                  overRun: (overRun?.keys ?? []).map { name in (name, IostatMetrics.columns.map { overRun?[name]?[$0]?.number ?? .nan }) },
+                  overRun: (overRun?.stringItems ?? []).map { name, v in (name, IostatMetrics.columns.map { v[$0]?.number ?? .nan }) },
                   badLines: Int(e[Key.badLines]?.number ?? 0))
+    }
+
+    /// A device's columns in `columns` order, from its entry (missing ones empty).
+    static func columns(of device: PyValue) -> [Column] {
+        let byName = Dictionary(device.stringItems.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+        return columns.map { byName[$0]?.column ?? Column() }
     }
 
     public var entry: PyValue {

@@ -90,10 +90,9 @@ public struct LockStatModel: ModuleModel {
             (v?.listItems ?? []).map { CallSite(count: $0[Key.count]?.number ?? 0, address: $0[Key.address]?.string ?? "", symbol: $0[Key.symbol]?.string ?? "?") }
         }
         let all = e[Key.classes]
-        classes = (all?.keys ?? []).map { name in
-            let c = all?[name]
-            return Class(name: name, write: side(c?[Key.write]), read: side(c?[Key.read]),
-                         contentionPoints: sites(c?[Key.contentionPoints]), contendingPoints: sites(c?[Key.contendingPoints]))
+        classes = (all?.stringItems ?? []).map { name, c in
+            Class(name: name, write: side(c[Key.write]), read: side(c[Key.read]),
+                  contentionPoints: sites(c[Key.contentionPoints]), contendingPoints: sites(c[Key.contendingPoints]))
         }
         ranked = (e[Key.top]?.listItems ?? []).map { r in
             let rates = r[Key.waitRate].map { wait in

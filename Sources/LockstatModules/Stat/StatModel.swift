@@ -35,7 +35,7 @@ public struct StatModel: ModuleModel {
         time = e[Key.time]?.column ?? Column()
         cpuCount = Int(e[Key.cpuCount]?.number ?? 0)
         let cpu = e[Key.cpu]
-        cpus = (cpu?.keys ?? []).map { name in (name, CPUUtilization.fields.map { cpu?[name]?[$0]?.column ?? Column() }) }
+        cpus = (cpu?.stringItems ?? []).map { name, fields in (name, CPUUtilization.fields.map { fields[$0]?.column ?? Column() }) }
         avgCPU = CPUUtilization.avgCPUFields.map { e[Key.avgCPU]?[$0]?.column ?? Column() }
         contextSwitches = e[Key.contextSwitches]?.column ?? Column()
         interrupts = e[Key.interrupts]?.column ?? Column()
@@ -44,7 +44,7 @@ public struct StatModel: ModuleModel {
         running = e[Key.running]?.column ?? Column()
         blocked = e[Key.blocked]?.column ?? Column()
         let overRun = e[Key.overRun]
-        self.overRun = (overRun?.keys ?? []).map { name in (name, CPUUtilization.fields.map { overRun?[name]?[$0]?.number ?? .nan }) }
+        self.overRun = (overRun?.stringItems ?? []).map { name, fields in (name, CPUUtilization.fields.map { fields[$0]?.number ?? .nan }) }
         badLines = Int(e[Key.badLines]?.number ?? 0)
     }
 
