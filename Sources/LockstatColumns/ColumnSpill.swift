@@ -89,10 +89,12 @@ public final class ColumnSpill: Sendable {
         return ls_open_unlinked(dir)
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Bool {
+    /// All `count` bytes through pread or pwrite (`call` moves what follows its first `done`),
+    /// retried when interrupted or short; false on an error or the file's end.
+    private static func transfer(_ count: Int, _ call: (_ done: Int) -> Int) -> Bool {
         var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, Int(offset) + done)
+        while done < count {
+            let n = call(done)
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return false }
             done += n
@@ -100,14 +102,11 @@ public final class ColumnSpill: Sendable {
         return true
     }
 
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Bool {
+        transfer(bytes.count) { done in pwrite(fd, bytes.baseAddress! + done, bytes.count - done, Int(offset) + done) }
+    }
+
     private static func readAll(_ fd: Int32, _ bytes: UnsafeMutableRawBufferPointer, at offset: Int64) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = pread(fd, bytes.baseAddress! + done, bytes.count - done, Int(offset) + done)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
-            done += n
-        }
-        return true
+        transfer(bytes.count) { done in pread(fd, bytes.baseAddress! + done, bytes.count - done, Int(offset) + done) }
     }
 }

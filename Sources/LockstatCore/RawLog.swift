@@ -1,6 +1,7 @@
 import SystemPackage
 import CLockstat
 import Glibc
+import Synchronization
 
 /// The raw sample log: one append-only file per module, `samples/<module>.log`, of framed records.
 ///
@@ -266,12 +267,16 @@ public final class RawLogBytes: @unchecked Sendable {
         buffer = UnsafeRawBufferPointer(start: p, count: size)
     }
 
-    /// Lets the kernel take back the pages of the file read so far (they read in again if used):
-    /// a long log is read in order, so the process never holds more of it than it is reading.
+    /// How far readers have gone since the mapping's pages were last let go.
+    private let readSinceDrop = Atomic<Int>(0)
     static let dropEvery = 32 << 20
 
-    func dropResidentPages() {
-        guard mapped else { return }
+    /// Called as a log is read in order with the bytes just read: every 32 MB, lets the kernel
+    /// take back the mapping's pages (they read in again if used), so the process never holds
+    /// more of a long log than it is reading. Bytes in memory are never touched.
+    func read(_ bytes: Int) {
+        guard mapped, readSinceDrop.add(bytes, ordering: .relaxed).newValue >= Self.dropEvery else { return }
+        readSinceDrop.store(0, ordering: .relaxed)
         madvise(UnsafeMutableRawPointer(mutating: buffer.baseAddress), buffer.count, MADV_DONTNEED)
     }
 
@@ -355,11 +360,10 @@ public struct RawLog: Sendable {
             } else {
                 records.append(record)
             }
+            storage.read(records.last!.payload.upperBound - offset)
             offset = records.last!.payload.upperBound
-            if offset / RawLogBytes.dropEvery != records.last!.payload.lowerBound / RawLogBytes.dropEvery { storage.dropResidentPages() }
         }
         let expanded = Self.expandBatches(records, storage)
-        storage.dropResidentPages()
         self.records = Self.markBrokenChains(expanded.records)
         batches = expanded.batches
         batchesLost = expanded.lost
@@ -431,7 +435,7 @@ public struct RawLog: Sendable {
                 continue
             }
             batches.append(RawBatch(payload: r.payload, chained: chained))
-            if batches.count % 64 == 0 { storage.dropResidentPages() }
+            storage.read(r.payload.count)
             current.withUnsafeBytes { inner in
                 var offset = 0
                 while var record = Self.record(at: offset, in: inner, epoch: r.epoch) {
@@ -591,7 +595,7 @@ final class RawBatchCache: @unchecked Sendable {
         defer { pthread_mutex_unlock(&lock) }
         if index == k, let bytes { return UnsafeRawBufferPointer(bytes) }
         let raw = storage.buffer
-        if k % 64 == 0 { storage.dropResidentPages() }
+        storage.read(batches[k].payload.count)
         // Back to the batch after the cached one, or to the last standalone batch.
         var first = k
         while batches[first].chained && first > 0 && first - 1 != index { first -= 1 }

@@ -7,11 +7,11 @@
 #include "clockstat_demangle.h"
 #include "clockstat_bpf.h"
 
-/* CRC-32C (Castagnoli), hardware SSE4.2 when the CPU has it. Continue a CRC by passing it back. */
 /* A file with no name in `dir`, for reading and writing (0600): O_TMPFILE where the file system
    has it, else mkstemp and unlink at once. Nothing can be linked or swapped in its place. -1 and errno on failure. */
 int ls_open_unlinked(const char *dir);
 
+/* CRC-32C (Castagnoli), hardware SSE4.2 when the CPU has it. Continue a CRC by passing it back. */
 uint32_t ls_crc32c(uint32_t crc, const void *data, size_t len);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
