@@ -28,10 +28,10 @@ struct ExportCommand: ParsableCommand {
             print(try ExportStep.openMetrics(dir, modules: modules), terminator: "")
             return
         }
-        let files = try ExportStep.files(dir, format: format, modules: modules)
         let path = output ?? directory + "/export"
+        let files = try ExportStep.files(dir, format: format, modules: modules)
         let out = TestDirectory(path)
-        try out.prepareForSet()
+        try out.prepareForOutput(kind: "export-" + format.rawValue)
         for file in files { try out.write(file.name, file.bytes) }
         try out.addToManifest(files.map(\.name))
         try Privileges.giveToInvokingUser(out)
