@@ -42,8 +42,9 @@ struct CompareCommand: ParsableCommand {
             // Drop-in modules add tables: the metrics are the runs' own.
             let schemas = Comparison.schemas(sides[0].runs + sides[1].runs)
             guard schemas.contains(where: { $0.table.metric(metric.text) != nil }) else {
-                throw LockstatError.usage("--metric: unknown metric '\(metric.text)'; " + (schemas.isEmpty ? "the runs have no table to compare" :
-                    schemas.map { "\($0.module) \($0.table.name): " + $0.table.metrics.map(\.name).joined(separator: ", ") }.joined(separator: "; ")))
+                let known = schemas.map { "\($0.module) \($0.table.name): " + $0.table.metrics.map(\.name).joined(separator: ", ") }
+                let list = known.isEmpty ? "the runs have no table to compare" : known.joined(separator: "; ")
+                throw LockstatError.usage("--metric: unknown metric '\(metric.text)'; " + list)
             }
         }
         for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }

@@ -28,8 +28,8 @@ struct ExportCommand: ParsableCommand {
             print(try ExportStep.openMetrics(dir, modules: modules), terminator: "")
             return
         }
-        let path = output ?? directory + "/export"
         let files = try ExportStep.files(dir, format: format, modules: modules)
+        let path = output ?? directory + "/export"
         let out = TestDirectory(path)
         try out.prepareForOutput(kind: "export-" + format.rawValue)
         for file in files { try out.write(file.name, file.bytes) }

@@ -56,9 +56,11 @@ public enum RunSet {
     static func members(_ dir: TestDirectory) throws -> [String] {
         if let listing = try listing(dir) { return listing.runs.map(\.name) }
         let numbered: [(name: String, number: Int)] = dir.folders().compactMap { name in Int(name).map { (name, $0) } }
-        let runs = numbered.sorted { $0.number < $1.number }.map(\.name).filter { FileReader.check(dir.file($0 + "/lockstat.config")) == nil }
+        let runs = numbered.sorted { $0.number < $1.number }.map(\.name)
+            .filter { FileReader.check(dir.file($0 + "/lockstat.config")) == nil }
         guard runs.count <= maxRuns else {
-            throw LockstatError("\(dir.path): holds more than \(maxRuns) numbered run folders and no \(summaryName) (the most a set holds)")
+            throw LockstatError("\(dir.path): holds more than \(maxRuns) numbered run folders and no \(summaryName) " +
+                                "(the most a set holds)")
         }
         return runs
     }
@@ -83,17 +85,23 @@ public enum RunSet {
         }
         guard case .success = read, let runsText = scanner.values["runs"],
               let runs = try? JSONSerialization.jsonObject(with: Data(runsText)) as? [[String: Any]] else { return nil }
-        let warmup = scanner.values["warmup_runs"].flatMap { try? JSONSerialization.jsonObject(with: Data($0), options: .fragmentsAllowed) as? Int }
+        let warmup = scanner.values["warmup_runs"].flatMap {
+            try? JSONSerialization.jsonObject(with: Data($0), options: .fragmentsAllowed) as? Int
+        }
         // A listed run is read, parsed and graphed as the set's: one named outside the set
         // (`../`, a path, a symlink) would be another's run, read by whoever runs compare.
         let folders = Set(dir.folders())
         var seen = Set<String>()
         let named = try runs.enumerated().map { i, entry -> (name: String, entry: [String: Any]) in
-            guard let name = entry["directory"] as? String else { throw LockstatError("\(file): run \(i + 1) has no directory name") }
+            guard let name = entry["directory"] as? String else {
+                throw LockstatError("\(file): run \(i + 1) has no directory name")
+            }
             guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\0") else {
                 throw LockstatError("\(file): run '\(name)' is not a plain folder name inside the set (no '/', '.' or '..')")
             }
-            guard folders.contains(name) else { throw LockstatError("\(file): run '\(name)' is not a folder of the set (missing, or a symlink)") }
+            guard folders.contains(name) else {
+                throw LockstatError("\(file): run '\(name)' is not a folder of the set (missing, or a symlink)")
+            }
             guard seen.insert(name).inserted else { throw LockstatError("\(file): run '\(name)' is listed twice") }
             return (name, entry)
         }
@@ -247,7 +255,9 @@ struct SummaryScanner {
                 guard depth <= 3 else { throw LockstatError("\(file): runs: an entry holds more than names and numbers") }
                 if depth == 3 {
                     runs += 1
-                    guard runs <= RunSet.maxRuns else { throw LockstatError("\(file): lists more than \(RunSet.maxRuns) runs (the most a set holds)") }
+                    guard runs <= RunSet.maxRuns else {
+                        throw LockstatError("\(file): lists more than \(RunSet.maxRuns) runs (the most a set holds)")
+                    }
                 }
             }
         case UInt8(ascii: "}"), UInt8(ascii: "]"):
@@ -263,7 +273,8 @@ struct SummaryScanner {
         kept!.text.append(byte)
         guard kept!.text.count > kept!.budget else { return }
         let (key, budget) = (kept!.key, kept!.budget)
-        throw LockstatError(key == "runs" ? "\(file): its runs list is longer than \(budget >> 20) MB (a set holds at most \(RunSet.maxRuns) runs)"
-                                          : "\(file): \(key) is longer than \(budget) bytes")
+        throw LockstatError(key == "runs"
+            ? "\(file): its runs list is longer than \(budget >> 20) MB (a set holds at most \(RunSet.maxRuns) runs)"
+            : "\(file): \(key) is longer than \(budget) bytes")
     }
 }

@@ -149,8 +149,8 @@ public final class TestDirectory {
             if lstat(path, &st) != 0 && errno == ENOENT { return }
             try openDescriptor()
         }
-        let marks = [("run", "run.json"), ("run", Self.samplesName), ("run", "samples.pickle"),
-                     ("run or repeat set", Self.runManifestName), ("repeat set", "set.json"), ("repeat set", "set.pickle")]
+        let marks = [("run", "run.json"), ("run", Self.samplesName), ("run", "samples.pickle"), ("run or repeat set", Self.runManifestName),
+                     ("repeat set", RunSet.summaryName), ("repeat set", "set.pickle")]
         for (what, name) in marks {
             var st = stat()
             if fstatat(descriptor, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
