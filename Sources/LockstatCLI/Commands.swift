@@ -23,9 +23,9 @@ struct ParseCommand: ParsableCommand {
         let dir = TestDirectory(directory)
         try Privileges.enter(dir)
         try dir.lock()
-        guard RunSet.isSet(directory) else { return try parse(dir) }
+        guard try RunSet.isSet(directory) else { return try parse(dir) }
         // A repeat set: each run, then the set's summary.
-        for run in RunSet.runFolders(directory) {
+        for run in try RunSet.runFolders(directory) {
             print("== \(run)")
             let member = TestDirectory(run)
             try member.lock()
@@ -57,7 +57,7 @@ struct GraphCommand: ParsableCommand {
         try Privileges.enter(dir)
         try dir.lock()
         // A repeat set: each run's graphs.
-        for run in RunSet.isSet(directory) ? RunSet.runFolders(directory) : [directory] {
+        for run in try RunSet.isSet(directory) ? RunSet.runFolders(directory) : [directory] {
             let member = TestDirectory(run)
             if run != directory { try member.lock() }
             let available = try modules(ofTestDirectory: run)
@@ -109,9 +109,9 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         try Privileges.enter(TestDirectory(directory))
-        guard RunSet.isSet(directory) else { return try report(directory) }
+        guard try RunSet.isSet(directory) else { return try report(directory) }
         // A repeat set: each run's report (`lockstat compare` sets them against each other).
-        for (i, run) in RunSet.runFolders(directory).enumerated() {
+        for (i, run) in try RunSet.runFolders(directory).enumerated() {
             print((i > 0 ? "\n" : "") + "== \(run)")
             try report(run)
         }

@@ -25,6 +25,8 @@ struct CompareCommand: ParsableCommand {
     func run() throws {
         guard alpha > 0, alpha < 1 else { throw LockstatError.usage("--alpha: must be between 0 and 1, got \(alpha)") }
         guard top >= 1 else { throw LockstatError.usage("--top: must be 1 or more, got \(top)") }
+        // Refused before anything is compared or printed; prepared (and checked again) at the end.
+        if let output { try TestDirectory(output).refuseRunOrSet() }
         // Nothing in A or B is run: their pickles are read by lockstat's own unpickler, which
         // builds plain values only, and drop-ins' tables are data.
         var warnings = [String]()
@@ -35,6 +37,15 @@ struct CompareCommand: ParsableCommand {
                 throw LockstatError("\(path): no run that ended with status 0 to compare" + (group.failed.isEmpty ? " (not a test directory or repeat set?)" : ""))
             }
             return group
+        }
+        if let metric {
+            // Drop-in modules add tables: the metrics are the runs' own.
+            let schemas = Comparison.schemas(sides[0].runs + sides[1].runs)
+            guard schemas.contains(where: { $0.table.metric(metric.text) != nil }) else {
+                let known = schemas.map { "\($0.module) \($0.table.name): " + $0.table.metrics.map(\.name).joined(separator: ", ") }
+                let list = known.isEmpty ? "the runs have no table to compare" : known.joined(separator: "; ")
+                throw LockstatError.usage("--metric: unknown metric '\(metric.text)'; " + list)
+            }
         }
         for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
         var options = Comparison.Options()

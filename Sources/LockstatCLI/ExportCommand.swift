@@ -31,7 +31,7 @@ struct ExportCommand: ParsableCommand {
         let files = try ExportStep.files(dir, format: format, modules: modules)
         let path = output ?? directory + "/export"
         let out = TestDirectory(path)
-        try out.prepareForSet()
+        try out.prepareForOutput(kind: "export-" + format.rawValue)
         for file in files { try out.write(file.name, file.bytes) }
         try out.addToManifest(files.map(\.name))
         try Privileges.giveToInvokingUser(out)

@@ -21,7 +21,8 @@ struct RepeatRun {
         ls_signals_install()
         var members = [RunSet.Member]()
         var stoppedBy: String?
-        let names = (0..<warmup).map { "warmup-\($0 + 1)" } + (0..<count).map { String($0 + 1) }
+        // Named as they come: nothing is laid out per run before the runs are made.
+        let names = (0..<(warmup + count)).lazy.map { $0 < warmup ? "warmup-\($0 + 1)" : String($0 - warmup + 1) }
         for (i, name) in names.enumerated() {
             let status = try runOne(into: dir.file(name))
             // Through the run's own directory descriptor (no symlink in DIR is followed).

@@ -66,8 +66,13 @@ public struct RunOptions: ParsableArguments {
 
     func execute(subcommand: [String]) throws {
         if let count = self.repeat {
-            guard count >= 1 else { throw LockstatError.usage("--repeat: must be 1 or more, got \(count)") }
-            guard warmup >= 0 else { throw LockstatError.usage("--warmup: must be 0 or more, got \(warmup)") }
+            // Checked first: nothing is made or reserved for a count beyond what a set holds.
+            guard (1...RunSet.maxRuns).contains(count) else {
+                throw LockstatError.usage("--repeat: must be from 1 to \(RunSet.maxRuns), got \(count)")
+            }
+            guard (0...RunSet.maxRuns).contains(warmup) else {
+                throw LockstatError.usage("--warmup: must be from 0 to \(RunSet.maxRuns), got \(warmup)")
+            }
             _ = try effectiveConfig()
             guard Program.resolve(program, path: ProcessInfo.processInfo.environment["PATH"]) != nil else {
                 throw LockstatError("\(program): command not found", exitCode: 127)

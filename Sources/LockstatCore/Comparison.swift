@@ -57,8 +57,8 @@ public struct Comparison {
         self.b = b
         self.options = options
         var tables = [Table]()
-        for (module, name) in Self.tableNames(a.runs + b.runs) {
-            guard let schema = (a.runs + b.runs).lazy.compactMap({ $0.table(module, name) }).first, schema.comparable else { continue }
+        for (module, schema) in Self.schemas(a.runs + b.runs) {
+            let name = schema.name
             let k = options.metric.flatMap(schema.metric) ?? schema.metric(schema.defaultSort)!
             let column = schema.metrics[k]
             let perSecond = !options.totals && (column.kind == .count || column.kind == .time)
@@ -96,6 +96,14 @@ public struct Comparison {
             tables.append(Table(module: module, name: name, column: column, perSecond: perSecond, rows: rows))
         }
         self.tables = tables
+    }
+
+    /// The tables a comparison of `runs` compares, each as the first run that has it lays it out.
+    public static func schemas(_ runs: [RunGroup.Run]) -> [(module: String, table: ResultTable)] {
+        tableNames(runs).compactMap { module, name in
+            guard let schema = runs.lazy.compactMap({ $0.table(module, name) }).first, schema.comparable else { return nil }
+            return (module, schema)
+        }
     }
 
     static func tableNames(_ runs: [RunGroup.Run]) -> [(String, String)] {

@@ -8,7 +8,7 @@ import LockstatCharts
 public enum ComparisonFiles {
     public static func write(_ c: Comparison, json: String, into path: String) throws {
         let dir = TestDirectory(path)
-        try dir.prepareForSet()
+        try dir.prepareForOutput(kind: "compare")
         var files = ["compare.json", RunPage.fileName]
         try dir.write("compare.json", json)
         var flames = [String]()

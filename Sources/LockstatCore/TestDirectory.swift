@@ -16,7 +16,12 @@ public final class TestDirectory {
     private var lockDescriptor: Int32 = -1
     /// Files and folders this process created: (name relative to DIR, inode).
     private var created: [(name: String, inode: ino_t)] = []
-    static let manifestName = ".lockstat-files"
+    /// A run's and a set's list of the files they wrote.
+    static let runManifestName = ".lockstat-files"
+    /// An output folder's lists, one per kind of output: `.lockstat-output-KIND`.
+    static let outputManifestPrefix = ".lockstat-output-"
+    /// The list this directory's writer keeps: the run's, or an output kind's.
+    private(set) var manifestName = runManifestName
     static let lockName = ".lockstat.lock"
     static let samplesName = "samples"
     /// Files every run writes, whether or not the manifest survived.
@@ -117,6 +122,42 @@ public final class TestDirectory {
         try lock()
         for name in recordedFiles() { remove(name) }
         try writeManifest([])
+    }
+
+    /// The same for a folder of outputs made from runs (`export`, `compare --output`): never a
+    /// run or a set, whose files it would replace. Each kind of output ("export-csv", "compare")
+    /// lists its files in a manifest of its own, so preparing removes only what the previous
+    /// output of that kind wrote: other kinds' files and the user's stay.
+    public func prepareForOutput(kind: String) throws {
+        try open(create: true)
+        if !createdItself {
+            try refuseForeign()
+            try refuseOthersWriting()
+            try refuseRunOrSet()
+        }
+        try lock()
+        manifestName = Self.outputManifestPrefix + kind
+        for name in recordedFiles() { remove(name) }
+        try writeManifest([])
+    }
+
+    /// Refuses a folder that holds a run or a repeat set: what marks one, checked without
+    /// following a symlink. A missing folder holds nothing.
+    public func refuseRunOrSet() throws {
+        if descriptor < 0 {
+            var st = stat()
+            if lstat(path, &st) != 0 && errno == ENOENT { return }
+            try openDescriptor()
+        }
+        let marks = [("run", "run.json"), ("run", Self.samplesName), ("run", "samples.pickle"), ("run or repeat set", Self.runManifestName),
+                     ("repeat set", RunSet.summaryName), ("repeat set", "set.pickle")]
+        for (what, name) in marks {
+            var st = stat()
+            if fstatat(descriptor, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                throw LockstatError("\(path): holds a \(what) (\(name)): export and compare write only into a folder " +
+                                    "of their own, never over a run; give another --output")
+            }
+        }
     }
 
     /// Takes the lock that says a lockstat is writing this directory; refuses when another holds it.
@@ -340,7 +381,7 @@ public final class TestDirectory {
 
     /// Files listed in the manifest (relative names).
     public func recordedFiles() -> [String] {
-        guard case .success(let bytes) = read(Self.manifestName) else { return [] }
+        guard case .success(let bytes) = read(manifestName) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
             .filter { !$0.contains("/") && !$0.hasPrefix(".") }
     }
@@ -363,7 +404,7 @@ public final class TestDirectory {
     }
 
     public func writeManifest(_ names: [String]) throws {
-        try write(Self.manifestName, Array((names.joined(separator: "\n") + "\n").utf8))
+        try write(manifestName, Array((names.joined(separator: "\n") + "\n").utf8))
     }
 
     public func addToManifest(_ names: [String]) throws {
