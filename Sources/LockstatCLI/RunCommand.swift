@@ -45,14 +45,7 @@ public struct RunOptions: ParsableArguments {
 
     func effectiveConfig() throws -> (Config, ModuleSet) {
         var (config, set, _) = try loadConfig(explicit: self.config)
-        let catalog = set.catalog
-        if let list = modules {
-            let names = list.split(separator: ",").map { catalog.canonical(String($0).trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty }
-            for name in names where catalog.keys[name] == nil {
-                throw LockstatError.usage("--modules: unknown module '\(name)'" + ConfigParser.hint(name, catalog.names))
-            }
-            config.modules = names
-        }
+        if let list = modules { config.modules = try modulesOption(list, catalog: set.catalog) }
         if let interval {
             guard interval > 0, interval.isFinite else { throw LockstatError.usage("--interval: must be a number greater than 0, got \(interval)") }
             guard ConfigParser.validInterval(interval) != nil else {
@@ -64,10 +57,18 @@ public struct RunOptions: ParsableArguments {
         return (config, set)
     }
 
+    /// Runs in a set: each is a folder of DIR and a lockstat of its own, one after another; ten
+    /// thousand is far more than a set's statistics need (the set's list of them is made up front).
+    static let repeatRange = 1...10_000
+
     func execute(subcommand: [String]) throws {
         if let count = self.repeat {
-            guard count >= 1 else { throw LockstatError.usage("--repeat: must be 1 or more, got \(count)") }
-            guard warmup >= 0 else { throw LockstatError.usage("--warmup: must be 0 or more, got \(warmup)") }
+            guard Self.repeatRange.contains(count) else {
+                throw LockstatError.usage("--repeat: must be from \(Self.repeatRange.lowerBound) to \(Self.repeatRange.upperBound), got \(count)")
+            }
+            guard (0...Self.repeatRange.upperBound).contains(warmup) else {
+                throw LockstatError.usage("--warmup: must be from 0 to \(Self.repeatRange.upperBound), got \(warmup)")
+            }
             _ = try effectiveConfig()
             guard Program.resolve(program, path: ProcessInfo.processInfo.environment["PATH"]) != nil else {
                 throw LockstatError("\(program): command not found", exitCode: 127)
@@ -84,7 +85,7 @@ public struct RunOptions: ParsableArguments {
     }
 }
 
-public struct RunCommand: ParsableCommand {
+public struct RunCommand: PassesProgramArguments {
     public static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run PROGRAM while sampling the kernel; then parse and graph the samples into DIR.")
@@ -94,10 +95,16 @@ public struct RunCommand: ParsableCommand {
     public init() {}
 
     public func run() throws { try options.execute(subcommand: ["run"]) }
+
+    var program: String { options.program }
+    var programArguments: [String] {
+        get { options.arguments }
+        set { options.arguments = newValue }
+    }
 }
 
 /// `lockstat-run`: the original's entry point, the same as `lockstat run`.
-public struct LockstatRunCommand: ParsableCommand {
+public struct LockstatRunCommand: PassesProgramArguments {
     public static let configuration = CommandConfiguration(
         commandName: "lockstat-run",
         abstract: "Run PROGRAM while sampling the kernel; then parse and graph the samples into DIR.")
@@ -107,4 +114,10 @@ public struct LockstatRunCommand: ParsableCommand {
     public init() {}
 
     public func run() throws { try options.execute(subcommand: []) }
+
+    var program: String { options.program }
+    var programArguments: [String] {
+        get { options.arguments }
+        set { options.arguments = newValue }
+    }
 }
