@@ -35,7 +35,7 @@ public enum Entry {
     /// removal moving all the rest: time quadratic in the program's arguments. So the command line
     /// up to PROGRAM (the shortest head that parses) is parsed alone and the rest appended as is.
     static func parse(_ command: ParsableCommand.Type, _ arguments: [String]) throws -> ParsableCommand {
-        for end in 1..<min(arguments.count, maxHead) {
+        for end in stride(from: 1, to: min(arguments.count, maxHead), by: 1) {
             guard let head = try? command.parseAsRoot(Array(arguments[..<end])) else { continue }
             guard var run = head as? any PassesProgramArguments, run.programArguments.isEmpty, run.program == arguments[end - 1] else { break }
             run.programArguments = Array(arguments[end...])

@@ -194,6 +194,21 @@ final class ConfigHardeningTests: XCTestCase {
         return (Date().timeIntervalSince(start), p.terminationStatus)
     }
 
+    /// The head-first parse of run's arguments leaves every other command line as it was: none,
+    /// one word, options after a positional, the program's own options, a missing program.
+    func testCommandLinesAroundTheProgramParseAsBefore() throws {
+        XCTAssertEqual(try Lockstat.tool([]).status, 0, "no arguments: the help")
+        XCTAssertEqual(try Lockstat.tool(["modules"]).status, 0)
+        XCTAssertEqual(try shell([Lockstat.binaries + "/lockstat-run"]).status, 2)
+        let dir = temporaryDirectory()
+        let r = try Lockstat.tool(["run", "--quiet", "--modules", "stat", dir + "/a", "echo", "--quiet", "--modules", "x", "--help"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/a/output", encoding: .utf8), "--quiet --modules x --help\n")
+        XCTAssertEqual(try Lockstat.run(["--interval"]).status, 2)
+        XCTAssertEqual(try Lockstat.run([dir + "/b"]).status, 2, "missing PROGRAM")
+        XCTAssertEqual(try Lockstat.run(["--bogus", dir + "/b", "true"]).status, 2)
+    }
+
     /// A hundred thousand program arguments cost time linear in their number: the run takes a
     /// small multiple of a run with three (it took minutes when capturing them was quadratic),
     /// and DIR/cmd has every one.
