@@ -37,7 +37,8 @@ public enum Entry {
     static func parse(_ command: ParsableCommand.Type, _ arguments: [String]) throws -> ParsableCommand {
         for end in stride(from: 1, to: min(arguments.count, maxHead), by: 1) {
             guard let head = try? command.parseAsRoot(Array(arguments[..<end])) else { continue }
-            guard var run = head as? any PassesProgramArguments, run.programArguments.isEmpty, run.program == arguments[end - 1] else { break }
+            guard var run = head as? any PassesProgramArguments, run.programArguments.isEmpty,
+                  run.program == arguments[end - 1] else { break }
             run.programArguments = Array(arguments[end...])
             return run
         }

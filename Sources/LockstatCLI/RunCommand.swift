@@ -63,12 +63,9 @@ public struct RunOptions: ParsableArguments {
 
     func execute(subcommand: [String]) throws {
         if let count = self.repeat {
-            guard Self.repeatRange.contains(count) else {
-                throw LockstatError.usage("--repeat: must be from \(Self.repeatRange.lowerBound) to \(Self.repeatRange.upperBound), got \(count)")
-            }
-            guard (0...Self.repeatRange.upperBound).contains(warmup) else {
-                throw LockstatError.usage("--warmup: must be from 0 to \(Self.repeatRange.upperBound), got \(warmup)")
-            }
+            let most = Self.repeatRange.upperBound
+            guard Self.repeatRange.contains(count) else { throw LockstatError.usage("--repeat: must be from 1 to \(most), got \(count)") }
+            guard (0...most).contains(warmup) else { throw LockstatError.usage("--warmup: must be from 0 to \(most), got \(warmup)") }
             _ = try effectiveConfig()
             guard Program.resolve(program, path: ProcessInfo.processInfo.environment["PATH"]) != nil else {
                 throw LockstatError("\(program): command not found", exitCode: 127)

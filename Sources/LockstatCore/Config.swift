@@ -205,7 +205,8 @@ public enum ConfigParser {
         return try names.map { name in
             let module = catalog.canonical(name)
             guard catalog.keys[module] != nil else {
-                throw LockstatError.usage("\(place): unknown module '\(name)'\(context)" + hint(name, catalog.names) + (namingSearched ? catalog.searchedText : ""))
+                throw LockstatError.usage("\(place): unknown module '\(name)'\(context)" + hint(name, catalog.names)
+                                          + (namingSearched ? catalog.searchedText : ""))
             }
             if let first = seen[module] {
                 let as_ = first == name ? "" : " (as '\(first)' and '\(name)')"
