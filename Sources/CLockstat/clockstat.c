@@ -240,7 +240,15 @@ pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out
         }
         /* The program gets stdin, stdout and stderr, nothing else of lockstat's (or of whoever
            started lockstat: a descriptor a supervisor waits on must not outlive lockstat). */
-        int high_go = fcntl(go[0], F_DUPFD_CLOEXEC, 100), high_report = fcntl(report[1], F_DUPFD_CLOEXEC, 100);
+        /* Above 4 first, so neither lands on the other's target. Out of descriptors is told to
+           lockstat like a failed exec, never a silent exit. */
+        int high_go = fcntl(go[0], F_DUPFD_CLOEXEC, 5), high_report = fcntl(report[1], F_DUPFD_CLOEXEC, 5);
+        if (high_go < 0 || high_report < 0) {
+            int err = errno;
+            ssize_t ignored = write(report[1], &err, sizeof err);
+            (void)ignored;
+            _exit(127);
+        }
         dup3(high_go, 3, O_CLOEXEC);
         dup3(high_report, 4, O_CLOEXEC);
         syscall(SYS_close_range, 5, ~0U, 0);

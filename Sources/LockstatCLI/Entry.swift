@@ -11,7 +11,7 @@ public enum Entry {
         // an EPIPE to handle where it happens, never the end of lockstat and of its restores.
         signal(SIGPIPE, SIG_IGN)
         do {
-            var parsed = try command.parseAsRoot(arguments)
+            var parsed = try parse(command, arguments)
             try parsed.run()
             exit(0)
         } catch let error as LockstatError {
@@ -30,18 +30,47 @@ public enum Entry {
             exit(2)
         }
     }
+
+    /// ArgumentParser takes a passthrough argument's elements out of its list one at a time, each
+    /// removal moving all the rest: time quadratic in the program's arguments. So the command line
+    /// up to PROGRAM (the shortest head that parses) is parsed alone and the rest appended as is.
+    static func parse(_ command: ParsableCommand.Type, _ arguments: [String]) throws -> ParsableCommand {
+        for end in stride(from: 1, to: min(arguments.count, maxHead), by: 1) {
+            guard let head = try? command.parseAsRoot(Array(arguments[..<end])) else { continue }
+            guard var run = head as? any PassesProgramArguments, run.programArguments.isEmpty,
+                  run.program == arguments[end - 1] else { break }
+            run.programArguments = Array(arguments[end...])
+            return run
+        }
+        return try command.parseAsRoot(arguments)
+    }
+
+    /// Longer than any command line before PROGRAM (options, their values, DIR).
+    static let maxHead = 64
+}
+
+/// A command that ends in `PROGRAM ARGS...`, everything after PROGRAM the program's own.
+protocol PassesProgramArguments: ParsableCommand {
+    var program: String { get }
+    var programArguments: [String] { get set }
 }
 
 /// The config in effect and every module it can name: built in, and drop-ins on its module path.
 func loadConfig(explicit: String?) throws -> (config: Config, modules: ModuleSet, origin: String) {
     let environment = ProcessInfo.processInfo.environment
     let located = try ConfigSource.locate(explicit: explicit, environment: environment)
-    for warning in ConfigParser.warnings(located.text, file: located.file) { writeText(2, "lockstat: warning: \(warning)\n") }
+    for warning in try ConfigParser.warnings(located.text, file: located.file) { writeText(2, "lockstat: warning: \(warning)\n") }
     let modules = try ModuleSet(config: located, environment: environment)
     var config = try ConfigParser.parse(located.text, file: located.file, catalog: modules.catalog)
     // Absolute, so the snapshot in the test directory finds the same drop-ins again.
     config.globals["module_path"] = modules.searched
     return (config, modules, located.origin)
+}
+
+/// `--modules a,b` of run and serve: the modules by their own names, each known, none twice.
+func modulesOption(_ list: String, catalog: ModuleCatalog) throws -> [String] {
+    let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    return try ConfigParser.moduleList(names, catalog: catalog, at: "--modules")
 }
 
 /// The modules a test directory's config snapshot names, for parse, graph and report.

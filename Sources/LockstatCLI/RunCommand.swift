@@ -45,14 +45,7 @@ public struct RunOptions: ParsableArguments {
 
     func effectiveConfig() throws -> (Config, ModuleSet) {
         var (config, set, _) = try loadConfig(explicit: self.config)
-        let catalog = set.catalog
-        if let list = modules {
-            let names = list.split(separator: ",").map { catalog.canonical(String($0).trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty }
-            for name in names where catalog.keys[name] == nil {
-                throw LockstatError.usage("--modules: unknown module '\(name)'" + ConfigParser.hint(name, catalog.names))
-            }
-            config.modules = names
-        }
+        if let list = modules { config.modules = try modulesOption(list, catalog: set.catalog) }
         if let interval {
             guard interval > 0, interval.isFinite else { throw LockstatError.usage("--interval: must be a number greater than 0, got \(interval)") }
             guard ConfigParser.validInterval(interval) != nil else {
@@ -89,7 +82,7 @@ public struct RunOptions: ParsableArguments {
     }
 }
 
-public struct RunCommand: ParsableCommand {
+public struct RunCommand: PassesProgramArguments {
     public static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run PROGRAM while sampling the kernel; then parse and graph the samples into DIR.")
@@ -99,10 +92,16 @@ public struct RunCommand: ParsableCommand {
     public init() {}
 
     public func run() throws { try options.execute(subcommand: ["run"]) }
+
+    var program: String { options.program }
+    var programArguments: [String] {
+        get { options.arguments }
+        set { options.arguments = newValue }
+    }
 }
 
 /// `lockstat-run`: the original's entry point, the same as `lockstat run`.
-public struct LockstatRunCommand: ParsableCommand {
+public struct LockstatRunCommand: PassesProgramArguments {
     public static let configuration = CommandConfiguration(
         commandName: "lockstat-run",
         abstract: "Run PROGRAM while sampling the kernel; then parse and graph the samples into DIR.")
@@ -112,4 +111,10 @@ public struct LockstatRunCommand: ParsableCommand {
     public init() {}
 
     public func run() throws { try options.execute(subcommand: []) }
+
+    var program: String { options.program }
+    var programArguments: [String] {
+        get { options.arguments }
+        set { options.arguments = newValue }
+    }
 }

@@ -21,14 +21,7 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         let (host, port) = try Self.address(listen)
         var (config, set, _) = try loadConfig(explicit: self.config)
-        if let list = modules {
-            let catalog = set.catalog
-            let names = list.split(separator: ",").map { catalog.canonical(String($0).trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty }
-            for name in names where catalog.keys[name] == nil {
-                throw LockstatError.usage("--modules: unknown module '\(name)'" + ConfigParser.hint(name, catalog.names))
-            }
-            config.modules = names
-        }
+        if let list = modules { config.modules = try modulesOption(list, catalog: set.catalog) }
         throw ExitCode(try ServePipeline.run(ServeRequest(host: host, port: port, config: config, system: SystemRoot("/")), modules: set.modules))
     }
 

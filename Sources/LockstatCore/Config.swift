@@ -74,7 +74,7 @@ public struct ModuleCatalog: Sendable {
     /// The `module_path` values of a config text (the last such line), before it is parsed.
     public static func modulePath(in text: String) -> [String]? {
         var found: [String]?
-        for line in text.split(separator: "\n") {
+        for line in ConfigParser.textLines(text) {
             let tokens = (line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").split(separator: " ")
             if tokens.first == "module_path" { found = tokens.dropFirst().map(String.init) }
         }
@@ -116,7 +116,7 @@ public enum ConfigParser {
 
     public static func parse(_ text: String, file: String, catalog: ModuleCatalog) throws -> Config {
         var config = Config(modules: defaultModules)
-        for (where_, key, values) in lines(text, file: file) {
+        for (where_, key, values) in try lines(text, file: file) {
             try apply(key: key, values: values, to: &config, at: where_, catalog: catalog)
         }
         return config
@@ -124,14 +124,28 @@ public enum ConfigParser {
 
     /// One line for a config that will not do what its author probably meant: no `modules` line
     /// (the defaults are sampled then).
-    public static func warnings(_ text: String, file: String) -> [String] {
-        lines(text, file: file).contains { $0.key == "modules" } ? []
+    public static func warnings(_ text: String, file: String) throws -> [String] {
+        try lines(text, file: file).contains { $0.key == "modules" } ? []
             : ["\(file): no `modules` line: sampling the default modules (\(defaultModules.joined(separator: " ")))"]
     }
 
+    /// The most a config file may hold, and a line of it: far more than any setting needs, and
+    /// bounds what a file of junk (a log given as --config) costs to refuse.
+    public static let maxFileBytes = 1 << 20
+    public static let maxLineBytes = 64 << 10
+
+    /// The lines of a config: LF or CRLF endings ("\r\n" is one Character in Swift, so a split
+    /// on "\n" alone would leave a CRLF file one line).
+    public static func textLines(_ text: String) -> [Substring] {
+        text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+    }
+
     /// (file:line, key, values) of each setting.
-    static func lines(_ text: String, file: String) -> [(location: String, key: String, values: [String])] {
-        text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, rawLine in
+    static func lines(_ text: String, file: String) throws -> [(location: String, key: String, values: [String])] {
+        try textLines(text).enumerated().compactMap { index, rawLine in
+            guard rawLine.utf8.count <= maxLineBytes else {
+                throw LockstatError.usage("\(file):\(index + 1): line longer than \(maxLineBytes) bytes: refused")
+            }
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let tokens = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
             guard let key = tokens.first else { return nil }
@@ -146,9 +160,7 @@ public enum ConfigParser {
                 guard let value = ownKeys[sub] else {
                     throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(sub, ownKeys.keys.sorted(), prefix: module + "."))
                 }
-                if let problem = value.problem(values) {
-                    throw LockstatError.usage("\(location): key '\(key)' \(problem), got '\(values.joined(separator: " "))'")
-                }
+                if let problem = value.problem(values) { throw LockstatError.usage("\(location): key '\(key)' \(problem)") }
                 config.moduleSettings[module, default: [:]][sub] = values
                 return
             }
@@ -160,18 +172,13 @@ public enum ConfigParser {
                 throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(sub, known, prefix: module + "."))
             }
             if sub == "intervall" { _ = try interval(values, key: key, at: location) }
-            if let problem = moduleKeys[sub]?.problem(values) {
-                throw LockstatError.usage("\(location): key '\(key)' \(problem), got '\(values.joined(separator: " "))'")
-            }
+            if let problem = moduleKeys[sub]?.problem(values) { throw LockstatError.usage("\(location): key '\(key)' \(problem)") }
             config.moduleSettings[module, default: [:]][sub] = values
             return
         }
         switch key {
         case "modules":
-            for name in values where catalog.keys[catalog.canonical(name)] == nil {
-                throw LockstatError.usage("\(location): unknown module '\(name)' in key 'modules'" + hint(name, catalog.names) + catalog.searchedText)
-            }
-            config.modules = values.map(catalog.canonical)
+            config.modules = try moduleList(values, catalog: catalog, at: location, in: " in key 'modules'", namingSearched: true)
         case "intervall":
             config.interval = try interval(values, key: key, at: location)
         case "samprate":
@@ -185,6 +192,28 @@ public enum ConfigParser {
             config.globals[key] = values
         default:
             throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(key, globalKeys))
+        }
+    }
+
+    /// The modules a list names (`modules`, `--modules`), by their own names, each known and none
+    /// twice: a module listed twice, under its name or an alias, would sample twice into one raw
+    /// log, and which of two meanings the author had is not for lockstat to guess. Errors start
+    /// with `place` ("FILE:LINE", "--modules"); a config's also say where drop-ins were looked for.
+    public static func moduleList(_ names: [String], catalog: ModuleCatalog, at place: String, in context: String = "",
+                                  namingSearched: Bool = false) throws -> [String] {
+        var seen = [String: String]()
+        return try names.map { name in
+            let module = catalog.canonical(name)
+            guard catalog.keys[module] != nil else {
+                throw LockstatError.usage("\(place): unknown module '\(name)'\(context)" + hint(name, catalog.names)
+                                          + (namingSearched ? catalog.searchedText : ""))
+            }
+            if let first = seen[module] {
+                let as_ = first == name ? "" : " (as '\(first)' and '\(name)')"
+                throw LockstatError.usage("\(place): module '\(module)' listed twice\(context)\(as_): a module samples once per run")
+            }
+            seen[module] = name
+            return module
         }
     }
 
@@ -216,8 +245,11 @@ public enum ConfigParser {
 
     /// " (did you mean 'x'?)" for the nearest known word within two edits.
     public static func hint(_ word: String, _ known: [String], prefix: String = "") -> String {
-        let best = known.map { ($0, editDistance($0, word)) }.min { $0.1 < $1.1 }
-        guard let (name, d) = best, d <= max(2, word.count / 3) else { return "" }
+        let length = word.count, most = max(2, length / 3)
+        // Words whose lengths differ by more than `most` are further apart than that: not compared
+        // (a long word costs its length, not its length times each name's).
+        let best = known.filter { abs($0.count - length) <= most }.map { ($0, editDistance($0, word)) }.min { $0.1 < $1.1 }
+        guard let (name, d) = best, d <= most else { return "" }
         return " (did you mean '\(prefix)\(name)'?)"
     }
 

@@ -21,7 +21,7 @@ public enum ConfigSource {
         }
 
         public static func file(_ path: String) throws -> Located {
-            switch FileReader.readText(path) {
+            switch FileReader.readText(path, limit: ConfigParser.maxFileBytes) {
             case .success(let text):
                 let absolute = path.hasPrefix("/") ? path : FileReader.currentDirectory + "/" + path
                 return Located(text: text, file: path, origin: path, directory: String(absolute[..<absolute.lastIndex(of: "/")!]))

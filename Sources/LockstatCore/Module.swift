@@ -71,18 +71,27 @@ extension LockstatModule {
 public enum ConfigValue: Sendable, Equatable {
     /// One of these words.
     case choice([String])
-    /// One whole number > 0.
-    case positiveInteger
+    /// One whole number in this range: each key's range says what the code that uses the value
+    /// can take (a C int, a buffer's size), so no value reaches a conversion that would trap.
+    case integer(ClosedRange<Int>)
 
-    /// nil when `values` fit, else what was expected.
+    /// nil when `values` fit, else what was expected (after "key 'K' ").
     func problem(_ values: [String]) -> String? {
         switch self {
         case .choice(let words):
-            return values.count == 1 && words.contains(values[0]) ? nil : "takes one of " + words.joined(separator: ", ")
-        case .positiveInteger:
-            return values.count == 1 && (Int(values[0]) ?? 0) > 0 ? nil : "takes one whole number greater than 0"
+            return values.count == 1 && words.contains(values[0]) ? nil
+                : "takes one of " + words.joined(separator: ", ") + ", got '\(values.joined(separator: " "))'"
+        case .integer(let range):
+            guard values.count == 1, let v = Int(values[0]) else {
+                return "needs one whole number from \(range.lowerBound) to \(range.upperBound), got '\(values.joined(separator: " "))'"
+            }
+            return range.contains(v) ? nil : "must be from \(range.lowerBound) to \(range.upperBound), got \(values[0])"
         }
     }
+
+    /// `<module>.top`: the rows that get a series of their own in samples.pickle and a line on a
+    /// chart; past a thousand no chart tells them apart.
+    public static let topRows = ConfigValue.integer(1...1_000)
 }
 
 /// What a module gets at presampling.

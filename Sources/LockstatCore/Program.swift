@@ -29,11 +29,27 @@ public enum Program {
         defer { argv.forEach { free($0) } }
         var spawned = ls_spawned()
         let pid = ls_spawn(executable, &argv, environ, outputFD, &spawned)
-        guard pid > 0 else { throw LockstatError("\(arguments[0]): cannot start (\(SystemPackage.Errno(rawValue: -pid).description))", exitCode: 127) }
+        // The pipes or the fork failed: lockstat's own failure (1), never "not found" (127).
+        guard pid > 0 else { throw startFailure(arguments[0], errno: -pid, exitCode: 1) }
         beforeExec(pid)
         let started = ls_spawn_start(&spawned)
-        guard started == 0 else { throw LockstatError("\(arguments[0]): command not found (\(SystemPackage.Errno(rawValue: -started).description))", exitCode: 127) }
+        guard started == 0 else { throw startFailure(arguments[0], errno: -started, exitCode: 127) }
         return pid
+    }
+
+    /// Why `program` did not start. Out of descriptors is lockstat's failure whichever step met
+    /// it (exit 1, naming the limit); otherwise `exitCode`, with 127 for what execve refused.
+    static func startFailure(_ program: String, errno err: Int32, exitCode: Int32) -> LockstatError {
+        if err == EMFILE || err == ENFILE {
+            var limit = rlimit()
+            let soft = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? String(limit.rlim_cur) : "unknown"
+            let which = err == EMFILE ? "lockstat has as many files open as its limit allows (ulimit -n: \(soft))"
+                                      : "the system has as many files open as its limit allows (fs.file-max)"
+            return LockstatError("\(program): cannot start: \(which)", exitCode: 1)
+        }
+        let reason = SystemPackage.Errno(rawValue: err).description
+        if exitCode == 127 { return LockstatError("\(program): command not found (\(reason))", exitCode: 127) }
+        return LockstatError("\(program): cannot start (\(reason))", exitCode: exitCode)
     }
 
     /// The exit status lockstat reports: the program's own, or 128+N when signal N killed it.

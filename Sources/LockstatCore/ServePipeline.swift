@@ -20,7 +20,9 @@ public struct ServeRequest {
 public enum ServePipeline {
     /// serve.max_series: rows per family ever exposed. serve.addresses: raw kernel addresses as label values.
     public static let defaultMaxSeries = 500
-    static let configKeys: [String: ConfigValue] = ["max_series": .positiveInteger, "addresses": .choice(["yes", "no"])]
+    /// max_series: every exposed row is kept for serve's lifetime and sent on every scrape; a
+    /// million rows per family is past what a Prometheus server ingests from one target.
+    static let configKeys: [String: ConfigValue] = ["max_series": .integer(1...1_000_000), "addresses": .choice(["yes", "no"])]
     /// The interval of a module without one of its own: scrapes come seconds apart.
     public static let defaultInterval = 1.0
 

@@ -22,23 +22,26 @@ public struct SystemRoot: Sendable, Equatable {
 public enum FileReader {
     public enum Failure: Error, Equatable {
         case missing, permissionDenied, notRegular, other(Int32)
+        /// More bytes than the reader's limit (nothing past it is read).
+        case tooLarge(limit: Int)
 
         public var reason: String {
             switch self {
             case .missing: return "no such file"
             case .permissionDenied: return "needs root (permission denied)"
             case .notRegular: return "not a regular file (refused: reading it could block)"
+            case .tooLarge(let limit): return "larger than \(limit) bytes (refused)"
             case .other(let e): return SystemPackage.Errno(rawValue: e).description
             }
         }
     }
 
-    public static func readAll(_ path: String) -> Result<[UInt8], Failure> {
+    public static func readAll(_ path: String, limit: Int = .max) -> Result<[UInt8], Failure> {
         switch openRegular(path) {
         case .failure(let f): return .failure(f)
         case .success(let fd):
             defer { close(fd) }
-            return readAll(descriptor: fd)
+            return readAll(descriptor: fd, limit: limit)
         }
     }
 
@@ -56,13 +59,14 @@ public enum FileReader {
         return .success(fd)
     }
 
-    /// Reads an open file from its current offset to EOF.
-    public static func readAll(descriptor fd: Int32) -> Result<[UInt8], Failure> {
+    /// Reads an open file from its current offset to EOF; `.tooLarge` past `limit` bytes.
+    public static func readAll(descriptor fd: Int32, limit: Int = .max) -> Result<[UInt8], Failure> {
         // Regular files say their size: read them straight into one buffer. procfs says 0.
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return .failure(.notRegular) }
         let sizeHint = st.st_size > 0 ? Int(st.st_size) : 0
-        var capacity = max(sizeHint + 1, 65536)
+        // One byte past the limit tells a file of exactly `limit` bytes from a larger one.
+        var capacity = min(max(sizeHint + 1, 65536), limit == .max ? .max : limit + 1)
         var bytes = [UInt8]()
         while true {
             var failed: Int32 = 0
@@ -85,7 +89,8 @@ public enum FileReader {
             }
             if failed != 0 { return .failure(failure(failed)) }
             if reachedEnd { return .success(bytes) }
-            capacity *= 2
+            if bytes.count > limit { return .failure(.tooLarge(limit: limit)) }
+            capacity = min(capacity * 2, limit == .max ? .max : limit + 1)
         }
     }
 
@@ -96,8 +101,8 @@ public enum FileReader {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    public static func readText(_ path: String) -> Result<String, Failure> {
-        readAll(path).map { String(decoding: $0, as: UTF8.self) }
+    public static func readText(_ path: String, limit: Int = .max) -> Result<String, Failure> {
+        readAll(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Whether the file can be opened for reading, and why not.

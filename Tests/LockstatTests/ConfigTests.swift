@@ -44,7 +44,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.setting("oprofile", "frequency"), ["199"])
         XCTAssertEqual(c.setting("oprofile", "scope"), ["program"])
         XCTAssertEqual(error("modules profile\nprofile.frequency 0\n")?.message,
-                       "test.config:2: key 'profile.frequency' takes one whole number greater than 0, got '0'")
+                       "test.config:2: key 'profile.frequency' must be from 1 to 1000000, got 0")
         XCTAssertEqual(error("oprofile.event instructions\n")?.message,
                        "test.config:1: key 'oprofile.event' takes one of auto, cycles, cpu-clock, got 'instructions'")
         XCTAssertEqual(error("lock_stat.clear maybe\n")?.exitCode, 2)

@@ -10,8 +10,11 @@ import LockstatCore
 public struct ContentionModule: TypedModule {
     public let name = "contention"
     public let summary = "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, owners, wait times, flame graph; aggregated in the kernel by BPF where it can (contention.mode)"
-    public let configKeys: [String: ConfigValue] = ["scope": .choice(["system", "program"]), "top": .positiveInteger,
-                                                     "mode": .choice(["auto", "bpf", "ring"]), "entries": .positiveInteger]
+    public let configKeys: [String: ConfigValue] = ["scope": .choice(["system", "program"]), "top": .topRows,
+                                                     "mode": .choice(["auto", "bpf", "ring"]), "entries": .integer(entriesRange)]
+    /// contention.entries: the map's size is a C int (and the stack map's, twice it, a u32), and
+    /// each entry costs ~2 KiB between the kernel's maps and the recorder's copies: 2^20 is ~2 GiB.
+    static let entriesRange = 1...1_048_576
     /// Draining rings takes as long as the events take: a thread of its own.
     public let samplesCheaply = false
     /// Ring mode: often enough that a 512 KiB ring does not fill under heavy contention (at

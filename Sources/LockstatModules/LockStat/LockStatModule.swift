@@ -7,7 +7,7 @@ import LockstatCore
 public struct LockStatModule: TypedModule {
     public let name = "lock_stat"
     public let summary = "lock contention per lock class from /proc/lock_stat (CONFIG_LOCK_STAT kernels): wait and hold times, call sites"
-    public let configKeys: [String: ConfigValue] = ["clear": .choice(["yes", "no"]), "top": .positiveInteger]
+    public let configKeys: [String: ConfigValue] = ["clear": .choice(["yes", "no"]), "top": .topRows]
     /// The file is large and costly to read, and a slow read must not delay other modules.
     public let samplesCheaply = false
     public let defaultInterval: Double? = 1

@@ -11,9 +11,13 @@ public struct ProfileModule: TypedModule {
     public let aliases = ["profile"]
     public let summary = "CPU profile from perf_event_open (cycles, or cpu-clock without a PMU): symbols and images per CPU, over time, flame graph"
     public let configKeys: [String: ConfigValue] = [
-        "frequency": .positiveInteger, "scope": .choice(["system", "program"]), "top": .positiveInteger,
+        "frequency": .integer(frequencyRange), "scope": .choice(["system", "program"]), "top": .topRows,
         "event": .choice(["auto", "cycles", "cpu-clock"]), "random_period": .choice(["yes", "no"]),
     ]
+    /// oprofile.frequency in Hz: a period of 1 µs or more (perf_event_open takes up to
+    /// kernel.perf_event_max_sample_rate, 100000 by default; presampling checks that runtime limit).
+    static let frequencyRange = 1...1_000_000
+    static let maxSampleRateFile = "/proc/sys/kernel/perf_event_max_sample_rate"
     /// Draining rings is not a procfs read: a thread of its own.
     public let samplesCheaply = false
     /// At 99 Hz half a second holds ~50 samples per CPU: what-ran-when shares with a few points
@@ -34,6 +38,13 @@ public struct ProfileModule: TypedModule {
         let config = context.config
         // The config parser checked the values (configKeys).
         setup.frequency = config.setting(name, "frequency").flatMap { Int($0[0]) } ?? 99
+        // The runtime limit perf_event_open checks (EINVAL above it); the kernel lowers it by
+        // itself when sampling interrupts take too long, so it is read here, not at config time.
+        if case .success(let text) = FileReader.readText(context.system.path(Self.maxSampleRateFile)),
+           let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), setup.frequency > limit {
+            throw LockstatError("oprofile.frequency \(setup.frequency) Hz is above kernel.perf_event_max_sample_rate (\(limit) Hz): " +
+                                "lower oprofile.frequency or raise the sysctl")
+        }
         let scope = config.setting(name, "scope")?.first ?? "system"
         setup.scope = scope
         let event = config.setting(name, "event")?.first ?? "auto"
