@@ -287,4 +287,56 @@ final class ServeAbuseTests: XCTestCase {
         XCTAssertTrue(Self.get(serve.port, "/metrics")?.answer.hasPrefix("HTTP/1.1 200") == true)
         XCTAssertEqual(serve.terminate(), 0, serve.stderr)
     }
+
+    /// The server in this process, with a handler that holds `/slow` until told: a scrape is
+    /// answered while it waits, then `/slow` is answered too. Malformed requests get 400, another
+    /// method 405, another HTTP version 505, without reaching the handler.
+    func testASlowAnswerHoldsUpNoOtherRequest() throws {
+        let port = try Self.freePort()
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let handled = NSLock(), paths = Box<[String]>([])
+        let listener = try HTTPServer.listen(host: "127.0.0.1", port: port, address: "127.0.0.1:\(port)")
+        let server = HTTPServer(listener: listener, log: { _ in }) { request in
+            handled.withLock { paths.value.append(request.method + " " + request.path) }
+            guard request.method == "GET" else { return HTTPResponse(status: 405, body: "") }
+            if request.path == "/slow" {
+                entered.signal()
+                release.wait()
+            }
+            return HTTPResponse(status: 200, body: request.path + " " + (request.header("accept") ?? "-"))
+        }
+        defer { server.stop() }
+        let slow = Box<(answer: String, closed: Bool)?>(nil), slowDone = DispatchSemaphore(value: 0)
+        Thread {
+            slow.value = Self.exchange(port, Array("GET /slow?seconds=30 HTTP/1.1\r\n\r\n".utf8), seconds: 60)
+            slowDone.signal()
+        }.start()
+        XCTAssertEqual(entered.wait(timeout: .now() + 20), .success, "the slow handler runs")
+        let fast = Self.exchange(port, Array("GET /metrics HTTP/1.1\r\nAccept: a\r\naccept: b\r\n\r\n".utf8))
+        XCTAssertTrue(fast?.answer.hasPrefix("HTTP/1.1 200 OK\r\n") == true, String(describing: fast))
+        XCTAssertTrue(fast?.answer.hasSuffix("\r\n\r\n/metrics a, b") == true, String(describing: fast))
+        XCTAssertNil(slow.value, "the slow answer is still held")
+        release.signal()
+        XCTAssertEqual(slowDone.wait(timeout: .now() + 60), .success)
+        XCTAssertTrue(slow.value?.answer.hasSuffix("/slow -") == true, String(describing: slow.value))
+
+        for (request, status) in [("GET /metrics\r\n\r\n", 400), ("GET metrics HTTP/1.1\r\n\r\n", 400),
+                                  ("GET / HTTP/1.1\r\n no-colon\r\n\r\n", 400), ("GET / HTTP/2.0\r\n\r\n", 505),
+                                  ("POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", 405)] {
+            let r = Self.exchange(port, Array(request.utf8))
+            XCTAssertTrue(r?.answer.hasPrefix("HTTP/1.1 \(status) ") == true, "\(request.debugDescription): \(String(describing: r))")
+        }
+        XCTAssertEqual(paths.value, ["GET /slow", "GET /metrics", "POST /metrics"])
+    }
+}
+
+/// A value handed between the test's threads under a lock.
+private final class Box<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
 }
