@@ -71,7 +71,7 @@ final class HTTPServer: @unchecked Sendable {
     /// Request line and headers together (a scraper sends a few hundred bytes); more gets 431.
     static let maxHeadBytes = 16 << 10
     /// After a 4xx the rest of the request is read and dropped so the answer is not lost to a
-    /// reset, for at most this long and this many bytes (a loopback megabyte costs a millisecond).
+    /// reset, for at most this long and this many bytes (dropped unparsed: cheap).
     static let lingerNanoseconds: UInt64 = 2_000_000_000
     static let lingerBytes = 4 << 20
     /// accept(2) out of descriptors or memory: the pending connection stays queued; retry after this.
@@ -88,7 +88,6 @@ final class HTTPServer: @unchecked Sendable {
     private let log: @Sendable (String) -> Void
     private let lock = NSLock()
     private var stopping = false
-    private var stopped = false
     private var answering = 0
     private var failureMessage: String?
     private let finished = DispatchSemaphore(value: 0)
@@ -100,29 +99,40 @@ final class HTTPServer: @unchecked Sendable {
     static func listen(host: String, port: UInt16, address: String) throws -> Int32 {
         var v4 = in_addr(), v6 = in6_addr()
         let family: Int32
-        if inet_pton(AF_INET, host, &v4) == 1 { family = AF_INET } else if inet_pton(AF_INET6, host, &v6) == 1 { family = AF_INET6 } else {
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            family = AF_INET
+        } else if inet_pton(AF_INET6, host, &v6) == 1 {
+            family = AF_INET6
+        } else {
             throw LockstatError("--listen \(address): not an IPv4 or IPv6 address", exitCode: 2)
         }
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+        let fd = socket(family, type, 0)
         guard fd >= 0 else { throw LockstatError("\(address): socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        func bindTo<Address>(_ address: Address) -> Int32 {
+            withUnsafePointer(to: address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
+            }
+        }
         let bound: Int32
         if family == AF_INET {
-            var a = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: v4, sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
-            bound = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            bound = bindTo(sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: v4,
+                                       sin_zero: (0, 0, 0, 0, 0, 0, 0, 0)))
         } else {
             var a = sockaddr_in6()
             a.sin6_family = sa_family_t(AF_INET6)
             a.sin6_port = port.bigEndian
             a.sin6_addr = v6
-            bound = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            bound = bindTo(a)
         }
         if bound != 0 {
             let code = errno
             close(fd)
             if code == EADDRINUSE {
-                throw LockstatError("\(address): address already in use (another lockstat serve or exporter listens there; --listen picks another)")
+                throw LockstatError("\(address): address already in use"
+                                    + " (another lockstat serve or exporter listens there; --listen picks another)")
             }
             throw LockstatError("\(address): bind: \(String(cString: strerror(code)))")
         }
@@ -150,11 +160,11 @@ final class HTTPServer: @unchecked Sendable {
 
     /// Closes the listening socket and every connection still reading; answers under way finish.
     func stop() {
-        let wait: Bool = lock.withLock {
-            defer { stopping = true; stopped = true }
-            return !stopped
+        let first: Bool = lock.withLock {
+            defer { stopping = true }
+            return !stopping
         }
-        if wait { finished.wait() }
+        if first { finished.wait() }
     }
 
     /// A connection whose request is still coming in, or whose error answer is sent and whose
@@ -179,10 +189,17 @@ final class HTTPServer: @unchecked Sendable {
         case waiting, gone, request(HTTPRequest), refused(HTTPResponse)
     }
 
-    private var refusals = BurstLog("connections beyond \(HTTPServer.maxConnections) open at once: closing the oldest unfinished request for each new one", "connections closed or refused at the limit")
-    private var timeouts = BurstLog("requests not whole within \(HTTPServer.requestTimeoutNanoseconds / 1_000_000_000) s: connections closed", "connections closed for a slow request")
-    private var oversized = BurstLog("requests with a request line over \(HTTPServer.maxRequestLineBytes >> 10) KiB or headers over \(HTTPServer.maxHeadBytes >> 10) KiB: answered 414 or 431 and closed", "oversized requests refused")
-    private var acceptFailures = BurstLog("", "accept(2) failures, each retried after \(HTTPServer.acceptBackoffNanoseconds / 1_000_000) ms")
+    private var refusals = BurstLog(
+        "connections beyond \(HTTPServer.maxConnections) open at once: closing the oldest unfinished request for each new one",
+        "connections closed or refused at the limit")
+    private var timeouts = BurstLog(
+        "requests not whole within \(HTTPServer.requestTimeoutNanoseconds / 1_000_000_000) s: connections closed",
+        "connections closed for a slow request")
+    private var oversized = BurstLog(
+        "requests with a request line over \(HTTPServer.maxRequestLineBytes >> 10) KiB or headers over"
+            + " \(HTTPServer.maxHeadBytes >> 10) KiB: answered 414 or 431 and closed",
+        "oversized requests refused")
+    private var acceptFailures = BurstLog("accept(2) failing", "accept(2) failures")
 
     /// The loop of the reading thread: accept, read, time out, hand whole requests to their threads.
     private func serveConnections() {
@@ -196,7 +213,9 @@ final class HTTPServer: @unchecked Sendable {
                 guard connection.deadline <= now else { return false }
                 timeouts.note(now, log)
                 // A request begun is told why it ends; a silent connection is just closed.
-                if !connection.head.isEmpty { Self.sendNow(connection.fd, HTTPResponse(status: 408, body: "request not whole within the time limit\n")) }
+                if !connection.head.isEmpty {
+                    Self.sendNow(connection.fd, HTTPResponse(status: 408, body: "request not whole within the time limit\n"))
+                }
                 close(connection.fd)
                 return true
             }
@@ -256,7 +275,8 @@ final class HTTPServer: @unchecked Sendable {
     }
 
     /// Accepts what is queued (at most a limit's worth per turn); false when the listener is dead.
-    private func acceptPending(_ reading: inout [Connection], _ lingering: inout [Connection], now: UInt64, backoffUntil: inout UInt64) -> Bool {
+    private func acceptPending(_ reading: inout [Connection], _ lingering: inout [Connection], now: UInt64,
+                               backoffUntil: inout UInt64) -> Bool {
         for _ in 0..<Self.maxConnections {
             let fd = accept(listener, nil, nil)
             if fd < 0 {
@@ -264,10 +284,13 @@ final class HTTPServer: @unchecked Sendable {
                 switch code {
                 case EAGAIN, EWOULDBLOCK: return true
                 // A connection that failed before it was taken (accept(2) NOTES: retry as EAGAIN).
-                case EINTR, ECONNABORTED, EPERM, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
+                case EINTR, ECONNABORTED, EPERM, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH,
+                     EOPNOTSUPP, ENETUNREACH:
                     continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    acceptFailures.note(now, log, "accept: \(String(cString: strerror(code))): closing the oldest unfinished requests to make room, else retrying every \(Self.acceptBackoffNanoseconds / 1_000_000) ms")
+                    acceptFailures.note(now, log, "accept: \(String(cString: strerror(code))): closing the oldest"
+                                        + " unfinished requests to make room, else retrying every"
+                                        + " \(Self.acceptBackoffNanoseconds / 1_000_000) ms")
                     // Out of descriptors: an unfinished request gives its own up; else wait for one.
                     if let oldest = lingering.isEmpty ? reading.first : lingering.first {
                         close(oldest.fd)
@@ -278,7 +301,8 @@ final class HTTPServer: @unchecked Sendable {
                     backoffUntil = now + Self.acceptBackoffNanoseconds
                     return true
                 default:
-                    lock.withLock { failureMessage = "the listening socket failed (accept: \(String(cString: strerror(code))))" }
+                    let reason = String(cString: strerror(code))
+                    lock.withLock { failureMessage = "the listening socket failed (accept: \(reason))" }
                     return false
                 }
             }
@@ -293,7 +317,8 @@ final class HTTPServer: @unchecked Sendable {
                     close(reading.removeFirst().fd)
                 } else {
                     // Every slot is answering a whole request: this one waits for none of them.
-                    Self.sendNow(fd, HTTPResponse(status: 503, extraHeaders: ["Retry-After: 1"], body: "too many connections\n"))
+                    Self.sendNow(fd, HTTPResponse(status: 503, extraHeaders: ["Retry-After: 1"],
+                                                  body: "too many connections\n"))
                     close(fd)
                     continue
                 }
@@ -393,7 +418,9 @@ final class HTTPServer: @unchecked Sendable {
     private static func send(_ fd: Int32, _ bytes: [UInt8], deadline: UInt64) -> Bool {
         var sent = 0
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+            }
             if n > 0 { sent += n; continue }
             guard n < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR else { return false }
             let now = ls_monotonic_ns()

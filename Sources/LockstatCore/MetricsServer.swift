@@ -24,7 +24,8 @@ final class MetricsServer: @unchecked Sendable {
                 let format = Exposition.Format.negotiated(accept: request.header("Accept"))
                 return HTTPResponse(status: 200, contentType: format.contentType, body: scraper.scrape(format))
             }
-            return HTTPResponse(status: 200, body: "lockstat serve on \(address): \(about)\nGET /metrics: OpenMetrics text (or the Prometheus text format when the scraper does not ask for OpenMetrics)\n")
+            return HTTPResponse(status: 200, body: "lockstat serve on \(address): \(about)\nGET /metrics: OpenMetrics text"
+                                + " (or the Prometheus text format when the scraper does not ask for OpenMetrics)\n")
         }
     }
 

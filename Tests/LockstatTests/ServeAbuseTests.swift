@@ -11,10 +11,14 @@ final class ServeAbuseTests: XCTestCase {
 
     /// serve with systemd's default of 1,024 descriptors (or `descriptors`), set once it listens.
     func startServe(descriptors: Int = 1024, file: StaticString = #filePath, line: UInt = #line) throws -> Served {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else { throw XCTSkip("SKIPPED: no /usr/bin/prlimit (util-linux)") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else {
+            throw XCTSkip("SKIPPED: no /usr/bin/prlimit (util-linux)")
+        }
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        guard limit.rlim_max >= 1400 else { throw XCTSkip("SKIPPED: the hard descriptor limit (\(limit.rlim_max)) is below the 1,400 these tests open") }
+        guard limit.rlim_max >= 1400 else {
+            throw XCTSkip("SKIPPED: the hard descriptor limit (\(limit.rlim_max)) is below the 1,400 these tests open")
+        }
         let serve = try Served(port: try Self.freePort(), arguments: ["--modules", "stat"], directory: temporaryDirectory())
         serve.waitUntilServing(file: file, line: line)
         let r = try shell(["prlimit", "--pid", String(serve.process.processIdentifier), "--nofile=\(descriptors):"])
@@ -51,7 +55,8 @@ final class ServeAbuseTests: XCTestCase {
     }
 
     static func loopback(_ port: UInt16) -> sockaddr_in {
-        sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")),
+                    sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
     }
 
     /// A connected, non-blocking socket to serve, or nil when the connection was refused.
@@ -161,7 +166,8 @@ final class ServeAbuseTests: XCTestCase {
 
         idle.forEach { close($0) }
         idle = []
-        XCTAssertTrue(Self.waitFor(seconds: 10) { Self.descriptors(pid) <= before }, "serve closes what its clients closed: \(Self.descriptors(pid)) descriptors, \(before) before")
+        XCTAssertTrue(Self.waitFor(seconds: 10) { Self.descriptors(pid) <= before },
+                      "serve closes what its clients closed: \(Self.descriptors(pid)) descriptors, \(before) before")
         let after = Self.get(serve.port, "/metrics")
         XCTAssertTrue(after?.answer.hasPrefix("HTTP/1.1 200") == true, String(describing: after))
         XCTAssertTrue(serve.process.isRunning, serve.stderr)
@@ -260,7 +266,8 @@ final class ServeAbuseTests: XCTestCase {
         defer { stop(serve) }
         let pid = serve.process.processIdentifier, before = Self.descriptors(pid)
         let halfLine = Array("GET /\(String(repeating: "a", count: 512 << 10))".utf8)
-        for (request, reset) in [(Array("GET /metr".utf8), false), (Array("GET /metrics HTTP/1.1\r\nHo".utf8), true), (halfLine, true)] {
+        let clients = [(Array("GET /metr".utf8), false), (Array("GET /metrics HTTP/1.1\r\nHo".utf8), true), (halfLine, true)]
+        for (request, reset) in clients {
             guard let fd = Self.connectTo(serve.port) else { return XCTFail("cannot connect: \(serve.stderr)") }
             var sent = 0
             let deadline = Date().addingTimeInterval(5)
