@@ -263,8 +263,11 @@ final class HTTPServer: @unchecked Sendable {
             }
 
             if accepting, polled[0].revents != 0 {
-                if polled[0].revents & Int16(POLLNVAL | POLLERR) != 0 {
-                    lock.withLock { failureMessage = "the listening socket failed (poll: revents \(polled[0].revents))" }
+                if polled[0].revents & Int16(POLLNVAL | POLLERR | POLLHUP) != 0 {
+                    var code: Int32 = 0, length = socklen_t(MemoryLayout<Int32>.size)
+                    getsockopt(listener, SOL_SOCKET, SO_ERROR, &code, &length)
+                    let reason = code != 0 ? String(cString: strerror(code)) : "closed"
+                    lock.withLock { failureMessage = "the listening socket failed (\(reason))" }
                     break
                 }
                 if !acceptPending(&reading, &lingering, now: now, backoffUntil: &backoffUntil) { break }

@@ -64,7 +64,7 @@ public enum ServePipeline {
         console.info("serving \(served.map(\.module).joined(separator: ", ")) on http://\(server.address)/metrics (SIGTERM or SIGINT stops)")
         while ls_signals_first() == 0 {
             // A listener that died cannot be mended here: exit non-zero so systemd's Restart= acts.
-            if let failure = server.failure { throw LockstatError(failure + "; serve stops (its supervisor restarts it)") }
+            if let failure = server.failure { throw LockstatError(failure + "; serve exits for its supervisor to restart it") }
             let next = scraper.sampleDue(now: ls_monotonic_ns())
             let wait = min(next &- min(next, ls_monotonic_ns()), 100_000_000)
             if wait > 0 { usleep(UInt32(wait / 1000)) }

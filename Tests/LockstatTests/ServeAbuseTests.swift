@@ -295,6 +295,24 @@ final class ServeAbuseTests: XCTestCase {
         XCTAssertEqual(serve.terminate(), 0, serve.stderr)
     }
 
+    /// A listening socket destroyed under serve (`ss -K`, as the kernel may abort it): serve
+    /// exits 1 with one line naming the address, for systemd's Restart=on-failure, instead of
+    /// living on deaf.
+    func testAListenerThatDiesEndsServeForItsSupervisor() throws {
+        guard getuid() == 0 else { throw XCTSkip("SKIPPED: ss -K needs CAP_NET_ADMIN") }
+        let serve = try startServe()
+        defer { stop(serve) }
+        let killed = try shell(["ss", "-K", "-t", "-l", "src 127.0.0.1:\(serve.port)"])
+        guard killed.status == 0, killed.out.contains("127.0.0.1:\(serve.port)") else {
+            throw XCTSkip("SKIPPED: ss -K cannot destroy sockets here (CONFIG_INET_DIAG_DESTROY): \(killed.out)\(killed.err)")
+        }
+        XCTAssertTrue(Self.waitFor(seconds: 10) { !serve.process.isRunning }, "serve exits: \(serve.stderr)")
+        serve.process.waitUntilExit()
+        XCTAssertEqual(serve.process.terminationStatus, 1, serve.stderr)
+        XCTAssertTrue(serve.stderr.hasSuffix("lockstat: 127.0.0.1:\(serve.port): the listening socket failed (Software caused"
+                                             + " connection abort); serve exits for its supervisor to restart it\n"), serve.stderr)
+    }
+
     /// The server in this process, with a handler that holds `/slow` until told: a scrape is
     /// answered while it waits, then `/slow` is answered too. Malformed requests get 400, another
     /// method 405, another HTTP version 505, without reaching the handler.
