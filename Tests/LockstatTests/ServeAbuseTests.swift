@@ -306,7 +306,9 @@ final class ServeAbuseTests: XCTestCase {
         guard killed.status == 0, killed.out.contains("127.0.0.1:\(serve.port)") else {
             throw XCTSkip("SKIPPED: ss -K cannot destroy sockets here (CONFIG_INET_DIAG_DESTROY): \(killed.out)\(killed.err)")
         }
-        XCTAssertTrue(Self.waitFor(seconds: 10) { !serve.process.isRunning }, "serve exits: \(serve.stderr)")
+        guard Self.waitFor(seconds: 10, { !serve.process.isRunning }) else {
+            return XCTFail("serve lives on without its listening socket: \(serve.stderr)")
+        }
         serve.process.waitUntilExit()
         XCTAssertEqual(serve.process.terminationStatus, 1, serve.stderr)
         XCTAssertTrue(serve.stderr.hasSuffix("lockstat: 127.0.0.1:\(serve.port): the listening socket failed (Software caused"
