@@ -14,9 +14,6 @@ let package = Package(
         // Drop-in modules' helper processes (and swift-system, which it builds on).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
-        // `lockstat serve`'s HTTP server: small, no dependencies of its own (swift-nio and
-        // hummingbird cost CI minutes of building).
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
         // pprof's profile.proto, encoded by code generated once (scripts/generate-pprof.sh).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
@@ -35,7 +32,6 @@ let package = Package(
         // results and every output written over them (report, compare, page, serve, exports). Module-agnostic.
         .target(name: "LockstatCore", dependencies: [
             "CLockstat", "LockstatColumns", "LockstatCharts", "PprofProto", .product(name: "SystemPackage", package: "swift-system"),
-            .product(name: "FlyingFox", package: "FlyingFox"),
         ]),
         // One folder per module: reader, parser, model and plots side by side.
         .target(name: "LockstatModules", dependencies: [

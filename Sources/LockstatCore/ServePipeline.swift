@@ -35,7 +35,7 @@ public enum ServePipeline {
         // The port first: one in use stops serve before presampling changes anything.
         let scraper = Scraper(maxSeries: maxSeries)
         let server = try MetricsServer(host: request.host, port: request.port, scraper: scraper,
-                                       about: "modules " + config.modules.joined(separator: ", "))
+                                       about: "modules " + config.modules.joined(separator: ", "), log: console.info)
         defer { server.stop() }
         var served = [Scraper.Served]()
         // Whatever happens from here on, what presampling changed is put back.
@@ -65,6 +65,8 @@ public enum ServePipeline {
         scraper.serve(served)
         console.info("serving \(served.map(\.module).joined(separator: ", ")) on http://\(server.address)/metrics (SIGTERM or SIGINT stops)")
         while ls_signals_first() == 0 {
+            // A listener that died cannot be mended here: exit non-zero so systemd's Restart= acts.
+            if let failure = server.failure { throw LockstatError(failure + "; serve exits for its supervisor to restart it") }
             let next = scraper.sampleDue(now: ls_monotonic_ns())
             let wait = min(next &- min(next, ls_monotonic_ns()), 100_000_000)
             if wait > 0 { usleep(UInt32(wait / 1000)) }
