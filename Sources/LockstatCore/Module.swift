@@ -73,6 +73,8 @@ public enum ConfigValue: Sendable, Equatable {
     case choice([String])
     /// One whole number > 0.
     case positiveInteger
+    /// A number of seconds within the range.
+    case seconds(ClosedRange<Double>)
 
     /// nil when `values` fit, else what was expected.
     func problem(_ values: [String]) -> String? {
@@ -81,6 +83,9 @@ public enum ConfigValue: Sendable, Equatable {
             return values.count == 1 && words.contains(values[0]) ? nil : "takes one of " + words.joined(separator: ", ")
         case .positiveInteger:
             return values.count == 1 && (Int(values[0]) ?? 0) > 0 ? nil : "takes one whole number greater than 0"
+        case .seconds(let range):
+            let ok = values.count == 1 && Double(values[0]).map { range.contains($0) } == true
+            return ok ? nil : "takes seconds from \(range.lowerBound) to \(range.upperBound)"
         }
     }
 }

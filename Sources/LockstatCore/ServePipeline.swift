@@ -15,8 +15,8 @@ public struct ServeRequest {
     }
 }
 
-/// `lockstat serve`: the modules sample as in a run, without a program, until SIGTERM or
-/// SIGINT; a scrape of /metrics reads their totals. Logs go to stderr; it never daemonizes.
+/// `lockstat serve`: the modules sample as in a run, without a program, until a terminating
+/// signal (SIGTERM, SIGINT, SIGHUP…); a scrape of /metrics reads their totals. Logs go to stderr; it never daemonizes.
 public enum ServePipeline {
     /// serve.max_series: rows per family ever exposed. serve.addresses: raw kernel addresses as label values.
     public static let defaultMaxSeries = 500
@@ -30,6 +30,7 @@ public enum ServePipeline {
         let maxSeries = Int(config.setting("serve", "max_series")?.first ?? "") ?? defaultMaxSeries
         let addresses = config.setting("serve", "addresses")?.first == "yes"
         ls_signals_install()
+        try Program.startSupervisor()
         // The port first: one in use stops serve before presampling changes anything.
         let scraper = Scraper(maxSeries: maxSeries)
         let server = try MetricsServer(host: request.host, port: request.port, scraper: scraper,
@@ -61,7 +62,7 @@ public enum ServePipeline {
         }
         guard !served.isEmpty else { throw LockstatError("no module to serve (configured: \(config.modules.joined(separator: ", ")))") }
         scraper.serve(served)
-        console.info("serving \(served.map(\.module).joined(separator: ", ")) on http://\(server.address)/metrics (SIGTERM or SIGINT stops)")
+        console.info("serving \(served.map(\.module).joined(separator: ", ")) on http://\(server.address)/metrics (SIGTERM, SIGINT or SIGHUP stops)")
         while ls_signals_first() == 0 {
             let next = scraper.sampleDue(now: ls_monotonic_ns())
             let wait = min(next &- min(next, ls_monotonic_ns()), 100_000_000)
@@ -71,7 +72,7 @@ public enum ServePipeline {
         server.stop()
         scraper.stop()
         served = []
-        console.info("\(signal == SIGINT ? "SIGINT" : "SIGTERM"): stopped; what presampling changed is restored")
+        console.info("\(Program.signalName(signal)): stopped; what presampling changed is restored")
         return 0
     }
 }
