@@ -5,10 +5,11 @@ import SystemPackage
 
 /// How long one call of a drop-in module may take (`NAME.timeout`): past it the process is
 /// killed and the call fails. A terminating signal that reaches lockstat during a call leaves
-/// it `afterSignal` more seconds, so neither a hung module nor a slow one holds up a stop.
+/// it `afterSignal` more seconds (a slow presampling still finishes, so its postsampling can put
+/// things back), a further one ends it at once: a hung module never holds up a stop.
 public struct CallLimit: Sendable {
     public var seconds: Double
-    public static let afterSignal = 1.0
+    public static let afterSignal = 5.0
     /// `NAME.timeout`'s default and range (seconds).
     public static let defaultSeconds = 60.0
     public static let range = 0.1...86_400.0
@@ -33,12 +34,13 @@ public struct CallLimit: Sendable {
         mutating func wait(_ fds: [Int32]) -> [Int32]? {
             var polled = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             while true {
-                if ls_signals_count() != signals {
-                    signals = ls_signals_count()
+                let now = ls_monotonic_ns(), count = ls_signals_count()
+                if count != signals {
+                    let again = endedBySignal || count - signals >= 2
+                    signals = count
                     endedBySignal = true
-                    deadline = min(deadline, ls_monotonic_ns() &+ UInt64(CallLimit.afterSignal * 1e9))
+                    deadline = min(deadline, again ? now : now &+ UInt64(CallLimit.afterSignal * 1e9))
                 }
-                let now = ls_monotonic_ns()
                 guard now < deadline else { return nil }
                 let slice = Int32(min((deadline - now) / 1_000_000 + 1, 100))
                 let n = poll(&polled, nfds_t(polled.count), slice)
@@ -47,7 +49,7 @@ public struct CallLimit: Sendable {
         }
 
         var expiry: String {
-            endedBySignal ? "still running \(CallLimit.afterSignal) s after lockstat got a terminating signal: killed"
+            endedBySignal ? "still running after lockstat got a terminating signal (\(CallLimit.afterSignal) s, or a second signal): killed"
                           : "timed out after \(limit.seconds) s (the module's timeout): killed"
         }
     }
