@@ -296,4 +296,26 @@ final class SignalHardeningTests: XCTestCase {
         XCTAssertTrue(exists(dir + "/run/run.json"))
         if value() != "0" { try? "0\n".write(toFile: switchFile, atomically: false, encoding: .utf8) }
     }
+
+    /// SIGHUP to `serve` with the contention module (bpf mode): it stops with 0 and puts the statistics switch back.
+    func testHangupStopsServeAndPutsBackBPFStats() throws {
+        try requireBPFStatsOff()
+        let dir = temporaryDirectory()
+        try "modules contention\ncontention.mode bpf\n".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
+        let err = dir + "/err"
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Lockstat.binaries + "/lockstat")
+        p.arguments = ["serve", "--config", dir + "/c.config", "--listen", "127.0.0.1:\(UInt16.random(in: 40000...49999))"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle(forWritingAtPath: err)
+        try p.run()
+        XCTAssertTrue(eventually(60) { read(err).contains("serving ") || !p.isRunning }, read(err))
+        XCTAssertEqual(bpfStats(), "1", "presampling turned the statistics on: \(read(err))")
+        kill(p.processIdentifier, SIGHUP)
+        XCTAssertEqual(waitForExit(p, 30), 0, read(err))
+        XCTAssertEqual(bpfStats(), "0")
+        XCTAssertTrue(read(err).contains("SIGHUP: stopped"), read(err))
+        if bpfStats() != "0" { try? "0\n".write(toFile: "/proc/sys/kernel/bpf_stats_enabled", atomically: false, encoding: .utf8) }
+    }
 }
