@@ -51,7 +51,9 @@ public enum Program {
     /// lockstat is killed; before anything is changed.
     public static func startSupervisor() throws {
         let r = ls_supervisor_start()
-        guard r == 0 else { throw LockstatError("cannot start the restoring supervisor (fork: \(SystemPackage.Errno(rawValue: -r).description))") }
+        guard r == 0 else {
+            throw LockstatError("cannot start the restoring supervisor (fork: \(SystemPackage.Errno(rawValue: -r).description))")
+        }
     }
 
     /// The exit status lockstat reports: the program's own, or 128+N when signal N killed it.

@@ -62,7 +62,8 @@ public enum ServePipeline {
         }
         guard !served.isEmpty else { throw LockstatError("no module to serve (configured: \(config.modules.joined(separator: ", ")))") }
         scraper.serve(served)
-        console.info("serving \(served.map(\.module).joined(separator: ", ")) on http://\(server.address)/metrics (SIGTERM, SIGINT or SIGHUP stops)")
+        console.info("serving \(served.map(\.module).joined(separator: ", ")) on http://\(server.address)/metrics"
+                     + " (SIGTERM, SIGINT or SIGHUP stops)")
         while ls_signals_first() == 0 {
             let next = scraper.sampleDue(now: ls_monotonic_ns())
             let wait = min(next &- min(next, ls_monotonic_ns()), 100_000_000)

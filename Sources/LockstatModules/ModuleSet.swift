@@ -57,7 +57,9 @@ public struct ModuleSet {
     public func checkFiles(of names: [String]) throws {
         for case let m as ScriptModule in modules where names.contains(m.name) {
             try Self.refuseIfOthersMayWrite(m.file, what: "module \(m.name)")
-            if let reason = ScriptModule.notRegular(m.file) ?? TrustedCode.refusal(m.file) { throw LockstatError.usage("module \(m.name): refused: \(reason)") }
+            if let reason = ScriptModule.notRegular(m.file) ?? TrustedCode.refusal(m.file) {
+                throw LockstatError.usage("module \(m.name): refused: \(reason)")
+            }
         }
     }
 

@@ -48,7 +48,8 @@ int ls_supervisor_start(void);
 void ls_supervise(pid_t pid);
 void ls_unsupervise(pid_t pid);
 
-/* fork of a child that will exec `path` with argv/envp, stdin, stdout and stderr from in_fd, out_fd, err_fd (each when >= 0),
+/* fork of a child that will exec `path` with argv/envp, stdin, stdout and stderr from in_fd,
+   out_fd, err_fd (each when >= 0),
    default signals, no other descriptors, and SIGKILL when lockstat dies (PR_SET_PDEATHSIG).
    The child waits before its exec until ls_spawn_start, so lockstat can note its pid first.
    Returns the pid, or -errno of the fork. */

@@ -114,7 +114,10 @@ struct SystemProbe {
         } catch let e as LockstatError {
             checks.append(Check(name: module.file, ok: false, detail: "would be refused", fix: e.message))
         } catch {}
-        if ScriptModule.notRegular(module.file) == nil, let reason = module.unavailableReason(system) { checks.append(Check(name: "interpreter", ok: false, detail: reason, fix: "apt-get install python3")) }
+        // A file that is no regular file already said why; the interpreter check would only repeat it.
+        if ScriptModule.notRegular(module.file) == nil, let reason = module.unavailableReason(system) {
+            checks.append(Check(name: "interpreter", ok: false, detail: reason, fix: "apt-get install python3"))
+        }
         return checks
     }
 

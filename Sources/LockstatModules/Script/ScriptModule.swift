@@ -97,7 +97,8 @@ struct ScriptModule: LockstatModule {
         do {
             return ParsedModule(model: try ScriptModel(entry: value, interval: config.interval(for: name), limit: limit(config)))
         } catch {
-            return ParsedModule(model: ScriptModel(entry: value, interval: config.interval(for: name), limit: limit(config), results: Results()),
+            return ParsedModule(model: ScriptModel(entry: value, interval: config.interval(for: name), limit: limit(config),
+                                                   results: Results()),
                                 warnings: ["\(DeclaredResults.key) left out: \(error)"])
         }
     }

@@ -49,7 +49,8 @@ public struct CallLimit: Sendable {
         }
 
         var expiry: String {
-            endedBySignal ? "still running after lockstat got a terminating signal (\(CallLimit.afterSignal) s, or a second signal): killed"
+            endedBySignal
+                ? "still running after lockstat got a terminating signal (\(CallLimit.afterSignal) s, or a second signal): killed"
                           : "timed out after \(limit.seconds) s (the module's timeout): killed"
         }
     }
