@@ -130,10 +130,30 @@ void ls_sleeper_stop(ls_sleeper *s) {
     if (__atomic_load_n(&s->has_thread, __ATOMIC_ACQUIRE)) pthread_kill(s->thread, SIGURG);
 }
 
-/* ---- signals ---------------------------------------------------------- */
-static volatile sig_atomic_t child_pid;
-static volatile sig_atomic_t sigints;
-static volatile sig_atomic_t first_signal;
+/* ---- supervisor -------------------------------------------------------
+   A process forked before anything is changed holds the read end of a pipe; every restore
+   registered or cancelled, and every helper process lockstat wants gone with it, is mirrored
+   to it as one message (one write of less than PIPE_BUF: atomic). When the pipe reaches EOF,
+   lockstat has ended somehow (kill -9 included): it kills the helpers still registered, puts
+   back the restores still registered, and exits. A normal exit has cancelled everything. */
+enum { MSG_RESTORE = 'R', MSG_CANCEL = 'C', MSG_PID = 'P', MSG_UNPID = 'U' };
+struct supervisor_message { char op; pid_t pid; char path[256]; char value[64]; };
+static volatile int supervisor_fd = -1;
+#define SUPERVISED_PIDS 64
+static pid_t supervised[SUPERVISED_PIDS];
+
+static void supervisor_send(char op, pid_t pid, const char *path, const char *value) {
+    int fd = supervisor_fd;
+    if (fd < 0) return;
+    struct supervisor_message m;
+    memset(&m, 0, sizeof m);
+    m.op = op;
+    m.pid = pid;
+    if (path) strncpy(m.path, path, sizeof m.path - 1);
+    if (value) strncpy(m.value, value, sizeof m.value - 1);
+    ssize_t w;
+    do { w = write(fd, &m, sizeof m); } while (w < 0 && errno == EINTR);
+}
 
 /* ---- restores --------------------------------------------------------- */
 #define RESTORES 8
@@ -146,20 +166,26 @@ int ls_restore_register(const char *path, const char *value) {
         strcpy(restores[i].path, path);
         strcpy(restores[i].value, value);
         restores[i].used = 1;
+        supervisor_send(MSG_RESTORE, 0, path, value);
         return 0;
     }
     return -1;
 }
 
-void ls_restore_cancel(const char *path) {
+static void forget_restore(const char *path) {
     for (int i = 0; i < RESTORES; i++)
         if (restores[i].used && strcmp(restores[i].path, path) == 0) restores[i].used = 0;
 }
 
-void ls_restore_run(void) {
+void ls_restore_cancel(const char *path) {
+    forget_restore(path);
+    supervisor_send(MSG_CANCEL, 0, path, NULL);
+}
+
+static void write_restores(void) {
     for (int i = 0; i < RESTORES; i++) {
         if (!restores[i].used) continue;
-        int fd = open(restores[i].path, O_WRONLY);
+        int fd = open(restores[i].path, O_WRONLY | O_CLOEXEC);
         if (fd >= 0) {
             ssize_t ignored = write(fd, restores[i].value, strlen(restores[i].value));
             (void)ignored;
@@ -169,6 +195,91 @@ void ls_restore_run(void) {
     }
 }
 
+void ls_restore_run(void) {
+    for (int i = 0; i < RESTORES; i++)
+        if (restores[i].used) supervisor_send(MSG_CANCEL, 0, restores[i].path, NULL);
+    write_restores();
+}
+
+void ls_supervise(pid_t pid) { supervisor_send(MSG_PID, pid, NULL, NULL); }
+void ls_unsupervise(pid_t pid) { supervisor_send(MSG_UNPID, pid, NULL, NULL); }
+
+static void supervisor_main(void) {
+    if (chdir("/") != 0) {}   /* never holds the test directory (or its file system) */
+    for (;;) {
+        struct supervisor_message m;
+        ssize_t n = read(0, &m, sizeof m);
+        if (n < 0 && errno == EINTR) continue;
+        if (n != (ssize_t)sizeof m) break;   /* EOF: lockstat is gone */
+        m.path[sizeof m.path - 1] = 0;
+        m.value[sizeof m.value - 1] = 0;
+        switch (m.op) {
+        case MSG_RESTORE:
+            for (int i = 0; i < RESTORES; i++) {
+                if (restores[i].used) continue;
+                strcpy(restores[i].path, m.path);
+                strcpy(restores[i].value, m.value);
+                restores[i].used = 1;
+                break;
+            }
+            break;
+        case MSG_CANCEL: forget_restore(m.path); break;
+        case MSG_PID:
+            for (int i = 0; i < SUPERVISED_PIDS; i++) if (supervised[i] == 0) { supervised[i] = m.pid; break; }
+            break;
+        case MSG_UNPID:
+            for (int i = 0; i < SUPERVISED_PIDS; i++) if (supervised[i] == m.pid) supervised[i] = 0;
+            break;
+        }
+    }
+    /* The helpers first, so none changes anything after the restores. */
+    for (int i = 0; i < SUPERVISED_PIDS; i++) if (supervised[i] > 0) kill(supervised[i], SIGKILL);
+    write_restores();
+    _exit(0);
+}
+
+int ls_supervisor_start(void) {
+    if (supervisor_fd >= 0) return 0;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Signals to the terminal's process group (Ctrl-C, a hangup) or any other must not end it
+           before lockstat has; only the pipe's EOF does. */
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        for (int sig = 1; sig < NSIG; sig++) if (sig != SIGCHLD) sigaction(sig, &ign, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        /* The restores registered so far are inherited; the pids start empty. */
+        memset(supervised, 0, sizeof supervised);
+        dup2(fds[0], 0);
+        syscall(SYS_close_range, 1, ~0U, 0);
+        supervisor_main();
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(fds[0]);
+    if (pid < 0) { close(fds[1]); return -fork_errno; }
+    supervisor_fd = fds[1];
+    return 0;
+}
+
+/* ---- signals ----------------------------------------------------------
+   Terminating signals that end a run as SIGTERM does (forwarded to the program, which is then
+   continued in case it had stopped itself); SIGPIPE and SIGXFSZ only make the write fail. */
+static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t sigints;
+static volatile sig_atomic_t first_signal;
+static volatile sig_atomic_t stop_signals;
+static const int stopping[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
+                                SIGXCPU, SIGSTKFLT, SIGPWR };
+
 /* A crash of lockstat itself still restores what it changed, then dies of the same signal. */
 static void on_fatal(int sig) {
     ls_restore_run();
@@ -177,18 +288,26 @@ static void on_fatal(int sig) {
 }
 
 int ls_signals_first(void) { return first_signal; }
+int ls_signals_count(void) { return stop_signals; }
 
 static void on_signal(int sig, siginfo_t *info, void *ctx) {
     (void)ctx;
     if (!first_signal) first_signal = sig;
+    stop_signals++;
     if (sig == SIGINT && ++sigints >= 2) {
         if (child_pid > 0) kill(child_pid, SIGKILL);
         ls_restore_run();
         _exit(130);
     }
-    /* SI_KERNEL: typed at the terminal, which signalled the whole foreground group, child included. */
-    if (child_pid > 0 && info->si_code != SI_KERNEL) kill(child_pid, sig);
+    if (child_pid <= 0) return;
+    /* SI_KERNEL for these three: the terminal signalled the whole foreground group, child included. */
+    int from_terminal = info->si_code == SI_KERNEL && (sig == SIGINT || sig == SIGQUIT || sig == SIGHUP);
+    if (!from_terminal) kill(child_pid, sig);
+    /* A program that stopped itself would never see it. */
+    kill(child_pid, SIGCONT);
 }
+
+static void on_failed_write(int sig) { (void)sig; }
 
 void ls_signals_install(void) {
     struct sigaction sa;
@@ -196,12 +315,21 @@ void ls_signals_install(void) {
     sa.sa_sigaction = on_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE };
+    for (unsigned i = 0; i < sizeof stopping / sizeof stopping[0]; i++) sigaction(stopping[i], &sa, NULL);
+    /* Caught rather than ignored: exec puts them back to their defaults for the program. */
+    struct sigaction quiet;
+    memset(&quiet, 0, sizeof quiet);
+    quiet.sa_handler = on_failed_write;
+    quiet.sa_flags = SA_RESTART;
+    sigemptyset(&quiet.sa_mask);
+    sigaction(SIGPIPE, &quiet, NULL);
+    sigaction(SIGXFSZ, &quiet, NULL);
+    int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE, SIGSYS };
     for (unsigned i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], on_fatal);
 }
 void ls_signals_set_child(pid_t child) { child_pid = child; }
+
+int ls_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -1; }
 
 /* ---- spawn ------------------------------------------------------------ */
 /* Every signal back to its default disposition and unblocked: the child starts clean, whatever
@@ -216,7 +344,8 @@ static void reset_signals(void) {
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd, ls_spawned *spawned) {
+pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd,
+               ls_spawned *spawned) {
     /* The child waits on `go` before it execs, so lockstat can register it (the BPF mode's
        process tree) before it can fork; the exec's errno comes back through `report` (close-on-
        exec: nothing read means it ran). */
@@ -234,10 +363,9 @@ pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out
            the thread that forked it (lockstat's main thread, alive for the whole run) dies. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(127);
-        if (out_fd >= 0) {
-            dup2(out_fd, 1);
-            dup2(out_fd, 2);
-        }
+        if (in_fd >= 0) dup2(in_fd, 0);
+        if (out_fd >= 0) dup2(out_fd, 1);
+        if (err_fd >= 0) dup2(err_fd, 2);
         /* The program gets stdin, stdout and stderr, nothing else of lockstat's (or of whoever
            started lockstat: a descriptor a supervisor waits on must not outlive lockstat). */
         /* Above 4 first, so neither lands on the other's target. Out of descriptors is told to

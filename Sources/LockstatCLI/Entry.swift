@@ -61,6 +61,7 @@ func loadConfig(explicit: String?) throws -> (config: Config, modules: ModuleSet
     let located = try ConfigSource.locate(explicit: explicit, environment: environment)
     for warning in try ConfigParser.warnings(located.text, file: located.file) { writeText(2, "lockstat: warning: \(warning)\n") }
     let modules = try ModuleSet(config: located, environment: environment)
+    for warning in modules.warnings { writeText(2, "lockstat: warning: \(warning)\n") }
     var config = try ConfigParser.parse(located.text, file: located.file, catalog: modules.catalog)
     // Absolute, so the snapshot in the test directory finds the same drop-ins again.
     config.globals["module_path"] = modules.searched

@@ -74,6 +74,8 @@ public enum ConfigValue: Sendable, Equatable {
     /// One whole number in this range: each key's range says what the code that uses the value
     /// can take (a C int, a buffer's size), so no value reaches a conversion that would trap.
     case integer(ClosedRange<Int>)
+    /// A number of seconds within the range.
+    case seconds(ClosedRange<Double>)
 
     /// nil when `values` fit, else what was expected (after "key 'K' ").
     func problem(_ values: [String]) -> String? {
@@ -86,6 +88,9 @@ public enum ConfigValue: Sendable, Equatable {
                 return "needs one whole number from \(range.lowerBound) to \(range.upperBound), got '\(values.joined(separator: " "))'"
             }
             return range.contains(v) ? nil : "must be from \(range.lowerBound) to \(range.upperBound), got \(values[0])"
+        case .seconds(let range):
+            let ok = values.count == 1 && Double(values[0]).map { range.contains($0) } == true
+            return ok ? nil : "takes seconds from \(range.lowerBound) to \(range.upperBound), got '\(values.joined(separator: " "))'"
         }
     }
 

@@ -19,16 +19,20 @@ public enum Program {
         return stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && access(path, X_OK) == 0
     }
 
-    /// Starts `executable` with argv `arguments` (argv[0] first) and the current environment,
-    /// stdout and stderr to `outputFD`. `beforeExec` gets the pid while the child still waits to
-    /// exec (so whatever follows the program's process tree knows it before it can fork).
-    /// Returns the pid.
-    public static func spawn(_ executable: String, arguments: [String], outputFD: Int32,
-                             beforeExec: (pid_t) -> Void = { _ in }) throws -> pid_t {
+    /// Starts `executable` with argv `arguments` (argv[0] first) and the current environment
+    /// (or `environment`, NAME=VALUE words), stdout and stderr to `outputFD` (stderr to
+    /// `errorFD` when given, stdin from `inputFD` when given). `beforeExec` gets the pid while
+    /// the child still waits to exec (so whatever follows the program's process tree knows it
+    /// before it can fork). Returns the pid.
+    public static func spawn(_ executable: String, arguments: [String], environment: [String]? = nil, inputFD: Int32 = -1,
+                             outputFD: Int32, errorFD: Int32? = nil, beforeExec: (pid_t) -> Void = { _ in }) throws -> pid_t {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = (environment ?? []).map { strdup($0) } + [nil]
+        defer { envp.forEach { free($0) } }
         var spawned = ls_spawned()
-        let pid = ls_spawn(executable, &argv, environ, outputFD, &spawned)
+        let pid = environment == nil ? ls_spawn(executable, &argv, environ, inputFD, outputFD, errorFD ?? outputFD, &spawned)
+                                     : ls_spawn(executable, &argv, &envp, inputFD, outputFD, errorFD ?? outputFD, &spawned)
         // The pipes or the fork failed: lockstat's own failure (1), never "not found" (127).
         guard pid > 0 else { throw startFailure(arguments[0], errno: -pid, exitCode: 1) }
         beforeExec(pid)
@@ -50,6 +54,22 @@ public enum Program {
         let reason = SystemPackage.Errno(rawValue: err).description
         if exitCode == 127 { return LockstatError("\(program): command not found (\(reason))", exitCode: 127) }
         return LockstatError("\(program): cannot start (\(reason))", exitCode: exitCode)
+    }
+
+    /// SIGHUP, SIGTERM…: a signal's name as kill -l spells it, with SIG.
+    public static func signalName(_ signal: Int32) -> String {
+        let names = [SIGHUP: "HUP", SIGINT: "INT", SIGQUIT: "QUIT", SIGTERM: "TERM", SIGUSR1: "USR1", SIGUSR2: "USR2",
+                     SIGALRM: "ALRM", SIGVTALRM: "VTALRM", SIGPROF: "PROF", SIGXCPU: "XCPU", SIGSTKFLT: "STKFLT", SIGPWR: "PWR"]
+        return "SIG" + (names[signal] ?? String(signal))
+    }
+
+    /// Starts the supervisor that puts back what lockstat changed and ends its helpers even when
+    /// lockstat is killed; before anything is changed.
+    public static func startSupervisor() throws {
+        let r = ls_supervisor_start()
+        guard r == 0 else {
+            throw LockstatError("cannot start the restoring supervisor (fork: \(SystemPackage.Errno(rawValue: -r).description))")
+        }
     }
 
     /// The exit status lockstat reports: the program's own, or 128+N when signal N killed it.

@@ -34,6 +34,7 @@ public enum RunPipeline {
         try dir.write("cmd", shellQuoted(request.command) + "\n")
 
         ls_signals_install()
+        try Program.startSupervisor()
         let started = Date()
         var skipped = [(module: String, reason: String)]()
         let sampled = startModules(request, dir: dir, modules: available, console: console) { skipped.append(($0, $1)) }
@@ -42,7 +43,7 @@ public enum RunPipeline {
         // presampling changed); stopping twice is harmless.
         defer { threads.forEach { $0.stopAndWait() } }
         let output = try CapturedOutput(fd: try dir.createFile("output"), tee: request.tee)
-        // SIGINT or SIGTERM during presampling cancels the run: the program never starts, and
+        // A terminating signal during presampling cancels the run: the program never starts, and
         // postsampling (the deferred stop) still restores what presampling changed.
         if let cancelled = Self.cancellation() {
             output.finish()
@@ -125,7 +126,7 @@ public enum RunPipeline {
     static func cancellation() -> (signal: Int32, name: String, status: Int32)? {
         let sig = ls_signals_first()
         guard sig != 0 else { return nil }
-        return (sig, sig == SIGINT ? "SIGINT" : "SIGTERM", 128 + sig)
+        return (sig, Program.signalName(sig), 128 + sig)
     }
 
     /// presampling of every configured module that can run here; the others are skipped with one line why.

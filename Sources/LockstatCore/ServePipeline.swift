@@ -15,8 +15,8 @@ public struct ServeRequest {
     }
 }
 
-/// `lockstat serve`: the modules sample as in a run, without a program, until SIGTERM or
-/// SIGINT; a scrape of /metrics reads their totals. Logs go to stderr; it never daemonizes.
+/// `lockstat serve`: the modules sample as in a run, without a program, until a terminating
+/// signal (SIGTERM, SIGINT, SIGHUP…); a scrape of /metrics reads their totals. Logs go to stderr; it never daemonizes.
 public enum ServePipeline {
     /// serve.max_series: rows per family ever exposed. serve.addresses: raw kernel addresses as label values.
     public static let defaultMaxSeries = 500
@@ -32,6 +32,7 @@ public enum ServePipeline {
         let maxSeries = Int(config.setting("serve", "max_series")?.first ?? "") ?? defaultMaxSeries
         let addresses = config.setting("serve", "addresses")?.first == "yes"
         ls_signals_install()
+        try Program.startSupervisor()
         // The port first: one in use stops serve before presampling changes anything.
         let scraper = Scraper(maxSeries: maxSeries)
         let server = try MetricsServer(host: request.host, port: request.port, scraper: scraper,
@@ -63,7 +64,8 @@ public enum ServePipeline {
         }
         guard !served.isEmpty else { throw LockstatError("no module to serve (configured: \(config.modules.joined(separator: ", ")))") }
         scraper.serve(served)
-        console.info("serving \(served.map(\.module).joined(separator: ", ")) on http://\(server.address)/metrics (SIGTERM or SIGINT stops)")
+        console.info("serving \(served.map(\.module).joined(separator: ", ")) on http://\(server.address)/metrics"
+                     + " (SIGTERM, SIGINT or SIGHUP stops)")
         while ls_signals_first() == 0 {
             // A listener that died cannot be mended here: exit non-zero so systemd's Restart= acts.
             if let failure = server.failure { throw LockstatError(failure + "; serve exits for its supervisor to restart it") }
@@ -75,7 +77,7 @@ public enum ServePipeline {
         server.stop()
         scraper.stop()
         served = []
-        console.info("\(signal == SIGINT ? "SIGINT" : "SIGTERM"): stopped; what presampling changed is restored")
+        console.info("\(Program.signalName(signal)): stopped; what presampling changed is restored")
         return 0
     }
 }

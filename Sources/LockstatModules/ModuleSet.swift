@@ -10,6 +10,8 @@ public struct ModuleSet {
     public let modules: [any LockstatModule]
     /// The folders searched, absolute, in order.
     public let searched: [String]
+    /// Entries of those folders that are not modules (a folder), each said once.
+    public let warnings: [String]
 
     public var catalog: ModuleCatalog {
         var c = ModuleCatalog(modules)
@@ -23,6 +25,7 @@ public struct ModuleSet {
         searched = Self.searchPath(config: config, environment: environment)
         var found = BuiltInModules.all
         var named = Set(found.map(\.name))
+        var warnings = [String]()
         for dir in searched {
             guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
             try Self.refuseIfOthersMayWrite(dir, what: "module folder")
@@ -30,6 +33,12 @@ public struct ModuleSet {
                 let path = dir + "/" + entry
                 let name = entry.hasSuffix(".py") ? String(entry.dropLast(3)) : entry
                 guard !named.contains(name), !name.isEmpty else { continue }
+                // A folder is never a module (python3 makes __pycache__ beside the modules it loads).
+                var st = stat()
+                if stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
+                    if entry != "__pycache__" { warnings.append("\(path): a folder, not a module; skipped") }
+                    continue
+                }
                 if entry.hasSuffix(".py") {
                     found.append(ScriptModule(name: name, file: path, kind: .python))
                 } else if FileManager.default.isExecutableFile(atPath: path), !entry.contains(".") {
@@ -41,13 +50,16 @@ public struct ModuleSet {
             }
         }
         modules = found
+        self.warnings = warnings
     }
 
     /// Checks the drop-ins a config names before anything runs.
     public func checkFiles(of names: [String]) throws {
         for case let m as ScriptModule in modules where names.contains(m.name) {
             try Self.refuseIfOthersMayWrite(m.file, what: "module \(m.name)")
-            if let reason = TrustedCode.refusal(m.file) { throw LockstatError.usage("module \(m.name): refused: \(reason)") }
+            if let reason = ScriptModule.notRegular(m.file) ?? TrustedCode.refusal(m.file) {
+                throw LockstatError.usage("module \(m.name): refused: \(reason)")
+            }
         }
     }
 

@@ -4,7 +4,7 @@ import XCTest
 
 /// lockstat-run inside a real CONFIG_LOCK_STAT kernel: ../shared/vm boots Linux 6.1 under qemu
 /// and runs Tests/vm/lock-stat-in-vm.sh there (a lock-heavy workload; the same interrupted by
-/// one SIGINT, and by two; `lockstat serve` of lock_stat stopped by SIGTERM).
+/// one SIGINT, by two, and by kill -9; `lockstat serve` of lock_stat stopped by SIGTERM).
 final class LockStatVMTests: XCTestCase {
     static let vm = Fixtures.directory.deletingLastPathComponent().appendingPathComponent("vm")
 
@@ -100,6 +100,10 @@ final class LockStatVMTests: XCTestCase {
         XCTAssertEqual(file("int2.status"), "130")
         XCTAssertEqual(file("int2.switch"), "0")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/int2/samples.pickle"), "stopped before parsing")
+        // kill -9 mid-run: nothing can run in lockstat, the supervisor puts the switch back (polled for a second).
+        XCTAssertEqual(file("k9.switch.during"), "1", "the switch on during the run")
+        XCTAssertEqual(file("k9.switch"), "0", "/proc/sys/kernel/lock_stat restored after kill -9")
+        XCTAssertNotNil(Int(file("k9.ms")), "restored within a second of the kill: \(file("k9.ms")) ms")
     }
 }
 

@@ -28,22 +28,39 @@ void ls_sleeper_free(ls_sleeper *s);
 int ls_sleeper_wait_until(ls_sleeper *s, uint64_t deadline_ns);
 void ls_sleeper_stop(ls_sleeper *s);
 
-/* Signal forwarding to the measured program. SIGINT/SIGTERM sent to lockstat by kill(2) are passed to
-   `child`; terminal-generated ones already reached the child (same process group) and are not doubled.
-   A second SIGINT SIGKILLs the child and _exits(130) at once. */
+/* Signal forwarding to the measured program. The terminating signals (HUP, INT, QUIT, TERM, USR1, USR2,
+   ALRM, VTALRM, PROF, XCPU, STKFLT, PWR) sent to lockstat by kill(2) are passed to `child`, then SIGCONT
+   (a program that stopped itself sees them); terminal-generated INT/QUIT/HUP already reached the child
+   (same process group) and are not doubled. A second SIGINT SIGKILLs the child and _exits(130) at once.
+   SIGPIPE and SIGXFSZ are caught and do nothing: the write fails instead. */
 void ls_signals_install(void);
 void ls_signals_set_child(pid_t child);
-/* The first SIGINT or SIGTERM lockstat received, or 0: one before the program started cancels the run. */
+/* The first terminating signal lockstat received, or 0: one before the program started cancels the run. */
 int ls_signals_first(void);
+/* How many terminating signals lockstat has received (a call that waits compares it with its own start). */
+int ls_signals_count(void);
 
-/* fork of a child that will exec `path` with argv/envp, stdout+stderr to out_fd (when >= 0),
+/* The supervisor: a process that puts back the registered restores and SIGKILLs the registered
+   helpers when lockstat ends in any way (kill -9 included); started once, before anything is
+   changed. 0, or -errno of the fork. */
+int ls_supervisor_start(void);
+/* A helper process (a drop-in's interpreter) that must not outlive lockstat; unregister once reaped. */
+void ls_supervise(pid_t pid);
+void ls_unsupervise(pid_t pid);
+
+/* fork of a child that will exec `path` with argv/envp, stdin, stdout and stderr from in_fd,
+   out_fd, err_fd (each when >= 0),
    default signals, no other descriptors, and SIGKILL when lockstat dies (PR_SET_PDEATHSIG).
    The child waits before its exec until ls_spawn_start, so lockstat can note its pid first.
    Returns the pid, or -errno of the fork. */
 typedef struct { pid_t pid; int go; int report; } ls_spawned;
-pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int out_fd, ls_spawned *spawned);
+pid_t ls_spawn(const char *path, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd,
+               ls_spawned *spawned);
 /* Lets the child exec; 0, or -errno of the exec (the child is reaped then). */
 int ls_spawn_start(ls_spawned *spawned);
+
+/* pipe2 with O_CLOEXEC: no child started meanwhile by another thread inherits it. 0, or -1 and errno. */
+int ls_pipe(int fds[2]);
 
 /* A process that copies in_fd to file_fd and tty_fd until EOF, outliving lockstat (--tee). */
 pid_t ls_spawn_copier(int in_fd, int file_fd, int tty_fd);
@@ -60,7 +77,8 @@ int ls_wifsignaled(int status);
 int ls_wtermsig(int status);
 
 /* Restores that must happen on every exit path, signals and crashes included: `value` is
-   written to `path` by ls_restore_run, which is async-signal-safe. Up to 8 entries. */
+   written to `path` by ls_restore_run, which is async-signal-safe, or by the supervisor when
+   lockstat died without it. Up to 8 entries. */
 int ls_restore_register(const char *path, const char *value);
 void ls_restore_cancel(const char *path);
 void ls_restore_run(void);

@@ -109,11 +109,15 @@ struct SystemProbe {
         var checks = [Check]()
         do {
             try ModuleSet.refuseIfOthersMayWrite(module.file, what: "module \(module.name)")
+            if let reason = ScriptModule.notRegular(module.file) { throw LockstatError("module \(module.name): refused: \(reason)") }
             checks.append(Check(name: module.file, ok: true, detail: module.kind == .python ? "Python 3 module" : "executable module"))
         } catch let e as LockstatError {
             checks.append(Check(name: module.file, ok: false, detail: "would be refused", fix: e.message))
         } catch {}
-        if let reason = module.unavailableReason(system) { checks.append(Check(name: "interpreter", ok: false, detail: reason, fix: "apt-get install python3")) }
+        // A file that is no regular file already said why; the interpreter check would only repeat it.
+        if ScriptModule.notRegular(module.file) == nil, let reason = module.unavailableReason(system) {
+            checks.append(Check(name: "interpreter", ok: false, detail: reason, fix: "apt-get install python3"))
+        }
         return checks
     }
 

@@ -12,19 +12,36 @@ struct ScriptModule: LockstatModule {
     let file: String
     let kind: Kind
     var summary: String { "drop-in module (\(kind == .python ? "Python 3" : "executable")): \(file)" }
-    let configKeys: [String: ConfigValue] = [:]
+    /// NAME.timeout: seconds one call (presampling, a sample, postsampling, parse, plot) may take.
+    let configKeys: [String: ConfigValue] = ["timeout": .seconds(CallLimit.range)]
     /// A script can take any time: it gets a sampling thread of its own.
     let samplesCheaply = false
 
     func unavailableReason(_ system: SystemRoot) -> String? {
+        if let reason = Self.notRegular(file) { return reason }
         if kind == .python && ScriptProcess.python3 == nil { return "needs python3 on PATH" }
         return TrustedCode.refusal(file)
+    }
+
+    /// Why `path` cannot be a module's file when it is no regular file (a FIFO would hang the
+    /// interpreter that opens it), else nil.
+    static func notRegular(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        let kinds: [mode_t: String] = [S_IFIFO: "a FIFO", S_IFSOCK: "a socket", S_IFCHR: "a character device",
+                                       S_IFBLK: "a block device", S_IFDIR: "a directory"]
+        guard let kind = kinds[st.st_mode & S_IFMT] else { return nil }
+        return "\(path): not a regular file (\(kind)); a module must be one"
+    }
+
+    func limit(_ config: Config) -> CallLimit {
+        CallLimit(seconds: config.setting(name, "timeout")?.first.flatMap(Double.init) ?? CallLimit.defaultSeconds)
     }
 
     /// Refuses to start the module's code as root unless root owns it (TrustedCode); checked
     /// wherever the module is started: sampling, parse and plot.
     func checkTrusted() throws {
-        if let reason = TrustedCode.refusal(file) { throw LockstatError("module \(name): refused: \(reason)") }
+        if let reason = Self.notRegular(file) ?? TrustedCode.refusal(file) { throw LockstatError("module \(name): refused: \(reason)") }
     }
 
     func presampling(_ context: RecordingContext) throws -> any Recorder {
@@ -33,11 +50,12 @@ struct ScriptModule: LockstatModule {
         switch kind {
         case .python:
             let output = try errors.outputFile()
-            let session = try PythonSession(python: ScriptProcess.python3!, file: file, testDirectory: context.testDirectory, output: output)
+            let session = try PythonSession(python: ScriptProcess.python3!, file: file, testDirectory: context.testDirectory, output: output,
+                                            limit: limit(context.config))
             if let traceback = session.call("presampling") { errors.report("presampling", traceback) }
             return PythonRecorder(session: session, errors: errors)
         case .executable:
-            let recorder = ExecutableRecorder(file: file, testDirectory: context.testDirectory, errors: errors)
+            let recorder = ExecutableRecorder(file: file, testDirectory: context.testDirectory, errors: errors, limit: limit(context.config))
             recorder.run(["presampling", context.testDirectory], operation: "presampling")
             return recorder
         }
@@ -50,7 +68,7 @@ struct ScriptModule: LockstatModule {
         switch kind {
         case .python:
             let out = dir + "/samples/\(name).parsed"
-            let r = try ScriptProcess.run(ScriptProcess.python3!, PythonRunner.arguments("parse", file, dir, out))
+            let r = try ScriptProcess.run(ScriptProcess.python3!, PythonRunner.arguments("parse", file, dir, out), limit: limit(config))
             guard r.status == 0, case .success(let pickle) = FileReader.readAll(out + ".pickle") else {
                 errors.report("parse", r.stderr)
                 throw LockstatError("\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
@@ -58,7 +76,7 @@ struct ScriptModule: LockstatModule {
             let json: String? = { if case .success(let t) = FileReader.readText(out + ".json") { return t }; return nil }()
             return try parsed(.foreign(pickle: pickle, json: json), config: config)
         case .executable:
-            let r = try ScriptProcess.run(file, ["parse", dir])
+            let r = try ScriptProcess.run(file, ["parse", dir], limit: limit(config))
             guard r.status == 0 else {
                 errors.report("parse", r.stderr)
                 throw LockstatError("\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
@@ -77,15 +95,16 @@ struct ScriptModule: LockstatModule {
     /// is a warning naming its key, and the value is kept as it is.
     func parsed(_ value: PyValue, config: Config) throws -> ParsedModule {
         do {
-            return ParsedModule(model: try ScriptModel(entry: value, interval: config.interval(for: name)))
+            return ParsedModule(model: try ScriptModel(entry: value, interval: config.interval(for: name), limit: limit(config)))
         } catch {
-            return ParsedModule(model: ScriptModel(entry: value, interval: config.interval(for: name), results: Results()),
+            return ParsedModule(model: ScriptModel(entry: value, interval: config.interval(for: name), limit: limit(config),
+                                                   results: Results()),
                                 warnings: ["\(DeclaredResults.key) left out: \(error)"])
         }
     }
 
     func model(decoding entry: PyValue, config: Config) throws -> any ModuleModel {
-        try ScriptModel(entry: entry, interval: config.interval(for: name))
+        try ScriptModel(entry: entry, interval: config.interval(for: name), limit: limit(config))
     }
 
     func plot(_ model: any ModuleModel, into directory: TestDirectory) throws -> [String] {
@@ -97,10 +116,12 @@ struct ScriptModule: LockstatModule {
         let r: ScriptProcess.Outcome
         switch kind {
         case .python:
-            r = try ScriptProcess.run(ScriptProcess.python3!, PythonRunner.arguments("plot", file, directory.path, "\(interval)", name))
+            r = try ScriptProcess.run(ScriptProcess.python3!, PythonRunner.arguments("plot", file, directory.path, "\(interval)", name),
+                                      limit: model.limit)
         case .executable:
             try directory.write("samples/\(name).data.json", JSON.encode(data))
-            r = try ScriptProcess.run(file, ["plot", directory.path, directory.file("samples/\(name).data.json"), "\(interval)"])
+            r = try ScriptProcess.run(file, ["plot", directory.path, directory.file("samples/\(name).data.json"), "\(interval)"],
+                                      limit: model.limit)
         }
         guard r.status == 0 else {
             errors.report("plot", r.stderr)
@@ -121,21 +142,24 @@ struct ScriptModel: ModuleModel {
     let entry: PyValue
     /// The module's sampling interval (s), for its plot.
     let interval: Double
+    /// How long its plot may take.
+    let limit: CallLimit
     let results: Results
 
-    init(entry: PyValue, interval: Double, results: Results) {
+    init(entry: PyValue, interval: Double, limit: CallLimit, results: Results) {
         self.entry = entry
         self.interval = interval
+        self.limit = limit
         self.results = results
     }
 
     /// Reads the declaration from the value itself, or from its JSON text when Python made it.
-    init(entry: PyValue, interval: Double) throws {
+    init(entry: PyValue, interval: Double, limit: CallLimit) throws {
         var value = entry
         if case .foreign(_, let json?) = entry, let object = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]) {
             value = PyValue(json: object)
         }
-        self.init(entry: entry, interval: interval, results: try DeclaredResults.decode(value) ?? Results())
+        self.init(entry: entry, interval: interval, limit: limit, results: try DeclaredResults.decode(value) ?? Results())
     }
 }
 
@@ -166,17 +190,19 @@ final class ExecutableRecorder: Recorder {
     let file: String
     let testDirectory: String
     let errors: ScriptErrors
+    let limit: CallLimit
 
-    init(file: String, testDirectory: String, errors: ScriptErrors) {
+    init(file: String, testDirectory: String, errors: ScriptErrors, limit: CallLimit) {
         self.file = file
         self.testDirectory = testDirectory
         self.errors = errors
+        self.limit = limit
     }
 
     @discardableResult
     func run(_ arguments: [String], operation: String) -> Bool {
         do {
-            let r = try ScriptProcess.run(file, arguments)
+            let r = try ScriptProcess.run(file, arguments, limit: limit)
             guard r.status == 0 else {
                 errors.report(operation, "exit status \(r.status)\n" + r.stderr)
                 return false
