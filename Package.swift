@@ -11,8 +11,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // Drop-in modules' helper processes (and swift-system, which it builds on).
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         // pprof's profile.proto, encoded by code generated once (scripts/generate-pprof.sh).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -36,7 +34,6 @@ let package = Package(
         // One folder per module: reader, parser, model and plots side by side.
         .target(name: "LockstatModules", dependencies: [
             "LockstatCore", "LockstatCharts",
-            .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "LockstatCLI", dependencies: [
