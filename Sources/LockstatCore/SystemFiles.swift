@@ -28,6 +28,8 @@ public enum FileReader {
             case .missing: return "no such file"
             case .permissionDenied: return "needs root (permission denied)"
             case .notRegular: return "not a regular file (refused: reading it could block)"
+            // What O_NOFOLLOW says of a symlink.
+            case .other(ELOOP): return "a symlink (refused: never followed)"
             case .other(let e): return SystemPackage.Errno(rawValue: e).description
             }
         }
