@@ -574,7 +574,11 @@ public struct RawLog: Sendable {
     /// The payload's bytes, viewed in place. A batched record's are in its decoded batch, valid
     /// until a record of another batch is read (parsers read each payload as they go).
     public func payloadBytes(_ record: RawRecord) -> UnsafeRawBufferPointer {
-        guard record.batch >= 0 else { return UnsafeRawBufferPointer(rebasing: storage.buffer[record.payload]) }
+        guard record.batch >= 0 else {
+            // Read in order: the mapping's pages are let go as parsers go (a plain log of a day is GBs).
+            storage.read(record.payload.count)
+            return UnsafeRawBufferPointer(rebasing: storage.buffer[record.payload])
+        }
         return UnsafeRawBufferPointer(rebasing: batchCache.content(of: record.batch, batches: batches, storage: storage)[record.payload])
     }
 
