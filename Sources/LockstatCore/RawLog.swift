@@ -281,9 +281,9 @@ public final class RawLogBytes: @unchecked Sendable {
 
     /// How far readers have gone since the mapping's pages were last let go.
     private let readSinceDrop = Atomic<Int>(0)
-    static let dropEvery = 32 << 20
+    static let dropEvery = 8 << 20
 
-    /// Called as a log is read in order with the bytes just read: every 32 MB, lets the kernel
+    /// Called as a log is read in order with the bytes just read: every 8 MB, lets the kernel
     /// take back the mapping's pages (they read in again if used), so the process never holds
     /// more of a long log than it is reading. Bytes in memory are never touched.
     func read(_ bytes: Int) {
@@ -558,8 +558,8 @@ public struct RawLog: Sendable {
             let offsets = refused.prefix(3).map(String.init).joined(separator: ", ") + (refused.count > 3 ? ", …" : "")
             let s = refused.count == 1 ? "" : "s"
             clauses.append("refused \(refused.count) compressed record\(s) at byte\(s) \(offsets) (decoded, a snapshot holds at most "
-                + "\(RawLogFormat.maxSnapshot >> 20) MiB and a batch \(RawLogFormat.maxBatch >> 20) MiB: \(refused.count == 1 ? "it claims" : "they claim") "
-                + "more or do not say); \(records.count) records read")
+                + "\(RawLogFormat.maxSnapshot >> 20) MiB and a batch \(RawLogFormat.maxBatch >> 20) MiB: \(refused.count == 1 ? "it claims more or does not say" : "they claim more or do not say")); "
+                + "\(records.count) records read")
         }
         var text = "\(path): " + clauses.joined(separator: "; ")
         let lost = snapshotsLostToDamage
