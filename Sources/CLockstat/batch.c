@@ -26,6 +26,8 @@ struct ls_batch {
     ls_zstd *zstd;
     int level;
     uint64_t period_ns;
+    /* The most records one batch holds, in bytes (a reader refuses a batch that decodes to more). */
+    size_t max_batch;
     unsigned keyframe_every, written;
     int stop;
     pthread_t thread;
@@ -73,18 +75,21 @@ static int write_whole(ls_batch *b, const unsigned char *data, size_t len) {
 
 int ls_batch_write_now(ls_batch *b, const void *record, size_t len) { return write_whole(b, record, len); }
 
-/* Appends `len` staged bytes as one batch record; on any failure the log keeps its last whole
+/* Appends `len` bytes of whole records as one batch record (or, when `as_they_are`, as they
+   are: a record larger than a batch may hold); on any failure the log keeps its last whole
    record and nothing more is written (as RawLogWriter does). */
-static void write_batch(ls_batch *b, const unsigned char *data, size_t len) {
-    if (b->write_errors || len < LS_RECORD_HEADER) return;
+static void write_frame(ls_batch *b, const unsigned char *data, size_t len, int as_they_are) {
     int alone = b->tail_len == 0 || b->written % b->keyframe_every == 0;
-    if (grow(&b->frame, &b->frame_cap, LS_RECORD_HEADER + ls_zstd_bound(len)) != 0) { b->write_errors++; b->first_error = ENOMEM; return; }
-    size_t size = ls_zstd_compress(b->zstd, b->frame + LS_RECORD_HEADER, b->frame_cap - LS_RECORD_HEADER, data, len,
-                                   alone ? NULL : b->tail, alone ? 0 : b->tail_len, b->level);
+    size_t size = 0;
+    if (!as_they_are) {
+        if (grow(&b->frame, &b->frame_cap, LS_RECORD_HEADER + ls_zstd_bound(len)) != 0) { b->write_errors++; b->first_error = ENOMEM; return; }
+        size = ls_zstd_compress(b->zstd, b->frame + LS_RECORD_HEADER, b->frame_cap - LS_RECORD_HEADER, data, len,
+                                alone ? NULL : b->tail, alone ? 0 : b->tail_len, b->level);
+    }
     const unsigned char *out = b->frame;
     size_t total;
     if (size == 0) {
-        /* zstd failed: the staged records as they are (each is a whole record already). */
+        /* Too large for a batch, or zstd failed: the records as they are (each is whole already). */
         out = data;
         total = len;
     } else {
@@ -108,6 +113,25 @@ static void write_batch(ls_batch *b, const unsigned char *data, size_t len) {
     b->tail_len = len < LS_BATCH_TAIL ? len : LS_BATCH_TAIL;
     memcpy(b->tail, data + len - b->tail_len, b->tail_len);
     b->written++;
+}
+
+/* Writes staged records as batches of at most `max_batch` bytes each, cut between records (a
+   stalled disk lets more than a second pile up), so every batch decodes within the bound. */
+static void write_batch(ls_batch *b, const unsigned char *data, size_t len) {
+    size_t start = 0;
+    while (!b->write_errors && start + LS_RECORD_HEADER <= len) {
+        size_t end = start;
+        while (end + LS_RECORD_HEADER <= len) {
+            uint32_t n;
+            memcpy(&n, data + end + 4, 4);
+            size_t record = LS_RECORD_HEADER + (size_t)n;
+            if (record > len - end) { end = len; break; }
+            if (end > start && end - start + record > b->max_batch) break;
+            end += record;
+        }
+        write_frame(b, data + start, end - start, end - start > b->max_batch);
+        start = end;
+    }
 }
 
 /* Takes what is staged (under the lock) and writes it (outside it). */
@@ -147,7 +171,7 @@ static void *flusher(void *arg) {
     return NULL;
 }
 
-ls_batch *ls_batch_start(int fd, double period_seconds, int level, unsigned keyframe_every,
+ls_batch *ls_batch_start(int fd, double period_seconds, int level, unsigned keyframe_every, size_t max_batch,
                          uint16_t kind_alone, uint16_t kind_chained) {
     ls_batch *b = calloc(1, sizeof *b);
     if (!b) return NULL;
@@ -155,6 +179,7 @@ ls_batch *ls_batch_start(int fd, double period_seconds, int level, unsigned keyf
     b->period_ns = (uint64_t)(period_seconds * 1e9);
     b->level = level;
     b->keyframe_every = keyframe_every ? keyframe_every : 1;
+    b->max_batch = max_batch;
     b->kind_alone = kind_alone;
     b->kind_chained = kind_chained;
     b->zstd = ls_zstd_new();

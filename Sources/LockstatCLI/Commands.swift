@@ -23,26 +23,34 @@ struct ParseCommand: ParsableCommand {
         let dir = TestDirectory(directory)
         try Privileges.enter(dir)
         try dir.lock()
-        guard try RunSet.isSet(directory) else { return try parse(dir) }
+        guard try RunSet.isSet(directory) else {
+            if try !parse(dir) { throw ExitCode(1) }
+            return
+        }
         // A repeat set: each run, then the set's summary.
+        var complete = true
         for run in try RunSet.runFolders(directory) {
             print("== \(run)")
             let member = TestDirectory(run)
             try member.lock()
-            try parse(member)
+            complete = try parse(member) && complete
         }
         var warnings = [String]()
         try RunSet.rewriteSummary(dir, modules: { try modules(ofTestDirectory: $0) }, warnings: &warnings)
         for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
         print("wrote \(dir.file(RunSet.summaryName))")
+        if !complete { throw ExitCode(1) }
     }
 
-    func parse(_ dir: TestDirectory) throws {
+    /// False when a raw log could not be read (said in one line each; its module kept its earlier data).
+    func parse(_ dir: TestDirectory) throws -> Bool {
         let outcome = try ParseStep.run(dir, modules: try modules(ofTestDirectory: dir.path))
         for w in outcome.warnings { writeText(2, "lockstat: warning: \(w)\n") }
         for (module, count) in outcome.samples { print("\(module): \(count) samples") }
         for note in outcome.notes { print(note) }
         print("wrote \(dir.file("samples.pickle")) and \(dir.file("samples.json"))")
+        for line in outcome.unreadable { writeText(2, "lockstat: \(line)\n") }
+        return outcome.unreadable.isEmpty
     }
 }
 

@@ -51,6 +51,8 @@ public final class DeltaSnapshotRecorder: Recorder {
             if n == 0 { break }
             length += n
         }
+        // parse refuses a snapshot that decodes to more: not recorded, the sample fails.
+        guard length <= RawLogFormat.maxSnapshot else { return false }
         if frame.count < Zstd.bound(length) { frame = grown(frame, keeping: 0, to: Zstd.bound(length)) }
         let keyframe = taken % Self.keyframeEvery == 0
         let reference = keyframe ? nil : UnsafeRawBufferPointer(rebasing: previous[0..<previousLength])

@@ -74,11 +74,14 @@ public enum ExportStep {
         return files
     }
 
-    /// The run's modules with a raw log, in config order.
+    /// The run's modules with a raw log, in config order. A log that cannot be read (missing
+    /// when the run did not skip its module, a FIFO, a symlink, unreadable) is an error naming it.
     static func rawLogs(_ dir: TestDirectory, config: Config, modules: [any LockstatModule]) throws -> [(any LockstatModule, RawLog)] {
-        try config.modules.compactMap { name in
-            guard let module = modules.first(where: { $0.name == name }), FileReader.check(dir.rawLog(name)) == nil else { return nil }
-            return (module, try RawLog.read(path: dir.rawLog(name)))
+        let skipped = ParseStep.skippedModules(dir)
+        return try config.modules.compactMap { name in
+            guard let module = modules.first(where: { $0.name == name }) else { return nil }
+            if skipped.contains(name) && RawLog.isMissing(dir, module: name) { return nil }
+            return (module, try RawLog.read(dir, module: name))
         }
     }
 }

@@ -15,10 +15,18 @@ public enum ParseStep {
         public var warnings: [String]
         /// The modules' lines for the summary (what they saw and cost).
         public var notes: [String]
+        /// One line for each raw log that could not be read (its module keeps its earlier data):
+        /// the parse is incomplete.
+        public var unreadable: [String]
     }
 
-    public static func run(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> Outcome {
+    /// `skipped`: modules the run skipped (they have no raw log); nil reads them from run.json.
+    public static func run(_ dir: TestDirectory, modules: [any LockstatModule], skipped: [String]? = nil) throws -> Outcome {
         let config = try runConfig(dir, modules: modules)
+        let skipped = skipped ?? skippedModules(dir)
+        var unreadable = [String]()
+        // samples.pickle as it was, read only when a log cannot be: its data for that module stays.
+        var earlier: PyValue??
         var entries = [(String, PyValue)]()
         var models = [(module: String, model: any ModuleModel)]()
         var counts = [(module: String, count: Int)]()
@@ -30,13 +38,23 @@ public enum ParseStep {
         for name in config.modules {
             guard let module = modules.first(where: { $0.name == name }) else { continue }
             let path = dir.rawLog(name)
-            guard FileReader.check(path) == nil else {
-                // As the original: a module without data still gets its key.
+            // As the original, a module the run skipped still gets its key, without data.
+            if skipped.contains(name) && RawLog.isMissing(dir, module: name) {
                 entries.append((name, .none))
                 continue
             }
+            let log: RawLog
             do {
-                let log = try RawLog.read(path: path)
+                log = try RawLog.read(dir, module: name)
+            } catch {
+                if earlier == nil { earlier = .some(try? loadSamples(dir)) }
+                let kept = earlier.flatMap { $0?[name] } ?? .none
+                unreadable.append("\(error); samples.pickle keeps \(kept == .none ? "no" : "its earlier") \(name) data")
+                entries.append((name, kept))
+                if kept != .none, let model = try? module.model(decoding: kept, config: config) { models.append((name, model)) }
+                continue
+            }
+            do {
                 if let damage = log.damageReport { warnings.append(damage) }
                 if log.droppedBytes > 0 {
                     warnings.append("\(path): dropped \(log.droppedBytes) bytes after the last whole record (torn or corrupt tail)")
@@ -62,7 +80,12 @@ public enum ParseStep {
         try dir.write("samples.pickle", mode: 0o600) { Pickle.write(data, seriesAsArrays: arrays, to: $0) }
         try dir.write("samples.json", mode: 0o600) { JSON.write(data, to: $0) }
         try dir.addToManifest(files)
-        return Outcome(data: data, models: models, samples: counts, warnings: warnings, notes: notes)
+        return Outcome(data: data, models: models, samples: counts, warnings: warnings, notes: notes, unreadable: unreadable)
+    }
+
+    /// The modules run.json says the run skipped (none without run.json: a run cut short).
+    static func skippedModules(_ dir: TestDirectory) -> [String] {
+        (RunSet.metadata(dir)["skipped"] as? [[String: Any]] ?? []).compactMap { $0["module"] as? String }
     }
 }
 

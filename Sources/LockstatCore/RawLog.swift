@@ -49,6 +49,15 @@ public enum RawLogFormat {
     public static let batchReference = 64 * 1024
     /// A standalone batch every this many (so damage costs at most this many batches).
     public static let batchKeyframeEvery: UInt32 = 60
+    /// The most one compressed snapshot (kinds 4, 5) may decode to: the largest file lockstat
+    /// keeps this way is /proc/kallsyms or /proc/lock_stat, about 20 MB on a big machine (a
+    /// distro kernel with every module; lockdep's 8,192 classes), with room to spare.
+    /// A reader refuses a frame that declares more, or no size at all (lockstat's declare it).
+    public static let maxSnapshot = 64 << 20
+    /// The most one batch (kinds 6, 7) may decode to: a second of stat and diskstats at 10 Hz
+    /// is about 5 MB on a 4,096-CPU machine; the writer cuts larger batches between records
+    /// (batch.c), and a record larger than this is written as it is.
+    public static let maxBatch = 16 << 20
 }
 
 /// Stream numbers of a module's raw log: numbered streams (a file, or one per CPU and event)
@@ -104,7 +113,7 @@ public final class RawLogWriter {
     /// each record once and makes no write(2); kill -9 loses at most the last `period`.
     public func startBatching(period: Double = 1, level: Int32 = 1) {
         guard batch == nil, writeErrors == 0 else { return }
-        batch = ls_batch_start(fd, period, level, RawLogFormat.batchKeyframeEvery,
+        batch = ls_batch_start(fd, period, level, RawLogFormat.batchKeyframeEvery, RawLogFormat.maxBatch,
                                RawRecordKind.compressedBatch.rawValue, RawRecordKind.compressedBatchDelta.rawValue)
     }
 
@@ -223,6 +232,9 @@ public struct RawRecord: Sendable {
     public let stream: UInt16
     /// A compressed difference whose reference was lost to damage: it cannot be decoded.
     public var chainBroken = false
+    /// A compressed snapshot that would decode to more than `RawLogFormat.maxSnapshot` (or does
+    /// not say how much): never decoded.
+    public var refused = false
 
     public init(kind: RawRecordKind, stream: UInt16, tick: UInt64, time: UInt64, payload: Range<Int>, epoch: Int,
                 chainBroken: Bool = false, batch: Int = -1) {
@@ -269,9 +281,9 @@ public final class RawLogBytes: @unchecked Sendable {
 
     /// How far readers have gone since the mapping's pages were last let go.
     private let readSinceDrop = Atomic<Int>(0)
-    static let dropEvery = 32 << 20
+    static let dropEvery = 8 << 20
 
-    /// Called as a log is read in order with the bytes just read: every 32 MB, lets the kernel
+    /// Called as a log is read in order with the bytes just read: every 8 MB, lets the kernel
     /// take back the mapping's pages (they read in again if used), so the process never holds
     /// more of a long log than it is reading. Bytes in memory are never touched.
     func read(_ bytes: Int) {
@@ -318,6 +330,9 @@ public struct RawLog: Sendable {
     public let batches: [RawBatch]
     /// Batches that did not decode (damaged, or made against a batch lost to damage): their records are lost.
     public let batchesLost: Int
+    /// Offsets of compressed records refused for what they would decode to (see
+    /// `RawLogFormat.maxSnapshot`, `maxBatch`): never decoded, and what was made against them is lost.
+    public let refused: [Int]
     private let batchCache = RawBatchCache()
 
     public static func read(path: String) throws -> RawLog {
@@ -333,6 +348,33 @@ public struct RawLog: Sendable {
         }
     }
 
+    /// `samples/<module>.log` of a test directory, opened through its descriptor: never a
+    /// symlink followed, a FIFO opened (O_NONBLOCK) or anything but a regular file read.
+    public static func read(_ dir: TestDirectory, module: String) throws -> RawLog {
+        let path = dir.rawLog(module)
+        let read = try dir.withFile(logName(module)) { fd -> Result<RawLog, FileReader.Failure> in
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { return .failure(.from(errno)) }
+            do {
+                return .success(try RawLog(path: path, storage: try RawLogBytes(mapping: fd, size: Int(st.st_size))))
+            } catch let e as LockstatError {
+                throw e.message.hasPrefix(path) ? e : LockstatError("\(path): cannot map raw samples: \(e.message)")
+            }
+        }
+        switch read {
+        case .success(let log): return log
+        case .failure(let f): throw LockstatError("\(path): cannot read raw samples: \(f.reason)")
+        }
+    }
+
+    /// Whether a test directory has no raw log of `module` (a module its run skipped has none).
+    public static func isMissing(_ dir: TestDirectory, module: String) -> Bool {
+        if case .failure(.missing) = dir.withFile(logName(module), { _ in .success(()) }) { return true }
+        return false
+    }
+
+    static func logName(_ module: String) -> String { TestDirectory.samplesName + "/" + module + ".log" }
+
     public init(path: String, bytes: [UInt8]) throws {
         try self.init(path: path, storage: RawLogBytes(bytes))
     }
@@ -342,6 +384,7 @@ public struct RawLog: Sendable {
         self.storage = storage
         var records = [RawRecord]()
         var damaged = [Range<Int>]()
+        var refused = [Int]()
         var damageStart: Int?
         var offset = 0
         let raw = storage.buffer
@@ -360,6 +403,11 @@ public struct RawLog: Sendable {
             } else {
                 records.append(record)
             }
+            if records.last!.kind == .compressedSnapshot || records.last!.kind == .compressedDelta,
+               (Zstd.declaredSize(UnsafeRawBufferPointer(rebasing: raw[record.payload])) ?? .max) > RawLogFormat.maxSnapshot {
+                records[records.count - 1].refused = true
+                refused.append(offset)
+            }
             storage.read(records.last!.payload.upperBound - offset)
             offset = records.last!.payload.upperBound
         }
@@ -367,6 +415,7 @@ public struct RawLog: Sendable {
         self.records = Self.markBrokenChains(expanded.records)
         batches = expanded.batches
         batchesLost = expanded.lost
+        self.refused = (refused + expanded.refused).sorted()
         self.damaged = damaged
         self.damagedRecords = damaged.reduce(0) { $0 + max(1, Self.magicCount(in: raw, $1)) }
         droppedBytes = raw.count - (damageStart ?? offset)
@@ -417,19 +466,26 @@ public struct RawLog: Sendable {
 
     /// The records of every batch in place of the batch, each batch decoded once here to list
     /// them (`payloadBytes` decodes again as it is read); the header text when a batch held it.
-    static func expandBatches(_ records: [RawRecord], _ storage: RawLogBytes) -> (records: [RawRecord], batches: [RawBatch], lost: Int, header: String?) {
+    static func expandBatches(_ records: [RawRecord], _ storage: RawLogBytes)
+        -> (records: [RawRecord], batches: [RawBatch], lost: Int, refused: [Int], header: String?) {
         let raw = storage.buffer
-        guard records.contains(where: { $0.kind == .compressedBatch || $0.kind == .compressedBatchDelta }) else { return (records, [], 0, nil) }
-        var out = [RawRecord](), batches = [RawBatch](), lost = 0, header: String?
+        guard records.contains(where: { $0.kind == .compressedBatch || $0.kind == .compressedBatchDelta }) else { return (records, [], 0, [], nil) }
+        var out = [RawRecord](), batches = [RawBatch](), lost = 0, refused = [Int](), header: String?
         let zstd = Zstd()
         var previous: (bytes: [UInt8], epoch: Int)?, current = [UInt8]()
         for r in records {
             guard r.kind == .compressedBatch || r.kind == .compressedBatchDelta else { out.append(r); continue }
             let chained = r.kind == .compressedBatchDelta
+            let frame = UnsafeRawBufferPointer(rebasing: raw[r.payload])
+            guard (Zstd.declaredSize(frame) ?? .max) <= RawLogFormat.maxBatch else {
+                refused.append(r.payload.lowerBound - RawLogFormat.headerSize)
+                previous = nil
+                continue
+            }
             // A chained batch decodes only against the batch just before it, undamaged between.
             let reference = chained ? previous.flatMap { $0.epoch == r.epoch ? Array($0.bytes.suffix(RawLogFormat.batchReference)) : nil } : nil
             guard !chained || reference != nil,
-                  zstd.decompress(UnsafeRawBufferPointer(rebasing: raw[r.payload]), prefix: reference, into: &current) else {
+                  zstd.decompress(frame, prefix: reference, limit: RawLogFormat.maxBatch, into: &current) else {
                 lost += 1
                 previous = nil
                 continue
@@ -447,7 +503,7 @@ public struct RawLog: Sendable {
             }
             previous = (current, r.epoch)
         }
-        return (out, batches, lost, header)
+        return (out, batches, lost, refused, header)
     }
 
     /// Record headers (the magic) inside a damaged range.
@@ -470,9 +526,11 @@ public struct RawLog: Sendable {
             var r = r
             switch r.kind {
             case .snapshot, .compressedSnapshot:
-                broken.remove(r.stream)
+                // A refused snapshot breaks the chain as damage does.
+                if r.refused { broken.insert(r.stream) } else { broken.remove(r.stream) }
+                r.chainBroken = r.refused
             case .compressedDelta:
-                if lastEpoch[r.stream].map({ $0 != r.epoch }) ?? true { broken.insert(r.stream) }
+                if lastEpoch[r.stream].map({ $0 != r.epoch }) ?? true || r.refused { broken.insert(r.stream) }
                 r.chainBroken = broken.contains(r.stream)
             default:
                 return r
@@ -483,26 +541,44 @@ public struct RawLog: Sendable {
     }
 
     /// Snapshots that could not be decoded for damage before them (see `markBrokenChains`).
-    public var snapshotsLostToDamage: Int { records.filter(\.chainBroken).count }
+    public var snapshotsLostToDamage: Int { records.filter { $0.chainBroken && !$0.refused }.count }
 
     /// Records read after the first damaged range.
     public var recordsAfterDamage: Int { records.filter { $0.epoch > 0 }.count }
 
-    /// One line for the user about damage inside the log, or nil.
+    /// One line for the user about damage inside the log and records refused, or nil.
     public var damageReport: String? {
-        guard !damaged.isEmpty else { return nil }
-        let ranges = damaged.prefix(3).map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: ", ") + (damaged.count > 3 ? ", …" : "")
-        var text = "\(path): damaged \(damagedRecords) record\(damagedRecords == 1 ? "" : "s") at bytes \(ranges); \(recordsAfterDamage) after it recovered"
+        guard !damaged.isEmpty || !refused.isEmpty || batchesLost > 0 else { return nil }
+        var clauses = [String]()
+        if !damaged.isEmpty {
+            let ranges = damaged.prefix(3).map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: ", ") + (damaged.count > 3 ? ", …" : "")
+            clauses.append("damaged \(damagedRecords) record\(damagedRecords == 1 ? "" : "s") at bytes \(ranges); \(recordsAfterDamage) after it recovered")
+        }
+        if !refused.isEmpty {
+            let offsets = refused.prefix(3).map(String.init).joined(separator: ", ") + (refused.count > 3 ? ", …" : "")
+            let s = refused.count == 1 ? "" : "s"
+            clauses.append("refused \(refused.count) compressed record\(s) at byte\(s) \(offsets) (decoded, a snapshot holds at most "
+                + "\(RawLogFormat.maxSnapshot >> 20) MiB and a batch \(RawLogFormat.maxBatch >> 20) MiB: \(refused.count == 1 ? "it claims more or does not say" : "they claim more or do not say")); "
+                + "\(records.count) records read")
+        }
+        var text = "\(path): " + clauses.joined(separator: "; ")
         let lost = snapshotsLostToDamage
         if lost > 0 { text += ", \(lost) compressed snapshots after it lost up to the next standalone frame" }
-        if batchesLost > 0 { text += ", \(batchesLost) batches of records after it lost up to the next standalone batch" }
+        if batchesLost > 0 {
+            text += clauses.isEmpty ? "\(batchesLost) batches of records do not decode (or were made against one that does not)"
+                : ", \(batchesLost) batches of records after it lost up to the next standalone batch"
+        }
         return text
     }
 
     /// The payload's bytes, viewed in place. A batched record's are in its decoded batch, valid
     /// until a record of another batch is read (parsers read each payload as they go).
     public func payloadBytes(_ record: RawRecord) -> UnsafeRawBufferPointer {
-        guard record.batch >= 0 else { return UnsafeRawBufferPointer(rebasing: storage.buffer[record.payload]) }
+        guard record.batch >= 0 else {
+            // Read in order: the mapping's pages are let go as parsers go (a plain log of a day is GBs).
+            storage.read(record.payload.count)
+            return UnsafeRawBufferPointer(rebasing: storage.buffer[record.payload])
+        }
         return UnsafeRawBufferPointer(rebasing: batchCache.content(of: record.batch, batches: batches, storage: storage)[record.payload])
     }
 
@@ -526,11 +602,11 @@ public struct RawLog: Sendable {
                 try body(r, payloadBytes(r))
                 continue
             case .compressedSnapshot:
-                guard zstd.decompress(payloadBytes(r), prefix: nil, into: &current) else {
+                guard zstd.decompress(payloadBytes(r), prefix: nil, limit: RawLogFormat.maxSnapshot, into: &current) else {
                     throw LockstatError("\(path): tick \(r.tick): snapshot does not decompress")
                 }
             default:
-                guard zstd.decompress(payloadBytes(r), prefix: previous, into: &current) else {
+                guard zstd.decompress(payloadBytes(r), prefix: previous, limit: RawLogFormat.maxSnapshot, into: &current) else {
                     throw LockstatError("\(path): tick \(r.tick): difference from the previous snapshot does not decompress")
                 }
             }
@@ -604,7 +680,8 @@ final class RawBatchCache: @unchecked Sendable {
         for j in first...k {
             let reference = batches[j].chained ? previous.map { Array($0.suffix(RawLogFormat.batchReference)) } : nil
             // Decoded once already when the log was read: it decodes again.
-            _ = zstd.decompress(UnsafeRawBufferPointer(rebasing: raw[batches[j].payload]), prefix: reference, into: &current)
+            _ = zstd.decompress(UnsafeRawBufferPointer(rebasing: raw[batches[j].payload]), prefix: reference,
+                                limit: RawLogFormat.maxBatch, into: &current)
             previous = current
         }
         bytes?.deallocate()

@@ -83,8 +83,9 @@ public enum RunPipeline {
         // parse and plot run as that user, so nothing planted there runs as root.
         try Privileges.handOver(dir)
         do {
-            let parsed = try ParseStep.run(dir, modules: available)
+            let parsed = try ParseStep.run(dir, modules: available, skipped: skipped.map(\.module))
             parsed.warnings.forEach { console.warn($0) }
+            failures += parsed.unreadable
             notes = parsed.notes
             written += ["samples.pickle", "samples.json"]
             results = parsed.models.map { ($0.module, $0.model.results) }

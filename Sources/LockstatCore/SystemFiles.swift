@@ -31,6 +31,8 @@ public enum FileReader {
             case .permissionDenied: return "needs root (permission denied)"
             case .notRegular: return "not a regular file (refused: reading it could block)"
             case .tooLarge(let limit): return "larger than \(limit) bytes (refused)"
+            // What O_NOFOLLOW says of a symlink.
+            case .other(ELOOP): return "a symlink (refused: never followed)"
             case .other(let e): return SystemPackage.Errno(rawValue: e).description
             }
         }

@@ -16,19 +16,28 @@ public final class Zstd {
                          prefix?.baseAddress, prefix?.count ?? 0, level)
     }
 
-    /// Decompresses one frame into `output` (resized to fit); false when it does not decode.
-    public func decompress(_ frame: UnsafeRawBufferPointer, prefix: [UInt8]?, into output: inout [UInt8]) -> Bool {
+    /// The content size `frame`'s header declares, or nil when it declares none.
+    public static func declaredSize(_ frame: UnsafeRawBufferPointer) -> Int? {
         let size = ls_zstd_content_size(frame.baseAddress, frame.count)
-        guard size >= 0 else { return false }
-        output = [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, count in
+        return size >= 0 && size <= Int64(Int.max) ? Int(size) : nil
+    }
+
+    /// Decompresses one frame into `output` (resized to fit); false when it does not decode, or
+    /// does not declare a size of at most `limit` bytes. Nothing beyond the declared size is
+    /// ever written (zstd stops there), so a frame that lies about its size costs no more.
+    public func decompress(_ frame: UnsafeRawBufferPointer, prefix: [UInt8]?, limit: Int, into output: inout [UInt8]) -> Bool {
+        guard let size = Self.declaredSize(frame), size <= limit else { return false }
+        var decoded = false
+        output = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             let n: Int64
             if let prefix, !prefix.isEmpty {
                 n = prefix.withUnsafeBytes { ls_zstd_decompress(context, buffer.baseAddress, buffer.count, frame.baseAddress, frame.count, $0.baseAddress, $0.count) }
             } else {
                 n = ls_zstd_decompress(context, buffer.baseAddress, buffer.count, frame.baseAddress, frame.count, nil, 0)
             }
-            count = n == size ? Int(n) : 0
+            decoded = n == size
+            count = decoded ? size : 0
         }
-        return output.count == Int(size)
+        return decoded
     }
 }

@@ -28,7 +28,8 @@ enum LongRunBench {
     }
 
     /// The directory with its config and two raw logs; returns their bytes, the snapshots' bytes and the ticks.
-    static func generate(_ dir: String, hours: Double) throws -> (Double, Double, Int) {
+    /// Not `batched`: each snapshot is a plain record of its own (kind 1), as older versions wrote them.
+    static func generate(_ dir: String, hours: Double, batched: Bool = true) throws -> (Double, Double, Int) {
         try makeDirectories(dir + "/samples")
         let config = Config(modules: ["stat", "diskstats"], interval: 0.1)
         try config.rendered().write(toFile: dir + "/lockstat.config", atomically: false, encoding: .utf8)
@@ -39,7 +40,7 @@ enum LongRunBench {
             let path = "\(dir)/samples/\(module).log"
             let writer = try RawLogWriter(path: path)
             writer.append(kind: .header, tick: 0, time: 0, text: "module \(module)\nformat \(RawLogFormat.version)\ninterval_ns 100000000\nstart_ns 0\n")
-            writer.startBatching()
+            if batched { writer.startBatching() }
             let lines = source.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: false) }
             for i in 0..<ticks {
                 // Counters advance by a different step per column (stat's from its 3rd, diskstats' from its 1st).

@@ -2,7 +2,8 @@
 // same run, and the parsers' throughput. Not a test: it reports figures for BENCHMARKS.md.
 //
 //   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--long-runs [--hours 1,3,24]] [--big-machines]
-//   .build/release/lockstat-bench --generate-long-run DIR HOURS   (the long run's test directory only, for the tests)
+//   .build/release/lockstat-bench --generate-long-run DIR HOURS [--plain]   (the long run's test directory only, for the tests;
+//                                                                           --plain: one kind-1 record a snapshot, as older versions wrote)
 import CLockstat
 import Foundation
 import LockstatCore
@@ -24,7 +25,8 @@ func argument(_ name: String, default value: Double) -> Double {
 
 if let i = CommandLine.arguments.firstIndex(of: "--generate-long-run"), i + 2 < CommandLine.arguments.count,
    let hours = Double(CommandLine.arguments[i + 2]) {
-    let (raw, _, ticks) = try LongRunBench.generate(CommandLine.arguments[i + 1], hours: hours)
+    let (raw, _, ticks) = try LongRunBench.generate(CommandLine.arguments[i + 1], hours: hours,
+                                                    batched: !CommandLine.arguments.contains("--plain"))
     print("\(ticks) ticks, \(Int(raw)) bytes of raw logs")
     exit(0)
 }

@@ -85,9 +85,10 @@ void ls_restore_run(void);
 
 /* Batched raw-log records (batch.c): whole records staged by the sampling thread, written by
    the batch's thread at most every `period_seconds` as one zstd record of kind `kind_alone`
-   (standalone) or `kind_chained` (against the previous batch's last 64 KiB). */
+   (standalone) or `kind_chained` (against the previous batch's last 64 KiB), each holding at
+   most `max_batch` bytes of records (a larger record is written as it is). */
 typedef struct ls_batch ls_batch;
-ls_batch *ls_batch_start(int fd, double period_seconds, int level, unsigned keyframe_every,
+ls_batch *ls_batch_start(int fd, double period_seconds, int level, unsigned keyframe_every, size_t max_batch,
                          uint16_t kind_alone, uint16_t kind_chained);
 /* Writes one whole record at once (the log's header), after the batches written so far. */
 int ls_batch_write_now(ls_batch *b, const void *record, size_t len);
@@ -110,6 +111,7 @@ ls_zstd *ls_zstd_new(void);
 void ls_zstd_free(ls_zstd *z);
 size_t ls_zstd_bound(size_t len);
 size_t ls_zstd_compress(ls_zstd *z, void *dst, size_t cap, const void *src, size_t len, const void *prefix, size_t prefix_len, int level);
+/* The content size a frame's header declares; -1 when it declares none or is no frame. */
 long long ls_zstd_content_size(const void *src, size_t len);
 long long ls_zstd_decompress(ls_zstd *z, void *dst, size_t cap, const void *src, size_t len, const void *prefix, size_t prefix_len);
 
