@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import XCTest
+import CLockstat
 @testable import LockstatCore
 @testable import LockstatModules
 
@@ -23,7 +24,7 @@ final class ConfigHardeningTests: XCTestCase {
     /// Every numeric key takes a whole number in its range, checked where the config is read;
     /// 2^31 entries used to reach Int32(entries) and trap.
     func testNumericKeysAreRangeCheckedWithFileAndLine() {
-        let ranges = [("contention.entries", 1, 1_048_576), ("contention.top", 1, 1_000), ("lock_stat.top", 1, 1_000),
+        let ranges = [("contention.entries", 1, 262_144), ("contention.top", 1, 1_000), ("lock_stat.top", 1, 1_000),
                       ("oprofile.top", 1, 1_000), ("oprofile.frequency", 1, 1_000_000), ("serve.max_series", 1, 1_000_000)]
         for (key, low, high) in ranges {
             XCTAssertNoThrow(try parse("\(key) \(low)\n\(key) \(high)\n"), key)
@@ -40,12 +41,18 @@ final class ConfigHardeningTests: XCTestCase {
 
     /// The value that crashed run: exit 2 naming the line, before DIR is made; the config command
     /// (and serve, which loads the config the same way) says the same.
+    /// The largest map contention.entries allows drains into one raw-log record parse accepts.
+    func testTheLargestAggregationMapFitsOneRawLogRecord() {
+        let drain = ContentionModule.entriesRange.upperBound * MemoryLayout<ls_bpf_entry>.stride
+        XCTAssertLessThanOrEqual(Zstd.bound(drain), RawLogFormat.maxSnapshot)
+    }
+
     func testOutOfRangeEntriesStopRunBeforeDirIsMade() throws {
         let dir = temporaryDirectory(), config = dir + "/c.config"
         try write("modules stat contention\ncontention.entries 2147483648\n", to: config)
         let r = try Lockstat.run(["--config", config, dir + "/run", "true"])
         XCTAssertEqual(r.status, 2, r.err)
-        XCTAssertEqual(r.err, "lockstat: \(config):2: key 'contention.entries' must be from 1 to 1048576, got 2147483648\n")
+        XCTAssertEqual(r.err, "lockstat: \(config):2: key 'contention.entries' must be from 1 to 262144, got 2147483648\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/run"))
         let c = try Lockstat.tool(["config", "--config", config])
         XCTAssertEqual(c.status, 2)

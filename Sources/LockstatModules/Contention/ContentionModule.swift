@@ -12,9 +12,9 @@ public struct ContentionModule: TypedModule {
     public let summary = "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, owners, wait times, flame graph; aggregated in the kernel by BPF where it can (contention.mode)"
     public let configKeys: [String: ConfigValue] = ["scope": .choice(["system", "program"]), "top": .topRows,
                                                      "mode": .choice(["auto", "bpf", "ring"]), "entries": .integer(entriesRange)]
-    /// contention.entries: the map's size is a C int (and the stack map's, twice it, a u32), and
-    /// each entry costs ~2 KiB between the kernel's maps and the recorder's copies: 2^20 is ~2 GiB.
-    static let entriesRange = 1...1_048_576
+    /// contention.entries: a drain of a full map (216 bytes an entry) is one raw-log snapshot, and
+    /// parse refuses a snapshot past RawLogFormat.maxSnapshot (64 MiB): 2^18 entries is 54 MiB.
+    static let entriesRange = 1...262_144
     /// Draining rings takes as long as the events take: a thread of its own.
     public let samplesCheaply = false
     /// Ring mode: often enough that a 512 KiB ring does not fill under heavy contention (at
