@@ -262,17 +262,25 @@ final class SignalHardeningTests: XCTestCase {
         }
     }
 
-    /// kill -9 of a run with the contention module (bpf mode): kernel.bpf_stats_enabled is back
-    /// to its earlier value within a second (the supervisor).
-    func testKillNinePutsBackBPFStats() throws {
+    /// A run of the contention module (bpf mode) whose program has started and whose presampling
+    /// turned kernel.bpf_stats_enabled on.
+    private func startContentionRun() throws -> (dir: String, process: Process) {
         try requireBPFStatsOff()
-        let switchFile = "/proc/sys/kernel/bpf_stats_enabled"
-        func value() -> String { bpfStats() }
         let dir = temporaryDirectory()
         try "modules contention\ncontention.mode bpf\n".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
         let p = try start(["--config", dir + "/c.config", dir + "/run", "sh", "-c", "touch \(dir)/ready; exec sleep 60"],
                           stderr: dir + "/err")
-        XCTAssertTrue(eventually(60) { exists(dir + "/ready") && value() == "1" }, "presampling turned the statistics on: \(read(dir + "/err"))")
+        XCTAssertTrue(eventually(60) { exists(dir + "/ready") && bpfStats() == "1" },
+                      "presampling turned the statistics on: \(read(dir + "/err"))")
+        return (dir, p)
+    }
+
+    /// kill -9 of a run with the contention module (bpf mode): kernel.bpf_stats_enabled is back
+    /// to its earlier value within a second (the supervisor).
+    func testKillNinePutsBackBPFStats() throws {
+        let (_, p) = try startContentionRun()
+        let switchFile = "/proc/sys/kernel/bpf_stats_enabled"
+        func value() -> String { bpfStats() }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         let back = eventually(1) { value() == "0" }
@@ -282,14 +290,9 @@ final class SignalHardeningTests: XCTestCase {
 
     /// SIGHUP to a run with the contention module (bpf mode): the run finishes and the statistics switch is put back.
     func testHangupPutsBackBPFStats() throws {
-        try requireBPFStatsOff()
+        let (dir, p) = try startContentionRun()
         let switchFile = "/proc/sys/kernel/bpf_stats_enabled"
         func value() -> String { bpfStats() }
-        let dir = temporaryDirectory()
-        try "modules contention\ncontention.mode bpf\n".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
-        let p = try start(["--config", dir + "/c.config", dir + "/run", "sh", "-c", "touch \(dir)/ready; exec sleep 60"],
-                          stderr: dir + "/err")
-        XCTAssertTrue(eventually(60) { exists(dir + "/ready") && value() == "1" }, read(dir + "/err"))
         kill(p.processIdentifier, SIGHUP)
         XCTAssertEqual(waitForExit(p), 128 + SIGHUP, read(dir + "/err"))
         XCTAssertEqual(value(), "0")
