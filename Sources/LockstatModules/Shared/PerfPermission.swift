@@ -6,8 +6,9 @@ import LockstatCore
 /// of -1 — the same rule doctor states.
 enum PerfPermission {
     static func refusal(_ system: SystemRoot) -> String? {
-        let paranoid = Int((try? String(contentsOfFile: system.path("/proc/sys/kernel/perf_event_paranoid"), encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "2") ?? 2
+        // Unreadable: 2, the kernel's default.
+        let text = try? FileReader.readText(system.path("/proc/sys/kernel/perf_event_paranoid")).get()
+        let paranoid = Int(text?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 2
         return geteuid() != 0 && !hasPerfmon && paranoid > -1 ? "needs root or perf_event_paranoid <= -1" : nil
     }
 
