@@ -22,11 +22,21 @@ enum Fixtures {
     }
 }
 
-/// A fresh directory of this user's own under $TMPDIR (or /tmp), made by mkdtemp (mode 0700).
+/// This test process's directory under $TMPDIR (or /tmp), mode 0700, removed when it exits.
+private let temporaryRoot: String = {
+    var template = Array((NSTemporaryDirectory() + "/lockstat-unit-XXXXXX").utf8CString)
+    guard let made = mkdtemp(&template) else { fatalError("mkdtemp in \(NSTemporaryDirectory()): errno \(errno)") }
+    atexit { removeTemporaryRoot() }
+    return String(cString: made)
+}()
+
+private func removeTemporaryRoot() { try? FileManager.default.removeItem(atPath: temporaryRoot) }
+
+/// A fresh directory in this test process's own.
 func temporaryDirectory(_ name: String = #function) -> String {
     let safe = name.filter { $0.isLetter || $0.isNumber }
-    var template = Array((NSTemporaryDirectory() + "/lockstat-unit-\(safe)-XXXXXX").utf8CString)
-    guard let made = mkdtemp(&template) else { fatalError("mkdtemp in \(NSTemporaryDirectory()): errno \(errno)") }
+    var template = Array((temporaryRoot + "/\(safe)-XXXXXX").utf8CString)
+    guard let made = mkdtemp(&template) else { fatalError("mkdtemp in \(temporaryRoot): errno \(errno)") }
     return String(cString: made)
 }
 
