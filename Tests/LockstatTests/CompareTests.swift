@@ -67,7 +67,8 @@ final class CompareTests: XCTestCase {
             if shown.p == "<0.0001" {
                 XCTAssertLessThan(row["p"] as! Double, 1e-4, shown.label)
             } else if shown.p != "~" {
-                XCTAssertEqual(try XCTUnwrap(Double(shown.p), shown.label), row["p"] as! Double, accuracy: 1e-4, shown.label)
+                let p = try XCTUnwrap(Double(shown.p), shown.label)
+                XCTAssertEqual(p, row["p"] as! Double, accuracy: 1e-4, shown.label)
             }
         }
         // The comparison's page: every compared table, the differential flame graph inline.

@@ -7,7 +7,8 @@ import XCTest
 /// one SIGINT, by two, and by kill -9; `lockstat serve` of lock_stat stopped by SIGTERM).
 final class LockStatVMTests: XCTestCase {
     /// ../shared/vm beside the repository (as laid out for developers and CI), or $LOCKSTAT_SHARED/vm.
-    static let vm = ProcessInfo.processInfo.environment["LOCKSTAT_SHARED"].map { URL(fileURLWithPath: $0).appendingPathComponent("vm") }
+    static let vm = ProcessInfo.processInfo.environment["LOCKSTAT_SHARED"]
+        .map { URL(fileURLWithPath: $0).appendingPathComponent("vm") }
         ?? Fixtures.repository.deletingLastPathComponent().appendingPathComponent("shared/vm")
 
     func testLockStatOnARealLockStatKernel() throws {

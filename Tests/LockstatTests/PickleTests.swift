@@ -1,6 +1,7 @@
 import XCTest
 @testable import LockstatCore
 
+/// samples.pickle's series as arrays, read by pandas (pip-installed by .ci/run for root's python3: system tier).
 final class PickleTests: XCTestCase {
     /// `samples.series arrays`: Python reads array.array('d') with NaN for None, pandas takes it
     /// as a column, and what Python pickles of it again (protocols 2, 4, 5) reads back as series.

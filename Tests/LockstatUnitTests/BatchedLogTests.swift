@@ -3,6 +3,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
+/// Batched raw logs written and read back in memory (the runs that batch are in the system tier).
 final class BatchedLogTests: XCTestCase {
     /// Records read back in any order equal what was written, across many batches, standalone
     /// ones among them (the cache decodes from the nearest one it can).

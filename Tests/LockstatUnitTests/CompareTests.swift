@@ -3,6 +3,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
+/// compare's statistics on values worked out by hand (compare of real runs is in the system tier).
 final class CompareTests: XCTestCase {
     /// The statistics against values worked out by hand (and scipy's exact test).
     func testMannWhitneyHolmAndTheMedianInterval() {

@@ -4,6 +4,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
+/// Config input at its limits, parsed (the runs it stops are in the system tier).
 final class ConfigHardeningTests: XCTestCase {
     let catalog = ModuleCatalog(BuiltInModules.all)
 

@@ -3,6 +3,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
+/// The contention module's pairing of begin and end events, on events made here.
 final class ContentionTests: XCTestCase {
     /// Pairing on synthetic events: nested begins, a contention on another lock inside a wait,
     /// an end without a begin, a begin without an end.

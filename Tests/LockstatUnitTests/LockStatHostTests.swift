@@ -3,6 +3,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
+/// The lock_stat module's report on a capture made here.
 final class LockStatHostTests: XCTestCase {
     func testReportSortsAndScalesUnits() throws {
         let header = "lock_stat version 0.4\n                              class name    con-bounces    contentions   waittime-min   waittime-max waittime-total   waittime-avg    acq-bounces   acquisitions   holdtime-min   holdtime-max holdtime-total   holdtime-avg\n"

@@ -3,6 +3,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
+/// The run's page as text: escaping and its script's hash (the browser tests are in the system tier).
 final class PageTests: XCTestCase {
     /// Names in every place a page puts them: element text, attributes, the script's data.
     func testNamesAreEscapedForWhereTheyLand() {

@@ -3,6 +3,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
+/// The profile module's demangler and replayed address spaces.
 final class ProfileTests: XCTestCase {
     func testDemangler() {
         XCTAssertEqual(Demangler.demangle("_ZN8geometry6Widget4spinEld"), "geometry::Widget::spin(long, double)")

@@ -3,6 +3,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
+/// The results model's sorting, and the drop-ins' Python runner compiled by Python.
 final class ResultsModelTests: XCTestCase {
     /// One --sort for two modules' tables: each table that has the key (or an alias) sorts by it.
     func testOneSortKeyServesEveryTableThatHasIt() throws {
