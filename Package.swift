@@ -45,6 +45,12 @@ let package = Package(
         .executableTarget(name: "lockstat-bench", dependencies: ["LockstatCore", "LockstatModules"]),
         // The minimal C sampler the benchmark measures lockstat against.
         .executableTarget(name: "lockstat-refsampler"),
+        // The unit tier: parsers on the /proc captures in Fixtures, formats, statistics, charts;
+        // no root, no network, no workload (`swift test --filter LockstatUnitTests`).
+        .testTarget(name: "LockstatUnitTests",
+                    dependencies: ["LockstatCore", "LockstatModules", "LockstatCharts", "LockstatColumns"],
+                    resources: [.copy("Fixtures")]),
+        // The system tier: the built lockstat on this machine's kernel, as root, with perf, BPF, a VM, a browser.
         .testTarget(name: "LockstatTests", dependencies: ["LockstatCore", "LockstatModules", "LockstatCharts", "LockstatColumns", "LockstatCLI"]),
     ],
     swiftLanguageModes: [.v5]

@@ -171,11 +171,11 @@ for (module, file, count) in [(modules[1], "/proc/diskstats", 100_000), (modules
 
 // MARK: lock_stat: storage and parse
 
-/// A 10-minute run at 1 s made from the real lock_stat capture in ../shared/fixtures: every
+/// A 10-minute run at 1 s made from the real lock_stat capture in the unit tests' fixtures: every
 /// second a rotating fifth of the classes acquire their locks again (their counters advance).
 func lockStatSeries(samples: Int) throws -> (log: RawLog, rawBytes: Int, storedBytes: Int) {
     let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/fixtures/lock_stat/vm-6.1-workload.txt").path
+        .appendingPathComponent("Tests/LockstatUnitTests/Fixtures/lock_stat/vm-6.1-workload.txt").path
     guard case .success(let text) = FileReader.readText(fixture) else { throw LockstatError("\(fixture): missing") }
     let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     let source = "\(scratch)/lock_stat", path = "\(scratch)/lock_stat.log"

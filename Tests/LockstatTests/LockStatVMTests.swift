@@ -6,7 +6,10 @@ import XCTest
 /// and runs Tests/vm/lock-stat-in-vm.sh there (a lock-heavy workload; the same interrupted by
 /// one SIGINT, by two, and by kill -9; `lockstat serve` of lock_stat stopped by SIGTERM).
 final class LockStatVMTests: XCTestCase {
-    static let vm = Fixtures.directory.deletingLastPathComponent().appendingPathComponent("vm")
+    /// ../shared/vm beside the repository (as laid out for developers and CI), or $LOCKSTAT_SHARED/vm.
+    static let vm = ProcessInfo.processInfo.environment["LOCKSTAT_SHARED"]
+        .map { URL(fileURLWithPath: $0).appendingPathComponent("vm") }
+        ?? Fixtures.repository.deletingLastPathComponent().appendingPathComponent("shared/vm")
 
     func testLockStatOnARealLockStatKernel() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64") else {

@@ -4,7 +4,7 @@ import XCTest
 @testable import LockstatModules
 
 /// samples.json keeps its documented keys and values: each module's parse of fixed raw logs
-/// (built from ../shared/fixtures, and one real bpf-mode contention log) is compared key by key
+/// (built from the fixtures in Tests/LockstatUnitTests, and one real bpf-mode contention log) is compared key by key
 /// with Tests/golden/*.json, written by the lockstat before the typed results model.
 /// LOCKSTAT_WRITE_GOLDEN=1 rewrites the golden files (and the test then counts as skipped).
 final class SamplesKeysTests: XCTestCase {

@@ -7,14 +7,8 @@ import XCTest
 enum Fixtures {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// ../shared/fixtures beside the repository (as laid out for developers and CI),
-    /// or $LOCKSTAT_SHARED/fixtures.
-    static var directory: URL {
-        if let shared = ProcessInfo.processInfo.environment["LOCKSTAT_SHARED"] {
-            return URL(fileURLWithPath: shared).appendingPathComponent("fixtures")
-        }
-        return repository.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }
+    /// The /proc captures: the unit tier's resources, read here in the repository.
+    static let directory = repository.appendingPathComponent("Tests/LockstatUnitTests/Fixtures")
 
     static func bytes(_ relative: String, file: StaticString = #filePath, line: UInt = #line) throws -> [UInt8] {
         let path = directory.appendingPathComponent(relative).path
@@ -59,11 +53,6 @@ func rawLog(snapshots: [[UInt8]], times: [Double], stream: UInt16 = 0, side: [(U
 func shell(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
     let r = try ScriptProcess.run("/usr/bin/env", arguments, environment: environment)
     return (r.status, String(decoding: r.stdout, as: UTF8.self), r.stderr)
-}
-
-func assertClose(_ a: Double?, _ b: Double, accuracy: Double = 1e-9, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
-    guard let a else { XCTFail("nil, expected \(b) \(message)", file: file, line: line); return }
-    XCTAssertEqual(a, b, accuracy: accuracy, message, file: file, line: line)
 }
 
 /// perf lock, the peer of the contention module.
