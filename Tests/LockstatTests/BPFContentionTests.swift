@@ -47,7 +47,10 @@ final class BPFContentionTests: XCTestCase {
         let perfCount = try XCTUnwrap(perfLine.flatMap { Double($0.split(separator: ",")[0]) }, "perf stat's count")
         XCTAssertGreaterThanOrEqual(recorded, perfCount * 0.99, "lockstat \(recorded), perf stat \(perfCount)")
         let callers = d["callers"]!.listItems!
-        XCTAssertTrue(callers.first!["caller"]!.string!.contains("futex"), "\(callers.prefix(3))")
+        // The storm's caller has the most contentions; the first row (most wait) may be one long
+        // spin elsewhere (a vCPU preempted inside it: seen at 1.96 s once in CI).
+        let busiest = callers.max { $0["contended"]!.number! < $1["contended"]!.number! }!
+        XCTAssertTrue(busiest["caller"]!.string!.contains("futex"), "\(callers.prefix(3))")
         let contended = callers.reduce(0.0) { $0 + $1["contended"]!.number! }
         XCTAssertEqual(contended, cost["contentions"]!.number!)
         // The series integrate to every contention, the histogram holds each once.
