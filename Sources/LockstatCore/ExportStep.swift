@@ -50,14 +50,14 @@ public enum ExportStep {
     /// cap): for a Pushgateway or node_exporter's textfile collector.
     public static func openMetrics(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> String {
         let config = try runConfig(dir, modules: modules)
-        let addresses = config.setting("serve", "addresses")?.first == "yes"
+        let addresses = ServeSettings(config).addresses
         var families = [MetricFamily]()
         for (module, log) in try rawLogs(dir, config: config, modules: modules) {
             guard let served = module as? any ServedModule else { continue }
             families += try served.metricFamilies(log, config: config, addresses: addresses)
         }
         guard !families.isEmpty else { throw LockstatError("\(dir.path): no module of the run has metrics (stat, diskstats, lock_stat, contention do)") }
-        let cap = ExposedSeries(maxSeries: Int(config.setting("serve", "max_series")?.first ?? "") ?? ServePipeline.defaultMaxSeries)
+        let cap = ExposedSeries(maxSeries: ServeSettings(config).maxSeries)
         return Exposition.render(cap.bounded(families), format: .openMetrics)
     }
 

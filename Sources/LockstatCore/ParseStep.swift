@@ -1,11 +1,6 @@
 /// Raw samples → samples.pickle and samples.json. Needs only the test directory: it reads the
 /// config snapshot and `samples/`, never the live machine, so it re-runs on a copied directory.
 public enum ParseStep {
-    /// `samples.series arrays` stores samples.pickle's series as Python's array.array('d') (8
-    /// bytes a value, NaN for None) instead of lists of floats: a day-long run loads in a
-    /// fraction of the time and memory. samples.json keeps lists.
-    static let configKeys: [String: ConfigValue] = ["series": .choice(["lists", "arrays"])]
-
     public struct Outcome {
         public var data: PyValue
         /// Each parsed module's typed results, in config order.
@@ -76,7 +71,7 @@ public enum ParseStep {
         let data = PyValue.stringDict([(SamplesFormat.key, .int(Int64(SamplesFormat.version)))] + entries)
         // 0600: the data can hold kernel addresses (locks without a name), readable by root and
         // the invoking user only (given to them under sudo).
-        let arrays = config.setting("samples", "series")?.first == "arrays"
+        let arrays = SamplesSettings(config).series == .arrays
         try dir.write("samples.pickle", mode: 0o600) { Pickle.write(data, seriesAsArrays: arrays, to: $0) }
         try dir.write("samples.json", mode: 0o600) { JSON.write(data, to: $0) }
         try dir.addToManifest(files)

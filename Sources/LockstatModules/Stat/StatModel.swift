@@ -64,16 +64,19 @@ public struct StatModel: ModuleModel {
         Column(fields[CPUUtilization.fields.firstIndex(of: "idle")!].lazy.map { 100 - $0 })
     }
 
+    /// The mpstat columns of `cpuTable`, after its busy column.
+    static let cpuTableFields = ["usr", "sys", "iowait", "irq", "soft", "steal", "idle"]
+
     /// mpstat over the whole run, per CPU: for compare and the page, not the report.
     static let cpuTable = ResultTable(
         name: "cpus",
         metrics: [ResultColumn("busy", "busy (100 − %idle)", unit: "%", kind: .percent)] +
-            ["usr", "sys", "iowait", "irq", "soft", "steal", "idle"].map { ResultColumn($0, "%" + $0, unit: "%", kind: .percent, worse: $0 == "idle" ? .lower : .higher) },
+            cpuTableFields.map { ResultColumn($0, "%" + $0, unit: "%", kind: .percent, worse: $0 == "idle" ? .lower : .higher) },
         labels: ["cpu"], defaultSort: "busy", reported: false)
 
     public var results: Results {
         var table = Self.cpuTable
-        let index = ["usr", "sys", "iowait", "irq", "soft", "steal", "idle"].map { CPUUtilization.fields.firstIndex(of: $0)! }
+        let index = Self.cpuTableFields.map { CPUUtilization.fields.firstIndex(of: $0)! }
         table.rows = overRun.map { cpu in ResultRow(labels: [cpu.name], values: [100 - cpu.fields[index.last!]] + index.map { cpu.fields[$0] }) }
         let all = cpus.first { $0.name == "all" }?.fields ?? []
         let modes = zip(CPUUtilization.fields, all).map { ResultSeries(name: "all %\($0)", unit: "%", values: $1) }
