@@ -28,8 +28,8 @@ public enum ExportStep {
         var files = [(name: String, bytes: [UInt8])]()
         for (module, model) in models {
             for table in model.results.tables {
-                // A unit of "1" is a count.
-                let header = table.labels + table.metrics.map { "\($0.name) (\($0.unit == "1" || $0.unit.isEmpty ? "count" : $0.unit))" }
+                // A unit of "1", or none, is a count.
+                let header = table.labels + table.metrics.map { "\($0.name) (\([.count, .unspecified].contains($0.measure) ? "count" : $0.unit))" }
                 var text = header.map(quoted).joined(separator: ",") + "\r\n"
                 for row in table.rows {
                     text += (row.labels.map(quoted) + row.values.map { $0.isNaN ? "" : Exposition.number($0) }).joined(separator: ",") + "\r\n"
