@@ -107,10 +107,16 @@ public enum GraphStep {
 }
 
 /// samples.pickle's and samples.json's format: `_lockstat_format`, beside the modules' keys.
-/// Files written before it existed are version 1.
+/// Files written before it existed are version 1, and are not read back (their entries had
+/// other keys): `lockstat parse DIR` writes them again from the raw logs. Version 2 is read
+/// strictly (each module's `decode`); its entries only ever gained keys (`over_run`,
+/// `cost.cpus`), which files written before them leave out. Renaming or removing a key, or
+/// adding one a decoder must have, makes a new version.
 public enum SamplesFormat {
     public static let key = "_lockstat_format"
     public static let version = 2
+    /// The oldest format read back.
+    public static let oldestRead = 2
 }
 
 /// DIR/samples.pickle read back, with errors that name the file.
@@ -123,7 +129,10 @@ public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
     case .success(let samples):
         let version = Int(samples[SamplesFormat.key]?.number ?? 1)
         guard version <= SamplesFormat.version else {
-            throw LockstatError("\(path): written by a newer lockstat (format \(version); this one reads 1 to \(SamplesFormat.version))")
+            throw LockstatError("\(path): written by a newer lockstat (format \(version); this one reads \(SamplesFormat.oldestRead) to \(SamplesFormat.version))")
+        }
+        guard version >= SamplesFormat.oldestRead else {
+            throw LockstatError("\(path): format \(version), written by an older lockstat: `lockstat parse \(dir.path)` writes it again from the raw logs")
         }
         return samples
     case .failure(let f):
