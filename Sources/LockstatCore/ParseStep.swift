@@ -80,7 +80,7 @@ public enum ParseStep {
 
     /// The modules run.json says the run skipped (none without run.json: a run cut short).
     static func skippedModules(_ dir: TestDirectory) -> [String] {
-        (RunSet.metadata(dir)["skipped"] as? [[String: Any]] ?? []).compactMap { $0["module"] as? String }
+        (RunMetadata.read(dir).skipped ?? []).compactMap(\.module)
     }
 }
 

@@ -170,3 +170,63 @@ final class MetricUnitTests: XCTestCase {
         XCTAssertEqual(ContentionModel.waitColumns.map(\.measure), [.count, .nanoseconds, .nanoseconds, .nanoseconds, .nanoseconds])
     }
 }
+
+/// run.json: one Codable type writes it and reads it back.
+final class RunJSONTests: XCTestCase {
+    func sample() -> RunMetadata {
+        var m = RunMetadata()
+        m.runFormat = 1
+        m.command = ["sleep", "1"]
+        m.started = "2026-12-01T21:11:54.123Z"
+        m.seconds = 1.0123
+        m.exitStatus = 3
+        m.kernelRelease = "6.18.0"
+        m.cpuModel = "a CPU"
+        m.cpus = 2
+        m.config = "modules stat\n"
+        m.modules = [.init(name: "stat", intervalSeconds: 0.1, samples: 10, missedTicks: 1, failedSamples: 0, failedWrites: 0)]
+        m.skipped = [.init(module: "lock_stat", reason: "kernel built without CONFIG_LOCK_STAT")]
+        m.warnings = ["a warning"]
+        m.notes = []
+        return m
+    }
+
+    /// The bytes the literal-keyed writer wrote: keys in their order, None as null.
+    func testWrittenAsBeforeKeyForKey() throws {
+        let before = PyValue.stringDict([
+            ("run_format", .int(1)), ("command", .list([.string("sleep"), .string("1")])), ("started", .string("2026-12-01T21:11:54.123Z")),
+            ("seconds", .float(1.0123)), ("exit_status", .int(3)), ("kernel_release", .string("6.18.0")), ("cpu_model", .string("a CPU")),
+            ("cpus", .int(2)), ("proc_root", .none), ("config", .string("modules stat\n")),
+            ("modules", .list([.stringDict([("name", .string("stat")), ("interval_s", .float(0.1)), ("samples", .int(10)),
+                                            ("missed_ticks", .int(1)), ("failed_samples", .int(0)), ("failed_writes", .int(0))])])),
+            ("skipped", .list([.stringDict([("module", .string("lock_stat")), ("reason", .string("kernel built without CONFIG_LOCK_STAT"))])])),
+            ("warnings", .list([.string("a warning")])), ("notes", .list([])),
+        ])
+        XCTAssertEqual(JSON.encode(try sample().value), JSON.encode(before))
+    }
+
+    func testReadBackAsWritten() throws {
+        let dir = TestDirectory(temporaryDirectory())
+        try dir.open(create: true)
+        var replay = sample()
+        replay.procRoot = "/captures/a"
+        try dir.write(RunMetadata.fileName, JSON.encode(try replay.value))
+        let read = RunMetadata.read(dir)
+        XCTAssertEqual(JSON.encode(try read.value), JSON.encode(try replay.value))
+        XCTAssertEqual(read.procRoot, "/captures/a")
+        XCTAssertEqual(read.modules?.first?.intervalSeconds, 0.1)
+    }
+
+    /// A run.json with some keys (a run cut short, one made by hand) reads as what it has; none, as no key.
+    func testAPartialOrMissingRunJSONReadsAsWhatItHas() throws {
+        let dir = TestDirectory(temporaryDirectory())
+        try dir.open(create: true)
+        XCTAssertNil(RunMetadata.read(dir).seconds)
+        try dir.write(RunMetadata.fileName, #"{"skipped": [{"module": "lock_stat", "reason": "no"}], "seconds": 2}"#)
+        let read = RunMetadata.read(dir)
+        XCTAssertEqual(read.skipped?.map(\.module), ["lock_stat"])
+        XCTAssertEqual(read.seconds, 2)
+        XCTAssertNil(read.command)
+        XCTAssertEqual(ParseStep.skippedModules(dir), ["lock_stat"])
+    }
+}
