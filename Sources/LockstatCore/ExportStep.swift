@@ -29,7 +29,8 @@ public enum ExportStep {
         for (module, model) in models {
             for table in model.results.tables {
                 // A unit of "1", or none, is a count.
-                let header = table.labels + table.metrics.map { "\($0.name) (\([.count, .unspecified].contains($0.measure) ? "count" : $0.unit))" }
+                let header = table.labels
+                    + table.metrics.map { "\($0.name) (\([.count, .unspecified].contains($0.measure) ? "count" : $0.unit))" }
                 var text = header.map(quoted).joined(separator: ",") + "\r\n"
                 for row in table.rows {
                     text += (row.labels.map(quoted) + row.values.map { $0.isNaN ? "" : Exposition.number($0) }).joined(separator: ",") + "\r\n"

@@ -129,10 +129,12 @@ public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
     case .success(let samples):
         let version = Int(samples[SamplesFormat.key]?.number ?? 1)
         guard version <= SamplesFormat.version else {
-            throw LockstatError("\(path): written by a newer lockstat (format \(version); this one reads \(SamplesFormat.oldestRead) to \(SamplesFormat.version))")
+            throw LockstatError("\(path): written by a newer lockstat (format \(version); this one reads "
+                                + "\(SamplesFormat.oldestRead) to \(SamplesFormat.version))")
         }
         guard version >= SamplesFormat.oldestRead else {
-            throw LockstatError("\(path): format \(version), written by an older lockstat: `lockstat parse \(dir.path)` writes it again from the raw logs")
+            throw LockstatError("\(path): format \(version), written by an older lockstat: "
+                                + "`lockstat parse \(dir.path)` writes it again from the raw logs")
         }
         return samples
     case .failure(let f):

@@ -278,5 +278,7 @@ extension PyValue {
 
 /// `body`'s decoding errors prefixed with where they happened ("callers[3]: key 'caller' missing").
 public func decoding<T>(_ place: String, _ body: () throws -> T) throws -> T {
-    do { return try body() } catch let error as LockstatError { throw LockstatError("\(place): \(error.message)", exitCode: error.exitCode) }
+    do { return try body() } catch let error as LockstatError {
+        throw LockstatError("\(place): \(error.message)", exitCode: error.exitCode)
+    }
 }
