@@ -26,7 +26,7 @@ struct RepeatRun {
         for (i, name) in names.enumerated() {
             let status = try runOne(into: dir.file(name))
             // Through the run's own directory descriptor (no symlink in DIR is followed).
-            let seconds = RunSet.metadata(TestDirectory(dir.file(name)))["seconds"] as? Double
+            let seconds = RunMetadata.read(TestDirectory(dir.file(name))).seconds
             members.append(RunSet.Member(directory: name, status: status, seconds: seconds ?? .nan, counted: i >= warmup && status == 0))
             if ls_signals_first() != 0 || status == 128 + SIGINT || status == 128 + SIGTERM {
                 stoppedBy = "interrupted"

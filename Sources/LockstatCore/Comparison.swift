@@ -139,10 +139,12 @@ public struct Comparison {
 
     /// What differs between the sides' runs that a reader should know: kernel, CPUs, config.
     public var differences: [String] {
-        func value(_ group: RunGroup, _ key: String) -> String {
-            Set(group.runs.map { "\($0.metadata[key] ?? "?")" }).sorted().joined(separator: ", ")
+        func value(_ group: RunGroup, _ key: (RunMetadata) -> (any CustomStringConvertible)?) -> String {
+            Set(group.runs.map { key($0.metadata)?.description ?? "?" }).sorted().joined(separator: ", ")
         }
-        return [("kernel_release", "kernels"), ("cpus", "CPU counts"), ("cpu_model", "CPU models"), ("config", "configs")].compactMap { key, what in
+        let keys: [((RunMetadata) -> (any CustomStringConvertible)?, String)] = [
+            (\.kernelRelease, "kernels"), (\.cpus, "CPU counts"), (\.cpuModel, "CPU models"), (\.config, "configs")]
+        return keys.compactMap { key, what in
             let x = value(a, key), y = value(b, key)
             return x == y ? nil : "different \(what): A \(x.replacingOccurrences(of: "\n", with: "; ")), B \(y.replacingOccurrences(of: "\n", with: "; "))"
         }

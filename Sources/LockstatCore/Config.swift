@@ -84,7 +84,8 @@ public struct ModuleCatalog: Sendable {
 
 public enum ConfigParser {
     /// Keys of lockstat's own steps, beside the modules' (`serve.max_series`, `samples.series`).
-    static let stepKeys: [String: [String: ConfigValue]] = ["serve": ServePipeline.configKeys, "samples": ParseStep.configKeys]
+    static let stepKeys: [String: [String: ConfigValue]] = [ServeSettings.section: ServeSettings.configKeys,
+                                                            SamplesSettings.section: SamplesSettings.configKeys]
 
     static let globalKeys = ["modules", "intervall", "samprate", "vmlinux", "kernel_mod", "procfiles", "module_path"]
     /// Every module understands its own interval.

@@ -28,8 +28,9 @@ public enum ExportStep {
         var files = [(name: String, bytes: [UInt8])]()
         for (module, model) in models {
             for table in model.results.tables {
-                // A unit of "1" is a count.
-                let header = table.labels + table.metrics.map { "\($0.name) (\($0.unit == "1" || $0.unit.isEmpty ? "count" : $0.unit))" }
+                // A unit of "1", or none, is a count.
+                let header = table.labels
+                    + table.metrics.map { "\($0.name) (\([.count, .unspecified].contains($0.measure) ? "count" : $0.unit))" }
                 var text = header.map(quoted).joined(separator: ",") + "\r\n"
                 for row in table.rows {
                     text += (row.labels.map(quoted) + row.values.map { $0.isNaN ? "" : Exposition.number($0) }).joined(separator: ",") + "\r\n"
@@ -50,14 +51,14 @@ public enum ExportStep {
     /// cap): for a Pushgateway or node_exporter's textfile collector.
     public static func openMetrics(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> String {
         let config = try runConfig(dir, modules: modules)
-        let addresses = config.setting("serve", "addresses")?.first == "yes"
+        let addresses = ServeSettings(config).addresses
         var families = [MetricFamily]()
         for (module, log) in try rawLogs(dir, config: config, modules: modules) {
             guard let served = module as? any ServedModule else { continue }
             families += try served.metricFamilies(log, config: config, addresses: addresses)
         }
         guard !families.isEmpty else { throw LockstatError("\(dir.path): no module of the run has metrics (stat, diskstats, lock_stat, contention do)") }
-        let cap = ExposedSeries(maxSeries: Int(config.setting("serve", "max_series")?.first ?? "") ?? ServePipeline.defaultMaxSeries)
+        let cap = ExposedSeries(maxSeries: ServeSettings(config).maxSeries)
         return Exposition.render(cap.bounded(families), format: .openMetrics)
     }
 

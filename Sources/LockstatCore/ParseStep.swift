@@ -1,11 +1,6 @@
 /// Raw samples → samples.pickle and samples.json. Needs only the test directory: it reads the
 /// config snapshot and `samples/`, never the live machine, so it re-runs on a copied directory.
 public enum ParseStep {
-    /// `samples.series arrays` stores samples.pickle's series as Python's array.array('d') (8
-    /// bytes a value, NaN for None) instead of lists of floats: a day-long run loads in a
-    /// fraction of the time and memory. samples.json keeps lists.
-    static let configKeys: [String: ConfigValue] = ["series": .choice(["lists", "arrays"])]
-
     public struct Outcome {
         public var data: PyValue
         /// Each parsed module's typed results, in config order.
@@ -76,7 +71,7 @@ public enum ParseStep {
         let data = PyValue.stringDict([(SamplesFormat.key, .int(Int64(SamplesFormat.version)))] + entries)
         // 0600: the data can hold kernel addresses (locks without a name), readable by root and
         // the invoking user only (given to them under sudo).
-        let arrays = config.setting("samples", "series")?.first == "arrays"
+        let arrays = SamplesSettings(config).series == .arrays
         try dir.write("samples.pickle", mode: 0o600) { Pickle.write(data, seriesAsArrays: arrays, to: $0) }
         try dir.write("samples.json", mode: 0o600) { JSON.write(data, to: $0) }
         try dir.addToManifest(files)
@@ -85,7 +80,7 @@ public enum ParseStep {
 
     /// The modules run.json says the run skipped (none without run.json: a run cut short).
     static func skippedModules(_ dir: TestDirectory) -> [String] {
-        (RunSet.metadata(dir)["skipped"] as? [[String: Any]] ?? []).compactMap { $0["module"] as? String }
+        (RunMetadata.read(dir).skipped ?? []).compactMap(\.module)
     }
 }
 
@@ -112,10 +107,16 @@ public enum GraphStep {
 }
 
 /// samples.pickle's and samples.json's format: `_lockstat_format`, beside the modules' keys.
-/// Files written before it existed are version 1.
+/// Files written before it existed are version 1, and are not read back (their entries had
+/// other keys): `lockstat parse DIR` writes them again from the raw logs. Version 2 is read
+/// strictly (each module's `decode`); its entries only ever gained keys (`over_run`,
+/// `cost.cpus`), which files written before them leave out. Renaming or removing a key, or
+/// adding one a decoder must have, makes a new version.
 public enum SamplesFormat {
     public static let key = "_lockstat_format"
     public static let version = 2
+    /// The oldest format read back.
+    public static let oldestRead = 2
 }
 
 /// DIR/samples.pickle read back, with errors that name the file.
@@ -128,7 +129,12 @@ public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
     case .success(let samples):
         let version = Int(samples[SamplesFormat.key]?.number ?? 1)
         guard version <= SamplesFormat.version else {
-            throw LockstatError("\(path): written by a newer lockstat (format \(version); this one reads 1 to \(SamplesFormat.version))")
+            throw LockstatError("\(path): written by a newer lockstat (format \(version); this one reads "
+                                + "\(SamplesFormat.oldestRead) to \(SamplesFormat.version))")
+        }
+        guard version >= SamplesFormat.oldestRead else {
+            throw LockstatError("\(path): format \(version), written by an older lockstat: "
+                                + "`lockstat parse \(dir.path)` writes it again from the raw logs")
         }
         return samples
     case .failure(let f):

@@ -133,21 +133,47 @@ public struct ResultColumn: Sendable {
     public let aliases: [String]
     /// The column heading: "total wait".
     public let title: String
-    /// The unit of the stored values: "ns", "us", "s", "1" (a count), "%", "1/s", "kB/s".
-    public let unit: String
+    /// The unit of the stored values.
+    public let measure: MetricUnit
+    /// The unit as written in reports, CSV headers and JSON: "ns", "us", "s", "1" (a count), "%", "1/s", "kB/s".
+    public var unit: String { measure.text }
     public let kind: Kind
     public let worse: Worse
 
     public init(_ name: String, _ title: String, unit: String, kind: Kind, worse: Worse = .higher, aliases: [String] = []) {
         self.name = name
         self.title = title
-        self.unit = unit
+        self.measure = MetricUnit(unit)
         self.kind = kind
         self.worse = worse
         self.aliases = aliases
     }
 
     static func spelling(_ key: String) -> String { key.lowercased().replacingOccurrences(of: "-", with: "_") }
+}
+
+/// The unit of a metric's values, from its text ("ns", "1"), which it gives back unchanged.
+public enum MetricUnit: Equatable, Sendable {
+    /// "1": things counted.
+    case count
+    /// "": a drop-in module's column declared without a unit.
+    case unspecified
+    case nanoseconds, microseconds, milliseconds, seconds
+    /// "%".
+    case percent
+    /// Any other unit ("1/s", "kB/s"), as written.
+    case other(String)
+
+    static let spelled: [(text: String, unit: MetricUnit)] = [
+        ("1", .count), ("", .unspecified), ("ns", .nanoseconds), ("us", .microseconds), ("ms", .milliseconds), ("s", .seconds), ("%", .percent),
+    ]
+
+    public init(_ text: String) { self = Self.spelled.first { $0.text == text }?.unit ?? .other(text) }
+
+    public var text: String {
+        if case .other(let text) = self { return text }
+        return Self.spelled.first { $0.unit == self }!.text
+    }
 }
 
 /// One quantity over time, aligned with `Results.time`; NaN where there is no value.

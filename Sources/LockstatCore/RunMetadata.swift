@@ -4,52 +4,99 @@ import Glibc
 /// DIR/run.json: what ran and where, so `graph`, the report and later comparisons can show and
 /// check it without the live machine: the command, when and how long, the program's status,
 /// the kernel and CPUs, the config, each module's interval and counts, the warnings and the
-/// modules skipped with their reasons.
-struct RunMetadata {
+/// modules skipped with their reasons. Written and read by this type alone; every key is
+/// optional on reading, so a run.json cut short or made by hand reads as what it has.
+public struct RunMetadata: Codable, Sendable {
     static let fileName = "run.json"
     static let version = 1
 
-    var command: [String]
-    var started: Date
-    var seconds: Double
-    var status: Int32
-    var config: String
-    var system: SystemRoot
-    var modules: [SampledModule]
-    var skipped: [(module: String, reason: String)]
-    var warnings: [String]
-    var notes: [String]
+    public struct Module: Codable, Sendable {
+        public var name: String?
+        public var intervalSeconds: Double?
+        public var samples: Int?
+        public var missedTicks: Int?
+        public var failedSamples: Int?
+        public var failedWrites: Int?
 
-    var value: PyValue {
+        enum CodingKeys: String, CodingKey {
+            case name, intervalSeconds = "interval_s", samples, missedTicks = "missed_ticks", failedSamples = "failed_samples"
+            case failedWrites = "failed_writes"
+        }
+    }
+
+    public struct Skipped: Codable, Sendable {
+        public var module: String?
+        public var reason: String?
+    }
+
+    public var runFormat: Int?
+    public var command: [String]?
+    /// ISO 8601, with fractions of a second.
+    public var started: String?
+    public var seconds: Double?
+    public var exitStatus: Int?
+    public var kernelRelease: String?
+    public var cpuModel: String?
+    public var cpus: Int?
+    /// A replay's --proc-root (None for a live run).
+    public var procRoot: String?
+    public var config: String?
+    public var modules: [Module]?
+    public var skipped: [Skipped]?
+    public var warnings: [String]?
+    public var notes: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case runFormat = "run_format", command, started, seconds, exitStatus = "exit_status", kernelRelease = "kernel_release"
+        case cpuModel = "cpu_model", cpus, procRoot = "proc_root", config, modules, skipped, warnings, notes
+    }
+
+    /// A run.json with no key (none was written).
+    public init() {}
+
+    /// The run.json of a run that just ended, with this machine's kernel and CPUs.
+    init(command: [String], started: Date, seconds: Double, status: Int32, config: String, system: SystemRoot,
+         modules: [SampledModule], skipped: [(module: String, reason: String)], warnings: [String], notes: [String]) {
         var uts = utsname()
         uname(&uts)
-        let release = withUnsafeBytes(of: uts.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        let cpuinfo = (try? FileReader.readText(system.path("/proc/cpuinfo")).get()) ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
-            .trimmingCharacters(in: .whitespaces) ?? "unknown"
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return .stringDict([
-            ("run_format", .int(Int64(Self.version))),
-            ("command", .list(command.map(PyValue.string))),
-            ("started", .string(formatter.string(from: started))),
-            ("seconds", .float(seconds)),
-            ("exit_status", .int(Int64(status))),
-            ("kernel_release", .string(release)),
-            ("cpu_model", .string(model)),
-            ("cpus", .int(Int64(sysconf(Int32(_SC_NPROCESSORS_ONLN))))),
-            ("proc_root", system.isReplay ? .string(system.root) : .none),
-            ("config", .string(config)),
-            ("modules", .list(modules.map { m in
-                .stringDict([("name", .string(m.name)), ("interval_s", .float(Double(m.intervalNanoseconds) / 1e9)),
-                             ("samples", .int(Int64(m.counters.samples.load(ordering: .relaxed)))),
-                             ("missed_ticks", .int(Int64(m.counters.missed.load(ordering: .relaxed)))),
-                             ("failed_samples", .int(Int64(m.counters.failed.load(ordering: .relaxed)))),
-                             ("failed_writes", .int(Int64(m.writeErrors)))])
-            })),
-            ("skipped", .list(skipped.map { .stringDict([("module", .string($0.module)), ("reason", .string($0.reason))]) })),
-            ("warnings", .list(warnings.map(PyValue.string))),
-            ("notes", .list(notes.map(PyValue.string))),
-        ])
+        runFormat = Self.version
+        self.command = command
+        self.started = formatter.string(from: started)
+        self.seconds = seconds
+        exitStatus = Int(status)
+        kernelRelease = withUnsafeBytes(of: uts.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        let cpuinfo = (try? FileReader.readText(system.path("/proc/cpuinfo")).get()) ?? ""
+        cpuModel = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
+            .trimmingCharacters(in: .whitespaces) ?? "unknown"
+        cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        procRoot = system.isReplay ? system.root : nil
+        self.config = config
+        self.modules = modules.map { m in
+            Module(name: m.name, intervalSeconds: Double(m.intervalNanoseconds) / 1e9,
+                   samples: Int(m.counters.samples.load(ordering: .relaxed)), missedTicks: Int(m.counters.missed.load(ordering: .relaxed)),
+                   failedSamples: Int(m.counters.failed.load(ordering: .relaxed)), failedWrites: Int(m.writeErrors))
+        }
+        self.skipped = skipped.map { Skipped(module: $0.module, reason: $0.reason) }
+        self.warnings = warnings
+        self.notes = notes
+    }
+
+    /// The file's text: every key, in the order above, None where there is no value.
+    var value: PyValue {
+        get throws { try PyValueEncoder.encode(self) }
+    }
+
+    /// DIR/run.json, read through the directory's descriptor; no key when there is none or it is no JSON object.
+    public static func read(_ run: TestDirectory) -> RunMetadata {
+        guard case .success(let bytes) = run.read(fileName) else { return RunMetadata() }
+        return (try? JSONDecoder().decode(RunMetadata.self, from: Data(bytes))) ?? RunMetadata()
+    }
+
+    /// run.json's keys as JSONSerialization gives them (a run.json made by hand, in a test).
+    public init(json: [String: Any]) {
+        let data = (try? JSONSerialization.data(withJSONObject: json)) ?? Data()
+        self = (try? JSONDecoder().decode(RunMetadata.self, from: data)) ?? RunMetadata()
     }
 }

@@ -8,8 +8,8 @@ import LockstatCharts
 /// is escaped for where it lands; tables and charts are plain HTML and SVG, the script only
 /// sorts, filters, zooms and moves the shared time cursor.
 public struct RunPage {
-    /// run.json as written (empty when the run has none).
-    public let metadata: [String: Any]
+    /// run.json as written (no key when the run has none).
+    public let metadata: RunMetadata
     public let modules: [(module: String, results: Results)]
     /// The test directory's files, for the links.
     public let files: [String]
@@ -21,10 +21,15 @@ public struct RunPage {
     /// Series per chart, and points per series in the cursor's data.
     static let maxSeries = 10, maxPoints = 1200
 
-    public init(metadata: [String: Any], modules: [(module: String, results: Results)], files: [String]) {
+    public init(metadata: RunMetadata, modules: [(module: String, results: Results)], files: [String]) {
         self.metadata = metadata
         self.modules = modules
         self.files = files
+    }
+
+    /// A page over run.json's keys as JSONSerialization gives them (a run.json made by hand).
+    public init(metadata json: [String: Any], modules: [(module: String, results: Results)], files: [String]) {
+        self.init(metadata: RunMetadata(json: json), modules: modules, files: files)
     }
 
     public var html: String {
@@ -63,43 +68,44 @@ public struct RunPage {
 
     /// DIR/index.html from DIR's run.json, the results and the files DIR's manifest lists.
     public static func write(_ dir: TestDirectory, modules: [(module: String, results: Results)]) throws {
-        let page = RunPage(metadata: RunSet.metadata(dir), modules: modules, files: dir.recordedFiles())
+        let page = RunPage(metadata: RunMetadata.read(dir), modules: modules, files: dir.recordedFiles())
         try dir.write(fileName, page.html)
         try dir.addToManifest([fileName])
     }
 
     public static let fileName = "index.html"
 
-    var command: String { (metadata["command"] as? [String])?.joined(separator: " ") ?? "?" }
+    var command: String { metadata.command?.joined(separator: " ") ?? "?" }
 
     // MARK: top
 
     func header() -> String {
         func row(_ name: String, _ value: String) -> String { "<tr><th>\(Self.escape(name))</th><td>\(value)</td></tr>\n" }
         var out = "<header><h1>lockstat: <code>\(Self.escape(command))</code></h1>\n<table class=\"meta\">\n"
-        if let started = metadata["started"] as? String { out += row("started", Self.escape(started)) }
-        if let seconds = metadata["seconds"] as? Double { out += row("duration", String(format: "%.3f s", seconds)) }
-        if let status = metadata["exit_status"] as? Int { out += row("exit status", "\(status)") }
-        for (key, name) in [("kernel_release", "kernel"), ("cpu_model", "CPU model"), ("cpus", "CPUs online")] {
-            if let v = metadata[key] { out += row(name, Self.escape("\(v)")) }
+        if let started = metadata.started { out += row("started", Self.escape(started)) }
+        if let seconds = metadata.seconds { out += row("duration", String(format: "%.3f s", seconds)) }
+        if let status = metadata.exitStatus { out += row("exit status", "\(status)") }
+        let machine: [((any CustomStringConvertible)?, String)] = [(metadata.kernelRelease, "kernel"), (metadata.cpuModel, "CPU model"),
+                                                                 (metadata.cpus, "CPUs online")]
+        for (v, name) in machine {
+            if let v { out += row(name, Self.escape(v.description)) }
         }
-        if let root = metadata["proc_root"] as? String { out += row("replayed from", Self.escape(root)) }
-        for m in metadata["modules"] as? [[String: Any]] ?? [] {
-            let name = m["name"] as? String ?? "?"
-            var line = String(format: "every %g s: %d samples, %d missed ticks", m["interval_s"] as? Double ?? 0, m["samples"] as? Int ?? 0, m["missed_ticks"] as? Int ?? 0)
-            if let failed = m["failed_samples"] as? Int, failed > 0 { line += ", \(failed) failed samples" }
-            if let writes = m["failed_writes"] as? Int, writes > 0 { line += ", \(writes) failed writes" }
-            out += row("module " + name, Self.escape(line))
+        if let root = metadata.procRoot { out += row("replayed from", Self.escape(root)) }
+        for m in metadata.modules ?? [] {
+            var line = String(format: "every %g s: %d samples, %d missed ticks", m.intervalSeconds ?? 0, m.samples ?? 0, m.missedTicks ?? 0)
+            if let failed = m.failedSamples, failed > 0 { line += ", \(failed) failed samples" }
+            if let writes = m.failedWrites, writes > 0 { line += ", \(writes) failed writes" }
+            out += row("module " + (m.name ?? "?"), Self.escape(line))
         }
-        for s in metadata["skipped"] as? [[String: Any]] ?? [] {
-            out += row("module " + (s["module"] as? String ?? "?"), "<span class=\"bad\">skipped: \(Self.escape(s["reason"] as? String ?? "?"))</span>")
+        for s in metadata.skipped ?? [] {
+            out += row("module " + (s.module ?? "?"), "<span class=\"bad\">skipped: \(Self.escape(s.reason ?? "?"))</span>")
         }
-        for note in metadata["notes"] as? [String] ?? [] { out += row("cost", Self.escape(note)) }
+        for note in metadata.notes ?? [] { out += row("cost", Self.escape(note)) }
         out += "</table>\n"
-        if let config = metadata["config"] as? String {
+        if let config = metadata.config {
             out += "<details><summary>config</summary><pre>\(Self.escape(config))</pre></details>\n"
         }
-        let warnings = metadata["warnings"] as? [String] ?? []
+        let warnings = metadata.warnings ?? []
         if !warnings.isEmpty {
             out += "<ul class=\"warnings\">" + warnings.map { "<li>\(Self.escape($0))</li>" }.joined() + "</ul>\n"
         }
@@ -129,7 +135,7 @@ public struct RunPage {
     func sections() -> String {
         var out = "", chartIndex = 0
         let charts = self.charts
-        let skipped = Set((metadata["skipped"] as? [[String: Any]] ?? []).compactMap { $0["module"] as? String })
+        let skipped = Set((metadata.skipped ?? []).compactMap(\.module))
         for m in modules {
             out += "<section class=\"module\" id=\"m-\(Self.escape(m.module))\"><h2>\(Self.escape(m.module))</h2>\n"
             out += m.results.notes.map { "<p class=\"note\">\(Self.escape($0))</p>\n" }.joined()
@@ -142,7 +148,7 @@ public struct RunPage {
             out += "</section>\n"
         }
         for name in skipped where !modules.contains(where: { $0.module == name }) {
-            let reason = (metadata["skipped"] as? [[String: Any]] ?? []).first { $0["module"] as? String == name }?["reason"] as? String ?? "?"
+            let reason = metadata.skipped?.first { $0.module == name }?.reason ?? "?"
             out += "<section class=\"module\" id=\"m-\(Self.escape(name))\"><h2>\(Self.escape(name))</h2><p class=\"bad\">skipped: \(Self.escape(reason))</p></section>\n"
         }
         return out

@@ -9,8 +9,8 @@ public struct RunGroup {
         /// The program's run time (run.json), which counts and times are divided by.
         public let seconds: Double
         public let status: Int32
-        /// run.json as written; empty for a run without one.
-        public let metadata: [String: Any]
+        /// run.json as written; no key for a run without one.
+        public let metadata: RunMetadata
         public let results: [(module: String, results: Results)]
     }
 
@@ -29,11 +29,11 @@ public struct RunGroup {
         var runs = [Run](), failed = [(directory: String, status: Int32)]()
         for runPath in isSet ? members.map({ path + "/" + $0 }) : [path] {
             let run = TestDirectory(runPath)
-            let metadata = RunSet.metadata(run)
-            let status = Int32(metadata["exit_status"] as? Int ?? 0)
+            let metadata = RunMetadata.read(run)
+            let status = Int32(clamping: metadata.exitStatus ?? 0)
             guard status == 0 else { failed.append((runPath, status)); continue }
             let models = try loadModels(run, modules: try modules(runPath), warnings: &warnings)
-            runs.append(Run(directory: runPath, seconds: metadata["seconds"] as? Double ?? .nan, status: status, metadata: metadata,
+            runs.append(Run(directory: runPath, seconds: metadata.seconds ?? .nan, status: status, metadata: metadata,
                             results: models.map { ($0.module, $0.model.results) }))
         }
         return RunGroup(path: path, isSet: isSet, runs: runs, failed: failed)
@@ -106,12 +106,6 @@ public enum RunSet {
             return (name, entry)
         }
         return (named, warmup ?? 0)
-    }
-
-    /// A run's run.json, read through its directory descriptor; empty when it has none.
-    public static func metadata(_ run: TestDirectory) -> [String: Any] {
-        guard case .success(let bytes) = run.read("run.json") else { return [:] }
-        return (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
     }
 
     /// One run of a set, as the set's summary lists it.

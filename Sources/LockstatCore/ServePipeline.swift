@@ -18,19 +18,14 @@ public struct ServeRequest {
 /// `lockstat serve`: the modules sample as in a run, without a program, until a terminating
 /// signal (SIGTERM, SIGINT, SIGHUP…); a scrape of /metrics reads their totals. Logs go to stderr; it never daemonizes.
 public enum ServePipeline {
-    /// serve.max_series: rows per family ever exposed. serve.addresses: raw kernel addresses as label values.
-    public static let defaultMaxSeries = 500
-    /// max_series: every exposed row is kept for serve's lifetime and sent on every scrape; a
-    /// million rows per family is past what a Prometheus server ingests from one target.
-    static let configKeys: [String: ConfigValue] = ["max_series": .integer(1...1_000_000), "addresses": .choice(["yes", "no"])]
     /// The interval of a module without one of its own: scrapes come seconds apart.
     public static let defaultInterval = 1.0
 
     public static func run(_ request: ServeRequest, modules available: [any LockstatModule]) throws -> Int32 {
         let console = Console(quiet: false)
         let config = request.config
-        let maxSeries = Int(config.setting("serve", "max_series")?.first ?? "") ?? defaultMaxSeries
-        let addresses = config.setting("serve", "addresses")?.first == "yes"
+        let settings = ServeSettings(config)
+        let maxSeries = settings.maxSeries, addresses = settings.addresses
         ls_signals_install()
         try Program.startSupervisor()
         // The port first: one in use stops serve before presampling changes anything.
@@ -55,8 +50,8 @@ public enum ServePipeline {
             }
             do {
                 let source = try servable.serving(context)
-                let own = config.setting(name, "intervall").flatMap { $0.first }.flatMap(Double.init)
-                let interval = own ?? module.defaultInterval(for: config, on: request.system) ?? defaultInterval
+                let interval = config.interval(for: name, moduleDefault: module.defaultInterval(for: config, on: request.system)
+                                                                             ?? defaultInterval)
                 served.append(.init(module: name, source: source, intervalNanoseconds: UInt64(interval * 1e9), due: now))
             } catch {
                 console.warn("module \(name) skipped: \(error)")

@@ -47,8 +47,9 @@ struct ContentionData {
         guard let begin = fields["begin_id"].flatMap(UInt16.init), let end = fields["end_id"].flatMap(UInt16.init) else {
             throw LockstatError("\(log.path): no tracepoint layout record")
         }
-        let layout = TracepointLayout(beginID: begin, endID: end, lockAddressOffset: fields["lock_addr_offset"].flatMap(TracepointLayout.offset) ?? 8,
-                                      valueOffset: fields["flags_offset"].flatMap(TracepointLayout.offset) ?? 16)
+        let layout = TracepointLayout(beginID: begin, endID: end,
+                                      lockAddressOffset: fields["lock_addr_offset"].flatMap(TracepointLayout.offset) ?? TracepointFields.lockAddress,
+                                      valueOffset: fields["flags_offset"].flatMap(TracepointLayout.offset) ?? TracepointFields.flags)
         var events = [ContentionEvent](), lost: UInt64 = 0, bad = 0
         for r in log.records where r.kind == .snapshot && r.stream < RawLogStream.firstNamed {
             // Even streams are contention_begin rings (opened with a callchain), odd ones contention_end.

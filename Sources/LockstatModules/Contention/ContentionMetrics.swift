@@ -161,7 +161,7 @@ final class ContentionSource: MetricsSource {
 extension ContentionModule: ServedModule {
     public func serving(_ context: ServingContext) throws -> any MetricsSource {
         if let reason = Self.bpfRefusal(context.system) { throw LockstatError("serve needs bpf mode: \(reason)") }
-        let entries = Int(context.config.setting(name, "entries")?.first ?? "") ?? Self.defaultEntries
+        let entries = ContentionSettings(context.config).entries
         return try ContentionSource(entries: entries, interval: context.config.interval(for: name, moduleDefault: Self.bpfInterval), context: context)
     }
 

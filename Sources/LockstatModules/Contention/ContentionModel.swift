@@ -97,34 +97,59 @@ public struct ContentionModel: ModuleModel {
         self.unpaired = unpaired; self.unfinished = unfinished
     }
 
-    init(entry e: PyValue) {
-        func int(_ v: PyValue?) -> Int { Int(v?.number ?? 0) }
-        func ns(_ v: PyValue?) -> UInt64 { UInt64(max(0, v?.number ?? 0)) }
-        func rows(_ list: Key, _ key: Key) -> [Row] {
-            (e[list]?.listItems ?? []).map { r in
-                Row(key: r[key]?.string ?? "?", type: r[Key.type]?.string ?? "?", contended: int(r[Key.contended]),
-                    total: ns(r[Key.total]), max: ns(r[Key.max]), min: ns(r[Key.min]), avg: ns(r[Key.avg]))
+    /// The entry read back: the keys it has must be the entry's, of their types, and each row
+    /// complete; a table, series or count the entry leaves out is one with nothing recorded.
+    init(entry e: PyValue) throws {
+        try e.refuseKeys(otherThan: [Key.time, .contentionRate, .waitRate, .topCallers, .callers, .locks, .tasks, .histograms,
+                                     .folded, .owners, .lost, .cost, .unpaired, .unfinished])
+        func rows(_ list: Key, _ key: Key) throws -> [Row] {
+            try (e.optional(list, .list) ?? []).enumerated().map { i, r in
+                try decoding("\(list.rawValue)[\(i)]") {
+                    Row(key: try r.required(key, .string), type: try r.required(Key.type, .string), contended: try r.required(Key.contended, .int),
+                        total: try r.required(Key.total, .count), max: try r.required(Key.max, .count), min: try r.required(Key.min, .count),
+                        avg: try r.required(Key.avg, .count))
+                }
             }
         }
-        func rates(_ v: PyValue?) -> Rates { Rates(contentions: v?[Key.contentionRate]?.doubles ?? [], waitMicroseconds: v?[Key.waitRate]?.doubles ?? []) }
-        let top = e[Key.topCallers], histograms = e[Key.histograms], cost = e[Key.cost]
-        self.init(time: e[Key.time]?.doubles ?? [], all: rates(e), topCallers: (top?.keys ?? []).map { ($0, rates(top?[$0])) },
-                  callers: rows(.callers, .caller), locks: rows(.locks, .lock), tasks: rows(.tasks, .task),
-                  owners: (e[Key.owners]?.listItems ?? []).map { o in
-                      Owner(owner: o[Key.owner]?.string ?? "?", lock: o[Key.lock]?.string ?? "?", contended: int(o[Key.contended]), total: ns(o[Key.total]))
-                  },
-                  histograms: (histograms?.stringItems ?? []).map { name, h in
-                      (name, h.stringItems.map { (UInt64($0.key) ?? 0, int($0.value)) })
-                  },
-                  folded: (e[Key.folded]?.listItems ?? []).compactMap { item in
-                      guard case .tuple(let t) = item, t.count == 2, let s = t[0].string else { return nil }
-                      return (s, ns(t[1]))
-                  },
-                  lost: int(e[Key.lost]),
-                  cost: cost?[Key.mode]?.string.map { mode in
-                      Cost(mode: mode, counters: (cost?.keys ?? []).filter { $0 != Key.mode.rawValue }.map { ($0, Int64(cost?[$0]?.number ?? 0)) })
-                  },
-                  unpaired: int(e[Key.unpaired]), unfinished: int(e[Key.unfinished]))
+        func rates(_ v: PyValue, required: Bool) throws -> Rates {
+            required ? Rates(contentions: try v.required(Key.contentionRate, .doubles), waitMicroseconds: try v.required(Key.waitRate, .doubles))
+                : Rates(contentions: try v.optional(Key.contentionRate, .doubles) ?? [], waitMicroseconds: try v.optional(Key.waitRate, .doubles) ?? [])
+        }
+        let topCallers = try (e.optional(Key.topCallers, .dict) ?? []).map { caller, v in
+            (caller, try decoding("\(Key.topCallers.rawValue)[\(caller)]") { try rates(v, required: true) })
+        }
+        let owners = try (e.optional(Key.owners, .list) ?? []).enumerated().map { i, o in
+            try decoding("\(Key.owners.rawValue)[\(i)]") {
+                Owner(owner: try o.required(Key.owner, .string), lock: try o.required(Key.lock, .string),
+                      contended: try o.required(Key.contended, .int), total: try o.required(Key.total, .count))
+            }
+        }
+        let histograms = try decoding(Key.histograms.rawValue) {
+            try (e.optional(Key.histograms, .dict) ?? []).map { name, h in
+                (name, try PyValue.typed(h, name, .dict).map { bucket, count in
+                    guard let lower = UInt64(bucket) else { throw LockstatError("\(name): key '\(bucket)' is no bucket's lower bound (ns)") }
+                    return (lower, try PyValue.typed(count, bucket, .int))
+                })
+            }
+        }
+        let folded = try (e.optional(Key.folded, .list) ?? []).enumerated().map { i, item in
+            try decoding("\(Key.folded.rawValue)[\(i)]") {
+                guard case .tuple(let t) = item, t.count == 2, let stack = t[0].string, let waited = PyType.count.read(t[1]) else {
+                    throw LockstatError("is \(item.typeName), not a tuple of a stack and its ns")
+                }
+                return (stack, waited)
+            }
+        }
+        let cost = try decoding(Key.cost.rawValue) {
+            try e.optional(Key.cost, .dict).map { items in
+                Cost(mode: try e[Key.cost]!.required(Key.mode, .string),
+                     counters: try items.filter { $0.key != Key.mode.rawValue }.map { ($0.key, Int64(try PyValue.typed($0.value, $0.key, .int))) })
+            }
+        }
+        self.init(time: try e.optional(Key.time, .doubles) ?? [], all: try rates(e, required: false), topCallers: topCallers,
+                  callers: try rows(.callers, .caller), locks: try rows(.locks, .lock), tasks: try rows(.tasks, .task), owners: owners,
+                  histograms: histograms, folded: folded, lost: try e.optional(Key.lost, .int) ?? 0, cost: cost,
+                  unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0)
     }
 
     // MARK: the generic form

@@ -8,10 +8,10 @@ import LockstatCore
 /// `ring` copies every event through perf ring buffers (perf lock record's way); `auto` (the
 /// default) is bpf where this machine allows it.
 public struct ContentionModule: TypedModule {
-    public let name = "contention"
+    static let moduleName = "contention"
+    public let name = moduleName
     public let summary = "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, owners, wait times, flame graph; aggregated in the kernel by BPF where it can (contention.mode)"
-    public let configKeys: [String: ConfigValue] = ["scope": .choice(["system", "program"]), "top": .topRows,
-                                                     "mode": .choice(["auto", "bpf", "ring"]), "entries": .integer(entriesRange)]
+    public var configKeys: [String: ConfigValue] { ContentionSettings.configKeys }
     /// contention.entries: a drain of a full map (216 bytes an entry) is one raw-log snapshot, and
     /// parse refuses a snapshot past RawLogFormat.maxSnapshot (64 MiB): 2^18 entries is 54 MiB.
     static let entriesRange = 1...262_144
@@ -23,8 +23,6 @@ public struct ContentionModule: TypedModule {
     /// bpf mode: the kernel keeps the totals, so reading them twice a second loses nothing.
     static let bpfInterval = 0.5
     static let kallsymsStream = RawLogStream.named(1), layoutStream = RawLogStream.named(2), commStream = RawLogStream.named(3)
-    /// perf lock contention -b's default size of its maps.
-    static let defaultEntries = 16384
 
     public init() {}
 
@@ -32,10 +30,10 @@ public struct ContentionModule: TypedModule {
 
     /// The mode a config gets here, and why not bpf when it asked for auto.
     func mode(_ config: Config, _ system: SystemRoot) -> (mode: Mode, fallback: String?) {
-        switch config.setting(name, "mode")?.first ?? "auto" {
-        case "ring": return (.ring, nil)
-        case "bpf": return (.bpf, nil)
-        default:
+        switch ContentionSettings(config).mode {
+        case .ring: return (.ring, nil)
+        case .bpf: return (.bpf, nil)
+        case .auto:
             if let reason = Self.bpfRefusal(system) { return (.ring, reason) }
             return (.bpf, nil)
         }
@@ -73,8 +71,8 @@ public struct ContentionModule: TypedModule {
 
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
         let (mode, fallback) = mode(context.config, context.system)
-        let entries = Int(context.config.setting(name, "entries")?.first ?? "") ?? Self.defaultEntries
-        let scopeProgram = context.config.setting(name, "scope")?.first == "program"
+        let settings = ContentionSettings(context.config)
+        let entries = settings.entries, scopeProgram = settings.scope == .program
         if mode == .bpf {
             if let reason = Self.bpfRefusal(context.system) { throw LockstatError(reason) }
             do {
@@ -85,7 +83,7 @@ public struct ContentionModule: TypedModule {
                 KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
                 return recorder
             } catch {
-                guard context.config.setting(name, "mode")?.first != "bpf" else { throw error }
+                guard settings.mode != .bpf else { throw error }
                 context.warn("contention: bpf mode could not load (\(error)): ring mode")
                 return try ringPresampling(context, scopeProgram: scopeProgram)
             }
@@ -100,21 +98,22 @@ public struct ContentionModule: TypedModule {
         }
         let beginFormat = tracefs.format("contention_begin"), endFormat = tracefs.format("contention_end")
         let layout = TracepointLayout(beginID: begin, endID: end,
-                                      lockAddressOffset: Tracefs.offset(of: "lock_addr", in: beginFormat) ?? 8,
-                                      valueOffset: Tracefs.offset(of: "flags", in: beginFormat) ?? 16)
+                                      lockAddressOffset: Tracefs.offset(of: "lock_addr", in: beginFormat) ?? TracepointFields.lockAddress,
+                                      valueOffset: Tracefs.offset(of: "flags", in: beginFormat) ?? TracepointFields.flags)
         let recorder = try ContentionRecorder(layout: layout, cpus: onlineCPUs(context.system), scopeProgram: scopeProgram,
                                               system: context.system, log: context.log)
         // What parse needs to read the events again later: the layout, the kernel's symbols.
         context.log.append(kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
                            text: "begin_id \(begin)\nend_id \(end)\nlock_addr_offset \(layout.lockAddressOffset)\n" +
-                                 "flags_offset \(layout.valueOffset)\nret_offset \(Tracefs.offset(of: "ret", in: endFormat) ?? 16)\n" +
+                                 "flags_offset \(layout.valueOffset)\n" +
+                                 "ret_offset \(Tracefs.offset(of: "ret", in: endFormat) ?? TracepointFields.ret)\n" +
                                  "mode ring\nscope \(scopeProgram ? "program" : "system")\n")
         KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
         return recorder
     }
 
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
-        let data = try ContentionData(log: log, top: Int(config.setting(name, "top")?.first ?? "") ?? 10)
+        let data = try ContentionData(log: log, top: ContentionSettings(config).top)
         let files = [("samples/contention.txt", ContentionAnalysis.table(data.analysis.byCaller, keyTitle: "caller")),
                      ("contention.folded", data.analysis.folded.map { "\($0.0) \($0.1)" }.joined(separator: "\n") + "\n")]
         var warnings = [String]()
@@ -128,7 +127,7 @@ public struct ContentionModule: TypedModule {
         return ParsedModule(model: model, warnings: warnings, files: files, notes: [data.cost.line])
     }
 
-    public func decode(_ entry: PyValue) throws -> ContentionModel { ContentionModel(entry: entry) }
+    public func decode(_ entry: PyValue) throws -> ContentionModel { try ContentionModel(entry: entry) }
 
     public func plot(_ model: ContentionModel, into directory: TestDirectory) throws -> [String] {
         try ContentionPlots(model: model).write(into: directory)

@@ -47,19 +47,24 @@ public struct DiskstatsModel: ModuleModel {
                   badLines: series.badLines)
     }
 
-    init(entry e: PyValue) {
-        let devices = e[Key.devices], overRun = e[Key.overRun]
-        self.init(time: e[Key.time]?.column ?? Column(),
-                  devices: (devices?.stringItems ?? []).map { name, d in Device(name: name, columns: Self.columns(of: d)) },
-                  wholeDisks: e[Key.wholeDisks]?.strings ?? [],
-                  overRun: (overRun?.stringItems ?? []).map { name, v in (name, IostatMetrics.columns.map { v[$0]?.number ?? .nan }) },
-                  badLines: Int(e[Key.badLines]?.number ?? 0))
-    }
-
-    /// A device's columns in `columns` order, from its entry (missing ones empty).
-    static func columns(of device: PyValue) -> [Column] {
-        let byName = Dictionary(device.stringItems.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
-        return columns.map { byName[$0]?.column ?? Column() }
+    /// The entry read back: the keys it has must be the entry's, of their types, and each device's
+    /// columns all there; a key the entry leaves out is one with nothing recorded.
+    init(entry e: PyValue) throws {
+        try e.refuseKeys(otherThan: [Key.time, .devices, .wholeDisks, .total, .overRun, .badLines])
+        // `total` is written for analysis scripts; it is computed again from the devices.
+        _ = try e.optional(Key.total, .dict)
+        let devices = try decoding(Key.devices.rawValue) {
+            try (e.optional(Key.devices, .dict) ?? []).map { name, d in
+                Device(name: name, columns: try decoding(name) { try Self.columns.map { try d.required($0, .series) } })
+            }
+        }
+        let overRun = try decoding(Key.overRun.rawValue) {
+            try (e.optional(Key.overRun, .dict) ?? []).map { name, v in
+                (name, try decoding(name) { try IostatMetrics.columns.map { try v.required($0, .numberOrNone) } })
+            }
+        }
+        self.init(time: try e.optional(Key.time, .series) ?? Column(), devices: devices, wholeDisks: try e.optional(Key.wholeDisks, .strings) ?? [],
+                  overRun: overRun, badLines: try e.optional(Key.badLines, .int) ?? 0)
     }
 
     public var entry: PyValue {

@@ -37,7 +37,7 @@ public struct DiskstatsModule: TypedModule {
         return ParsedModule(model: DiskstatsModel(series: series, wholeDisks: whole), warnings: warnings)
     }
 
-    public func decode(_ entry: PyValue) throws -> DiskstatsModel { DiskstatsModel(entry: entry) }
+    public func decode(_ entry: PyValue) throws -> DiskstatsModel { try DiskstatsModel(entry: entry) }
 
     public func plot(_ model: DiskstatsModel, into directory: TestDirectory) throws -> [String] {
         try DiskstatsPlots(model: model).write(into: directory)

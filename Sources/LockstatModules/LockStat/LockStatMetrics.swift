@@ -45,7 +45,7 @@ final class LockStatSource: MetricsSource {
 
     init(_ context: ServingContext) throws {
         path = context.system.path(LockStatModule.file)
-        on = try LockStatSwitch.turnOn(context.system, clearing: context.config.setting("lock_stat", "clear")?.first != "no")
+        on = try LockStatSwitch.turnOn(context.system, clearing: LockStatSettings(context.config).clear)
         read()
     }
 

@@ -79,27 +79,46 @@ public struct LockStatModel: ModuleModel {
         self.badLines = badLines
     }
 
-    init(entry e: PyValue) {
-        columns = e[Key.columns]?.strings ?? []
-        version = e[Key.version]?.string
-        time = e[Key.time]?.doubles ?? []
-        badLines = Int(e[Key.badLines]?.number ?? 0)
+    /// The entry read back: the keys it has must be the entry's, of their types, and each class,
+    /// call site and ranked row complete; a key the entry leaves out is one with nothing recorded.
+    init(entry e: PyValue) throws {
+        try e.refuseKeys(otherThan: [Key.version, .columns, .time, .classes, .top, .badLines])
+        columns = try e.optional(Key.columns, .strings) ?? []
+        version = try e.optional(Key.version, .string)
+        time = try e.optional(Key.time, .doubles) ?? []
+        badLines = try e.optional(Key.badLines, .int) ?? 0
         let columns = columns
-        func side(_ v: PyValue?) -> [[Double]] { columns.map { v?[$0]?.doubles ?? [] } }
-        func sites(_ v: PyValue?) -> [CallSite] {
-            (v?.listItems ?? []).map { CallSite(count: $0[Key.count]?.number ?? 0, address: $0[Key.address]?.string ?? "", symbol: $0[Key.symbol]?.string ?? "?") }
+        func side(_ c: PyValue, _ key: Key) throws -> [[Double]] {
+            _ = try c.required(key, .dict)
+            return try decoding(key.rawValue) { try columns.map { try c[key]!.required($0, .doubles) } }
         }
-        let all = e[Key.classes]
-        classes = (all?.stringItems ?? []).map { name, c in
-            Class(name: name, write: side(c[Key.write]), read: side(c[Key.read]),
-                  contentionPoints: sites(c[Key.contentionPoints]), contendingPoints: sites(c[Key.contendingPoints]))
-        }
-        ranked = (e[Key.top]?.listItems ?? []).map { r in
-            let rates = r[Key.waitRate].map { wait in
-                Rates(contentions: r[Key.contentionRate]?.doubles ?? [], waitMicroseconds: wait.doubles ?? [], acquisitions: r[Key.acquisitionRate]?.doubles ?? [])
+        func sites(_ c: PyValue, _ key: Key) throws -> [CallSite] {
+            try c.required(key, .list).enumerated().map { i, site in
+                try decoding("\(key.rawValue)[\(i)]") {
+                    CallSite(count: try site.required(Key.count, .number), address: try site.required(Key.address, .string),
+                             symbol: try site.required(Key.symbol, .string))
+                }
             }
-            return Ranked(name: r[Key.class]?.string ?? "?", contentions: r[Key.contentions]?.number ?? 0, waitTotal: r[Key.waitTotal]?.number ?? 0,
-                          acquisitions: r[Key.acquisitions]?.number ?? 0, holdTotal: r[Key.holdTotal]?.number ?? 0, rates: rates)
+        }
+        classes = try decoding(Key.classes.rawValue) {
+            try (e.optional(Key.classes, .dict) ?? []).map { name, c in
+                try decoding(name) {
+                    Class(name: name, write: try side(c, .write), read: try side(c, .read),
+                          contentionPoints: try sites(c, .contentionPoints), contendingPoints: try sites(c, .contendingPoints))
+                }
+            }
+        }
+        ranked = try (e.optional(Key.top, .list) ?? []).enumerated().map { i, r in
+            try decoding("\(Key.top.rawValue)[\(i)]") {
+                // Only the top classes have rates: all three, or none.
+                let rates = try r.optional(Key.waitRate, .doubles).map { wait in
+                    Rates(contentions: try r.required(Key.contentionRate, .doubles), waitMicroseconds: wait,
+                          acquisitions: try r.required(Key.acquisitionRate, .doubles))
+                }
+                return Ranked(name: try r.required(Key.class, .string), contentions: try r.required(Key.contentions, .number),
+                              waitTotal: try r.required(Key.waitTotal, .number), acquisitions: try r.required(Key.acquisitions, .number),
+                              holdTotal: try r.required(Key.holdTotal, .number), rates: rates)
+            }
         }
     }
 

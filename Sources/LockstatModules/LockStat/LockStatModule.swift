@@ -5,9 +5,10 @@ import LockstatCore
 
 /// /proc/lock_stat of CONFIG_LOCK_STAT kernels: contention and hold statistics per lock class.
 public struct LockStatModule: TypedModule {
-    public let name = "lock_stat"
+    static let moduleName = "lock_stat"
+    public let name = moduleName
     public let summary = "lock contention per lock class from /proc/lock_stat (CONFIG_LOCK_STAT kernels): wait and hold times, call sites"
-    public let configKeys: [String: ConfigValue] = ["clear": .choice(["yes", "no"]), "top": .topRows]
+    public var configKeys: [String: ConfigValue] { LockStatSettings.configKeys }
     /// The file is large and costly to read, and a slow read must not delay other modules.
     public let samplesCheaply = false
     public let defaultInterval: Double? = 1
@@ -35,24 +36,25 @@ public struct LockStatModule: TypedModule {
             let snapshots = try DeltaSnapshotRecorder(path: context.system.path(Self.file), log: context.log)
             return LockStatRecorder(snapshots: snapshots, switch: nil)
         }
-        let on = try LockStatSwitch.turnOn(context.system, clearing: context.config.setting(name, "clear")?.first != "no")
+        let on = try LockStatSwitch.turnOn(context.system, clearing: LockStatSettings(context.config).clear)
         let snapshots = try DeltaSnapshotRecorder(path: context.system.path(Self.file), log: context.log)
         return LockStatRecorder(snapshots: snapshots, switch: on)
     }
 
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         var series = LockStatSeries()
-        series.cleared = config.setting(name, "clear")?.first != "no"
+        let settings = LockStatSettings(config)
+        series.cleared = settings.clear
         try log.forEachSnapshot { record, bytes in
             series.add(LockStatSnapshot(String(decoding: bytes, as: UTF8.self)), time: log.seconds(record))
         }
-        let top = Int(config.setting(name, "top")?.first ?? "") ?? 10
+        let top = settings.top
         var warnings = [String]()
         if series.badLines > 0 { warnings.append("\(series.badLines) lines of \(Self.file) fit no known shape and were skipped") }
         return ParsedModule(model: series.model(top: top), warnings: warnings)
     }
 
-    public func decode(_ entry: PyValue) throws -> LockStatModel { LockStatModel(entry: entry) }
+    public func decode(_ entry: PyValue) throws -> LockStatModel { try LockStatModel(entry: entry) }
 
     public func plot(_ model: LockStatModel, into directory: TestDirectory) throws -> [String] {
         try LockStatPlots(model: model).write(into: directory)

@@ -56,7 +56,7 @@ struct ProfileData {
             throw LockstatError("\(log.path): no profiler setup record")
         }
         setup = ProfileSetup(text: log.text(setupRecord))
-        top = Int(config.setting(ProfileModule.moduleName, "top")?.first ?? "") ?? 10
+        top = ProfileSettings(config).top
         var kernel = KernelSymbols(try KallsymsRecord.read(log, stream: ProfileModule.kallsymsStream))
         var vmlinuxWarning: String?
         if let path = config.globals["vmlinux"]?.first {

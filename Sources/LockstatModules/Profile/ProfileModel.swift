@@ -85,31 +85,48 @@ public struct ProfileModel: ModuleModel {
         self.folded = folded; self.frameKinds = frameKinds; self.lost = lost
     }
 
-    init(entry e: PyValue) {
-        func int(_ v: PyValue?) -> Int { Int(v?.number ?? 0) }
-        func ints(_ v: PyValue?) -> [Int] { (v?.listItems ?? []).map(int) }
-        func rows(_ key: Key) -> [Row] {
-            (e[key]?.listItems ?? []).map { r in
-                Row(symbol: r[Key.symbol]?.string ?? "?", image: r[Key.image]?.string ?? "?", kind: r[Key.kind]?.string ?? "unknown",
-                    samples: int(r[Key.samples]), samplesPerCPU: ints(r[Key.samplesPerCPU]), periodSum: r[Key.periodSum]?.number ?? 0,
-                    percent: r[Key.percent]?.number ?? 0, percentPerCPU: (r[Key.percentPerCPU]?.listItems ?? []).map { $0.number ?? 0 })
+    /// The entry read back: the keys it has must be the entry's, of their types, and each row
+    /// complete; a key the entry leaves out is one with nothing recorded.
+    init(entry e: PyValue) throws {
+        try e.refuseKeys(otherThan: [Key.cpuCount, .cpus, .cpuModel, .event, .randomPeriod, .frequency, .scope, .totalSamples,
+                                     .samplesPerCPU, .periodSum, .rows, .images, .processes, .time, .top, .folded, .frameKinds, .lost])
+        func rows(_ key: Key) throws -> [Row] {
+            try (e.optional(key, .list) ?? []).enumerated().map { i, r in
+                try decoding("\(key.rawValue)[\(i)]") {
+                    Row(symbol: try r.required(Key.symbol, .string), image: try r.required(Key.image, .string), kind: try r.required(Key.kind, .string),
+                        samples: try r.required(Key.samples, .int), samplesPerCPU: try r.required(Key.samplesPerCPU, .ints),
+                        periodSum: try r.required(Key.periodSum, .number), percent: try r.required(Key.percent, .number),
+                        percentPerCPU: try r.required(Key.percentPerCPU, .doubles))
+                }
             }
         }
-        let top = e[Key.top], kinds = e[Key.frameKinds]
-        self.init(cpus: ints(e[Key.cpus]), cpuModel: e[Key.cpuModel]?.string ?? "unknown", event: e[Key.event]?.string ?? "cpu-clock",
-                  scope: e[Key.scope]?.string ?? "system", randomPeriod: e[Key.randomPeriod] == .bool(true), frequency: int(e[Key.frequency]),
-                  totalSamples: int(e[Key.totalSamples]), samplesPerCPU: ints(e[Key.samplesPerCPU]), periodSum: e[Key.periodSum]?.number ?? 0,
-                  rows: rows(.rows), images: rows(.images),
-                  processes: (e[Key.processes]?.listItems ?? []).map { p in
-                      Process(name: p[Key.process]?.string ?? "?", samples: int(p[Key.samples]), periodSum: p[Key.periodSum]?.number ?? 0,
-                              percent: p[Key.percent]?.number ?? 0)
-                  },
-                  time: e[Key.time]?.doubles ?? [], top: (top?.keys ?? []).map { ($0, top?[$0]?.doubles ?? []) },
-                  folded: (e[Key.folded]?.listItems ?? []).compactMap { item in
-                      guard case .tuple(let t) = item, t.count == 2, let s = t[0].string else { return nil }
-                      return (s, int(t[1]))
-                  },
-                  frameKinds: (kinds?.keys ?? []).map { ($0, kinds?[$0]?.string ?? "unknown") }, lost: int(e[Key.lost]))
+        let processes = try (e.optional(Key.processes, .list) ?? []).enumerated().map { i, p in
+            try decoding("\(Key.processes.rawValue)[\(i)]") {
+                Process(name: try p.required(Key.process, .string), samples: try p.required(Key.samples, .int),
+                        periodSum: try p.required(Key.periodSum, .number), percent: try p.required(Key.percent, .number))
+            }
+        }
+        let top = try decoding(Key.top.rawValue) {
+            try (e.optional(Key.top, .dict) ?? []).map { label, shares in (label, try PyValue.typed(shares, label, .doubles)) }
+        }
+        let folded = try (e.optional(Key.folded, .list) ?? []).enumerated().map { i, item in
+            try decoding("\(Key.folded.rawValue)[\(i)]") {
+                guard case .tuple(let t) = item, t.count == 2, let stack = t[0].string, let samples = PyType.int.read(t[1]) else {
+                    throw LockstatError("is \(item.typeName), not a tuple of a stack and its samples")
+                }
+                return (stack, samples)
+            }
+        }
+        let frameKinds = try decoding(Key.frameKinds.rawValue) {
+            try (e.optional(Key.frameKinds, .dict) ?? []).map { frame, kind in (frame, try PyValue.typed(kind, frame, .string)) }
+        }
+        self.init(cpus: try e.optional(Key.cpus, .ints) ?? [], cpuModel: try e.optional(Key.cpuModel, .string) ?? "unknown",
+                  event: try e.optional(Key.event, .string) ?? "cpu-clock", scope: try e.optional(Key.scope, .string) ?? "system",
+                  randomPeriod: try e.optional(Key.randomPeriod, .bool) ?? false, frequency: try e.optional(Key.frequency, .int) ?? 0,
+                  totalSamples: try e.optional(Key.totalSamples, .int) ?? 0, samplesPerCPU: try e.optional(Key.samplesPerCPU, .ints) ?? [],
+                  periodSum: try e.optional(Key.periodSum, .number) ?? 0, rows: try rows(.rows), images: try rows(.images),
+                  processes: processes, time: try e.optional(Key.time, .doubles) ?? [], top: top, folded: folded,
+                  frameKinds: frameKinds, lost: try e.optional(Key.lost, .int) ?? 0)
     }
 
     // MARK: the generic form

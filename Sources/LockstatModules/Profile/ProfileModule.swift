@@ -10,10 +10,7 @@ public struct ProfileModule: TypedModule {
     public let name = moduleName
     public let aliases = ["profile"]
     public let summary = "CPU profile from perf_event_open (cycles, or cpu-clock without a PMU): symbols and images per CPU, over time, flame graph"
-    public let configKeys: [String: ConfigValue] = [
-        "frequency": .integer(frequencyRange), "scope": .choice(["system", "program"]), "top": .topRows,
-        "event": .choice(["auto", "cycles", "cpu-clock"]), "random_period": .choice(["yes", "no"]),
-    ]
+    public var configKeys: [String: ConfigValue] { ProfileSettings.configKeys }
     /// oprofile.frequency in Hz: a period of 1 µs or more (perf_event_open takes up to
     /// kernel.perf_event_max_sample_rate, 100000 by default; presampling checks that runtime limit).
     static let frequencyRange = 1...1_000_000
@@ -35,9 +32,8 @@ public struct ProfileModule: TypedModule {
 
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
         var setup = ProfileSetup(text: "")
-        let config = context.config
-        // The config parser checked the values (configKeys).
-        setup.frequency = config.setting(name, "frequency").flatMap { Int($0[0]) } ?? 99
+        let settings = ProfileSettings(context.config)
+        setup.frequency = settings.frequency
         // The runtime limit perf_event_open checks (EINVAL above it); the kernel lowers it by
         // itself when sampling interrupts take too long, so it is read here, not at config time.
         if case .success(let text) = FileReader.readText(context.system.path(Self.maxSampleRateFile)),
@@ -45,15 +41,13 @@ public struct ProfileModule: TypedModule {
             throw LockstatError("oprofile.frequency \(setup.frequency) Hz is above kernel.perf_event_max_sample_rate (\(limit) Hz): " +
                                 "lower oprofile.frequency or raise the sysctl")
         }
-        let scope = config.setting(name, "scope")?.first ?? "system"
-        setup.scope = scope
-        let event = config.setting(name, "event")?.first ?? "auto"
+        setup.scope = settings.scope.rawValue
+        let event = settings.event
         // Hardware cycles where the machine has a PMU: samples land where the cycles go.
-        setup.event = event == "cpu-clock" || (event == "auto" && ls_perf_probe_cycles() != 0) ? "cpu-clock" : "cycles"
-        let random = config.setting(name, "random_period")?.first ?? "yes"
+        setup.event = event == .cpuClock || (event == .auto && ls_perf_probe_cycles() != 0) ? "cpu-clock" : "cycles"
         // The period can be changed on the events lockstat holds, not on those the program's
         // processes inherited: program scope keeps the fixed period.
-        setup.randomPeriod = random == "yes" && setup.event == "cpu-clock" && scope == "system"
+        setup.randomPeriod = settings.randomPeriod && setup.event == "cpu-clock" && settings.scope == .system
         setup.cpus = onlineCPUs(context.system)
         setup.model = Self.cpuModel(context.system)
         if case .success(let notes) = FileReader.readAll(context.system.path("/sys/kernel/notes")) {
@@ -62,7 +56,7 @@ public struct ProfileModule: TypedModule {
         // Before the events are on: the kernel's time making kallsyms (~0.1 s) is no sample.
         KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
         let recorder = try ProfileRecorder(cpus: setup.cpus, frequency: UInt64(setup.frequency), cycles: setup.event == "cycles",
-                                           scopeProgram: scope == "program", randomPeriod: setup.randomPeriod, log: context.log)
+                                           scopeProgram: settings.scope == .program, randomPeriod: setup.randomPeriod, log: context.log)
         context.log.append(kind: .side, stream: Self.setupStream, tick: 0, time: 0, text: setup.text)
         // After the events are on: a mapping made in between is in both, never in neither.
         context.log.append(kind: .side, stream: Self.mapsStream, tick: 0, time: 0, text: AddressSpaces.snapshot(context.system))
@@ -87,7 +81,7 @@ public struct ProfileModule: TypedModule {
         return ParsedModule(model: model, warnings: warnings, files: files)
     }
 
-    public func decode(_ entry: PyValue) throws -> ProfileModel { ProfileModel(entry: entry) }
+    public func decode(_ entry: PyValue) throws -> ProfileModel { try ProfileModel(entry: entry) }
 
     public func plot(_ model: ProfileModel, into directory: TestDirectory) throws -> [String] {
         try ProfilePlots(model: model).write(into: directory)

@@ -12,8 +12,7 @@ struct ScriptModule: LockstatModule {
     let file: String
     let kind: Kind
     var summary: String { "drop-in module (\(kind == .python ? "Python 3" : "executable")): \(file)" }
-    /// NAME.timeout: seconds one call (presampling, a sample, postsampling, parse, plot) may take.
-    let configKeys: [String: ConfigValue] = ["timeout": .seconds(CallLimit.range)]
+    var configKeys: [String: ConfigValue] { ScriptSettings.configKeys }
     /// A script can take any time: it gets a sampling thread of its own.
     let samplesCheaply = false
 
@@ -35,7 +34,7 @@ struct ScriptModule: LockstatModule {
     }
 
     func limit(_ config: Config) -> CallLimit {
-        CallLimit(seconds: config.setting(name, "timeout")?.first.flatMap(Double.init) ?? CallLimit.defaultSeconds)
+        CallLimit(seconds: ScriptSettings(config, module: name).timeout)
     }
 
     /// Refuses to start the module's code as root unless root owns it (TrustedCode); checked

@@ -31,21 +31,34 @@ public struct StatModel: ModuleModel {
         self.running = running; self.blocked = blocked; self.overRun = overRun; self.badLines = badLines
     }
 
-    init(entry e: PyValue) {
-        time = e[Key.time]?.column ?? Column()
-        cpuCount = Int(e[Key.cpuCount]?.number ?? 0)
-        let cpu = e[Key.cpu]
-        cpus = (cpu?.stringItems ?? []).map { name, fields in (name, CPUUtilization.fields.map { fields[$0]?.column ?? Column() }) }
-        avgCPU = CPUUtilization.avgCPUFields.map { e[Key.avgCPU]?[$0]?.column ?? Column() }
-        contextSwitches = e[Key.contextSwitches]?.column ?? Column()
-        interrupts = e[Key.interrupts]?.column ?? Column()
-        softirqs = e[Key.softirqs]?.column ?? Column()
-        forks = e[Key.forks]?.column ?? Column()
-        running = e[Key.running]?.column ?? Column()
-        blocked = e[Key.blocked]?.column ?? Column()
-        let overRun = e[Key.overRun]
-        self.overRun = (overRun?.stringItems ?? []).map { name, fields in (name, CPUUtilization.fields.map { fields[$0]?.number ?? .nan }) }
-        badLines = Int(e[Key.badLines]?.number ?? 0)
+    /// The entry read back: the keys it has must be the entry's, of their types, and each CPU's
+    /// fields all there; a series the entry leaves out is one with nothing recorded.
+    init(entry e: PyValue) throws {
+        try e.refuseKeys(otherThan: [Key.time, .cpuCount, .cpu, .avgCPU, .contextSwitches, .interrupts, .softirqs, .forks,
+                                     .running, .blocked, .overRun, .badLines])
+        func series(_ key: Key) throws -> Column { try e.optional(key, .series) ?? Column() }
+        func fields<T>(_ key: Key, _ names: [String], _ type: PyType<T>) throws -> [(name: String, fields: [T])] {
+            try decoding(key.rawValue) {
+                try (e.optional(key, .dict) ?? []).map { name, fields in
+                    (name, try decoding(name) { try names.map { try fields.required($0, type) } })
+                }
+            }
+        }
+        time = try series(.time)
+        cpuCount = try e.optional(Key.cpuCount, .int) ?? 0
+        cpus = try fields(.cpu, CPUUtilization.fields, .series)
+        let avgCPU = try e.optional(Key.avgCPU, .dict).map { _ in
+            try decoding(Key.avgCPU.rawValue) { try CPUUtilization.avgCPUFields.map { try e[Key.avgCPU]!.required($0, .series) } }
+        }
+        self.avgCPU = avgCPU ?? CPUUtilization.avgCPUFields.map { _ in Column() }
+        contextSwitches = try series(.contextSwitches)
+        interrupts = try series(.interrupts)
+        softirqs = try series(.softirqs)
+        forks = try series(.forks)
+        running = try series(.running)
+        blocked = try series(.blocked)
+        overRun = try fields(.overRun, CPUUtilization.fields, .numberOrNone)
+        badLines = try e.optional(Key.badLines, .int) ?? 0
     }
 
     public var entry: PyValue {
@@ -64,16 +77,19 @@ public struct StatModel: ModuleModel {
         Column(fields[CPUUtilization.fields.firstIndex(of: "idle")!].lazy.map { 100 - $0 })
     }
 
+    /// The mpstat columns of `cpuTable`, after its busy column.
+    static let cpuTableFields = ["usr", "sys", "iowait", "irq", "soft", "steal", "idle"]
+
     /// mpstat over the whole run, per CPU: for compare and the page, not the report.
     static let cpuTable = ResultTable(
         name: "cpus",
         metrics: [ResultColumn("busy", "busy (100 − %idle)", unit: "%", kind: .percent)] +
-            ["usr", "sys", "iowait", "irq", "soft", "steal", "idle"].map { ResultColumn($0, "%" + $0, unit: "%", kind: .percent, worse: $0 == "idle" ? .lower : .higher) },
+            cpuTableFields.map { ResultColumn($0, "%" + $0, unit: "%", kind: .percent, worse: $0 == "idle" ? .lower : .higher) },
         labels: ["cpu"], defaultSort: "busy", reported: false)
 
     public var results: Results {
         var table = Self.cpuTable
-        let index = ["usr", "sys", "iowait", "irq", "soft", "steal", "idle"].map { CPUUtilization.fields.firstIndex(of: $0)! }
+        let index = Self.cpuTableFields.map { CPUUtilization.fields.firstIndex(of: $0)! }
         table.rows = overRun.map { cpu in ResultRow(labels: [cpu.name], values: [100 - cpu.fields[index.last!]] + index.map { cpu.fields[$0] }) }
         let all = cpus.first { $0.name == "all" }?.fields ?? []
         let modes = zip(CPUUtilization.fields, all).map { ResultSeries(name: "all %\($0)", unit: "%", values: $1) }

@@ -27,7 +27,7 @@ public struct StatModule: TypedModule {
         return ParsedModule(model: series.model, warnings: warnings)
     }
 
-    public func decode(_ entry: PyValue) throws -> StatModel { StatModel(entry: entry) }
+    public func decode(_ entry: PyValue) throws -> StatModel { try StatModel(entry: entry) }
 
     public func plot(_ model: StatModel, into directory: TestDirectory) throws -> [String] {
         try StatPlots(model: model).write(into: directory)
