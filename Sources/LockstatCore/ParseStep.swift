@@ -59,7 +59,7 @@ public enum ParseStep {
                 if log.droppedBytes > 0 {
                     warnings.append("\(path): dropped \(log.droppedBytes) bytes after the last whole record (torn or corrupt tail)")
                 }
-                let parsed = try module.parse(log, config: config)
+                let parsed = try module.parse(log, config: config)  // the analysis' model part
                 warnings += parsed.warnings.map { "\(name): \($0)" }
                 notes += parsed.notes
                 entries.append((name, parsed.data))

@@ -40,16 +40,26 @@ public struct LockStatModule: TypedModule {
         return LockStatRecorder(snapshots: snapshots, switch: on)
     }
 
-    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+    public var analysisParts: AnalysisParts { [.model, .metrics] }
+
+    /// Each snapshot parsed once, into the series (the model) and the totals (the metrics).
+    public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         var series = LockStatSeries()
+        var totals = LockStatTotals()
         series.cleared = config.setting(name, "clear")?.first != "no"
         try log.forEachSnapshot { record, bytes in
-            series.add(LockStatSnapshot(String(decoding: bytes, as: UTF8.self)), time: log.seconds(record))
+            let snapshot = LockStatSnapshot(String(decoding: bytes, as: UTF8.self))
+            if parts.parts.contains(.model) { series.add(snapshot, time: log.seconds(record)) }
+            if parts.parts.contains(.metrics) { totals.add(snapshot) }
         }
-        let top = Int(config.setting(name, "top")?.first ?? "") ?? 10
-        var warnings = [String]()
-        if series.badLines > 0 { warnings.append("\(series.badLines) lines of \(Self.file) fit no known shape and were skipped") }
-        return ParsedModule(model: series.model(top: top), warnings: warnings)
+        var analysis = ModuleAnalysis(metricFamilies: parts.parts.contains(.metrics) ? totals.families : [])
+        if parts.parts.contains(.model) {
+            let top = Int(config.setting(name, "top")?.first ?? "") ?? 10
+            var warnings = [String]()
+            if series.badLines > 0 { warnings.append("\(series.badLines) lines of \(Self.file) fit no known shape and were skipped") }
+            analysis.parsed = ParsedModule(model: series.model(top: top), warnings: warnings)
+        }
+        return analysis
     }
 
     public func decode(_ entry: PyValue) throws -> LockStatModel { LockStatModel(entry: entry) }
