@@ -68,12 +68,8 @@ struct GraphCommand: ParsableCommand {
         for run in try RunSet.isSet(directory) ? RunSet.runFolders(directory) : [directory] {
             let member = TestDirectory(run)
             if run != directory { try member.lock() }
-            let available = try modules(ofTestDirectory: run)
-            var warnings = [String]()
-            let models = try loadModels(member, modules: available, warnings: &warnings)
-            let (files, plotWarnings) = try GraphStep.run(member, modules: available, models: models)
-            try RunPage.write(member, modules: models.map { ($0.module, $0.model.results) })
-            for w in warnings + plotWarnings { writeText(2, "lockstat: warning: \(w)\n") }
+            let (files, warnings) = try GraphStep.run(member, modules: try modules(ofTestDirectory: run))
+            for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
             print("wrote \(member.file(RunPage.fileName)) and \(files.count) graphs in \(run): " + files.joined(separator: " "))
         }
     }

@@ -58,8 +58,10 @@ protocol PassesProgramArguments: ParsableCommand {
 /// The config in effect and every module it can name: built in, and drop-ins on its module path.
 func loadConfig(explicit: String?) throws -> (config: Config, modules: ModuleSet, origin: String) {
     let environment = ProcessInfo.processInfo.environment
-    let located = try ConfigSource.locate(explicit: explicit, environment: environment)
-    for warning in try ConfigParser.warnings(located.text, file: located.file) { writeText(2, "lockstat: warning: \(warning)\n") }
+    let located = try ConfigSource.locate(explicit: explicit, environment: environment, catalog: BuiltInModules.catalog)
+    for warning in try ConfigParser.warnings(located.text, file: located.file, catalog: BuiltInModules.catalog) {
+        writeText(2, "lockstat: warning: \(warning)\n")
+    }
     let modules = try ModuleSet(config: located, environment: environment)
     for warning in modules.warnings { writeText(2, "lockstat: warning: \(warning)\n") }
     var config = try ConfigParser.parse(located.text, file: located.file, catalog: modules.catalog)

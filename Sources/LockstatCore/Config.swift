@@ -57,11 +57,18 @@ public struct ModuleCatalog: Sendable {
     public var aliases: [String: String]
     /// Folders searched for drop-in modules, for the unknown-module error.
     public var searched: [String]
+    /// The modules a config without a `modules` line samples (the built-in default's).
+    public var defaultModules: [String]
+    /// Every module's name in the registry's order, and its example settings, for the default config's comments.
+    public var listed: [(module: String, examples: [String])]
 
-    public init(keys: [String: [String: ConfigValue]], aliases: [String: String] = [:], searched: [String] = []) {
+    public init(keys: [String: [String: ConfigValue]], aliases: [String: String] = [:], searched: [String] = [],
+                defaultModules: [String] = [], listed: [(module: String, examples: [String])] = []) {
         self.keys = keys
         self.aliases = aliases
         self.searched = searched
+        self.defaultModules = defaultModules
+        self.listed = listed
     }
 
     public var names: [String] { (Array(keys.keys) + Array(aliases.keys)).sorted() }
@@ -90,32 +97,28 @@ public enum ConfigParser {
     /// Every module understands its own interval.
     static let commonModuleKeys = ["intervall"]
 
-    /// The built-in default: works on any Linux machine with no setup. `make install` writes
-    /// it as PREFIX/etc/lockstat/lockstat.config; `lockstat config --default` prints it.
-    public static let defaultText = """
-        # lockstat configuration: one setting per line, `key value [value...]`; `#` starts a comment.
-        # `lockstat config` shows which file is in effect; `lockstat modules` what can run here.
+    /// The built-in default for the modules of `catalog`: works on any Linux machine with no
+    /// setup. `make install` writes it as PREFIX/etc/lockstat/lockstat.config; `lockstat config
+    /// --default` prints it.
+    public static func defaultText(_ catalog: ModuleCatalog) -> String {
+        let examples = catalog.listed.flatMap { m in m.examples.map { "# \(m.module).\($0)\n" } }.joined()
+        return """
+            # lockstat configuration: one setting per line, `key value [value...]`; `#` starts a comment.
+            # `lockstat config` shows which file is in effect; `lockstat modules` what can run here.
 
-        # modules to run, in order (stat diskstats lock_stat contention oprofile)
-        modules stat diskstats
+            # modules to run, in order (\(catalog.listed.map(\.module).joined(separator: " ")))
+            modules \(catalog.defaultModules.joined(separator: " "))
 
-        # seconds between samples (`samprate N` is the older key: samples per second)
-        intervall 0.1
+            # seconds between samples (`samprate N` is the older key: samples per second)
+            intervall \(formatNumber(Config.defaultInterval))
 
-        # per-module keys, for example:
-        # lock_stat.intervall 1
-        # lock_stat.clear no
-        # lock_stat.top 10
-        # oprofile.frequency 99
-        # oprofile.scope program
+            # per-module keys, for example:
 
-        """
-
-    /// The default config's modules, for a config file that names none.
-    public static let defaultModules = ["stat", "diskstats"]
+            """ + examples
+    }
 
     public static func parse(_ text: String, file: String, catalog: ModuleCatalog) throws -> Config {
-        var config = Config(modules: defaultModules)
+        var config = Config(modules: catalog.defaultModules)
         for (where_, key, values) in try lines(text, file: file) {
             try apply(key: key, values: values, to: &config, at: where_, catalog: catalog)
         }
@@ -124,9 +127,9 @@ public enum ConfigParser {
 
     /// One line for a config that will not do what its author probably meant: no `modules` line
     /// (the defaults are sampled then).
-    public static func warnings(_ text: String, file: String) throws -> [String] {
+    public static func warnings(_ text: String, file: String, catalog: ModuleCatalog) throws -> [String] {
         try lines(text, file: file).contains { $0.key == "modules" } ? []
-            : ["\(file): no `modules` line: sampling the default modules (\(defaultModules.joined(separator: " ")))"]
+            : ["\(file): no `modules` line: sampling the default modules (\(catalog.defaultModules.joined(separator: " ")))"]
     }
 
     /// The most a config file may hold, and a line of it: far more than any setting needs, and

@@ -7,6 +7,8 @@ public struct DiskstatsModule: TypedModule {
     public let summary = "disk I/O per device: every iostat -x column (r/s, rkB/s, r_await, aqu-sz, %util...) from /proc/diskstats"
     public let configKeys: [String: ConfigValue] = [:]
     public let samplesCheaply = true
+    /// Any Linux machine has /proc/diskstats: in the config a user gets without writing one.
+    public let inDefaultConfig = true
     static let file = "/proc/diskstats"
     /// Stream 1 of the raw log: the /sys/block listing, at presampling and postsampling.
     static let sysBlockStream: UInt16 = 1

@@ -12,6 +12,7 @@ public struct LockStatModule: TypedModule {
     public let samplesCheaply = false
     public let defaultInterval: Double? = 1
     static let file = "/proc/lock_stat"
+    public let exampleSettings = ["intervall 1", "clear no", "top 10"]
     static let switchFile = "/proc/sys/kernel/lock_stat"
 
     public init() {}

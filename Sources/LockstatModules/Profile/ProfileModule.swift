@@ -20,6 +20,7 @@ public struct ProfileModule: TypedModule {
     static let maxSampleRateFile = "/proc/sys/kernel/perf_event_max_sample_rate"
     /// Draining rings is not a procfs read: a thread of its own.
     public let samplesCheaply = false
+    public let exampleSettings = ["frequency 99", "scope program"]
     /// At 99 Hz half a second holds ~50 samples per CPU: what-ran-when shares with a few points
     /// of sampling noise rather than tens (set oprofile.intervall for finer, noisier ones).
     public let defaultInterval: Double? = 0.5

@@ -6,6 +6,8 @@ public struct StatModule: TypedModule {
     public let summary = "CPU utilisation per CPU (mpstat %usr %sys ...), ctxt/s, intr/s, fork/s from /proc/stat"
     public let configKeys: [String: ConfigValue] = [:]
     public let samplesCheaply = true
+    /// Any Linux machine has /proc/stat: in the config a user gets without writing one.
+    public let inDefaultConfig = true
     static let file = "/proc/stat"
 
     public init() {}
