@@ -124,9 +124,7 @@ struct ReportCommand: ParsableCommand {
     func report(_ directory: String) throws {
         let dir = TestDirectory(directory)
         var warnings = [String]()
-        // A samples.pickle copied without its config is read with the built-in modules.
-        let modules = FileReader.check(dir.file("lockstat.config")) == .missing ? BuiltInModules.all : try modules(ofTestDirectory: directory)
-        let models = try loadModels(dir, modules: modules, warnings: &warnings)
+        let models = try loadModels(dir, modules: try modules(ofTestDirectory: directory), warnings: &warnings)
         for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
         let report = TableReport(modules: models.map { ($0.module, $0.model.results) })
         guard report.modules.contains(where: { $0.results.tables.contains(where: \.reported) }) else {

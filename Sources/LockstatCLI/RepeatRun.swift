@@ -60,7 +60,7 @@ struct RepeatRun {
         var arguments = [executable] + subcommand
         if let config = options.config { arguments += ["--config", config] }
         if let modules = options.modules { arguments += ["--modules", modules] }
-        if let interval = options.interval { arguments += ["--interval", String(interval)] }
+        if let interval = options.interval { arguments += ["--interval", interval] }
         if let root = options.procRoot { arguments += ["--proc-root", root] }
         if options.quiet { arguments.append("--quiet") }
         if options.tee { arguments.append("--tee") }

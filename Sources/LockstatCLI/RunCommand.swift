@@ -12,7 +12,7 @@ public struct RunOptions: ParsableArguments {
     var modules: String?
 
     @Option(help: ArgumentHelp("Seconds between samples (overrides the config's `intervall`).", valueName: "seconds"))
-    var interval: Double?
+    var interval: String?
 
     @Option(name: .customLong("proc-root"), help: ArgumentHelp("Read every /proc and /sys path under DIR instead.", valueName: "DIR"))
     var procRoot: String?
@@ -45,14 +45,8 @@ public struct RunOptions: ParsableArguments {
 
     func effectiveConfig() throws -> (Config, ModuleSet) {
         var (config, set, _) = try loadConfig(explicit: self.config)
-        if let list = modules { config.modules = try modulesOption(list, catalog: set.catalog) }
-        if let interval {
-            guard interval > 0, interval.isFinite else { throw LockstatError.usage("--interval: must be a number greater than 0, got \(interval)") }
-            guard ConfigParser.validInterval(interval) != nil else {
-                throw LockstatError.usage("--interval: must be from \(ConfigParser.minInterval) to \(Int(ConfigParser.maxInterval)) seconds, got \(interval)")
-            }
-            config.interval = interval
-        }
+        if let list = modules { config.modules = try ConfigParser.moduleList(commaSeparated: list, catalog: set.catalog, at: "--modules") }
+        if let interval { config.interval = try ConfigParser.interval([interval], at: "--interval:") }
         try set.checkFiles(of: config.modules)
         return (config, set)
     }

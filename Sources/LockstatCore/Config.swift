@@ -198,6 +198,12 @@ public enum ConfigParser {
         }
     }
 
+    /// `--modules a,b`: the comma-separated list checked as `moduleList` checks a config's.
+    public static func moduleList(commaSeparated list: String, catalog: ModuleCatalog, at place: String) throws -> [String] {
+        let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return try moduleList(names, catalog: catalog, at: place)
+    }
+
     /// The modules a list names (`modules`, `--modules`), by their own names, each known and none
     /// twice: a module listed twice, under its name or an alias, would sample twice into one raw
     /// log, and which of two meanings the author had is not for lockstat to guess. Errors start
@@ -231,18 +237,28 @@ public enum ConfigParser {
     }
 
     static func interval(_ values: [String], key: String, at location: String) throws -> Double {
-        let v = try positive(values, key: key, at: location)
+        try interval(values, at: "\(location): key '\(key)'")
+    }
+
+    /// The seconds of an interval given as `values` (a config key's, `--interval`'s), checked;
+    /// errors start with `place` ("FILE:LINE: key 'intervall'", "--interval:").
+    public static func interval(_ values: [String], at place: String) throws -> Double {
+        let v = try positive(values, at: place)
         guard validInterval(v) != nil else {
-            throw LockstatError.usage("\(location): key '\(key)' must be from \(minInterval) to \(Int(maxInterval)) seconds, got \(values[0])")
+            throw LockstatError.usage("\(place) must be from \(minInterval) to \(Int(maxInterval)) seconds, got \(values[0])")
         }
         return v
     }
 
     static func positive(_ values: [String], key: String, at location: String) throws -> Double {
+        try positive(values, at: "\(location): key '\(key)'")
+    }
+
+    static func positive(_ values: [String], at place: String) throws -> Double {
         guard values.count == 1, let v = Double(values[0]), v.isFinite else {
-            throw LockstatError.usage("\(location): key '\(key)' needs one number, got '\(values.joined(separator: " "))'")
+            throw LockstatError.usage("\(place) needs one number, got '\(values.joined(separator: " "))'")
         }
-        guard v > 0 else { throw LockstatError.usage("\(location): key '\(key)' must be greater than 0, got \(values[0])") }
+        guard v > 0 else { throw LockstatError.usage("\(place) must be greater than 0, got \(values[0])") }
         return v
     }
 

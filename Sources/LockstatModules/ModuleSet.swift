@@ -60,6 +60,23 @@ public struct ModuleSet {
         self.warnings = warnings
     }
 
+    /// The modules a test directory's config snapshot can name: the registry's, and the drop-ins
+    /// on its module path. Without the snapshot (a samples.pickle copied alone) the registry's
+    /// only: the core's steps say what they need of it (loadModels reads such a pickle with the
+    /// default config; parse and export need the snapshot).
+    public init(testDirectory: String, environment: [String: String], registry: [any LockstatModule] = BuiltInModules.all) throws {
+        let snapshot = testDirectory + "/lockstat.config"
+        if FileReader.check(snapshot) == .missing {
+            self.init(registryOnly: registry)
+        } else {
+            try self.init(config: try .file(snapshot), environment: environment, registry: registry)
+        }
+    }
+
+    private init(registryOnly registry: [any LockstatModule]) {
+        (modules, registered, searched, warnings) = (registry, registry, [], [])
+    }
+
     /// Checks the drop-ins a config names before anything runs.
     public func checkFiles(of names: [String]) throws {
         for case let m as ScriptModule in modules where names.contains(m.name) {
