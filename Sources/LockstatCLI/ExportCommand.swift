@@ -12,7 +12,8 @@ struct ExportCommand: ParsableCommand {
         abstract: "Write a finished run as pprof profiles (\(stackModules)), OpenMetrics text or CSV tables.")
 
     /// The registry's modules that record call stacks, for the help.
-    static let stackModules = BuiltInModules.all.filter { $0.analysisParts.contains(.stacks) }.map(\.name).joined(separator: ", ")
+    static let stackModules = BuiltInModules.all.filter { $0.analysisParts.contains(.stacks) }.map(\.name)
+        .joined(separator: ", ")
 
     @Argument(help: "Test directory of an earlier run.") var directory: String
 

@@ -48,7 +48,9 @@ public struct RunOptions: ParsableArguments {
 
     func effectiveConfig() throws -> (Config, ModuleSet) {
         var (config, set, _) = try loadConfig(explicit: self.config)
-        if let list = modules { config.modules = try ConfigParser.moduleList(commaSeparated: list, catalog: set.catalog, at: "--modules") }
+        if let list = modules {
+            config.modules = try ConfigParser.moduleList(commaSeparated: list, catalog: set.catalog, at: "--modules")
+        }
         if let interval { config.interval = try ConfigParser.interval([interval], at: "--interval:") }
         try set.checkFiles(of: config.modules)
         return (config, set)
@@ -77,7 +79,8 @@ public struct RunOptions: ParsableArguments {
             guard Program.resolve(program, path: ProcessInfo.processInfo.environment["PATH"]) != nil else {
                 throw LockstatError("\(program): command not found", exitCode: 127)
             }
-            let set = RepeatRun(options: self, subcommand: subcommand, commandLine: Array(CommandLine.arguments.dropFirst(1 + subcommand.count)))
+            let set = RepeatRun(options: self, subcommand: subcommand,
+                                commandLine: Array(CommandLine.arguments.dropFirst(1 + subcommand.count)))
             throw ExitCode(try set.execute(count: count, warmup: warmup, stopOnFailure: stopOnFailure))
         }
         guard warmup == 0, !stopOnFailure else { throw LockstatError.usage("--warmup and --stop-on-failure go with --repeat") }

@@ -199,8 +199,10 @@ public enum ConfigParser {
     }
 
     /// `--modules a,b`: the comma-separated list checked as `moduleList` checks a config's.
-    public static func moduleList(commaSeparated list: String, catalog: ModuleCatalog, at place: String) throws -> [String] {
-        let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    public static func moduleList(commaSeparated list: String, catalog: ModuleCatalog,
+                                  at place: String) throws -> [String] {
+        let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
         return try moduleList(names, catalog: catalog, at: place)
     }
 

@@ -31,7 +31,8 @@ public enum ConfigSource {
     }
 
     /// `catalog`: the registry's modules, whose default config is used when no file is found.
-    public static func locate(explicit: String?, environment: [String: String], catalog: ModuleCatalog) throws -> Located {
+    public static func locate(explicit: String?, environment: [String: String],
+                              catalog: ModuleCatalog) throws -> Located {
         if let path = explicit ?? environment["LOCKSTAT_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
             return try .file(path)
         }
@@ -40,7 +41,8 @@ public enum ConfigSource {
         for path in searchPath(environment: environment) where exists(path) {
             return try .file(path)
         }
-        return Located(text: ConfigParser.defaultText(catalog), file: "<built-in default>", origin: "built-in default", directory: nil)
+        return Located(text: ConfigParser.defaultText(catalog), file: "<built-in default>", origin: "built-in default",
+                       directory: nil)
     }
 
     public static func load(explicit: String?, environment: [String: String], catalog: ModuleCatalog) throws -> (Config, origin: String) {

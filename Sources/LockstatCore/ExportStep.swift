@@ -47,11 +47,13 @@ public enum ExportStep {
         let config = try runConfig(dir, modules: modules)
         let addresses = config.setting("serve", "addresses")?.first == "yes"
         var families = [MetricFamily]()
+        let request = AnalysisRequest(.metrics, addresses: addresses)
         for (module, log) in try rawLogs(dir, config: config, modules: modules) where module.analysisParts.contains(.metrics) {
-            families += try module.analyze(log, config: config, parts: AnalysisRequest(.metrics, addresses: addresses)).metricFamilies
+            families += try module.analyze(log, config: config, parts: request).metricFamilies
         }
         guard !families.isEmpty else {
-            throw LockstatError("\(dir.path): no module of the run has metrics (\(offering(.metrics, modules).joined(separator: ", ")) do)")
+            let offering = offering(.metrics, modules).joined(separator: ", ")
+            throw LockstatError("\(dir.path): no module of the run has metrics (\(offering) do)")
         }
         let cap = ExposedSeries(maxSeries: Int(config.setting("serve", "max_series")?.first ?? "") ?? ServePipeline.defaultMaxSeries)
         return Exposition.render(cap.bounded(families), format: .openMetrics)
@@ -61,7 +63,8 @@ public enum ExportStep {
         let config = try runConfig(dir, modules: modules)
         var files = [(name: String, bytes: [UInt8])]()
         for (module, log) in try rawLogs(dir, config: config, modules: modules) where module.analysisParts.contains(.stacks) {
-            for (name, profile) in try module.analyze(log, config: config, parts: AnalysisRequest(.stacks)).stackProfiles {
+            let analysis = try module.analyze(log, config: config, parts: AnalysisRequest(.stacks))
+            for (name, profile) in analysis.stackProfiles {
                 files.append(("\(name).pb.gz", try profile.encoded()))
             }
         }

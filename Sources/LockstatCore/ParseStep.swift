@@ -92,7 +92,8 @@ public enum ParseStep {
 /// Typed results → graphs and the page: those a parse step just made, or samples.pickle's read back.
 public enum GraphStep {
     /// `lockstat graph`: samples.pickle's models → the modules' graphs, then the page.
-    public static func run(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> (files: [String], warnings: [String]) {
+    public static func run(_ dir: TestDirectory,
+                           modules: [any LockstatModule]) throws -> (files: [String], warnings: [String]) {
         var warnings = [String]()
         let models = try loadModels(dir, modules: modules, warnings: &warnings)
         let plotted = try plot(dir, modules: modules, models: models)
@@ -108,7 +109,8 @@ public enum GraphStep {
 
     /// Each module's graphs of its model; a module whose plot fails is a warning.
     public static func plot(_ dir: TestDirectory, modules: [any LockstatModule],
-                            models: [(module: String, model: any ModuleModel)]) throws -> (files: [String], warnings: [String]) {
+                            models: [(module: String, model: any ModuleModel)])
+        throws -> (files: [String], warnings: [String]) {
         var warnings = [String]()
         // Graphs of an earlier plot step are replaced, not left beside the new ones.
         try dir.removeFromManifest { $0.hasSuffix(".svg") }

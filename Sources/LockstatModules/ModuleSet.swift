@@ -64,7 +64,8 @@ public struct ModuleSet {
     /// on its module path. Without the snapshot (a samples.pickle copied alone) the registry's
     /// only: the core's steps say what they need of it (loadModels reads such a pickle with the
     /// default config; parse and export need the snapshot).
-    public init(testDirectory: String, environment: [String: String], registry: [any LockstatModule] = BuiltInModules.all) throws {
+    public init(testDirectory: String, environment: [String: String],
+                registry: [any LockstatModule] = BuiltInModules.all) throws {
         let snapshot = testDirectory + "/lockstat.config"
         if FileReader.check(snapshot) == .missing {
             self.init(registryOnly: registry)

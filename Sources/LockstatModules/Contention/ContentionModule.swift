@@ -50,11 +50,14 @@ public struct ContentionModule: TypedModule {
         // Not mounted yet, as root: presampling mounts tracefs (and says so if the events are missing).
         guard Tracefs.locate(system) != nil || Tracefs.mountable(system) else {
             let release = ProcessInfo.processInfo.operatingSystemVersion
-            if (release.majorVersion, release.minorVersion) < (5, 19) { return "kernel older than 5.19: no lock:contention tracepoints" }
+            if (release.majorVersion, release.minorVersion) < Self.firstKernelWithTracepoints { return "kernel older than 5.19: no lock:contention tracepoints" }
             return "no lock:contention tracepoints in tracefs (" + Tracefs.candidates.map(system.path).joined(separator: ", ") + ")"
         }
         return nil
     }
+
+    /// The lock:contention_begin/end tracepoints came with Linux 5.19.
+    static let firstKernelWithTracepoints = (5, 19)
 
     /// Why bpf mode cannot run here (nil: it can). No side effects: loading is presampling's.
     static func bpfRefusal(_ system: SystemRoot) -> String? {
@@ -119,9 +122,10 @@ public struct ContentionModule: TypedModule {
     /// pprof profile are each made from the same contentions.
     public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         let data = try ContentionData(log: log, top: Int(config.setting(name, "top")?.first ?? "") ?? 10)
-        return ModuleAnalysis(parsed: parts.parts.contains(.model) ? parsed(data) : nil,
-                              metricFamilies: parts.parts.contains(.metrics) ? metricFamilies(data, addresses: parts.addresses) : [],
-                              stackProfiles: parts.parts.contains(.stacks) ? stackProfiles(data, log: log) : [])
+        let wants = parts.parts
+        return ModuleAnalysis(parsed: wants.contains(.model) ? parsed(data) : nil,
+                              metricFamilies: wants.contains(.metrics) ? metricFamilies(data, addresses: parts.addresses) : [],
+                              stackProfiles: wants.contains(.stacks) ? stackProfiles(data, log: log) : [])
     }
 
     func parsed(_ data: ContentionData) -> ParsedModule {

@@ -6,11 +6,10 @@ extension ContentionModule {
     public func probe(_ system: SystemRoot) -> [ProbeCheck] {
         let release = SystemFacts.release
         let version = release.split(separator: ".").prefix(2).compactMap { Int($0.prefix { $0.isNumber }) }
-        let recent = version.count == 2 && (version[0], version[1]) >= (5, 19)
+        let recent = version.count == 2 && (version[0], version[1]) >= Self.firstKernelWithTracepoints
         var checks = [ProbeCheck(name: "kernel", ok: recent, detail: "\(release)\(recent ? "" : ": older than 5.19, no lock:contention tracepoints")",
                                  fix: "a 5.19 or later kernel")]
-        let roots = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
-        let found = roots.first { FileReader.check(system.path($0 + "/events/lock/contention_begin/id")) == nil }
+        let found = Tracefs.candidates.first { FileReader.check(system.path($0 + "/events/lock/contention_begin/id")) == nil }
         let mounted = SystemFacts.mounts.contains { $0.type == "tracefs" }
         let tracepointsBuilt = SystemFacts.kernelConfig(system, "CONFIG_TRACEPOINTS").setting == "CONFIG_TRACEPOINTS=y"
         if let found {

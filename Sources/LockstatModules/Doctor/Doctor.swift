@@ -26,7 +26,8 @@ public struct Doctor {
             if let reason = decided, checks.allSatisfy(\.ok) {
                 checks.append(Check(name: "module's own check", ok: false, detail: reason))
             }
-            return Verdict(module: module.name, checks: checks, inConfig: configured.contains(module.name), refusal: .some(decided))
+            return Verdict(module: module.name, checks: checks, inConfig: configured.contains(module.name),
+                           refusal: .some(decided))
         }
         verdicts = modules.registered.map(verdict)
             + [Verdict(module: "drop-in modules", checks: Self.dropInChecks(modules), inConfig: false, refusal: .none)]
