@@ -137,6 +137,10 @@ final class ModuleProtocolTests: XCTestCase {
         let table = try XCTUnwrap(csv.first { $0.name == "loadavg_averages.csv" }, "\(csv.map(\.name))")
         XCTAssertTrue(String(decoding: table.bytes, as: UTF8.self).hasPrefix("window,load (count)\r\n1min,"))
         XCTAssertTrue(try ExportStep.openMetrics(a, modules: registry).contains("lockstat_test_load_average{window=\"5min\"}"))
+        // pprof: no module of the run records stacks; the error lists those of the registry that do.
+        XCTAssertThrowsError(try ExportStep.files(a, format: .pprof, modules: registry)) {
+            XCTAssertEqual("\($0)", "\(a.path): no call stacks: the run had none of the modules that record them (contention, oprofile)")
+        }
 
         // doctor: listed after the built-in modules with its own probe, its verdict deciding.
         try "modules loadavg\n".write(toFile: root + "/c.config", atomically: false, encoding: .utf8)
@@ -169,3 +173,49 @@ final class ModuleProtocolTests: XCTestCase {
                       doctor.text)
     }
 }
+
+/// The CLI leaves checks to the core and passes a set's command line through.
+final class CommandLineThroughCoreTests: XCTestCase {
+    /// --interval is checked by the config's own check, in its words (ArgumentParser's before).
+    func testIntervalOptionGetsTheConfigsCheck() throws {
+        let dir = temporaryDirectory()
+        let r = try Lockstat.run(["--interval", "abc", dir + "/run", "true"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertEqual(r.err, "lockstat: --interval: needs one number, got 'abc'\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/run"))
+    }
+
+    /// A set's runs are its own command line with --set-member NAME; a name that is no run of a
+    /// set (one that could lead out of DIR) is refused before anything is made.
+    func testSetMemberNamesOnlyARunOfTheSet() throws {
+        let dir = temporaryDirectory()
+        for name in ["../x", "1/../../x", "0", "warmup-", ""] {
+            let r = try Lockstat.run(["--set-member", name, dir + "/set", "true"])
+            XCTAssertEqual(r.status, 2, name)
+            XCTAssertEqual(r.err, "lockstat: --set-member: not a run of a set: '\(name)'\n")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+        // Every option of the set reaches its runs: here --interval and --modules.
+        let set = try Lockstat.run(["--modules", "stat", "--interval", "0.05", "--repeat", "2", dir + "/set", "true"])
+        XCTAssertEqual(set.status, 0, set.err)
+        for run in ["1", "2"] {
+            let config = try String(contentsOfFile: dir + "/set/\(run)/lockstat.config", encoding: .utf8)
+            XCTAssertTrue(config.contains("\nmodules stat\nintervall 0.05\n"), config)
+        }
+    }
+
+    /// A samples.pickle copied without its lockstat.config: graph draws it with the registry's
+    /// modules and the default config, as report reads it (graph refused it before).
+    func testGraphOfAPickleWithoutItsConfig() throws {
+        let dir = temporaryDirectory()
+        XCTAssertEqual(try Lockstat.run(["--modules", "stat", "--interval", "0.05", dir + "/run", "sleep", "0.2"]).status, 0)
+        try FileManager.default.removeItem(atPath: dir + "/run/lockstat.config")
+        let r = try Lockstat.tool(["graph", dir + "/run"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/run/stat_cpu_all.svg"))
+        let parse = try Lockstat.tool(["parse", dir + "/run"])
+        XCTAssertEqual(parse.status, 1)
+        XCTAssertEqual(parse.err, "lockstat: \(dir)/run/lockstat.config: missing: not a lockstat test directory\n")
+    }
+}
+
