@@ -68,12 +68,8 @@ struct GraphCommand: ParsableCommand {
         for run in try RunSet.isSet(directory) ? RunSet.runFolders(directory) : [directory] {
             let member = TestDirectory(run)
             if run != directory { try member.lock() }
-            let available = try modules(ofTestDirectory: run)
-            var warnings = [String]()
-            let models = try loadModels(member, modules: available, warnings: &warnings)
-            let (files, plotWarnings) = try GraphStep.run(member, modules: available, models: models)
-            try RunPage.write(member, modules: models.map { ($0.module, $0.model.results) })
-            for w in warnings + plotWarnings { writeText(2, "lockstat: warning: \(w)\n") }
+            let (files, warnings) = try GraphStep.run(member, modules: try modules(ofTestDirectory: run))
+            for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
             print("wrote \(member.file(RunPage.fileName)) and \(files.count) graphs in \(run): " + files.joined(separator: " "))
         }
     }
@@ -128,9 +124,7 @@ struct ReportCommand: ParsableCommand {
     func report(_ directory: String) throws {
         let dir = TestDirectory(directory)
         var warnings = [String]()
-        // A samples.pickle copied without its config is read with the built-in modules.
-        let modules = FileReader.check(dir.file("lockstat.config")) == .missing ? BuiltInModules.all : try modules(ofTestDirectory: directory)
-        let models = try loadModels(dir, modules: modules, warnings: &warnings)
+        let models = try loadModels(dir, modules: try modules(ofTestDirectory: directory), warnings: &warnings)
         for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
         let report = TableReport(modules: models.map { ($0.module, $0.model.results) })
         guard report.modules.contains(where: { $0.results.tables.contains(where: \.reported) }) else {

@@ -69,8 +69,6 @@ struct CompareCommand: ParsableCommand {
         }
     }
 
-    /// A run's modules: as its config snapshot names them, else the built-in ones.
-    static func modules(_ run: String) throws -> [any LockstatModule] {
-        FileReader.check(run + "/lockstat.config") == .missing ? BuiltInModules.all : try LockstatCLI.modules(ofTestDirectory: run)
-    }
+    /// A run's modules: as its config snapshot names them, else the registry's.
+    static func modules(_ run: String) throws -> [any LockstatModule] { try LockstatCLI.modules(ofTestDirectory: run) }
 }

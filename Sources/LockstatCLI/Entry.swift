@@ -58,8 +58,10 @@ protocol PassesProgramArguments: ParsableCommand {
 /// The config in effect and every module it can name: built in, and drop-ins on its module path.
 func loadConfig(explicit: String?) throws -> (config: Config, modules: ModuleSet, origin: String) {
     let environment = ProcessInfo.processInfo.environment
-    let located = try ConfigSource.locate(explicit: explicit, environment: environment)
-    for warning in try ConfigParser.warnings(located.text, file: located.file) { writeText(2, "lockstat: warning: \(warning)\n") }
+    let located = try ConfigSource.locate(explicit: explicit, environment: environment, catalog: BuiltInModules.catalog)
+    for warning in try ConfigParser.warnings(located.text, file: located.file, catalog: BuiltInModules.catalog) {
+        writeText(2, "lockstat: warning: \(warning)\n")
+    }
     let modules = try ModuleSet(config: located, environment: environment)
     for warning in modules.warnings { writeText(2, "lockstat: warning: \(warning)\n") }
     var config = try ConfigParser.parse(located.text, file: located.file, catalog: modules.catalog)
@@ -68,14 +70,7 @@ func loadConfig(explicit: String?) throws -> (config: Config, modules: ModuleSet
     return (config, modules, located.origin)
 }
 
-/// `--modules a,b` of run and serve: the modules by their own names, each known, none twice.
-func modulesOption(_ list: String, catalog: ModuleCatalog) throws -> [String] {
-    let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    return try ConfigParser.moduleList(names, catalog: catalog, at: "--modules")
-}
-
-/// The modules a test directory's config snapshot names, for parse, graph and report.
+/// The modules a test directory's config snapshot can name, for parse, graph, report and export.
 func modules(ofTestDirectory directory: String) throws -> [any LockstatModule] {
-    let located = try ConfigSource.Located.file(directory + "/lockstat.config")
-    return try ModuleSet(config: located, environment: ProcessInfo.processInfo.environment).modules
+    try ModuleSet(testDirectory: directory, environment: ProcessInfo.processInfo.environment).modules
 }

@@ -9,11 +9,16 @@ extension ExportStep.Format: ExpressibleByArgument {}
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a finished run as pprof profiles (CPU, contention), OpenMetrics text or CSV tables.")
+        abstract: "Write a finished run as pprof profiles (\(stackModules)), OpenMetrics text or CSV tables.")
+
+    /// The registry's modules that record call stacks, for the help.
+    static let stackModules = BuiltInModules.all.filter { $0.analysisParts.contains(.stacks) }.map(\.name)
+        .joined(separator: ", ")
 
     @Argument(help: "Test directory of an earlier run.") var directory: String
 
-    @Option(help: "pprof: cpu.pb.gz and contention.pb.gz; openmetrics: lockstat.om (the totals serve would expose); csv: one file per table.")
+    @Option(help: ArgumentHelp("pprof: a .pb.gz per call-stack profile (\(stackModules)); openmetrics: lockstat.om (the totals serve "
+                               + "would expose); csv: one file per table."))
     var format: ExportStep.Format
 
     @Option(help: ArgumentHelp("Folder to write into (default DIR/export); - writes OpenMetrics to standard output.", valueName: "DIR"))

@@ -12,6 +12,8 @@ struct RepeatRun {
     let options: RunOptions
     /// The words that select the run command of this executable ("run" for lockstat, none for lockstat-run).
     let subcommand: [String]
+    /// The set's command line after those words, as given: every option reaches each run.
+    let commandLine: [String]
 
     func execute(count: Int, warmup: Int, stopOnFailure: Bool) throws -> Int32 {
         let dir = TestDirectory(options.directory)
@@ -24,7 +26,7 @@ struct RepeatRun {
         // Named as they come: nothing is laid out per run before the runs are made.
         let names = (0..<(warmup + count)).lazy.map { $0 < warmup ? "warmup-\($0 + 1)" : String($0 - warmup + 1) }
         for (i, name) in names.enumerated() {
-            let status = try runOne(into: dir.file(name))
+            let status = try runOne(name)
             // Through the run's own directory descriptor (no symlink in DIR is followed).
             let seconds = RunMetadata.read(TestDirectory(dir.file(name))).seconds
             members.append(RunSet.Member(directory: name, status: status, seconds: seconds ?? .nan, counted: i >= warmup && status == 0))
@@ -54,17 +56,11 @@ struct RepeatRun {
         return failed.isEmpty ? 0 : 1
     }
 
-    /// One run: this executable, the same options, DIR/NAME; its status.
-    func runOne(into directory: String) throws -> Int32 {
+    /// One run: this executable with the set's own command line, as member NAME (into
+    /// DIR/NAME, the set's options left to the set); its status.
+    func runOne(_ name: String) throws -> Int32 {
         let executable = try selfExecutable()
-        var arguments = [executable] + subcommand
-        if let config = options.config { arguments += ["--config", config] }
-        if let modules = options.modules { arguments += ["--modules", modules] }
-        if let interval = options.interval { arguments += ["--interval", String(interval)] }
-        if let root = options.procRoot { arguments += ["--proc-root", root] }
-        if options.quiet { arguments.append("--quiet") }
-        if options.tee { arguments.append("--tee") }
-        arguments += [directory, options.program] + options.arguments
+        let arguments = [executable] + subcommand + ["--set-member", name] + commandLine
         let pid = try Program.spawn(executable, arguments: arguments, outputFD: 2)
         ls_signals_set_child(pid)
         defer { ls_signals_set_child(0) }

@@ -12,7 +12,7 @@ public struct RunOptions: ParsableArguments {
     var modules: String?
 
     @Option(help: ArgumentHelp("Seconds between samples (overrides the config's `intervall`).", valueName: "seconds"))
-    var interval: Double?
+    var interval: String?
 
     @Option(name: .customLong("proc-root"), help: ArgumentHelp("Read every /proc and /sys path under DIR instead.", valueName: "DIR"))
     var procRoot: String?
@@ -32,6 +32,9 @@ public struct RunOptions: ParsableArguments {
     @Flag(help: "With --repeat: stop the set at the first run that fails (else it is kept, reported and left out).")
     var stopOnFailure = false
 
+    /// A run of a set: the set's own command line, run once into DIR/NAME (`RepeatRun.runOne`).
+    @Option(help: .hidden) var setMember: String?
+
     @Argument(help: "Test directory (created if missing).")
     var directory: String
 
@@ -45,19 +48,25 @@ public struct RunOptions: ParsableArguments {
 
     func effectiveConfig() throws -> (Config, ModuleSet) {
         var (config, set, _) = try loadConfig(explicit: self.config)
-        if let list = modules { config.modules = try modulesOption(list, catalog: set.catalog) }
-        if let interval {
-            guard interval > 0, interval.isFinite else { throw LockstatError.usage("--interval: must be a number greater than 0, got \(interval)") }
-            guard ConfigParser.validInterval(interval) != nil else {
-                throw LockstatError.usage("--interval: must be from \(ConfigParser.minInterval) to \(Int(ConfigParser.maxInterval)) seconds, got \(interval)")
-            }
-            config.interval = interval
+        if let list = modules {
+            config.modules = try ConfigParser.moduleList(commaSeparated: list, catalog: set.catalog, at: "--modules")
         }
+        if let interval { config.interval = try ConfigParser.interval([interval], at: "--interval:") }
         try set.checkFiles(of: config.modules)
         return (config, set)
     }
 
     func execute(subcommand: [String]) throws {
+        if let member = setMember {
+            // Only the names RepeatRun gives: a name with a slash or dots could lead out of DIR.
+            guard member.wholeMatch(of: #/(warmup-)?[1-9][0-9]*/#) != nil else {
+                throw LockstatError.usage("--set-member: not a run of a set: '\(member)'")
+            }
+            var one = self
+            (one.directory, one.repeat, one.setMember) = (directory + "/" + member, nil, nil)
+            (one.warmup, one.stopOnFailure) = (0, false)
+            return try one.execute(subcommand: subcommand)
+        }
         if let count = self.repeat {
             // Checked first: nothing is made or reserved for a count beyond what a set holds.
             guard (1...RunSet.maxRuns).contains(count) else {
@@ -70,7 +79,9 @@ public struct RunOptions: ParsableArguments {
             guard Program.resolve(program, path: ProcessInfo.processInfo.environment["PATH"]) != nil else {
                 throw LockstatError("\(program): command not found", exitCode: 127)
             }
-            throw ExitCode(try RepeatRun(options: self, subcommand: subcommand).execute(count: count, warmup: warmup, stopOnFailure: stopOnFailure))
+            let set = RepeatRun(options: self, subcommand: subcommand,
+                                commandLine: Array(CommandLine.arguments.dropFirst(1 + subcommand.count)))
+            throw ExitCode(try set.execute(count: count, warmup: warmup, stopOnFailure: stopOnFailure))
         }
         guard warmup == 0, !stopOnFailure else { throw LockstatError.usage("--warmup and --stop-on-failure go with --repeat") }
         let (config, set) = try effectiveConfig()

@@ -21,7 +21,9 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         let (host, port) = try Self.address(listen)
         var (config, set, _) = try loadConfig(explicit: self.config)
-        if let list = modules { config.modules = try modulesOption(list, catalog: set.catalog) }
+        if let list = modules {
+            config.modules = try ConfigParser.moduleList(commaSeparated: list, catalog: set.catalog, at: "--modules")
+        }
         throw ExitCode(try ServePipeline.run(ServeRequest(host: host, port: port, config: config, system: SystemRoot("/")), modules: set.modules))
     }
 

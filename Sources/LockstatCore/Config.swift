@@ -57,11 +57,18 @@ public struct ModuleCatalog: Sendable {
     public var aliases: [String: String]
     /// Folders searched for drop-in modules, for the unknown-module error.
     public var searched: [String]
+    /// The modules a config without a `modules` line samples (the built-in default's).
+    public var defaultModules: [String]
+    /// Every module's name in the registry's order, and its example settings, for the default config's comments.
+    public var listed: [(module: String, examples: [String])]
 
-    public init(keys: [String: [String: ConfigValue]], aliases: [String: String] = [:], searched: [String] = []) {
+    public init(keys: [String: [String: ConfigValue]], aliases: [String: String] = [:], searched: [String] = [],
+                defaultModules: [String] = [], listed: [(module: String, examples: [String])] = []) {
         self.keys = keys
         self.aliases = aliases
         self.searched = searched
+        self.defaultModules = defaultModules
+        self.listed = listed
     }
 
     public var names: [String] { (Array(keys.keys) + Array(aliases.keys)).sorted() }
@@ -91,32 +98,28 @@ public enum ConfigParser {
     /// Every module understands its own interval.
     static let commonModuleKeys = ["intervall"]
 
-    /// The built-in default: works on any Linux machine with no setup. `make install` writes
-    /// it as PREFIX/etc/lockstat/lockstat.config; `lockstat config --default` prints it.
-    public static let defaultText = """
-        # lockstat configuration: one setting per line, `key value [value...]`; `#` starts a comment.
-        # `lockstat config` shows which file is in effect; `lockstat modules` what can run here.
+    /// The built-in default for the modules of `catalog`: works on any Linux machine with no
+    /// setup. `make install` writes it as PREFIX/etc/lockstat/lockstat.config; `lockstat config
+    /// --default` prints it.
+    public static func defaultText(_ catalog: ModuleCatalog) -> String {
+        let examples = catalog.listed.flatMap { m in m.examples.map { "# \(m.module).\($0)\n" } }.joined()
+        return """
+            # lockstat configuration: one setting per line, `key value [value...]`; `#` starts a comment.
+            # `lockstat config` shows which file is in effect; `lockstat modules` what can run here.
 
-        # modules to run, in order (stat diskstats lock_stat contention oprofile)
-        modules stat diskstats
+            # modules to run, in order (\(catalog.listed.map(\.module).joined(separator: " ")))
+            modules \(catalog.defaultModules.joined(separator: " "))
 
-        # seconds between samples (`samprate N` is the older key: samples per second)
-        intervall 0.1
+            # seconds between samples (`samprate N` is the older key: samples per second)
+            intervall \(formatNumber(Config.defaultInterval))
 
-        # per-module keys, for example:
-        # lock_stat.intervall 1
-        # lock_stat.clear no
-        # lock_stat.top 10
-        # oprofile.frequency 99
-        # oprofile.scope program
+            # per-module keys, for example:
 
-        """
-
-    /// The default config's modules, for a config file that names none.
-    public static let defaultModules = ["stat", "diskstats"]
+            """ + examples
+    }
 
     public static func parse(_ text: String, file: String, catalog: ModuleCatalog) throws -> Config {
-        var config = Config(modules: defaultModules)
+        var config = Config(modules: catalog.defaultModules)
         for (where_, key, values) in try lines(text, file: file) {
             try apply(key: key, values: values, to: &config, at: where_, catalog: catalog)
         }
@@ -125,9 +128,9 @@ public enum ConfigParser {
 
     /// One line for a config that will not do what its author probably meant: no `modules` line
     /// (the defaults are sampled then).
-    public static func warnings(_ text: String, file: String) throws -> [String] {
+    public static func warnings(_ text: String, file: String, catalog: ModuleCatalog) throws -> [String] {
         try lines(text, file: file).contains { $0.key == "modules" } ? []
-            : ["\(file): no `modules` line: sampling the default modules (\(defaultModules.joined(separator: " ")))"]
+            : ["\(file): no `modules` line: sampling the default modules (\(catalog.defaultModules.joined(separator: " ")))"]
     }
 
     /// The most a config file may hold, and a line of it: far more than any setting needs, and
@@ -196,6 +199,14 @@ public enum ConfigParser {
         }
     }
 
+    /// `--modules a,b`: the comma-separated list checked as `moduleList` checks a config's.
+    public static func moduleList(commaSeparated list: String, catalog: ModuleCatalog,
+                                  at place: String) throws -> [String] {
+        let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        return try moduleList(names, catalog: catalog, at: place)
+    }
+
     /// The modules a list names (`modules`, `--modules`), by their own names, each known and none
     /// twice: a module listed twice, under its name or an alias, would sample twice into one raw
     /// log, and which of two meanings the author had is not for lockstat to guess. Errors start
@@ -229,18 +240,28 @@ public enum ConfigParser {
     }
 
     static func interval(_ values: [String], key: String, at location: String) throws -> Double {
-        let v = try positive(values, key: key, at: location)
+        try interval(values, at: "\(location): key '\(key)'")
+    }
+
+    /// The seconds of an interval given as `values` (a config key's, `--interval`'s), checked;
+    /// errors start with `place` ("FILE:LINE: key 'intervall'", "--interval:").
+    public static func interval(_ values: [String], at place: String) throws -> Double {
+        let v = try positive(values, at: place)
         guard validInterval(v) != nil else {
-            throw LockstatError.usage("\(location): key '\(key)' must be from \(minInterval) to \(Int(maxInterval)) seconds, got \(values[0])")
+            throw LockstatError.usage("\(place) must be from \(minInterval) to \(Int(maxInterval)) seconds, got \(values[0])")
         }
         return v
     }
 
     static func positive(_ values: [String], key: String, at location: String) throws -> Double {
+        try positive(values, at: "\(location): key '\(key)'")
+    }
+
+    static func positive(_ values: [String], at place: String) throws -> Double {
         guard values.count == 1, let v = Double(values[0]), v.isFinite else {
-            throw LockstatError.usage("\(location): key '\(key)' needs one number, got '\(values.joined(separator: " "))'")
+            throw LockstatError.usage("\(place) needs one number, got '\(values.joined(separator: " "))'")
         }
-        guard v > 0 else { throw LockstatError.usage("\(location): key '\(key)' must be greater than 0, got \(values[0])") }
+        guard v > 0 else { throw LockstatError.usage("\(place) must be greater than 0, got \(values[0])") }
         return v
     }
 

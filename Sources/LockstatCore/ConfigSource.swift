@@ -30,7 +30,9 @@ public enum ConfigSource {
         }
     }
 
-    public static func locate(explicit: String?, environment: [String: String]) throws -> Located {
+    /// `catalog`: the registry's modules, whose default config is used when no file is found.
+    public static func locate(explicit: String?, environment: [String: String],
+                              catalog: ModuleCatalog) throws -> Located {
         if let path = explicit ?? environment["LOCKSTAT_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
             return try .file(path)
         }
@@ -39,11 +41,12 @@ public enum ConfigSource {
         for path in searchPath(environment: environment) where exists(path) {
             return try .file(path)
         }
-        return Located(text: ConfigParser.defaultText, file: "<built-in default>", origin: "built-in default", directory: nil)
+        return Located(text: ConfigParser.defaultText(catalog), file: "<built-in default>", origin: "built-in default",
+                       directory: nil)
     }
 
     public static func load(explicit: String?, environment: [String: String], catalog: ModuleCatalog) throws -> (Config, origin: String) {
-        let located = try locate(explicit: explicit, environment: environment)
+        let located = try locate(explicit: explicit, environment: environment, catalog: catalog)
         return (try ConfigParser.parse(located.text, file: located.file, catalog: catalog), located.origin)
     }
 

@@ -1,11 +1,5 @@
 import Foundation
 
-/// A module whose raw log holds call stacks: pprof profiles of them (`lockstat export --format pprof`).
-public protocol StackExportingModule: LockstatModule {
-    /// The run's stacks, each profile with the stem of its file name ("cpu", "contention").
-    func stackProfiles(_ log: RawLog, config: Config) throws -> [(name: String, profile: StackProfile)]
-}
-
 /// `lockstat export DIR --format pprof|openmetrics|csv`: a finished run in the formats other
 /// tools read. Reads only the test directory (samples.pickle, the raw logs, the config snapshot).
 public enum ExportStep {
@@ -21,7 +15,8 @@ public enum ExportStep {
     }
 
     /// Every generic table of every module, one file each: the header names each column with
-    /// its unit, values as the report has them before rounding (RFC 4180 quoting).
+    /// its unit, values as the report has them before rounding (RFC 4180 quoting). Read from
+    /// samples.pickle, the stored model part of each module's analysis, as report reads it.
     static func csv(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> [(name: String, bytes: [UInt8])] {
         var warnings = [String]()
         let models = try loadModels(dir, modules: modules, warnings: &warnings)
@@ -53,11 +48,14 @@ public enum ExportStep {
         let config = try runConfig(dir, modules: modules)
         let addresses = ServeSettings(config).addresses
         var families = [MetricFamily]()
-        for (module, log) in try rawLogs(dir, config: config, modules: modules) {
-            guard let served = module as? any ServedModule else { continue }
-            families += try served.metricFamilies(log, config: config, addresses: addresses)
+        let request = AnalysisRequest(.metrics, addresses: addresses)
+        for (module, log) in try rawLogs(dir, config: config, modules: modules) where module.analysisParts.contains(.metrics) {
+            families += try module.analyze(log, config: config, parts: request).metricFamilies
         }
-        guard !families.isEmpty else { throw LockstatError("\(dir.path): no module of the run has metrics (stat, diskstats, lock_stat, contention do)") }
+        guard !families.isEmpty else {
+            let offering = offering(.metrics, modules).joined(separator: ", ")
+            throw LockstatError("\(dir.path): no module of the run has metrics (\(offering) do)")
+        }
         let cap = ExposedSeries(maxSeries: ServeSettings(config).maxSeries)
         return Exposition.render(cap.bounded(families), format: .openMetrics)
     }
@@ -65,14 +63,22 @@ public enum ExportStep {
     static func pprof(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> [(name: String, bytes: [UInt8])] {
         let config = try runConfig(dir, modules: modules)
         var files = [(name: String, bytes: [UInt8])]()
-        for (module, log) in try rawLogs(dir, config: config, modules: modules) {
-            guard let stacked = module as? any StackExportingModule else { continue }
-            for (name, profile) in try stacked.stackProfiles(log, config: config) {
+        for (module, log) in try rawLogs(dir, config: config, modules: modules) where module.analysisParts.contains(.stacks) {
+            let analysis = try module.analyze(log, config: config, parts: AnalysisRequest(.stacks))
+            for (name, profile) in analysis.stackProfiles {
                 files.append(("\(name).pb.gz", try profile.encoded()))
             }
         }
-        guard !files.isEmpty else { throw LockstatError("\(dir.path): no call stacks: the run had neither the oprofile nor the contention module") }
+        guard !files.isEmpty else {
+            throw LockstatError("\(dir.path): no call stacks: the run had none of the modules that record them (" +
+                                offering(.stacks, modules).joined(separator: ", ") + ")")
+        }
         return files
+    }
+
+    /// The modules whose analysis makes `part`, for the error that the run had none.
+    static func offering(_ part: AnalysisParts, _ modules: [any LockstatModule]) -> [String] {
+        modules.filter { $0.analysisParts.contains(part) }.map(\.name)
     }
 
     /// The run's modules with a raw log, in config order. A log that cannot be read (missing

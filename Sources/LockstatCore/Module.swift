@@ -23,8 +23,11 @@ public protocol LockstatModule: Sendable {
     func unavailableReason(_ system: SystemRoot) -> String?
     /// presampling: prepare, and return what takes a sample on every tick.
     func presampling(_ context: RecordingContext) throws -> any Recorder
-    /// Raw log → the module's typed results, plus warnings (bad lines, dropped bytes).
-    func parse(_ log: RawLog, config: Config) throws -> ParsedModule
+    /// The parts `analyze` can make besides the model (metric families, stack profiles).
+    var analysisParts: AnalysisParts { get }
+    /// The one reading of the raw log: the model (parse), the metric families (a finished
+    /// run's totals as serve would expose them) and the stack profiles (pprof), as `parts` asks.
+    func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis
     /// The module's entry of samples.pickle read back into its typed results (`lockstat graph`,
     /// `report`), with the run's config snapshot.
     func model(decoding entry: PyValue, config: Config) throws -> any ModuleModel
@@ -32,6 +35,70 @@ public protocol LockstatModule: Sendable {
     func plot(_ model: any ModuleModel, into directory: TestDirectory) throws -> [String]
     /// The module's tables, without rows: what `report --sort` and `--by` can name.
     var tableSchemas: [ResultTable] { get }
+    /// In the config a user gets without writing one (`modules` of the built-in default).
+    var inDefaultConfig: Bool { get }
+    /// Example `<module>.<key> value` lines for the built-in default config's comments.
+    var exampleSettings: [String] { get }
+    /// Why `lockstat serve` does not run the module, for one that is no `ServedModule`.
+    var notServedReason: String { get }
+    /// What `lockstat doctor` lists under the module: the facts behind its verdict, each with
+    /// what to change. The module's own `unavailableReason` still decides.
+    func probe(_ system: SystemRoot) -> [ProbeCheck]
+}
+
+/// What an analysis makes besides the model, which every module makes.
+public struct AnalysisParts: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let model = AnalysisParts(rawValue: 1)
+    /// Metric families: `lockstat export --format openmetrics`.
+    public static let metrics = AnalysisParts(rawValue: 2)
+    /// Stack profiles: `lockstat export --format pprof`.
+    public static let stacks = AnalysisParts(rawValue: 4)
+}
+
+/// What a caller of `analyze` wants: parts a module cannot make come back empty.
+public struct AnalysisRequest: Sendable {
+    public var parts: AnalysisParts
+    /// Raw kernel addresses may be label values of the metric families (`serve.addresses yes`).
+    public var addresses: Bool
+
+    public init(_ parts: AnalysisParts, addresses: Bool = false) {
+        self.parts = parts
+        self.addresses = addresses
+    }
+}
+
+/// One reading of a module's raw log; the parts not asked for are nil or empty.
+public struct ModuleAnalysis {
+    /// The model with its warnings, files and notes (asked for with `.model`).
+    public var parsed: ParsedModule?
+    public var metricFamilies: [MetricFamily]
+    /// Each profile with the stem of its file name ("cpu", "contention").
+    public var stackProfiles: [(name: String, profile: StackProfile)]
+
+    public init(parsed: ParsedModule? = nil, metricFamilies: [MetricFamily] = [],
+                stackProfiles: [(name: String, profile: StackProfile)] = []) {
+        self.parsed = parsed
+        self.metricFamilies = metricFamilies
+        self.stackProfiles = stackProfiles
+    }
+}
+
+/// One fact `lockstat doctor` lists under a module.
+public struct ProbeCheck: Sendable {
+    public var name: String
+    public var ok: Bool
+    public var detail: String
+    /// What to change, when not ok.
+    public var fix: String?
+
+    public init(name: String, ok: Bool, detail: String, fix: String? = nil) {
+        self.name = name
+        self.ok = ok
+        self.detail = detail
+        self.fix = fix
+    }
 }
 
 /// What a module's parse makes: typed results, which its plot reads, and which the core stores
@@ -65,6 +132,20 @@ extension LockstatModule {
     public var defaultInterval: Double? { nil }
     public func defaultInterval(for config: Config, on system: SystemRoot) -> Double? { defaultInterval }
     public var tableSchemas: [ResultTable] { [] }
+    public var analysisParts: AnalysisParts { .model }
+    public var inDefaultConfig: Bool { false }
+    public var exampleSettings: [String] { [] }
+    public var notServedReason: String { "it samples only while a program runs" }
+    public func probe(_ system: SystemRoot) -> [ProbeCheck] { [] }
+
+    /// Raw log → the module's typed results, plus warnings (bad lines, dropped bytes): the
+    /// model part of `analyze`.
+    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+        guard let parsed = try analyze(log, config: config, parts: AnalysisRequest(.model)).parsed else {
+            throw LockstatError("\(name): its analysis made no model")
+        }
+        return parsed
+    }
 }
 
 /// The values a module's config key takes.

@@ -54,7 +54,7 @@ public enum ParseStep {
                 if log.droppedBytes > 0 {
                     warnings.append("\(path): dropped \(log.droppedBytes) bytes after the last whole record (torn or corrupt tail)")
                 }
-                let parsed = try module.parse(log, config: config)
+                let parsed = try module.parse(log, config: config)  // the analysis' model part
                 warnings += parsed.warnings.map { "\(name): \($0)" }
                 notes += parsed.notes
                 entries.append((name, parsed.data))
@@ -84,12 +84,29 @@ public enum ParseStep {
     }
 }
 
-/// Typed results → graphs: those a parse step just made, or samples.pickle's read back.
+/// Typed results → graphs and the page: those a parse step just made, or samples.pickle's read back.
 public enum GraphStep {
-    public static func run(_ dir: TestDirectory, modules: [any LockstatModule],
-                           models given: [(module: String, model: any ModuleModel)]? = nil) throws -> (files: [String], warnings: [String]) {
+    /// `lockstat graph`: samples.pickle's models → the modules' graphs, then the page.
+    public static func run(_ dir: TestDirectory,
+                           modules: [any LockstatModule]) throws -> (files: [String], warnings: [String]) {
         var warnings = [String]()
-        let models = try given ?? loadModels(dir, modules: modules, warnings: &warnings)
+        let models = try loadModels(dir, modules: modules, warnings: &warnings)
+        let plotted = try plot(dir, modules: modules, models: models)
+        try writePage(dir, models: models)
+        return (plotted.files, warnings + plotted.warnings)
+    }
+
+    /// The page (index.html) of the models' generic results: the one place it is written. It
+    /// shows run.json, so a run writes it last.
+    public static func writePage(_ dir: TestDirectory, models: [(module: String, model: any ModuleModel)]) throws {
+        try RunPage.write(dir, modules: models.map { ($0.module, $0.model.results) })
+    }
+
+    /// Each module's graphs of its model; a module whose plot fails is a warning.
+    public static func plot(_ dir: TestDirectory, modules: [any LockstatModule],
+                            models: [(module: String, model: any ModuleModel)])
+        throws -> (files: [String], warnings: [String]) {
+        var warnings = [String]()
         // Graphs of an earlier plot step are replaced, not left beside the new ones.
         try dir.removeFromManifest { $0.hasSuffix(".svg") }
         var files = [String]()
@@ -172,6 +189,8 @@ public func runConfig(_ dir: TestDirectory, modules: [any LockstatModule]) throw
 extension ModuleCatalog {
     public init(_ modules: [any LockstatModule]) {
         self.init(keys: Dictionary(uniqueKeysWithValues: modules.map { ($0.name, $0.configKeys) }),
-                  aliases: Dictionary(uniqueKeysWithValues: modules.flatMap { m in m.aliases.map { ($0, m.name) } }))
+                  aliases: Dictionary(uniqueKeysWithValues: modules.flatMap { m in m.aliases.map { ($0, m.name) } }),
+                  defaultModules: modules.filter(\.inDefaultConfig).map(\.name),
+                  listed: modules.map { ($0.name, $0.exampleSettings) })
     }
 }

@@ -73,7 +73,7 @@ public enum RunPipeline {
 
         var written = ["lockstat.config", "cmd", "output", "samples"]
         var notes = [String]()
-        var results = [(module: String, results: Results)]()
+        var models = [(module: String, model: any ModuleModel)]()
         // What could not be recorded: the run then ends with 125, lockstat's own failure after
         // the program ran (as env(1) and timeout(1) use it); the program's status is in the summary.
         var failures = sampled.filter { $0.writeErrors > 0 }.map {
@@ -88,8 +88,8 @@ public enum RunPipeline {
             failures += parsed.unreadable
             notes = parsed.notes
             written += ["samples.pickle", "samples.json"]
-            results = parsed.models.map { ($0.module, $0.model.results) }
-            let graphs = try GraphStep.run(dir, modules: available, models: parsed.models)
+            models = parsed.models
+            let graphs = try GraphStep.plot(dir, modules: available, models: parsed.models)
             graphs.warnings.forEach { console.warn($0) }
             written += graphs.files
         } catch {
@@ -105,7 +105,7 @@ public enum RunPipeline {
         do { try dir.addToManifest(["lockstat.config", "cmd", "output", RunMetadata.fileName]) } catch { failures.append("\(error)") }
         // The page last: it shows run.json.
         do {
-            try RunPage.write(dir, modules: results)
+            try GraphStep.writePage(dir, models: models)
             written.insert(RunPage.fileName, at: 0)
         } catch { failures.append("\(error)") }
         // Under sudo the files this run made are the invoking user's (nothing that was there before).

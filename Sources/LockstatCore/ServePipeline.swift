@@ -41,7 +41,7 @@ public enum ServePipeline {
         for name in config.modules {
             guard let module = available.first(where: { $0.name == name }) else { continue }
             guard let servable = module as? any ServedModule else {
-                console.warn("module \(name) skipped: serve does not run it (\(name == "oprofile" ? "its profile is exported with `lockstat export DIR --format pprof`" : "drop-in modules run with a program"))")
+                console.warn("module \(name) skipped: serve does not run it (\(module.notServedReason))")
                 continue
             }
             if let reason = module.unavailableReason(request.system) {

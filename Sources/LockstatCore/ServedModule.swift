@@ -3,9 +3,9 @@
 /// end. The same families describe a finished run (`lockstat export --format openmetrics`).
 public protocol ServedModule: LockstatModule {
     /// presampling for serve: what reads the kernel from now on.
+    /// A finished run's totals, as `serving` would have exposed them at its end, are the
+    /// `.metrics` part of `analyze`: the live source and the analysis share one parser per line.
     func serving(_ context: ServingContext) throws -> any MetricsSource
-    /// A finished run's totals, from its raw log, as `serving` would have exposed them at its end.
-    func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily]
 }
 
 public struct ServingContext {

@@ -7,7 +7,12 @@ import LockstatCore
 /// ~/.config/lockstat/modules (and PREFIX/share/lockstat/modules, where install puts the
 /// examples). `NAME.py` is a Python 3 module; an executable `NAME` is any other language.
 public struct ModuleSet {
+    /// The registry's modules, then the drop-ins.
     public let modules: [any LockstatModule]
+    /// The modules of the registry this set was made with.
+    public let registered: [any LockstatModule]
+    /// The drop-in modules found on the module path, in the order found.
+    public var dropIns: [any LockstatModule] { Array(modules.dropFirst(registered.count)) }
     /// The folders searched, absolute, in order.
     public let searched: [String]
     /// Entries of those folders that are not modules (a folder), each said once.
@@ -19,11 +24,13 @@ public struct ModuleSet {
         return c
     }
 
-    /// The built-in modules and the drop-ins on the config's module path. A drop-in file or
+    /// The registry's modules and the drop-ins on the config's module path. A drop-in file or
     /// folder that others than its owner and root may write is refused (lockstat runs as root).
-    public init(config: ConfigSource.Located, environment: [String: String]) throws {
+    public init(config: ConfigSource.Located, environment: [String: String],
+                registry: [any LockstatModule] = BuiltInModules.all) throws {
         searched = Self.searchPath(config: config, environment: environment)
-        var found = BuiltInModules.all
+        registered = registry
+        var found = registry
         var named = Set(found.map(\.name))
         var warnings = [String]()
         for dir in searched {
@@ -51,6 +58,24 @@ public struct ModuleSet {
         }
         modules = found
         self.warnings = warnings
+    }
+
+    /// The modules a test directory's config snapshot can name: the registry's, and the drop-ins
+    /// on its module path. Without the snapshot (a samples.pickle copied alone) the registry's
+    /// only: the core's steps say what they need of it (loadModels reads such a pickle with the
+    /// default config; parse and export need the snapshot).
+    public init(testDirectory: String, environment: [String: String],
+                registry: [any LockstatModule] = BuiltInModules.all) throws {
+        let snapshot = testDirectory + "/lockstat.config"
+        if FileReader.check(snapshot) == .missing {
+            self.init(registryOnly: registry)
+        } else {
+            try self.init(config: try .file(snapshot), environment: environment, registry: registry)
+        }
+    }
+
+    private init(registryOnly registry: [any LockstatModule]) {
+        (modules, registered, searched, warnings) = (registry, registry, [], [])
     }
 
     /// Checks the drop-ins a config names before anything runs.

@@ -165,8 +165,8 @@ extension ContentionModule: ServedModule {
         return try ContentionSource(entries: entries, interval: context.config.interval(for: name, moduleDefault: Self.bpfInterval), context: context)
     }
 
-    public func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily] {
-        let data = try ContentionData(log: log, top: 1)
+    /// The run's totals as serve would have exposed them at its end.
+    func metricFamilies(_ data: ContentionData, addresses: Bool) -> [MetricFamily] {
         var totals = ContentionTotals()
         for c in data.analysis.contentions {
             // Ring mode: a wait still going on when the run ended has no length; it counts in +Inf.

@@ -48,11 +48,14 @@ public struct ContentionModule: TypedModule {
         // Not mounted yet, as root: presampling mounts tracefs (and says so if the events are missing).
         guard Tracefs.locate(system) != nil || Tracefs.mountable(system) else {
             let release = ProcessInfo.processInfo.operatingSystemVersion
-            if (release.majorVersion, release.minorVersion) < (5, 19) { return "kernel older than 5.19: no lock:contention tracepoints" }
+            if (release.majorVersion, release.minorVersion) < Self.firstKernelWithTracepoints { return "kernel older than 5.19: no lock:contention tracepoints" }
             return "no lock:contention tracepoints in tracefs (" + Tracefs.candidates.map(system.path).joined(separator: ", ") + ")"
         }
         return nil
     }
+
+    /// The lock:contention_begin/end tracepoints came with Linux 5.19.
+    static let firstKernelWithTracepoints = (5, 19)
 
     /// Why bpf mode cannot run here (nil: it can). No side effects: loading is presampling's.
     static func bpfRefusal(_ system: SystemRoot) -> String? {
@@ -112,8 +115,19 @@ public struct ContentionModule: TypedModule {
         return recorder
     }
 
-    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+    public var analysisParts: AnalysisParts { [.model, .metrics, .stacks] }
+
+    /// The events (or the kernel's aggregates) read once; the model, the metric families and the
+    /// pprof profile are each made from the same contentions.
+    public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         let data = try ContentionData(log: log, top: ContentionSettings(config).top)
+        let wants = parts.parts
+        return ModuleAnalysis(parsed: wants.contains(.model) ? parsed(data) : nil,
+                              metricFamilies: wants.contains(.metrics) ? metricFamilies(data, addresses: parts.addresses) : [],
+                              stackProfiles: wants.contains(.stacks) ? stackProfiles(data, log: log) : [])
+    }
+
+    func parsed(_ data: ContentionData) -> ParsedModule {
         let files = [("samples/contention.txt", ContentionAnalysis.table(data.analysis.byCaller, keyTitle: "caller")),
                      ("contention.folded", data.analysis.folded.map { "\($0.0) \($0.1)" }.joined(separator: "\n") + "\n")]
         var warnings = [String]()
@@ -136,12 +150,11 @@ public struct ContentionModule: TypedModule {
     public var tableSchemas: [ResultTable] { ContentionModel.tables }
 }
 
-extension ContentionModule: StackExportingModule {
+extension ContentionModule {
     /// Contended stacks as Go's mutex profiles have them: `contentions/count` and
     /// `delay/nanoseconds`, leaf (the lock's slow path) first, each sample labelled with the
     /// report's caller and lock type (`go tool pprof -tags` gives the report's caller table).
-    public func stackProfiles(_ log: RawLog, config: Config) throws -> [(name: String, profile: StackProfile)] {
-        let data = try ContentionData(log: log, top: 1)
+    func stackProfiles(_ data: ContentionData, log: RawLog) -> [(name: String, profile: StackProfile)] {
         let symbols = data.analysis.symbols
         var profile = StackProfile(sampleTypes: [("contentions", "count"), ("delay", "nanoseconds")], periodType: ("contentions", "count"), period: 1)
         profile.timeNanos = Int64(clamping: log.startRealtime ?? 0)

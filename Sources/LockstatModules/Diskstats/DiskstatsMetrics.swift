@@ -67,19 +67,8 @@ struct DiskTotals: SnapshotTotals {
 
     /// Each well-formed line's device name and counters.
     static func forEachDevice(_ text: ProcText, _ body: (String, DiskCounters) -> Void) {
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: DiskstatsSeries.maxCounters) { buffer in
-            let fields = buffer.baseAddress!
-            text.forEachLine { line in
-                let tokens = line.tokens
-                guard line.complete, tokens.count >= 7 else { return }
-                let count = min(tokens.count - 3, DiskstatsSeries.maxCounters)
-                for k in 0..<count {
-                    guard let v = text.unsigned(tokens[k + 3]) else { return }
-                    fields[k] = v
-                }
-                guard let counters = DiskCounters(fields, count: count) else { return }
-                body(text.string(tokens[2]), counters)
-            }
+        DiskstatsLines.forEach(text) { line in
+            if let (name, counters) = line { body(text.string(name), counters) }
         }
     }
 }
@@ -88,11 +77,5 @@ extension DiskstatsModule: ServedModule {
     public func serving(_ context: ServingContext) throws -> any MetricsSource {
         // Every interval: a device removed and added again between scrapes is seen.
         try ProcFileSource(path: context.system.path(Self.file), totals: DiskTotals(), everyInterval: true)
-    }
-
-    public func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily] {
-        var totals = DiskTotals()
-        for r in log.snapshots() { log.withText(r) { totals.add($0) } }
-        return totals.families
     }
 }

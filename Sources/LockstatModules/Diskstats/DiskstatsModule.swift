@@ -7,6 +7,8 @@ public struct DiskstatsModule: TypedModule {
     public let summary = "disk I/O per device: every iostat -x column (r/s, rkB/s, r_await, aqu-sz, %util...) from /proc/diskstats"
     public let configKeys: [String: ConfigValue] = [:]
     public let samplesCheaply = true
+    /// Any Linux machine has /proc/diskstats: in the config a user gets without writing one.
+    public let inDefaultConfig = true
     static let file = "/proc/diskstats"
     /// Stream 1 of the raw log: the /sys/block listing, at presampling and postsampling.
     static let sysBlockStream: UInt16 = 1
@@ -23,10 +25,21 @@ public struct DiskstatsModule: TypedModule {
         return recorder
     }
 
-    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+    public var analysisParts: AnalysisParts { [.model, .metrics] }
+
+    /// Each snapshot read once, into the series (the model) and the totals (the metrics).
+    public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         let records = log.snapshots()
         var series = DiskstatsSeries()
-        for r in records { log.withText(r) { series.add($0, time: log.seconds(r)) } }
+        var totals = DiskTotals()
+        for r in records {
+            log.withText(r) {
+                if parts.parts.contains(.model) { series.add($0, time: log.seconds(r)) }
+                if parts.parts.contains(.metrics) { totals.add($0) }
+            }
+        }
+        var analysis = ModuleAnalysis(metricFamilies: parts.parts.contains(.metrics) ? totals.families : [])
+        guard parts.parts.contains(.model) else { return analysis }
         let listed = log.sideRecords(stream: Self.sysBlockStream).reduce(into: Set<String>()) {
             $0.formUnion(WholeDisks.fromSysBlock(log.text($1)))
         }
@@ -34,7 +47,8 @@ public struct DiskstatsModule: TypedModule {
                                    : series.names.filter { listed.contains($0) }
         var warnings = [String]()
         if series.badLines > 0 { warnings.append("\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
-        return ParsedModule(model: DiskstatsModel(series: series, wholeDisks: whole), warnings: warnings)
+        analysis.parsed = ParsedModule(model: DiskstatsModel(series: series, wholeDisks: whole), warnings: warnings)
+        return analysis
     }
 
     public func decode(_ entry: PyValue) throws -> DiskstatsModel { try DiskstatsModel(entry: entry) }

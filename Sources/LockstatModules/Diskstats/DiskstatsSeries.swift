@@ -6,7 +6,6 @@ import LockstatCore
 /// keeps its order), so steady state makes no Strings. Each device's iostat columns are
 /// `Column`s (NaN = None), so a long run's stay in bounded memory.
 struct DiskstatsSeries {
-    static let maxCounters = 24
     private(set) var names: [String] = []
     private var nameBytes: [[UInt8]] = []
     private var indexByName: [String: Int] = [:]
@@ -31,28 +30,15 @@ struct DiskstatsSeries {
     init() {}
 
     mutating func add(_ text: ProcText, time: Double) {
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.maxCounters) { add(text, time: time, fields: $0.baseAddress!) }
-    }
-
-    private mutating func add(_ text: ProcText, time: Double, fields: UnsafeMutablePointer<UInt64>) {
         let sample = times.count
         let seconds = sample > 0 ? time - times[sample - 1] : 0
         times.append(time)
         swap(&previous, &current)
         for i in current.indices { current[i] = nil }
         var position = 0
-        text.forEachLine { line in
-            let tokens = line.tokens
-            // major minor name, then at least 4 counters (the 2.6 partition layout).
-            guard line.complete, tokens.count >= 7, text.unsigned(tokens[0]) != nil, text.unsigned(tokens[1]) != nil else { badLines += 1; return }
-            let count = tokens.count - 3
-            for k in 0..<min(count, Self.maxCounters) {
-                guard let v = text.unsigned(tokens[k + 3]) else { badLines += 1; return }
-                fields[k] = v
-            }
-            guard count <= Self.maxCounters || tokens[(3 + Self.maxCounters)...].allSatisfy({ text.unsigned($0) != nil }),
-                  let counters = DiskCounters(fields, count: count) else { badLines += 1; return }
-            let device = intern(text, tokens[2], position: position, sample: sample)
+        DiskstatsLines.forEach(text) { line in
+            guard let (name, counters) = line else { badLines += 1; return }
+            let device = intern(text, name, position: position, sample: sample)
             if counters.counters == 4 { shortLayout.insert(names[device]) }
             current[device] = counters
             position += 1

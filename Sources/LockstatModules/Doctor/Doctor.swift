@@ -3,13 +3,7 @@ import LockstatCore
 
 /// `lockstat doctor`: module by module, whether it can run here, and if not, what to change.
 public struct Doctor {
-    public struct Check {
-        public var name: String
-        public var ok: Bool
-        public var detail: String
-        /// What to change, when not ok.
-        public var fix: String?
-    }
+    public typealias Check = ProbeCheck
 
     public struct Verdict {
         public var module: String
@@ -23,26 +17,31 @@ public struct Doctor {
 
     public let verdicts: [Verdict]
 
-    /// Every module's verdict; `configured` decides which ones the exit status depends on.
+    /// Every module's verdict, the registry's then the drop-ins'; `configured` decides which
+    /// ones the exit status depends on.
     public init(system: SystemRoot = SystemRoot(), configured: [String], modules: ModuleSet) {
-        let probe = SystemProbe(system: system, modules: modules)
-        func refusal(_ name: String) -> String?? {
-            guard let module = modules.modules.first(where: { $0.name == name }) else { return .none }
-            return .some(module.unavailableReason(system))
-        }
-        func verdict(_ name: String, _ checks: [Check]) -> Verdict {
-            var checks = checks
-            let decided = refusal(name)
-            if case .some(let reason?) = decided, checks.allSatisfy(\.ok) {
+        func verdict(_ module: any LockstatModule) -> Verdict {
+            var checks = module.probe(system)
+            let decided = module.unavailableReason(system)
+            if let reason = decided, checks.allSatisfy(\.ok) {
                 checks.append(Check(name: "module's own check", ok: false, detail: reason))
             }
-            return Verdict(module: name, checks: checks, inConfig: configured.contains(name), refusal: decided)
+            return Verdict(module: module.name, checks: checks, inConfig: configured.contains(module.name),
+                           refusal: .some(decided))
         }
-        verdicts = [
-            verdict("stat", probe.stat()), verdict("diskstats", probe.diskstats()), verdict("lock_stat", probe.lockStat()),
-            verdict("contention", probe.contention()), verdict("oprofile", probe.profiler()),
-            Verdict(module: "drop-in modules", checks: probe.dropIns(), inConfig: false, refusal: .none),
-        ] + modules.modules.compactMap { $0 as? ScriptModule }.map { m in verdict(m.name, probe.dropIn(m)) }
+        verdicts = modules.registered.map(verdict)
+            + [Verdict(module: "drop-in modules", checks: Self.dropInChecks(modules), inConfig: false, refusal: .none)]
+            + modules.dropIns.map(verdict)
+    }
+
+    /// What every drop-in needs: python3 for `.py` modules, and the folders searched.
+    static func dropInChecks(_ modules: ModuleSet) -> [Check] {
+        let python = Program.resolve("python3", path: ProcessInfo.processInfo.environment["PATH"])
+        var version = "not found"
+        if let python, let out = try? SystemFacts.run(python, ["--version"]) { version = out.trimmingCharacters(in: .whitespacesAndNewlines) }
+        return [Check(name: "python3", ok: python != nil, detail: python.map { "\(version) at \($0)" } ?? "not found on PATH",
+                      fix: "apt-get install python3"),
+                Check(name: "module path", ok: true, detail: modules.searched.joined(separator: ", "))]
     }
 
     /// Everything the effective config asks for can run.

@@ -67,10 +67,4 @@ extension LockStatModule: ServedModule {
         guard !context.system.isReplay else { throw LockstatError("serve reads the live kernel, not a --proc-root replay") }
         return try LockStatSource(context)
     }
-
-    public func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily] {
-        var totals = LockStatTotals()
-        try log.forEachSnapshot { _, bytes in totals.add(LockStatSnapshot(String(decoding: bytes, as: UTF8.self))) }
-        return totals.families
-    }
 }

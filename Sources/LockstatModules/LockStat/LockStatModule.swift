@@ -13,6 +13,7 @@ public struct LockStatModule: TypedModule {
     public let samplesCheaply = false
     public let defaultInterval: Double? = 1
     static let file = "/proc/lock_stat"
+    public let exampleSettings = ["intervall 1", "clear no", "top 10"]
     static let switchFile = "/proc/sys/kernel/lock_stat"
 
     public init() {}
@@ -41,17 +42,27 @@ public struct LockStatModule: TypedModule {
         return LockStatRecorder(snapshots: snapshots, switch: on)
     }
 
-    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+    public var analysisParts: AnalysisParts { [.model, .metrics] }
+
+    /// Each snapshot parsed once, into the series (the model) and the totals (the metrics).
+    public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         var series = LockStatSeries()
+        var totals = LockStatTotals()
         let settings = LockStatSettings(config)
         series.cleared = settings.clear
         try log.forEachSnapshot { record, bytes in
-            series.add(LockStatSnapshot(String(decoding: bytes, as: UTF8.self)), time: log.seconds(record))
+            let snapshot = LockStatSnapshot(String(decoding: bytes, as: UTF8.self))
+            if parts.parts.contains(.model) { series.add(snapshot, time: log.seconds(record)) }
+            if parts.parts.contains(.metrics) { totals.add(snapshot) }
         }
-        let top = settings.top
-        var warnings = [String]()
-        if series.badLines > 0 { warnings.append("\(series.badLines) lines of \(Self.file) fit no known shape and were skipped") }
-        return ParsedModule(model: series.model(top: top), warnings: warnings)
+        var analysis = ModuleAnalysis(metricFamilies: parts.parts.contains(.metrics) ? totals.families : [])
+        if parts.parts.contains(.model) {
+            let top = settings.top
+            var warnings = [String]()
+            if series.badLines > 0 { warnings.append("\(series.badLines) lines of \(Self.file) fit no known shape and were skipped") }
+            analysis.parsed = ParsedModule(model: series.model(top: top), warnings: warnings)
+        }
+        return analysis
     }
 
     public func decode(_ entry: PyValue) throws -> LockStatModel { try LockStatModel(entry: entry) }

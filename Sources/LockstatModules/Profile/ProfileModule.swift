@@ -17,6 +17,7 @@ public struct ProfileModule: TypedModule {
     static let maxSampleRateFile = "/proc/sys/kernel/perf_event_max_sample_rate"
     /// Draining rings is not a procfs read: a thread of its own.
     public let samplesCheaply = false
+    public let exampleSettings = ["frequency 99", "scope program"]
     /// At 99 Hz half a second holds ~50 samples per CPU: what-ran-when shares with a few points
     /// of sampling noise rather than tens (set oprofile.intervall for finer, noisier ones).
     public let defaultInterval: Double? = 0.5
@@ -63,8 +64,18 @@ public struct ProfileModule: TypedModule {
         return recorder
     }
 
-    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
-        let data = try ProfileData(log: log, config: config)
+    public var analysisParts: AnalysisParts { [.model, .stacks] }
+    public var notServedReason: String { "its profile is exported with `lockstat export DIR --format pprof`" }
+
+    /// The samples read and symbolized once; every sample's stack is kept only for `.stacks`
+    /// (the pprof profile), which a parse does not need.
+    public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
+        let data = try ProfileData(log: log, config: config, keepingStacks: parts.parts.contains(.stacks))
+        return ModuleAnalysis(parsed: parts.parts.contains(.model) ? parsed(data) : nil,
+                              stackProfiles: parts.parts.contains(.stacks) ? stackProfiles(data, log: log) : [])
+    }
+
+    func parsed(_ data: ProfileData) -> ParsedModule {
         let model = data.model
         let files = [("samples/oprofile", ProfileReport(model: model).text),
                      ("oprofile.folded", data.analysis.folded.map { "\($0.stack) \($0.count)" }.joined(separator: "\n") + "\n")]
@@ -96,11 +107,10 @@ public struct ProfileModule: TypedModule {
     }
 }
 
-extension ProfileModule: StackExportingModule {
+extension ProfileModule {
     /// The CPU profile as Go's: `samples/count` and `cpu/nanoseconds` (each sample weighed by its
     /// period), leaf first, every frame a location in its mapping (with the file's build ID).
-    public func stackProfiles(_ log: RawLog, config: Config) throws -> [(name: String, profile: StackProfile)] {
-        let data = try ProfileData(log: log, config: config, keepingStacks: true)
+    func stackProfiles(_ data: ProfileData, log: RawLog) -> [(name: String, profile: StackProfile)] {
         guard var profile = data.analysis.stacks else { return [] }
         profile.timeNanos = Int64(clamping: log.startRealtime ?? 0)
         profile.durationNanos = Int64(clamping: (log.records.last?.time ?? log.startTime) &- log.startTime)

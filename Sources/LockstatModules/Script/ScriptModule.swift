@@ -60,7 +60,15 @@ struct ScriptModule: LockstatModule {
         }
     }
 
-    func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+    var notServedReason: String { "drop-in modules run with a program" }
+
+    /// The script's parse, run only when the model is asked for: a drop-in has no metric
+    /// families or stack profiles.
+    func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
+        parts.parts.contains(.model) ? ModuleAnalysis(parsed: try parseScript(log, config: config)) : ModuleAnalysis()
+    }
+
+    func parseScript(_ log: RawLog, config: Config) throws -> ParsedModule {
         try checkTrusted()
         let dir = log.testDirectory
         let errors = ScriptErrors(module: name, directory: TestDirectory(dir))

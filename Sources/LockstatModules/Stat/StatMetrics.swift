@@ -16,8 +16,9 @@ struct StatTotals: SnapshotTotals {
         ("irq", \.irq), ("softirq", \.softirq), ("steal", \.steal),
     ]
 
-    mutating func add(_ text: ProcText) {
-        let snapshot = StatSnapshot(text)
+    mutating func add(_ text: ProcText) { add(StatSnapshot(text)) }
+
+    mutating func add(_ snapshot: StatSnapshot) {
         if first == nil { first = snapshot }
         last = snapshot
     }
@@ -54,11 +55,5 @@ extension StatModule: ServedModule {
     public func serving(_ context: ServingContext) throws -> any MetricsSource {
         // The counters only grow: readings between scrapes would change nothing.
         try ProcFileSource(path: context.system.path(Self.file), totals: StatTotals(), everyInterval: false)
-    }
-
-    public func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily] {
-        var totals = StatTotals()
-        for r in log.snapshots() { log.withText(r) { totals.add($0) } }
-        return totals.families
     }
 }

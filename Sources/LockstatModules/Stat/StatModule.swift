@@ -6,6 +6,8 @@ public struct StatModule: TypedModule {
     public let summary = "CPU utilisation per CPU (mpstat %usr %sys ...), ctxt/s, intr/s, fork/s from /proc/stat"
     public let configKeys: [String: ConfigValue] = [:]
     public let samplesCheaply = true
+    /// Any Linux machine has /proc/stat: in the config a user gets without writing one.
+    public let inDefaultConfig = true
     static let file = "/proc/stat"
 
     public init() {}
@@ -18,13 +20,27 @@ public struct StatModule: TypedModule {
         try FileSnapshotRecorder(paths: [context.system.path(Self.file)], log: context.log)
     }
 
-    public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
+    public var analysisParts: AnalysisParts { [.model, .metrics] }
+
+    /// Each snapshot parsed once, into the series (the model) and the totals (the metrics).
+    public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         let records = log.snapshots()
         var series = StatSeries()
-        for r in records { log.withText(r) { series.add(StatSnapshot($0), time: log.seconds(r)) } }
-        var warnings = [String]()
-        if series.badLines > 0 { warnings.append("\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
-        return ParsedModule(model: series.model, warnings: warnings)
+        var totals = StatTotals()
+        for r in records {
+            log.withText(r) {
+                let snapshot = StatSnapshot($0)
+                if parts.parts.contains(.model) { series.add(snapshot, time: log.seconds(r)) }
+                if parts.parts.contains(.metrics) { totals.add(snapshot) }
+            }
+        }
+        var analysis = ModuleAnalysis(metricFamilies: parts.parts.contains(.metrics) ? totals.families : [])
+        if parts.parts.contains(.model) {
+            var warnings = [String]()
+            if series.badLines > 0 { warnings.append("\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
+            analysis.parsed = ParsedModule(model: series.model, warnings: warnings)
+        }
+        return analysis
     }
 
     public func decode(_ entry: PyValue) throws -> StatModel { try StatModel(entry: entry) }
