@@ -320,34 +320,11 @@ public struct RawLog: Sendable {
     /// The payload as text.
     public func text(_ record: RawRecord) -> String { String(decoding: payloadBytes(record), as: UTF8.self) }
 
-    /// Snapshot records of one stream, in order (plain or compressed).
-    public func snapshots(stream: UInt16 = 0) -> [RawRecord] {
-        records.filter { $0.stream == stream && [.snapshot, .compressedSnapshot, .compressedDelta].contains($0.kind) }
-    }
-
-    /// Calls `body` with each snapshot of a stream as the kernel's bytes, decompressing as it
-    /// goes (each delta against the snapshot before it). Stops, and reports, at a snapshot that
-    /// does not decode.
-    public func forEachSnapshot(stream: UInt16 = 0, _ body: (RawRecord, UnsafeRawBufferPointer) throws -> Void) throws {
-        let zstd = Zstd()
-        var previous = [UInt8](), current = [UInt8]()
-        for r in snapshots(stream: stream) where !r.chainBroken {
-            switch r.kind {
-            case .snapshot:
-                try body(r, payloadBytes(r))
-                continue
-            case .compressedSnapshot:
-                guard zstd.decompress(payloadBytes(r), prefix: nil, limit: RawLogFormat.maxSnapshot, into: &current) else {
-                    throw LockstatError("\(path): tick \(r.tick): snapshot does not decompress")
-                }
-            default:
-                guard zstd.decompress(payloadBytes(r), prefix: previous, limit: RawLogFormat.maxSnapshot, into: &current) else {
-                    throw LockstatError("\(path): tick \(r.tick): difference from the previous snapshot does not decompress")
-                }
-            }
-            try current.withUnsafeBytes { try body(r, $0) }
-            swap(&previous, &current)
-        }
+    /// The snapshots of one stream, in order (plain or compressed); `read` hands each to a parser decoded.
+    public func snapshots(stream: UInt16 = 0) -> RawSnapshots {
+        RawSnapshots(log: self, records: records.filter {
+            $0.stream == stream && [.snapshot, .compressedSnapshot, .compressedDelta].contains($0.kind)
+        })
     }
 
     /// Ticks that left a snapshot in any stream (a file read, a ring drain, a map read): the
@@ -377,5 +354,46 @@ public struct RawLog: Sendable {
     /// Seconds since the program started, measured.
     public func seconds(_ record: RawRecord) -> Double {
         Double(Int64(bitPattern: record.time &- startTime)) / 1e9
+    }
+}
+
+/// A stream's snapshot records, in order: what they are (tick, time, kind, stored size) to count
+/// and time them. Their bytes are read with `read`, the one way a parser walks a stream.
+public struct RawSnapshots: RandomAccessCollection, Sendable {
+    private let log: RawLog
+    private let records: [RawRecord]
+
+    init(log: RawLog, records: [RawRecord]) {
+        self.log = log
+        self.records = records
+    }
+
+    public var startIndex: Int { records.startIndex }
+    public var endIndex: Int { records.endIndex }
+    public subscript(position: Int) -> RawRecord { records[position] }
+
+    /// Calls `body` with each snapshot as the kernel's bytes, decompressing as it goes (each
+    /// delta against the snapshot before it); the bytes are valid during the call. Stops, and
+    /// reports, at a snapshot that does not decode; skips those lost to damage before them.
+    public func read(_ body: (RawRecord, UnsafeRawBufferPointer) throws -> Void) throws {
+        let zstd = Zstd()
+        var previous = [UInt8](), current = [UInt8]()
+        for r in records where !r.chainBroken {
+            switch r.kind {
+            case .snapshot:
+                try body(r, log.payloadBytes(r))
+                continue
+            case .compressedSnapshot:
+                guard zstd.decompress(log.payloadBytes(r), prefix: nil, limit: RawLogFormat.maxSnapshot, into: &current) else {
+                    throw LockstatError("\(log.path): tick \(r.tick): snapshot does not decompress")
+                }
+            default:
+                guard zstd.decompress(log.payloadBytes(r), prefix: previous, limit: RawLogFormat.maxSnapshot, into: &current) else {
+                    throw LockstatError("\(log.path): tick \(r.tick): difference from the previous snapshot does not decompress")
+                }
+            }
+            try current.withUnsafeBytes { try body(r, $0) }
+            swap(&previous, &current)
+        }
     }
 }

@@ -92,7 +92,7 @@ extension DiskstatsModule: ServedModule {
 
     public func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily] {
         var totals = DiskTotals()
-        for r in log.snapshots() { log.withText(r) { totals.add($0) } }
+        try log.snapshots().read { _, bytes in totals.add(ProcText(bytes: bytes)) }
         return totals.families
     }
 }

@@ -26,7 +26,7 @@ public struct DiskstatsModule: TypedModule {
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         let records = log.snapshots()
         var series = DiskstatsSeries()
-        for r in records { log.withText(r) { series.add($0, time: log.seconds(r)) } }
+        try records.read { r, bytes in series.add(ProcText(bytes: bytes), time: log.seconds(r)) }
         let listed = log.sideRecords(stream: Self.sysBlockStream).reduce(into: Set<String>()) {
             $0.formUnion(WholeDisks.fromSysBlock(log.text($1)))
         }

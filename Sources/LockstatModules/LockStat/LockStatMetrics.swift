@@ -70,7 +70,7 @@ extension LockStatModule: ServedModule {
 
     public func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily] {
         var totals = LockStatTotals()
-        try log.forEachSnapshot { _, bytes in totals.add(LockStatSnapshot(String(decoding: bytes, as: UTF8.self))) }
+        try log.snapshots().read { _, bytes in totals.add(LockStatSnapshot(String(decoding: bytes, as: UTF8.self))) }
         return totals.families
     }
 }

@@ -43,7 +43,7 @@ public struct LockStatModule: TypedModule {
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         var series = LockStatSeries()
         series.cleared = config.setting(name, "clear")?.first != "no"
-        try log.forEachSnapshot { record, bytes in
+        try log.snapshots().read { record, bytes in
             series.add(LockStatSnapshot(String(decoding: bytes, as: UTF8.self)), time: log.seconds(record))
         }
         let top = Int(config.setting(name, "top")?.first ?? "") ?? 10

@@ -58,7 +58,7 @@ extension StatModule: ServedModule {
 
     public func metricFamilies(_ log: RawLog, config: Config, addresses: Bool) throws -> [MetricFamily] {
         var totals = StatTotals()
-        for r in log.snapshots() { log.withText(r) { totals.add($0) } }
+        try log.snapshots().read { _, bytes in totals.add(ProcText(bytes: bytes)) }
         return totals.families
     }
 }

@@ -21,7 +21,7 @@ public struct StatModule: TypedModule {
     public func parse(_ log: RawLog, config: Config) throws -> ParsedModule {
         let records = log.snapshots()
         var series = StatSeries()
-        for r in records { log.withText(r) { series.add(StatSnapshot($0), time: log.seconds(r)) } }
+        try records.read { r, bytes in series.add(StatSnapshot(ProcText(bytes: bytes)), time: log.seconds(r)) }
         var warnings = [String]()
         if series.badLines > 0 { warnings.append("\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
         return ParsedModule(model: series.model, warnings: warnings)
