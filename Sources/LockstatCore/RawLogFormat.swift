@@ -57,8 +57,7 @@ public enum RawLogFormat {
 
 /// Stream numbers of a module's raw log: numbered streams (a file, or one per CPU and event)
 /// count up from 0, streams a module names (kallsyms, a layout, drain marks) count down from
-/// the top, so no CPU count can make the two meet (format 1 put names at 999 and up: a
-/// 500-CPU machine's rings ran into them).
+/// the top, so no CPU count can make the two meet (format 1's names, 999 and up, are read as today's).
 public enum RawLogStream {
     public static func named(_ n: UInt16) -> UInt16 { UInt16.max - n }
     /// Numbered streams stay below this: 65,472 (32,736 CPUs with two events each).
