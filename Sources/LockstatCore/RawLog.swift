@@ -384,12 +384,15 @@ public struct RawSnapshots: RandomAccessCollection, Sendable {
                 try body(r, log.payloadBytes(r))
                 continue
             case .compressedSnapshot:
-                guard zstd.decompress(log.payloadBytes(r), prefix: nil, limit: RawLogFormat.maxSnapshot, into: &current) else {
+                guard zstd.decompress(log.payloadBytes(r), prefix: nil, limit: RawLogFormat.maxSnapshot,
+                                      into: &current) else {
                     throw LockstatError("\(log.path): tick \(r.tick): snapshot does not decompress")
                 }
             default:
-                guard zstd.decompress(log.payloadBytes(r), prefix: previous, limit: RawLogFormat.maxSnapshot, into: &current) else {
-                    throw LockstatError("\(log.path): tick \(r.tick): difference from the previous snapshot does not decompress")
+                guard zstd.decompress(log.payloadBytes(r), prefix: previous, limit: RawLogFormat.maxSnapshot,
+                                      into: &current) else {
+                    throw LockstatError("\(log.path): tick \(r.tick): difference from the previous snapshot "
+                                        + "does not decompress")
                 }
             }
             try current.withUnsafeBytes { try body(r, $0) }

@@ -158,7 +158,8 @@ final class CompareTests: XCTestCase {
         let p = try Lockstat.start(["--config", dir + "/c.config", "--repeat", "5", dir + "/set",
                                     "sh", "-c", "echo >> \(starts); exec sleep 1.5"])
         // Each run's program adds a line as it starts: two lines, the second run is under way.
-        XCTAssertTrue(eventually(60) { (try? String(contentsOfFile: starts, encoding: .utf8))?.count == 2 }, "the second run started")
+        XCTAssertTrue(eventually(60) { (try? String(contentsOfFile: starts, encoding: .utf8))?.count == 2 },
+                      "the second run started")
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 128 + SIGINT)

@@ -93,7 +93,8 @@ final class FaultTests: XCTestCase {
     func testASignalBeforeTheProgramStartsCancelsTheRun() throws {
         let dir = temporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir + "/mods", withIntermediateDirectories: false)
-        let module = "import time\ndef presampling(test_dir):\n    open(test_dir + '/../presampling', 'a').close()\n    time.sleep(2)\ndef postsampling(test_dir):\n    open(test_dir + '/../post', 'a').write('x')\n"
+        let module = "import time\ndef presampling(test_dir):\n    open(test_dir + '/../presampling', 'a').close()\n"
+            + "    time.sleep(2)\ndef postsampling(test_dir):\n    open(test_dir + '/../post', 'a').write('x')\n"
         try module.write(toFile: dir + "/mods/slow.py", atomically: false, encoding: .utf8)
         try "modules stat slow\nmodule_path mods\n".write(toFile: dir + "/c.config", atomically: false, encoding: .utf8)
         for (signal, status) in [(SIGTERM, Int32(143)), (SIGINT, Int32(130))] {

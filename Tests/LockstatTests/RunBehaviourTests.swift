@@ -80,7 +80,8 @@ final class RunBehaviourTests: XCTestCase {
     func testADirectoryAnotherLockstatIsWritingIsRefused() throws {
         let base = temporaryDirectory(), dir = base + "/run"
         // The first run's program says it started, then waits for the test to let it end.
-        let first = try Lockstat.start([dir, "sh", "-c", "touch \(base)/started; until [ -e \(base)/go ]; do sleep 0.05; done"])
+        let first = try Lockstat.start([dir, "sh", "-c",
+                                        "touch \(base)/started; until [ -e \(base)/go ]; do sleep 0.05; done"])
         defer {
             FileManager.default.createFile(atPath: base + "/go", contents: nil)
             first.waitUntilExit()
@@ -130,9 +131,8 @@ final class RunBehaviourTests: XCTestCase {
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         // The program, in case PR_SET_PDEATHSIG has not ended it yet.
-        if let pid = (try? String(contentsOfFile: base + "/pid", encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
-            kill(pid, SIGKILL)
-        }
+        let written = try? String(contentsOfFile: base + "/pid", encoding: .utf8)
+        if let pid = written.flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) { kill(pid, SIGKILL) }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/samples.pickle"))
         let whole = try RawLog.read(path: dir + "/samples/stat.log").snapshots().count
         // A record torn by the kill: header and half a payload.
