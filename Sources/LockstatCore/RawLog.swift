@@ -307,7 +307,8 @@ public struct RawLog: Sendable {
     }
 
     /// The payload's bytes, viewed in place. A batched record's are in its decoded batch, valid
-    /// until a record of another batch is read (parsers read each payload as they go).
+    /// until a record of another batch is read (parsers read each payload as they go). A
+    /// compressed snapshot's are its zstd frame: snapshots are read with `snapshots().read`.
     public func payloadBytes(_ record: RawRecord) -> UnsafeRawBufferPointer {
         guard record.batch >= 0 else {
             // Read in order: the mapping's pages are let go as parsers go (a plain log of a day is GBs).
