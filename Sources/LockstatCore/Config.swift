@@ -1,4 +1,4 @@
-/// The original's config format, kept and extended (ORIGINAL.md section 3):
+/// The original's config format, kept and extended:
 /// one setting per line, `key value [value...]`, separated by spaces; `#` starts a comment;
 /// `<module>.<key>` sets a module's own key. Duplicate keys: the last wins, as in the original.
 public struct Config: Equatable, Sendable {
@@ -186,7 +186,7 @@ public enum ConfigParser {
         case "intervall":
             config.interval = try interval(values, key: key, at: location)
         case "samprate":
-            // The older key: samples per second (ORIGINAL.md section 3).
+            // The older key: samples per second.
             let rate = try positive(values, key: key, at: location)
             guard let seconds = validInterval(1 / rate) else {
                 throw LockstatError.usage("\(location): key '\(key)' must be from \(1 / maxInterval) to \(1 / minInterval) samples per second, got \(values[0])")

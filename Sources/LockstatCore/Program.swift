@@ -56,11 +56,9 @@ public enum Program {
         return LockstatError("\(program): cannot start (\(reason))", exitCode: exitCode)
     }
 
-    /// SIGHUP, SIGTERM…: a signal's name as kill -l spells it, with SIG.
+    /// SIGHUP, SIGTERM…: a terminating signal's name as kill -l spells it, with SIG; SIG9 for another.
     public static func signalName(_ signal: Int32) -> String {
-        let names = [SIGHUP: "HUP", SIGINT: "INT", SIGQUIT: "QUIT", SIGTERM: "TERM", SIGUSR1: "USR1", SIGUSR2: "USR2",
-                     SIGALRM: "ALRM", SIGVTALRM: "VTALRM", SIGPROF: "PROF", SIGXCPU: "XCPU", SIGSTKFLT: "STKFLT", SIGPWR: "PWR"]
-        return "SIG" + (names[signal] ?? String(signal))
+        ls_signal_name(signal).map { String(cString: $0) } ?? "SIG\(signal)"
     }
 
     /// Starts the supervisor that puts back what lockstat changed and ends its helpers even when

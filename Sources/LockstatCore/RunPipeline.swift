@@ -2,8 +2,8 @@ import SystemPackage
 import CLockstat
 import Foundation
 
-/// `lockstat run DIR PROGRAM ARGS...`: the whole path data takes, one call per arrow
-/// (DESIGN.md): config → test directory → presampling → program → sampler → postsampling
+/// `lockstat run DIR PROGRAM ARGS...`: the whole path data takes, one call per arrow:
+/// config → test directory → presampling → program → sampler → postsampling
 /// → parse → plot → summary.
 public struct RunRequest {
     public var directory: String

@@ -93,13 +93,15 @@ final class FaultTests: XCTestCase {
     func testASignalBeforeTheProgramStartsCancelsTheRun() throws {
         let dir = temporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir + "/mods", withIntermediateDirectories: false)
-        let module = "import time\ndef presampling(test_dir):\n    time.sleep(2)\ndef postsampling(test_dir):\n    open(test_dir + '/../post', 'a').write('x')\n"
+        let module = "import time\ndef presampling(test_dir):\n    open(test_dir + '/../presampling', 'a').close()\n"
+            + "    time.sleep(2)\ndef postsampling(test_dir):\n    open(test_dir + '/../post', 'a').write('x')\n"
         try module.write(toFile: dir + "/mods/slow.py", atomically: false, encoding: .utf8)
         try "modules stat slow\nmodule_path mods\n".write(toFile: dir + "/c.config", atomically: false, encoding: .utf8)
         for (signal, status) in [(SIGTERM, Int32(143)), (SIGINT, Int32(130))] {
             try? FileManager.default.removeItem(atPath: dir + "/ran")
+            try? FileManager.default.removeItem(atPath: dir + "/presampling")
             let p = try Lockstat.start(["--config", dir + "/c.config", dir + "/run", "touch", dir + "/ran"])
-            usleep(700_000)
+            XCTAssertTrue(eventually(30) { FileManager.default.fileExists(atPath: dir + "/presampling") }, "presampling started")
             kill(p.processIdentifier, signal)
             p.waitUntilExit()
             XCTAssertEqual(p.terminationStatus, status)
@@ -136,9 +138,10 @@ final class FaultTests: XCTestCase {
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
         XCTAssertLessThan(Date().timeIntervalSince(started), 1.4, "returned before the daemon wrote")
-        for _ in 0..<60 where !FileManager.default.fileExists(atPath: dir + "/daemon-done") { usleep(100_000) }
-        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/daemon-done"), "the daemon lived on")
-        usleep(100_000)
+        XCTAssertTrue(eventually(6) { FileManager.default.fileExists(atPath: dir + "/daemon-done") }, "the daemon lived on")
+        // The copier writes the daemon's line a moment after the daemon printed it.
+        func copied(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        _ = eventually(10) { copied(dir + "/run/output") == "early\nlate\n" && copied(dir + "/terminal") == "early\nlate\n" }
         XCTAssertEqual(try String(contentsOfFile: dir + "/run/output", encoding: .utf8), "early\nlate\n")
         XCTAssertEqual(try String(contentsOfFile: dir + "/terminal", encoding: .utf8), "early\nlate\n")
     }
@@ -147,18 +150,19 @@ final class FaultTests: XCTestCase {
     func testKillNineOfLockstatStopsTheProgram() throws {
         let dir = temporaryDirectory()
         let p = try Lockstat.start(["--modules", "stat", dir + "/run", "sh", "-c", "echo $$ > \(dir)/pid; exec sleep 30"])
-        for _ in 0..<50 where (try? String(contentsOfFile: dir + "/pid", encoding: .utf8)) == nil { usleep(100_000) }
-        let pid = try XCTUnwrap(Int32((try String(contentsOfFile: dir + "/pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+        func written() -> Int32? {
+            (try? String(contentsOfFile: dir + "/pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        _ = eventually(5) { written() != nil }
+        let pid = try XCTUnwrap(written())
         XCTAssertEqual(kill(pid, 0), 0, "the program runs")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        var gone = false
-        for _ in 0..<50 {
+        let gone = eventually(5) {
             var st = stat()
             // Gone, or a zombie waiting for its new parent to reap it.
             let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: " ")[2]
-            if stat("/proc/\(pid)", &st) != 0 || state == "Z" { gone = true; break }
-            usleep(100_000)
+            return stat("/proc/\(pid)", &st) != 0 || state == "Z"
         }
         XCTAssertTrue(gone, "the program was stopped with lockstat")
     }

@@ -30,7 +30,7 @@ struct LoadAverageModule: TypedModule {
 
     func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         var times = [Double](), averages = [[Double]]()
-        try log.forEachSnapshot { record, bytes in
+        try log.snapshots().read { record, bytes in
             let fields = String(decoding: bytes, as: UTF8.self).split(separator: " ").prefix(3).compactMap { Double($0) }
             guard fields.count == 3 else { return }
             times.append(log.seconds(record))

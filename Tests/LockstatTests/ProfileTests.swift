@@ -204,6 +204,7 @@ final class ProfileTests: XCTestCase {
         let random = try share("yes"), fixed = try share("no")
         print("lockstep job: truth \(random.truth) %; random period \(random.profile) %; fixed period \(fixed.profile) % (truth \(fixed.truth) %)")
         XCTAssertEqual(random.profile, random.truth, accuracy: 5)
+        XCTAssertGreaterThan(abs(fixed.profile - fixed.truth), 5, "a fixed period sees the job always or never")
     }
 
     /// A C++ name with spaces survives in the pickle and at the report's `symbol name` column.

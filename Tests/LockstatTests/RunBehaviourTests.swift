@@ -78,13 +78,19 @@ final class RunBehaviourTests: XCTestCase {
     }
 
     func testADirectoryAnotherLockstatIsWritingIsRefused() throws {
-        let dir = temporaryDirectory()
-        let first = try Lockstat.start([dir, "sleep", "2"])
-        defer { first.waitUntilExit() }
-        usleep(500_000)
+        let base = temporaryDirectory(), dir = base + "/run"
+        // The first run's program says it started, then waits for the test to let it end.
+        let first = try Lockstat.start([dir, "sh", "-c",
+                                        "touch \(base)/started; until [ -e \(base)/go ]; do sleep 0.05; done"])
+        defer {
+            FileManager.default.createFile(atPath: base + "/go", contents: nil)
+            first.waitUntilExit()
+        }
+        XCTAssertTrue(eventually(30) { FileManager.default.fileExists(atPath: base + "/started") }, "the first run started")
         let second = try Lockstat.run([dir, "true"])
         XCTAssertEqual(second.status, 1)
         XCTAssertEqual(second.err, "lockstat: \(dir): another lockstat is writing this directory right now\n")
+        FileManager.default.createFile(atPath: base + "/go", contents: nil)
         first.waitUntilExit()
         XCTAssertEqual(first.terminationStatus, 0)
         XCTAssertEqual(try Lockstat.run([dir, "true"]).status, 0, "free again afterwards")
@@ -108,7 +114,7 @@ final class RunBehaviourTests: XCTestCase {
     func testInterruptIsForwardedAndTheRunFinishes() throws {
         let dir = temporaryDirectory()
         let p = try Lockstat.start([dir, "sleep", "30"])
-        usleep(800_000)
+        XCTAssertTrue(eventually(30) { snapshotsWritten(dir + "/samples/stat.log") >= 5 }, "five samples taken")
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 128 + SIGINT)
@@ -119,16 +125,16 @@ final class RunBehaviourTests: XCTestCase {
 
     /// kill -9 mid-run, plus a torn record at the end: `lockstat parse` recovers every whole sample.
     func testKillNineThenParseRecoversEveryWholeSample() throws {
-        let dir = temporaryDirectory()
-        let marker = "31.\(getpid() % 1000)"
-        let p = try Lockstat.start([dir, "sleep", marker])
-        usleep(1_500_000)
+        let base = temporaryDirectory(), dir = base + "/run"
+        let p = try Lockstat.start([dir, "sh", "-c", "echo $$ > \(base)/pid; exec sleep 30"])
+        XCTAssertTrue(eventually(30) { snapshotsWritten(dir + "/samples/stat.log") >= 10 }, "ten samples taken")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        _ = try shell(["pkill", "-f", "sleep \(marker)"])
+        // The program, in case PR_SET_PDEATHSIG has not ended it yet.
+        let written = try? String(contentsOfFile: base + "/pid", encoding: .utf8)
+        if let pid = written.flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) { kill(pid, SIGKILL) }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/samples.pickle"))
         let whole = try RawLog.read(path: dir + "/samples/stat.log").snapshots().count
-        XCTAssertGreaterThanOrEqual(whole, 10)
         // A record torn by the kill: header and half a payload.
         let torn = FileHandle(forWritingAtPath: dir + "/samples/stat.log")!
         torn.seekToEndOfFile()

@@ -7,16 +7,6 @@ import XCTest
 /// nothing lockstat started behind: signals, programs that stop themselves, drop-ins that hang,
 /// kill -9.
 final class SignalHardeningTests: XCTestCase {
-    /// Polls `condition` until it holds or `seconds` pass; whether it held.
-    func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(10_000)
-        }
-        return condition()
-    }
-
     func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
     /// Waits for lockstat to end; one still running after `seconds` is killed and fails the test.

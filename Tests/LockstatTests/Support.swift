@@ -34,6 +34,19 @@ func temporaryDirectory(_ name: String = #function) -> String {
     return path
 }
 
+/// Polls `condition` until it holds or `seconds` pass; whether it held.
+func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}
+
+/// Snapshots of stream 0 a running lockstat has written to a raw log so far (0 before its header).
+func snapshotsWritten(_ path: String) -> Int { (try? RawLog.read(path: path).snapshots().count) ?? 0 }
+
 /// A RawLog built in memory from snapshots, as the sampler would have written them.
 func rawLog(snapshots: [[UInt8]], times: [Double], stream: UInt16 = 0, side: [(UInt16, String)] = []) throws -> RawLog {
     let dir = temporaryDirectory("rawlog")

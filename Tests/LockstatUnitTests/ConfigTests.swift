@@ -17,7 +17,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.interval, 0.1)
     }
 
-    /// The original's shipped file (ORIGINAL.md section 3), with a module that does not exist here removed.
+    /// The original's shipped file, with a module that does not exist here removed.
     func testOriginalFormat() throws {
         let c = try parse("vmlinux /usr/src/linux/vmlinux\nprocfiles /proc/stat /proc/lock_stat /proc/diskstats\nkernel_mod /usr/src/linux\nmodules diskstats lock_stat stat\nintervall 0.2\n")
         XCTAssertEqual(c.modules, ["diskstats", "lock_stat", "stat"], "the order written is kept")

@@ -53,7 +53,7 @@ final class FaultTests: XCTestCase {
         bytes[whole.snapshots()[10].payload.lowerBound + 3] ^= 0x40
         let damaged = try RawLog(path: path, bytes: bytes)
         var decoded = [String]()
-        try damaged.forEachSnapshot { _, b in decoded.append(String(decoding: b, as: UTF8.self).split(separator: "\n")[0].description) }
+        try damaged.snapshots().read { _, b in decoded.append(String(decoding: b, as: UTF8.self).split(separator: "\n")[0].description) }
         let keyframe = Int(DeltaSnapshotRecorder.keyframeEvery)
         XCTAssertEqual(decoded, (0..<10).map { "snapshot \($0)" } + (keyframe..<count).map { "snapshot \($0)" })
         XCTAssertEqual(damaged.snapshotsLostToDamage, keyframe - 11)

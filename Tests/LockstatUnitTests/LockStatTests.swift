@@ -175,13 +175,13 @@ final class LockStatTests: XCTestCase {
         }
         XCTAssertLessThan(Double(recorder.storedBytes) / Double(recorder.rawBytes), 0.10)
         var read = [String]()
-        try RawLog.read(path: dir + "/lock_stat.log").forEachSnapshot { _, bytes in read.append(String(decoding: bytes, as: UTF8.self)) }
+        try RawLog.read(path: dir + "/lock_stat.log").snapshots().read { _, bytes in read.append(String(decoding: bytes, as: UTF8.self)) }
         XCTAssertEqual(read, texts)
         // Torn tail: all but the last record still decode.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/lock_stat.log"))
         let torn = try RawLog(path: "torn", bytes: Array(bytes.dropLast(7)))
         var count = 0
-        try torn.forEachSnapshot { _, _ in count += 1 }
+        try torn.snapshots().read { _, _ in count += 1 }
         XCTAssertEqual(count, 129)
     }
 }

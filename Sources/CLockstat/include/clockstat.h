@@ -28,8 +28,8 @@ void ls_sleeper_free(ls_sleeper *s);
 int ls_sleeper_wait_until(ls_sleeper *s, uint64_t deadline_ns);
 void ls_sleeper_stop(ls_sleeper *s);
 
-/* Signal forwarding to the measured program. The terminating signals (HUP, INT, QUIT, TERM, USR1, USR2,
-   ALRM, VTALRM, PROF, XCPU, STKFLT, PWR) sent to lockstat by kill(2) are passed to `child`, then SIGCONT
+/* Signal forwarding to the measured program. The terminating signals (those ls_signal_name names)
+   sent to lockstat by kill(2) are passed to `child`, then SIGCONT
    (a program that stopped itself sees them); terminal-generated INT/QUIT/HUP already reached the child
    (same process group) and are not doubled. A second SIGINT SIGKILLs the child and _exits(130) at once.
    SIGPIPE and SIGXFSZ are caught and do nothing: the write fails instead. */
@@ -39,6 +39,9 @@ void ls_signals_set_child(pid_t child);
 int ls_signals_first(void);
 /* How many terminating signals lockstat has received (a call that waits compares it with its own start). */
 int ls_signals_count(void);
+/* "SIGTERM" for each terminating signal lockstat stops on (HUP, INT, QUIT, TERM, USR1, USR2, ALRM,
+   VTALRM, PROF, XCPU, STKFLT, PWR), NULL for any other. */
+const char *ls_signal_name(int sig);
 
 /* The supervisor: a process that puts back the registered restores and SIGKILLs the registered
    helpers when lockstat ends in any way (kill -9 included); started once, before anything is

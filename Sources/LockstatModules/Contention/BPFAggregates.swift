@@ -51,7 +51,7 @@ struct BPFAggregates {
         var last = [Key: ls_bpf_value]()
         var frames = [(RawRecord, [UInt8])]()
         do {
-            try log.forEachSnapshot(stream: BPFContentionRecorder.waitsStream) { r, b in frames.append((r, Array(b))) }
+            try log.snapshots(stream: BPFContentionRecorder.waitsStream).read { r, b in frames.append((r, Array(b))) }
         } catch { damaged += 1 }
         for (r, bytes) in frames {
             guard bytes.count % stride == 0 else { damaged += 1; continue }
@@ -73,7 +73,7 @@ struct BPFAggregates {
         var lastOwners = [OwnerKey: ls_bpf_owner_value]()
         var ownerFrames = [[UInt8]]()
         do {
-            try log.forEachSnapshot(stream: BPFContentionRecorder.ownersStream) { _, b in ownerFrames.append(Array(b)) }
+            try log.snapshots(stream: BPFContentionRecorder.ownersStream).read { _, b in ownerFrames.append(Array(b)) }
         } catch { damaged += 1 }
         for bytes in ownerFrames {
             guard bytes.count % ownerStride == 0 else { damaged += 1; continue }

@@ -1,5 +1,5 @@
-/// One /proc/diskstats line's counters (FORMATS.md "/proc/diskstats", kernel iostats.rst).
-/// Sectors are always 512 bytes; times are ms.
+/// One /proc/diskstats line's counters (the kernel's Documentation/admin-guide/iostats.rst,
+/// block/genhd.c diskstats_show). Sectors are always 512 bytes; times are ms.
 struct DiskCounters {
     /// How many counters the line had: 4 (2.6.0–2.6.24 partitions), 11 (2.6.25+), 15 (4.18+,
     /// discards), 17 (5.5+, flushes). Kernels add fields at the end, so any line with 11 or more

@@ -32,11 +32,10 @@ public struct DiskstatsModule: TypedModule {
         let records = log.snapshots()
         var series = DiskstatsSeries()
         var totals = DiskTotals()
-        for r in records {
-            log.withText(r) {
-                if parts.parts.contains(.model) { series.add($0, time: log.seconds(r)) }
-                if parts.parts.contains(.metrics) { totals.add($0) }
-            }
+        try records.read { r, bytes in
+            let text = ProcText(bytes: bytes)
+            if parts.parts.contains(.model) { series.add(text, time: log.seconds(r)) }
+            if parts.parts.contains(.metrics) { totals.add(text) }
         }
         var analysis = ModuleAnalysis(metricFamilies: parts.parts.contains(.metrics) ? totals.families : [])
         guard parts.parts.contains(.model) else { return analysis }

@@ -1,5 +1,5 @@
 /// Every `iostat -x` column, with sysstat's exact formulas (iostat.c write_ext_stat,
-/// rd_stats.c compute_ext_disk_stats; PEERS.md section 5), over one interval of `seconds`
+/// rd_stats.c compute_ext_disk_stats), over one interval of `seconds`
 /// measured. Columns the line's layout does not have are NaN (None in samples.pickle).
 enum IostatMetrics {
     static let columns = [

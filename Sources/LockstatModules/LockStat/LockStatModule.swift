@@ -50,7 +50,7 @@ public struct LockStatModule: TypedModule {
         var totals = LockStatTotals()
         let settings = LockStatSettings(config)
         series.cleared = settings.clear
-        try log.forEachSnapshot { record, bytes in
+        try log.snapshots().read { record, bytes in
             let snapshot = LockStatSnapshot(String(decoding: bytes, as: UTF8.self))
             if parts.parts.contains(.model) { series.add(snapshot, time: log.seconds(record)) }
             if parts.parts.contains(.metrics) { totals.add(snapshot) }

@@ -17,7 +17,8 @@ extension LockStatModule {
             return [ProbeCheck(name: Self.file, ok: false, detail: detail,
                                fix: "build a kernel with CONFIG_LOCK_STAT=y, which selects CONFIG_LOCKDEP, CONFIG_DEBUG_SPINLOCK, " +
                                     "CONFIG_DEBUG_MUTEXES and CONFIG_DEBUG_LOCK_ALLOC: lockdep checks every lock operation, so locking gets " +
-                                    "several times slower and the kernel bigger; keep that kernel for measuring (../shared/vm's fragment is a minimal example)")]
+                                    "several times slower and the kernel bigger; keep that kernel for measuring " +
+                                    "(make tinyconfig plus LOCK_STAT is a minimal one for a VM)")]
         }
     }
 }

@@ -1,4 +1,4 @@
-/// One /proc/lock_stat snapshot (FORMATS.md "/proc/lock_stat", kernel/locking/lockdep_proc.c).
+/// One /proc/lock_stat snapshot (the kernel's Documentation/locking/lockstat.rst, kernel/locking/lockdep_proc.c).
 ///
 /// Versions 0.2 (10 columns, contention points only), 0.3 (adds contending points) and 0.4
 /// (adds waittime-avg and holdtime-avg). Columns are taken from the header line by name; with

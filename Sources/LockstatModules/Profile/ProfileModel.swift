@@ -52,7 +52,7 @@ public struct ProfileModel: ModuleModel {
             (Key.periodSum.rawValue, .float(r.periodSum)), (Key.percent.rawValue, .float(r.percent)),
             (Key.percentPerCPU.rawValue, .list(r.percentPerCPU.map { .float($0) })),
         ]
-        // The original's keys (ORIGINAL.md section 6), for analysis scripts written against it.
+        // The original's keys (samples_cpuN, runtime_cpuN), for analysis scripts written against it.
         for i in r.samplesPerCPU.indices {
             items += [("samples_cpu\(i)", .int(Int64(r.samplesPerCPU[i]))), ("runtime_cpu\(i)", .float(r.percentPerCPU[i]))]
         }

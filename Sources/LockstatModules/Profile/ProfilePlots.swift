@@ -1,7 +1,7 @@
 import LockstatCharts
 import LockstatCore
 
-/// The original's bars (ORIGINAL.md section 7): share of samples by symbol and by image, for
+/// The original's bars: share of samples by symbol and by image, for
 /// all CPUs and per CPU; the top symbols' share of the CPUs over time; a flame graph.
 struct ProfilePlots {
     let model: ProfileModel

@@ -12,9 +12,9 @@ import LockstatCore
 /// loop, a frame-paced thread, another 99 Hz job) always at the same phase, so it is seen
 /// always or never. With P' the phase moves by 0.02–0.1 P per sample and sweeps the job's cycle
 /// 1–5 times per 0.5 s drain interval. (A wider range is worse: P' = 1.5 P or 4/3 P visits only
-/// 2 or 3 phases of such a job — measured: 26–31 % for a job using 19 %.) The periods set are logged (stream `periodStream`, one UInt64 per event, timed after
-/// the ioctls): the kernel keeps reporting the period the event was opened with
-/// (PERF_SAMPLE_PERIOD is cpu-clock's last_period, which PERF_EVENT_IOC_PERIOD leaves alone),
+/// 2 or 3 phases of such a job; BENCHMARKS.md has the figures.) The periods set are logged
+/// (stream `periodStream`, one UInt64 per event, timed after the ioctls): the kernel keeps
+/// reporting the period the event was opened with (PERF_SAMPLE_PERIOD is cpu-clock's last_period, which PERF_EVENT_IOC_PERIOD leaves alone),
 /// and parse weighs each sample by the period it really had.
 final class ProfileRecorder: Recorder {
     static let dataPages: Int32 = 128       // 512 KiB per ring, as perf's default

@@ -2,7 +2,7 @@ import Foundation
 import LockstatCore
 
 /// `samples/oprofile`: the report the original stored, in `opreport -l --separate=cpu` layout
-/// (PEERS.md section 9): a header naming the event and its sampling period, then one line per
+/// (oprofile's opreport(1)): a header naming the event and its sampling period, then one line per
 /// symbol with a `samples %` pair per CPU and one for all CPUs, the image and the symbol name.
 /// % is of its column's time: the samples' periods summed, as perf report's Overhead; with a
 /// fixed period that is opreport's share of the column's samples. The image column is as wide as the

@@ -144,7 +144,7 @@ enum KallsymsRecord {
 
     static func read(_ log: RawLog, stream: UInt16) throws -> String {
         var kallsyms = ""
-        try log.forEachSnapshot(stream: stream) { _, bytes in kallsyms = String(decoding: bytes, as: UTF8.self) }
+        try log.snapshots(stream: stream).read { _, bytes in kallsyms = String(decoding: bytes, as: UTF8.self) }
         return kallsyms
     }
 }

@@ -70,13 +70,6 @@ struct ProcText {
     }
 }
 
-extension RawLog {
-    /// Runs `body` over the bytes of one record's payload.
-    func withText<R>(_ record: RawRecord, _ body: (ProcText) -> R) -> R {
-        body(ProcText(bytes: payloadBytes(record)))
-    }
-}
-
 /// Per-interval arithmetic shared by the modules: Δ of a counter that may go backwards
 /// (device re-added, CPU hot-plugged). sysstat clamps such a rate to 0 (rd_stats.c, S_VALUE use).
 @inline(__always)

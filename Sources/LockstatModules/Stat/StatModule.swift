@@ -27,12 +27,10 @@ public struct StatModule: TypedModule {
         let records = log.snapshots()
         var series = StatSeries()
         var totals = StatTotals()
-        for r in records {
-            log.withText(r) {
-                let snapshot = StatSnapshot($0)
-                if parts.parts.contains(.model) { series.add(snapshot, time: log.seconds(r)) }
-                if parts.parts.contains(.metrics) { totals.add(snapshot) }
-            }
+        try records.read { r, bytes in
+            let snapshot = StatSnapshot(ProcText(bytes: bytes))
+            if parts.parts.contains(.model) { series.add(snapshot, time: log.seconds(r)) }
+            if parts.parts.contains(.metrics) { totals.add(snapshot) }
         }
         var analysis = ModuleAnalysis(metricFamilies: parts.parts.contains(.metrics) ? totals.families : [])
         if parts.parts.contains(.model) {

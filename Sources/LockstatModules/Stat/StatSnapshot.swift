@@ -1,4 +1,4 @@
-/// One /proc/stat snapshot (FORMATS.md "/proc/stat").
+/// One /proc/stat snapshot (the kernel's fs/proc/stat.c show_stat, Documentation/filesystems/proc.rst).
 struct StatSnapshot {
     /// cpu lines by name ("cpu", "cpu0", ...), each 4 to 10 counters in USER_HZ ticks.
     var cpus: [String: CPUTicks] = [:]
