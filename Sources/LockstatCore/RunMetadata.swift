@@ -24,9 +24,7 @@ struct RunMetadata {
         var uts = utsname()
         uname(&uts)
         let release = withUnsafeBytes(of: uts.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        let cpuinfo = (try? FileReader.readText(system.path("/proc/cpuinfo")).get()) ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
-            .trimmingCharacters(in: .whitespaces) ?? "unknown"
+        let model = system.cpuModel
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return .stringDict([

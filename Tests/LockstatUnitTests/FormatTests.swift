@@ -134,3 +134,49 @@ final class FormatTests: XCTestCase {
         }
     }
 }
+
+/// The one codec of `key value` side records, the one reader of /proc/cpuinfo's model, the one
+/// check for files others may write.
+final class SideRecordTests: XCTestCase {
+    func testKeyValueLines() {
+        let text = KeyValueLines.text([("mode", "ring"), ("model", "Intel(R) Xeon(R) CPU @ 2.20GHz"), ("mode", "bpf")])
+        XCTAssertEqual(text, "mode ring\nmodel Intel(R) Xeon(R) CPU @ 2.20GHz\nmode bpf\n")
+        XCTAssertEqual(KeyValueLines.fields(text), ["mode": "bpf", "model": "Intel(R) Xeon(R) CPU @ 2.20GHz"], "a later line wins")
+        XCTAssertEqual(KeyValueLines.pairs("alone\n\n7 kworker/0:1 x\n").map { "\($0.key)|\($0.value)" }, ["7|kworker/0:1 x"],
+                       "a line without a value is skipped")
+        var setup = ProfileSetup(text: "")
+        setup.event = "cycles"
+        setup.cpus = [0, 3]
+        setup.randomPeriod = true
+        setup.kernelBuildID = "abc"
+        let back = ProfileSetup(text: setup.text)
+        XCTAssertEqual([back.event, back.scope, back.model, back.kernelBuildID], ["cycles", "system", "unknown", "abc"])
+        XCTAssertEqual(back.cpus, [0, 3])
+        XCTAssertTrue(back.randomPeriod)
+    }
+
+    func testCPUModel() throws {
+        let root = NSTemporaryDirectory() + "lockstat-cpuinfo-\(getpid())"
+        try FileManager.default.createDirectory(atPath: root + "/proc", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        XCTAssertEqual(SystemRoot(root).cpuModel, "unknown", "no /proc/cpuinfo")
+        try "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel\t\t: 49\nmodel name\t: AMD EPYC 7B12  \nprocessor\t: 1\nmodel name\t: other\n"
+            .write(toFile: root + "/proc/cpuinfo", atomically: false, encoding: .utf8)
+        XCTAssertEqual(SystemRoot(root).cpuModel, "AMD EPYC 7B12", "the first model name, trimmed; not `model`")
+        try "processor\t: 0\nfeatures\t: fp asimd\n".write(toFile: root + "/proc/cpuinfo", atomically: false, encoding: .utf8)
+        XCTAssertEqual(SystemRoot(root).cpuModel, "unknown", "no model name line (arm64)")
+    }
+
+    func testOthersMayWrite() {
+        func mode(_ bits: mode_t) -> String? {
+            var st = stat()
+            st.st_mode = bits
+            return OthersMayWrite.mode(st)
+        }
+        XCTAssertNil(mode(S_IFREG | 0o644))
+        XCTAssertNil(mode(S_IFDIR | 0o755))
+        XCTAssertEqual(mode(S_IFREG | 0o664), "664")
+        XCTAssertEqual(mode(S_IFREG | 0o646), "646")
+        XCTAssertEqual(mode(S_IFDIR | 0o1777), "1777")
+    }
+}
