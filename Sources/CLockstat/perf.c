@@ -37,11 +37,13 @@ int ls_perf_probe_cpu_clock(void) { return probe(PERF_TYPE_SOFTWARE, PERF_COUNT_
 int ls_perf_probe_cycles(void) { return probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES); }
 
 uint64_t ls_perf_tracepoint_sample_type(int callchain) {
-    return PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW | (callchain ? PERF_SAMPLE_CALLCHAIN : 0);
+    return PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW |
+           (callchain ? PERF_SAMPLE_CALLCHAIN : 0);
 }
 
 uint64_t ls_perf_sampler_sample_type(void) {
-    return PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD | PERF_SAMPLE_CALLCHAIN;
+    return PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD |
+           PERF_SAMPLE_CALLCHAIN;
 }
 
 int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int max_stack, int inherit) {

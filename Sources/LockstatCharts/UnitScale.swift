@@ -38,7 +38,8 @@ public struct UnitScale: Sendable {
     public let steps: [Step]
 
     public init(_ steps: [Step]) {
-        precondition(!steps.isEmpty && steps.dropLast().allSatisfy { $0.from != nil }, "UnitScale: steps without a start")
+        precondition(!steps.isEmpty && steps.dropLast().allSatisfy { $0.from != nil },
+                     "UnitScale: steps without a start")
         self.steps = steps
     }
 

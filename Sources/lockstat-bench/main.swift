@@ -274,8 +274,8 @@ if CommandLine.arguments.contains("--parse-only") {
     // perf runs in the background while the workload runs.
     let null = open("/dev/null", O_RDWR | O_CLOEXEC)
     guard null >= 0 else { throw LockstatError("/dev/null: cannot open") }
-    let perf = try Helper.spawn("/usr/bin/perf", arguments: ["perf", "lock", "record", "-a", "-o", "\(scratch)/perf.data", "--", "sleep",
-                                                             "\(seconds + 0.5)"], inputFD: null, outputFD: null, errorFD: null)
+    let perfArguments = ["perf", "lock", "record", "-a", "-o", "\(scratch)/perf.data", "--", "sleep", "\(seconds + 0.5)"]
+    let perf = try Helper.spawn("/usr/bin/perf", arguments: perfArguments, inputFD: null, outputFD: null, errorFD: null)
     close(null)
     usleep(300_000)
     try runToEnd(workload, [scratch, "\(seconds)"])

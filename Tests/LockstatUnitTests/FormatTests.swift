@@ -112,13 +112,16 @@ final class FormatTests: XCTestCase {
             n >= 1e6 ? String(format: "%.2f M", n / 1e6) : n >= 1e4 ? String(format: "%.1f k", n / 1e3) : String(Int(n))
         }
         func oldLabel(_ ns: UInt64) -> String {
-            ns >= 1_000_000_000 ? "\(ns / 1_000_000_000) s" : ns >= 1_000_000 ? "\(ns / 1_000_000) ms" : ns >= 1000 ? "\(ns / 1000) µs" : "\(ns) ns"
+            ns >= 1_000_000_000 ? "\(ns / 1_000_000_000) s" : ns >= 1_000_000 ? "\(ns / 1_000_000) ms"
+                : ns >= 1000 ? "\(ns / 1000) µs" : "\(ns) ns"
         }
         var generator = SystemRandomNumberGenerator()
         var values: [Double] = [0, 1, 2, 5, 10, 999, 1000, 9999, 10_000, 123_456, 1e6, 1e9, 4.2e12]
         values += (0..<63).map { Double(UInt64(1) << UInt64($0)) }
         values += (0..<2000).map { _ in Double(Int.random(in: 0...Int(1e7), using: &generator)) }
-        values += (0..<2000).map { _ in Double.random(in: 0...1, using: &generator) * pow(10, Double(Int.random(in: -10...12, using: &generator))) }
+        values += (0..<2000).map { _ in
+            Double.random(in: 0...1, using: &generator) * pow(10, Double(Int.random(in: -10...12, using: &generator)))
+        }
         for v in values {
             let rounded = ["1000.00 ms", "1000.00 us", "1000 ns"]
             if !rounded.contains(oldDuration(v)) { XCTAssertEqual(UnitScale.duration.text(v), oldDuration(v), "\(v)") }
@@ -126,7 +129,9 @@ final class FormatTests: XCTestCase {
                 XCTAssertEqual(UnitScale.tick.text(v), oldTick(v), "\(v)")
                 XCTAssertEqual(UnitScale.tick.text(-v), oldTick(-v), "\(-v)")
             }
-            if !["10000.0", "1000.0k"].contains(oldCompact(v)) { XCTAssertEqual(UnitScale.compactCount.text(v), oldCompact(v), "\(v)") }
+            if !["10000.0", "1000.0k"].contains(oldCompact(v)) {
+                XCTAssertEqual(UnitScale.compactCount.text(v), oldCompact(v), "\(v)")
+            }
             if v == v.rounded() {
                 if oldCount(v) != "1000.0 k" { XCTAssertEqual(UnitScale.spacedCount.text(v), oldCount(v), "\(v)") }
                 if v < 1.8e19 { XCTAssertEqual(UnitScale.wholeNanoseconds.text(v), oldLabel(UInt64(v)), "\(v)") }
@@ -141,9 +146,10 @@ final class SideRecordTests: XCTestCase {
     func testKeyValueLines() {
         let text = KeyValueLines.text([("mode", "ring"), ("model", "Intel(R) Xeon(R) CPU @ 2.20GHz"), ("mode", "bpf")])
         XCTAssertEqual(text, "mode ring\nmodel Intel(R) Xeon(R) CPU @ 2.20GHz\nmode bpf\n")
-        XCTAssertEqual(KeyValueLines.fields(text), ["mode": "bpf", "model": "Intel(R) Xeon(R) CPU @ 2.20GHz"], "a later line wins")
-        XCTAssertEqual(KeyValueLines.pairs("alone\n\n7 kworker/0:1 x\n").map { "\($0.key)|\($0.value)" }, ["7|kworker/0:1 x"],
-                       "a line without a value is skipped")
+        XCTAssertEqual(KeyValueLines.fields(text), ["mode": "bpf", "model": "Intel(R) Xeon(R) CPU @ 2.20GHz"],
+                       "a later line wins")
+        XCTAssertEqual(KeyValueLines.pairs("alone\n\n7 kworker/0:1 x\n").map { "\($0.key)|\($0.value)" },
+                       ["7|kworker/0:1 x"], "a line without a value is skipped")
         var setup = ProfileSetup(text: "")
         setup.event = "cycles"
         setup.cpus = [0, 3]
@@ -160,10 +166,12 @@ final class SideRecordTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: root + "/proc", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
         XCTAssertEqual(SystemRoot(root).cpuModel, "unknown", "no /proc/cpuinfo")
-        try "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel\t\t: 49\nmodel name\t: AMD EPYC 7B12  \nprocessor\t: 1\nmodel name\t: other\n"
-            .write(toFile: root + "/proc/cpuinfo", atomically: false, encoding: .utf8)
+        let cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel\t\t: 49\nmodel name\t: AMD EPYC 7B12  \n"
+            + "processor\t: 1\nmodel name\t: other\n"
+        try cpuinfo.write(toFile: root + "/proc/cpuinfo", atomically: false, encoding: .utf8)
         XCTAssertEqual(SystemRoot(root).cpuModel, "AMD EPYC 7B12", "the first model name, trimmed; not `model`")
-        try "processor\t: 0\nfeatures\t: fp asimd\n".write(toFile: root + "/proc/cpuinfo", atomically: false, encoding: .utf8)
+        try "processor\t: 0\nfeatures\t: fp asimd\n"
+            .write(toFile: root + "/proc/cpuinfo", atomically: false, encoding: .utf8)
         XCTAssertEqual(SystemRoot(root).cpuModel, "unknown", "no model name line (arm64)")
     }
 

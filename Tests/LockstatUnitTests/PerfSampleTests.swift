@@ -56,7 +56,8 @@ final class PerfSampleTests: XCTestCase {
             XCTAssertEqual(Array(s.callchain), chain)
             XCTAssertEqual(s.raw.count, 24)
             XCTAssertEqual(s.ip, 0, "no IP bit, no IP")
-            let e = try XCTUnwrap(PerfRecordReader.sample(b, layout: TracepointLayout(beginID: 7, endID: 8), hasCallchain: true))
+            let layout = TracepointLayout(beginID: 7, endID: 8)
+            let e = try XCTUnwrap(PerfRecordReader.sample(b, layout: layout, hasCallchain: true))
             XCTAssertEqual(e.type, 7)
             XCTAssertEqual(e.lockAddress, 0xdead_beef)
             XCTAssertEqual(e.value, 0x20)
@@ -116,7 +117,8 @@ final class PerfSampleTests: XCTestCase {
         r.u64(1); r.u64(11)                         // CALLCHAIN
         r.u32(2); r.u16(12)                         // RAW
         r.u64(99)                                   // a field after RAW, left unread
-        let all: PerfSample.Format = [.identifier, .ip, .tid, .time, .addr, .id, .streamID, .cpu, .period, .callchain, .raw]
+        let all: PerfSample.Format = [.identifier, .ip, .tid, .time, .addr, .id, .streamID, .cpu, .period,
+                                      .callchain, .raw]
         try r.bytes.withUnsafeBytes { b in
             let s = try XCTUnwrap(PerfSample(b, format: all))
             XCTAssertEqual([s.identifier, s.ip, UInt64(s.pid), UInt64(s.tid), s.time, s.addr, s.id, s.streamID,
@@ -129,7 +131,8 @@ final class PerfSampleTests: XCTestCase {
     func testTruncatedRecordsAreRefused() {
         let bytes = tracepointSample(callchain: [1, 2, 3])
         for n in 0..<bytes.count {
-            XCTAssertNil(bytes[0..<n].withUnsafeBytes { PerfSample($0, format: .tracepoint(callchain: true)) }, "\(n) bytes")
+            let cut = bytes[0..<n].withUnsafeBytes { PerfSample($0, format: .tracepoint(callchain: true)) }
+            XCTAssertNil(cut, "\(n) bytes")
         }
         XCTAssertNotNil(bytes.withUnsafeBytes { PerfSample($0, format: .tracepoint(callchain: true)) })
         // A count no record can hold (a damaged log) is refused before any arithmetic on it.
@@ -162,6 +165,7 @@ final class PerfSampleTests: XCTestCase {
             ProfileRecordReader.forEach(b) { records.append($0) }
         }
         guard case .comm(20, 21, "worker", true, 4242)? = records.first else { return XCTFail("\(records)") }
-        XCTAssertNil(Array(r.bytes[0..<20]).withUnsafeBytes { PerfSample.trailer($0, format: .sampler) }, "shorter than its trailer")
+        let short = Array(r.bytes[0..<20]).withUnsafeBytes { PerfSample.trailer($0, format: .sampler) }
+        XCTAssertNil(short, "shorter than its trailer")
     }
 }

@@ -19,7 +19,8 @@ struct ContentionData {
 
     init(log: RawLog, top: Int) throws {
         self.top = top
-        let fields = KeyValueLines.fields(log.sideRecords(stream: ContentionModule.layoutStream).map { log.text($0) + "\n" }.joined())
+        let layoutRecords = log.sideRecords(stream: ContentionModule.layoutStream)
+        let fields = KeyValueLines.fields(layoutRecords.map { log.text($0) + "\n" }.joined())
         let symbols = KernelSymbols(try KallsymsRecord.read(log, stream: ContentionModule.kallsymsStream))
         startTime = log.startTime
         // Interval ends: when each drain finished (every event it read happened before).

@@ -55,7 +55,8 @@ enum PerfRecordReader {
               s.raw.count >= max(layout.lockAddressOffset + 8, layout.valueOffset + 4) else { return nil }
         return ContentionEvent(tid: s.tid, time: s.time, cpu: s.cpu,
                                type: s.raw.loadUnaligned(fromByteOffset: 0, as: UInt16.self),
-                               lockAddress: s.raw.loadUnaligned(fromByteOffset: layout.lockAddressOffset, as: UInt64.self),
+                               lockAddress: s.raw.loadUnaligned(fromByteOffset: layout.lockAddressOffset,
+                                                                as: UInt64.self),
                                value: s.raw.loadUnaligned(fromByteOffset: layout.valueOffset, as: UInt32.self),
                                callchain: s.callchain.filter { $0 < PerfABI.contextMax })
     }

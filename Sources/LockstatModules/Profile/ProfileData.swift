@@ -32,8 +32,9 @@ struct ProfileSetup {
 
     var text: String {
         KeyValueLines.text([("event", event), ("frequency", String(frequency)), ("scope", scope),
-                            ("cpus", cpus.map(String.init).joined(separator: " ")), ("random_period", randomPeriod ? "yes" : "no"),
-                            ("model", model)] + (kernelBuildID.map { [("kernel_build_id", $0)] } ?? []))
+                            ("cpus", cpus.map(String.init).joined(separator: " ")),
+                            ("random_period", randomPeriod ? "yes" : "no"), ("model", model)]
+                           + (kernelBuildID.map { [("kernel_build_id", $0)] } ?? []))
     }
 }
 

@@ -41,7 +41,9 @@ struct PerfSample {
         private init(_ bit: perf_event_sample_format) { rawValue = UInt64(bit.rawValue) }
 
         /// The contention module's tracepoints (ls_perf_open_tracepoint), with or without a call chain.
-        static func tracepoint(callchain: Bool) -> Format { Format(rawValue: ls_perf_tracepoint_sample_type(callchain ? 1 : 0)) }
+        static func tracepoint(callchain: Bool) -> Format {
+            Format(rawValue: ls_perf_tracepoint_sample_type(callchain ? 1 : 0))
+        }
         /// The profiler's sampling events (ls_perf_open_sampler).
         static let sampler = Format(rawValue: ls_perf_sampler_sample_type())
 
@@ -58,7 +60,7 @@ struct PerfSample {
     /// claims a call chain longer than any record holds). Fields after RAW may follow, unread;
     /// READ, laid out by a read_format lockstat never sets, is not decoded.
     init?(_ r: UnsafeRawBufferPointer, format: Format) {
-        precondition(!format.contains(.read), "PerfSample: PERF_SAMPLE_READ is laid out by a read_format it does not know")
+        precondition(!format.contains(.read), "PerfSample: PERF_SAMPLE_READ is laid out by an unknown read_format")
         var at = 0
         func u64() -> UInt64? {
             guard at + 8 <= r.count else { return nil }
@@ -68,7 +70,8 @@ struct PerfSample {
         func u32Pair() -> (UInt32, UInt32)? {
             guard at + 8 <= r.count else { return nil }
             defer { at += 8 }
-            return (r.loadUnaligned(fromByteOffset: at, as: UInt32.self), r.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self))
+            return (r.loadUnaligned(fromByteOffset: at, as: UInt32.self),
+                    r.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self))
         }
         if format.contains(.identifier) { guard let v = u64() else { return nil }; identifier = v }
         if format.contains(.ip) { guard let v = u64() else { return nil }; ip = v }
