@@ -36,12 +36,21 @@ static int probe(uint32_t type, uint64_t config) {
 int ls_perf_probe_cpu_clock(void) { return probe(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK); }
 int ls_perf_probe_cycles(void) { return probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES); }
 
+uint64_t ls_perf_tracepoint_sample_type(int callchain) {
+    return PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW |
+           (callchain ? PERF_SAMPLE_CALLCHAIN : 0);
+}
+
+uint64_t ls_perf_sampler_sample_type(void) {
+    return PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD |
+           PERF_SAMPLE_CALLCHAIN;
+}
+
 int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int max_stack, int inherit) {
     struct perf_event_attr attr;
     init_attr(&attr, PERF_TYPE_TRACEPOINT, id);
     attr.sample_period = 1;
-    attr.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW |
-                       (callchain ? PERF_SAMPLE_CALLCHAIN : 0);
+    attr.sample_type = ls_perf_tracepoint_sample_type(callchain);
     attr.exclude_callchain_user = 1;
     attr.sample_max_stack = (uint16_t)max_stack;
     attr.use_clockid = 1;
@@ -57,8 +66,7 @@ int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int i
     else init_attr(&attr, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK);
     attr.freq = 1;
     attr.sample_freq = frequency;
-    attr.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU |
-                       PERF_SAMPLE_PERIOD | PERF_SAMPLE_CALLCHAIN;
+    attr.sample_type = ls_perf_sampler_sample_type();
     attr.sample_max_stack = (uint16_t)max_stack;
     /* The side records that let parse name the code of processes gone by then. */
     attr.mmap = 1;

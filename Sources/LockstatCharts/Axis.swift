@@ -43,17 +43,4 @@ struct Scale {
 }
 
 /// Tick labels without float noise: 0.1 not 0.10000000000000001, 1.5k for large values.
-func tickLabel(_ v: Double) -> String {
-    let a = abs(v)
-    if a >= 1e9 { return trimmed(v / 1e9) + "G" }
-    if a >= 1e6 { return trimmed(v / 1e6) + "M" }
-    if a >= 1e4 { return trimmed(v / 1e3) + "k" }
-    return trimmed(v)
-}
-
-private func trimmed(_ v: Double) -> String {
-    var s = String(format: "%.3f", v)
-    while s.hasSuffix("0") { s.removeLast() }
-    if s.hasSuffix(".") { s.removeLast() }
-    return s == "-0" ? "0" : s
-}
+func tickLabel(_ v: Double) -> String { UnitScale.tick.text(v) }

@@ -1,4 +1,5 @@
 import Foundation
+import LockstatCharts
 
 /// A comparison as text for a patch mail (80 columns, `ascii` for mail clients that mangle the
 /// rest), as JSON, and as CSV.
@@ -50,7 +51,7 @@ public struct ComparisonReport {
         guard !v.isNaN else { return "-" }
         let suffix = table.perSecond ? "/s" : ""
         if let scale = Durations.secondsPer(table.column.unit) {
-            return (v < 0 ? "-" : "") + Durations.text(seconds: abs(v) * scale) + suffix
+            return Durations.text(seconds: v * scale) + suffix
         }
         switch table.column.kind {
         case .percent: return String(format: "%.2f %%", v)
@@ -59,12 +60,7 @@ public struct ComparisonReport {
         }
     }
 
-    static func compact(_ v: Double) -> String {
-        let a = abs(v)
-        if a >= 1e6 { return String(format: "%.2fM", v / 1e6) }
-        if a >= 1e4 { return String(format: "%.1fk", v / 1e3) }
-        return a == a.rounded() ? String(format: "%.0f", v) : String(format: "%.1f", v)
-    }
+    static func compact(_ v: Double) -> String { UnitScale.compactCount.text(v) }
 
     static func runs(_ g: RunGroup) -> String {
         (g.isSet ? "\(g.runs.count) runs" : "1 run") + (g.failed.isEmpty ? "" : ", \(g.failed.count) failed and left out")

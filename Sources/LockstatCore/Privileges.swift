@@ -67,6 +67,14 @@ public enum Privileges {
     }
 }
 
+/// Files and folders users other than the owner (and root) may change: group- or world-writable.
+public enum OthersMayWrite {
+    /// The permission bits, in octal as chmod takes them, when others may write; else nil.
+    public static func mode(_ st: stat) -> String? {
+        st.st_mode & (S_IWGRP | S_IWOTH) != 0 ? String(st.st_mode & 0o7777, radix: 8) : nil
+    }
+}
+
 /// Code that runs with root privileges must be root's: the file and every folder above it owned
 /// by root and writable by no one else (sshd's StrictModes rule; a sticky folder such as /tmp
 /// may be writable by all, since only an entry's owner may then rename it).
@@ -89,10 +97,9 @@ public enum TrustedCode {
                 if st.st_uid != 0 {
                     return "\(current) belongs to uid \(st.st_uid): code lockstat runs as root must be root's (chown root \(current))"
                 }
-                let othersWrite = st.st_mode & (S_IWGRP | S_IWOTH) != 0
                 let sticky = st.st_mode & S_ISVTX != 0 && !isFile
-                if othersWrite && !sticky && !isLink {
-                    return "\(current) is writable by others (mode \(String(st.st_mode & 0o7777, radix: 8))): code lockstat runs as root must be writable by root only (chmod go-w \(current))"
+                if let mode = OthersMayWrite.mode(st), !sticky && !isLink {
+                    return "\(current) is writable by others (mode \(mode)): code lockstat runs as root must be writable by root only (chmod go-w \(current))"
                 }
                 if current == "/" || current.isEmpty { break }
                 current = TestDirectory.parent(of: current)

@@ -67,9 +67,7 @@ public struct RunMetadata: Codable, Sendable {
         self.seconds = seconds
         exitStatus = Int(status)
         kernelRelease = withUnsafeBytes(of: uts.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        let cpuinfo = (try? FileReader.readText(system.path("/proc/cpuinfo")).get()) ?? ""
-        cpuModel = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
-            .trimmingCharacters(in: .whitespaces) ?? "unknown"
+        cpuModel = system.cpuModel
         cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
         procRoot = system.isReplay ? system.root : nil
         self.config = config

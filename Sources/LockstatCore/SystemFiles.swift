@@ -15,6 +15,14 @@ public struct SystemRoot: Sendable, Equatable {
 
     /// The real path of a kernel path such as `/proc/stat`.
     public func path(_ kernelPath: String) -> String { root + kernelPath }
+
+    /// The CPU as /proc/cpuinfo's first `model name` line names it; "unknown" without one.
+    public var cpuModel: String {
+        guard case .success(let text) = FileReader.readText(path("/proc/cpuinfo")),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+              let value = line.split(separator: ":", maxSplits: 1).last else { return "unknown" }
+        return String(value.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
 }
 
 /// Reads files the way procfs needs: procfs reports size 0, so read(2) until EOF.

@@ -1,4 +1,5 @@
 import Foundation
+import LockstatCharts
 
 /// `lockstat report`: every module's tables as text, over the generic form alone. One `--sort`
 /// serves every table: each table that has the key sorts by it, the others by their own main
@@ -97,12 +98,7 @@ public struct TableReport {
 
 /// Durations as perf prints them: auto-scaled to ns, us, ms or s.
 public enum Durations {
-    public static func text(seconds: Double) -> String {
-        if seconds < 1e-6 { return String(format: "%.0f ns", seconds * 1e9) }
-        if seconds < 1e-3 { return String(format: "%.2f us", seconds * 1e6) }
-        if seconds < 1 { return String(format: "%.2f ms", seconds * 1e3) }
-        return String(format: "%.2f s", seconds)
-    }
+    public static func text(seconds: Double) -> String { UnitScale.duration.text(seconds) }
 
     /// Seconds in one of a time column's units.
     public static func secondsPer(_ unit: String) -> Double? {

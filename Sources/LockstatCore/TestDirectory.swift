@@ -470,8 +470,8 @@ extension TestDirectory {
     /// As root, a directory others may write into could hold anything by the time it is read.
     func refuseOthersWriting() throws {
         let st = try status()
-        if geteuid() == 0 && st.st_mode & (S_IWGRP | S_IWOTH) != 0 {
-            throw LockstatError("\(path): other users may write into it (mode \(String(st.st_mode & 0o7777, radix: 8))): lockstat, as root, refuses it; chmod go-w \(path) or choose a directory of your own")
+        if geteuid() == 0, let mode = OthersMayWrite.mode(st) {
+            throw LockstatError("\(path): other users may write into it (mode \(mode)): lockstat, as root, refuses it; chmod go-w \(path) or choose a directory of your own")
         }
     }
 }

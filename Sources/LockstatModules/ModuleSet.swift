@@ -102,8 +102,7 @@ public struct ModuleSet {
     static func refuseIfOthersMayWrite(_ path: String, what: String) throws {
         var st = stat()
         guard stat(path, &st) == 0 else { return }
-        if st.st_mode & (S_IWGRP | S_IWOTH) != 0 {
-            let mode = String(st.st_mode & 0o7777, radix: 8)
+        if let mode = OthersMayWrite.mode(st) {
             throw LockstatError.usage("\(path): refusing \(what): mode \(mode) lets users other than its owner and root change what lockstat (often root) runs; chmod go-w \(path)")
         }
     }

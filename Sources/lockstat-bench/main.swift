@@ -271,16 +271,15 @@ if CommandLine.arguments.contains("--parse-only") {
     let lockstatCPU = Double(thread.cpuNanoseconds) / 1e3 / events
     // perf lock record -a over the same workload, run beside it; its CPU from RUSAGE_CHILDREN.
     let cpu0 = childrenCPU()
-    // perf runs in the background while the workload runs: a Process of its own.
-    let perf = Process()
-    perf.executableURL = URL(fileURLWithPath: "/usr/bin/perf")
-    perf.arguments = ["lock", "record", "-a", "-o", "\(scratch)/perf.data", "--", "sleep", "\(seconds + 0.5)"]
-    perf.standardOutput = FileHandle.nullDevice
-    perf.standardError = FileHandle.nullDevice
-    try perf.run()
+    // perf runs in the background while the workload runs.
+    let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+    guard null >= 0 else { throw LockstatError("/dev/null: cannot open") }
+    let perfArguments = ["perf", "lock", "record", "-a", "-o", "\(scratch)/perf.data", "--", "sleep", "\(seconds + 0.5)"]
+    let perf = try Helper.spawn("/usr/bin/perf", arguments: perfArguments, inputFD: null, outputFD: null, errorFD: null)
+    close(null)
     usleep(300_000)
     try runToEnd(workload, [scratch, "\(seconds)"])
-    perf.waitUntilExit()
+    Helper.reap(perf)
     let perfCPUTotal = childrenCPU() - cpu0
     let count = try ScriptProcess.run("/bin/sh", ["-c", "perf script -i \(scratch)/perf.data -F event 2>/dev/null | wc -l"])
     let perfEvents = Double(String(decoding: count.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0

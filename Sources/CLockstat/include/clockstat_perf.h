@@ -18,6 +18,9 @@ int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int ma
    CPU (sample_id_all). `pid`/`cpu`/`inherit` as for ls_perf_open_tracepoint. Returns the fd, or
    -errno. Starts disabled. */
 int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int inherit, int max_stack);
+/* The sample_type bits each opens with (PERF_SAMPLE_*): the parsers decode the records by them. */
+uint64_t ls_perf_tracepoint_sample_type(int callchain);
+uint64_t ls_perf_sampler_sample_type(void);
 int ls_perf_enable(int fd);
 int ls_perf_disable(int fd);
 /* PERF_EVENT_IOC_PERIOD: a new sampling period; for cpu-clock the timer restarts from now. */

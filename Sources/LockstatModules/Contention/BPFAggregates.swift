@@ -94,8 +94,7 @@ struct BPFAggregates {
             programNanoseconds = b.loadUnaligned(fromByteOffset: Int(LS_BPF_COUNTERS.rawValue) * 8, as: UInt64.self)
         }
         let cpu = log.sideRecords(stream: BPFContentionRecorder.countersStream).compactMap { r -> (UInt64, UInt64)? in
-            let words = log.text(r).split(whereSeparator: { $0 == " " || $0 == "\n" })
-            guard words.count == 2, words[0] == "lockstat_cpu_ns", let ns = UInt64(words[1]) else { return nil }
+            guard let ns = KeyValueLines.fields(log.text(r))[LockstatCPU.key].flatMap({ UInt64($0) }) else { return nil }
             return (r.time, ns)
         }
         if let first = cpu.first, let final = cpu.last, cpu.count >= 2, final.0 > first.0, final.1 >= first.1 {

@@ -57,7 +57,7 @@ final class BPFContentionRecorder: Recorder {
     func sample(tick: UInt64, time: UInt64) -> Bool {
         if !measuring {
             measuring = true
-            log.append(kind: .side, stream: Self.countersStream, tick: tick, time: ls_monotonic_ns(), text: "lockstat_cpu_ns \(LockstatCPU.nanoseconds())\n")
+            log.append(kind: .side, stream: Self.countersStream, tick: tick, time: ls_monotonic_ns(), text: LockstatCPU.record)
         }
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         guard n >= 0 else { return false }
@@ -115,7 +115,7 @@ final class BPFContentionRecorder: Recorder {
     func postsampling() {
         _ = sample(tick: UInt64.max, time: ls_monotonic_ns())
         log.append(kind: .side, stream: Self.countersStream, tick: UInt64.max, time: ls_monotonic_ns(),
-                   text: "lockstat_cpu_ns \(LockstatCPU.nanoseconds())\n")
+                   text: LockstatCPU.record)
         ls_bpf_contention_close(handle)
         Self.restoreRunTimeStatistics(statsSwitch)
     }
@@ -138,6 +138,10 @@ final class BPFContentionRecorder: Recorder {
 
 /// CPU time of all of lockstat's threads (their run time in /proc/self/task/*/schedstat), ns.
 enum LockstatCPU {
+    static let key = "lockstat_cpu_ns"
+    /// The side record of the time so far.
+    static var record: String { KeyValueLines.text([(key, String(nanoseconds()))]) }
+
     static func nanoseconds() -> UInt64 {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
         return tasks.reduce(0) { sum, tid in

@@ -19,13 +19,8 @@ struct ContentionData {
 
     init(log: RawLog, top: Int) throws {
         self.top = top
-        var fields = [String: String]()
-        for r in log.sideRecords(stream: ContentionModule.layoutStream) {
-            for line in log.text(r).split(separator: "\n") {
-                let kv = line.split(separator: " ", maxSplits: 1)
-                if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
-            }
-        }
+        let layoutRecords = log.sideRecords(stream: ContentionModule.layoutStream)
+        let fields = KeyValueLines.fields(layoutRecords.map { log.text($0) + "\n" }.joined())
         let symbols = KernelSymbols(try KallsymsRecord.read(log, stream: ContentionModule.kallsymsStream))
         startTime = log.startTime
         // Interval ends: when each drain finished (every event it read happened before).
@@ -67,9 +62,8 @@ struct ContentionData {
         undecodable = bad
         var comms = [UInt32: String]()
         for r in log.sideRecords(stream: ContentionModule.commStream) {
-            for line in log.text(r).split(separator: "\n") {
-                let kv = line.split(separator: " ", maxSplits: 1)
-                if kv.count == 2, let tid = UInt32(kv[0]) { comms[tid] = String(kv[1]) }
+            for (key, name) in KeyValueLines.pairs(log.text(r)) {
+                if let tid = UInt32(key) { comms[tid] = String(name) }
             }
         }
         self.comms = comms

@@ -1,3 +1,4 @@
+import LockstatCharts
 import LockstatCore
 
 /// The contention module's results: perf lock contention's tables by caller, lock and task (and
@@ -41,9 +42,7 @@ public struct ContentionModel: ModuleModel {
             return line
         }
 
-        static func count(_ n: Double) -> String {
-            n >= 1e6 ? String(format: "%.2f M", n / 1e6) : n >= 1e4 ? String(format: "%.1f k", n / 1e3) : String(Int(n))
-        }
+        static func count(_ n: Double) -> String { UnitScale.spacedCount.text(n) }
     }
 
     var time: [Double]

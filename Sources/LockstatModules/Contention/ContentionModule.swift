@@ -81,7 +81,9 @@ public struct ContentionModule: TypedModule {
             do {
                 let recorder = try BPFContentionRecorder(entries: entries, scopeProgram: scopeProgram, system: context.system, log: context.log)
                 context.log.append(kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
-                                   text: "mode bpf\nentries \(entries)\nscope \(scopeProgram ? "program" : "system")\ncpus \(onlineCPUs(context.system).count)\n")
+                                   text: KeyValueLines.text([("mode", "bpf"), ("entries", String(entries)),
+                                                             ("scope", scopeProgram ? "program" : "system"),
+                                                             ("cpus", String(onlineCPUs(context.system).count))]))
                 // After loading: kallsyms then names the BPF programs' own frames, which parse drops.
                 KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
                 return recorder
@@ -107,10 +109,11 @@ public struct ContentionModule: TypedModule {
                                               system: context.system, log: context.log)
         // What parse needs to read the events again later: the layout, the kernel's symbols.
         context.log.append(kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
-                           text: "begin_id \(begin)\nend_id \(end)\nlock_addr_offset \(layout.lockAddressOffset)\n" +
-                                 "flags_offset \(layout.valueOffset)\n" +
-                                 "ret_offset \(Tracefs.offset(of: "ret", in: endFormat) ?? TracepointFields.ret)\n" +
-                                 "mode ring\nscope \(scopeProgram ? "program" : "system")\n")
+                           text: KeyValueLines.text([("begin_id", String(begin)), ("end_id", String(end)),
+                                                     ("lock_addr_offset", String(layout.lockAddressOffset)),
+                                                     ("flags_offset", String(layout.valueOffset)),
+                                                     ("ret_offset", String(Tracefs.offset(of: "ret", in: endFormat) ?? TracepointFields.ret)),
+                                                     ("mode", "ring"), ("scope", scopeProgram ? "program" : "system")]))
         KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
         return recorder
     }

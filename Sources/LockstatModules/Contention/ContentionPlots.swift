@@ -21,7 +21,5 @@ struct ContentionPlots {
         return files.names
     }
 
-    static func label(_ ns: UInt64) -> String {
-        ns >= 1_000_000_000 ? "\(ns / 1_000_000_000) s" : ns >= 1_000_000 ? "\(ns / 1_000_000) ms" : ns >= 1000 ? "\(ns / 1000) µs" : "\(ns) ns"
-    }
+    static func label(_ ns: UInt64) -> String { UnitScale.wholeNanoseconds.text(Double(ns)) }
 }

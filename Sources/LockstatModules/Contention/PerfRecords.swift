@@ -36,8 +36,8 @@ struct TracepointLayout {
 
 enum PerfRecordReader {
 
-    /// Decodes the records in `bytes` (sample_type TID | TIME | CPU | [CALLCHAIN] | RAW, in
-    /// the kernel's order). Returns nil for a record that does not fit (counted by the caller).
+    /// Decodes the records in `bytes` (PerfSample.Format.tracepoint). Returns nil for a record
+    /// that does not fit (counted by the caller).
     static func forEach(_ bytes: UnsafeRawBufferPointer, layout: TracepointLayout, hasCallchain: Bool,
                         _ body: (PerfRecord?) -> Void) {
         PerfRecordWalk.forEach(bytes, bad: { body(nil) }) { type, _, record in
@@ -49,34 +49,15 @@ enum PerfRecordReader {
         }
     }
 
-    /// One sample: pid, tid (u32 each); time (u64); cpu, res (u32 each); callchain (u64 nr,
-    /// nr × u64) when the event was opened with one; raw (u32 size, then the tracepoint's data).
+    /// One sample; its raw data is the tracepoint's, which must hold the fields `layout` names.
     static func sample(_ r: UnsafeRawBufferPointer, layout: TracepointLayout, hasCallchain: Bool) -> ContentionEvent? {
-        guard r.count >= 24 else { return nil }
-        var at = 24
-        var frames = [UInt64]()
-        if hasCallchain {
-            guard r.count >= at + 8 else { return nil }
-            // Read as stored, so a damaged count cannot trap the conversion to Int.
-            let stored = r.loadUnaligned(fromByteOffset: at, as: UInt64.self)
-            guard stored < 1024 else { return nil }
-            let nr = Int(stored)
-            guard r.count >= at + 8 + nr * 8 else { return nil }
-            for i in 0..<nr {
-                let ip = r.loadUnaligned(fromByteOffset: at + 8 + i * 8, as: UInt64.self)
-                if ip < PerfABI.contextMax { frames.append(ip) }
-            }
-            at += 8 + nr * 8
-        }
-        guard at + 4 <= r.count else { return nil }
-        let rawSize = Int(r.loadUnaligned(fromByteOffset: at, as: UInt32.self))
-        let raw = at + 4
-        guard raw + rawSize <= r.count, rawSize >= max(layout.lockAddressOffset + 8, layout.valueOffset + 4) else { return nil }
-        return ContentionEvent(tid: r.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
-                               time: r.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                               cpu: r.loadUnaligned(fromByteOffset: 16, as: UInt32.self),
-                               type: r.loadUnaligned(fromByteOffset: raw, as: UInt16.self),
-                               lockAddress: r.loadUnaligned(fromByteOffset: raw + layout.lockAddressOffset, as: UInt64.self),
-                               value: r.loadUnaligned(fromByteOffset: raw + layout.valueOffset, as: UInt32.self), callchain: frames)
+        guard let s = PerfSample(r, format: .tracepoint(callchain: hasCallchain)),
+              s.raw.count >= max(layout.lockAddressOffset + 8, layout.valueOffset + 4) else { return nil }
+        return ContentionEvent(tid: s.tid, time: s.time, cpu: s.cpu,
+                               type: s.raw.loadUnaligned(fromByteOffset: 0, as: UInt16.self),
+                               lockAddress: s.raw.loadUnaligned(fromByteOffset: layout.lockAddressOffset,
+                                                                as: UInt64.self),
+                               value: s.raw.loadUnaligned(fromByteOffset: layout.valueOffset, as: UInt32.self),
+                               callchain: s.callchain.filter { $0 < PerfABI.contextMax })
     }
 }

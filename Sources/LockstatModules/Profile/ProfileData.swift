@@ -13,17 +13,15 @@ struct ProfileSetup {
     var kernelBuildID: String?
 
     init(text: String) {
-        for line in text.split(separator: "\n") {
-            let kv = line.split(separator: " ", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { continue }
-            switch kv[0] {
-            case "event": event = kv[1]
-            case "frequency": frequency = Int(kv[1]) ?? frequency
-            case "scope": scope = kv[1]
-            case "cpus": cpus = kv[1].split(separator: " ").compactMap { Int32($0) }
-            case "random_period": randomPeriod = kv[1] == "yes"
-            case "model": model = kv[1]
-            case "kernel_build_id": kernelBuildID = kv[1]
+        for (key, value) in KeyValueLines.pairs(text) {
+            switch key {
+            case "event": event = String(value)
+            case "frequency": frequency = Int(value) ?? frequency
+            case "scope": scope = String(value)
+            case "cpus": cpus = value.split(separator: " ").compactMap { Int32($0) }
+            case "random_period": randomPeriod = value == "yes"
+            case "model": model = String(value)
+            case "kernel_build_id": kernelBuildID = String(value)
             default: break
             }
         }
@@ -32,9 +30,12 @@ struct ProfileSetup {
     /// A sample's CPU number → its column (index in `cpus`).
     var columns: [UInt32: Int] { Dictionary(uniqueKeysWithValues: cpus.enumerated().map { (UInt32(bitPattern: $0.element), $0.offset) }) }
 
-    var text: String { "event \(event)\nfrequency \(frequency)\nscope \(scope)\ncpus \(cpus.map(String.init).joined(separator: " "))\n" +
-                      "random_period \(randomPeriod ? "yes" : "no")\nmodel \(model)\n" +
-                      (kernelBuildID.map { "kernel_build_id \($0)\n" } ?? "") }
+    var text: String {
+        KeyValueLines.text([("event", event), ("frequency", String(frequency)), ("scope", scope),
+                            ("cpus", cpus.map(String.init).joined(separator: " ")),
+                            ("random_period", randomPeriod ? "yes" : "no"), ("model", model)]
+                           + (kernelBuildID.map { [("kernel_build_id", $0)] } ?? []))
+    }
 }
 
 /// The oprofile entry of samples.pickle, from the raw log alone (samples, side records, the

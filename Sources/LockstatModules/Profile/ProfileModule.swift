@@ -50,7 +50,7 @@ public struct ProfileModule: TypedModule {
         // processes inherited: program scope keeps the fixed period.
         setup.randomPeriod = settings.randomPeriod && setup.event == "cpu-clock" && settings.scope == .system
         setup.cpus = onlineCPUs(context.system)
-        setup.model = Self.cpuModel(context.system)
+        setup.model = context.system.cpuModel
         if case .success(let notes) = FileReader.readAll(context.system.path("/sys/kernel/notes")) {
             setup.kernelBuildID = notes.withUnsafeBytes { ElfImage.buildID(inNotes: $0) }
         }
@@ -99,12 +99,6 @@ public struct ProfileModule: TypedModule {
     }
 
     public var tableSchemas: [ResultTable] { [ProfileModel.symbolTable, ProfileModel.processTable] }
-
-    static func cpuModel(_ system: SystemRoot) -> String {
-        guard case .success(let text) = FileReader.readText(system.path("/proc/cpuinfo")) else { return "unknown" }
-        let line = text.split(separator: "\n").first { $0.hasPrefix("model name") }
-        return line?.split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown"
-    }
 }
 
 extension ProfileModule {

@@ -38,8 +38,7 @@ struct ProfileSample {
 }
 
 enum ProfileRecordReader {
-    /// sample_id_all's trailer: pid, tid (u32 each); time (u64); cpu, res (u32 each).
-    static let trailer = 24
+    static let format = PerfSample.Format.sampler
 
     /// Decodes the records in `bytes`; `body` gets nil for a record that does not decode.
     static func forEach(_ bytes: UnsafeRawBufferPointer, _ body: (ProfileRecord?) -> Void) {
@@ -53,34 +52,26 @@ enum ProfileRecordReader {
         }
     }
 
-    /// ip; pid, tid; time; cpu, res; period; callchain (nr, nr × u64), in sample_type order.
+    /// One sample (PerfSample.Format.sampler); with no frame in its call chain, its IP.
     static func decodeSample(_ r: UnsafeRawBufferPointer) -> ProfileSample? {
-        guard r.count >= 48 else { return nil }
-        let stored = r.loadUnaligned(fromByteOffset: 40, as: UInt64.self)
-        guard stored < 4096 else { return nil }
-        let nr = Int(stored)
-        guard r.count >= 48 + nr * 8 else { return nil }
+        guard let s = PerfSample(r, format: format) else { return nil }
         var frames = [ProfileSample.Frame]()
-        frames.reserveCapacity(nr)
+        frames.reserveCapacity(s.callchain.count)
         var kernel = true
-        for i in 0..<nr {
-            let ip = r.loadUnaligned(fromByteOffset: 48 + i * 8, as: UInt64.self)
+        for ip in s.callchain {
             if ip >= PerfABI.contextMax {
                 if ip == PerfABI.contextKernel { kernel = true } else if ip == PerfABI.contextUser { kernel = false }
                 continue
             }
             frames.append(.init(address: ip, kernel: kernel))
         }
-        if frames.isEmpty { frames.append(.init(address: r.loadUnaligned(fromByteOffset: 0, as: UInt64.self), kernel: false)) }
-        return ProfileSample(pid: r.loadUnaligned(fromByteOffset: 8, as: UInt32.self), tid: r.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
-                             time: r.loadUnaligned(fromByteOffset: 16, as: UInt64.self), cpu: r.loadUnaligned(fromByteOffset: 24, as: UInt32.self),
-                             period: r.loadUnaligned(fromByteOffset: 32, as: UInt64.self), frames: frames)
+        if frames.isEmpty { frames.append(.init(address: s.ip, kernel: false)) }
+        return ProfileSample(pid: s.pid, tid: s.tid, time: s.time, cpu: s.cpu, period: s.period, frames: frames)
     }
 
     static func decodeSide(_ type: UInt32, misc: UInt16, _ r: UnsafeRawBufferPointer) -> ProfileRecord? {
-        guard r.count >= trailer + 8 else { return nil }
-        let body = r.count - trailer
-        let time = r.loadUnaligned(fromByteOffset: body + 8, as: UInt64.self)
+        guard let trailer = PerfSample.trailer(r, format: format), trailer.body >= 8 else { return nil }
+        let body = trailer.body, time = trailer.sample.time
         let pid = r.loadUnaligned(fromByteOffset: 0, as: UInt32.self), tid = r.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
         func string(from start: Int) -> String {
             guard start < body else { return "" }

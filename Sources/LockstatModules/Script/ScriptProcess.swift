@@ -123,10 +123,11 @@ public enum ScriptProcess {
     static var python3: String? { Program.resolve("python3", path: ProcessInfo.processInfo.environment["PATH"]) }
 }
 
-/// A process lockstat starts for a module: registered with the supervisor from before its exec
-/// until it is reaped, so it never outlives lockstat (not even a kill -9 of it).
-enum Helper {
-    static func spawn(_ executable: String, arguments: [String], environment: [String]? = nil,
+/// A process lockstat starts for a module (or the benchmark starts beside its workload): registered
+/// with the supervisor from before its exec until it is reaped, so it never outlives lockstat (not
+/// even a kill -9 of it). Program.spawn alone is for the measured program.
+public enum Helper {
+    public static func spawn(_ executable: String, arguments: [String], environment: [String]? = nil,
                       inputFD: Int32, outputFD: Int32, errorFD: Int32) throws -> pid_t {
         var registered: pid_t = 0
         do {
@@ -143,7 +144,7 @@ enum Helper {
 
     /// Waits for it and forgets it; the raw wait status.
     @discardableResult
-    static func reap(_ pid: pid_t) -> Int32 {
+    public static func reap(_ pid: pid_t) -> Int32 {
         let status = ls_wait(pid)
         ls_unsupervise(pid)
         return status

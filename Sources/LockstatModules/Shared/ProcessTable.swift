@@ -6,16 +6,16 @@ import LockstatCore
 enum TaskNames {
     /// `tid name` lines for every task now (tasks that exited by then are missing).
     static func read(_ system: SystemRoot) -> String {
-        var lines = [String]()
+        var lines = [(key: String, value: String)]()
         let proc = system.path("/proc")
         for pid in processIDs(system) {
             for tid in (try? FileManager.default.contentsOfDirectory(atPath: "\(proc)/\(pid)/task")) ?? [] {
                 if case .success(let comm) = FileReader.readText("\(proc)/\(pid)/task/\(tid)/comm") {
-                    lines.append("\(tid) \(comm.trimmingCharacters(in: .whitespacesAndNewlines))")
+                    lines.append((tid, comm.trimmingCharacters(in: .whitespacesAndNewlines)))
                 }
             }
         }
-        return lines.joined(separator: "\n")
+        return KeyValueLines.text(lines)
     }
 
     static func processIDs(_ system: SystemRoot) -> [String] {
