@@ -76,7 +76,8 @@ struct GraphCommand: ParsableCommand {
                 if run != directory { try member.lock() }
                 let (files, warnings) = try GraphStep.run(member, modules: try modules(ofTestDirectory: run))
                 for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
-                print("wrote \(member.file(RunPage.fileName)) and \(files.count) graphs in \(run): " + files.joined(separator: " "))
+                print("wrote \(member.file(RunPage.fileName)) and \(files.count) graphs in \(run): " +
+                      files.joined(separator: " "))
             }
         }
     }

@@ -34,7 +34,8 @@ public enum JSON {
         switch value {
         case .none, .opaque: out += "null"
         case .foreign(_, let json):
-            let text = json ?? "{\"_lockstat_note\": \"left out: the value is not JSON-serializable; samples.pickle has it\"}"
+            let text = json ??
+                "{\"_lockstat_note\": \"left out: the value is not JSON-serializable; samples.pickle has it\"}"
             guard scriptSafe else { out += text; break }
             // Python's JSON text: the characters a script breaks on can only be inside its strings.
             for u in text.unicodeScalars {

@@ -63,8 +63,8 @@ public struct RunPage {
                                                 ("time", .series(decimated(chart.time))),
                                                 ("values", .list(chart.series.map { .series(decimated($0.values)) }))])))
         }
-        return "<script type=\"application/json\" id=\"lockstat-data\">" + JSON.encode(.stringDict(data), scriptSafe: true) +
-               "</script>\n"
+        return "<script type=\"application/json\" id=\"lockstat-data\">" +
+               JSON.encode(.stringDict(data), scriptSafe: true) + "</script>\n"
     }
 
     /// DIR/index.html from DIR's run.json, the results and the files DIR's manifest lists.

@@ -10,7 +10,8 @@ final class SharedWritersTests: XCTestCase {
         let breakers = "</script><img src=x onerror=alert(1)>&\u{2028}\u{2029}\u{1}ü"
         let value: PyValue = .stringDict([
             (breakers, .string(breakers)), ("list", .list([.string("a<b"), .int(1), .float(0.5), .none])),
-            ("foreign", .foreign(pickle: [], json: "{\"k<\": \"v>&\u{2028}\"}")), ("opaque", .foreign(pickle: [], json: nil)),
+            ("foreign", .foreign(pickle: [], json: "{\"k<\": \"v>&\u{2028}\"}")),
+            ("opaque", .foreign(pickle: [], json: nil)),
         ])
         let plain = JSON.encode(value)
         var expected = ""
@@ -30,10 +31,15 @@ final class SharedWritersTests: XCTestCase {
         XCTAssertTrue(plain.contains("</script>"), "plain JSON keeps them")
     }
 
-    /// Every container is written as CPython batches it: its empty opcode, then MARK, up to 1000
-    /// items and the opcode that adds them, per batch.
+    /// Every container is its empty opcode, then per batch of up to 1000 items (CPython's batch size)
+    /// MARK, the items and the opcode that adds them.
     func testContainersAreWrittenInBatchesOfAThousand() {
-        func int(_ i: Int) -> [UInt8] { [PickleOp.binInt] + withUnsafeBytes(of: UInt32(bitPattern: Int32(i)).littleEndian) { Array($0) } }
+        let n = 2001
+        func int(_ i: Int) -> [UInt8] {
+            [PickleOp.binInt] + withUnsafeBytes(of: UInt32(bitPattern: Int32(i)).littleEndian) { Array($0) }
+        }
+        func float(_ d: Double) -> [UInt8] { [PickleOp.binFloat] + withUnsafeBytes(of: d.bitPattern.bigEndian) { Array($0) } }
+        let ints: [PyValue] = (0..<n).map { .int(Int64($0)) }
         func batched(_ empty: UInt8, _ add: UInt8, _ count: Int, _ item: (Int) -> [UInt8]) -> [UInt8] {
             var out = [empty]
             for start in stride(from: 0, to: count, by: 1000) {
@@ -44,15 +50,12 @@ final class SharedWritersTests: XCTestCase {
             return out
         }
         func body(_ v: PyValue) -> [UInt8] { Array(Pickle.encode(v).dropFirst(2).dropLast()) }
-        let n = 2001
-        XCTAssertEqual(body(.list((0..<n).map { .int(Int64($0)) })), batched(PickleOp.emptyList, PickleOp.appends, n, int))
-        XCTAssertEqual(body(.set((0..<n).map { .int(Int64($0)) })), batched(PickleOp.emptySet, PickleOp.addItems, n, int))
+        XCTAssertEqual(body(.list(ints)), batched(PickleOp.emptyList, PickleOp.appends, n, int))
+        XCTAssertEqual(body(.set(ints)), batched(PickleOp.emptySet, PickleOp.addItems, n, int))
         XCTAssertEqual(body(.dict((0..<n).map { (.int(Int64($0)), .int(Int64(-$0))) })),
                        batched(PickleOp.emptyDict, PickleOp.setItems, n) { int($0) + int(-$0) })
         XCTAssertEqual(body(.floats(Column((0..<n).map { $0 == 7 ? .nan : Double($0) }))),
-                       batched(PickleOp.emptyList, PickleOp.appends, n) { i in
-                           i == 7 ? [PickleOp.none] : [PickleOp.binFloat] + withUnsafeBytes(of: Double(i).bitPattern.bigEndian) { Array($0) }
-                       })
+                       batched(PickleOp.emptyList, PickleOp.appends, n) { $0 == 7 ? [PickleOp.none] : float(Double($0)) })
         XCTAssertEqual(body(.set([])), [PickleOp.emptySet])
     }
 }
