@@ -13,6 +13,15 @@ public struct LockstatCommand: ParsableCommand {
     public init() {}
 }
 
+/// An earlier run's directory that parse and graph rewrite: privileges are its owner's, and its
+/// run lock is held so no run writes it meanwhile.
+func lockedEarlierRun(_ directory: String) throws -> TestDirectory {
+    let dir = TestDirectory(directory)
+    try Privileges.enter(dir)
+    try dir.lock()
+    return dir
+}
+
 struct ParseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parse", abstract: "Redo the parse step: DIR/samples/ → DIR/samples.pickle and samples.json.")
@@ -20,9 +29,7 @@ struct ParseCommand: ParsableCommand {
     @Argument(help: "Test directory of an earlier run.") var directory: String
 
     func run() throws {
-        let dir = TestDirectory(directory)
-        try Privileges.enter(dir)
-        try dir.lock()
+        let dir = try lockedEarlierRun(directory)
         guard try RunSet.isSet(directory) else {
             if try !parse(dir) { throw ExitCode(1) }
             return
@@ -61,16 +68,17 @@ struct GraphCommand: ParsableCommand {
     @Argument(help: "Test directory of an earlier run.") var directory: String
 
     func run() throws {
-        let dir = TestDirectory(directory)
-        try Privileges.enter(dir)
-        try dir.lock()
-        // A repeat set: each run's graphs.
-        for run in try RunSet.isSet(directory) ? RunSet.runFolders(directory) : [directory] {
-            let member = TestDirectory(run)
-            if run != directory { try member.lock() }
-            let (files, warnings) = try GraphStep.run(member, modules: try modules(ofTestDirectory: run))
-            for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
-            print("wrote \(member.file(RunPage.fileName)) and \(files.count) graphs in \(run): " + files.joined(separator: " "))
+        // The lock is held until every graph is written.
+        try withExtendedLifetime(try lockedEarlierRun(directory)) {
+            // A repeat set: each run's graphs.
+            for run in try RunSet.isSet(directory) ? RunSet.runFolders(directory) : [directory] {
+                let member = TestDirectory(run)
+                if run != directory { try member.lock() }
+                let (files, warnings) = try GraphStep.run(member, modules: try modules(ofTestDirectory: run))
+                for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
+                print("wrote \(member.file(RunPage.fileName)) and \(files.count) graphs in \(run): " +
+                      files.joined(separator: " "))
+            }
         }
     }
 }

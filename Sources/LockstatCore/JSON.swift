@@ -1,10 +1,12 @@
 /// samples.json: the same content as samples.pickle; None and non-finite floats are null,
 /// tuples and sets are arrays, non-string keys are written as their text.
 public enum JSON {
-    public static func encode(_ value: PyValue) -> String {
+    /// `scriptSafe`: JSON that stays data inside an HTML <script> element, `<`, `>`, `&` and the
+    /// line separators written as \u escapes (inside strings, the only place they can be).
+    public static func encode(_ value: PyValue, scriptSafe: Bool = false) -> String {
         var out = ""
         out.reserveCapacity(1 << 16)
-        write(value, to: &out)
+        write(value, to: &out, scriptSafe: scriptSafe)
         out.append("\n")
         return out
     }
@@ -22,7 +24,8 @@ public enum JSON {
 
     static let piece = 1 << 20
 
-    static func write(_ value: PyValue, to out: inout String, handingOn emit: (([UInt8]) -> Void)? = nil) {
+    static func write(_ value: PyValue, to out: inout String, handingOn emit: (([UInt8]) -> Void)? = nil,
+                      scriptSafe: Bool = false) {
         func handOn() {
             guard let emit, out.utf8.count >= piece else { return }
             emit(Array(out.utf8))
@@ -31,16 +34,22 @@ public enum JSON {
         switch value {
         case .none, .opaque: out += "null"
         case .foreign(_, let json):
-            out += json ?? "{\"_lockstat_note\": \"left out: the value is not JSON-serializable; samples.pickle has it\"}"
+            let text = json ??
+                "{\"_lockstat_note\": \"left out: the value is not JSON-serializable; samples.pickle has it\"}"
+            guard scriptSafe else { out += text; break }
+            // Python's JSON text: the characters a script breaks on can only be inside its strings.
+            for u in text.unicodeScalars {
+                if breaksScript(u) { writeUnicodeEscape(u, to: &out) } else { out.unicodeScalars.append(u) }
+            }
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .float(let d): writeNumber(d, to: &out)
-        case .string(let s): writeString(s, to: &out)
+        case .string(let s): writeString(s, to: &out, scriptSafe: scriptSafe)
         case .list(let items), .tuple(let items), .set(let items):
             out += "["
             for (i, item) in items.enumerated() {
                 if i > 0 { out += ", " }
-                write(item, to: &out, handingOn: emit)
+                write(item, to: &out, handingOn: emit, scriptSafe: scriptSafe)
                 handOn()
             }
             out += "]"
@@ -56,9 +65,9 @@ public enum JSON {
             out += "{"
             for (i, (k, v)) in pairs.enumerated() {
                 if i > 0 { out += ", " }
-                writeString(keyText(k), to: &out)
+                writeString(keyText(k), to: &out, scriptSafe: scriptSafe)
                 out += ": "
-                write(v, to: &out, handingOn: emit)
+                write(v, to: &out, handingOn: emit, scriptSafe: scriptSafe)
                 handOn()
             }
             out += "}"
@@ -81,7 +90,7 @@ public enum JSON {
         out += d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) + ".0" : "\(d)"
     }
 
-    static func writeString(_ s: String, to out: inout String) {
+    static func writeString(_ s: String, to out: inout String, scriptSafe: Bool = false) {
         out += "\""
         for u in s.unicodeScalars {
             switch u {
@@ -90,12 +99,21 @@ public enum JSON {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            case _ where u.value < 0x20 || scriptSafe && breaksScript(u): writeUnicodeEscape(u, to: &out)
             default: out.unicodeScalars.append(u)
             }
         }
         out += "\""
+    }
+
+    /// Characters that could end a <script> element or its line in a browser.
+    static func breaksScript(_ u: Unicode.Scalar) -> Bool {
+        u == "<" || u == ">" || u == "&" || u == "\u{2028}" || u == "\u{2029}"
+    }
+
+    /// `\u` and the scalar's four lower-case hex digits (every scalar escaped here is in the BMP).
+    static func writeUnicodeEscape(_ u: Unicode.Scalar, to out: inout String) {
+        let hex = String(u.value, radix: 16)
+        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 }

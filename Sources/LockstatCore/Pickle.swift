@@ -74,26 +74,14 @@ struct PickleWriter {
             }
             out.append(contentsOf: utf8)
         case .list(let items):
-            out.append(PickleOp.emptyList)
-            for chunk in batches(items.count) {
-                out.append(PickleOp.mark)
-                for i in chunk { write(items[i]) }
-                out.append(PickleOp.appends)
-                handOn()
-            }
+            writeBatched(items.count, empty: PickleOp.emptyList, add: PickleOp.appends) { $0.write(items[$1]) }
         case .floats(let values) where arrays:
             writeArray(values)
         case .floats(let values):
-            out.append(PickleOp.emptyList)
             var reader = values.makeIterator()
-            for chunk in batches(values.count) {
-                out.append(PickleOp.mark)
-                for _ in chunk {
-                    let v = reader.next()!
-                    if v.isNaN { out.append(PickleOp.none) } else { writeFloat(v) }
-                }
-                out.append(PickleOp.appends)
-                handOn()
+            writeBatched(values.count, empty: PickleOp.emptyList, add: PickleOp.appends) { writer, _ in
+                let v = reader.next()!
+                if v.isNaN { writer.out.append(PickleOp.none) } else { writer.writeFloat(v) }
             }
         case .foreign(let pickle, _):
             // Python's own opcodes, inlined: without PROTO and STOP; its memo indices are its
@@ -110,20 +98,23 @@ struct PickleWriter {
             for item in items { write(item) }
             out.append(PickleOp.tuple)
         case .set(let items):
-            out.append(PickleOp.emptySet)
-            for chunk in batches(items.count) {
-                out.append(PickleOp.mark)
-                for i in chunk { write(items[i]) }
-                out.append(PickleOp.addItems)
-            }
+            writeBatched(items.count, empty: PickleOp.emptySet, add: PickleOp.addItems) { $0.write(items[$1]) }
         case .dict(let pairs):
-            out.append(PickleOp.emptyDict)
-            for chunk in batches(pairs.count) {
-                out.append(PickleOp.mark)
-                for i in chunk { write(pairs[i].0); write(pairs[i].1) }
-                out.append(PickleOp.setItems)
-                handOn()
+            writeBatched(pairs.count, empty: PickleOp.emptyDict, add: PickleOp.setItems) { writer, i in
+                writer.write(pairs[i].0); writer.write(pairs[i].1)
             }
+        }
+    }
+
+    /// An empty container, then its items in batches: MARK, the batch's items, and the opcode that
+    /// adds them. Pieces are handed on between batches.
+    mutating func writeBatched(_ count: Int, empty: UInt8, add: UInt8, item: (inout PickleWriter, Int) -> Void) {
+        out.append(empty)
+        for chunk in batches(count) {
+            out.append(PickleOp.mark)
+            for i in chunk { item(&self, i) }
+            out.append(add)
+            handOn()
         }
     }
 

@@ -63,7 +63,8 @@ public struct RunPage {
                                                 ("time", .series(decimated(chart.time))),
                                                 ("values", .list(chart.series.map { .series(decimated($0.values)) }))])))
         }
-        return "<script type=\"application/json\" id=\"lockstat-data\">" + scriptSafeJSON(.stringDict(data)) + "</script>\n"
+        return "<script type=\"application/json\" id=\"lockstat-data\">" +
+               JSON.encode(.stringDict(data), scriptSafe: true) + "</script>\n"
     }
 
     /// DIR/index.html from DIR's run.json, the results and the files DIR's manifest lists.
@@ -209,23 +210,6 @@ public struct RunPage {
 
     static func percentEncoded(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? s
-    }
-
-    /// JSON that stays data inside a <script> element: no `<`, `>`, `&` or line separators
-    /// left in it (they are escaped inside its strings, the only place they can be).
-    static func scriptSafeJSON(_ v: PyValue) -> String {
-        var out = ""
-        for c in JSON.encode(v).unicodeScalars {
-            switch c {
-            case "<": out += "\\u003c"
-            case ">": out += "\\u003e"
-            case "&": out += "\\u0026"
-            case "\u{2028}": out += "\\u2028"
-            case "\u{2029}": out += "\\u2029"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
     }
 
     /// At most `maxPoints` values, evenly spaced over the series: enough for a cursor's readout.

@@ -92,15 +92,22 @@ public final class TestDirectory {
         return st
     }
 
-    /// Creates or opens DIR, takes the run lock, and removes the previous run's files. An existing
-    /// DIR must be root's or the invoking user's, and writable by its owner only.
-    public func prepareForRun() throws {
+    /// Creates or opens DIR and takes its run lock; a DIR it did not create must be root's or the
+    /// invoking user's, writable by its owner only, and for outputs hold no run or set.
+    private func openLockedForWriting(outputs: Bool = false) throws {
         try open(create: true)
         if !createdItself {
             try refuseForeign()
             try refuseOthersWriting()
+            if outputs { try refuseRunOrSet() }
         }
         try lock()
+    }
+
+    /// Creates or opens DIR, takes the run lock, and removes the previous run's files. An existing
+    /// DIR must be root's or the invoking user's, and writable by its owner only.
+    public func prepareForRun() throws {
+        try openLockedForWriting()
         for name in Self.runFiles + recordedFiles() { remove(name) }
         try removeSamples()
         guard mkdirat(descriptor, Self.samplesName, 0o700) == 0 else {
@@ -113,12 +120,7 @@ public final class TestDirectory {
     /// The same for a repeat set's directory, which holds runs in folders of their own: the
     /// previous summary's files go, the runs' folders are each prepared by their own run.
     public func prepareForSet() throws {
-        try open(create: true)
-        if !createdItself {
-            try refuseForeign()
-            try refuseOthersWriting()
-        }
-        try lock()
+        try openLockedForWriting()
         for name in recordedFiles() { remove(name) }
         try writeManifest([])
     }
@@ -128,13 +130,7 @@ public final class TestDirectory {
     /// lists its files in a manifest of its own, so preparing removes only what the previous
     /// output of that kind wrote: other kinds' files and the user's stay.
     public func prepareForOutput(kind: String) throws {
-        try open(create: true)
-        if !createdItself {
-            try refuseForeign()
-            try refuseOthersWriting()
-            try refuseRunOrSet()
-        }
-        try lock()
+        try openLockedForWriting(outputs: true)
         manifestName = Self.outputManifestPrefix + kind
         for name in recordedFiles() { remove(name) }
         try writeManifest([])

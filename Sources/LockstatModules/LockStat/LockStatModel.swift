@@ -70,15 +70,33 @@ public struct LockStatModel: ModuleModel {
                       (.classes, .stringDict(classes)), (.top, .list(top)), (.badLines, .int(Int64(badLines)))])
     }
 
-    init(version: String?, columns: [String], time: [Double], classes: [Class], ranked: [Ranked], badLines: Int) {
-        self.version = version
-        self.columns = columns
-        self.time = time
-        self.classes = classes
-        self.ranked = ranked
-        self.badLines = badLines
-    }
+    static let classTable = ResultTable(
+        name: "classes",
+        metrics: [ResultColumn("contentions", "contended", unit: "1", kind: .count),
+                  ResultColumn("wait-total", "total wait", unit: "us", kind: .time),
+                  ResultColumn("wait-max", "max wait", unit: "us", kind: .gauge),
+                  ResultColumn("wait-avg", "avg wait", unit: "us", kind: .gauge),
+                  ResultColumn("acquisitions", "acquired", unit: "1", kind: .count, worse: .neither),
+                  ResultColumn("hold-total", "total hold", unit: "us", kind: .time),
+                  ResultColumn("hold-avg", "avg hold", unit: "us", kind: .gauge)],
+        labels: ["class", "top contention points"], defaultSort: "wait-total")
 
+    public var results: Results {
+        var table = Self.classTable
+        table.rows = ranked.map { r in
+            let sites = (lockClass(r.name)?.contentionPoints ?? []).prefix(2).map { "\($0.symbol) (\(Int($0.count)))" }
+            return ResultRow(labels: [r.name, sites.joined(separator: ", ")],
+                             values: [r.contentions, r.waitTotal, longestWait(r.name), r.contentions > 0 ? r.waitTotal / r.contentions : 0,
+                                      r.acquisitions, r.holdTotal, r.acquisitions > 0 ? r.holdTotal / r.acquisitions : 0])
+        }
+        let top = ranked.filter { $0.rates != nil }
+        return Results(tables: [table], time: time,
+                       series: top.map { ResultSeries(name: "\($0.name) wait", unit: "us/s", values: $0.rates!.waitMicroseconds) } +
+                               top.map { ResultSeries(name: "\($0.name) contentions", unit: "1/s", values: $0.rates!.contentions) })
+    }
+}
+
+extension LockStatModel {
     /// The entry read back: the keys it has must be the entry's, of their types, and each class,
     /// call site and ranked row complete; a key the entry leaves out is one with nothing recorded.
     init(entry e: PyValue) throws {
@@ -120,30 +138,5 @@ public struct LockStatModel: ModuleModel {
                               holdTotal: try r.required(Key.holdTotal, .number), rates: rates)
             }
         }
-    }
-
-    static let classTable = ResultTable(
-        name: "classes",
-        metrics: [ResultColumn("contentions", "contended", unit: "1", kind: .count),
-                  ResultColumn("wait-total", "total wait", unit: "us", kind: .time),
-                  ResultColumn("wait-max", "max wait", unit: "us", kind: .gauge),
-                  ResultColumn("wait-avg", "avg wait", unit: "us", kind: .gauge),
-                  ResultColumn("acquisitions", "acquired", unit: "1", kind: .count, worse: .neither),
-                  ResultColumn("hold-total", "total hold", unit: "us", kind: .time),
-                  ResultColumn("hold-avg", "avg hold", unit: "us", kind: .gauge)],
-        labels: ["class", "top contention points"], defaultSort: "wait-total")
-
-    public var results: Results {
-        var table = Self.classTable
-        table.rows = ranked.map { r in
-            let sites = (lockClass(r.name)?.contentionPoints ?? []).prefix(2).map { "\($0.symbol) (\(Int($0.count)))" }
-            return ResultRow(labels: [r.name, sites.joined(separator: ", ")],
-                             values: [r.contentions, r.waitTotal, longestWait(r.name), r.contentions > 0 ? r.waitTotal / r.contentions : 0,
-                                      r.acquisitions, r.holdTotal, r.acquisitions > 0 ? r.holdTotal / r.acquisitions : 0])
-        }
-        let top = ranked.filter { $0.rates != nil }
-        return Results(tables: [table], time: time,
-                       series: top.map { ResultSeries(name: "\($0.name) wait", unit: "us/s", values: $0.rates!.waitMicroseconds) } +
-                               top.map { ResultSeries(name: "\($0.name) contentions", unit: "1/s", values: $0.rates!.contentions) })
     }
 }

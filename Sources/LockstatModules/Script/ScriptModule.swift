@@ -152,14 +152,9 @@ struct ScriptModel: ModuleModel {
     /// How long its plot may take.
     let limit: CallLimit
     let results: Results
+}
 
-    init(entry: PyValue, interval: Double, limit: CallLimit, results: Results) {
-        self.entry = entry
-        self.interval = interval
-        self.limit = limit
-        self.results = results
-    }
-
+extension ScriptModel {
     /// Reads the declaration from the value itself, or from its JSON text when Python made it.
     init(entry: PyValue, interval: Double, limit: CallLimit) throws {
         var value = entry
