@@ -7,8 +7,11 @@ public struct LockstatCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lockstat",
         abstract: "Sample lock contention, CPU and disk while a program runs; parse, graph and report.",
-        subcommands: [RunCommand.self, ParseCommand.self, GraphCommand.self, ReportCommand.self, CompareCommand.self, ModulesCommand.self,
-                      ConfigCommand.self, DoctorCommand.self, ServeCommand.self, ExportCommand.self])
+        subcommands: [
+            RunCommand.self, ParseCommand.self, GraphCommand.self, ReportCommand.self, CompareCommand.self,
+            ModulesCommand.self,
+            ConfigCommand.self, DoctorCommand.self, ServeCommand.self, ExportCommand.self,
+        ])
 
     public init() {}
 }
@@ -76,8 +79,9 @@ struct GraphCommand: ParsableCommand {
                 if run != directory { try member.lock() }
                 let (files, warnings) = try GraphStep.run(member, modules: try modules(ofTestDirectory: run))
                 for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
-                print("wrote \(member.file(RunPage.fileName)) and \(files.count) graphs in \(run): " +
-                      files.joined(separator: " "))
+                print(
+                    "wrote \(member.file(RunPage.fileName)) and \(files.count) graphs in \(run): "
+                        + files.joined(separator: " "))
             }
         }
     }
@@ -87,7 +91,8 @@ struct ModulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modules", abstract: "List every module, whether it can run here, and if not, why.")
 
-    @Option(name: .customLong("proc-root"), help: ArgumentHelp("Check /proc and /sys under DIR instead.", valueName: "DIR"))
+    @Option(
+        name: .customLong("proc-root"), help: ArgumentHelp("Check /proc and /sys under DIR instead.", valueName: "DIR"))
     var procRoot: String?
 
     @Option(help: "Config file whose module path lists drop-in modules (default: the config in effect).")
@@ -98,23 +103,31 @@ struct ModulesCommand: ParsableCommand {
         for module in try loadConfig(explicit: config).modules.modules {
             let verdict = module.unavailableReason(system).map { "unavailable: \($0)" } ?? "available"
             print("\(module.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(verdict)")
-            print("           \(module.summary)" + (module.aliases.isEmpty ? "" : "; also named " + module.aliases.joined(separator: ", ")))
+            print(
+                "           \(module.summary)"
+                    + (module.aliases.isEmpty ? "" : "; also named " + module.aliases.joined(separator: ", ")))
         }
     }
 }
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "Every table of a run (lock classes, lock contentions, profile symbols, drop-in modules' tables) as text.")
+        commandName: "report",
+        abstract:
+            "Every table of a run (lock classes, lock contentions, profile symbols, drop-in modules' tables) as text.")
 
     @Argument(help: "Test directory of an earlier run.") var directory: String
 
-    @Option(help: ArgumentHelp("Sort every table that has this column by it, the others by their main metric (built-in: \(SortKey.builtIn.joined(separator: ", "))).",
-                               valueName: "key"))
+    @Option(
+        help: ArgumentHelp(
+            "Sort every table that has this column by it, the others by their main metric (built-in: \(SortKey.builtIn.joined(separator: ", "))).",
+            valueName: "key"))
     var sort: SortKey?
 
-    @Option(help: ArgumentHelp("Of a module's alternative tables, the one grouped by this (built-in: \(Grouping.builtIn.joined(separator: ", "))).",
-                               valueName: "grouping"))
+    @Option(
+        help: ArgumentHelp(
+            "Of a module's alternative tables, the one grouped by this (built-in: \(Grouping.builtIn.joined(separator: ", "))).",
+            valueName: "grouping"))
     var by: Grouping?
 
     @Option(help: "How many rows per table.") var top = 20
@@ -136,7 +149,9 @@ struct ReportCommand: ParsableCommand {
         for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
         let report = TableReport(modules: models.map { ($0.module, $0.model.results) })
         guard report.modules.contains(where: { $0.results.tables.contains(where: \.reported) }) else {
-            throw LockstatError("\(dir.file("samples.pickle")): no tables: none of the run's modules with data (\(models.map(\.module).joined(separator: ", "))) has any")
+            throw LockstatError(
+                "\(dir.file("samples.pickle")): no tables: none of the run's modules with data (\(models.map(\.module).joined(separator: ", "))) has any"
+            )
         }
         print(try report.render(sort: sort?.text, by: by?.text, top: top), terminator: "")
     }
@@ -176,7 +191,9 @@ struct ConfigCommand: ParsableCommand {
         let env = ProcessInfo.processInfo.environment
         let (effective, _, origin) = try loadConfig(explicit: config)
         print("# in effect: \(origin)")
-        print("# searched: --config, $LOCKSTAT_CONFIG, " + ConfigSource.searchPath(environment: env).joined(separator: ", ") + ", built-in default")
+        print(
+            "# searched: --config, $LOCKSTAT_CONFIG, "
+                + ConfigSource.searchPath(environment: env).joined(separator: ", ") + ", built-in default")
         print(effective.rendered(), terminator: "")
     }
 }
@@ -184,9 +201,12 @@ struct ConfigCommand: ParsableCommand {
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "What this machine can measure, module by module, and what to change for the rest (exit 1 when a configured module cannot run).")
+        abstract:
+            "What this machine can measure, module by module, and what to change for the rest (exit 1 when a configured module cannot run)."
+    )
 
-    @Option(help: "Config file whose modules decide the exit status (default: the config in effect).") var config: String?
+    @Option(help: "Config file whose modules decide the exit status (default: the config in effect).") var config:
+        String?
 
     @Flag(help: "Machine-readable output.") var json = false
 

@@ -6,7 +6,9 @@ import LockstatModules
 /// Runs a command type as the process's main, with lockstat's exit statuses: usage and config
 /// errors 2, `lockstat: message` for errors a user can act on, the program's own status for runs.
 public enum Entry {
-    public static func main(_ command: ParsableCommand.Type, arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+    public static func main(
+        _ command: ParsableCommand.Type, arguments: [String] = Array(CommandLine.arguments.dropFirst())
+    ) -> Never {
         // A reader that went away (a drop-in's python3 that exited, a closed pipe on stdout) is
         // an EPIPE to handle where it happens, never the end of lockstat and of its restores.
         signal(SIGPIPE, SIG_IGN)
@@ -38,7 +40,8 @@ public enum Entry {
         for end in stride(from: 1, to: min(arguments.count, maxHead), by: 1) {
             guard let head = try? command.parseAsRoot(Array(arguments[..<end])) else { continue }
             guard var run = head as? any PassesProgramArguments, run.programArguments.isEmpty,
-                  run.program == arguments[end - 1] else { break }
+                run.program == arguments[end - 1]
+            else { break }
             run.programArguments = Array(arguments[end...])
             return run
         }

@@ -17,11 +17,15 @@ struct ExportCommand: ParsableCommand {
 
     @Argument(help: "Test directory of an earlier run.") var directory: String
 
-    @Option(help: ArgumentHelp("pprof: a .pb.gz per call-stack profile (\(stackModules)); openmetrics: lockstat.om (the totals serve "
-                               + "would expose); csv: one file per table."))
+    @Option(
+        help: ArgumentHelp(
+            "pprof: a .pb.gz per call-stack profile (\(stackModules)); openmetrics: lockstat.om (the totals serve "
+                + "would expose); csv: one file per table."))
     var format: ExportStep.Format
 
-    @Option(help: ArgumentHelp("Folder to write into (default DIR/export); - writes OpenMetrics to standard output.", valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "Folder to write into (default DIR/export); - writes OpenMetrics to standard output.", valueName: "DIR"))
     var output: String?
 
     func run() throws {
@@ -29,7 +33,9 @@ struct ExportCommand: ParsableCommand {
         try Privileges.enter(dir)
         let modules = try modules(ofTestDirectory: directory)
         if output == "-" {
-            guard format == .openmetrics else { throw LockstatError.usage("--output -: only --format openmetrics is text for standard output") }
+            guard format == .openmetrics else {
+                throw LockstatError.usage("--output -: only --format openmetrics is text for standard output")
+            }
             print(try ExportStep.openMetrics(dir, modules: modules), terminator: "")
             return
         }

@@ -29,7 +29,9 @@ struct RepeatRun {
             let status = try runOne(name)
             // Through the run's own directory descriptor (no symlink in DIR is followed).
             let seconds = RunMetadata.read(TestDirectory(dir.file(name))).seconds
-            members.append(RunSet.Member(directory: name, status: status, seconds: seconds ?? .nan, counted: i >= warmup && status == 0))
+            members.append(
+                RunSet.Member(
+                    directory: name, status: status, seconds: seconds ?? .nan, counted: i >= warmup && status == 0))
             if ls_signals_first() != 0 || status == 128 + SIGINT || status == 128 + SIGTERM {
                 stoppedBy = "interrupted"
                 break
@@ -42,14 +44,20 @@ struct RepeatRun {
         // The summary reads the runs' pickles: as the directory's owner, as parse does.
         try Privileges.handOver(dir)
         var warnings = [String]()
-        try RunSet.writeSummary(dir, members: members.filter { !$0.directory.hasPrefix("warmup-") }, warmup: warmup,
-                                modules: { try modules(ofTestDirectory: $0) }, warnings: &warnings)
+        try RunSet.writeSummary(
+            dir, members: members.filter { !$0.directory.hasPrefix("warmup-") }, warmup: warmup,
+            modules: { try modules(ofTestDirectory: $0) }, warnings: &warnings)
         try Privileges.giveToInvokingUser(dir)
         for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
-        let counted = members.filter(\.counted).count, failed = members.filter { $0.status != 0 }
+        let counted = members.filter(\.counted).count
+        let failed = members.filter { $0.status != 0 }
         var line = "lockstat: set of \(count) runs in \(options.directory): \(counted) counted"
         if warmup > 0 { line += " (after \(warmup) warm-up runs)" }
-        if !failed.isEmpty { line += ", \(failed.count) failed and left out: " + failed.map { "\($0.directory) (status \($0.status))" }.joined(separator: ", ") }
+        if !failed.isEmpty {
+            line +=
+                ", \(failed.count) failed and left out: "
+                + failed.map { "\($0.directory) (status \($0.status))" }.joined(separator: ", ")
+        }
         if let stoppedBy { line += "; stopped: \(stoppedBy)" }
         writeText(2, line + "; wrote \(dir.file(RunSet.summaryName))\n")
         if stoppedBy == "interrupted" { return 128 + (ls_signals_first() != 0 ? ls_signals_first() : SIGINT) }

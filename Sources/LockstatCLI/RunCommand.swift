@@ -5,7 +5,10 @@ import LockstatModules
 
 /// Options shared by `lockstat run` and `lockstat-run`.
 public struct RunOptions: ParsableArguments {
-    @Option(help: "Config file (default: $LOCKSTAT_CONFIG, ~/.config/lockstat/lockstat.config, PREFIX/etc/lockstat/lockstat.config, else the built-in default).")
+    @Option(
+        help:
+            "Config file (default: $LOCKSTAT_CONFIG, ~/.config/lockstat/lockstat.config, PREFIX/etc/lockstat/lockstat.config, else the built-in default)."
+    )
     var config: String?
 
     @Option(help: ArgumentHelp("Modules to run, comma-separated (overrides the config's `modules`).", valueName: "a,b"))
@@ -14,7 +17,9 @@ public struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds between samples (overrides the config's `intervall`).", valueName: "seconds"))
     var interval: String?
 
-    @Option(name: .customLong("proc-root"), help: ArgumentHelp("Read every /proc and /sys path under DIR instead.", valueName: "DIR"))
+    @Option(
+        name: .customLong("proc-root"),
+        help: ArgumentHelp("Read every /proc and /sys path under DIR instead.", valueName: "DIR"))
     var procRoot: String?
 
     @Flag(help: "No progress line and no summary.")
@@ -23,10 +28,13 @@ public struct RunOptions: ParsableArguments {
     @Flag(help: "Also copy the program's output to the terminal.")
     var tee = false
 
-    @Option(help: ArgumentHelp("Run the program N times into DIR/1 … DIR/N and summarise the set in DIR/set.json.", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Run the program N times into DIR/1 … DIR/N and summarise the set in DIR/set.json.", valueName: "N"))
     var `repeat`: Int?
 
-    @Option(help: ArgumentHelp("With --repeat: K more runs first (DIR/warmup-1 …), left out of the set.", valueName: "K"))
+    @Option(
+        help: ArgumentHelp("With --repeat: K more runs first (DIR/warmup-1 …), left out of the set.", valueName: "K"))
     var warmup = 0
 
     @Flag(help: "With --repeat: stop the set at the first run that fails (else it is kept, reported and left out).")
@@ -79,14 +87,18 @@ public struct RunOptions: ParsableArguments {
             guard Program.resolve(program, path: ProcessInfo.processInfo.environment["PATH"]) != nil else {
                 throw LockstatError("\(program): command not found", exitCode: 127)
             }
-            let set = RepeatRun(options: self, subcommand: subcommand,
-                                commandLine: Array(CommandLine.arguments.dropFirst(1 + subcommand.count)))
+            let set = RepeatRun(
+                options: self, subcommand: subcommand,
+                commandLine: Array(CommandLine.arguments.dropFirst(1 + subcommand.count)))
             throw ExitCode(try set.execute(count: count, warmup: warmup, stopOnFailure: stopOnFailure))
         }
-        guard warmup == 0, !stopOnFailure else { throw LockstatError.usage("--warmup and --stop-on-failure go with --repeat") }
+        guard warmup == 0, !stopOnFailure else {
+            throw LockstatError.usage("--warmup and --stop-on-failure go with --repeat")
+        }
         let (config, set) = try effectiveConfig()
-        var request = RunRequest(directory: directory, command: [program] + arguments, config: config,
-                                 system: SystemRoot(procRoot ?? "/"))
+        var request = RunRequest(
+            directory: directory, command: [program] + arguments, config: config,
+            system: SystemRoot(procRoot ?? "/"))
         request.quiet = quiet
         request.tee = tee
         throw ExitCode(try RunPipeline.run(request, modules: set.modules))

@@ -7,15 +7,21 @@ import LockstatModules
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Sample continuously, without a program, and serve the totals at /metrics (OpenMetrics) until SIGTERM or SIGINT.")
+        abstract:
+            "Sample continuously, without a program, and serve the totals at /metrics (OpenMetrics) until SIGTERM or SIGINT."
+    )
 
-    @Option(help: ArgumentHelp("Address and port to listen on (loopback unless told otherwise; [::1]:PORT for IPv6).", valueName: "host:port"))
+    @Option(
+        help: ArgumentHelp(
+            "Address and port to listen on (loopback unless told otherwise; [::1]:PORT for IPv6).",
+            valueName: "host:port"))
     var listen = "127.0.0.1:9464"
 
     @Option(help: "Config file (as for run; serve.max_series and serve.addresses are serve's own keys).")
     var config: String?
 
-    @Option(help: ArgumentHelp("Modules to serve, comma-separated (overrides the config's `modules`).", valueName: "a,b"))
+    @Option(
+        help: ArgumentHelp("Modules to serve, comma-separated (overrides the config's `modules`).", valueName: "a,b"))
     var modules: String?
 
     func run() throws {
@@ -24,7 +30,9 @@ struct ServeCommand: ParsableCommand {
         if let list = modules {
             config.modules = try ConfigParser.moduleList(commaSeparated: list, catalog: set.catalog, at: "--modules")
         }
-        throw ExitCode(try ServePipeline.run(ServeRequest(host: host, port: port, config: config, system: SystemRoot("/")), modules: set.modules))
+        throw ExitCode(
+            try ServePipeline.run(
+                ServeRequest(host: host, port: port, config: config, system: SystemRoot("/")), modules: set.modules))
     }
 
     /// `host:port`, `[v6]:port` or `:port` (loopback).

@@ -37,8 +37,9 @@ public struct BarChart {
             let y = Self.top + Self.rowHeight * Double(i)
             let name = e.name.count > 48 ? String(e.name.prefix(47)) + "…" : e.name
             svg.text(name, x: Self.left - 8, y: y + 15, size: 12, anchor: .end)
-            svg.rect(x: Self.left, y: y + 3, width: max(0, scale.pixel(e.value) - Self.left), height: Self.rowHeight - 6,
-                     fill: Palette.color(for: e.name))
+            svg.rect(
+                x: Self.left, y: y + 3, width: max(0, scale.pixel(e.value) - Self.left), height: Self.rowHeight - 6,
+                fill: Palette.color(for: e.name))
             svg.text(tickLabel(e.value) + valueSuffix, x: scale.pixel(e.value) + 6, y: y + 15, size: 11)
         }
         svg.line(x1: Self.left, y1: Self.top, x2: Self.left, y2: bottomY, stroke: "#444")
@@ -58,7 +59,9 @@ public enum ChartStack {
             y += chart.height
         }
         let width = charts.map(\.width).max() ?? 0
-        return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(y)\" " +
-            "viewBox=\"0 0 \(width) \(y)\" font-family=\"DejaVu Sans, Verdana, sans-serif\">\n" + body.joined(separator: "\n") + "</svg>\n"
+        return
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(y)\" "
+            + "viewBox=\"0 0 \(width) \(y)\" font-family=\"DejaVu Sans, Verdana, sans-serif\">\n"
+            + body.joined(separator: "\n") + "</svg>\n"
     }
 }

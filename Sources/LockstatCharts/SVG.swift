@@ -31,19 +31,24 @@ public struct SVG {
         return out
     }
 
-    public mutating func rect(x: Double, y: Double, width: Double, height: Double, fill: String, stroke: String? = nil) {
-        body.append("<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(width))\" height=\"\(f(height))\" fill=\"\(fill)\"" +
-                    (stroke.map { " stroke=\"\($0)\"" } ?? "") + "/>")
+    public mutating func rect(x: Double, y: Double, width: Double, height: Double, fill: String, stroke: String? = nil)
+    {
+        body.append(
+            "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(width))\" height=\"\(f(height))\" fill=\"\(fill)\""
+                + (stroke.map { " stroke=\"\($0)\"" } ?? "") + "/>")
     }
 
     public mutating func line(x1: Double, y1: Double, x2: Double, y2: Double, stroke: String, width: Double = 1) {
-        body.append("<line x1=\"\(f(x1))\" y1=\"\(f(y1))\" x2=\"\(f(x2))\" y2=\"\(f(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(f(width))\"/>")
+        body.append(
+            "<line x1=\"\(f(x1))\" y1=\"\(f(y1))\" x2=\"\(f(x2))\" y2=\"\(f(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(f(width))\"/>"
+        )
     }
 
     public mutating func polyline(_ points: [(Double, Double)], stroke: String, width: Double = 1.5) {
         guard !points.isEmpty else { return }
-        body.append("<polyline fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(f(width))\" stroke-linejoin=\"round\" points=\"" +
-                    points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " ") + "\"/>")
+        body.append(
+            "<polyline fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(f(width))\" stroke-linejoin=\"round\" points=\""
+                + points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " ") + "\"/>")
     }
 
     public mutating func polygon(_ points: [(Double, Double)], fill: String, title: String? = nil) {
@@ -58,30 +63,35 @@ public struct SVG {
 
     public enum Anchor: String { case start, middle, end }
 
-    public mutating func text(_ text: String, x: Double, y: Double, size: Double = 12, anchor: Anchor = .start,
-                              rotate: Double? = nil, weight: String? = nil, fill: String = "#222") {
+    public mutating func text(
+        _ text: String, x: Double, y: Double, size: Double = 12, anchor: Anchor = .start,
+        rotate: Double? = nil, weight: String? = nil, fill: String = "#222"
+    ) {
         let transform = rotate.map { " transform=\"rotate(\(f($0)) \(f(x)) \(f(y)))\"" } ?? ""
         let bold = weight.map { " font-weight=\"\($0)\"" } ?? ""
-        body.append("<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(f(size))\" text-anchor=\"\(anchor.rawValue)\" fill=\"\(fill)\"\(bold)\(transform)>\(SVG.escape(text))</text>")
+        body.append(
+            "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(f(size))\" text-anchor=\"\(anchor.rawValue)\" fill=\"\(fill)\"\(bold)\(transform)>\(SVG.escape(text))</text>"
+        )
     }
 
     public mutating func raw(_ element: String) { body.append(element) }
 
     public var document: String {
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" +
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" " +
-        "font-family=\"DejaVu Sans, Verdana, sans-serif\">\n" + body.joined(separator: "\n") + "\n</svg>\n"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            + "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" "
+            + "font-family=\"DejaVu Sans, Verdana, sans-serif\">\n" + body.joined(separator: "\n") + "\n</svg>\n"
     }
 
     /// The chart as an element of an HTML page, scaled to the page's width.
     public func inline(class name: String) -> String {
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"\(name)\" viewBox=\"0 0 \(width) \(height)\" " +
-        "font-family=\"DejaVu Sans, Verdana, sans-serif\">\n" + body.joined(separator: "\n") + "\n</svg>"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"\(name)\" viewBox=\"0 0 \(width) \(height)\" "
+            + "font-family=\"DejaVu Sans, Verdana, sans-serif\">\n" + body.joined(separator: "\n") + "\n</svg>"
     }
 
     /// The chart as an element of a larger document, its top left corner at (x, y).
     public func nested(x: Int, y: Int) -> String {
-        "<svg x=\"\(x)\" y=\"\(y)\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">\n" + body.joined(separator: "\n") + "\n</svg>"
+        "<svg x=\"\(x)\" y=\"\(y)\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">\n"
+            + body.joined(separator: "\n") + "\n</svg>"
     }
 
     /// Coordinates with at most one decimal keep files small.

@@ -28,7 +28,9 @@ public struct TimeChart {
     /// A fixed top (100 for percentages); else the data's maximum, rounded up to a tick.
     public var yMax: Double?
 
-    public init(title: String, yLabel: String, time: Column, series: [TimeSeries], stacked: Bool = false, yMax: Double? = nil) {
+    public init(
+        title: String, yLabel: String, time: Column, series: [TimeSeries], stacked: Bool = false, yMax: Double? = nil
+    ) {
         self.title = title
         self.yLabel = yLabel
         self.time = time
@@ -37,7 +39,9 @@ public struct TimeChart {
         self.yMax = yMax
     }
 
-    public init(title: String, yLabel: String, time: [Double], series: [TimeSeries], stacked: Bool = false, yMax: Double? = nil) {
+    public init(
+        title: String, yLabel: String, time: [Double], series: [TimeSeries], stacked: Bool = false, yMax: Double? = nil
+    ) {
         self.init(title: title, yLabel: yLabel, time: Column(time), series: series, stacked: stacked, yMax: yMax)
     }
 
@@ -52,8 +56,12 @@ public struct TimeChart {
 
     /// The span of the times as they are: a damaged log can hold them out of order.
     var timeSpan: (Double, Double) {
-        var low = Double.infinity, high = -Double.infinity
-        for t in time where t.isFinite { low = min(low, t); high = max(high, t) }
+        var low = Double.infinity
+        var high = -Double.infinity
+        for t in time where t.isFinite {
+            low = min(low, t)
+            high = max(high, t)
+        }
         let t0 = min(0, low.isFinite ? low : 0)
         return (t0, max(high.isFinite ? high : 1, t0 + 1e-9))
     }
@@ -121,21 +129,29 @@ public struct TimeChart {
             var current = [(Double, Double)]()
             // The pixel column's lowest and highest samples: (index, time, value).
             var bucket = -1
-            var low: (Int, Double, Double)?, high: (Int, Double, Double)?
+            var low: (Int, Double, Double)?
+            var high: (Int, Double, Double)?
             func flushBucket() {
                 guard let l = low, let h = high else { return }
                 for p in l.0 == h.0 ? [l] : (l.0 < h.0 ? [l, h] : [h, l]) { current.append((xScale.pixel(p.1), p.2)) }
-                low = nil; high = nil
+                low = nil
+                high = nil
             }
             for (i, (t, v)) in zip(time, s.values).enumerated() {
                 guard v.isFinite else {
                     flushBucket()
-                    if !current.isEmpty { segments.append(current); current = [] }
+                    if !current.isEmpty {
+                        segments.append(current)
+                        current = []
+                    }
                     continue
                 }
                 shapes.maximum = max(shapes.maximum, v)
                 let c = column(t, xScale)
-                if c != bucket { flushBucket(); bucket = c }
+                if c != bucket {
+                    flushBucket()
+                    bucket = c
+                }
                 if low == nil || v < low!.2 { low = (i, t, v) }
                 if high == nil || v > high!.2 { high = (i, t, v) }
             }
@@ -148,7 +164,9 @@ public struct TimeChart {
 
     func stackedColumns(_ xScale: Scale) -> Shapes {
         // Mean per pixel column per series; a gap counts as 0 in the stack.
-        var columnX = [Double](), sums = [[Double]](), counts = [Int]()
+        var columnX = [Double]()
+        var sums = [[Double]]()
+        var counts = [Int]()
         var bucket = -1
         var readers = series.map { $0.values.makeIterator() }
         var values = [Double](repeating: .nan, count: series.count)
@@ -158,7 +176,8 @@ public struct TimeChart {
             let c = column(t, xScale)
             if c != bucket {
                 bucket = c
-                columnX.append(0); counts.append(0)
+                columnX.append(0)
+                counts.append(0)
                 sums.append([Double](repeating: 0, count: series.count))
             }
             let k = columnX.count - 1
@@ -171,7 +190,8 @@ public struct TimeChart {
         let xs = zip(columnX, counts).map { $0 / Double($1) }
         for (j, s) in series.enumerated() {
             let upper = base.indices.map { base[$0] + sums[$0][j] / Double(counts[$0]) }
-            shapes.items.append(Shape(name: s.name, kind: .band(upper: Array(zip(xs, upper)), lower: Array(zip(xs, base)))))
+            shapes.items.append(
+                Shape(name: s.name, kind: .band(upper: Array(zip(xs, upper)), lower: Array(zip(xs, base)))))
             base = upper
         }
         shapes.maximum = base.max() ?? 0
@@ -205,8 +225,9 @@ public struct TimeChart {
             // Long names (C++ and Swift symbols) are cut to the legend's width; hover shows all.
             let fits = Int((Double(Self.width) - x - 22) / 6.8)
             if name.count > fits {
-                svg.raw("<text x=\"\(svg.f(x + 18))\" y=\"\(svg.f(y + 1))\" font-size=\"12\" fill=\"#222\"><title>\(SVG.escape(name))</title>" +
-                        SVG.escape(String(name.prefix(fits - 1)) + "…") + "</text>")
+                svg.raw(
+                    "<text x=\"\(svg.f(x + 18))\" y=\"\(svg.f(y + 1))\" font-size=\"12\" fill=\"#222\"><title>\(SVG.escape(name))</title>"
+                        + SVG.escape(String(name.prefix(fits - 1)) + "…") + "</text>")
             } else {
                 svg.text(name, x: x + 18, y: y + 1, size: 12)
             }

@@ -38,8 +38,9 @@ public struct UnitScale: Sendable {
     public let steps: [Step]
 
     public init(_ steps: [Step]) {
-        precondition(!steps.isEmpty && steps.dropLast().allSatisfy { $0.from != nil },
-                     "UnitScale: steps without a start")
+        precondition(
+            !steps.isEmpty && steps.dropLast().allSatisfy { $0.from != nil },
+            "UnitScale: steps without a start")
         self.steps = steps
     }
 
@@ -55,7 +56,8 @@ public struct UnitScale: Sendable {
         let magnitude = abs(v)
         var i = steps.firstIndex { $0.from.map { magnitude >= Self.ten($0) } ?? true } ?? steps.count - 1
         while i > 0, let shown = Self.shownMagnitude(Self.inUnits(magnitude, steps[i]), steps[i].digits),
-              shown >= Self.ten(steps[i - 1].from! - steps[i].power) {
+            shown >= Self.ten(steps[i - 1].from! - steps[i].power)
+        {
             i -= 1
         }
         return Self.mantissa(Self.inUnits(v, steps[i]), steps[i].digits) + steps[i].suffix

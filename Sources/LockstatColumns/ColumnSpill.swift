@@ -12,14 +12,16 @@ public final class ColumnSpill: Sendable {
     /// Bytes of full chunks the process keeps in memory before it spills: 64 MiB, or
     /// LOCKSTAT_COLUMN_BUDGET_MB (a smaller machine, or a test that wants every run to spill).
     public static let defaultBudget: Int = {
-        guard let text = getenv("LOCKSTAT_COLUMN_BUDGET_MB"), let mb = Int(String(cString: text)), mb >= 0 else { return 64 << 20 }
+        guard let text = getenv("LOCKSTAT_COLUMN_BUDGET_MB"), let mb = Int(String(cString: text)), mb >= 0 else {
+            return 64 << 20
+        }
         return mb << 20
     }()
 
     private struct State {
         var budget = ColumnSpill.defaultBudget
         var inMemory = 0
-        var fd: Int32 = -2   // -2: not opened yet; -1: could not be
+        var fd: Int32 = -2  // -2: not opened yet; -1: could not be
         var end: Int64 = 0
         var spilledChunks = 0
         /// The last chunks read by index, so element-wise reads of a few columns read each chunk once.
@@ -32,7 +34,10 @@ public final class ColumnSpill: Sendable {
     /// Sets the budget (tests spill at a few chunks); returns the one before.
     @discardableResult
     public func setBudget(bytes: Int) -> Int {
-        state.withLock { s in defer { s.budget = bytes }; return s.budget }
+        state.withLock { s in
+            defer { s.budget = bytes }
+            return s.budget
+        }
     }
 
     /// Chunks written to the file so far.
@@ -53,7 +58,8 @@ public final class ColumnSpill: Sendable {
         state.withLock { s in
             if s.fd == -2 { s.fd = Self.open() }
             guard s.fd >= 0 else { return nil }
-            let offset = s.end, bytes = values.count * 8
+            let offset = s.end
+            let bytes = values.count * 8
             let written = values.withUnsafeBytes { Self.writeAll(s.fd, $0, at: offset) }
             guard written else { return nil }
             s.end += Int64(bytes)
@@ -77,7 +83,11 @@ public final class ColumnSpill: Sendable {
         var values = [Double]()
         read(offset: offset, into: &values)
         state.withLock { s in
-            if s.cache.count < Self.cacheSlots { s.cache.append((offset, values)) } else { s.cache[s.nextSlot] = (offset, values) }
+            if s.cache.count < Self.cacheSlots {
+                s.cache.append((offset, values))
+            } else {
+                s.cache[s.nextSlot] = (offset, values)
+            }
             s.nextSlot = (s.nextSlot + 1) % Self.cacheSlots
         }
         return values[index]

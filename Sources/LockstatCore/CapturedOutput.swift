@@ -1,6 +1,6 @@
-import SystemPackage
 import CLockstat
 import Glibc
+import SystemPackage
 
 /// DIR/output: the program's stdout and stderr on one descriptor, so they interleave as written.
 /// With --tee the program writes into a pipe that a copier process (ls_spawn_copier) copies to
@@ -33,7 +33,10 @@ final class CapturedOutput {
 
     /// The program has its copy of the write end; ours must close so the copier sees EOF.
     func programStarted() {
-        if pipeWrite >= 0 { close(pipeWrite); pipeWrite = -1 }
+        if pipeWrite >= 0 {
+            close(pipeWrite)
+            pipeWrite = -1
+        }
     }
 
     /// Gives the copier a moment to drain what the program wrote; a daemon of the program that

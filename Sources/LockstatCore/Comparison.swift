@@ -62,7 +62,8 @@ public struct Comparison {
             let k = options.metric.flatMap(schema.metric) ?? schema.metric(schema.defaultSort)!
             let column = schema.metrics[k]
             let perSecond = !options.totals && (column.kind == .count || column.kind == .time)
-            var keys = [[String]](), seen = Set<[String]>()
+            var keys = [[String]]()
+            var seen = Set<[String]>()
             for run in a.runs + b.runs {
                 guard let table = run.table(module, name) else { continue }
                 for row in table.rows where seen.insert(row.key(in: table)).inserted { keys.append(row.key(in: table)) }
@@ -71,18 +72,24 @@ public struct Comparison {
             func values(_ runs: [RunGroup.Run], _ labels: [String]) -> [Double] {
                 runs.map { run -> Double in
                     let table = run.table(module, name)
-                    let v = table.flatMap { t in t.rows.first { $0.key(in: t) == labels } }?.values[k] ?? (column.kind == .count || column.kind == .time ? 0 : .nan)
+                    let v =
+                        table.flatMap { t in t.rows.first { $0.key(in: t) == labels } }?.values[k]
+                        ?? (column.kind == .count || column.kind == .time ? 0 : .nan)
                     return perSecond ? v / run.seconds : v
                 }.filter { !$0.isNaN }
             }
             // A row that is 0 in every run of both sides (a symbol listed, never sampled) says
             // nothing, and would only widen Holm's family.
             var rows = keys.compactMap { labels -> Row? in
-                let va = values(a.runs, labels), vb = values(b.runs, labels)
+                let va = values(a.runs, labels)
+                let vb = values(b.runs, labels)
                 guard (va + vb).contains(where: { $0 != 0 }) else { return nil }
-                let p = va.count >= Self.minimumRuns && vb.count >= Self.minimumRuns ? Statistics.mannWhitneyP(va, vb) : nil
-                return Row(labels: labels, a: va, b: vb, medianA: Statistics.median(va), medianB: Statistics.median(vb),
-                           intervalA: Statistics.medianInterval(va), intervalB: Statistics.medianInterval(vb), p: p, significant: false)
+                let p =
+                    va.count >= Self.minimumRuns && vb.count >= Self.minimumRuns ? Statistics.mannWhitneyP(va, vb) : nil
+                return Row(
+                    labels: labels, a: va, b: vb, medianA: Statistics.median(va), medianB: Statistics.median(vb),
+                    intervalA: Statistics.medianInterval(va), intervalB: Statistics.medianInterval(vb), p: p,
+                    significant: false)
             }
             for (i, adjusted) in Statistics.holm(rows.map(\.p)).enumerated() {
                 rows[i].p = adjusted
@@ -90,7 +97,8 @@ public struct Comparison {
             }
             rows.sort { x, y in
                 if x.significant != y.significant { return x.significant }
-                let dx = abs(x.delta.nanAsZero), dy = abs(y.delta.nanAsZero)
+                let dx = abs(x.delta.nanAsZero)
+                let dy = abs(y.delta.nanAsZero)
                 return dx != dy ? dx > dy : x.labels.lexicographicallyPrecedes(y.labels)
             }
             tables.append(Table(module: module, name: name, column: column, perSecond: perSecond, rows: rows))
@@ -101,7 +109,9 @@ public struct Comparison {
     /// The tables a comparison of `runs` compares, each as the first run that has it lays it out.
     public static func schemas(_ runs: [RunGroup.Run]) -> [(module: String, table: ResultTable)] {
         tableNames(runs).compactMap { module, name in
-            guard let schema = runs.lazy.compactMap({ $0.table(module, name) }).first, schema.comparable else { return nil }
+            guard let schema = runs.lazy.compactMap({ $0.table(module, name) }).first, schema.comparable else {
+                return nil
+            }
             return (module, schema)
         }
     }
@@ -110,7 +120,9 @@ public struct Comparison {
         var names = [(String, String)]()
         for run in runs {
             for m in run.results {
-                for t in m.results.tables where !names.contains(where: { $0 == (m.module, t.name) }) { names.append((m.module, t.name)) }
+                for t in m.results.tables where !names.contains(where: { $0 == (m.module, t.name) }) {
+                    names.append((m.module, t.name))
+                }
             }
         }
         return names
@@ -119,20 +131,28 @@ public struct Comparison {
     /// Rows of the compared metric that got significantly worse in B (its `worse` direction).
     public var regressions: [(table: Table, row: Row)] {
         tables.flatMap { t in
-            t.rows.filter { r in r.significant && (t.column.worse == .higher ? r.delta > 0 : t.column.worse == .lower ? r.delta < 0 : false) }.map { (t, $0) }
+            t.rows.filter { r in
+                r.significant
+                    && (t.column.worse == .higher ? r.delta > 0 : t.column.worse == .lower ? r.delta < 0 : false)
+            }.map { (t, $0) }
         }
     }
 
     /// Why nothing can be significant, when that follows from the runs per side alone.
     public var tooFewRuns: String? {
-        let na = a.runs.count, nb = b.runs.count
+        let na = a.runs.count
+        let nb = b.runs.count
         if na < Self.minimumRuns || nb < Self.minimumRuns {
-            return "significance needs at least \(Self.minimumRuns) runs a side (A has \(na), B \(nb)): changes are shown without p-values; run --repeat 10 for each side"
+            return
+                "significance needs at least \(Self.minimumRuns) runs a side (A has \(na), B \(nb)): changes are shown without p-values; run --repeat 10 for each side"
         }
         let smallest = Statistics.smallestP(na, nb)
         let rows = tables.map { $0.rows.count }.max() ?? 0
         if smallest * Double(max(1, rows)) >= options.alpha {
-            return String(format: "with %d and %d runs the smallest possible p is %.4f: after Holm over %d rows nothing can be significant at α = %g; run ≥ 10 a side", na, nb, smallest, rows, options.alpha)
+            return String(
+                format:
+                    "with %d and %d runs the smallest possible p is %.4f: after Holm over %d rows nothing can be significant at α = %g; run ≥ 10 a side",
+                na, nb, smallest, rows, options.alpha)
         }
         return nil
     }
@@ -143,10 +163,14 @@ public struct Comparison {
             Set(group.runs.map { key($0.metadata)?.description ?? "?" }).sorted().joined(separator: ", ")
         }
         let keys: [((RunMetadata) -> (any CustomStringConvertible)?, String)] = [
-            (\.kernelRelease, "kernels"), (\.cpus, "CPU counts"), (\.cpuModel, "CPU models"), (\.config, "configs")]
+            (\.kernelRelease, "kernels"), (\.cpus, "CPU counts"), (\.cpuModel, "CPU models"), (\.config, "configs"),
+        ]
         return keys.compactMap { key, what in
-            let x = value(a, key), y = value(b, key)
-            return x == y ? nil : "different \(what): A \(x.replacingOccurrences(of: "\n", with: "; ")), B \(y.replacingOccurrences(of: "\n", with: "; "))"
+            let x = value(a, key)
+            let y = value(b, key)
+            return x == y
+                ? nil
+                : "different \(what): A \(x.replacingOccurrences(of: "\n", with: "; ")), B \(y.replacingOccurrences(of: "\n", with: "; "))"
         }
     }
 }

@@ -13,8 +13,10 @@ public struct Config: Equatable, Sendable {
 
     public static let defaultInterval = 0.1
 
-    public init(modules: [String], interval: Double = Config.defaultInterval,
-                globals: [String: [String]] = [:], moduleSettings: [String: [String: [String]]] = [:]) {
+    public init(
+        modules: [String], interval: Double = Config.defaultInterval,
+        globals: [String: [String]] = [:], moduleSettings: [String: [String: [String]]] = [:]
+    ) {
         self.modules = modules
         self.interval = interval
         self.globals = globals
@@ -32,7 +34,9 @@ public struct Config: Equatable, Sendable {
 
     /// The config in its own format, so a run can be repeated from the file.
     public func rendered() -> String {
-        var lines = ["# lockstat configuration: the effective settings of this run", "modules " + modules.joined(separator: " ")]
+        var lines = [
+            "# lockstat configuration: the effective settings of this run", "modules " + modules.joined(separator: " "),
+        ]
         lines.append("intervall \(formatNumber(interval))")
         for key in globals.keys.sorted() { lines.append(([key] + globals[key]!).joined(separator: " ")) }
         for module in moduleSettings.keys.sorted() {
@@ -62,8 +66,10 @@ public struct ModuleCatalog: Sendable {
     /// Every module's name in the registry's order, and its example settings, for the default config's comments.
     public var listed: [(module: String, examples: [String])]
 
-    public init(keys: [String: [String: ConfigValue]], aliases: [String: String] = [:], searched: [String] = [],
-                defaultModules: [String] = [], listed: [(module: String, examples: [String])] = []) {
+    public init(
+        keys: [String: [String: ConfigValue]], aliases: [String: String] = [:], searched: [String] = [],
+        defaultModules: [String] = [], listed: [(module: String, examples: [String])] = []
+    ) {
         self.keys = keys
         self.aliases = aliases
         self.searched = searched
@@ -76,13 +82,16 @@ public struct ModuleCatalog: Sendable {
     /// The module's own name for a name or alias.
     public func canonical(_ name: String) -> String { aliases[name] ?? name }
 
-    var searchedText: String { searched.isEmpty ? "" : " (not built in, nor in " + searched.joined(separator: ", ") + ")" }
+    var searchedText: String {
+        searched.isEmpty ? "" : " (not built in, nor in " + searched.joined(separator: ", ") + ")"
+    }
 
     /// The `module_path` values of a config text (the last such line), before it is parsed.
     public static func modulePath(in text: String) -> [String]? {
         var found: [String]?
         for line in ConfigParser.textLines(text) {
-            let tokens = (line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").split(separator: " ")
+            let tokens = (line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").split(
+                separator: " ")
             if tokens.first == "module_path" { found = tokens.dropFirst().map(String.init) }
         }
         return found
@@ -91,8 +100,10 @@ public struct ModuleCatalog: Sendable {
 
 public enum ConfigParser {
     /// Keys of lockstat's own steps, beside the modules' (`serve.max_series`, `samples.series`).
-    static let stepKeys: [String: [String: ConfigValue]] = [ServeSettings.section: ServeSettings.configKeys,
-                                                            SamplesSettings.section: SamplesSettings.configKeys]
+    static let stepKeys: [String: [String: ConfigValue]] = [
+        ServeSettings.section: ServeSettings.configKeys,
+        SamplesSettings.section: SamplesSettings.configKeys,
+    ]
 
     static let globalKeys = ["modules", "intervall", "samprate", "vmlinux", "kernel_mod", "procfiles", "module_path"]
     /// Every module understands its own interval.
@@ -129,8 +140,11 @@ public enum ConfigParser {
     /// One line for a config that will not do what its author probably meant: no `modules` line
     /// (the defaults are sampled then).
     public static func warnings(_ text: String, file: String, catalog: ModuleCatalog) throws -> [String] {
-        try lines(text, file: file).contains { $0.key == "modules" } ? []
-            : ["\(file): no `modules` line: sampling the default modules (\(catalog.defaultModules.joined(separator: " ")))"]
+        try lines(text, file: file).contains { $0.key == "modules" }
+            ? []
+            : [
+                "\(file): no `modules` line: sampling the default modules (\(catalog.defaultModules.joined(separator: " ")))"
+            ]
     }
 
     /// The most a config file may hold, and a line of it: far more than any setting needs, and
@@ -157,39 +171,51 @@ public enum ConfigParser {
         }
     }
 
-    static func apply(key: String, values: [String], to config: inout Config, at location: String, catalog: ModuleCatalog) throws {
+    static func apply(
+        key: String, values: [String], to config: inout Config, at location: String, catalog: ModuleCatalog
+    ) throws {
         if let dot = key.firstIndex(of: "."), !globalKeys.contains(key) {
-            let module = catalog.canonical(String(key[..<dot])), sub = String(key[key.index(after: dot)...])
+            let module = catalog.canonical(String(key[..<dot]))
+            let sub = String(key[key.index(after: dot)...])
             if let ownKeys = Self.stepKeys[module] {
                 guard let value = ownKeys[sub] else {
-                    throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(sub, ownKeys.keys.sorted(), prefix: module + "."))
+                    throw LockstatError.usage(
+                        "\(location): unknown key '\(key)'" + hint(sub, ownKeys.keys.sorted(), prefix: module + "."))
                 }
-                if let problem = value.problem(values) { throw LockstatError.usage("\(location): key '\(key)' \(problem)") }
+                if let problem = value.problem(values) {
+                    throw LockstatError.usage("\(location): key '\(key)' \(problem)")
+                }
                 config.moduleSettings[module, default: [:]][sub] = values
                 return
             }
             guard let moduleKeys = catalog.keys[module] else {
-                throw LockstatError.usage("\(location): unknown module '\(module)' in key '\(key)'" + hint(module, catalog.names))
+                throw LockstatError.usage(
+                    "\(location): unknown module '\(module)' in key '\(key)'" + hint(module, catalog.names))
             }
             let known = commonModuleKeys + moduleKeys.keys.sorted()
             guard known.contains(sub) else {
                 throw LockstatError.usage("\(location): unknown key '\(key)'" + hint(sub, known, prefix: module + "."))
             }
             if sub == "intervall" { _ = try interval(values, key: key, at: location) }
-            if let problem = moduleKeys[sub]?.problem(values) { throw LockstatError.usage("\(location): key '\(key)' \(problem)") }
+            if let problem = moduleKeys[sub]?.problem(values) {
+                throw LockstatError.usage("\(location): key '\(key)' \(problem)")
+            }
             config.moduleSettings[module, default: [:]][sub] = values
             return
         }
         switch key {
         case "modules":
-            config.modules = try moduleList(values, catalog: catalog, at: location, in: " in key 'modules'", namingSearched: true)
+            config.modules = try moduleList(
+                values, catalog: catalog, at: location, in: " in key 'modules'", namingSearched: true)
         case "intervall":
             config.interval = try interval(values, key: key, at: location)
         case "samprate":
             // The older key: samples per second.
             let rate = try positive(values, key: key, at: location)
             guard let seconds = validInterval(1 / rate) else {
-                throw LockstatError.usage("\(location): key '\(key)' must be from \(1 / maxInterval) to \(1 / minInterval) samples per second, got \(values[0])")
+                throw LockstatError.usage(
+                    "\(location): key '\(key)' must be from \(1 / maxInterval) to \(1 / minInterval) samples per second, got \(values[0])"
+                )
             }
             config.interval = seconds
         case "vmlinux", "kernel_mod", "procfiles", "module_path":
@@ -200,8 +226,10 @@ public enum ConfigParser {
     }
 
     /// `--modules a,b`: the comma-separated list checked as `moduleList` checks a config's.
-    public static func moduleList(commaSeparated list: String, catalog: ModuleCatalog,
-                                  at place: String) throws -> [String] {
+    public static func moduleList(
+        commaSeparated list: String, catalog: ModuleCatalog,
+        at place: String
+    ) throws -> [String] {
         let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
         return try moduleList(names, catalog: catalog, at: place)
@@ -211,18 +239,22 @@ public enum ConfigParser {
     /// twice: a module listed twice, under its name or an alias, would sample twice into one raw
     /// log, and which of two meanings the author had is not for lockstat to guess. Errors start
     /// with `place` ("FILE:LINE", "--modules"); a config's also say where drop-ins were looked for.
-    public static func moduleList(_ names: [String], catalog: ModuleCatalog, at place: String, in context: String = "",
-                                  namingSearched: Bool = false) throws -> [String] {
+    public static func moduleList(
+        _ names: [String], catalog: ModuleCatalog, at place: String, in context: String = "",
+        namingSearched: Bool = false
+    ) throws -> [String] {
         var seen = [String: String]()
         return try names.map { name in
             let module = catalog.canonical(name)
             guard catalog.keys[module] != nil else {
-                throw LockstatError.usage("\(place): unknown module '\(name)'\(context)" + hint(name, catalog.names)
-                                          + (namingSearched ? catalog.searchedText : ""))
+                throw LockstatError.usage(
+                    "\(place): unknown module '\(name)'\(context)" + hint(name, catalog.names)
+                        + (namingSearched ? catalog.searchedText : ""))
             }
             if let first = seen[module] {
                 let as_ = first == name ? "" : " (as '\(first)' and '\(name)')"
-                throw LockstatError.usage("\(place): module '\(module)' listed twice\(context)\(as_): a module samples once per run")
+                throw LockstatError.usage(
+                    "\(place): module '\(module)' listed twice\(context)\(as_): a module samples once per run")
             }
             seen[module] = name
             return module
@@ -248,7 +280,8 @@ public enum ConfigParser {
     public static func interval(_ values: [String], at place: String) throws -> Double {
         let v = try positive(values, at: place)
         guard validInterval(v) != nil else {
-            throw LockstatError.usage("\(place) must be from \(minInterval) to \(Int(maxInterval)) seconds, got \(values[0])")
+            throw LockstatError.usage(
+                "\(place) must be from \(minInterval) to \(Int(maxInterval)) seconds, got \(values[0])")
         }
         return v
     }
@@ -267,16 +300,20 @@ public enum ConfigParser {
 
     /// " (did you mean 'x'?)" for the nearest known word within two edits.
     public static func hint(_ word: String, _ known: [String], prefix: String = "") -> String {
-        let length = word.count, most = max(2, length / 3)
+        let length = word.count
+        let most = max(2, length / 3)
         // Words whose lengths differ by more than `most` are further apart than that: not compared
         // (a long word costs its length, not its length times each name's).
-        let best = known.filter { abs($0.count - length) <= most }.map { ($0, editDistance($0, word)) }.min { $0.1 < $1.1 }
+        let best = known.filter { abs($0.count - length) <= most }.map { ($0, editDistance($0, word)) }.min {
+            $0.1 < $1.1
+        }
         guard let (name, d) = best, d <= most else { return "" }
         return " (did you mean '\(prefix)\(name)'?)"
     }
 
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
         var row = Array(0...b.count)
         for i in 1...a.count {

@@ -24,15 +24,18 @@ public enum ConfigSource {
             switch FileReader.readText(path, limit: ConfigParser.maxFileBytes) {
             case .success(let text):
                 let absolute = path.hasPrefix("/") ? path : FileReader.currentDirectory + "/" + path
-                return Located(text: text, file: path, origin: path, directory: String(absolute[..<absolute.lastIndex(of: "/")!]))
+                return Located(
+                    text: text, file: path, origin: path, directory: String(absolute[..<absolute.lastIndex(of: "/")!]))
             case .failure(let f): throw LockstatError.usage("\(path): cannot read config: \(f.reason)")
             }
         }
     }
 
     /// `catalog`: the registry's modules, whose default config is used when no file is found.
-    public static func locate(explicit: String?, environment: [String: String],
-                              catalog: ModuleCatalog) throws -> Located {
+    public static func locate(
+        explicit: String?, environment: [String: String],
+        catalog: ModuleCatalog
+    ) throws -> Located {
         if let path = explicit ?? environment["LOCKSTAT_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
             return try .file(path)
         }
@@ -41,11 +44,14 @@ public enum ConfigSource {
         for path in searchPath(environment: environment) where exists(path) {
             return try .file(path)
         }
-        return Located(text: ConfigParser.defaultText(catalog), file: "<built-in default>", origin: "built-in default",
-                       directory: nil)
+        return Located(
+            text: ConfigParser.defaultText(catalog), file: "<built-in default>", origin: "built-in default",
+            directory: nil)
     }
 
-    public static func load(explicit: String?, environment: [String: String], catalog: ModuleCatalog) throws -> (Config, origin: String) {
+    public static func load(
+        explicit: String?, environment: [String: String], catalog: ModuleCatalog
+    ) throws -> (Config, origin: String) {
         let located = try locate(explicit: explicit, environment: environment, catalog: catalog)
         return (try ConfigParser.parse(located.text, file: located.file, catalog: catalog), located.origin)
     }

@@ -50,7 +50,11 @@ final class Console: @unchecked Sendable {
                 let missed = modules.reduce(0) { $0 + $1.counters.missed.load(ordering: .relaxed) }
                 lock.withLock {
                     progressShown = true
-                    writeText(2, String(format: "\r\u{1B}[Klockstat: %.1f s, %d samples, %d missed ticks", elapsed, samples, missed))
+                    writeText(
+                        2,
+                        String(
+                            format: "\r\u{1B}[Klockstat: %.1f s, %d samples, %d missed ticks", elapsed, samples, missed)
+                    )
                 }
                 usleep(500_000)
             }

@@ -16,12 +16,18 @@ public enum DeclaredResults {
     public static func decode(_ value: PyValue) throws -> Results? {
         guard let declared = value[key] else { return nil }
         let time = try numbers(declared["time"] ?? .list([]), at: "\(key).time")
-        let tables = try (declared["tables"]?.listItems ?? []).enumerated().map { try table($1, at: "\(key).tables[\($0)]") }
+        let tables = try (declared["tables"]?.listItems ?? []).enumerated().map {
+            try table($1, at: "\(key).tables[\($0)]")
+        }
         let series = try (declared["series"]?.listItems ?? []).enumerated().map { k, s -> ResultSeries in
             let at = "\(key).series[\(k)]"
             let values = try numbers(s["values"], at: at + ".values")
-            guard values.count == time.count else { throw LockstatError("\(at).values: \(values.count) values for \(time.count) times") }
-            return ResultSeries(name: try text(s["name"], at: at + ".name"), unit: try text(s["unit"], at: at + ".unit"), values: values)
+            guard values.count == time.count else {
+                throw LockstatError("\(at).values: \(values.count) values for \(time.count) times")
+            }
+            return ResultSeries(
+                name: try text(s["name"], at: at + ".name"), unit: try text(s["unit"], at: at + ".unit"), values: values
+            )
         }
         return Results(tables: tables, time: Column(time), series: series)
     }
@@ -32,35 +38,48 @@ public enum DeclaredResults {
             let at = "\(at).columns[\(k)]"
             let name = try text(c["name"], at: at + ".name")
             guard let kind = ResultColumn.Kind(rawValue: try text(c["kind"], at: at + ".kind")) else {
-                throw LockstatError("\(at).kind: one of " + ResultColumn.Kind.allCases.map(\.rawValue).joined(separator: ", "))
+                throw LockstatError(
+                    "\(at).kind: one of " + ResultColumn.Kind.allCases.map(\.rawValue).joined(separator: ", "))
             }
-            let worse = try c["worse"].map { w -> ResultColumn.Worse in
-                guard let worse = ResultColumn.Worse(rawValue: try text(w, at: at + ".worse")) else {
-                    throw LockstatError("\(at).worse: one of " + ResultColumn.Worse.allCases.map(\.rawValue).joined(separator: ", "))
-                }
-                return worse
-            } ?? .higher
-            return ResultColumn(name, c["title"]?.string ?? name, unit: try text(c["unit"], at: at + ".unit"), kind: kind, worse: worse)
+            let worse =
+                try c["worse"].map { w -> ResultColumn.Worse in
+                    guard let worse = ResultColumn.Worse(rawValue: try text(w, at: at + ".worse")) else {
+                        throw LockstatError(
+                            "\(at).worse: one of " + ResultColumn.Worse.allCases.map(\.rawValue).joined(separator: ", ")
+                        )
+                    }
+                    return worse
+                } ?? .higher
+            return ResultColumn(
+                name, c["title"]?.string ?? name, unit: try text(c["unit"], at: at + ".unit"), kind: kind, worse: worse)
         }
         guard !columns.isEmpty else { throw LockstatError("\(at).columns: at least one metric column") }
         let sort = t["sort"]?.string ?? columns[0].name
-        guard columns.contains(where: { $0.name == sort }) else { throw LockstatError("\(at).sort: '\(sort)' is not one of its columns") }
+        guard columns.contains(where: { $0.name == sort }) else {
+            throw LockstatError("\(at).sort: '\(sort)' is not one of its columns")
+        }
         let rows = try (t["rows"]?.listItems ?? []).enumerated().map { k, r -> ResultRow in
             let at = "\(at).rows[\(k)]"
-            return ResultRow(labels: try labels.map { try text(r[$0], at: "\(at).\($0)") },
-                             values: try columns.map { c in
-                                 guard let v = r[c.name] else { return .nan }
-                                 if v == .none { return .nan }
-                                 guard let n = v.number else { throw LockstatError("\(at).\(c.name): not a number") }
-                                 return n
-                             })
+            return ResultRow(
+                labels: try labels.map { try text(r[$0], at: "\(at).\($0)") },
+                values: try columns.map { c in
+                    guard let v = r[c.name] else { return .nan }
+                    if v == .none { return .nan }
+                    guard let n = v.number else { throw LockstatError("\(at).\(c.name): not a number") }
+                    return n
+                })
         }
-        let key = try (t["key"]?.listItems ?? (labels.isEmpty ? [] : [.string(labels[0])])).enumerated().map { k, name -> Int in
+        let key = try (t["key"]?.listItems ?? (labels.isEmpty ? [] : [.string(labels[0])])).enumerated().map {
+            k, name -> Int in
             let label = try text(name, at: "\(at).key[\(k)]")
-            guard let i = labels.firstIndex(of: label) else { throw LockstatError("\(at).key[\(k)]: '\(label)' is not one of its labels") }
+            guard let i = labels.firstIndex(of: label) else {
+                throw LockstatError("\(at).key[\(k)]: '\(label)' is not one of its labels")
+            }
             return i
         }
-        return ResultTable(name: try text(t["name"], at: at + ".name"), metrics: columns, labels: labels, identity: key, defaultSort: sort, rows: rows)
+        return ResultTable(
+            name: try text(t["name"], at: at + ".name"), metrics: columns, labels: labels, identity: key,
+            defaultSort: sort, rows: rows)
     }
 
     static func text(_ v: PyValue?, at: String) throws -> String {

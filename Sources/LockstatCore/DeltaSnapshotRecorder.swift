@@ -58,8 +58,9 @@ public final class DeltaSnapshotRecorder: Recorder {
         let reference = keyframe ? nil : UnsafeRawBufferPointer(rebasing: previous[0..<previousLength])
         let size = zstd.compress(UnsafeRawBufferPointer(rebasing: current[0..<length]), prefix: reference, into: frame)
         guard size > 0 else { return false }
-        log.append(kind: keyframe ? .compressedSnapshot : .compressedDelta, stream: stream, tick: tick, time: time,
-                   payload: UnsafeRawBufferPointer(rebasing: frame[0..<size]))
+        log.append(
+            kind: keyframe ? .compressedSnapshot : .compressedDelta, stream: stream, tick: tick, time: time,
+            payload: UnsafeRawBufferPointer(rebasing: frame[0..<size]))
         swap(&current, &previous)
         previousLength = length
         taken += 1
@@ -70,7 +71,9 @@ public final class DeltaSnapshotRecorder: Recorder {
 
     public func postsampling() {}
 
-    private func grown(_ buffer: UnsafeMutableRawBufferPointer, keeping: Int, to size: Int? = nil) -> UnsafeMutableRawBufferPointer {
+    private func grown(
+        _ buffer: UnsafeMutableRawBufferPointer, keeping: Int, to size: Int? = nil
+    ) -> UnsafeMutableRawBufferPointer {
         let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: size ?? buffer.count * 2, alignment: 8)
         if keeping > 0 { bigger.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[0..<keeping])) }
         buffer.deallocate()

@@ -6,7 +6,9 @@ public enum ExportStep {
     public enum Format: String, CaseIterable, Sendable { case pprof, openmetrics, csv }
 
     /// The files of `format`, by name (written by the caller through a test directory).
-    public static func files(_ dir: TestDirectory, format: Format, modules: [any LockstatModule]) throws -> [(name: String, bytes: [UInt8])] {
+    public static func files(
+        _ dir: TestDirectory, format: Format, modules: [any LockstatModule]
+    ) throws -> [(name: String, bytes: [UInt8])] {
         switch format {
         case .csv: return try csv(dir, modules: modules)
         case .openmetrics: return [("lockstat.om", Array(try openMetrics(dir, modules: modules).utf8))]
@@ -24,16 +26,23 @@ public enum ExportStep {
         for (module, model) in models {
             for table in model.results.tables {
                 // A unit of "1", or none, is a count.
-                let header = table.labels
-                    + table.metrics.map { "\($0.name) (\([.count, .unspecified].contains($0.measure) ? "count" : $0.unit))" }
+                let header =
+                    table.labels
+                    + table.metrics.map {
+                        "\($0.name) (\([.count, .unspecified].contains($0.measure) ? "count" : $0.unit))"
+                    }
                 var text = header.map(quoted).joined(separator: ",") + "\r\n"
                 for row in table.rows {
-                    text += (row.labels.map(quoted) + row.values.map { $0.isNaN ? "" : Exposition.number($0) }).joined(separator: ",") + "\r\n"
+                    text +=
+                        (row.labels.map(quoted) + row.values.map { $0.isNaN ? "" : Exposition.number($0) }).joined(
+                            separator: ",") + "\r\n"
                 }
                 files.append(("\(module)_\(table.name).csv", Array(text.utf8)))
             }
         }
-        guard !files.isEmpty else { throw LockstatError("\(dir.path): no tables: none of the run's modules with data has any") }
+        guard !files.isEmpty else {
+            throw LockstatError("\(dir.path): no tables: none of the run's modules with data has any")
+        }
         return files
     }
 
@@ -49,7 +58,8 @@ public enum ExportStep {
         let addresses = ServeSettings(config).addresses
         var families = [MetricFamily]()
         let request = AnalysisRequest(.metrics, addresses: addresses)
-        for (module, log) in try rawLogs(dir, config: config, modules: modules) where module.analysisParts.contains(.metrics) {
+        for (module, log) in try rawLogs(dir, config: config, modules: modules)
+        where module.analysisParts.contains(.metrics) {
             families += try module.analyze(log, config: config, parts: request).metricFamilies
         }
         guard !families.isEmpty else {
@@ -63,15 +73,17 @@ public enum ExportStep {
     static func pprof(_ dir: TestDirectory, modules: [any LockstatModule]) throws -> [(name: String, bytes: [UInt8])] {
         let config = try runConfig(dir, modules: modules)
         var files = [(name: String, bytes: [UInt8])]()
-        for (module, log) in try rawLogs(dir, config: config, modules: modules) where module.analysisParts.contains(.stacks) {
+        for (module, log) in try rawLogs(dir, config: config, modules: modules)
+        where module.analysisParts.contains(.stacks) {
             let analysis = try module.analyze(log, config: config, parts: AnalysisRequest(.stacks))
             for (name, profile) in analysis.stackProfiles {
                 files.append(("\(name).pb.gz", try profile.encoded()))
             }
         }
         guard !files.isEmpty else {
-            throw LockstatError("\(dir.path): no call stacks: the run had none of the modules that record them (" +
-                                offering(.stacks, modules).joined(separator: ", ") + ")")
+            throw LockstatError(
+                "\(dir.path): no call stacks: the run had none of the modules that record them ("
+                    + offering(.stacks, modules).joined(separator: ", ") + ")")
         }
         return files
     }
@@ -83,7 +95,9 @@ public enum ExportStep {
 
     /// The run's modules with a raw log, in config order. A log that cannot be read (missing
     /// when the run did not skip its module, a FIFO, a symlink, unreadable) is an error naming it.
-    static func rawLogs(_ dir: TestDirectory, config: Config, modules: [any LockstatModule]) throws -> [(any LockstatModule, RawLog)] {
+    static func rawLogs(
+        _ dir: TestDirectory, config: Config, modules: [any LockstatModule]
+    ) throws -> [(any LockstatModule, RawLog)] {
         let skipped = ParseStep.skippedModules(dir)
         return try config.modules.compactMap { name in
             guard let module = modules.first(where: { $0.name == name }) else { return nil }

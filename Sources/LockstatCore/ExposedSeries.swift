@@ -46,8 +46,12 @@ public final class ExposedSeries {
         let names = Array(repeating: Self.otherLabel, count: labels)
         if let h = point.histogram {
             let gained = h.gain(since: earlier?.histogram)
-            if var o = other?.histogram { o.add(gained); other = MetricPoint(labels: names, histogram: o) }
-            else { other = MetricPoint(labels: names, histogram: gained) }
+            if var o = other?.histogram {
+                o.add(gained)
+                other = MetricPoint(labels: names, histogram: o)
+            } else {
+                other = MetricPoint(labels: names, histogram: gained)
+            }
         } else {
             let gained = max(0, point.value - (earlier?.value ?? 0))
             other = MetricPoint(labels: names, value: (other?.value ?? 0) + gained)

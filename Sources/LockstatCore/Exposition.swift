@@ -40,7 +40,9 @@ public enum Exposition {
                 let labels = zip(family.labels, point.labels).map { "\($0)=\"\(escapedLabel($1))\"" }
                 func line(_ suffix: String, _ extra: [String], _ value: Double) {
                     let all = labels + extra
-                    out += family.name + suffix + (all.isEmpty ? "" : "{" + all.joined(separator: ",") + "}") + " " + number(value) + "\n"
+                    out +=
+                        family.name + suffix + (all.isEmpty ? "" : "{" + all.joined(separator: ",") + "}") + " "
+                        + number(value) + "\n"
                 }
                 switch family.kind {
                 case .counter: line("_total", [], point.value)
@@ -86,6 +88,8 @@ public enum Exposition {
 
     /// HELP escapes backslash and newline; OpenMetrics also the double quote.
     static func escapedHelp(_ s: String, quotes: Bool) -> String {
-        quotes ? escapedLabel(s) : s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
+        quotes
+            ? escapedLabel(s)
+            : s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
     }
 }

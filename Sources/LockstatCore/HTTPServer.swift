@@ -97,7 +97,8 @@ final class HTTPServer: @unchecked Sendable {
 
     /// A listening socket on `host:port` (`address` names it in errors); one line when it cannot be made.
     static func listen(host: String, port: UInt16, address: String) throws -> Int32 {
-        var v4 = in_addr(), v6 = in6_addr()
+        var v4 = in_addr()
+        var v6 = in6_addr()
         let family: Int32
         if inet_pton(AF_INET, host, &v4) == 1 {
             family = AF_INET
@@ -113,13 +114,17 @@ final class HTTPServer: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         func bindTo<Address>(_ address: Address) -> Int32 {
             withUnsafePointer(to: address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<Address>.size))
+                }
             }
         }
         let bound: Int32
         if family == AF_INET {
-            bound = bindTo(sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: v4,
-                                       sin_zero: (0, 0, 0, 0, 0, 0, 0, 0)))
+            bound = bindTo(
+                sockaddr_in(
+                    sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: v4,
+                    sin_zero: (0, 0, 0, 0, 0, 0, 0, 0)))
         } else {
             var a = sockaddr_in6()
             a.sin6_family = sa_family_t(AF_INET6)
@@ -131,8 +136,9 @@ final class HTTPServer: @unchecked Sendable {
             let code = errno
             close(fd)
             if code == EADDRINUSE {
-                throw LockstatError("\(address): address already in use"
-                                    + " (another lockstat serve or exporter listens there; --listen picks another)")
+                throw LockstatError(
+                    "\(address): address already in use"
+                        + " (another lockstat serve or exporter listens there; --listen picks another)")
             }
             throw LockstatError("\(address): bind: \(String(cString: strerror(code)))")
         }
@@ -186,7 +192,9 @@ final class HTTPServer: @unchecked Sendable {
 
     /// What a read left a connection with.
     private enum Progress {
-        case waiting, gone, request(HTTPRequest), refused(HTTPResponse)
+        case waiting, gone
+        case request(HTTPRequest)
+        case refused(HTTPResponse)
     }
 
     private var refusals = BurstLog(
@@ -203,7 +211,8 @@ final class HTTPServer: @unchecked Sendable {
 
     /// The loop of the reading thread: accept, read, time out, hand whole requests to their threads.
     private func serveConnections() {
-        var reading = [Connection](), lingering = [Connection]()
+        var reading = [Connection]()
+        var lingering = [Connection]()
         var scratch = [UInt8](repeating: 0, count: 64 << 10)
         var backoffUntil: UInt64 = 0
         var polled = [pollfd]()
@@ -214,7 +223,8 @@ final class HTTPServer: @unchecked Sendable {
                 timeouts.note(now, log)
                 // A request begun is told why it ends; a silent connection is just closed.
                 if !connection.head.isEmpty {
-                    Self.sendNow(connection.fd, HTTPResponse(status: 408, body: "request not whole within the time limit\n"))
+                    Self.sendNow(
+                        connection.fd, HTTPResponse(status: 408, body: "request not whole within the time limit\n"))
                 }
                 close(connection.fd)
                 return true
@@ -230,7 +240,8 @@ final class HTTPServer: @unchecked Sendable {
             acceptFailures.settle(now, log)
 
             let accepting = now >= backoffUntil
-            let watched = reading + lingering, offset = accepting ? 1 : 0
+            let watched = reading + lingering
+            let offset = accepting ? 1 : 0
             polled.removeAll(keepingCapacity: true)
             if accepting { polled.append(pollfd(fd: listener, events: Int16(POLLIN), revents: 0)) }
             for c in watched { polled.append(pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0)) }
@@ -248,7 +259,10 @@ final class HTTPServer: @unchecked Sendable {
                     if revents == 0 || drain(c, into: &scratch) { lingering.append(c) }
                     continue
                 }
-                guard revents != 0 else { reading.append(c); continue }
+                guard revents != 0 else {
+                    reading.append(c)
+                    continue
+                }
                 switch read(c, into: &scratch) {
                 case .waiting: reading.append(c)
                 case .gone: close(c.fd)
@@ -264,7 +278,8 @@ final class HTTPServer: @unchecked Sendable {
 
             if accepting, polled[0].revents != 0 {
                 if polled[0].revents & Int16(POLLNVAL | POLLERR | POLLHUP) != 0 {
-                    var code: Int32 = 0, length = socklen_t(MemoryLayout<Int32>.size)
+                    var code: Int32 = 0
+                    var length = socklen_t(MemoryLayout<Int32>.size)
                     getsockopt(listener, SOL_SOCKET, SO_ERROR, &code, &length)
                     let reason = code != 0 ? String(cString: strerror(code)) : "closed"
                     lock.withLock { failureMessage = "the listening socket failed (\(reason))" }
@@ -278,8 +293,10 @@ final class HTTPServer: @unchecked Sendable {
     }
 
     /// Accepts what is queued (at most a limit's worth per turn); false when the listener is dead.
-    private func acceptPending(_ reading: inout [Connection], _ lingering: inout [Connection], now: UInt64,
-                               backoffUntil: inout UInt64) -> Bool {
+    private func acceptPending(
+        _ reading: inout [Connection], _ lingering: inout [Connection], now: UInt64,
+        backoffUntil: inout UInt64
+    ) -> Bool {
         for _ in 0..<Self.maxConnections {
             let fd = accept(listener, nil, nil)
             if fd < 0 {
@@ -288,12 +305,14 @@ final class HTTPServer: @unchecked Sendable {
                 case EAGAIN, EWOULDBLOCK: return true
                 // A connection that failed before it was taken (accept(2) NOTES: retry as EAGAIN).
                 case EINTR, ECONNABORTED, EPERM, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH,
-                     EOPNOTSUPP, ENETUNREACH:
+                    EOPNOTSUPP, ENETUNREACH:
                     continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    acceptFailures.note(now, log, "accept: \(String(cString: strerror(code))): closing the oldest"
-                                        + " unfinished requests to make room, else retrying every"
-                                        + " \(Self.acceptBackoffNanoseconds / 1_000_000) ms")
+                    acceptFailures.note(
+                        now, log,
+                        "accept: \(String(cString: strerror(code))): closing the oldest"
+                            + " unfinished requests to make room, else retrying every"
+                            + " \(Self.acceptBackoffNanoseconds / 1_000_000) ms")
                     // Out of descriptors: an unfinished request gives its own up; else wait for one.
                     if let oldest = lingering.isEmpty ? reading.first : lingering.first {
                         close(oldest.fd)
@@ -320,8 +339,11 @@ final class HTTPServer: @unchecked Sendable {
                     close(reading.removeFirst().fd)
                 } else {
                     // Every slot is answering a whole request: this one waits for none of them.
-                    Self.sendNow(fd, HTTPResponse(status: 503, extraHeaders: ["Retry-After: 1"],
-                                                  body: "too many connections\n"))
+                    Self.sendNow(
+                        fd,
+                        HTTPResponse(
+                            status: 503, extraHeaders: ["Retry-After: 1"],
+                            body: "too many connections\n"))
                     close(fd)
                     continue
                 }
@@ -355,7 +377,8 @@ final class HTTPServer: @unchecked Sendable {
         }
         if let headEnd { return Self.parse(c.head[0..<headEnd]) }
         if c.head.count >= Self.maxHeadBytes {
-            return .refused(HTTPResponse(status: 431, body: "request line and headers over \(Self.maxHeadBytes) bytes\n"))
+            return .refused(
+                HTTPResponse(status: 431, body: "request line and headers over \(Self.maxHeadBytes) bytes\n"))
         }
         return .waiting
     }
@@ -376,7 +399,9 @@ final class HTTPServer: @unchecked Sendable {
         }
         var headers = [(name: String, value: String)]()
         for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":"), let first = line.first, first != " ", first != "\t" else { return bad }
+            guard let colon = line.firstIndex(of: ":"), let first = line.first, first != " ", first != "\t" else {
+                return bad
+            }
             let name = String(line[..<colon])
             guard !name.isEmpty, !name.contains(" "), !name.contains("\t") else { return bad }
             headers.append((name, line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
@@ -384,7 +409,8 @@ final class HTTPServer: @unchecked Sendable {
         let target = parts[1]
         let question = target.firstIndex(of: "?") ?? target.endIndex
         let query = question == target.endIndex ? "" : String(target[target.index(after: question)...])
-        return .request(HTTPRequest(method: String(parts[0]), path: String(target[..<question]), query: query, headers: headers))
+        return .request(
+            HTTPRequest(method: String(parts[0]), path: String(target[..<question]), query: query, headers: headers))
     }
 
     /// Drops what a refused request still sends; false once it is closed (the client done, the budget spent).
@@ -424,7 +450,10 @@ final class HTTPServer: @unchecked Sendable {
             let n = bytes.withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
             }
-            if n > 0 { sent += n; continue }
+            if n > 0 {
+                sent += n
+                continue
+            }
             guard n < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR else { return false }
             let now = ls_monotonic_ns()
             guard now < deadline else { return false }
@@ -460,7 +489,9 @@ struct BurstLog {
 
     mutating func settle(_ now: UInt64, _ log: (String) -> Void) {
         guard count > 0, now &- last >= HTTPServer.burstQuietNanoseconds else { return }
-        if count > 1 { log("\(count) \(counted) over \(String(format: "%.1f", Double(last - first) / 1e9)) s (the burst is over)") }
+        if count > 1 {
+            log("\(count) \(counted) over \(String(format: "%.1f", Double(last - first) / 1e9)) s (the burst is over)")
+        }
         count = 0
     }
 }

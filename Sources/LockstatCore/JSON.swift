@@ -24,8 +24,10 @@ public enum JSON {
 
     static let piece = 1 << 20
 
-    static func write(_ value: PyValue, to out: inout String, handingOn emit: (([UInt8]) -> Void)? = nil,
-                      scriptSafe: Bool = false) {
+    static func write(
+        _ value: PyValue, to out: inout String, handingOn emit: (([UInt8]) -> Void)? = nil,
+        scriptSafe: Bool = false
+    ) {
         func handOn() {
             guard let emit, out.utf8.count >= piece else { return }
             emit(Array(out.utf8))
@@ -34,9 +36,12 @@ public enum JSON {
         switch value {
         case .none, .opaque: out += "null"
         case .foreign(_, let json):
-            let text = json ??
-                "{\"_lockstat_note\": \"left out: the value is not JSON-serializable; samples.pickle has it\"}"
-            guard scriptSafe else { out += text; break }
+            let text =
+                json ?? "{\"_lockstat_note\": \"left out: the value is not JSON-serializable; samples.pickle has it\"}"
+            guard scriptSafe else {
+                out += text
+                break
+            }
             // Python's JSON text: the characters a script breaks on can only be inside its strings.
             for u in text.unicodeScalars {
                 if breaksScript(u) { writeUnicodeEscape(u, to: &out) } else { out.unicodeScalars.append(u) }
@@ -86,7 +91,10 @@ public enum JSON {
     }
 
     static func writeNumber(_ d: Double, to out: inout String) {
-        guard d.isFinite else { out += "null"; return }
+        guard d.isFinite else {
+            out += "null"
+            return
+        }
         out += d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) + ".0" : "\(d)"
     }
 

@@ -13,7 +13,8 @@ public struct MetricFamily: Sendable {
     public var labels: [String]
     public var points: [MetricPoint]
 
-    public init(name: String, kind: Kind, unit: String = "", help: String, labels: [String], points: [MetricPoint] = []) {
+    public init(name: String, kind: Kind, unit: String = "", help: String, labels: [String], points: [MetricPoint] = [])
+    {
         self.name = name
         self.kind = kind
         self.unit = unit
@@ -61,8 +62,9 @@ public struct MetricHistogram: Sendable {
     /// What `other` gained over `earlier` (both of the same buckets); never below zero.
     func gain(since earlier: MetricHistogram?) -> MetricHistogram {
         guard let earlier else { return self }
-        return MetricHistogram(upperBounds: upperBounds, counts: zip(counts, earlier.counts).map { max(0, $0 - $1) },
-                               sum: max(0, sum - earlier.sum))
+        return MetricHistogram(
+            upperBounds: upperBounds, counts: zip(counts, earlier.counts).map { max(0, $0 - $1) },
+            sum: max(0, sum - earlier.sum))
     }
 
     mutating func add(_ other: MetricHistogram) {

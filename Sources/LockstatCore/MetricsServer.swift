@@ -9,7 +9,8 @@ final class MetricsServer: @unchecked Sendable {
 
     /// Binds `host:port` and listens; throws with one line when it cannot (a port in use).
     /// `log` gets serve's lines about connections refused, timed out or oversized.
-    init(host: String, port: UInt16, scraper: Scraper, about: String, log: @escaping @Sendable (String) -> Void) throws {
+    init(host: String, port: UInt16, scraper: Scraper, about: String, log: @escaping @Sendable (String) -> Void) throws
+    {
         let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         self.address = address
         let listener = try HTTPServer.listen(host: host, port: port, address: address)
@@ -24,8 +25,10 @@ final class MetricsServer: @unchecked Sendable {
                 let format = Exposition.Format.negotiated(accept: request.header("Accept"))
                 return HTTPResponse(status: 200, contentType: format.contentType, body: scraper.scrape(format))
             }
-            return HTTPResponse(status: 200, body: "lockstat serve on \(address): \(about)\nGET /metrics: OpenMetrics text"
-                                + " (or the Prometheus text format when the scraper does not ask for OpenMetrics)\n")
+            return HTTPResponse(
+                status: 200,
+                body: "lockstat serve on \(address): \(about)\nGET /metrics: OpenMetrics text"
+                    + " (or the Prometheus text format when the scraper does not ask for OpenMetrics)\n")
         }
     }
 

@@ -77,8 +77,10 @@ public struct ModuleAnalysis {
     /// Each profile with the stem of its file name ("cpu", "contention").
     public var stackProfiles: [(name: String, profile: StackProfile)]
 
-    public init(parsed: ParsedModule? = nil, metricFamilies: [MetricFamily] = [],
-                stackProfiles: [(name: String, profile: StackProfile)] = []) {
+    public init(
+        parsed: ParsedModule? = nil, metricFamilies: [MetricFamily] = [],
+        stackProfiles: [(name: String, profile: StackProfile)] = []
+    ) {
         self.parsed = parsed
         self.metricFamilies = metricFamilies
         self.stackProfiles = stackProfiles
@@ -122,7 +124,9 @@ extension TypedModule {
     public func model(decoding entry: PyValue, config: Config) throws -> any ModuleModel { try decode(entry) }
 
     public func plot(_ model: any ModuleModel, into directory: TestDirectory) throws -> [String] {
-        guard let model = model as? Model else { throw LockstatError("\(name): plot was given another module's results") }
+        guard let model = model as? Model else {
+            throw LockstatError("\(name): plot was given another module's results")
+        }
         return try plot(model, into: directory)
     }
 }
@@ -162,16 +166,20 @@ public enum ConfigValue: Sendable, Equatable {
     func problem(_ values: [String]) -> String? {
         switch self {
         case .choice(let words):
-            return values.count == 1 && words.contains(values[0]) ? nil
+            return values.count == 1 && words.contains(values[0])
+                ? nil
                 : "takes one of " + words.joined(separator: ", ") + ", got '\(values.joined(separator: " "))'"
         case .integer(let range):
             guard values.count == 1, let v = Int(values[0]) else {
-                return "needs one whole number from \(range.lowerBound) to \(range.upperBound), got '\(values.joined(separator: " "))'"
+                return
+                    "needs one whole number from \(range.lowerBound) to \(range.upperBound), got '\(values.joined(separator: " "))'"
             }
             return range.contains(v) ? nil : "must be from \(range.lowerBound) to \(range.upperBound), got \(values[0])"
         case .seconds(let range):
             let ok = values.count == 1 && Double(values[0]).map { range.contains($0) } == true
-            return ok ? nil : "takes seconds from \(range.lowerBound) to \(range.upperBound), got '\(values.joined(separator: " "))'"
+            return ok
+                ? nil
+                : "takes seconds from \(range.lowerBound) to \(range.upperBound), got '\(values.joined(separator: " "))'"
         }
     }
 
@@ -192,8 +200,10 @@ public struct RecordingContext {
     /// One line on stderr for the user, e.g. what a replay skips.
     public let warn: (String) -> Void
 
-    public init(system: SystemRoot, config: Config, directory: TestDirectory, log: RawLogWriter,
-                warn: @escaping (String) -> Void = { _ in }) {
+    public init(
+        system: SystemRoot, config: Config, directory: TestDirectory, log: RawLogWriter,
+        warn: @escaping (String) -> Void = { _ in }
+    ) {
         self.system = system
         self.config = config
         self.directory = directory
@@ -229,7 +239,10 @@ public struct ParsedModule {
     /// Lines for the run's summary: what the module saw and what it cost.
     public var notes: [String]
 
-    public init(model: any ModuleModel, warnings: [String] = [], files: [(name: String, contents: String)] = [], notes: [String] = []) {
+    public init(
+        model: any ModuleModel, warnings: [String] = [], files: [(name: String, contents: String)] = [],
+        notes: [String] = []
+    ) {
         self.model = model
         self.warnings = warnings
         self.files = files

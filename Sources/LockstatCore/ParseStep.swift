@@ -16,7 +16,9 @@ public enum ParseStep {
     }
 
     /// `skipped`: modules the run skipped (they have no raw log); nil reads them from run.json.
-    public static func run(_ dir: TestDirectory, modules: [any LockstatModule], skipped: [String]? = nil) throws -> Outcome {
+    public static func run(
+        _ dir: TestDirectory, modules: [any LockstatModule], skipped: [String]? = nil
+    ) throws -> Outcome {
         let config = try runConfig(dir, modules: modules)
         let skipped = skipped ?? skippedModules(dir)
         var unreadable = [String]()
@@ -46,13 +48,16 @@ public enum ParseStep {
                 let kept = earlier.flatMap { $0?[name] } ?? .none
                 unreadable.append("\(error); samples.pickle keeps \(kept == .none ? "no" : "its earlier") \(name) data")
                 entries.append((name, kept))
-                if kept != .none, let model = try? module.model(decoding: kept, config: config) { models.append((name, model)) }
+                if kept != .none, let model = try? module.model(decoding: kept, config: config) {
+                    models.append((name, model))
+                }
                 continue
             }
             do {
                 if let damage = log.damageReport { warnings.append(damage) }
                 if log.droppedBytes > 0 {
-                    warnings.append("\(path): dropped \(log.droppedBytes) bytes after the last whole record (torn or corrupt tail)")
+                    warnings.append(
+                        "\(path): dropped \(log.droppedBytes) bytes after the last whole record (torn or corrupt tail)")
                 }
                 let parsed = try module.parse(log, config: config)  // the analysis' model part
                 warnings += parsed.warnings.map { "\(name): \($0)" }
@@ -75,7 +80,8 @@ public enum ParseStep {
         try dir.write("samples.pickle", mode: 0o600) { Pickle.write(data, seriesAsArrays: arrays, to: $0) }
         try dir.write("samples.json", mode: 0o600) { JSON.write(data, to: $0) }
         try dir.addToManifest(files)
-        return Outcome(data: data, models: models, samples: counts, warnings: warnings, notes: notes, unreadable: unreadable)
+        return Outcome(
+            data: data, models: models, samples: counts, warnings: warnings, notes: notes, unreadable: unreadable)
     }
 
     /// The modules run.json says the run skipped (none without run.json: a run cut short).
@@ -87,8 +93,10 @@ public enum ParseStep {
 /// Typed results → graphs and the page: those a parse step just made, or samples.pickle's read back.
 public enum GraphStep {
     /// `lockstat graph`: samples.pickle's models → the modules' graphs, then the page.
-    public static func run(_ dir: TestDirectory,
-                           modules: [any LockstatModule]) throws -> (files: [String], warnings: [String]) {
+    public static func run(
+        _ dir: TestDirectory,
+        modules: [any LockstatModule]
+    ) throws -> (files: [String], warnings: [String]) {
         var warnings = [String]()
         let models = try loadModels(dir, modules: modules, warnings: &warnings)
         let plotted = try plot(dir, modules: modules, models: models)
@@ -103,9 +111,12 @@ public enum GraphStep {
     }
 
     /// Each module's graphs of its model; a module whose plot fails is a warning.
-    public static func plot(_ dir: TestDirectory, modules: [any LockstatModule],
-                            models: [(module: String, model: any ModuleModel)])
-        throws -> (files: [String], warnings: [String]) {
+    public static func plot(
+        _ dir: TestDirectory, modules: [any LockstatModule],
+        models: [(module: String, model: any ModuleModel)]
+    )
+        throws -> (files: [String], warnings: [String])
+    {
         var warnings = [String]()
         // Graphs of an earlier plot step are replaced, not left beside the new ones.
         try dir.removeFromManifest { $0.hasSuffix(".svg") }
@@ -146,12 +157,14 @@ public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
     case .success(let samples):
         let version = Int(samples[SamplesFormat.key]?.number ?? 1)
         guard version <= SamplesFormat.version else {
-            throw LockstatError("\(path): written by a newer lockstat (format \(version); this one reads "
-                                + "\(SamplesFormat.oldestRead) to \(SamplesFormat.version))")
+            throw LockstatError(
+                "\(path): written by a newer lockstat (format \(version); this one reads "
+                    + "\(SamplesFormat.oldestRead) to \(SamplesFormat.version))")
         }
         guard version >= SamplesFormat.oldestRead else {
-            throw LockstatError("\(path): format \(version), written by an older lockstat: "
-                                + "`lockstat parse \(dir.path)` writes it again from the raw logs")
+            throw LockstatError(
+                "\(path): format \(version), written by an older lockstat: "
+                    + "`lockstat parse \(dir.path)` writes it again from the raw logs")
         }
         return samples
     case .failure(let f):
@@ -162,12 +175,18 @@ public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
 /// Each module's entry of DIR/samples.pickle decoded into its typed results, in the file's
 /// order; modules without data are left out, and an entry that does not decode is a warning.
 /// A samples.pickle without its lockstat.config (copied alone) is read with the defaults.
-public func loadModels(_ dir: TestDirectory, modules: [any LockstatModule], warnings: inout [String]) throws -> [(module: String, model: any ModuleModel)] {
+public func loadModels(
+    _ dir: TestDirectory, modules: [any LockstatModule], warnings: inout [String]
+) throws -> [(module: String, model: any ModuleModel)] {
     let samples = try loadSamples(dir)
-    let config = FileReader.check(dir.file("lockstat.config")) == .missing ? Config(modules: samples.keys) : try runConfig(dir, modules: modules)
+    let config =
+        FileReader.check(dir.file("lockstat.config")) == .missing
+        ? Config(modules: samples.keys) : try runConfig(dir, modules: modules)
     var models = [(module: String, model: any ModuleModel)]()
     for name in samples.keys {
-        guard let module = modules.first(where: { $0.name == name }), let entry = samples[name], entry != .none else { continue }
+        guard let module = modules.first(where: { $0.name == name }), let entry = samples[name], entry != .none else {
+            continue
+        }
         do {
             models.append((name, try module.model(decoding: entry, config: config)))
         } catch {
@@ -188,9 +207,10 @@ public func runConfig(_ dir: TestDirectory, modules: [any LockstatModule]) throw
 
 extension ModuleCatalog {
     public init(_ modules: [any LockstatModule]) {
-        self.init(keys: Dictionary(uniqueKeysWithValues: modules.map { ($0.name, $0.configKeys) }),
-                  aliases: Dictionary(uniqueKeysWithValues: modules.flatMap { m in m.aliases.map { ($0, m.name) } }),
-                  defaultModules: modules.filter(\.inDefaultConfig).map(\.name),
-                  listed: modules.map { ($0.name, $0.exampleSettings) })
+        self.init(
+            keys: Dictionary(uniqueKeysWithValues: modules.map { ($0.name, $0.configKeys) }),
+            aliases: Dictionary(uniqueKeysWithValues: modules.flatMap { m in m.aliases.map { ($0, m.name) } }),
+            defaultModules: modules.filter(\.inDefaultConfig).map(\.name),
+            listed: modules.map { ($0.name, $0.exampleSettings) })
     }
 }

@@ -11,7 +11,8 @@ enum PickleOp {
     static let emptyTuple: UInt8 = 0x29 /* ) */, tuple: UInt8 = 0x74 /* t */
     static let tuple1: UInt8 = 0x85, tuple2: UInt8 = 0x86, tuple3: UInt8 = 0x87
     static let emptySet: UInt8 = 0x8F, addItems: UInt8 = 0x90, frozenSet: UInt8 = 0x91
-    static let frame: UInt8 = 0x95, memoize: UInt8 = 0x94, binGet: UInt8 = 0x68 /* h */, longBinGet: UInt8 = 0x6A /* j */
+    static let frame: UInt8 = 0x95, memoize: UInt8 = 0x94, binGet: UInt8 = 0x68 /* h */,
+        longBinGet: UInt8 = 0x6A /* j */
     static let binPut: UInt8 = 0x71 /* q */, longBinPut: UInt8 = 0x72 /* r */
     static let global: UInt8 = 0x63 /* c */, reduce: UInt8 = 0x52 /* R */
     static let build: UInt8 = 0x62 /* b */, newObj: UInt8 = 0x81, stackGlobal: UInt8 = 0x93
@@ -68,9 +69,11 @@ struct PickleWriter {
         case .string(let s):
             let utf8 = Array(s.utf8)
             if utf8.count < 256 {
-                out.append(PickleOp.shortBinUnicode); out.append(UInt8(utf8.count))
+                out.append(PickleOp.shortBinUnicode)
+                out.append(UInt8(utf8.count))
             } else {
-                out.append(PickleOp.binUnicode); appendLE(UInt32(utf8.count))
+                out.append(PickleOp.binUnicode)
+                appendLE(UInt32(utf8.count))
             }
             out.append(contentsOf: utf8)
         case .list(let items):
@@ -93,7 +96,10 @@ struct PickleWriter {
         case .opaque:
             out.append(PickleOp.none)
         case .tuple(let items):
-            if items.isEmpty { out.append(PickleOp.emptyTuple); return }
+            if items.isEmpty {
+                out.append(PickleOp.emptyTuple)
+                return
+            }
             out.append(PickleOp.mark)
             for item in items { write(item) }
             out.append(PickleOp.tuple)
@@ -101,7 +107,8 @@ struct PickleWriter {
             writeBatched(items.count, empty: PickleOp.emptySet, add: PickleOp.addItems) { $0.write(items[$1]) }
         case .dict(let pairs):
             writeBatched(pairs.count, empty: PickleOp.emptyDict, add: PickleOp.setItems) { writer, i in
-                writer.write(pairs[i].0); writer.write(pairs[i].1)
+                writer.write(pairs[i].0)
+                writer.write(pairs[i].1)
             }
         }
     }
@@ -122,11 +129,14 @@ struct PickleWriter {
     /// `array._array_reconstructor(array.array, 'd', 16, bytes)`, 16 being the machine format
     /// IEEE_754_DOUBLE_LE (CPython Modules/arraymodule.c).
     mutating func writeArray(_ values: Column) {
-        out.append(PickleOp.global); out += Array("array\n_array_reconstructor\n".utf8)
+        out.append(PickleOp.global)
+        out += Array("array\n_array_reconstructor\n".utf8)
         out.append(PickleOp.mark)
-        out.append(PickleOp.global); out += Array("array\narray\n".utf8)
+        out.append(PickleOp.global)
+        out += Array("array\narray\n".utf8)
         out += [PickleOp.shortBinUnicode, 1, UInt8(ascii: "d"), PickleOp.binInt1, PickleArray.doubleLittleEndian]
-        out.append(PickleOp.binBytes8); appendLE(UInt64(values.count * 8))
+        out.append(PickleOp.binBytes8)
+        appendLE(UInt64(values.count * 8))
         values.withChunks { chunk in
             for v in chunk { appendLE(v.bitPattern) }
             handOn()
@@ -141,9 +151,12 @@ struct PickleWriter {
 
     mutating func writeInt(_ i: Int64) {
         if let small = Int32(exactly: i) {
-            out.append(PickleOp.binInt); appendLE(UInt32(bitPattern: small))
+            out.append(PickleOp.binInt)
+            appendLE(UInt32(bitPattern: small))
         } else {
-            out.append(PickleOp.long1); out.append(8); appendLE(UInt64(bitPattern: i))
+            out.append(PickleOp.long1)
+            out.append(8)
+            appendLE(UInt64(bitPattern: i))
         }
     }
 

@@ -1,7 +1,7 @@
-import SystemPackage
 import CLockstat
 import Foundation
 import Glibc
+import SystemPackage
 
 /// Who asked for this run: under sudo (real uid root, SUDO_UID/SUDO_GID set) the user who ran
 /// sudo, else the real user.
@@ -11,7 +11,8 @@ public struct InvokingUser: Equatable, Sendable {
 
     public static var current: InvokingUser {
         let env = ProcessInfo.processInfo.environment
-        if getuid() == 0, let uid = env["SUDO_UID"].flatMap(UInt32.init), let gid = env["SUDO_GID"].flatMap(UInt32.init) {
+        if getuid() == 0, let uid = env["SUDO_UID"].flatMap(UInt32.init), let gid = env["SUDO_GID"].flatMap(UInt32.init)
+        {
             return InvokingUser(uid: uid, gid: gid)
         }
         return InvokingUser(uid: getuid(), gid: getgid())
@@ -63,7 +64,10 @@ public enum Privileges {
 
     static func become(_ uid: uid_t, _ gid: gid_t) throws {
         let rc = ls_become(uid, gid)
-        guard rc == 0 else { throw LockstatError("cannot drop root privileges to uid \(uid): \(SystemPackage.Errno(rawValue: -rc).description)") }
+        guard rc == 0 else {
+            throw LockstatError(
+                "cannot drop root privileges to uid \(uid): \(SystemPackage.Errno(rawValue: -rc).description)")
+        }
     }
 }
 
@@ -92,14 +96,18 @@ public enum TrustedCode {
             var isFile = true
             while true {
                 var st = stat()
-                guard lstat(current, &st) == 0 else { return "\(current): \(SystemPackage.Errno(rawValue: errno).description)" }
+                guard lstat(current, &st) == 0 else {
+                    return "\(current): \(SystemPackage.Errno(rawValue: errno).description)"
+                }
                 let isLink = st.st_mode & S_IFMT == S_IFLNK
                 if st.st_uid != 0 {
-                    return "\(current) belongs to uid \(st.st_uid): code lockstat runs as root must be root's (chown root \(current))"
+                    return
+                        "\(current) belongs to uid \(st.st_uid): code lockstat runs as root must be root's (chown root \(current))"
                 }
                 let sticky = st.st_mode & S_ISVTX != 0 && !isFile
                 if let mode = OthersMayWrite.mode(st), !sticky && !isLink {
-                    return "\(current) is writable by others (mode \(mode)): code lockstat runs as root must be writable by root only (chmod go-w \(current))"
+                    return
+                        "\(current) is writable by others (mode \(mode)): code lockstat runs as root must be writable by root only (chmod go-w \(current))"
                 }
                 if current == "/" || current.isEmpty { break }
                 current = TestDirectory.parent(of: current)

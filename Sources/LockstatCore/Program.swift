@@ -1,13 +1,15 @@
-import SystemPackage
 import CLockstat
 import Foundation
+import SystemPackage
 
 /// The measured program: found on PATH like a shell would, started with its output captured.
 public enum Program {
     /// The executable for `name`, or nil when it cannot be found or executed.
     public static func resolve(_ name: String, path searchPath: String?) -> String? {
         if name.contains("/") { return isExecutableFile(name) ? name : nil }
-        for dir in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
+        for dir in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(
+            separator: ":", omittingEmptySubsequences: false)
+        {
             let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + name
             if isExecutableFile(candidate) { return candidate }
         }
@@ -24,15 +26,19 @@ public enum Program {
     /// `errorFD` when given, stdin from `inputFD` when given). `beforeExec` gets the pid while
     /// the child still waits to exec (so whatever follows the program's process tree knows it
     /// before it can fork). Returns the pid.
-    public static func spawn(_ executable: String, arguments: [String], environment: [String]? = nil, inputFD: Int32 = -1,
-                             outputFD: Int32, errorFD: Int32? = nil, beforeExec: (pid_t) -> Void = { _ in }) throws -> pid_t {
+    public static func spawn(
+        _ executable: String, arguments: [String], environment: [String]? = nil, inputFD: Int32 = -1,
+        outputFD: Int32, errorFD: Int32? = nil, beforeExec: (pid_t) -> Void = { _ in }
+    ) throws -> pid_t {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var envp: [UnsafeMutablePointer<CChar>?] = (environment ?? []).map { strdup($0) } + [nil]
         defer { envp.forEach { free($0) } }
         var spawned = ls_spawned()
-        let pid = environment == nil ? ls_spawn(executable, &argv, environ, inputFD, outputFD, errorFD ?? outputFD, &spawned)
-                                     : ls_spawn(executable, &argv, &envp, inputFD, outputFD, errorFD ?? outputFD, &spawned)
+        let pid =
+            environment == nil
+            ? ls_spawn(executable, &argv, environ, inputFD, outputFD, errorFD ?? outputFD, &spawned)
+            : ls_spawn(executable, &argv, &envp, inputFD, outputFD, errorFD ?? outputFD, &spawned)
         // The pipes or the fork failed: lockstat's own failure (1), never "not found" (127).
         guard pid > 0 else { throw startFailure(arguments[0], errno: -pid, exitCode: 1) }
         beforeExec(pid)
@@ -46,9 +52,12 @@ public enum Program {
     static func startFailure(_ program: String, errno err: Int32, exitCode: Int32) -> LockstatError {
         if err == EMFILE || err == ENFILE {
             var limit = rlimit()
-            let soft = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? String(limit.rlim_cur) : "unknown"
-            let which = err == EMFILE ? "lockstat has as many files open as its limit allows (ulimit -n: \(soft))"
-                                      : "the system has as many files open as its limit allows (fs.file-max)"
+            let soft =
+                getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? String(limit.rlim_cur) : "unknown"
+            let which =
+                err == EMFILE
+                ? "lockstat has as many files open as its limit allows (ulimit -n: \(soft))"
+                : "the system has as many files open as its limit allows (fs.file-max)"
             return LockstatError("\(program): cannot start: \(which)", exitCode: 1)
         }
         let reason = SystemPackage.Errno(rawValue: err).description
@@ -66,7 +75,8 @@ public enum Program {
     public static func startSupervisor() throws {
         let r = ls_supervisor_start()
         guard r == 0 else {
-            throw LockstatError("cannot start the restoring supervisor (fork: \(SystemPackage.Errno(rawValue: -r).description))")
+            throw LockstatError(
+                "cannot start the restoring supervisor (fork: \(SystemPackage.Errno(rawValue: -r).description))")
         }
     }
 
@@ -81,9 +91,11 @@ public enum Program {
 /// The command line as a shell would need it pasted back: each word single-quoted when needed.
 public func shellQuoted(_ words: [String]) -> String {
     words.map { word in
-        let safe = !word.isEmpty && word.unicodeScalars.allSatisfy {
-            CharacterSetSafe.contains($0)
-        }
+        let safe =
+            !word.isEmpty
+            && word.unicodeScalars.allSatisfy {
+                CharacterSetSafe.contains($0)
+            }
         return safe ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }.joined(separator: " ")
 }

@@ -23,14 +23,14 @@ public indirect enum PyValue: Equatable, Sendable {
     public static func == (a: PyValue, b: PyValue) -> Bool {
         switch (a, b) {
         case (.none, .none): return true
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.int(x), .int(y)): return x == y
-        case let (.float(x), .float(y)): return x == y || (x.isNaN && y.isNaN)
-        case let (.string(x), .string(y)): return x == y
-        case let (.tuple(x), .tuple(y)), let (.set(x), .set(y)): return x == y
-        case let (.dict(x), .dict(y)):
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.float(let x), .float(let y)): return x == y || (x.isNaN && y.isNaN)
+        case (.string(let x), .string(let y)): return x == y
+        case (.tuple(let x), .tuple(let y)), (.set(let x), .set(let y)): return x == y
+        case (.dict(let x), .dict(let y)):
             return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        case let (.foreign(x, _), .foreign(y, _)): return x == y
+        case (.foreign(let x, _), .foreign(let y, _)): return x == y
         case (.opaque, .opaque): return true
         case (.list, .list), (.floats, .floats), (.list, .floats), (.floats, .list):
             return a.listItems == b.listItems
@@ -145,7 +145,9 @@ extension PyType where T == Int {
 
 extension PyType where T == UInt64 {
     /// A whole number of at least 0 (nanoseconds).
-    public static var count: PyType<UInt64> { PyType("a whole number of at least 0") { $0.wholeNumber.flatMap { UInt64(exactly: $0) } } }
+    public static var count: PyType<UInt64> {
+        PyType("a whole number of at least 0") { $0.wholeNumber.flatMap { UInt64(exactly: $0) } }
+    }
 }
 
 extension PyType where T == Double {
@@ -159,7 +161,9 @@ extension PyType where T == String {
 }
 
 extension PyType where T == Bool {
-    public static var bool: PyType<Bool> { PyType("true or false") { if case .bool(let b) = $0 { return b } else { return nil } } }
+    public static var bool: PyType<Bool> {
+        PyType("true or false") { if case .bool(let b) = $0 { return b } else { return nil } }
+    }
 }
 
 extension PyType where T == Column {
@@ -175,7 +179,9 @@ extension PyType where T == Column {
 
 extension PyType where T == [Double] {
     /// A series as an array (NaN for None).
-    public static var doubles: PyType<[Double]> { PyType(PyType<Column>.series.name) { PyType<Column>.series.read($0)?.values } }
+    public static var doubles: PyType<[Double]> {
+        PyType(PyType<Column>.series.name) { PyType<Column>.series.read($0)?.values }
+    }
 }
 
 extension PyType where T == [PyValue] {
@@ -254,11 +260,13 @@ extension PyValue {
         return try Self.typed(value, key, type)
     }
 
-    public func required<Key: RawRepresentable, T>(_ key: Key, _ type: PyType<T>) throws -> T where Key.RawValue == String {
+    public func required<Key: RawRepresentable, T>(_ key: Key, _ type: PyType<T>) throws -> T
+    where Key.RawValue == String {
         try required(key.rawValue, type)
     }
 
-    public func optional<Key: RawRepresentable, T>(_ key: Key, _ type: PyType<T>) throws -> T? where Key.RawValue == String {
+    public func optional<Key: RawRepresentable, T>(_ key: Key, _ type: PyType<T>) throws -> T?
+    where Key.RawValue == String {
         try optional(key.rawValue, type)
     }
 
@@ -271,7 +279,9 @@ extension PyValue {
 
     /// `value`, the value of `key`, as `type`, else an error naming the key.
     public static func typed<T>(_ value: PyValue, _ key: String, _ type: PyType<T>) throws -> T {
-        guard let typed = type.read(value) else { throw LockstatError("key '\(key)' is \(value.typeName), not \(type.name)") }
+        guard let typed = type.read(value) else {
+            throw LockstatError("key '\(key)' is \(value.typeName), not \(type.name)")
+        }
         return typed
     }
 }

@@ -26,7 +26,8 @@ public enum PyValueEncoder {
         case let v as Float: node.scalar = .float(Double(v))
         case let v as any BinaryInteger:
             guard let i = Int64(exactly: v) else {
-                throw EncodingError.invalidValue(v, .init(codingPath: path, debugDescription: "\(v) does not fit a 64-bit integer"))
+                throw EncodingError.invalidValue(
+                    v, .init(codingPath: path, debugDescription: "\(v) does not fit a 64-bit integer"))
             }
             node.scalar = .int(i)
         default: try value.encode(to: NodeEncoder(node: node, codingPath: path))
@@ -112,15 +113,19 @@ public enum PyValueEncoder {
             if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
         }
 
-        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type,
-                                                            forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+        mutating func nestedContainer<NestedKey: CodingKey>(
+            keyedBy keyType: NestedKey.Type,
+            forKey key: Key
+        ) -> KeyedEncodingContainer<NestedKey> {
             NodeEncoder(node: add(key), codingPath: codingPath + [key]).container(keyedBy: keyType)
         }
         mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
             NodeEncoder(node: add(key), codingPath: codingPath + [key]).unkeyedContainer()
         }
         mutating func superEncoder() -> any Encoder { NodeEncoder(node: node, codingPath: codingPath) }
-        mutating func superEncoder(forKey key: Key) -> any Encoder { NodeEncoder(node: add(key), codingPath: codingPath + [key]) }
+        mutating func superEncoder(forKey key: Key) -> any Encoder {
+            NodeEncoder(node: add(key), codingPath: codingPath + [key])
+        }
     }
 
     struct Unkeyed: UnkeyedEncodingContainer {
@@ -135,8 +140,12 @@ public enum PyValueEncoder {
         }
 
         mutating func encodeNil() throws { _ = add() }
-        mutating func encode<T: Encodable>(_ value: T) throws { node.items!.append(try PyValueEncoder.node(value, at: codingPath)) }
-        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        mutating func encode<T: Encodable>(_ value: T) throws {
+            node.items!.append(try PyValueEncoder.node(value, at: codingPath))
+        }
+        mutating func nestedContainer<NestedKey: CodingKey>(
+            keyedBy keyType: NestedKey.Type
+        ) -> KeyedEncodingContainer<NestedKey> {
             NodeEncoder(node: add(), codingPath: codingPath).container(keyedBy: keyType)
         }
         mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {

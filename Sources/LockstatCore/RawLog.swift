@@ -1,6 +1,6 @@
-import SystemPackage
 import CLockstat
 import Glibc
+import SystemPackage
 
 /// One record as read back: where its payload lies in the log's bytes. 48 bytes: a day-long
 /// run lists a million of them.
@@ -19,14 +19,16 @@ public struct RawRecord: Sendable {
     /// not say how much): never decoded.
     public var refused = false
 
-    public init(kind: RawRecordKind, stream: UInt16, tick: UInt64, time: UInt64, payload: Range<Int>, epoch: Int,
-                chainBroken: Bool = false, batch: Int = -1) {
+    public init(
+        kind: RawRecordKind, stream: UInt16, tick: UInt64, time: UInt64, payload: Range<Int>, epoch: Int,
+        chainBroken: Bool = false, batch: Int = -1
+    ) {
         self.kind = kind
         self.stream = stream
         self.tick = tick
         self.time = time
         payloadStart = payload.lowerBound
-        payloadLength = UInt32(payload.count)   // a record's length field is 32 bits
+        payloadLength = UInt32(payload.count)  // a record's length field is 32 bits
         epochIndex = Int32(clamping: epoch)
         batchIndex = Int32(batch)
         self.chainBroken = chainBroken
@@ -72,10 +74,14 @@ public struct RawLog: Sendable {
 
     public static func read(path: String) throws -> RawLog {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw LockstatError("\(path): cannot read raw samples: \(FileReader.failure(errno).reason)") }
+        guard fd >= 0 else {
+            throw LockstatError("\(path): cannot read raw samples: \(FileReader.failure(errno).reason)")
+        }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw LockstatError("\(path): cannot read raw samples: \(SystemPackage.Errno(rawValue: errno).description)") }
+        guard fstat(fd, &st) == 0 else {
+            throw LockstatError("\(path): cannot read raw samples: \(SystemPackage.Errno(rawValue: errno).description)")
+        }
         do {
             return try RawLog(path: path, storage: try RawLogBytes(mapping: fd, size: Int(st.st_size)))
         } catch let e as LockstatError {
@@ -139,7 +145,9 @@ public struct RawLog: Sendable {
                 records.append(record)
             }
             if records.last!.kind == .compressedSnapshot || records.last!.kind == .compressedDelta,
-               (Zstd.declaredSize(UnsafeRawBufferPointer(rebasing: raw[record.payload])) ?? .max) > RawLogFormat.maxSnapshot {
+                (Zstd.declaredSize(UnsafeRawBufferPointer(rebasing: raw[record.payload])) ?? .max)
+                    > RawLogFormat.maxSnapshot
+            {
                 records[records.count - 1].refused = true
                 refused.append(offset)
             }
@@ -154,7 +162,12 @@ public struct RawLog: Sendable {
         self.damaged = damaged
         self.damagedRecords = damaged.reduce(0) { $0 + max(1, Self.magicCount(in: raw, $1)) }
         droppedBytes = raw.count - (damageStart ?? offset)
-        guard let header = expanded.header ?? records.first(where: { $0.kind == .header }).map({ String(decoding: UnsafeRawBufferPointer(rebasing: raw[$0.payload]), as: UTF8.self) }) else {
+        guard
+            let header = expanded.header
+                ?? records.first(where: { $0.kind == .header }).map({
+                    String(decoding: UnsafeRawBufferPointer(rebasing: raw[$0.payload]), as: UTF8.self)
+                })
+        else {
             throw LockstatError("\(path): not a lockstat raw sample log (no header record)")
         }
         var fields = [String: UInt64]()
@@ -167,14 +180,17 @@ public struct RawLog: Sendable {
         intervalNanoseconds = fields["interval_ns"] ?? 0
         formatVersion = Int(fields["format"] ?? 1)
         guard formatVersion <= RawLogFormat.version else {
-            throw LockstatError("\(path): written by a newer lockstat (raw log format \(formatVersion); this one reads 1 to \(RawLogFormat.version))")
+            throw LockstatError(
+                "\(path): written by a newer lockstat (raw log format \(formatVersion); this one reads 1 to \(RawLogFormat.version))"
+            )
         }
         // Format 1 named its streams 999, 1000, ...: read them as today's names.
         if formatVersion == 1 {
             self.records = self.records.map { r in
                 guard (999...1003).contains(r.stream) else { return r }
-                return RawRecord(kind: r.kind, stream: RawLogStream.named(r.stream - 999), tick: r.tick, time: r.time,
-                                 payload: r.payload, epoch: r.epoch, chainBroken: r.chainBroken, batch: r.batch)
+                return RawRecord(
+                    kind: r.kind, stream: RawLogStream.named(r.stream - 999), tick: r.tick, time: r.time,
+                    payload: r.payload, epoch: r.epoch, chainBroken: r.chainBroken, batch: r.batch)
             }
         }
     }
@@ -189,27 +205,42 @@ public struct RawLog: Sendable {
         var crc = ls_crc32c(0, base, 28)
         crc = ls_crc32c(crc, base + RawLogFormat.headerSize, length)
         guard crc == UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
-              let kind = RawRecordKind(rawValue: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
+            let kind = RawRecordKind(
+                rawValue: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
         else { return nil }
         let start = offset + RawLogFormat.headerSize
-        return RawRecord(kind: kind,
-                         stream: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt16.self)),
-                         tick: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                         time: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                         payload: start..<(start + length), epoch: epoch)
+        return RawRecord(
+            kind: kind,
+            stream: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt16.self)),
+            tick: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+            time: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+            payload: start..<(start + length), epoch: epoch)
     }
 
     /// The records of every batch in place of the batch, each batch decoded once here to list
     /// them (`payloadBytes` decodes again as it is read); the header text when a batch held it.
-    static func expandBatches(_ records: [RawRecord], _ storage: RawLogBytes)
-        -> (records: [RawRecord], batches: [RawBatch], lost: Int, refused: [Int], header: String?) {
+    static func expandBatches(
+        _ records: [RawRecord], _ storage: RawLogBytes
+    )
+        -> (records: [RawRecord], batches: [RawBatch], lost: Int, refused: [Int], header: String?)
+    {
         let raw = storage.buffer
-        guard records.contains(where: { $0.kind == .compressedBatch || $0.kind == .compressedBatchDelta }) else { return (records, [], 0, [], nil) }
-        var out = [RawRecord](), batches = [RawBatch](), lost = 0, refused = [Int](), header: String?
+        guard records.contains(where: { $0.kind == .compressedBatch || $0.kind == .compressedBatchDelta }) else {
+            return (records, [], 0, [], nil)
+        }
+        var out = [RawRecord]()
+        var batches = [RawBatch]()
+        var lost = 0
+        var refused = [Int]()
+        var header: String?
         let zstd = Zstd()
-        var previous: (bytes: [UInt8], epoch: Int)?, current = [UInt8]()
+        var previous: (bytes: [UInt8], epoch: Int)?
+        var current = [UInt8]()
         for r in records {
-            guard r.kind == .compressedBatch || r.kind == .compressedBatchDelta else { out.append(r); continue }
+            guard r.kind == .compressedBatch || r.kind == .compressedBatchDelta else {
+                out.append(r)
+                continue
+            }
             let chained = r.kind == .compressedBatchDelta
             let frame = UnsafeRawBufferPointer(rebasing: raw[r.payload])
             guard (Zstd.declaredSize(frame) ?? .max) <= RawLogFormat.maxBatch else {
@@ -218,9 +249,13 @@ public struct RawLog: Sendable {
                 continue
             }
             // A chained batch decodes only against the batch just before it, undamaged between.
-            let reference = chained ? previous.flatMap { $0.epoch == r.epoch ? Array($0.bytes.suffix(RawLogFormat.batchReference)) : nil } : nil
+            let reference =
+                chained
+                ? previous.flatMap { $0.epoch == r.epoch ? Array($0.bytes.suffix(RawLogFormat.batchReference)) : nil }
+                : nil
             guard !chained || reference != nil,
-                  zstd.decompress(frame, prefix: reference, limit: RawLogFormat.maxBatch, into: &current) else {
+                zstd.decompress(frame, prefix: reference, limit: RawLogFormat.maxBatch, into: &current)
+            else {
                 lost += 1
                 previous = nil
                 continue
@@ -231,7 +266,10 @@ public struct RawLog: Sendable {
                 var offset = 0
                 while var record = Self.record(at: offset, in: inner, epoch: r.epoch) {
                     record.batch = batches.count - 1
-                    if record.kind == .header && header == nil { header = String(decoding: UnsafeRawBufferPointer(rebasing: inner[record.payload]), as: UTF8.self) }
+                    if record.kind == .header && header == nil {
+                        header = String(
+                            decoding: UnsafeRawBufferPointer(rebasing: inner[record.payload]), as: UTF8.self)
+                    }
                     out.append(record)
                     offset = record.payload.upperBound
                 }
@@ -246,7 +284,9 @@ public struct RawLog: Sendable {
         var n = 0
         var i = range.lowerBound
         while i + 4 <= range.upperBound {
-            if UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)) == RawLogFormat.magic { n += 1 }
+            if UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)) == RawLogFormat.magic {
+                n += 1
+            }
             i += 1
         }
         return n
@@ -286,21 +326,28 @@ public struct RawLog: Sendable {
         guard !damaged.isEmpty || !refused.isEmpty || batchesLost > 0 else { return nil }
         var clauses = [String]()
         if !damaged.isEmpty {
-            let ranges = damaged.prefix(3).map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: ", ") + (damaged.count > 3 ? ", …" : "")
-            clauses.append("damaged \(damagedRecords) record\(damagedRecords == 1 ? "" : "s") at bytes \(ranges); \(recordsAfterDamage) after it recovered")
+            let ranges =
+                damaged.prefix(3).map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: ", ")
+                + (damaged.count > 3 ? ", …" : "")
+            clauses.append(
+                "damaged \(damagedRecords) record\(damagedRecords == 1 ? "" : "s") at bytes \(ranges); \(recordsAfterDamage) after it recovered"
+            )
         }
         if !refused.isEmpty {
             let offsets = refused.prefix(3).map(String.init).joined(separator: ", ") + (refused.count > 3 ? ", …" : "")
             let s = refused.count == 1 ? "" : "s"
-            clauses.append("refused \(refused.count) compressed record\(s) at byte\(s) \(offsets) (decoded, a snapshot holds at most "
-                + "\(RawLogFormat.maxSnapshot >> 20) MiB and a batch \(RawLogFormat.maxBatch >> 20) MiB: \(refused.count == 1 ? "it claims more or does not say" : "they claim more or do not say")); "
-                + "\(records.count) records read")
+            clauses.append(
+                "refused \(refused.count) compressed record\(s) at byte\(s) \(offsets) (decoded, a snapshot holds at most "
+                    + "\(RawLogFormat.maxSnapshot >> 20) MiB and a batch \(RawLogFormat.maxBatch >> 20) MiB: \(refused.count == 1 ? "it claims more or does not say" : "they claim more or do not say")); "
+                    + "\(records.count) records read")
         }
         var text = "\(path): " + clauses.joined(separator: "; ")
         let lost = snapshotsLostToDamage
         if lost > 0 { text += ", \(lost) compressed snapshots after it lost up to the next standalone frame" }
         if batchesLost > 0 {
-            text += clauses.isEmpty ? "\(batchesLost) batches of records do not decode (or were made against one that does not)"
+            text +=
+                clauses.isEmpty
+                ? "\(batchesLost) batches of records do not decode (or were made against one that does not)"
                 : ", \(batchesLost) batches of records after it lost up to the next standalone batch"
         }
         return text
@@ -315,7 +362,8 @@ public struct RawLog: Sendable {
             storage.read(record.payload.count)
             return UnsafeRawBufferPointer(rebasing: storage.buffer[record.payload])
         }
-        return UnsafeRawBufferPointer(rebasing: batchCache.content(of: record.batch, batches: batches, storage: storage)[record.payload])
+        return UnsafeRawBufferPointer(
+            rebasing: batchCache.content(of: record.batch, batches: batches, storage: storage)[record.payload])
     }
 
     /// The payload as text.
@@ -323,15 +371,20 @@ public struct RawLog: Sendable {
 
     /// The snapshots of one stream, in order (plain or compressed); `read` hands each to a parser decoded.
     public func snapshots(stream: UInt16 = 0) -> RawSnapshots {
-        RawSnapshots(log: self, records: records.filter {
-            $0.stream == stream && [.snapshot, .compressedSnapshot, .compressedDelta].contains($0.kind)
-        })
+        RawSnapshots(
+            log: self,
+            records: records.filter {
+                $0.stream == stream && [.snapshot, .compressedSnapshot, .compressedDelta].contains($0.kind)
+            })
     }
 
     /// Ticks that left a snapshot in any stream (a file read, a ring drain, a map read): the
     /// module's samples. Postsampling's last drain (tick UInt64.max) is not one.
     public var sampleCount: Int {
-        Set(records.filter { [.snapshot, .compressedSnapshot, .compressedDelta].contains($0.kind) && $0.tick != .max }.map(\.tick)).count
+        Set(
+            records.filter { [.snapshot, .compressedSnapshot, .compressedDelta].contains($0.kind) && $0.tick != .max }
+                .map(\.tick)
+        ).count
     }
 
     public func sideRecords(stream: UInt16) -> [RawRecord] {
@@ -378,22 +431,30 @@ public struct RawSnapshots: RandomAccessCollection, Sendable {
     /// reports, at a snapshot that does not decode; skips those lost to damage before them.
     public func read(_ body: (RawRecord, UnsafeRawBufferPointer) throws -> Void) throws {
         let zstd = Zstd()
-        var previous = [UInt8](), current = [UInt8]()
+        var previous = [UInt8]()
+        var current = [UInt8]()
         for r in records where !r.chainBroken {
             switch r.kind {
             case .snapshot:
                 try body(r, log.payloadBytes(r))
                 continue
             case .compressedSnapshot:
-                guard zstd.decompress(log.payloadBytes(r), prefix: nil, limit: RawLogFormat.maxSnapshot,
-                                      into: &current) else {
+                guard
+                    zstd.decompress(
+                        log.payloadBytes(r), prefix: nil, limit: RawLogFormat.maxSnapshot,
+                        into: &current)
+                else {
                     throw LockstatError("\(log.path): tick \(r.tick): snapshot does not decompress")
                 }
             default:
-                guard zstd.decompress(log.payloadBytes(r), prefix: previous, limit: RawLogFormat.maxSnapshot,
-                                      into: &current) else {
-                    throw LockstatError("\(log.path): tick \(r.tick): difference from the previous snapshot "
-                                        + "does not decompress")
+                guard
+                    zstd.decompress(
+                        log.payloadBytes(r), prefix: previous, limit: RawLogFormat.maxSnapshot,
+                        into: &current)
+                else {
+                    throw LockstatError(
+                        "\(log.path): tick \(r.tick): difference from the previous snapshot "
+                            + "does not decompress")
                 }
             }
             try current.withUnsafeBytes { try body(r, $0) }

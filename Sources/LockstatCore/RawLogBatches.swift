@@ -35,8 +35,9 @@ final class RawBatchCache: @unchecked Sendable {
         for j in first...k {
             let reference = batches[j].chained ? previous.map { Array($0.suffix(RawLogFormat.batchReference)) } : nil
             // Decoded once already when the log was read: it decodes again.
-            _ = zstd.decompress(UnsafeRawBufferPointer(rebasing: raw[batches[j].payload]), prefix: reference,
-                                limit: RawLogFormat.maxBatch, into: &current)
+            _ = zstd.decompress(
+                UnsafeRawBufferPointer(rebasing: raw[batches[j].payload]), prefix: reference,
+                limit: RawLogFormat.maxBatch, into: &current)
             previous = current
         }
         bytes?.deallocate()

@@ -1,6 +1,6 @@
-import SystemPackage
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// The bytes of a raw log read back: the file mapped read-only (no copy of a long run into
 /// memory), or bytes already in memory.

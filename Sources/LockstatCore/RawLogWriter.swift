@@ -1,6 +1,6 @@
-import SystemPackage
 import CLockstat
 import Glibc
+import SystemPackage
 
 /// Appends records. The sampling path (`appendSnapshot`) reads straight into a preallocated buffer
 /// behind the header and writes once: no allocation, no formatting, no file creation per sample.
@@ -21,7 +21,10 @@ public final class RawLogWriter {
     /// Appends to `path`, created when missing (the benchmark's scratch logs).
     public convenience init(path: String, initialCapacity: Int = 1 << 16) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw LockstatError("\(path): cannot create raw sample log: \(SystemPackage.Errno(rawValue: errno).description)") }
+        guard fd >= 0 else {
+            throw LockstatError(
+                "\(path): cannot create raw sample log: \(SystemPackage.Errno(rawValue: errno).description)")
+        }
         self.init(fd: fd, path: path, initialCapacity: initialCapacity)
     }
 
@@ -45,8 +48,9 @@ public final class RawLogWriter {
     /// each record once and makes no write(2); kill -9 loses at most the last `period`.
     public func startBatching(period: Double = 1, level: Int32 = 1) {
         guard batch == nil, writeErrors == 0 else { return }
-        batch = ls_batch_start(fd, period, level, RawLogFormat.batchKeyframeEvery, RawLogFormat.maxBatch,
-                               RawRecordKind.compressedBatch.rawValue, RawRecordKind.compressedBatchDelta.rawValue)
+        batch = ls_batch_start(
+            fd, period, level, RawLogFormat.batchKeyframeEvery, RawLogFormat.maxBatch,
+            RawRecordKind.compressedBatch.rawValue, RawRecordKind.compressedBatchDelta.rawValue)
     }
 
     /// Writes what is staged and stops batching (after the last sample; a later record is written as it comes).
@@ -70,8 +74,9 @@ public final class RawLogWriter {
         var length = 0
         while true {
             if RawLogFormat.headerSize + length == capacity { grow() }
-            let n = pread(source, buffer + RawLogFormat.headerSize + length,
-                          capacity - RawLogFormat.headerSize - length, off_t(length))
+            let n = pread(
+                source, buffer + RawLogFormat.headerSize + length,
+                capacity - RawLogFormat.headerSize - length, off_t(length))
             if n < 0 {
                 if errno == EINTR { continue }
                 return false
@@ -84,15 +89,21 @@ public final class RawLogWriter {
     }
 
     /// Appends a record with the given payload (not for the per-tick path of file snapshots).
-    public func append(kind: RawRecordKind, stream: UInt16 = 0, tick: UInt64, time: UInt64, payload: UnsafeRawBufferPointer) {
+    public func append(
+        kind: RawRecordKind, stream: UInt16 = 0, tick: UInt64, time: UInt64, payload: UnsafeRawBufferPointer
+    ) {
         while RawLogFormat.headerSize + payload.count > capacity { grow() }
-        if payload.count > 0 { (buffer + RawLogFormat.headerSize).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        if payload.count > 0 {
+            (buffer + RawLogFormat.headerSize).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        }
         commit(kind: kind, stream: stream, tick: tick, time: time, length: payload.count)
     }
 
     public func append(kind: RawRecordKind, stream: UInt16 = 0, tick: UInt64, time: UInt64, text: String) {
         var text = text
-        text.withUTF8 { append(kind: kind, stream: stream, tick: tick, time: time, payload: UnsafeRawBufferPointer($0)) }
+        text.withUTF8 {
+            append(kind: kind, stream: stream, tick: tick, time: time, payload: UnsafeRawBufferPointer($0))
+        }
     }
 
     /// Records `count` ticks from `firstTick` on as missed.
@@ -119,7 +130,10 @@ public final class RawLogWriter {
         var crc = ls_crc32c(0, buffer, 28)
         crc = ls_crc32c(crc, buffer + RawLogFormat.headerSize, length)
         buffer.storeBytes(of: crc.littleEndian, toByteOffset: 28, as: UInt32.self)
-        guard writeErrors == 0 else { writeErrors += 1; return }
+        guard writeErrors == 0 else {
+            writeErrors += 1
+            return
+        }
         let total = RawLogFormat.headerSize + length
         if let batch {
             // The header goes to the file at once: the log is readable from the first tick on,

@@ -12,7 +12,10 @@ public struct Results: Sendable {
     /// Call stacks and what they weigh (flame graphs; compare's differential ones).
     public var stacks: [ResultStacks]
 
-    public init(tables: [ResultTable] = [], time: Column = Column(), series: [ResultSeries] = [], notes: [String] = [], stacks: [ResultStacks] = []) {
+    public init(
+        tables: [ResultTable] = [], time: Column = Column(), series: [ResultSeries] = [], notes: [String] = [],
+        stacks: [ResultStacks] = []
+    ) {
         self.tables = tables
         self.time = time
         self.series = series
@@ -20,7 +23,10 @@ public struct Results: Sendable {
         self.stacks = stacks
     }
 
-    public init(tables: [ResultTable] = [], time: [Double], series: [ResultSeries] = [], notes: [String] = [], stacks: [ResultStacks] = []) {
+    public init(
+        tables: [ResultTable] = [], time: [Double], series: [ResultSeries] = [], notes: [String] = [],
+        stacks: [ResultStacks] = []
+    ) {
         self.init(tables: tables, time: Column(time), series: series, notes: notes, stacks: stacks)
     }
 }
@@ -66,10 +72,14 @@ public struct ResultTable: Sendable {
     /// CPU and disks over the run are for compare.
     public let reported: Bool
 
-    public init(name: String, grouping: String? = nil, metrics: [ResultColumn], labels: [String], identity: [Int] = [0], defaultSort: String,
-                rows: [ResultRow] = [], whenEmpty: String? = nil, comparable: Bool = true, reported: Bool = true) {
+    public init(
+        name: String, grouping: String? = nil, metrics: [ResultColumn], labels: [String], identity: [Int] = [0],
+        defaultSort: String,
+        rows: [ResultRow] = [], whenEmpty: String? = nil, comparable: Bool = true, reported: Bool = true
+    ) {
         precondition(metrics.contains { $0.name == defaultSort }, "\(name): default sort \(defaultSort) is no metric")
-        precondition(identity.allSatisfy(labels.indices.contains) || labels.isEmpty, "\(name): identity outside the labels")
+        precondition(
+            identity.allSatisfy(labels.indices.contains) || labels.isEmpty, "\(name): identity outside the labels")
         self.name = name
         self.grouping = grouping
         self.metrics = metrics
@@ -92,7 +102,8 @@ public struct ResultTable: Sendable {
 public struct ResultRow: Sendable, Equatable {
     /// Equal labels and values, a missing value (NaN) equal to a missing one.
     public static func == (a: ResultRow, b: ResultRow) -> Bool {
-        a.labels == b.labels && a.values.count == b.values.count && zip(a.values, b.values).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+        a.labels == b.labels && a.values.count == b.values.count
+            && zip(a.values, b.values).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
     }
 
     /// In `labels` order.
@@ -140,7 +151,9 @@ public struct ResultColumn: Sendable {
     public let kind: Kind
     public let worse: Worse
 
-    public init(_ name: String, _ title: String, unit: String, kind: Kind, worse: Worse = .higher, aliases: [String] = []) {
+    public init(
+        _ name: String, _ title: String, unit: String, kind: Kind, worse: Worse = .higher, aliases: [String] = []
+    ) {
         self.name = name
         self.title = title
         self.measure = MetricUnit(unit)
@@ -165,7 +178,8 @@ public enum MetricUnit: Equatable, Sendable {
     case other(String)
 
     static let spelled: [(text: String, unit: MetricUnit)] = [
-        ("1", .count), ("", .unspecified), ("ns", .nanoseconds), ("us", .microseconds), ("ms", .milliseconds), ("s", .seconds), ("%", .percent),
+        ("1", .count), ("", .unspecified), ("ns", .nanoseconds), ("us", .microseconds), ("ms", .milliseconds),
+        ("s", .seconds), ("%", .percent),
     ]
 
     public init(_ text: String) { self = Self.spelled.first { $0.text == text }?.unit ?? .other(text) }
@@ -188,5 +202,7 @@ public struct ResultSeries: Sendable {
         self.values = values
     }
 
-    public init(name: String, unit: String, values: [Double]) { self.init(name: name, unit: unit, values: Column(values)) }
+    public init(name: String, unit: String, values: [Double]) {
+        self.init(name: name, unit: unit, values: Column(values))
+    }
 }

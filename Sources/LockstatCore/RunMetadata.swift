@@ -19,7 +19,11 @@ public struct RunMetadata: Codable, Sendable {
         public var failedWrites: Int?
 
         enum CodingKeys: String, CodingKey {
-            case name, intervalSeconds = "interval_s", samples, missedTicks = "missed_ticks", failedSamples = "failed_samples"
+            case name
+            case intervalSeconds = "interval_s"
+            case samples
+            case missedTicks = "missed_ticks"
+            case failedSamples = "failed_samples"
             case failedWrites = "failed_writes"
         }
     }
@@ -47,16 +51,24 @@ public struct RunMetadata: Codable, Sendable {
     public var notes: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case runFormat = "run_format", command, started, seconds, exitStatus = "exit_status", kernelRelease = "kernel_release"
-        case cpuModel = "cpu_model", cpus, procRoot = "proc_root", config, modules, skipped, warnings, notes
+        case runFormat = "run_format"
+        case command, started, seconds
+        case exitStatus = "exit_status"
+        case kernelRelease = "kernel_release"
+        case cpuModel = "cpu_model"
+        case cpus
+        case procRoot = "proc_root"
+        case config, modules, skipped, warnings, notes
     }
 
     /// A run.json with no key (none was written).
     public init() {}
 
     /// The run.json of a run that just ended, with this machine's kernel and CPUs.
-    init(command: [String], started: Date, seconds: Double, status: Int32, config: String, system: SystemRoot,
-         modules: [SampledModule], skipped: [(module: String, reason: String)], warnings: [String], notes: [String]) {
+    init(
+        command: [String], started: Date, seconds: Double, status: Int32, config: String, system: SystemRoot,
+        modules: [SampledModule], skipped: [(module: String, reason: String)], warnings: [String], notes: [String]
+    ) {
         var uts = utsname()
         uname(&uts)
         let formatter = ISO8601DateFormatter()
@@ -72,9 +84,11 @@ public struct RunMetadata: Codable, Sendable {
         procRoot = system.isReplay ? system.root : nil
         self.config = config
         self.modules = modules.map { m in
-            Module(name: m.name, intervalSeconds: Double(m.intervalNanoseconds) / 1e9,
-                   samples: Int(m.counters.samples.load(ordering: .relaxed)), missedTicks: Int(m.counters.missed.load(ordering: .relaxed)),
-                   failedSamples: Int(m.counters.failed.load(ordering: .relaxed)), failedWrites: Int(m.writeErrors))
+            Module(
+                name: m.name, intervalSeconds: Double(m.intervalNanoseconds) / 1e9,
+                samples: Int(m.counters.samples.load(ordering: .relaxed)),
+                missedTicks: Int(m.counters.missed.load(ordering: .relaxed)),
+                failedSamples: Int(m.counters.failed.load(ordering: .relaxed)), failedWrites: Int(m.writeErrors))
         }
         self.skipped = skipped.map { Skipped(module: $0.module, reason: $0.reason) }
         self.warnings = warnings

@@ -1,6 +1,6 @@
-import SystemPackage
 import CLockstat
 import Foundation
+import SystemPackage
 
 /// `lockstat run DIR PROGRAM ARGS...`: the whole path data takes, one call per arrow:
 /// config → test directory → presampling → program → sampler → postsampling
@@ -25,7 +25,8 @@ public enum RunPipeline {
     /// Runs and returns the program's exit status (128+N when signal N killed it).
     public static func run(_ request: RunRequest, modules available: [any LockstatModule]) throws -> Int32 {
         let console = Console(quiet: request.quiet)
-        guard let executable = Program.resolve(request.command[0], path: ProcessInfo.processInfo.environment["PATH"]) else {
+        guard let executable = Program.resolve(request.command[0], path: ProcessInfo.processInfo.environment["PATH"])
+        else {
             throw LockstatError("\(request.command[0]): command not found", exitCode: 127)
         }
         let dir = TestDirectory(request.directory)
@@ -95,14 +96,17 @@ public enum RunPipeline {
         } catch {
             failures.append("\(error) (the raw samples are kept; `lockstat parse \(request.directory)` retries)")
         }
-        let metadata = RunMetadata(command: request.command, started: started, seconds: Double(end - start) / 1e9, status: status,
-                                   config: request.config.rendered(), system: request.system, modules: sampled, skipped: skipped,
-                                   warnings: console.warnings, notes: notes)
+        let metadata = RunMetadata(
+            command: request.command, started: started, seconds: Double(end - start) / 1e9, status: status,
+            config: request.config.rendered(), system: request.system, modules: sampled, skipped: skipped,
+            warnings: console.warnings, notes: notes)
         do {
             try dir.write(RunMetadata.fileName, JSON.encode(metadata.value))
             written.append(RunMetadata.fileName)
         } catch { failures.append("\(error)") }
-        do { try dir.addToManifest(["lockstat.config", "cmd", "output", RunMetadata.fileName]) } catch { failures.append("\(error)") }
+        do { try dir.addToManifest(["lockstat.config", "cmd", "output", RunMetadata.fileName]) } catch {
+            failures.append("\(error)")
+        }
         // The page last: it shows run.json.
         do {
             try GraphStep.writePage(dir, models: models)
@@ -110,11 +114,14 @@ public enum RunPipeline {
         } catch { failures.append("\(error)") }
         // Under sudo the files this run made are the invoking user's (nothing that was there before).
         do { try Privileges.giveToInvokingUser(dir) } catch { console.warn("\(error)") }
-        console.summary(RunSummary(seconds: Double(end - start) / 1e9, modules: sampled, notes: notes, files: written,
-                                   directory: request.directory, status: status))
+        console.summary(
+            RunSummary(
+                seconds: Double(end - start) / 1e9, modules: sampled, notes: notes, files: written,
+                directory: request.directory, status: status))
         guard failures.isEmpty else {
             for f in failures { console.error("recording failed: \(f)") }
-            console.error("the program exited with status \(status); lockstat exits 125 because the recording is incomplete")
+            console.error(
+                "the program exited with status \(status); lockstat exits 125 because the recording is incomplete")
             return RunPipeline.recordingFailed
         }
         return status
@@ -131,8 +138,10 @@ public enum RunPipeline {
     }
 
     /// presampling of every configured module that can run here; the others are skipped with one line why.
-    static func startModules(_ request: RunRequest, dir: TestDirectory, modules: [any LockstatModule], console: Console,
-                             skipped: (String, String) -> Void) -> [SampledModule] {
+    static func startModules(
+        _ request: RunRequest, dir: TestDirectory, modules: [any LockstatModule], console: Console,
+        skipped: (String, String) -> Void
+    ) -> [SampledModule] {
         var sampled = [SampledModule]()
         for name in request.config.modules {
             guard let module = modules.first(where: { $0.name == name }) else { continue }
@@ -142,13 +151,20 @@ public enum RunPipeline {
                 continue
             }
             do {
-                let log = RawLogWriter(fd: try dir.createFile("samples/\(name).log", mode: 0o600), path: dir.rawLog(name))
-                let context = RecordingContext(system: request.system, config: request.config, directory: dir, log: log,
-                                               warn: console.warn)
+                let log = RawLogWriter(
+                    fd: try dir.createFile("samples/\(name).log", mode: 0o600), path: dir.rawLog(name))
+                let context = RecordingContext(
+                    system: request.system, config: request.config, directory: dir, log: log,
+                    warn: console.warn)
                 do {
                     let recorder = try module.presampling(context)
-                    sampled.append(SampledModule(name: name, interval: request.config.interval(for: name, moduleDefault: module.defaultInterval(for: request.config, on: request.system)),
-                                                 sharesThread: module.samplesCheaply, recorder: recorder, log: log))
+                    sampled.append(
+                        SampledModule(
+                            name: name,
+                            interval: request.config.interval(
+                                for: name,
+                                moduleDefault: module.defaultInterval(for: request.config, on: request.system)),
+                            sharesThread: module.samplesCheaply, recorder: recorder, log: log))
                 } catch {
                     // A module that never sampled has no raw log: parse gives it None, as the original did.
                     dir.remove("samples/\(name).log")
@@ -175,13 +191,17 @@ struct RunSummary {
     var text: String {
         var lines = [String(format: "lockstat: %.2f s, program exit status %d", seconds, status)]
         for s in modules {
-            let missed = s.counters.missed.load(ordering: .relaxed), failed = s.counters.failed.load(ordering: .relaxed)
-            var line = "  \(s.name): \(s.counters.samples.load(ordering: .relaxed)) samples every \(Double(s.intervalNanoseconds) / 1e9) s, \(missed) missed ticks"
+            let missed = s.counters.missed.load(ordering: .relaxed)
+            let failed = s.counters.failed.load(ordering: .relaxed)
+            var line =
+                "  \(s.name): \(s.counters.samples.load(ordering: .relaxed)) samples every \(Double(s.intervalNanoseconds) / 1e9) s, \(missed) missed ticks"
             if failed > 0 { line += ", \(failed) failed samples" }
             if s.writeErrors > 0 { line += ", \(s.writeErrors) failed writes" }
             lines.append(line)
         }
-        if files.first == RunPage.fileName { lines.insert("  open \(directory)/\(RunPage.fileName): the whole run on one page", at: 1) }
+        if files.first == RunPage.fileName {
+            lines.insert("  open \(directory)/\(RunPage.fileName): the whole run on one page", at: 1)
+        }
         lines += notes.map { "  " + $0 }
         lines.append("  wrote in \(directory): " + files.joined(separator: " "))
         return lines.joined(separator: "\n")

@@ -22,19 +22,27 @@ public struct RunGroup {
     public let failed: [(directory: String, status: Int32)]
 
     /// Every run of `path`, its results decoded with the modules `modules(runDirectory)` names.
-    public static func load(_ path: String, modules: (String) throws -> [any LockstatModule], warnings: inout [String]) throws -> RunGroup {
+    public static func load(
+        _ path: String, modules: (String) throws -> [any LockstatModule], warnings: inout [String]
+    ) throws -> RunGroup {
         let dir = TestDirectory(path)
         let members = try RunSet.members(dir)
         let isSet = !members.isEmpty
-        var runs = [Run](), failed = [(directory: String, status: Int32)]()
+        var runs = [Run]()
+        var failed = [(directory: String, status: Int32)]()
         for runPath in isSet ? members.map({ path + "/" + $0 }) : [path] {
             let run = TestDirectory(runPath)
             let metadata = RunMetadata.read(run)
             let status = Int32(clamping: metadata.exitStatus ?? 0)
-            guard status == 0 else { failed.append((runPath, status)); continue }
+            guard status == 0 else {
+                failed.append((runPath, status))
+                continue
+            }
             let models = try loadModels(run, modules: try modules(runPath), warnings: &warnings)
-            runs.append(Run(directory: runPath, seconds: metadata.seconds ?? .nan, status: status, metadata: metadata,
-                            results: models.map { ($0.module, $0.model.results) }))
+            runs.append(
+                Run(
+                    directory: runPath, seconds: metadata.seconds ?? .nan, status: status, metadata: metadata,
+                    results: models.map { ($0.module, $0.model.results) }))
         }
         return RunGroup(path: path, isSet: isSet, runs: runs, failed: failed)
     }
@@ -59,8 +67,9 @@ public enum RunSet {
         let runs = numbered.sorted { $0.number < $1.number }.map(\.name)
             .filter { FileReader.check(dir.file($0 + "/lockstat.config")) == nil }
         guard runs.count <= maxRuns else {
-            throw LockstatError("\(dir.path): holds more than \(maxRuns) numbered run folders and no \(summaryName) " +
-                                "(the most a set holds)")
+            throw LockstatError(
+                "\(dir.path): holds more than \(maxRuns) numbered run folders and no \(summaryName) "
+                    + "(the most a set holds)")
         }
         return runs
     }
@@ -84,7 +93,8 @@ public enum RunSet {
             return .success(())
         }
         guard case .success = read, let runsText = scanner.values["runs"],
-              let runs = try? JSONSerialization.jsonObject(with: Data(runsText)) as? [[String: Any]] else { return nil }
+            let runs = try? JSONSerialization.jsonObject(with: Data(runsText)) as? [[String: Any]]
+        else { return nil }
         let warmup = scanner.values["warmup_runs"].flatMap {
             try? JSONSerialization.jsonObject(with: Data($0), options: .fragmentsAllowed) as? Int
         }
@@ -97,7 +107,8 @@ public enum RunSet {
                 throw LockstatError("\(file): run \(i + 1) has no directory name")
             }
             guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\0") else {
-                throw LockstatError("\(file): run '\(name)' is not a plain folder name inside the set (no '/', '.' or '..')")
+                throw LockstatError(
+                    "\(file): run '\(name)' is not a plain folder name inside the set (no '/', '.' or '..')")
             }
             guard folders.contains(name) else {
                 throw LockstatError("\(file): run '\(name)' is not a folder of the set (missing, or a symlink)")
@@ -126,12 +137,17 @@ public enum RunSet {
     /// DIR/set.json and DIR/set.pickle: the runs (durations, exit statuses, which count), and
     /// per row of every table its value in each counted run (counts and times missing from a
     /// run are 0 there; other kinds None) and their median.
-    public static func writeSummary(_ dir: TestDirectory, members: [Member], warmup: Int, modules: (String) throws -> [any LockstatModule],
-                                    warnings: inout [String]) throws {
+    public static func writeSummary(
+        _ dir: TestDirectory, members: [Member], warmup: Int, modules: (String) throws -> [any LockstatModule],
+        warnings: inout [String]
+    ) throws {
         var runs = [[(module: String, results: Results)]]()
         for m in members where m.counted {
             let run = TestDirectory(dir.file(m.directory))
-            runs.append(try loadModels(run, modules: try modules(run.path), warnings: &warnings).map { ($0.module, $0.model.results) })
+            runs.append(
+                try loadModels(run, modules: try modules(run.path), warnings: &warnings).map {
+                    ($0.module, $0.model.results)
+                })
         }
         var tables = [(String, PyValue)]()
         for (module, names) in tableNames(runs) {
@@ -139,28 +155,54 @@ public enum RunSet {
             for name in names {
                 let perRun = runs.map { $0.first { $0.module == module }?.results.tables.first { $0.name == name } }
                 guard let schema = perRun.compactMap({ $0 }).first else { continue }
-                var keys = [[String]](), seen = Set<[String]>()
-                for table in perRun.compactMap({ $0 }) { for row in table.rows where seen.insert(row.key(in: table)).inserted { keys.append(row.key(in: table)) } }
+                var keys = [[String]]()
+                var seen = Set<[String]>()
+                for table in perRun.compactMap({ $0 }) {
+                    for row in table.rows where seen.insert(row.key(in: table)).inserted {
+                        keys.append(row.key(in: table))
+                    }
+                }
                 let rows = keys.map { labels -> PyValue in
                     let metrics = schema.metrics.enumerated().map { k, column -> (String, PyValue) in
                         let values = perRun.map { table -> Double in
-                            table.flatMap { t in t.rows.first { $0.key(in: t) == labels } }?.values[k] ?? (column.kind == .count || column.kind == .time ? 0 : .nan)
+                            table.flatMap { t in t.rows.first { $0.key(in: t) == labels } }?.values[k]
+                                ?? (column.kind == .count || column.kind == .time ? 0 : .nan)
                         }
-                        return (column.name, .stringDict([("values", .series(values)), ("median", .float(Statistics.median(values.filter { !$0.isNaN })))]))
+                        return (
+                            column.name,
+                            .stringDict([
+                                ("values", .series(values)),
+                                ("median", .float(Statistics.median(values.filter { !$0.isNaN }))),
+                            ])
+                        )
                     }
                     return .stringDict([("labels", .strings(labels)), ("metrics", .stringDict(metrics))])
                 }
-                entries.append((name, .stringDict([("labels", .strings(schema.identity.map { schema.labels[$0] })), ("metrics", .strings(schema.metrics.map(\.name))),
-                                                   ("units", .strings(schema.metrics.map(\.unit))), ("rows", .list(rows))])))
+                entries.append(
+                    (
+                        name,
+                        .stringDict([
+                            ("labels", .strings(schema.identity.map { schema.labels[$0] })),
+                            ("metrics", .strings(schema.metrics.map(\.name))),
+                            ("units", .strings(schema.metrics.map(\.unit))), ("rows", .list(rows)),
+                        ])
+                    ))
             }
             tables.append((module, .stringDict(entries)))
         }
         let summary = PyValue.stringDict([
             (SamplesFormat.key, .int(1)),
-            ("runs", .list(members.map { m in
-                .stringDict([("directory", .string(m.directory)), ("exit_status", .int(Int64(m.status))), ("seconds", .float(m.seconds)),
-                             ("counted", .bool(m.counted))])
-            })),
+            (
+                "runs",
+                .list(
+                    members.map { m in
+                        .stringDict([
+                            ("directory", .string(m.directory)), ("exit_status", .int(Int64(m.status))),
+                            ("seconds", .float(m.seconds)),
+                            ("counted", .bool(m.counted)),
+                        ])
+                    })
+            ),
             ("warmup_runs", .int(Int64(warmup))),
             ("tables", .stringDict(tables)),
         ])
@@ -170,26 +212,37 @@ public enum RunSet {
     }
 
     /// The summary again from the runs as they are now (after `lockstat parse` of each).
-    public static func rewriteSummary(_ dir: TestDirectory, modules: (String) throws -> [any LockstatModule], warnings: inout [String]) throws {
+    public static func rewriteSummary(
+        _ dir: TestDirectory, modules: (String) throws -> [any LockstatModule], warnings: inout [String]
+    ) throws {
         guard let listing = try listing(dir) else {
             throw LockstatError("\(dir.file(summaryName)): missing or unreadable: not a repeat set's directory")
         }
         let members = listing.runs.map { name, r -> Member in
             let status = Int32(r["exit_status"] as? Int ?? 1)
-            return Member(directory: name, status: status, seconds: r["seconds"] as? Double ?? .nan, counted: r["counted"] as? Bool ?? (status == 0))
+            return Member(
+                directory: name, status: status, seconds: r["seconds"] as? Double ?? .nan,
+                counted: r["counted"] as? Bool ?? (status == 0))
         }
         try writeSummary(dir, members: members, warmup: listing.warmup, modules: modules, warnings: &warnings)
     }
 
     /// The runs' folders of a set, counted or not (for parse, graph and report of a set).
-    public static func runFolders(_ path: String) throws -> [String] { try members(TestDirectory(path)).map { path + "/" + $0 } }
+    public static func runFolders(_ path: String) throws -> [String] {
+        try members(TestDirectory(path)).map { path + "/" + $0 }
+    }
 
     /// Modules and their table names in the order the runs have them.
     static func tableNames(_ runs: [[(module: String, results: Results)]]) -> [(String, [String])] {
         var order = [(String, [String])]()
         for run in runs {
             for m in run {
-                let i = order.firstIndex { $0.0 == m.module } ?? { order.append((m.module, [])); return order.count - 1 }()
+                let i =
+                    order.firstIndex { $0.0 == m.module }
+                    ?? {
+                        order.append((m.module, []))
+                        return order.count - 1
+                    }()
                 for t in m.results.tables where !order[i].1.contains(t.name) { order[i].1.append(t.name) }
             }
         }
@@ -216,9 +269,16 @@ struct SummaryScanner {
     var finished: Bool { values.count == Self.wanted.count || closed }
 
     mutating func take(_ byte: UInt8) throws {
-        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        let quote = UInt8(ascii: "\"")
+        let backslash = UInt8(ascii: "\\")
         if inString {
-            if escaped { escaped = false } else if byte == backslash { escaped = true } else if byte == quote { inString = false }
+            if escaped {
+                escaped = false
+            } else if byte == backslash {
+                escaped = true
+            } else if byte == quote {
+                inString = false
+            }
             if depth == 1 && !inValue && inString {
                 if key.count < 16 { key.append(byte) } else { keyTooLong = true }
             }
@@ -230,7 +290,10 @@ struct SummaryScanner {
             return
         case quote:
             inString = true
-            if depth == 1 && !inValue { key = []; keyTooLong = false }
+            if depth == 1 && !inValue {
+                key = []
+                keyTooLong = false
+            }
         case UInt8(ascii: ":") where depth == 1 && !inValue:
             inValue = true
             let name = String(decoding: key, as: UTF8.self)
@@ -240,13 +303,18 @@ struct SummaryScanner {
             inValue = false
             if let done = kept { values[done.key] = done.text }
             kept = nil
-            if byte == UInt8(ascii: "}") { depth = 0; closed = true }
+            if byte == UInt8(ascii: "}") {
+                depth = 0
+                closed = true
+            }
             return
         case UInt8(ascii: "{"), UInt8(ascii: "["):
             depth += 1
             if kept?.key == "runs" {
                 // The list is depth 2, its entries depth 3, holding names, numbers and booleans.
-                guard depth <= 3 else { throw LockstatError("\(file): runs: an entry holds more than names and numbers") }
+                guard depth <= 3 else {
+                    throw LockstatError("\(file): runs: an entry holds more than names and numbers")
+                }
                 if depth == 3 {
                     runs += 1
                     guard runs <= RunSet.maxRuns else {
@@ -267,8 +335,9 @@ struct SummaryScanner {
         kept!.text.append(byte)
         guard kept!.text.count > kept!.budget else { return }
         let (key, budget) = (kept!.key, kept!.budget)
-        throw LockstatError(key == "runs"
-            ? "\(file): its runs list is longer than \(budget >> 20) MB (a set holds at most \(RunSet.maxRuns) runs)"
-            : "\(file): \(key) is longer than \(budget) bytes")
+        throw LockstatError(
+            key == "runs"
+                ? "\(file): its runs list is longer than \(budget >> 20) MB (a set holds at most \(RunSet.maxRuns) runs)"
+                : "\(file): \(key) is longer than \(budget) bytes")
     }
 }

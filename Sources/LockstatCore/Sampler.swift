@@ -130,9 +130,11 @@ public final class SamplingThread: @unchecked Sendable {
         clock_gettime(CLOCK_REALTIME, &wall)
         let realtime = UInt64(wall.tv_sec) &* 1_000_000_000 &+ UInt64(wall.tv_nsec) &- (ls_monotonic_ns() &- start)
         for m in members {
-            m.log.append(kind: .header, tick: 0, time: start,
-                         text: "module \(m.name)\nformat \(RawLogFormat.version)\ninterval_ns \(intervalNanoseconds)\nstart_ns \(start)\n" +
-                               "start_realtime_ns \(realtime)\n")
+            m.log.append(
+                kind: .header, tick: 0, time: start,
+                text:
+                    "module \(m.name)\nformat \(RawLogFormat.version)\ninterval_ns \(intervalNanoseconds)\nstart_ns \(start)\n"
+                    + "start_realtime_ns \(realtime)\n")
         }
         started = true
         let thread = Thread { [self] in

@@ -55,22 +55,35 @@ final class Scraper: @unchecked Sendable {
     private func ownFamilies() -> [MetricFamily] {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        let cpu =
+            Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+                usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         var rss = 0.0
-        if case .success(let statm) = FileReader.readText("/proc/self/statm"), let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) {
+        if case .success(let statm) = FileReader.readText("/proc/self/statm"),
+            let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+        {
             rss = pages * Double(sysconf(Int32(_SC_PAGESIZE)))
         }
         return [
-            MetricFamily(name: "lockstat_process_cpu_seconds", kind: .counter, unit: "seconds", help: "CPU time lockstat serve used, all threads (getrusage)",
-                         labels: [], points: [MetricPoint(labels: [], value: cpu)]),
-            MetricFamily(name: "lockstat_process_resident_memory_bytes", kind: .gauge, unit: "bytes", help: "lockstat serve's resident memory (/proc/self/statm)",
-                         labels: [], points: [MetricPoint(labels: [], value: rss)]),
-            MetricFamily(name: "lockstat_scrapes", kind: .counter, help: "Scrapes answered, this one included", labels: [],
-                         points: [MetricPoint(labels: [], value: Double(scrapes))]),
-            MetricFamily(name: "lockstat_scrape_cpu_seconds", kind: .counter, unit: "seconds", help: "CPU time the scrapes before this one took",
-                         labels: [], points: [MetricPoint(labels: [], value: Double(scrapeCPUNanoseconds) / 1e9)]),
-            MetricFamily(name: "lockstat_rows_beyond_cap", kind: .gauge, help: "Rows counted in other series because their family reached serve.max_series",
-                         labels: [], points: [MetricPoint(labels: [], value: Double(exposed.rowsBeyondCap))]),
+            MetricFamily(
+                name: "lockstat_process_cpu_seconds", kind: .counter, unit: "seconds",
+                help: "CPU time lockstat serve used, all threads (getrusage)",
+                labels: [], points: [MetricPoint(labels: [], value: cpu)]),
+            MetricFamily(
+                name: "lockstat_process_resident_memory_bytes", kind: .gauge, unit: "bytes",
+                help: "lockstat serve's resident memory (/proc/self/statm)",
+                labels: [], points: [MetricPoint(labels: [], value: rss)]),
+            MetricFamily(
+                name: "lockstat_scrapes", kind: .counter, help: "Scrapes answered, this one included", labels: [],
+                points: [MetricPoint(labels: [], value: Double(scrapes))]),
+            MetricFamily(
+                name: "lockstat_scrape_cpu_seconds", kind: .counter, unit: "seconds",
+                help: "CPU time the scrapes before this one took",
+                labels: [], points: [MetricPoint(labels: [], value: Double(scrapeCPUNanoseconds) / 1e9)]),
+            MetricFamily(
+                name: "lockstat_rows_beyond_cap", kind: .gauge,
+                help: "Rows counted in other series because their family reached serve.max_series",
+                labels: [], points: [MetricPoint(labels: [], value: Double(exposed.rowsBeyondCap))]),
         ]
     }
 

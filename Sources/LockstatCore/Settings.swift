@@ -9,7 +9,8 @@ public struct Setting<Settings> {
 
     /// One of an enum's words, offered in the order of its cases.
     public static func choice<Choice: RawRepresentable & CaseIterable>(
-        _ key: String, _ path: WritableKeyPath<Settings, Choice>) -> Setting where Choice.RawValue == String {
+        _ key: String, _ path: WritableKeyPath<Settings, Choice>
+    ) -> Setting where Choice.RawValue == String {
         Setting(key: key, accepts: .choice(Choice.allCases.map(\.rawValue))) { settings, text in
             if let choice = Choice(rawValue: text) { settings[keyPath: path] = choice }
         }
@@ -23,14 +24,18 @@ public struct Setting<Settings> {
     }
 
     /// A whole number in `range`.
-    public static func integer(_ key: String, _ path: WritableKeyPath<Settings, Int>, _ range: ClosedRange<Int>) -> Setting {
+    public static func integer(
+        _ key: String, _ path: WritableKeyPath<Settings, Int>, _ range: ClosedRange<Int>
+    ) -> Setting {
         Setting(key: key, accepts: .integer(range)) { settings, text in
             if let value = Int(text) { settings[keyPath: path] = value }
         }
     }
 
     /// Seconds in `range`.
-    public static func seconds(_ key: String, _ path: WritableKeyPath<Settings, Double>, _ range: ClosedRange<Double>) -> Setting {
+    public static func seconds(
+        _ key: String, _ path: WritableKeyPath<Settings, Double>, _ range: ClosedRange<Double>
+    ) -> Setting {
         Setting(key: key, accepts: .seconds(range)) { settings, text in
             if let value = Double(text) { settings[keyPath: path] = value }
         }

@@ -22,7 +22,11 @@ public struct StackProfile {
         public var file: String
         public var buildID: String
         public init(start: UInt64, limit: UInt64, offset: UInt64, file: String, buildID: String) {
-            self.start = start; self.limit = limit; self.offset = offset; self.file = file; self.buildID = buildID
+            self.start = start
+            self.limit = limit
+            self.offset = offset
+            self.file = file
+            self.buildID = buildID
         }
 
         /// The kernel's own code, under perf's name; its functions come from kallsyms (or a vmlinux).
@@ -36,7 +40,9 @@ public struct StackProfile {
         public var function: String
         public var mapping: Mapping?
         public init(address: UInt64, function: String, mapping: Mapping?) {
-            self.address = address; self.function = function; self.mapping = mapping
+            self.address = address
+            self.function = function
+            self.mapping = mapping
         }
     }
 
@@ -71,7 +77,8 @@ public struct StackProfile {
 
     /// profile.proto's message, gzip-compressed, as pprof, Pyroscope and Parca read it.
     public func encoded() throws -> [UInt8] {
-        var strings = [""], stringIndex = ["": Int64(0)]
+        var strings = [""]
+        var stringIndex = ["": Int64(0)]
         func string(_ s: String) -> Int64 {
             if let i = stringIndex[s] { return i }
             stringIndex[s] = Int64(strings.count)
@@ -91,7 +98,9 @@ public struct StackProfile {
         profile.timeNanos = timeNanos
         profile.durationNanos = durationNanos
         // ids start at 1: 0 means "none" in profile.proto.
-        var mappings = [Mapping: UInt64](), functions = [String: UInt64](), locations = [Frame: UInt64]()
+        var mappings = [Mapping: UInt64]()
+        var functions = [String: UInt64]()
+        var locations = [Frame: UInt64]()
         func mappingID(_ m: Mapping) -> UInt64 {
             if let id = mappings[m] { return id }
             var mapping = Perftools_Profiles_Mapping()
@@ -111,7 +120,10 @@ public struct StackProfile {
         for sample in samples {
             var s = Perftools_Profiles_Sample()
             for frame in sample.frames {
-                if let id = locations[frame] { s.locationID.append(id); continue }
+                if let id = locations[frame] {
+                    s.locationID.append(id)
+                    continue
+                }
                 var location = Perftools_Profiles_Location()
                 location.id = UInt64(locations.count + 1)
                 location.address = frame.address

@@ -13,9 +13,11 @@ public enum Statistics {
     /// x(k) and x(n+1−k) with k the largest for which P(Bin(n, ½) < k) ≤ 2.5 %; nil below 6
     /// values, where no such k exists.
     public static func medianInterval(_ values: [Double], confidence: Double = 0.95) -> (low: Double, high: Double)? {
-        let v = values.sorted(), n = v.count
+        let v = values.sorted()
+        let n = v.count
         guard n >= 6 else { return nil }
-        var k = 0, tail = 0.0
+        var k = 0
+        var tail = 0.0
         while k < n {
             let next = tail + binomial(n, k) / pow(2, Double(n))
             if next > (1 - confidence) / 2 { break }
@@ -37,17 +39,23 @@ public enum Statistics {
     /// at most 50 values, else the normal approximation with the tie correction and a
     /// continuity correction. nil when either side is empty.
     public static func mannWhitneyP(_ a: [Double], _ b: [Double]) -> Double? {
-        let n1 = a.count, n2 = b.count
+        let n1 = a.count
+        let n2 = b.count
         guard n1 > 0, n2 > 0 else { return nil }
         // Ranks of the pooled values, ties sharing their mean rank.
         let pooled = (a.map { ($0, 0) } + b.map { ($0, 1) }).sorted { $0.0 < $1.0 }
-        var ranks = [Double](repeating: 0, count: pooled.count), tieTerm = 0.0, hasTies = false
+        var ranks = [Double](repeating: 0, count: pooled.count)
+        var tieTerm = 0.0
+        var hasTies = false
         var i = 0
         while i < pooled.count {
             var j = i
             while j + 1 < pooled.count && pooled[j + 1].0 == pooled[i].0 { j += 1 }
             let t = Double(j - i + 1)
-            if t > 1 { hasTies = true; tieTerm += t * t * t - t }
+            if t > 1 {
+                hasTies = true
+                tieTerm += t * t * t - t
+            }
             for k in i...j { ranks[k] = Double(i + j + 2) / 2 }
             i = j + 1
         }
@@ -59,7 +67,8 @@ public enum Statistics {
             let counts = uDistribution(n1, n2)
             let total = counts.reduce(0, +)
             let k = Int(u.rounded())
-            let low = counts[0...k].reduce(0, +) / total, high = counts[k...].reduce(0, +) / total
+            let low = counts[0...k].reduce(0, +) / total
+            let high = counts[k...].reduce(0, +) / total
             return min(1, 2 * min(low, high))
         }
         let n = Double(n1 + n2)
@@ -92,7 +101,8 @@ public enum Statistics {
     /// comparing each with α controls the family-wise error over all of them.
     public static func holm(_ p: [Double?]) -> [Double?] {
         let present = p.enumerated().compactMap { i, v in v.map { (i, $0) } }.sorted { $0.1 < $1.1 }
-        var adjusted = [Double?](repeating: nil, count: p.count), running = 0.0
+        var adjusted = [Double?](repeating: nil, count: p.count)
+        var running = 0.0
         for (rank, (i, value)) in present.enumerated() {
             running = max(running, min(1, value * Double(present.count - rank)))
             adjusted[i] = running

@@ -1,5 +1,5 @@
-import SystemPackage
 import Glibc
+import SystemPackage
 
 /// Where the kernel's files are: `/` normally, or a replay tree given by `--proc-root`
 /// (every /proc and /sys path is looked up under it).
@@ -19,8 +19,9 @@ public struct SystemRoot: Sendable, Equatable {
     /// The CPU as /proc/cpuinfo's first `model name` line names it; "unknown" without one.
     public var cpuModel: String {
         guard case .success(let text) = FileReader.readText(path("/proc/cpuinfo")),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-              let value = line.split(separator: ":", maxSplits: 1).last else { return "unknown" }
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+            let value = line.split(separator: ":", maxSplits: 1).last
+        else { return "unknown" }
         return String(value.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 }
@@ -88,12 +89,17 @@ public enum FileReader {
                 while count < capacity {
                     let n: Int
                     do {
-                        n = try FileDescriptor(rawValue: fd).read(into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[count...]))
+                        n = try FileDescriptor(rawValue: fd).read(
+                            into: UnsafeMutableRawBufferPointer(
+                                rebasing: UnsafeMutableRawBufferPointer(buffer)[count...]))
                     } catch {
                         failed = (error as? SystemPackage.Errno)?.rawValue ?? EIO
                         return
                     }
-                    if n == 0 { reachedEnd = true; return }
+                    if n == 0 {
+                        reachedEnd = true
+                        return
+                    }
                     count += n
                 }
             }
@@ -119,7 +125,9 @@ public enum FileReader {
     public static func check(_ path: String) -> Failure? {
         switch openRegular(path) {
         case .failure(let f): return f
-        case .success(let fd): close(fd); return nil
+        case .success(let fd):
+            close(fd)
+            return nil
         }
     }
 

@@ -15,24 +15,33 @@ public struct TableReport {
         modules.flatMap { m -> [(module: String, notes: [String], table: ResultTable)] in
             let groupings = m.results.tables.compactMap(\.grouping)
             let chosen = by.flatMap { groupings.contains($0) ? $0 : nil } ?? groupings.first
-            return m.results.tables.filter { $0.reported && ($0.grouping == nil || $0.grouping == chosen) }.map { (m.module, m.results.notes, $0) }
+            return m.results.tables.filter { $0.reported && ($0.grouping == nil || $0.grouping == chosen) }.map {
+                (m.module, m.results.notes, $0)
+            }
         }
     }
 
     public func render(sort: String?, by: String?, top: Int) throws -> String {
         let groupings = modules.flatMap { $0.results.tables.filter(\.reported).compactMap(\.grouping) }
         if let by, !groupings.contains(by) {
-            throw LockstatError.usage("--by: unknown grouping '\(by)'; " + (groupings.isEmpty ? "this run's tables have none" : "one of " + groupings.joined(separator: ", ")))
+            throw LockstatError.usage(
+                "--by: unknown grouping '\(by)'; "
+                    + (groupings.isEmpty
+                        ? "this run's tables have none" : "one of " + groupings.joined(separator: ", ")))
         }
         let tables = shown(by: by)
         if let sort, !tables.contains(where: { $0.table.metric(sort) != nil || $0.table.labels.contains(sort) }) {
             let names = Dictionary(grouping: tables, by: \.module)
-            throw LockstatError.usage("--sort: unknown key '\(sort)'; " + tables.map { t in
-                (names[t.module]!.count == 1 ? t.module : "\(t.module) \(t.table.name)") + ": " + Self.sortKeys(t.table).joined(separator: ", ")
-            }.joined(separator: "; "))
+            throw LockstatError.usage(
+                "--sort: unknown key '\(sort)'; "
+                    + tables.map { t in
+                        (names[t.module]!.count == 1 ? t.module : "\(t.module) \(t.table.name)") + ": "
+                            + Self.sortKeys(t.table).joined(separator: ", ")
+                    }.joined(separator: "; "))
         }
         // A blank line between tables; a module's notes above its first table.
-        var out = "", lastModule: String?
+        var out = ""
+        var lastModule: String?
         for t in tables {
             if !out.isEmpty { out += "\n" }
             if t.module != lastModule, !t.notes.isEmpty { out += t.notes.joined(separator: "\n") + "\n\n" }
@@ -60,11 +69,17 @@ public struct TableReport {
         }
         let widths = header.indices.map { k in lines.map { $0[k].count }.max() ?? 0 }
         let m = table.metrics.count
-        var text = lines.map { cells in
-            let metrics = (0..<m).map { String(repeating: " ", count: widths[$0] - cells[$0].count) + cells[$0] }
-            let labels = (m..<cells.count).map { k in k == cells.count - 1 ? cells[k] : cells[k] + String(repeating: " ", count: widths[k] - cells[k].count) }
-            return (metrics.joined(separator: "  ") + (labels.isEmpty ? "" : "   " + labels.joined(separator: "   "))).trailingSpacesRemoved
-        }.joined(separator: "\n") + "\n"
+        var text =
+            lines.map { cells in
+                let metrics = (0..<m).map { String(repeating: " ", count: widths[$0] - cells[$0].count) + cells[$0] }
+                let labels = (m..<cells.count).map { k in
+                    k == cells.count - 1
+                        ? cells[k] : cells[k] + String(repeating: " ", count: widths[k] - cells[k].count)
+                }
+                return
+                    (metrics.joined(separator: "  ") + (labels.isEmpty ? "" : "   " + labels.joined(separator: "   ")))
+                    .trailingSpacesRemoved
+            }.joined(separator: "\n") + "\n"
         if rows.isEmpty { text += "(no rows\(table.whenEmpty.map { ": " + $0 } ?? ""))\n" }
         return text
     }
@@ -76,12 +91,15 @@ public struct TableReport {
         }
         let k = key.flatMap(table.metric) ?? table.metric(table.defaultSort)!
         func value(_ row: ResultRow) -> Double { row.values[k].isNaN ? -.infinity : row.values[k] }
-        return table.rows.sorted { a, b in value(a) != value(b) ? value(a) > value(b) : a.labels.lexicographicallyPrecedes(b.labels) }
+        return table.rows.sorted { a, b in
+            value(a) != value(b) ? value(a) > value(b) : a.labels.lexicographicallyPrecedes(b.labels)
+        }
     }
 
     /// The title, with the unit where the cells do not show it.
     static func heading(_ column: ResultColumn) -> String {
-        column.unit == "1" || column.unit == "%" || Durations.secondsPer(column.unit) != nil ? column.title : "\(column.title) (\(column.unit))"
+        column.unit == "1" || column.unit == "%" || Durations.secondsPer(column.unit) != nil
+            ? column.title : "\(column.title) (\(column.unit))"
     }
 
     /// A value as its kind and unit say: counts whole, times auto-scaled with their unit.
@@ -91,7 +109,8 @@ public struct TableReport {
         switch column.kind {
         case .count, .time: return String(format: "%.0f", value)
         case .percent: return String(format: "%.2f %%", value)
-        case .rate, .gauge: return String(format: value == value.rounded() && abs(value) < 1e15 ? "%.0f" : "%.2f", value)
+        case .rate, .gauge:
+            return String(format: value == value.rounded() && abs(value) < 1e15 ? "%.0f" : "%.2f", value)
         }
     }
 }

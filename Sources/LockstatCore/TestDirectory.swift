@@ -1,5 +1,5 @@
-import SystemPackage
 import Glibc
+import SystemPackage
 
 /// The test directory of one run: `lockstat.config`, `cmd`, `output`, `samples/`, `samples.pickle`,
 /// `samples.json` and the graphs. `.lockstat-files` lists what the run wrote, so the next run in
@@ -66,10 +66,13 @@ public final class TestDirectory {
         let err = errno
         var st = stat()
         if lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK {
-            throw LockstatError("\(path): is a symlink; lockstat writes only into a real directory (give the path it points to)")
+            throw LockstatError(
+                "\(path): is a symlink; lockstat writes only into a real directory (give the path it points to)")
         }
         switch err {
-        case ELOOP: throw LockstatError("\(path): is a symlink; lockstat writes only into a real directory (give the path it points to)")
+        case ELOOP:
+            throw LockstatError(
+                "\(path): is a symlink; lockstat writes only into a real directory (give the path it points to)")
         case ENOTDIR: throw LockstatError("\(path): exists and is not a directory")
         case ENOENT: throw LockstatError("\(path): no such directory")
         default: throw LockstatError("\(path): cannot open: \(LastError.text)")
@@ -81,7 +84,9 @@ public final class TestDirectory {
         let st = try status()
         let invoker = InvokingUser.current
         if st.st_uid != 0 && st.st_uid != invoker.uid && st.st_uid != geteuid() {
-            throw LockstatError("\(path): belongs to uid \(st.st_uid), not to root or to you: lockstat refuses to write into a directory someone else controls; choose a directory of your own")
+            throw LockstatError(
+                "\(path): belongs to uid \(st.st_uid), not to root or to you: lockstat refuses to write into a directory someone else controls; choose a directory of your own"
+            )
         }
     }
 
@@ -144,13 +149,17 @@ public final class TestDirectory {
             if lstat(path, &st) != 0 && errno == ENOENT { return }
             try openDescriptor()
         }
-        let marks = [("run", "run.json"), ("run", Self.samplesName), ("run", "samples.pickle"), ("run or repeat set", Self.runManifestName),
-                     ("repeat set", RunSet.summaryName), ("repeat set", "set.pickle")]
+        let marks = [
+            ("run", "run.json"), ("run", Self.samplesName), ("run", "samples.pickle"),
+            ("run or repeat set", Self.runManifestName),
+            ("repeat set", RunSet.summaryName), ("repeat set", "set.pickle"),
+        ]
         for (what, name) in marks {
             var st = stat()
             if fstatat(descriptor, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
-                throw LockstatError("\(path): holds a \(what) (\(name)): export and compare write only into a folder " +
-                                    "of their own, never over a run; give another --output")
+                throw LockstatError(
+                    "\(path): holds a \(what) (\(name)): export and compare write only into a folder "
+                        + "of their own, never over a run; give another --output")
             }
         }
     }
@@ -158,7 +167,9 @@ public final class TestDirectory {
     /// Takes the lock that says a lockstat is writing this directory; refuses when another holds it.
     public func lock() throws {
         try open(create: false)
-        guard faccessat(descriptor, ".", W_OK | X_OK, AT_EACCESS) == 0 else { throw LockstatError("\(path): directory not writable") }
+        guard faccessat(descriptor, ".", W_OK | X_OK, AT_EACCESS) == 0 else {
+            throw LockstatError("\(path): directory not writable")
+        }
         var fd = openat(descriptor, Self.lockName, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         if fd >= 0 {
             try noteCreated(Self.lockName)
@@ -166,7 +177,8 @@ public final class TestDirectory {
             fd = openat(descriptor, Self.lockName, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
         }
         guard fd >= 0 else {
-            throw LockstatError("\(file(Self.lockName)): \(errno == ELOOP ? "is a symlink; remove it" : LastError.text)")
+            throw LockstatError(
+                "\(file(Self.lockName)): \(errno == ELOOP ? "is a symlink; remove it" : LastError.text)")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             close(fd)
@@ -186,7 +198,9 @@ public final class TestDirectory {
 
     /// The same for contents made piece by piece: `body` hands each piece to `emit` as it is
     /// made (samples.pickle and samples.json of a long run are never whole in memory).
-    public func write(_ name: String, mode: mode_t = 0o644, streaming body: (_ emit: ([UInt8]) -> Void) throws -> Void) throws {
+    public func write(
+        _ name: String, mode: mode_t = 0o644, streaming body: (_ emit: ([UInt8]) -> Void) throws -> Void
+    ) throws {
         let (folder, leaf) = try folder(of: name)
         defer { if folder != descriptor { close(folder) } }
         let temporary = ".\(leaf).\(getpid()).tmp"
@@ -282,7 +296,10 @@ public final class TestDirectory {
             if errno == ELOOP || errno == ENOTDIR { unlinkat(descriptor, Self.samplesName, 0) }
             return
         }
-        guard let listing = fdopendir(fd) else { close(fd); return }
+        guard let listing = fdopendir(fd) else {
+            close(fd)
+            return
+        }
         defer { closedir(listing) }
         while let entry = readdir(listing) {
             let name = entryName(entry)
@@ -309,7 +326,9 @@ public final class TestDirectory {
         while let entry = readdir(listing) {
             let name = entryName(entry)
             var st = stat()
-            if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == type { result[name] = st.st_mtim }
+            if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == type {
+                result[name] = st.st_mtim
+            }
         }
         return result
     }
@@ -350,7 +369,8 @@ public final class TestDirectory {
         // samples/ was made by this run, mode 0700: only this run (and its root-owned drop-ins,
         // e.g. meminfo.py's own file there) could have put anything into it.
         if let samples = created.first(where: { $0.name == Self.samplesName }),
-           let folder = try? folder(of: Self.samplesName + "/x").0 {
+            let folder = try? folder(of: Self.samplesName + "/x").0
+        {
             defer { close(folder) }
             var st = stat()
             if fstat(folder, &st) == 0, st.st_ino == samples.inode, let listing = fdopendir(dup(folder)) {
@@ -359,13 +379,18 @@ public final class TestDirectory {
                     let name = entryName(entry)
                     var file = stat()
                     guard fstatat(folder, name, &file, AT_SYMLINK_NOFOLLOW) == 0, file.st_mode & S_IFMT == S_IFREG,
-                          file.st_nlink == 1, file.st_uid != uid else { continue }
-                    if fchownat(folder, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 { failures.append(Self.samplesName + "/" + name) }
+                        file.st_nlink == 1, file.st_uid != uid
+                    else { continue }
+                    if fchownat(folder, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 {
+                        failures.append(Self.samplesName + "/" + name)
+                    }
                 }
             }
         }
         if !failures.isEmpty {
-            throw LockstatError("\(path): could not give \(failures.count) files to uid \(uid): \(failures.prefix(3).joined(separator: ", "))")
+            throw LockstatError(
+                "\(path): could not give \(failures.count) files to uid \(uid): \(failures.prefix(3).joined(separator: ", "))"
+            )
         }
     }
 
@@ -387,7 +412,9 @@ public final class TestDirectory {
     }
 
     /// A regular file of DIR opened to read without following a symlink, for `body` to read.
-    public func withFile<T>(_ name: String, _ body: (Int32) throws -> Result<T, FileReader.Failure>) rethrows -> Result<T, FileReader.Failure> {
+    public func withFile<T>(
+        _ name: String, _ body: (Int32) throws -> Result<T, FileReader.Failure>
+    ) rethrows -> Result<T, FileReader.Failure> {
         guard let (folder, leaf) = try? folder(of: name) else { return .failure(.missing) }
         defer { if folder != descriptor { close(folder) } }
         let fd = openat(folder, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
@@ -467,7 +494,9 @@ extension TestDirectory {
     func refuseOthersWriting() throws {
         let st = try status()
         if geteuid() == 0, let mode = OthersMayWrite.mode(st) {
-            throw LockstatError("\(path): other users may write into it (mode \(mode)): lockstat, as root, refuses it; chmod go-w \(path) or choose a directory of your own")
+            throw LockstatError(
+                "\(path): other users may write into it (mode \(mode)): lockstat, as root, refuses it; chmod go-w \(path) or choose a directory of your own"
+            )
         }
     }
 }

@@ -80,16 +80,33 @@ public struct Unpickler {
                 try modifyTop(adding: depth) { try Self.append(items, to: &$0, op: "APPENDS") }
             case PickleOp.addItems:
                 let (items, depth) = try popMark()
-                try modifyTop(adding: depth) { if case .set(var s) = $0 { $0 = .none; s += items; $0 = .set(s) } else { throw Self.fail("ADDITEMS to a non-set") } }
+                try modifyTop(adding: depth) {
+                    if case .set(var s) = $0 {
+                        $0 = .none
+                        s += items
+                        $0 = .set(s)
+                    } else {
+                        throw Self.fail("ADDITEMS to a non-set")
+                    }
+                }
             case PickleOp.setItem:
-                let v = try pop(), k = try pop()
-                try modifyTop(adding: max(k.depth, v.depth)) { if case .dict(var d) = $0 { $0 = .none; d.append((k.value, v.value)); $0 = .dict(d) } else { throw Self.fail("SETITEM to a non-dict") } }
+                let v = try pop()
+                let k = try pop()
+                try modifyTop(adding: max(k.depth, v.depth)) {
+                    if case .dict(var d) = $0 {
+                        $0 = .none
+                        d.append((k.value, v.value))
+                        $0 = .dict(d)
+                    } else {
+                        throw Self.fail("SETITEM to a non-dict")
+                    }
+                }
             case PickleOp.setItems:
                 let (items, depth) = try popMark()
                 guard items.count % 2 == 0 else { throw Self.fail("odd SETITEMS") }
                 try modifyTop(adding: depth) {
                     guard case .dict(var d) = $0 else { throw Self.fail("SETITEMS to a non-dict") }
-                    $0 = .none    // d is then the only reference: appended in place
+                    $0 = .none  // d is then the only reference: appended in place
                     for i in stride(from: 0, to: items.count, by: 2) { d.append((items[i], items[i + 1])) }
                     $0 = .dict(d)
                 }
@@ -113,17 +130,22 @@ public struct Unpickler {
                 // function (numpy, a user's own) is opaque to lockstat, and never called.
                 try push(Self.known(try line() + "." + (try line())))
             case PickleOp.stackGlobal:
-                let name = try pop().value, module = try pop().value
+                let name = try pop().value
+                let module = try pop().value
                 try push(Self.known((module.string ?? "") + "." + (name.string ?? "")))
             case PickleOp.reduce:
-                let args = try pop(), callable = try pop()
+                let args = try pop()
+                let callable = try pop()
                 if callable.value == .string(Self.setMarker), case .tuple(let a) = args.value {
                     try push(.set(a.first?.listItems ?? []), depth: args.depth)
                 } else if callable.value == .string(Self.arrayMarker), case .tuple(let a) = args.value, a.count == 4,
-                          a[1] == .string("d"), a[2] == .int(Int64(PickleArray.doubleLittleEndian)), case .floats = a[3] {
+                    a[1] == .string("d"), a[2] == .int(Int64(PickleArray.doubleLittleEndian)), case .floats = a[3]
+                {
                     try push(a[3])
-                } else if callable.value == .string(Self.arrayClassMarker), case .tuple(let a) = args.value, a.count == 2,
-                          a[0] == .string("d"), let values = a[1].column {
+                } else if callable.value == .string(Self.arrayClassMarker), case .tuple(let a) = args.value,
+                    a.count == 2,
+                    a[0] == .string("d"), let values = a[1].column
+                {
                     // Protocol 2 pickles array.array('d', [floats]).
                     try push(.floats(values))
                 } else {
@@ -134,7 +156,7 @@ public struct Unpickler {
                 _ = try pop()
                 try push(.opaque)
             case PickleOp.build:
-                _ = try pop()   // the state of an opaque object
+                _ = try pop()  // the state of an opaque object
             case PickleOp.shortBinBytes: try bytes(Int(try byte()))
             case PickleOp.binBytes: try bytes(Int(UInt32(le: try take(4))))
             case PickleOp.binBytes8: try bytes(try length8())
@@ -150,7 +172,9 @@ public struct Unpickler {
 
     /// An 8-byte length, which no file of this size can hold when it does not fit an Int.
     private mutating func length8() throws -> Int {
-        guard let n = Int(exactly: UInt64(le: try take(8))) else { throw Self.fail("length beyond the end of the file") }
+        guard let n = Int(exactly: UInt64(le: try take(8))) else {
+            throw Self.fail("length beyond the end of the file")
+        }
         return n
     }
 
@@ -172,10 +196,15 @@ public struct Unpickler {
     /// reconstructor is on the stack): those are read as its doubles.
     private mutating func bytes(_ n: Int) throws {
         let raw = try take(n)
-        guard n % 8 == 0, stack.contains(where: { $0.value == .string(Self.arrayMarker) }) else { return try push(.opaque) }
+        guard n % 8 == 0, stack.contains(where: { $0.value == .string(Self.arrayMarker) }) else {
+            return try push(.opaque)
+        }
         var column = Column()
         raw.withUnsafeBytes { b in
-            for i in 0..<(n / 8) { column.append(Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)))) }
+            for i in 0..<(n / 8) {
+                column.append(
+                    Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))))
+            }
         }
         try push(.floats(column))
     }
@@ -191,7 +220,9 @@ public struct Unpickler {
 
     static let arrayMarker = "\u{0}array reconstructor", arrayClassMarker = "\u{0}array class"
 
-    static let setConstructors: Set<String> = ["builtins.set", "__builtin__.set", "builtins.frozenset", "__builtin__.frozenset"]
+    static let setConstructors: Set<String> = [
+        "builtins.set", "__builtin__.set", "builtins.frozenset", "__builtin__.frozenset",
+    ]
     static let setMarker = "\u{0}set constructor"
 
     /// GLOBAL's module and name lines; a longer line than any Python name is refused.
@@ -218,7 +249,8 @@ public struct Unpickler {
     /// The items above the last MARK, and the deepest of them.
     private mutating func popMark() throws -> ([PyValue], Int) {
         guard let m = marks.popLast(), m <= stack.count else { throw Self.fail("missing MARK") }
-        var values = [PyValue](), depth = 0
+        var values = [PyValue]()
+        var depth = 0
         values.reserveCapacity(stack.count - m)
         for entry in stack[m...] {
             values.append(entry.value)
@@ -237,7 +269,7 @@ public struct Unpickler {
         switch top {
         case .floats(var values):
             if let more = compactFloats(items) {
-                top = .none    // values is then the only reference: appended in place
+                top = .none  // values is then the only reference: appended in place
                 values.append(contentsOf: more)
                 top = .floats(values)
             } else {
@@ -312,7 +344,9 @@ private struct PickleInput {
 
     init(file fd: Int32) throws {
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw Unpickler.Failure(description: "pickle: \(SystemPackage.Errno(rawValue: errno))") }
+        guard fstat(fd, &st) == 0 else {
+            throw Unpickler.Failure(description: "pickle: \(SystemPackage.Errno(rawValue: errno))")
+        }
         buffer = []
         self.fd = fd
         remaining = Int(st.st_size)
@@ -347,13 +381,13 @@ private struct PickleInput {
         buffer.removeSubrange((old + got)...)
         remaining -= got
         if failure != 0 { throw Unpickler.Failure(description: "pickle: \(SystemPackage.Errno(rawValue: failure))") }
-        if got < want { remaining = 0 }   // the file shrank while it was read
+        if got < want { remaining = 0 }  // the file shrank while it was read
         return buffer.count - pos >= n
     }
 }
 
-private extension FixedWidthInteger {
-    init(le bytes: ArraySlice<UInt8>) {
+extension FixedWidthInteger {
+    fileprivate init(le bytes: ArraySlice<UInt8>) {
         var v: Self = 0
         for (i, b) in bytes.enumerated() { v |= Self(b) << (8 * i) }
         self = v

@@ -26,8 +26,10 @@ public struct ModuleSet {
 
     /// The registry's modules and the drop-ins on the config's module path. A drop-in file or
     /// folder that others than its owner and root may write is refused (lockstat runs as root).
-    public init(config: ConfigSource.Located, environment: [String: String],
-                registry: [any LockstatModule] = BuiltInModules.all) throws {
+    public init(
+        config: ConfigSource.Located, environment: [String: String],
+        registry: [any LockstatModule] = BuiltInModules.all
+    ) throws {
         searched = Self.searchPath(config: config, environment: environment)
         registered = registry
         var found = registry
@@ -64,8 +66,10 @@ public struct ModuleSet {
     /// on its module path. Without the snapshot (a samples.pickle copied alone) the registry's
     /// only: the core's steps say what they need of it (loadModels reads such a pickle with the
     /// default config; parse and export need the snapshot).
-    public init(testDirectory: String, environment: [String: String],
-                registry: [any LockstatModule] = BuiltInModules.all) throws {
+    public init(
+        testDirectory: String, environment: [String: String],
+        registry: [any LockstatModule] = BuiltInModules.all
+    ) throws {
         let snapshot = testDirectory + "/lockstat.config"
         if FileReader.check(snapshot) == .missing {
             self.init(registryOnly: registry)
@@ -103,7 +107,9 @@ public struct ModuleSet {
         var st = stat()
         guard stat(path, &st) == 0 else { return }
         if let mode = OthersMayWrite.mode(st) {
-            throw LockstatError.usage("\(path): refusing \(what): mode \(mode) lets users other than its owner and root change what lockstat (often root) runs; chmod go-w \(path)")
+            throw LockstatError.usage(
+                "\(path): refusing \(what): mode \(mode) lets users other than its owner and root change what lockstat (often root) runs; chmod go-w \(path)"
+            )
         }
     }
 }

@@ -3,7 +3,9 @@ import LockstatCore
 /// Every built-in module, in the order `lockstat modules` and `doctor` list them: the one place
 /// a new module is added. The core gets this list (or another) passed in; it names no module.
 public enum BuiltInModules {
-    public static let all: [any LockstatModule] = [StatModule(), DiskstatsModule(), LockStatModule(), ContentionModule(), ProfileModule()]
+    public static let all: [any LockstatModule] = [
+        StatModule(), DiskstatsModule(), LockStatModule(), ContentionModule(), ProfileModule(),
+    ]
 
     /// What the config parser knows of the built-in modules (their keys, aliases, the default config).
     public static var catalog: ModuleCatalog { ModuleCatalog(all) }

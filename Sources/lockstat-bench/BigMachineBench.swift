@@ -16,9 +16,16 @@ enum BigMachineBench {
                 let parse = try LongRunBench.measured([LongRunBench.lockstat, "parse", dir])
                 let graph = try LongRunBench.measured([LongRunBench.lockstat, "graph", dir])
                 let svgs = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".svg") }
-                let bytes = svgs.reduce(0.0) { $0 + Double((try? FileManager.default.attributesOfItem(atPath: dir + "/" + $1)[.size] as? UInt64) ?? 0) }
-                print(String(format: "| /proc/%@ | %d | %.2f | %.0f | %.2f | %.0f | %d | %.2f |", module, n, parse.seconds, parse.peakMB,
-                             graph.seconds, graph.peakMB, svgs.count, bytes / 1e6))
+                let bytes = svgs.reduce(0.0) {
+                    $0
+                        + Double(
+                            (try? FileManager.default.attributesOfItem(atPath: dir + "/" + $1)[.size] as? UInt64) ?? 0)
+                }
+                print(
+                    String(
+                        format: "| /proc/%@ | %d | %.2f | %.0f | %.2f | %.0f | %d | %.2f |", module, n, parse.seconds,
+                        parse.peakMB,
+                        graph.seconds, graph.peakMB, svgs.count, bytes / 1e6))
                 try? FileManager.default.removeItem(atPath: dir)
             }
         }
@@ -41,10 +48,17 @@ enum BigMachineBench {
 
     static func generate(_ dir: String, module: String, rows: Int) throws {
         try makeDirectories(dir + "/samples")
-        try Config(modules: [module], interval: 1).rendered().write(toFile: dir + "/lockstat.config", atomically: false, encoding: .utf8)
+        try Config(modules: [module], interval: 1).rendered().write(
+            toFile: dir + "/lockstat.config", atomically: false, encoding: .utf8)
         let writer = try RawLogWriter(path: "\(dir)/samples/\(module).log")
-        writer.append(kind: .header, tick: 0, time: 0, text: "module \(module)\nformat \(RawLogFormat.version)\ninterval_ns 1000000000\nstart_ns 0\n")
-        for t in 0..<5 { writer.append(kind: .snapshot, tick: UInt64(t), time: UInt64(t) * 1_000_000_000, text: snapshot(module, rows: rows, at: t)) }
+        writer.append(
+            kind: .header, tick: 0, time: 0,
+            text: "module \(module)\nformat \(RawLogFormat.version)\ninterval_ns 1000000000\nstart_ns 0\n")
+        for t in 0..<5 {
+            writer.append(
+                kind: .snapshot, tick: UInt64(t), time: UInt64(t) * 1_000_000_000,
+                text: snapshot(module, rows: rows, at: t))
+        }
         writer.finish()
     }
 }

@@ -16,7 +16,8 @@ enum ContentionStormBench {
 
     static func run(scratch: String, seconds: Double, rounds: Int) throws {
         let tools = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-        let futex = try compile("futex-storm.c", scratch), mkdir = try compile("mkdir-storm.c", scratch)
+        let futex = try compile("futex-storm.c", scratch)
+        let mkdir = try compile("mkdir-storm.c", scratch)
         try FileManager.default.createDirectory(atPath: scratch + "/storm", withIntermediateDirectories: true)
         let storms: [(name: String, command: [String])] = [
             ("futex storm (4 threads FUTEX_WAIT on one word)", [futex, "\(seconds)"]),
@@ -27,10 +28,17 @@ enum ContentionStormBench {
         print("|---|---|---|---|---|---|")
         for storm in storms {
             var rows = [String: [Figures]]()
-            let order = ["untraced", "lockstat bpf", "lockstat ring", "perf lock record -a", "bpftrace (per-tid start, stats by kstack)"]
+            let order = [
+                "untraced", "lockstat bpf", "lockstat ring", "perf lock record -a",
+                "bpftrace (per-tid start, stats by kstack)",
+            ]
             for _ in 0..<rounds {
-                rows["untraced", default: []].append(Figures(ops: try ops(storm.command), kept: nil, lost: "", bytesPerSecond: nil))
-                for mode in ["bpf", "ring"] { rows["lockstat \(mode)", default: []].append(try lockstat(tools, mode, storm.command, scratch, seconds)) }
+                rows["untraced", default: []].append(
+                    Figures(ops: try ops(storm.command), kept: nil, lost: "", bytesPerSecond: nil))
+                for mode in ["bpf", "ring"] {
+                    rows["lockstat \(mode)", default: []].append(
+                        try lockstat(tools, mode, storm.command, scratch, seconds))
+                }
                 rows["perf lock record -a", default: []].append(try perf(storm.command, scratch, seconds))
                 rows["bpftrace (per-tid start, stats by kstack)", default: []].append(try bpftrace(storm.command))
             }
@@ -38,22 +46,27 @@ enum ContentionStormBench {
             for tool in order {
                 let f = rows[tool]!
                 let ratios = f.map { $0.ops / base }
-                let kept = f.compactMap(\.kept), bytes = f.compactMap(\.bytesPerSecond)
-                print("| \(tool == "untraced" ? storm.name : "") | \(tool) | \(range(ratios, "%.2f")) | \(kept.isEmpty ? "—" : range(kept, "%.0f")) | "
-                      + "\(f.map(\.lost).filter { !$0.isEmpty }.joined(separator: ", ")) | \(bytes.isEmpty ? "—" : range(bytes, "%.0f")) |")
+                let kept = f.compactMap(\.kept)
+                let bytes = f.compactMap(\.bytesPerSecond)
+                print(
+                    "| \(tool == "untraced" ? storm.name : "") | \(tool) | \(range(ratios, "%.2f")) | \(kept.isEmpty ? "—" : range(kept, "%.0f")) | "
+                        + "\(f.map(\.lost).filter { !$0.isEmpty }.joined(separator: ", ")) | \(bytes.isEmpty ? "—" : range(bytes, "%.0f")) |"
+                )
             }
         }
     }
 
     static func range(_ values: [Double], _ format: String) -> String {
         guard let lo = values.min(), let hi = values.max() else { return "—" }
-        return lo == hi || String(format: format, lo) == String(format: format, hi) ? String(format: format, lo)
+        return lo == hi || String(format: format, lo) == String(format: format, hi)
+            ? String(format: format, lo)
             : String(format: format, lo) + "–" + String(format: format, hi)
     }
 
     static func compile(_ source: String, _ scratch: String) throws -> String {
         let exe = scratch + "/" + source.split(separator: ".")[0]
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let r = try output(["cc", "-O2", "-pthread", "-o", exe, repository.path + "/Tests/contention/" + source])
         guard r.status == 0 else { throw LockstatError("cc \(source): \(r.text)") }
         return exe
@@ -65,30 +78,44 @@ enum ContentionStormBench {
         return Double(r.text.split(separator: "\n").last.map(String.init) ?? "") ?? 0
     }
 
-    static func lockstat(_ tools: String, _ mode: String, _ command: [String], _ scratch: String, _ seconds: Double) throws -> Figures {
+    static func lockstat(
+        _ tools: String, _ mode: String, _ command: [String], _ scratch: String, _ seconds: Double
+    ) throws -> Figures {
         let dir = scratch + "/run-" + mode
         try? FileManager.default.removeItem(atPath: dir)
         let config = scratch + "/\(mode).config"
         try "modules contention\ncontention.mode \(mode)\n".write(toFile: config, atomically: true, encoding: .utf8)
         _ = try output([tools + "/lockstat-run", "--quiet", "--config", config, dir] + command)
-        let ops = Double((try String(contentsOfFile: dir + "/output", encoding: .utf8)).split(separator: "\n").last.map(String.init) ?? "") ?? 0
-        guard case .success(let bytes) = FileReader.readAll(dir + "/samples.pickle") else { throw LockstatError("\(dir): no pickle") }
+        let ops =
+            Double(
+                (try String(contentsOfFile: dir + "/output", encoding: .utf8)).split(separator: "\n").last.map(
+                    String.init) ?? "") ?? 0
+        guard case .success(let bytes) = FileReader.readAll(dir + "/samples.pickle") else {
+            throw LockstatError("\(dir): no pickle")
+        }
         let d = try Unpickler.decode(bytes)["contention"]!
         let log = try RawLog.read(path: dir + "/samples/contention.log")
         // The kallsyms copy (the contention module's named stream 1) is made once per run,
         // whatever its length: left out of the rate.
-        let stored = log.records.filter { $0.stream != RawLogStream.named(1) }.reduce(0) { $0 + $1.payload.count + RawLogFormat.headerSize }
-        return Figures(ops: ops, kept: d["cost"]?["contentions"]?.number, lost: String(Int(d["lost"]?.number ?? 0)),
-                       bytesPerSecond: Double(stored) / seconds)
+        let stored = log.records.filter { $0.stream != RawLogStream.named(1) }.reduce(0) {
+            $0 + $1.payload.count + RawLogFormat.headerSize
+        }
+        return Figures(
+            ops: ops, kept: d["cost"]?["contentions"]?.number, lost: String(Int(d["lost"]?.number ?? 0)),
+            bytesPerSecond: Double(stored) / seconds)
     }
 
     static func perf(_ command: [String], _ scratch: String, _ seconds: Double) throws -> Figures {
         let data = scratch + "/perf.data"
         let r = try output(["perf", "lock", "record", "-a", "-o", data, "--"] + command)
         let ops = Double(r.text.split(separator: "\n").first { Double($0) != nil }.map(String.init) ?? "") ?? 0
-        let lost = r.text.split(separator: "\n").first { $0.contains("lost") }.map { String($0).trimmingCharacters(in: .whitespaces) } ?? "0"
+        let lost =
+            r.text.split(separator: "\n").first { $0.contains("lost") }.map {
+                String($0).trimmingCharacters(in: .whitespaces)
+            } ?? "0"
         let table = try output(["sh", "-c", "perf lock contention -i \(data) -E 1000000 2>&1"])
-        let kept = table.text.split(separator: "\n").compactMap { Double($0.split(separator: " ").first ?? "") }.reduce(0, +)
+        let kept = table.text.split(separator: "\n").compactMap { Double($0.split(separator: " ").first ?? "") }.reduce(
+            0, +)
         let size = (try? FileManager.default.attributesOfItem(atPath: data)[.size] as? Int) ?? 0
         return Figures(ops: ops, kept: kept, lost: lost, bytesPerSecond: Double(size) / seconds)
     }
@@ -100,7 +127,9 @@ enum ContentionStormBench {
         """
 
     static func bpftrace(_ command: [String]) throws -> Figures {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/bpftrace") else { return Figures(ops: 0, kept: nil, lost: "no bpftrace", bytesPerSecond: nil) }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/bpftrace") else {
+            return Figures(ops: 0, kept: nil, lost: "no bpftrace", bytesPerSecond: nil)
+        }
         let r = try output(["bpftrace", "-e", bpftraceScript, "-c", command.joined(separator: " ")])
         let lines = r.text.split(separator: "\n")
         let ops = Double(lines.first { Double($0) != nil }.map(String.init) ?? "") ?? 0

@@ -14,10 +14,15 @@ enum ProfileBench {
             return
         }
         let exe = try compile("hot-pair.c", into: scratch)
-        let seconds = 3.0, hz = 999
+        let seconds = 3.0
+        let hz = 999
         // The program's work (rounds in `seconds`, pinned to the last CPU) without and with the
         // profiler, alternated; medians.
-        var without = [Double](), with = [Double](), drain = [Double](), parse = [Double](), samples = [Double]()
+        var without = [Double]()
+        var with = [Double]()
+        var drain = [Double]()
+        var parse = [Double]()
+        var samples = [Double]()
         for _ in 0..<3 {
             without.append(try rounds(exe, seconds))
             let dir = "\(scratch)/profile"
@@ -25,8 +30,10 @@ enum ProfileBench {
             let log = try RawLogWriter(path: dir + "/samples/oprofile.log")
             var config = Config(modules: ["oprofile"], interval: 0.1)
             config.moduleSettings["oprofile"] = ["frequency": [String(hz)]]
-            let recorder = try module.presampling(RecordingContext(system: SystemRoot(), config: config, directory: TestDirectory(dir), log: log))
-            let sampled = SampledModule(name: "oprofile", interval: 0.1, sharesThread: false, recorder: recorder, log: log)
+            let recorder = try module.presampling(
+                RecordingContext(system: SystemRoot(), config: config, directory: TestDirectory(dir), log: log))
+            let sampled = SampledModule(
+                name: "oprofile", interval: 0.1, sharesThread: false, recorder: recorder, log: log)
             let thread = SamplingThread.threads(for: [sampled])[0]
             thread.start(at: ls_monotonic_ns())
             with.append(try rounds(exe, seconds))
@@ -43,11 +50,18 @@ enum ProfileBench {
         let slowdown = 1 - median(with) / median(without)
         // Samples on the program's CPU: one CPU's share of the run's samples.
         let perCPU = median(samples) / Double(onlineCPUs(SystemRoot()).count)
-        print("\n## oprofile: cost per sample (cpu-clock at \(hz) Hz on every CPU, \(Int(seconds)) s, Tests/profile/hot-pair.c pinned to one CPU; medians of 3)\n")
-        print("| samples | lockstat drain thread µs CPU/sample | parse (symbolize, aggregate) µs CPU/sample | program's work lost | ≈ µs of the program's CPU per sample on its CPU |")
+        print(
+            "\n## oprofile: cost per sample (cpu-clock at \(hz) Hz on every CPU, \(Int(seconds)) s, Tests/profile/hot-pair.c pinned to one CPU; medians of 3)\n"
+        )
+        print(
+            "| samples | lockstat drain thread µs CPU/sample | parse (symbolize, aggregate) µs CPU/sample | program's work lost | ≈ µs of the program's CPU per sample on its CPU |"
+        )
         print("|---|---|---|---|---|")
-        print(String(format: "| %.0f | %.2f | %.1f | %.2f %% | %.1f |", median(samples), median(drain), median(parse), slowdown * 100,
-                     max(0, slowdown) * seconds * 1e6 / perCPU))
+        print(
+            String(
+                format: "| %.0f | %.2f | %.1f | %.2f %% | %.1f |", median(samples), median(drain), median(parse),
+                slowdown * 100,
+                max(0, slowdown) * seconds * 1e6 / perCPU))
         try symbols()
     }
 
@@ -61,7 +75,8 @@ enum ProfileBench {
         guard var elf = ElfImage(path: path) else { return }
         elf.addDebugSymbols()
         let load = Double(ls_monotonic_ns() - t0) / 1e9
-        let low = elf.symbols.first?.address ?? 0, high = (elf.symbols.last?.address ?? 0) + 1
+        let low = elf.symbols.first?.address ?? 0
+        let high = (elf.symbols.last?.address ?? 0) + 1
         var generator = SystemRandomNumberGenerator()
         let lookups = 1_000_000
         let addresses = (0..<lookups).map { _ in low + generator.next(upperBound: high - low) }
@@ -81,7 +96,8 @@ enum ProfileBench {
     }
 
     static func compile(_ source: String, into dir: String) throws -> String {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("Tests/profile/" + source).path
         let exe = dir + "/" + source.split(separator: ".")[0]
         let cc = try ScriptProcess.run("/usr/bin/cc", ["-O1", "-fno-omit-frame-pointer", "-o", exe, path])
@@ -92,7 +108,9 @@ enum ProfileBench {
     /// Rounds hot-pair runs in `seconds` on the last CPU.
     static func rounds(_ exe: String, _ seconds: Double) throws -> Double {
         let cpu = onlineCPUs(SystemRoot()).last ?? 0
-        let out = String(decoding: try ScriptProcess.run("/usr/bin/taskset", ["-c", String(cpu), exe, String(seconds)]).stdout, as: UTF8.self)
+        let out = String(
+            decoding: try ScriptProcess.run("/usr/bin/taskset", ["-c", String(cpu), exe, String(seconds)]).stdout,
+            as: UTF8.self)
         return Double(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 }

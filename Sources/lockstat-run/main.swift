@@ -1,2 +1,3 @@
 import LockstatCLI
+
 Entry.main(LockstatRunCommand.self)

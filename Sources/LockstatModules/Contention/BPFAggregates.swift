@@ -26,14 +26,24 @@ struct BPFAggregates {
         var stacks = [Int32: [UInt64]]()
         for r in log.sideRecords(stream: BPFContentionRecorder.stacksStream) {
             let b = log.payloadBytes(r)
-            guard b.count >= 8 else { damaged += 1; continue }
-            let id = b.loadUnaligned(as: Int32.self), n = Int(b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-            guard n <= Int(LS_BPF_MAX_STACK), b.count >= 8 + n * 8 else { damaged += 1; continue }
+            guard b.count >= 8 else {
+                damaged += 1
+                continue
+            }
+            let id = b.loadUnaligned(as: Int32.self)
+            let n = Int(b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+            guard n <= Int(LS_BPF_MAX_STACK), b.count >= 8 + n * 8 else {
+                damaged += 1
+                continue
+            }
             stacks[id] = (0..<n).map { b.loadUnaligned(fromByteOffset: 8 + $0 * 8, as: UInt64.self) }
         }
         for r in log.sideRecords(stream: BPFContentionRecorder.commsStream) {
             let b = log.payloadBytes(r)
-            guard b.count >= 4 + Int(LS_BPF_COMM) else { damaged += 1; continue }
+            guard b.count >= 4 + Int(LS_BPF_COMM) else {
+                damaged += 1
+                continue
+            }
             let name = b[4..<(4 + Int(LS_BPF_COMM))].prefix { $0 != 0 }
             comms[b.loadUnaligned(as: UInt32.self)] = String(decoding: name, as: UTF8.self)
         }
@@ -54,7 +64,10 @@ struct BPFAggregates {
             try log.snapshots(stream: BPFContentionRecorder.waitsStream).read { r, b in frames.append((r, Array(b))) }
         } catch { damaged += 1 }
         for (r, bytes) in frames {
-            guard bytes.count % stride == 0 else { damaged += 1; continue }
+            guard bytes.count % stride == 0 else {
+                damaged += 1
+                continue
+            }
             bytes.withUnsafeBytes { b in
                 for i in 0..<(b.count / stride) {
                     let e = b.loadUnaligned(fromByteOffset: i * stride, as: ls_bpf_entry.self)
@@ -63,9 +76,13 @@ struct BPFAggregates {
                     last[key] = e.value
                     guard let gained = Self.gain(e.value, since: before) else { continue }
                     let (caller, stack) = resolve(e.key.stack_id)
-                    groups.append(.init(tid: e.key.tid, lock: e.key.lock, flags: e.value.flags, end: r.time, count: Int(gained.count),
-                                        total: gained.total, longest: e.value.max_ns, shortest: e.value.min_ns, buckets: gained.buckets,
-                                        caller: caller, stack: stack, kind: e.value.kind))
+                    groups.append(
+                        .init(
+                            tid: e.key.tid, lock: e.key.lock, flags: e.value.flags, end: r.time,
+                            count: Int(gained.count),
+                            total: gained.total, longest: e.value.max_ns, shortest: e.value.min_ns,
+                            buckets: gained.buckets,
+                            caller: caller, stack: stack, kind: e.value.kind))
                 }
             }
         }
@@ -76,7 +93,10 @@ struct BPFAggregates {
             try log.snapshots(stream: BPFContentionRecorder.ownersStream).read { _, b in ownerFrames.append(Array(b)) }
         } catch { damaged += 1 }
         for bytes in ownerFrames {
-            guard bytes.count % ownerStride == 0 else { damaged += 1; continue }
+            guard bytes.count % ownerStride == 0 else {
+                damaged += 1
+                continue
+            }
             bytes.withUnsafeBytes { b in
                 for i in 0..<(b.count / ownerStride) {
                     let e = b.loadUnaligned(fromByteOffset: i * ownerStride, as: ls_bpf_owner_entry.self)
@@ -84,17 +104,25 @@ struct BPFAggregates {
                 }
             }
         }
-        owners = lastOwners.map { (lock: $0.key.lock, tid: $0.key.tid, count: $0.value.count, total: $0.value.total_ns) }
-            .sorted { ($0.total, $0.tid) > ($1.total, $1.tid) }
+        owners = lastOwners.map {
+            (lock: $0.key.lock, tid: $0.key.tid, count: $0.value.count, total: $0.value.total_ns)
+        }
+        .sorted { ($0.total, $0.tid) > ($1.total, $1.tid) }
         let counterBytes = (Int(LS_BPF_COUNTERS.rawValue) + 2) * 8
-        if let r = log.records.last(where: { $0.stream == BPFContentionRecorder.countersStream && $0.kind == .snapshot }),
-           log.payloadBytes(r).count == counterBytes {
+        if let r = log.records.last(where: { $0.stream == BPFContentionRecorder.countersStream && $0.kind == .snapshot }
+        ),
+            log.payloadBytes(r).count == counterBytes
+        {
             let b = log.payloadBytes(r)
-            counters = (0..<Int(LS_BPF_COUNTERS.rawValue)).map { b.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) }
+            counters = (0..<Int(LS_BPF_COUNTERS.rawValue)).map {
+                b.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)
+            }
             programNanoseconds = b.loadUnaligned(fromByteOffset: Int(LS_BPF_COUNTERS.rawValue) * 8, as: UInt64.self)
         }
         let cpu = log.sideRecords(stream: BPFContentionRecorder.countersStream).compactMap { r -> (UInt64, UInt64)? in
-            guard let ns = KeyValueLines.fields(log.text(r))[LockstatCPU.key].flatMap({ UInt64($0) }) else { return nil }
+            guard let ns = KeyValueLines.fields(log.text(r))[LockstatCPU.key].flatMap({ UInt64($0) }) else {
+                return nil
+            }
             return (r.time, ns)
         }
         if let first = cpu.first, let final = cpu.last, cpu.count >= 2, final.0 > first.0, final.1 >= first.1 {
@@ -105,8 +133,11 @@ struct BPFAggregates {
 
     /// What an entry gained since it was read `before` (nil: never), or nil when it gained
     /// nothing. Totals only grow; an entry that shrank was damaged (or a map that restarted).
-    static func gain(_ value: ls_bpf_value, since before: ls_bpf_value?) -> (count: UInt64, total: UInt64, buckets: [UInt32])? {
-        let count = value.count &- (before?.count ?? 0), total = value.total_ns &- (before?.total_ns ?? 0)
+    static func gain(
+        _ value: ls_bpf_value, since before: ls_bpf_value?
+    ) -> (count: UInt64, total: UInt64, buckets: [UInt32])? {
+        let count = value.count &- (before?.count ?? 0)
+        let total = value.total_ns &- (before?.total_ns ?? 0)
         guard count > 0, count <= value.count else { return nil }
         var buckets = Self.buckets(value)
         if let before { buckets = zip(buckets, Self.buckets(before)).map { $0 >= $1 ? $0 - $1 : 0 } }
@@ -119,7 +150,11 @@ struct BPFAggregates {
 
     struct Key: Hashable {
         let lock: UInt64, stack: Int32, tid: UInt32
-        init(_ k: ls_bpf_key) { lock = k.lock; stack = k.stack_id; tid = k.tid }
+        init(_ k: ls_bpf_key) {
+            lock = k.lock
+            stack = k.stack_id
+            tid = k.tid
+        }
     }
 
     struct OwnerKey: Hashable { let lock: UInt64, tid: UInt32 }

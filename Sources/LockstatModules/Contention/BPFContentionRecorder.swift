@@ -7,7 +7,8 @@ import LockstatCore
 /// log, with the call stacks and task names first seen, the kernel's counters and the
 /// programs' run time. All buffers are allocated at presampling.
 final class BPFContentionRecorder: Recorder {
-    static let waitsStream = RawLogStream.named(10), ownersStream = RawLogStream.named(11), stacksStream = RawLogStream.named(12)
+    static let waitsStream = RawLogStream.named(10), ownersStream = RawLogStream.named(11),
+        stacksStream = RawLogStream.named(12)
     static let commsStream = RawLogStream.named(13), countersStream = RawLogStream.named(14)
     private let handle: OpaquePointer
     private let log: RawLogWriter
@@ -57,13 +58,15 @@ final class BPFContentionRecorder: Recorder {
     func sample(tick: UInt64, time: UInt64) -> Bool {
         if !measuring {
             measuring = true
-            log.append(kind: .side, stream: Self.countersStream, tick: tick, time: ls_monotonic_ns(), text: LockstatCPU.record)
+            log.append(
+                kind: .side, stream: Self.countersStream, tick: tick, time: ls_monotonic_ns(), text: LockstatCPU.record)
         }
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         guard n >= 0 else { return false }
         if n > 0 {
-            appendCompressed(stream: Self.waitsStream, tick: tick, time: time,
-                             UnsafeRawBufferPointer(start: changed, count: n * MemoryLayout<ls_bpf_entry>.stride))
+            appendCompressed(
+                stream: Self.waitsStream, tick: tick, time: time,
+                UnsafeRawBufferPointer(start: changed, count: n * MemoryLayout<ls_bpf_entry>.stride))
             for i in 0..<n {
                 keepStack(changed[i].key.stack_id, tick: tick)
                 keepTask(changed[i].key.tid, tick: tick)
@@ -71,17 +74,22 @@ final class BPFContentionRecorder: Recorder {
         }
         let o = ls_bpf_contention_owners_changed(handle, owners, Self.ownerCapacity)
         if o > 0 {
-            appendCompressed(stream: Self.ownersStream, tick: tick, time: time,
-                             UnsafeRawBufferPointer(start: owners, count: o * MemoryLayout<ls_bpf_owner_entry>.stride))
+            appendCompressed(
+                stream: Self.ownersStream, tick: tick, time: time,
+                UnsafeRawBufferPointer(start: owners, count: o * MemoryLayout<ls_bpf_owner_entry>.stride))
             for i in 0..<o { keepTask(owners[i].key.owner_tid, tick: tick) }
         }
         // Counters, then the programs' run time and run count.
         let counters = scratch.assumingMemoryBound(to: UInt64.self)
         ls_bpf_contention_counters(handle, counters)
-        ls_bpf_contention_run_time(handle, counters + Int(LS_BPF_COUNTERS.rawValue), counters + Int(LS_BPF_COUNTERS.rawValue) + 1)
-        log.append(kind: .snapshot, stream: Self.countersStream, tick: tick, time: time,
-                   payload: UnsafeRawBufferPointer(start: scratch, count: (Int(LS_BPF_COUNTERS.rawValue) + 2) * 8))
-        log.append(kind: .side, stream: PerfRings.drainedStream, tick: tick, time: ls_monotonic_ns(), payload: UnsafeRawBufferPointer(start: scratch, count: 0))
+        ls_bpf_contention_run_time(
+            handle, counters + Int(LS_BPF_COUNTERS.rawValue), counters + Int(LS_BPF_COUNTERS.rawValue) + 1)
+        log.append(
+            kind: .snapshot, stream: Self.countersStream, tick: tick, time: time,
+            payload: UnsafeRawBufferPointer(start: scratch, count: (Int(LS_BPF_COUNTERS.rawValue) + 2) * 8))
+        log.append(
+            kind: .side, stream: PerfRings.drainedStream, tick: tick, time: ls_monotonic_ns(),
+            payload: UnsafeRawBufferPointer(start: scratch, count: 0))
         return true
     }
 
@@ -89,7 +97,9 @@ final class BPFContentionRecorder: Recorder {
     private func appendCompressed(stream: UInt16, tick: UInt64, time: UInt64, _ payload: UnsafeRawBufferPointer) {
         let size = zstd.compress(payload, prefix: nil, into: frame, level: 1)
         if size > 0 {
-            log.append(kind: .compressedSnapshot, stream: stream, tick: tick, time: time, payload: UnsafeRawBufferPointer(rebasing: frame[0..<size]))
+            log.append(
+                kind: .compressedSnapshot, stream: stream, tick: tick, time: time,
+                payload: UnsafeRawBufferPointer(rebasing: frame[0..<size]))
         } else {
             log.append(kind: .snapshot, stream: stream, tick: tick, time: time, payload: payload)
         }
@@ -101,7 +111,9 @@ final class BPFContentionRecorder: Recorder {
         let n = ls_bpf_contention_stack(handle, id, frames, LS_BPF_MAX_STACK)
         scratch.storeBytes(of: id, as: Int32.self)
         scratch.storeBytes(of: UInt32(n), toByteOffset: 4, as: UInt32.self)
-        log.append(kind: .side, stream: Self.stacksStream, tick: tick, time: 0, payload: UnsafeRawBufferPointer(start: scratch, count: 8 + Int(n) * 8))
+        log.append(
+            kind: .side, stream: Self.stacksStream, tick: tick, time: 0,
+            payload: UnsafeRawBufferPointer(start: scratch, count: 8 + Int(n) * 8))
     }
 
     private func keepTask(_ tid: UInt32, tick: UInt64) {
@@ -109,13 +121,16 @@ final class BPFContentionRecorder: Recorder {
         scratch.storeBytes(of: tid, as: UInt32.self)
         let comm = (scratch + 4).assumingMemoryBound(to: CChar.self)
         guard ls_bpf_contention_comm(handle, tid, comm) == 0 else { return }
-        log.append(kind: .side, stream: Self.commsStream, tick: tick, time: 0, payload: UnsafeRawBufferPointer(start: scratch, count: 4 + Int(LS_BPF_COMM)))
+        log.append(
+            kind: .side, stream: Self.commsStream, tick: tick, time: 0,
+            payload: UnsafeRawBufferPointer(start: scratch, count: 4 + Int(LS_BPF_COMM)))
     }
 
     func postsampling() {
         _ = sample(tick: UInt64.max, time: ls_monotonic_ns())
-        log.append(kind: .side, stream: Self.countersStream, tick: UInt64.max, time: ls_monotonic_ns(),
-                   text: LockstatCPU.record)
+        log.append(
+            kind: .side, stream: Self.countersStream, tick: UInt64.max, time: ls_monotonic_ns(),
+            text: LockstatCPU.record)
         ls_bpf_contention_close(handle)
         Self.restoreRunTimeStatistics(statsSwitch)
     }
@@ -129,9 +144,14 @@ final class BPFContentionRecorder: Recorder {
 
     static func enableRunTimeStatistics(_ system: SystemRoot) -> String? {
         let path = system.path("/proc/sys/kernel/bpf_stats_enabled")
-        guard case .success(let text) = FileReader.readText(path), text.trimmingCharacters(in: .whitespacesAndNewlines) == "0",
-              ls_restore_register(path, "0\n") == 0 else { return nil }
-        do { try writeControl(path, "1\n") } catch { ls_restore_cancel(path); return nil }
+        guard case .success(let text) = FileReader.readText(path),
+            text.trimmingCharacters(in: .whitespacesAndNewlines) == "0",
+            ls_restore_register(path, "0\n") == 0
+        else { return nil }
+        do { try writeControl(path, "1\n") } catch {
+            ls_restore_cancel(path)
+            return nil
+        }
         return path
     }
 }
@@ -146,7 +166,8 @@ enum LockstatCPU {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
         return tasks.reduce(0) { sum, tid in
             guard case .success(let text) = FileReader.readText("/proc/self/task/\(tid)/schedstat"),
-                  let first = text.split(separator: " ").first, let ns = UInt64(first) else { return sum }
+                let first = text.split(separator: " ").first, let ns = UInt64(first)
+            else { return sum }
             return sum + ns
         }
     }

@@ -30,20 +30,36 @@ struct ContentionAnalysis {
 
         /// One contention of ring mode; `wait` nil when it had not ended when the run did.
         init(tid: UInt32, lock: UInt64, flags: UInt32, end: UInt64, wait: UInt64?, caller: String, stack: [UInt64]) {
-            self.tid = tid; self.lock = lock; self.flags = flags; self.end = end
+            self.tid = tid
+            self.lock = lock
+            self.flags = flags
+            self.end = end
             waited = wait == nil ? 0 : 1
             total = wait ?? 0
             longest = wait ?? 0
             shortest = wait ?? .max
-            self.caller = caller; self.stack = stack
+            self.caller = caller
+            self.stack = stack
         }
 
         /// What an aggregation entry gained in one interval (bpf mode).
-        init(tid: UInt32, lock: UInt64, flags: UInt32, end: UInt64, count: Int, total: UInt64, longest: UInt64,
-             shortest: UInt64, buckets: [UInt32], caller: String, stack: [UInt64], kind: UInt32) {
-            self.tid = tid; self.lock = lock; self.flags = flags; self.end = end
-            self.count = count; waited = count; self.total = total; self.longest = longest; self.shortest = shortest
-            self.buckets = buckets; self.caller = caller; self.stack = stack; self.kind = kind
+        init(
+            tid: UInt32, lock: UInt64, flags: UInt32, end: UInt64, count: Int, total: UInt64, longest: UInt64,
+            shortest: UInt64, buckets: [UInt32], caller: String, stack: [UInt64], kind: UInt32
+        ) {
+            self.tid = tid
+            self.lock = lock
+            self.flags = flags
+            self.end = end
+            self.count = count
+            waited = count
+            self.total = total
+            self.longest = longest
+            self.shortest = shortest
+            self.buckets = buckets
+            self.caller = caller
+            self.stack = stack
+            self.kind = kind
         }
     }
 
@@ -106,13 +122,17 @@ struct ContentionAnalysis {
                     unpaired += 1
                     continue
                 }
-                contentions.append(Contention(tid: e.tid, lock: e.lockAddress, flags: begin.value, end: e.time,
-                                              wait: e.time - begin.time, caller: caller(begin.callchain), stack: begin.callchain))
+                contentions.append(
+                    Contention(
+                        tid: e.tid, lock: e.lockAddress, flags: begin.value, end: e.time,
+                        wait: e.time - begin.time, caller: caller(begin.callchain), stack: begin.callchain))
             }
         }
         for begin in pending.values.sorted(by: { $0.time < $1.time }) {
-            contentions.append(Contention(tid: begin.tid, lock: begin.lockAddress, flags: begin.value, end: begin.time,
-                                          wait: nil, caller: caller(begin.callchain), stack: begin.callchain))
+            contentions.append(
+                Contention(
+                    tid: begin.tid, lock: begin.lockAddress, flags: begin.value, end: begin.time,
+                    wait: nil, caller: caller(begin.callchain), stack: begin.callchain))
         }
         unfinished = pending.count
     }
@@ -140,7 +160,12 @@ struct ContentionAnalysis {
 
     /// perf's names for the flags of contention_begin (include/trace/events/lock.h LCB_F_*).
     static func type(_ flags: UInt32) -> String {
-        let spin: UInt32 = 1, read: UInt32 = 2, write: UInt32 = 4, rt: UInt32 = 8, percpu: UInt32 = 16, mutex: UInt32 = 32
+        let spin: UInt32 = 1
+        let read: UInt32 = 2
+        let write: UInt32 = 4
+        let rt: UInt32 = 8
+        let percpu: UInt32 = 16
+        let mutex: UInt32 = 32
         switch flags {
         case spin: return "spinlock"
         case spin | read: return "rwlock:R"
@@ -182,7 +207,9 @@ struct ContentionAnalysis {
 
     var byCaller: [Row] { rows { $0.caller } }
     var byLock: [Row] { rows { lockName($0.lock, kind: $0.kind) } }
-    func byTask(_ comms: [UInt32: String]) -> [Row] { rows { c in comms[c.tid].map { "\(c.tid) \($0)" } ?? String(c.tid) } }
+    func byTask(_ comms: [UInt32: String]) -> [Row] {
+        rows { c in comms[c.tid].map { "\(c.tid) \($0)" } ?? String(c.tid) }
+    }
 
     /// log2 buckets of wait time: bucket lower bound (ns) → count.
     static func histogram(_ groups: [Contention]) -> [(UInt64, Int)] {
@@ -194,7 +221,9 @@ struct ContentionAnalysis {
                 counts[g.total == 0 ? 0 : 63 - g.total.leadingZeroBitCount] += 1
             }
         }
-        guard let last = counts.lastIndex(where: { $0 > 0 }), let first = counts.firstIndex(where: { $0 > 0 }) else { return [] }
+        guard let last = counts.lastIndex(where: { $0 > 0 }), let first = counts.firstIndex(where: { $0 > 0 }) else {
+            return []
+        }
         return (first...last).map { (UInt64(1) << UInt64($0), counts[$0]) }
     }
 
@@ -216,7 +245,12 @@ struct ContentionAnalysis {
         }
         var lines = [line(["contended", "total wait", "max wait", "avg wait", "type", keyTitle]), ""]
         for r in rows {
-            lines.append(line([String(r.contended), Durations.text(seconds: Double(r.total) / 1e9), Durations.text(seconds: Double(r.max) / 1e9), Durations.text(seconds: Double(r.avg) / 1e9), r.type, r.key]))
+            lines.append(
+                line([
+                    String(r.contended), Durations.text(seconds: Double(r.total) / 1e9),
+                    Durations.text(seconds: Double(r.max) / 1e9), Durations.text(seconds: Double(r.avg) / 1e9), r.type,
+                    r.key,
+                ]))
         }
         return lines.joined(separator: "\n") + "\n"
     }

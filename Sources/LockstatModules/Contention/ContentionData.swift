@@ -39,13 +39,18 @@ struct ContentionData {
         }
         mode = .ring
         aggregates = nil
-        guard let begin = fields["begin_id"].flatMap(UInt16.init), let end = fields["end_id"].flatMap(UInt16.init) else {
+        guard let begin = fields["begin_id"].flatMap(UInt16.init), let end = fields["end_id"].flatMap(UInt16.init)
+        else {
             throw LockstatError("\(log.path): no tracepoint layout record")
         }
-        let layout = TracepointLayout(beginID: begin, endID: end,
-                                      lockAddressOffset: fields["lock_addr_offset"].flatMap(TracepointLayout.offset) ?? TracepointFields.lockAddress,
-                                      valueOffset: fields["flags_offset"].flatMap(TracepointLayout.offset) ?? TracepointFields.flags)
-        var events = [ContentionEvent](), lost: UInt64 = 0, bad = 0
+        let layout = TracepointLayout(
+            beginID: begin, endID: end,
+            lockAddressOffset: fields["lock_addr_offset"].flatMap(TracepointLayout.offset)
+                ?? TracepointFields.lockAddress,
+            valueOffset: fields["flags_offset"].flatMap(TracepointLayout.offset) ?? TracepointFields.flags)
+        var events = [ContentionEvent]()
+        var lost: UInt64 = 0
+        var bad = 0
         for r in log.records where r.kind == .snapshot && r.stream < RawLogStream.firstNamed {
             // Even streams are contention_begin rings (opened with a callchain), odd ones contention_end.
             PerfRecordReader.forEach(log.payloadBytes(r), layout: layout, hasCallchain: r.stream % 2 == 0) { record in
@@ -71,14 +76,19 @@ struct ContentionData {
 
     /// d['contention']['cost']: what the kernel saw, what was kept and lost, what it cost.
     var cost: ContentionModel.Cost {
-        var counters: [(name: String, value: Int64)] = [("contentions", Int64(analysis.contentions.reduce(0) { $0 + $1.count })), ("lost", Int64(lost))]
+        var counters: [(name: String, value: Int64)] = [
+            ("contentions", Int64(analysis.contentions.reduce(0) { $0 + $1.count })), ("lost", Int64(lost)),
+        ]
         if let a = aggregates {
             func counter(_ c: ls_bpf_counter) -> Int64 { Int64(a.counters[Int(c.rawValue)]) }
-            counters += [("begins_seen", Int64(a.begins)), ("recorded", Int64(a.recorded)), ("nested", counter(LS_BPF_NESTED)),
-                         ("stack_failed", counter(LS_BPF_STACK_FAILED)), ("map_full", counter(LS_BPF_MAP_FULL)),
-                         ("start_failed", counter(LS_BPF_TSTAMP_FAILED)), ("filtered", counter(LS_BPF_FILTERED)),
-                         ("owners_full", counter(LS_BPF_OWNERS_FULL)), ("bpf_ns", Int64(a.programNanoseconds)),
-                         ("lockstat_cpu_ns", Int64(a.lockstatNanoseconds)), ("wall_ns", Int64(a.wallNanoseconds)), ("cpus", Int64(cpus))]
+            counters += [
+                ("begins_seen", Int64(a.begins)), ("recorded", Int64(a.recorded)), ("nested", counter(LS_BPF_NESTED)),
+                ("stack_failed", counter(LS_BPF_STACK_FAILED)), ("map_full", counter(LS_BPF_MAP_FULL)),
+                ("start_failed", counter(LS_BPF_TSTAMP_FAILED)), ("filtered", counter(LS_BPF_FILTERED)),
+                ("owners_full", counter(LS_BPF_OWNERS_FULL)), ("bpf_ns", Int64(a.programNanoseconds)),
+                ("lockstat_cpu_ns", Int64(a.lockstatNanoseconds)), ("wall_ns", Int64(a.wallNanoseconds)),
+                ("cpus", Int64(cpus)),
+            ]
         }
         return ContentionModel.Cost(mode: mode.rawValue, counters: counters)
     }
@@ -88,23 +98,33 @@ struct ContentionData {
     /// drain (events are recorded from then on, unlike a snapshot, which needs one before it), so
     /// the rates integrate back to every contention however late the first drain came.
     func rates(_ filter: (ContentionAnalysis.Contention) -> Bool) -> (count: [Double?], wait: [Double?]) {
-        var counts = [Double](repeating: 0, count: times.count), waits = [Double](repeating: 0, count: times.count)
+        var counts = [Double](repeating: 0, count: times.count)
+        var waits = [Double](repeating: 0, count: times.count)
         for c in analysis.contentions where filter(c) {
             let t = Double(Int64(bitPattern: c.end &- startTime)) / 1e9
-            var lo = 0, hi = times.count
-            while lo < hi { let mid = (lo + hi) / 2; if times[mid] < t { lo = mid + 1 } else { hi = mid } }
+            var lo = 0
+            var hi = times.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if times[mid] < t { lo = mid + 1 } else { hi = mid }
+            }
             guard lo < times.count else { continue }
             counts[lo] += Double(c.count)
             waits[lo] += Double(c.total) / 1e3
         }
         let dt = times.indices.map { $0 > 0 ? times[$0] - times[$0 - 1] : times[0] }
-        return (times.indices.map { dt[$0] > 0 ? counts[$0] / dt[$0] : nil },
-                times.indices.map { dt[$0] > 0 ? waits[$0] / dt[$0] : nil })
+        return (
+            times.indices.map { dt[$0] > 0 ? counts[$0] / dt[$0] : nil },
+            times.indices.map { dt[$0] > 0 ? waits[$0] / dt[$0] : nil }
+        )
     }
 
     func rows(_ rows: [ContentionAnalysis.Row]) -> [ContentionModel.Row] {
-        rows.map { ContentionModel.Row(key: $0.key, type: $0.type, contended: $0.contended, total: $0.total, max: $0.max,
-                                       min: $0.min == .max ? 0 : $0.min, avg: $0.avg) }
+        rows.map {
+            ContentionModel.Row(
+                key: $0.key, type: $0.type, contended: $0.contended, total: $0.total, max: $0.max,
+                min: $0.min == .max ? 0 : $0.min, avg: $0.avg)
+        }
     }
 
     func histogram(_ groups: [ContentionAnalysis.Contention]) -> [(lowerNanoseconds: UInt64, count: Int)] {
@@ -118,14 +138,16 @@ struct ContentionData {
         }
         let top = callers.prefix(top)
         let owners = (aggregates?.owners ?? []).map { o in
-            ContentionModel.Owner(owner: comms[o.tid].map { "\(o.tid) \($0)" } ?? String(o.tid), lock: analysis.lockName(o.lock),
-                                  contended: Int(o.count), total: o.total)
+            ContentionModel.Owner(
+                owner: comms[o.tid].map { "\(o.tid) \($0)" } ?? String(o.tid), lock: analysis.lockName(o.lock),
+                contended: Int(o.count), total: o.total)
         }
         return ContentionModel(
             time: times, all: doubles(rates { _ in true }),
             topCallers: top.map { row in (row.key, doubles(rates { $0.caller == row.key })) },
             callers: rows(callers), locks: rows(analysis.byLock), tasks: rows(analysis.byTask(comms)), owners: owners,
-            histograms: [("all", histogram(analysis.contentions))] + top.map { row in (row.key, histogram(analysis.contentions.filter { $0.caller == row.key })) },
+            histograms: [("all", histogram(analysis.contentions))]
+                + top.map { row in (row.key, histogram(analysis.contentions.filter { $0.caller == row.key })) },
             folded: analysis.folded.map { ($0.0, $0.1) }, lost: Int(lost), cost: cost,
             unpaired: analysis.unpaired, unfinished: analysis.unfinished)
     }

@@ -12,11 +12,14 @@ struct ContentionTotals {
     /// Rows kept apart; waits of rows beyond them go to one `other` row, so memory stays bounded
     /// however many callers and locks the kernel shows (serve's cap would fold them the same way).
     private let maxRows: Int
-    static let other = RowKey(caller: ExposedSeries.otherLabel, type: ExposedSeries.otherLabel, lock: ExposedSeries.otherLabel)
+    static let other = RowKey(
+        caller: ExposedSeries.otherLabel, type: ExposedSeries.otherLabel, lock: ExposedSeries.otherLabel)
 
     init(maxRows: Int = .max) { self.maxRows = maxRows }
     static let pairs = Int(LS_BPF_BUCKETS) / 2
-    static let upperBounds: [Double] = (0..<pairs).map { j in j == pairs - 1 ? .infinity : Double((UInt64(1) << UInt64(2 * j + 2)) - 1) / 1e9 }
+    static let upperBounds: [Double] = (0..<pairs).map { j in
+        j == pairs - 1 ? .infinity : Double((UInt64(1) << UInt64(2 * j + 2)) - 1) / 1e9
+    }
 
     /// The lock's name when it has one (a static lock's symbol, the waiting task's mmap_lock or
     /// siglock); its address only when `addresses`, else empty.
@@ -48,13 +51,19 @@ struct ContentionTotals {
     }
 
     var families: [MetricFamily] {
-        var wait = MetricFamily(name: "lockstat_lock_wait_seconds", kind: .histogram, unit: "seconds",
-                                help: "Lock contentions by caller (first frame outside lock code), lock type and named lock since lockstat started; _count is contentions, _sum their wait (lock:contention_begin/end)",
-                                labels: ["caller", "type", "lock"])
+        var wait = MetricFamily(
+            name: "lockstat_lock_wait_seconds", kind: .histogram, unit: "seconds",
+            help:
+                "Lock contentions by caller (first frame outside lock code), lock type and named lock since lockstat started; _count is contentions, _sum their wait (lock:contention_begin/end)",
+            labels: ["caller", "type", "lock"])
         for key in order + (rows[Self.other] == nil ? [] : [Self.other]) {
             guard let r = rows[key] else { continue }
-            wait.points.append(MetricPoint(labels: [key.caller, key.type, key.lock],
-                                           histogram: MetricHistogram(upperBounds: Self.upperBounds, counts: r.buckets.map { Double($0) }, sum: Double(r.total) / 1e9)))
+            wait.points.append(
+                MetricPoint(
+                    labels: [key.caller, key.type, key.lock],
+                    histogram: MetricHistogram(
+                        upperBounds: Self.upperBounds, counts: r.buckets.map { Double($0) }, sum: Double(r.total) / 1e9)
+                ))
         }
         return [wait]
     }
@@ -79,7 +88,9 @@ final class ContentionSource: MetricsSource {
 
     init(entries: Int, interval: Double, context: ServingContext) throws {
         var error = [CChar](repeating: 0, count: 512)
-        guard let handle = ls_bpf_contention_open(Int32(entries), 0, &error, error.count) else { throw LockstatError(String(cString: error)) }
+        guard let handle = ls_bpf_contention_open(Int32(entries), 0, &error, error.count) else {
+            throw LockstatError(String(cString: error))
+        }
         self.handle = handle
         capacity = entries
         changed = .allocate(capacity: entries)
@@ -102,14 +113,19 @@ final class ContentionSource: MetricsSource {
         guard n >= 0 else { return }
         var seen = Set<BPFAggregates.Key>()
         for i in 0..<n {
-            let e = changed[i], key = BPFAggregates.Key(e.key)
+            let e = changed[i]
+            let key = BPFAggregates.Key(e.key)
             seen.insert(key)
             let before = last[key]?.value
             last[key] = (e.value, 0)
             guard let gained = BPFAggregates.gain(e.value, since: before) else { continue }
-            totals.add(.init(caller: callers[e.key.stack_id] ?? resolve(e.key.stack_id), type: ContentionAnalysis.type(e.value.flags),
-                             lock: ContentionTotals.lockLabel(e.key.lock, kind: e.value.kind, symbols: analysis.symbols, addresses: addresses)),
-                       count: gained.count, total: gained.total, buckets: gained.buckets)
+            totals.add(
+                .init(
+                    caller: callers[e.key.stack_id] ?? resolve(e.key.stack_id),
+                    type: ContentionAnalysis.type(e.value.flags),
+                    lock: ContentionTotals.lockLabel(
+                        e.key.lock, kind: e.value.kind, symbols: analysis.symbols, addresses: addresses)),
+                count: gained.count, total: gained.total, buckets: gained.buckets)
         }
         var idle = [ls_bpf_key]()
         for (key, entry) in last where !seen.contains(key) {
@@ -136,18 +152,27 @@ final class ContentionSource: MetricsSource {
         sample()
         var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
         ls_bpf_contention_counters(handle, &counters)
-        var ns: UInt64 = 0, runs: UInt64 = 0
+        var ns: UInt64 = 0
+        var runs: UInt64 = 0
         ls_bpf_contention_run_time(handle, &ns, &runs)
-        let lost = MetricFamily(name: "lockstat_lost_events", kind: .counter, help: "Events lockstat could not count since it started, by module and reason",
-                                labels: ["module", "reason"], points: [
-            MetricPoint(labels: ["contention", "map_full"], value: Double(counters[Int(LS_BPF_MAP_FULL.rawValue)])),
-            MetricPoint(labels: ["contention", "no_start_time"], value: Double(counters[Int(LS_BPF_TSTAMP_FAILED.rawValue)])),
-        ])
+        let lost = MetricFamily(
+            name: "lockstat_lost_events", kind: .counter,
+            help: "Events lockstat could not count since it started, by module and reason",
+            labels: ["module", "reason"],
+            points: [
+                MetricPoint(
+                    labels: ["contention", "map_full"], value: Double(counters[Int(LS_BPF_MAP_FULL.rawValue)])),
+                MetricPoint(
+                    labels: ["contention", "no_start_time"], value: Double(counters[Int(LS_BPF_TSTAMP_FAILED.rawValue)])
+                ),
+            ])
         var families = totals.families + [lost]
         if statsSwitch != nil || ns > 0 {
-            families.append(MetricFamily(name: "lockstat_bpf_program_seconds", kind: .counter, unit: "seconds",
-                                         help: "Time the contention module's BPF programs ran in the kernel (kernel.bpf_stats_enabled)",
-                                         labels: [], points: [MetricPoint(labels: [], value: Double(ns) / 1e9)]))
+            families.append(
+                MetricFamily(
+                    name: "lockstat_bpf_program_seconds", kind: .counter, unit: "seconds",
+                    help: "Time the contention module's BPF programs ran in the kernel (kernel.bpf_stats_enabled)",
+                    labels: [], points: [MetricPoint(labels: [], value: Double(ns) / 1e9)]))
         }
         return families
     }
@@ -162,7 +187,9 @@ extension ContentionModule: ServedModule {
     public func serving(_ context: ServingContext) throws -> any MetricsSource {
         if let reason = Self.bpfRefusal(context.system) { throw LockstatError("serve needs bpf mode: \(reason)") }
         let entries = ContentionSettings(context.config).entries
-        return try ContentionSource(entries: entries, interval: context.config.interval(for: name, moduleDefault: Self.bpfInterval), context: context)
+        return try ContentionSource(
+            entries: entries, interval: context.config.interval(for: name, moduleDefault: Self.bpfInterval),
+            context: context)
     }
 
     /// The run's totals as serve would have exposed them at its end.
@@ -175,11 +202,19 @@ extension ContentionModule: ServedModule {
                 buckets = Array(repeating: 0, count: Int(LS_BPF_BUCKETS))
                 buckets![buckets!.count - 1] = UInt32(c.count)
             }
-            totals.add(.init(caller: c.caller, type: ContentionAnalysis.type(c.flags),
-                             lock: ContentionTotals.lockLabel(c.lock, kind: c.kind, symbols: data.analysis.symbols, addresses: addresses)),
-                       count: UInt64(c.count), total: c.total, buckets: buckets)
+            totals.add(
+                .init(
+                    caller: c.caller, type: ContentionAnalysis.type(c.flags),
+                    lock: ContentionTotals.lockLabel(
+                        c.lock, kind: c.kind, symbols: data.analysis.symbols, addresses: addresses)),
+                count: UInt64(c.count), total: c.total, buckets: buckets)
         }
-        return totals.families + [MetricFamily(name: "lockstat_lost_events", kind: .counter, help: "Events lockstat could not count, by module and reason",
-                                               labels: ["module", "reason"], points: [MetricPoint(labels: ["contention", "lost"], value: Double(data.lost))])]
+        return totals.families + [
+            MetricFamily(
+                name: "lockstat_lost_events", kind: .counter,
+                help: "Events lockstat could not count, by module and reason",
+                labels: ["module", "reason"],
+                points: [MetricPoint(labels: ["contention", "lost"], value: Double(data.lost))])
+        ]
     }
 }

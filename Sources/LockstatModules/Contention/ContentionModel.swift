@@ -32,7 +32,8 @@ public struct ContentionModel: ModuleModel {
 
         /// "contention (bpf): 2.31 M contentions, 0 lost, lockstat 0.9 % of one CPU, BPF 3.1 % of the CPUs".
         var line: String {
-            var line = "contention (\(mode)): \(Self.count(value("contentions") ?? 0)) contentions, \(Int(value("lost") ?? 0)) lost"
+            var line =
+                "contention (\(mode)): \(Self.count(value("contentions") ?? 0)) contentions, \(Int(value("lost") ?? 0)) lost"
             if let wall = value("wall_ns"), wall > 0, let own = value("lockstat_cpu_ns") {
                 line += String(format: ", lockstat %.1f %% of one CPU", own / wall * 100)
                 if let bpf = value("bpf_ns"), bpf > 0 {
@@ -59,81 +60,142 @@ public struct ContentionModel: ModuleModel {
     var unpaired: Int, unfinished: Int
 
     enum Key: String {
-        case time, contentionRate = "contentions/s", waitRate = "wait us/s", topCallers = "top_callers", callers, locks, tasks
-        case histograms = "wait_histogram", folded, owners, lost, cost, unpaired, unfinished, mode
-        case caller, lock, task, owner, type, contended, total = "total_wait_ns", max = "max_wait_ns", min = "min_wait_ns", avg = "avg_wait_ns"
+        case time
+        case contentionRate = "contentions/s"
+        case waitRate = "wait us/s"
+        case topCallers = "top_callers"
+        case callers, locks, tasks
+        case histograms = "wait_histogram"
+        case folded, owners, lost, cost, unpaired, unfinished, mode
+        case caller, lock, task, owner, type, contended
+        case total = "total_wait_ns"
+        case max = "max_wait_ns"
+        case min = "min_wait_ns"
+        case avg = "avg_wait_ns"
     }
 
     public var entry: PyValue {
         func rows(_ rows: [Row], _ key: Key) -> PyValue {
-            .list(rows.map { r in
-                .keyed([(key, .string(r.key)), (Key.type, .string(r.type)), (.contended, .int(Int64(r.contended))), (.total, .int(Int64(r.total))),
-                        (.max, .int(Int64(r.max))), (.min, .int(Int64(r.min))), (.avg, .int(Int64(r.avg)))])
-            })
+            .list(
+                rows.map { r in
+                    .keyed([
+                        (key, .string(r.key)), (Key.type, .string(r.type)), (.contended, .int(Int64(r.contended))),
+                        (.total, .int(Int64(r.total))),
+                        (.max, .int(Int64(r.max))), (.min, .int(Int64(r.min))), (.avg, .int(Int64(r.avg))),
+                    ])
+                })
         }
-        func rates(_ r: Rates) -> PyValue { .keyed([(Key.contentionRate, .series(r.contentions)), (.waitRate, .series(r.waitMicroseconds))]) }
-        let owners = PyValue.list(self.owners.map { o in
-            .keyed([(Key.owner, .string(o.owner)), (.lock, .string(o.lock)), (.contended, .int(Int64(o.contended))), (.total, .int(Int64(o.total)))])
-        })
-        let cost = self.cost.map { c in PyValue.stringDict([(Key.mode.rawValue, .string(c.mode))] + c.counters.map { ($0.name, .int($0.value)) }) } ?? .none
+        func rates(_ r: Rates) -> PyValue {
+            .keyed([(Key.contentionRate, .series(r.contentions)), (.waitRate, .series(r.waitMicroseconds))])
+        }
+        let owners = PyValue.list(
+            self.owners.map { o in
+                .keyed([
+                    (Key.owner, .string(o.owner)), (.lock, .string(o.lock)), (.contended, .int(Int64(o.contended))),
+                    (.total, .int(Int64(o.total))),
+                ])
+            })
+        let cost =
+            self.cost.map { c in
+                PyValue.stringDict(
+                    [(Key.mode.rawValue, .string(c.mode))] + c.counters.map { ($0.name, .int($0.value)) })
+            } ?? .none
         return .keyed([
-            (Key.time, .series(time)), (.contentionRate, .series(all.contentions)), (.waitRate, .series(all.waitMicroseconds)),
+            (Key.time, .series(time)), (.contentionRate, .series(all.contentions)),
+            (.waitRate, .series(all.waitMicroseconds)),
             (.topCallers, .stringDict(topCallers.map { ($0.caller, rates($0.rates)) })),
             (.callers, rows(callers, .caller)), (.locks, rows(locks, .lock)), (.tasks, rows(tasks, .task)),
-            (.histograms, .stringDict(histograms.map { h in (h.name, .stringDict(h.buckets.map { (String($0.lowerNanoseconds), .int(Int64($0.count))) })) })),
+            (
+                .histograms,
+                .stringDict(
+                    histograms.map { h in
+                        (h.name, .stringDict(h.buckets.map { (String($0.lowerNanoseconds), .int(Int64($0.count))) }))
+                    })
+            ),
             (.folded, .list(folded.map { .tuple([.string($0.stack), .int(Int64($0.waited))]) })),
             (.owners, owners), (.lost, .int(Int64(lost))), (.cost, cost),
             (.unpaired, .int(Int64(unpaired))), (.unfinished, .int(Int64(unfinished))),
         ])
     }
 
-    init(time: [Double], all: Rates, topCallers: [(caller: String, rates: Rates)], callers: [Row], locks: [Row], tasks: [Row], owners: [Owner],
-         histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])], folded: [(stack: String, waited: UInt64)],
-         lost: Int, cost: Cost?, unpaired: Int, unfinished: Int) {
-        self.time = time; self.all = all; self.topCallers = topCallers
-        self.callers = callers; self.locks = locks; self.tasks = tasks; self.owners = owners
-        self.histograms = histograms; self.folded = folded; self.lost = lost; self.cost = cost
-        self.unpaired = unpaired; self.unfinished = unfinished
+    init(
+        time: [Double], all: Rates, topCallers: [(caller: String, rates: Rates)], callers: [Row], locks: [Row],
+        tasks: [Row], owners: [Owner],
+        histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])],
+        folded: [(stack: String, waited: UInt64)],
+        lost: Int, cost: Cost?, unpaired: Int, unfinished: Int
+    ) {
+        self.time = time
+        self.all = all
+        self.topCallers = topCallers
+        self.callers = callers
+        self.locks = locks
+        self.tasks = tasks
+        self.owners = owners
+        self.histograms = histograms
+        self.folded = folded
+        self.lost = lost
+        self.cost = cost
+        self.unpaired = unpaired
+        self.unfinished = unfinished
     }
 
     /// The entry read back: the keys it has must be the entry's, of their types, and each row
     /// complete; a table, series or count the entry leaves out is one with nothing recorded.
     init(entry e: PyValue) throws {
-        try e.refuseKeys(otherThan: [Key.time, .contentionRate, .waitRate, .topCallers, .callers, .locks, .tasks, .histograms,
-                                     .folded, .owners, .lost, .cost, .unpaired, .unfinished])
+        try e.refuseKeys(otherThan: [
+            Key.time, .contentionRate, .waitRate, .topCallers, .callers, .locks, .tasks, .histograms,
+            .folded, .owners, .lost, .cost, .unpaired, .unfinished,
+        ])
         func rows(_ list: Key, _ key: Key) throws -> [Row] {
             try (e.optional(list, .list) ?? []).enumerated().map { i, r in
                 try decoding("\(list.rawValue)[\(i)]") {
-                    Row(key: try r.required(key, .string), type: try r.required(Key.type, .string), contended: try r.required(Key.contended, .int),
-                        total: try r.required(Key.total, .count), max: try r.required(Key.max, .count), min: try r.required(Key.min, .count),
+                    Row(
+                        key: try r.required(key, .string), type: try r.required(Key.type, .string),
+                        contended: try r.required(Key.contended, .int),
+                        total: try r.required(Key.total, .count), max: try r.required(Key.max, .count),
+                        min: try r.required(Key.min, .count),
                         avg: try r.required(Key.avg, .count))
                 }
             }
         }
         func rates(_ v: PyValue, required: Bool) throws -> Rates {
-            required ? Rates(contentions: try v.required(Key.contentionRate, .doubles), waitMicroseconds: try v.required(Key.waitRate, .doubles))
-                : Rates(contentions: try v.optional(Key.contentionRate, .doubles) ?? [], waitMicroseconds: try v.optional(Key.waitRate, .doubles) ?? [])
+            required
+                ? Rates(
+                    contentions: try v.required(Key.contentionRate, .doubles),
+                    waitMicroseconds: try v.required(Key.waitRate, .doubles))
+                : Rates(
+                    contentions: try v.optional(Key.contentionRate, .doubles) ?? [],
+                    waitMicroseconds: try v.optional(Key.waitRate, .doubles) ?? [])
         }
         let topCallers = try (e.optional(Key.topCallers, .dict) ?? []).map { caller, v in
             (caller, try decoding("\(Key.topCallers.rawValue)[\(caller)]") { try rates(v, required: true) })
         }
         let owners = try (e.optional(Key.owners, .list) ?? []).enumerated().map { i, o in
             try decoding("\(Key.owners.rawValue)[\(i)]") {
-                Owner(owner: try o.required(Key.owner, .string), lock: try o.required(Key.lock, .string),
-                      contended: try o.required(Key.contended, .int), total: try o.required(Key.total, .count))
+                Owner(
+                    owner: try o.required(Key.owner, .string), lock: try o.required(Key.lock, .string),
+                    contended: try o.required(Key.contended, .int), total: try o.required(Key.total, .count))
             }
         }
         let histograms = try decoding(Key.histograms.rawValue) {
             try (e.optional(Key.histograms, .dict) ?? []).map { name, h in
-                (name, try PyValue.typed(h, name, .dict).map { bucket, count in
-                    guard let lower = UInt64(bucket) else { throw LockstatError("\(name): key '\(bucket)' is no bucket's lower bound (ns)") }
-                    return (lower, try PyValue.typed(count, bucket, .int))
-                })
+                (
+                    name,
+                    try PyValue.typed(h, name, .dict).map { bucket, count in
+                        guard let lower = UInt64(bucket) else {
+                            throw LockstatError("\(name): key '\(bucket)' is no bucket's lower bound (ns)")
+                        }
+                        return (lower, try PyValue.typed(count, bucket, .int))
+                    }
+                )
             }
         }
         let folded = try (e.optional(Key.folded, .list) ?? []).enumerated().map { i, item in
             try decoding("\(Key.folded.rawValue)[\(i)]") {
-                guard case .tuple(let t) = item, t.count == 2, let stack = t[0].string, let waited = PyType.count.read(t[1]) else {
+                guard case .tuple(let t) = item, t.count == 2, let stack = t[0].string,
+                    let waited = PyType.count.read(t[1])
+                else {
                     throw LockstatError("is \(item.typeName), not a tuple of a stack and its ns")
                 }
                 return (stack, waited)
@@ -141,14 +203,19 @@ public struct ContentionModel: ModuleModel {
         }
         let cost = try decoding(Key.cost.rawValue) {
             try e.optional(Key.cost, .dict).map { items in
-                Cost(mode: try e[Key.cost]!.required(Key.mode, .string),
-                     counters: try items.filter { $0.key != Key.mode.rawValue }.map { ($0.key, Int64(try PyValue.typed($0.value, $0.key, .int))) })
+                Cost(
+                    mode: try e[Key.cost]!.required(Key.mode, .string),
+                    counters: try items.filter { $0.key != Key.mode.rawValue }.map {
+                        ($0.key, Int64(try PyValue.typed($0.value, $0.key, .int)))
+                    })
             }
         }
-        self.init(time: try e.optional(Key.time, .doubles) ?? [], all: try rates(e, required: false), topCallers: topCallers,
-                  callers: try rows(.callers, .caller), locks: try rows(.locks, .lock), tasks: try rows(.tasks, .task), owners: owners,
-                  histograms: histograms, folded: folded, lost: try e.optional(Key.lost, .int) ?? 0, cost: cost,
-                  unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0)
+        self.init(
+            time: try e.optional(Key.time, .doubles) ?? [], all: try rates(e, required: false), topCallers: topCallers,
+            callers: try rows(.callers, .caller), locks: try rows(.locks, .lock), tasks: try rows(.tasks, .task),
+            owners: owners,
+            histograms: histograms, folded: folded, lost: try e.optional(Key.lost, .int) ?? 0, cost: cost,
+            unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0)
     }
 
     // MARK: the generic form
@@ -163,32 +230,49 @@ public struct ContentionModel: ModuleModel {
 
     /// Tasks are named by their ids, which another run does not share: not compared.
     static func rowsTable(_ name: String, grouping: String) -> ResultTable {
-        ResultTable(name: name, grouping: grouping, metrics: waitColumns, labels: ["type", grouping], identity: [1, 0], defaultSort: "wait_total",
-                    comparable: grouping != "task")
+        ResultTable(
+            name: name, grouping: grouping, metrics: waitColumns, labels: ["type", grouping], identity: [1, 0],
+            defaultSort: "wait_total",
+            comparable: grouping != "task")
     }
 
     static let ownersTable = ResultTable(
         name: "owners", grouping: "owner",
-        metrics: [ResultColumn("contended", "contended", unit: "1", kind: .count, aliases: ["contentions"]),
-                  ResultColumn("wait_total", "total wait", unit: "ns", kind: .time)],
+        metrics: [
+            ResultColumn("contended", "contended", unit: "1", kind: .count, aliases: ["contentions"]),
+            ResultColumn("wait_total", "total wait", unit: "ns", kind: .time),
+        ],
         labels: ["owner", "lock"], identity: [0, 1], defaultSort: "wait_total",
-        whenEmpty: "owners are recorded in contention.mode bpf, for the mutexes and rwsems waited for", comparable: false)
+        whenEmpty: "owners are recorded in contention.mode bpf, for the mutexes and rwsems waited for",
+        comparable: false)
 
-    static let tables = [rowsTable("callers", grouping: "caller"), rowsTable("locks", grouping: "lock"),
-                         rowsTable("tasks", grouping: "task"), ownersTable]
+    static let tables = [
+        rowsTable("callers", grouping: "caller"), rowsTable("locks", grouping: "lock"),
+        rowsTable("tasks", grouping: "task"), ownersTable,
+    ]
 
     public var results: Results {
         var tables = Self.tables
         for (k, rows) in [callers, locks, tasks].enumerated() {
             tables[k].rows = rows.map { r in
-                ResultRow(labels: [r.type, r.key], values: [Double(r.contended), Double(r.total), Double(r.max), Double(r.min), Double(r.avg)])
+                ResultRow(
+                    labels: [r.type, r.key],
+                    values: [Double(r.contended), Double(r.total), Double(r.max), Double(r.min), Double(r.avg)])
             }
         }
-        tables[3].rows = owners.map { ResultRow(labels: [$0.owner, $0.lock], values: [Double($0.contended), Double($0.total)]) }
-        let series = [ResultSeries(name: "contentions", unit: "1/s", values: all.contentions),
-                      ResultSeries(name: "wait", unit: "us/s", values: all.waitMicroseconds)] +
-            topCallers.map { ResultSeries(name: "\($0.caller) wait", unit: "us/s", values: $0.rates.waitMicroseconds) }
-        return Results(tables: tables, time: time, series: series, notes: cost.map { [$0.line] } ?? [],
-                       stacks: [ResultStacks(name: "wait", unit: "ns", folded: folded.map { ($0.stack, Double($0.waited)) })])
+        tables[3].rows = owners.map {
+            ResultRow(labels: [$0.owner, $0.lock], values: [Double($0.contended), Double($0.total)])
+        }
+        let series =
+            [
+                ResultSeries(name: "contentions", unit: "1/s", values: all.contentions),
+                ResultSeries(name: "wait", unit: "us/s", values: all.waitMicroseconds),
+            ]
+            + topCallers.map {
+                ResultSeries(name: "\($0.caller) wait", unit: "us/s", values: $0.rates.waitMicroseconds)
+            }
+        return Results(
+            tables: tables, time: time, series: series, notes: cost.map { [$0.line] } ?? [],
+            stacks: [ResultStacks(name: "wait", unit: "ns", folded: folded.map { ($0.stack, Double($0.waited)) })])
     }
 }

@@ -10,7 +10,8 @@ import LockstatCore
 public struct ContentionModule: TypedModule {
     static let moduleName = "contention"
     public let name = moduleName
-    public let summary = "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, owners, wait times, flame graph; aggregated in the kernel by BPF where it can (contention.mode)"
+    public let summary =
+        "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, owners, wait times, flame graph; aggregated in the kernel by BPF where it can (contention.mode)"
     public var configKeys: [String: ConfigValue] { ContentionSettings.configKeys }
     /// contention.entries: a drain of a full map (216 bytes an entry) is one raw-log snapshot, and
     /// parse refuses a snapshot past RawLogFormat.maxSnapshot (64 MiB): 2^18 entries is 54 MiB.
@@ -22,7 +23,8 @@ public struct ContentionModule: TypedModule {
     public let defaultInterval: Double? = 0.01
     /// bpf mode: the kernel keeps the totals, so reading them twice a second loses nothing.
     static let bpfInterval = 0.5
-    static let kallsymsStream = RawLogStream.named(1), layoutStream = RawLogStream.named(2), commStream = RawLogStream.named(3)
+    static let kallsymsStream = RawLogStream.named(1), layoutStream = RawLogStream.named(2),
+        commStream = RawLogStream.named(3)
 
     public init() {}
 
@@ -48,8 +50,11 @@ public struct ContentionModule: TypedModule {
         // Not mounted yet, as root: presampling mounts tracefs (and says so if the events are missing).
         guard Tracefs.locate(system) != nil || Tracefs.mountable(system) else {
             let release = ProcessInfo.processInfo.operatingSystemVersion
-            if (release.majorVersion, release.minorVersion) < Self.firstKernelWithTracepoints { return "kernel older than 5.19: no lock:contention tracepoints" }
-            return "no lock:contention tracepoints in tracefs (" + Tracefs.candidates.map(system.path).joined(separator: ", ") + ")"
+            if (release.majorVersion, release.minorVersion) < Self.firstKernelWithTracepoints {
+                return "kernel older than 5.19: no lock:contention tracepoints"
+            }
+            return "no lock:contention tracepoints in tracefs ("
+                + Tracefs.candidates.map(system.path).joined(separator: ", ") + ")"
         }
         return nil
     }
@@ -75,15 +80,20 @@ public struct ContentionModule: TypedModule {
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
         let (mode, fallback) = mode(context.config, context.system)
         let settings = ContentionSettings(context.config)
-        let entries = settings.entries, scopeProgram = settings.scope == .program
+        let entries = settings.entries
+        let scopeProgram = settings.scope == .program
         if mode == .bpf {
             if let reason = Self.bpfRefusal(context.system) { throw LockstatError(reason) }
             do {
-                let recorder = try BPFContentionRecorder(entries: entries, scopeProgram: scopeProgram, system: context.system, log: context.log)
-                context.log.append(kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
-                                   text: KeyValueLines.text([("mode", "bpf"), ("entries", String(entries)),
-                                                             ("scope", scopeProgram ? "program" : "system"),
-                                                             ("cpus", String(onlineCPUs(context.system).count))]))
+                let recorder = try BPFContentionRecorder(
+                    entries: entries, scopeProgram: scopeProgram, system: context.system, log: context.log)
+                context.log.append(
+                    kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
+                    text: KeyValueLines.text([
+                        ("mode", "bpf"), ("entries", String(entries)),
+                        ("scope", scopeProgram ? "program" : "system"),
+                        ("cpus", String(onlineCPUs(context.system).count)),
+                    ]))
                 // After loading: kallsyms then names the BPF programs' own frames, which parse drops.
                 KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
                 return recorder
@@ -98,22 +108,30 @@ public struct ContentionModule: TypedModule {
     }
 
     func ringPresampling(_ context: RecordingContext, scopeProgram: Bool) throws -> any Recorder {
-        guard let tracefs = Tracefs.locateOrMount(context.system), let begin = tracefs.id("contention_begin"), let end = tracefs.id("contention_end") else {
+        guard let tracefs = Tracefs.locateOrMount(context.system), let begin = tracefs.id("contention_begin"),
+            let end = tracefs.id("contention_end")
+        else {
             throw LockstatError("no lock:contention tracepoints")
         }
-        let beginFormat = tracefs.format("contention_begin"), endFormat = tracefs.format("contention_end")
-        let layout = TracepointLayout(beginID: begin, endID: end,
-                                      lockAddressOffset: Tracefs.offset(of: "lock_addr", in: beginFormat) ?? TracepointFields.lockAddress,
-                                      valueOffset: Tracefs.offset(of: "flags", in: beginFormat) ?? TracepointFields.flags)
-        let recorder = try ContentionRecorder(layout: layout, cpus: onlineCPUs(context.system), scopeProgram: scopeProgram,
-                                              system: context.system, log: context.log)
+        let beginFormat = tracefs.format("contention_begin")
+        let endFormat = tracefs.format("contention_end")
+        let layout = TracepointLayout(
+            beginID: begin, endID: end,
+            lockAddressOffset: Tracefs.offset(of: "lock_addr", in: beginFormat) ?? TracepointFields.lockAddress,
+            valueOffset: Tracefs.offset(of: "flags", in: beginFormat) ?? TracepointFields.flags)
+        let recorder = try ContentionRecorder(
+            layout: layout, cpus: onlineCPUs(context.system), scopeProgram: scopeProgram,
+            system: context.system, log: context.log)
         // What parse needs to read the events again later: the layout, the kernel's symbols.
-        context.log.append(kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
-                           text: KeyValueLines.text([("begin_id", String(begin)), ("end_id", String(end)),
-                                                     ("lock_addr_offset", String(layout.lockAddressOffset)),
-                                                     ("flags_offset", String(layout.valueOffset)),
-                                                     ("ret_offset", String(Tracefs.offset(of: "ret", in: endFormat) ?? TracepointFields.ret)),
-                                                     ("mode", "ring"), ("scope", scopeProgram ? "program" : "system")]))
+        context.log.append(
+            kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
+            text: KeyValueLines.text([
+                ("begin_id", String(begin)), ("end_id", String(end)),
+                ("lock_addr_offset", String(layout.lockAddressOffset)),
+                ("flags_offset", String(layout.valueOffset)),
+                ("ret_offset", String(Tracefs.offset(of: "ret", in: endFormat) ?? TracepointFields.ret)),
+                ("mode", "ring"), ("scope", scopeProgram ? "program" : "system"),
+            ]))
         KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
         return recorder
     }
@@ -125,19 +143,24 @@ public struct ContentionModule: TypedModule {
     public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         let data = try ContentionData(log: log, top: ContentionSettings(config).top)
         let wants = parts.parts
-        return ModuleAnalysis(parsed: wants.contains(.model) ? parsed(data) : nil,
-                              metricFamilies: wants.contains(.metrics) ? metricFamilies(data, addresses: parts.addresses) : [],
-                              stackProfiles: wants.contains(.stacks) ? stackProfiles(data, log: log) : [])
+        return ModuleAnalysis(
+            parsed: wants.contains(.model) ? parsed(data) : nil,
+            metricFamilies: wants.contains(.metrics) ? metricFamilies(data, addresses: parts.addresses) : [],
+            stackProfiles: wants.contains(.stacks) ? stackProfiles(data, log: log) : [])
     }
 
     func parsed(_ data: ContentionData) -> ParsedModule {
-        let files = [("samples/contention.txt", ContentionAnalysis.table(data.analysis.byCaller, keyTitle: "caller")),
-                     ("contention.folded", data.analysis.folded.map { "\($0.0) \($0.1)" }.joined(separator: "\n") + "\n")]
+        let files = [
+            ("samples/contention.txt", ContentionAnalysis.table(data.analysis.byCaller, keyTitle: "caller")),
+            ("contention.folded", data.analysis.folded.map { "\($0.0) \($0.1)" }.joined(separator: "\n") + "\n"),
+        ]
         var warnings = [String]()
         if data.lost > 0 {
-            warnings.append(data.mode == .bpf
-                ? "\(data.lost) waits lost: the aggregation map was full (a larger contention.entries keeps them)"
-                : "\(data.lost) events lost: the ring buffers were full (contention.mode bpf loses none; else a shorter contention.intervall drains them more often)")
+            warnings.append(
+                data.mode == .bpf
+                    ? "\(data.lost) waits lost: the aggregation map was full (a larger contention.entries keeps them)"
+                    : "\(data.lost) events lost: the ring buffers were full (contention.mode bpf loses none; else a shorter contention.intervall drains them more often)"
+            )
         }
         if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
         let model = data.model
@@ -159,14 +182,21 @@ extension ContentionModule {
     /// report's caller and lock type (`go tool pprof -tags` gives the report's caller table).
     func stackProfiles(_ data: ContentionData, log: RawLog) -> [(name: String, profile: StackProfile)] {
         let symbols = data.analysis.symbols
-        var profile = StackProfile(sampleTypes: [("contentions", "count"), ("delay", "nanoseconds")], periodType: ("contentions", "count"), period: 1)
+        var profile = StackProfile(
+            sampleTypes: [("contentions", "count"), ("delay", "nanoseconds")], periodType: ("contentions", "count"),
+            period: 1)
         profile.timeNanos = Int64(clamping: log.startRealtime ?? 0)
         profile.durationNanos = Int64(clamping: (log.records.last?.time ?? log.startTime) &- log.startTime)
         for c in data.analysis.contentions {
-            let frames = c.stack.isEmpty ? [StackProfile.Frame(address: 0, function: "[no stack]", mapping: nil)]
-                : c.stack.map { StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel) }
-            profile.add(frames: frames, values: [Int64(c.count), Int64(clamping: c.total)],
-                        labels: [("caller", c.caller), ("type", ContentionAnalysis.type(c.flags))])
+            let frames =
+                c.stack.isEmpty
+                ? [StackProfile.Frame(address: 0, function: "[no stack]", mapping: nil)]
+                : c.stack.map {
+                    StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel)
+                }
+            profile.add(
+                frames: frames, values: [Int64(c.count), Int64(clamping: c.total)],
+                labels: [("caller", c.caller), ("type", ContentionAnalysis.type(c.flags))])
         }
         return [("contention", profile)]
     }

@@ -7,7 +7,7 @@ import LockstatCore
 /// contention_end), records verbatim. Postsampling also keeps the task names (tasks that
 /// exited by then show their tid).
 final class ContentionRecorder: Recorder {
-    static let dataPages: Int32 = 128       // 512 KiB per ring, as perf's default
+    static let dataPages: Int32 = 128  // 512 KiB per ring, as perf's default
     static let maxStack: Int32 = 32
     private let rings = PerfRings(pages: dataPages)
     private let log: RawLogWriter
@@ -22,7 +22,9 @@ final class ContentionRecorder: Recorder {
                 // Program scope: lockstat's own process with inherit and enable-on-exec, so
                 // the program and its children are followed from their exec on.
                 try rings.add(cpu: cpu) {
-                    ls_perf_open_tracepoint(UInt64(id), scopeProgram ? getpid() : Int32(-1), cpu, chain ? 1 : 0, Self.maxStack, scopeProgram ? 1 : 0)
+                    ls_perf_open_tracepoint(
+                        UInt64(id), scopeProgram ? getpid() : Int32(-1), cpu, chain ? 1 : 0, Self.maxStack,
+                        scopeProgram ? 1 : 0)
                 }
             }
         }

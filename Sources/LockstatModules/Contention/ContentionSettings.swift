@@ -12,7 +12,10 @@ struct ContentionSettings: ModuleSettings {
     var entries = 16384
 
     static var settings: [Setting<ContentionSettings>] {
-        [.choice("scope", \.scope), .top(\.top), .choice("mode", \.mode), .integer("entries", \.entries, ContentionModule.entriesRange)]
+        [
+            .choice("scope", \.scope), .top(\.top), .choice("mode", \.mode),
+            .integer("entries", \.entries, ContentionModule.entriesRange),
+        ]
     }
 
     init() {}

@@ -38,12 +38,16 @@ enum PerfRecordReader {
 
     /// Decodes the records in `bytes` (PerfSample.Format.tracepoint). Returns nil for a record
     /// that does not fit (counted by the caller).
-    static func forEach(_ bytes: UnsafeRawBufferPointer, layout: TracepointLayout, hasCallchain: Bool,
-                        _ body: (PerfRecord?) -> Void) {
+    static func forEach(
+        _ bytes: UnsafeRawBufferPointer, layout: TracepointLayout, hasCallchain: Bool,
+        _ body: (PerfRecord?) -> Void
+    ) {
         PerfRecordWalk.forEach(bytes, bad: { body(nil) }) { type, _, record in
             switch type {
-            case PerfABI.recordSample: body(sample(record, layout: layout, hasCallchain: hasCallchain).map(PerfRecord.sample))
-            case PerfABI.recordLost where record.count >= 16: body(.lost(record.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            case PerfABI.recordSample:
+                body(sample(record, layout: layout, hasCallchain: hasCallchain).map(PerfRecord.sample))
+            case PerfABI.recordLost where record.count >= 16:
+                body(.lost(record.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             default: break
             }
         }
@@ -52,12 +56,15 @@ enum PerfRecordReader {
     /// One sample; its raw data is the tracepoint's, which must hold the fields `layout` names.
     static func sample(_ r: UnsafeRawBufferPointer, layout: TracepointLayout, hasCallchain: Bool) -> ContentionEvent? {
         guard let s = PerfSample(r, format: .tracepoint(callchain: hasCallchain)),
-              s.raw.count >= max(layout.lockAddressOffset + 8, layout.valueOffset + 4) else { return nil }
-        return ContentionEvent(tid: s.tid, time: s.time, cpu: s.cpu,
-                               type: s.raw.loadUnaligned(fromByteOffset: 0, as: UInt16.self),
-                               lockAddress: s.raw.loadUnaligned(fromByteOffset: layout.lockAddressOffset,
-                                                                as: UInt64.self),
-                               value: s.raw.loadUnaligned(fromByteOffset: layout.valueOffset, as: UInt32.self),
-                               callchain: s.callchain.filter { $0 < PerfABI.contextMax })
+            s.raw.count >= max(layout.lockAddressOffset + 8, layout.valueOffset + 4)
+        else { return nil }
+        return ContentionEvent(
+            tid: s.tid, time: s.time, cpu: s.cpu,
+            type: s.raw.loadUnaligned(fromByteOffset: 0, as: UInt16.self),
+            lockAddress: s.raw.loadUnaligned(
+                fromByteOffset: layout.lockAddressOffset,
+                as: UInt64.self),
+            value: s.raw.loadUnaligned(fromByteOffset: layout.valueOffset, as: UInt32.self),
+            callchain: s.callchain.filter { $0 < PerfABI.contextMax })
     }
 }

@@ -38,11 +38,23 @@ struct DiskCounters {
     /// was just added, or removed and added again (iostat counts it from zero).
     static func zero(like layout: DiskCounters) -> DiskCounters {
         var z = layout
-        z.rdIos = 0; z.rdMerges = 0; z.rdSectors = 0; z.rdTicks = 0
-        z.wrIos = 0; z.wrMerges = 0; z.wrSectors = 0; z.wrTicks = 0
-        z.inFlight = 0; z.totTicks = 0; z.rqTicks = 0
-        z.dcIos = 0; z.dcMerges = 0; z.dcSectors = 0; z.dcTicks = 0
-        z.flIos = 0; z.flTicks = 0
+        z.rdIos = 0
+        z.rdMerges = 0
+        z.rdSectors = 0
+        z.rdTicks = 0
+        z.wrIos = 0
+        z.wrMerges = 0
+        z.wrSectors = 0
+        z.wrTicks = 0
+        z.inFlight = 0
+        z.totTicks = 0
+        z.rqTicks = 0
+        z.dcIos = 0
+        z.dcMerges = 0
+        z.dcSectors = 0
+        z.dcTicks = 0
+        z.flIos = 0
+        z.flTicks = 0
         return z
     }
 

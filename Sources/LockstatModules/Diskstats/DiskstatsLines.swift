@@ -16,14 +16,16 @@ enum DiskstatsLines {
                 let tokens = line.tokens
                 // major minor name, then at least 4 counters (the 2.6 partition layout).
                 guard line.complete, tokens.count >= 7, text.unsigned(tokens[0]) != nil,
-                      text.unsigned(tokens[1]) != nil else { return body(nil) }
+                    text.unsigned(tokens[1]) != nil
+                else { return body(nil) }
                 let count = tokens.count - 3
                 for k in 0..<min(count, maxCounters) {
                     guard let v = text.unsigned(tokens[k + 3]) else { return body(nil) }
                     fields[k] = v
                 }
                 guard count <= maxCounters || tokens[(3 + maxCounters)...].allSatisfy({ text.unsigned($0) != nil }),
-                      let counters = DiskCounters(fields, count: count) else { return body(nil) }
+                    let counters = DiskCounters(fields, count: count)
+                else { return body(nil) }
                 body((tokens[2], counters))
             }
         }

@@ -28,10 +28,17 @@ public struct DiskstatsModel: ModuleModel {
     var badLines: Int
 
     enum Key: String {
-        case time, devices, wholeDisks = "whole_disks", total, overRun = "over_run", badLines = "bad_lines"
+        case time, devices
+        case wholeDisks = "whole_disks"
+        case total
+        case overRun = "over_run"
+        case badLines = "bad_lines"
     }
 
-    init(time: Column, devices: [Device], wholeDisks: [String], overRun: [(device: String, values: [Double])], badLines: Int) {
+    init(
+        time: Column, devices: [Device], wholeDisks: [String], overRun: [(device: String, values: [Double])],
+        badLines: Int
+    ) {
         self.time = time
         self.devices = devices
         self.wholeDisks = wholeDisks
@@ -41,10 +48,13 @@ public struct DiskstatsModel: ModuleModel {
 
     /// From the parser's per-device columns, without copying them.
     init(series: DiskstatsSeries, wholeDisks: [String]) {
-        self.init(time: series.times, devices: series.names.indices.map { d in
-            Device(name: series.names[d], columns: Self.columns.indices.map { series.column(d, $0) })
-        }, wholeDisks: wholeDisks, overRun: series.names.indices.compactMap { d in series.overRun(d).map { (series.names[d], $0) } },
-                  badLines: series.badLines)
+        self.init(
+            time: series.times,
+            devices: series.names.indices.map { d in
+                Device(name: series.names[d], columns: Self.columns.indices.map { series.column(d, $0) })
+            }, wholeDisks: wholeDisks,
+            overRun: series.names.indices.compactMap { d in series.overRun(d).map { (series.names[d], $0) } },
+            badLines: series.badLines)
     }
 
     /// The entry read back: the keys it has must be the entry's, of their types, and each device's
@@ -63,17 +73,33 @@ public struct DiskstatsModel: ModuleModel {
                 (name, try decoding(name) { try IostatMetrics.columns.map { try v.required($0, .numberOrNone) } })
             }
         }
-        self.init(time: try e.optional(Key.time, .series) ?? Column(), devices: devices, wholeDisks: try e.optional(Key.wholeDisks, .strings) ?? [],
-                  overRun: overRun, badLines: try e.optional(Key.badLines, .int) ?? 0)
+        self.init(
+            time: try e.optional(Key.time, .series) ?? Column(), devices: devices,
+            wholeDisks: try e.optional(Key.wholeDisks, .strings) ?? [],
+            overRun: overRun, badLines: try e.optional(Key.badLines, .int) ?? 0)
     }
 
     public var entry: PyValue {
-        .keyed([(Key.time, .series(time)),
-                (.devices, .stringDict(devices.map { d in (d.name, .stringDict(zip(Self.columns, d.columns).map { ($0, PyValue.floats($1)) })) })),
-                (.wholeDisks, .strings(wholeDisks)),
-                (.total, .stringDict(Self.totalColumns.map { ($0, .series(total($0))) })),
-                (.overRun, .stringDict(overRun.map { d in (d.device, .stringDict(zip(IostatMetrics.columns, d.values).map { ($0, .float($1)) })) })),
-                (.badLines, .int(Int64(badLines)))])
+        .keyed([
+            (Key.time, .series(time)),
+            (
+                .devices,
+                .stringDict(
+                    devices.map { d in
+                        (d.name, .stringDict(zip(Self.columns, d.columns).map { ($0, PyValue.floats($1)) }))
+                    })
+            ),
+            (.wholeDisks, .strings(wholeDisks)),
+            (.total, .stringDict(Self.totalColumns.map { ($0, .series(total($0))) })),
+            (
+                .overRun,
+                .stringDict(
+                    overRun.map { d in
+                        (d.device, .stringDict(zip(IostatMetrics.columns, d.values).map { ($0, .float($1)) }))
+                    })
+            ),
+            (.badLines, .int(Int64(badLines))),
+        ])
     }
 
     /// The sum over whole disks of one rate; NaN where no whole disk has a value.
@@ -87,19 +113,29 @@ public struct DiskstatsModel: ModuleModel {
     /// iostat -x over the whole run, per device with I/O: for compare and the page, not the
     /// report (which lists what ranks: locks, symbols).
     static let overRunColumns: [ResultColumn] = [
-        ResultColumn("%util", "%util", unit: "%", kind: .percent), ResultColumn("r/s", "r/s", unit: "1/s", kind: .rate, worse: .neither),
-        ResultColumn("w/s", "w/s", unit: "1/s", kind: .rate, worse: .neither), ResultColumn("rkB/s", "rkB/s", unit: "kB/s", kind: .rate, worse: .lower),
-        ResultColumn("wkB/s", "wkB/s", unit: "kB/s", kind: .rate, worse: .lower), ResultColumn("r_await", "r_await", unit: "ms", kind: .gauge),
-        ResultColumn("w_await", "w_await", unit: "ms", kind: .gauge), ResultColumn("aqu-sz", "aqu-sz", unit: "1", kind: .gauge),
+        ResultColumn("%util", "%util", unit: "%", kind: .percent),
+        ResultColumn("r/s", "r/s", unit: "1/s", kind: .rate, worse: .neither),
+        ResultColumn("w/s", "w/s", unit: "1/s", kind: .rate, worse: .neither),
+        ResultColumn("rkB/s", "rkB/s", unit: "kB/s", kind: .rate, worse: .lower),
+        ResultColumn("wkB/s", "wkB/s", unit: "kB/s", kind: .rate, worse: .lower),
+        ResultColumn("r_await", "r_await", unit: "ms", kind: .gauge),
+        ResultColumn("w_await", "w_await", unit: "ms", kind: .gauge),
+        ResultColumn("aqu-sz", "aqu-sz", unit: "1", kind: .gauge),
     ]
-    static let deviceTable = ResultTable(name: "devices", metrics: overRunColumns, labels: ["device"], defaultSort: "%util", reported: false)
+    static let deviceTable = ResultTable(
+        name: "devices", metrics: overRunColumns, labels: ["device"], defaultSort: "%util", reported: false)
 
     public var results: Results {
-        let units = ["r/s": "1/s", "rkB/s": "kB/s", "w/s": "1/s", "wkB/s": "kB/s", "d/s": "1/s", "dkB/s": "kB/s", "f/s": "1/s"]
+        let units = [
+            "r/s": "1/s", "rkB/s": "kB/s", "w/s": "1/s", "wkB/s": "kB/s", "d/s": "1/s", "dkB/s": "kB/s", "f/s": "1/s",
+        ]
         var devices = Self.deviceTable
         let index = Self.overRunColumns.map { c in IostatMetrics.columns.firstIndex(of: c.name)! }
         devices.rows = overRun.map { d in ResultRow(labels: [d.device], values: index.map { d.values[$0] }) }
-        return Results(tables: [devices], time: time,
-                       series: Self.totalColumns.map { ResultSeries(name: "whole disks \($0)", unit: units[$0]!, values: total($0)) })
+        return Results(
+            tables: [devices], time: time,
+            series: Self.totalColumns.map {
+                ResultSeries(name: "whole disks \($0)", unit: units[$0]!, values: total($0))
+            })
     }
 }

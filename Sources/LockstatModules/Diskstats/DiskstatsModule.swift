@@ -4,7 +4,8 @@ import LockstatCore
 /// /proc/diskstats: every `iostat -x` column per device and interval.
 public struct DiskstatsModule: TypedModule {
     public let name = "diskstats"
-    public let summary = "disk I/O per device: every iostat -x column (r/s, rkB/s, r_await, aqu-sz, %util...) from /proc/diskstats"
+    public let summary =
+        "disk I/O per device: every iostat -x column (r/s, rkB/s, r_await, aqu-sz, %util...) from /proc/diskstats"
     public let configKeys: [String: ConfigValue] = [:]
     public let samplesCheaply = true
     /// Any Linux machine has /proc/diskstats: in the config a user gets without writing one.
@@ -42,10 +43,14 @@ public struct DiskstatsModule: TypedModule {
         let listed = log.sideRecords(stream: Self.sysBlockStream).reduce(into: Set<String>()) {
             $0.formUnion(WholeDisks.fromSysBlock(log.text($1)))
         }
-        let whole = listed.isEmpty ? WholeDisks.guess(names: series.names, partitionLayout: series.shortLayout)
-                                   : series.names.filter { listed.contains($0) }
+        let whole =
+            listed.isEmpty
+            ? WholeDisks.guess(names: series.names, partitionLayout: series.shortLayout)
+            : series.names.filter { listed.contains($0) }
         var warnings = [String]()
-        if series.badLines > 0 { warnings.append("\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
+        if series.badLines > 0 {
+            warnings.append("\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped")
+        }
         analysis.parsed = ParsedModule(model: DiskstatsModel(series: series, wholeDisks: whole), warnings: warnings)
         return analysis
     }
@@ -79,9 +84,13 @@ final class DiskstatsRecorder: Recorder {
         defer { closedir(dir) }
         var names = [String]()
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+            }
             if !name.hasPrefix(".") { names.append(name) }
         }
-        log.append(kind: .side, stream: DiskstatsModule.sysBlockStream, tick: 0, time: 0, text: names.sorted().joined(separator: "\n"))
+        log.append(
+            kind: .side, stream: DiskstatsModule.sysBlockStream, tick: 0, time: 0,
+            text: names.sorted().joined(separator: "\n"))
     }
 }

@@ -11,7 +11,10 @@ struct DiskstatsPlots {
     static let charts: [(file: String, title: String, unit: String, columns: [String])] = [
         ("iops", "I/O requests completed", "requests per second (1/s)", ["r/s", "w/s", "d/s", "f/s"]),
         ("throughput", "Throughput", "kilobytes per second (kB/s)", ["rkB/s", "wkB/s", "dkB/s"]),
-        ("await", "Average wait per request (await)", "milliseconds (ms)", ["r_await", "w_await", "d_await", "f_await"]),
+        (
+            "await", "Average wait per request (await)", "milliseconds (ms)",
+            ["r_await", "w_await", "d_await", "f_await"]
+        ),
         ("util", "Utilisation", "time busy (%)", ["%util"]),
         ("queue", "Average queue size (aqu-sz)", "requests in flight (count)", ["aqu-sz"]),
     ]
@@ -25,13 +28,25 @@ struct DiskstatsPlots {
             func rows(_ columns: [String]) -> [TimeSeries] {
                 active.map { TimeSeries(name: $0.name, values: Column.sum(columns.map($0.column), count: time.count)) }
             }
-            for (file, title, unit, series, top) in [("util", "Utilisation", "time busy (%)", rows(["%util"]), Optional(100.0)),
-                                                     ("throughput", "Throughput (read + write + discard)", "kilobytes per second (kB/s)",
-                                                      rows(["rkB/s", "wkB/s", "dkB/s"]), nil)] {
-                try files.save("diskstats_heatmap_\(file).svg", HeatMap(title: "\(title) per device (/proc/diskstats, iostat -x)", valueLabel: unit,
-                                                                       rowLabel: "device", time: time, rows: series, maximum: top).render())
-                try files.save("diskstats_busiest_\(file).svg", TimeChart(title: "\(title), the \(ManyRows.top) busiest devices (/proc/diskstats, iostat -x)",
-                                                                         yLabel: unit, time: time, series: ManyRows.busiest(series)).render())
+            for (file, title, unit, series, top) in [
+                ("util", "Utilisation", "time busy (%)", rows(["%util"]), Optional(100.0)),
+                (
+                    "throughput", "Throughput (read + write + discard)", "kilobytes per second (kB/s)",
+                    rows(["rkB/s", "wkB/s", "dkB/s"]), nil
+                ),
+            ] {
+                try files.save(
+                    "diskstats_heatmap_\(file).svg",
+                    HeatMap(
+                        title: "\(title) per device (/proc/diskstats, iostat -x)", valueLabel: unit,
+                        rowLabel: "device", time: time, rows: series, maximum: top
+                    ).render())
+                try files.save(
+                    "diskstats_busiest_\(file).svg",
+                    TimeChart(
+                        title: "\(title), the \(ManyRows.top) busiest devices (/proc/diskstats, iostat -x)",
+                        yLabel: unit, time: time, series: ManyRows.busiest(series)
+                    ).render())
             }
             return files.names
         }
@@ -43,9 +58,12 @@ struct DiskstatsPlots {
                     return values.contains { !$0.isNaN } ? TimeSeries(name: c, values: values) : nil
                 }
                 guard !series.isEmpty else { continue }
-                try files.save("diskstats_\(safe)_\(chart.file).svg",
-                               TimeChart(title: "\(chart.title), \(device.name) (/proc/diskstats, iostat -x)", yLabel: chart.unit,
-                                         time: time, series: series, yMax: chart.file == "util" ? 100 : nil).render())
+                try files.save(
+                    "diskstats_\(safe)_\(chart.file).svg",
+                    TimeChart(
+                        title: "\(chart.title), \(device.name) (/proc/diskstats, iostat -x)", yLabel: chart.unit,
+                        time: time, series: series, yMax: chart.file == "util" ? 100 : nil
+                    ).render())
             }
         }
         return files.names

@@ -37,7 +37,10 @@ struct DiskstatsSeries {
         for i in current.indices { current[i] = nil }
         var position = 0
         DiskstatsLines.forEach(text) { line in
-            guard let (name, counters) = line else { badLines += 1; return }
+            guard let (name, counters) = line else {
+                badLines += 1
+                return
+            }
             let device = intern(text, name, position: position, sample: sample)
             if counters.counters == 4 { shortLayout.insert(names[device]) }
             current[device] = counters
@@ -52,7 +55,9 @@ struct DiskstatsSeries {
                 // (iostat.c write_stats' restart check); one missing from the previous
                 // snapshot only (a garbled line) counts from its last whole line.
                 if let c = current[device], seconds > 0 {
-                    let p = (previous[device] ?? lastSeen[device]).flatMap { c.restarted(since: $0) ? nil : $0 } ?? .zero(like: c)
+                    let p =
+                        (previous[device] ?? lastSeen[device]).flatMap { c.restarted(since: $0) ? nil : $0 }
+                        ?? .zero(like: c)
                     IostatMetrics.compute(p, c, seconds: seconds, into: base, stride: 1)
                 }
                 if let c = current[device] {
@@ -70,7 +75,9 @@ struct DiskstatsSeries {
     private mutating func intern(_ text: ProcText, _ token: Range<Int>, position: Int, sample: Int) -> Int {
         if position < order.count {
             let candidate = order[position]
-            if nameBytes[candidate].elementsEqual(UnsafeRawBufferPointer(rebasing: text.bytes[token])) { return candidate }
+            if nameBytes[candidate].elementsEqual(UnsafeRawBufferPointer(rebasing: text.bytes[token])) {
+                return candidate
+            }
         }
         let name = text.string(token)
         let device = indexByName[name] ?? newDevice(name)
@@ -95,12 +102,17 @@ struct DiskstatsSeries {
     /// and last counters, over the time between the first and last samples); nil for a device
     /// with no I/O in the run.
     func overRun(_ device: Int) -> [Double]? {
-        guard var p = firstSeen[device], let c = lastSeen[device], let first = times.first, let last = times.last, last > first else { return nil }
+        guard var p = firstSeen[device], let c = lastSeen[device], let first = times.first, let last = times.last,
+            last > first
+        else { return nil }
         // Removed and added again during the run: its counters started over.
         if c.restarted(since: p) { p = .zero(like: c) }
         var out = [Double](repeating: .nan, count: IostatMetrics.columns.count)
-        out.withUnsafeMutableBufferPointer { IostatMetrics.compute(p, c, seconds: last - first, into: $0.baseAddress!, stride: 1) }
-        let busy = ["r/s", "w/s", "d/s", "f/s", "%util"].compactMap { IostatMetrics.columns.firstIndex(of: $0) }.contains { out[$0] > 0 }
+        out.withUnsafeMutableBufferPointer {
+            IostatMetrics.compute(p, c, seconds: last - first, into: $0.baseAddress!, stride: 1)
+        }
+        let busy = ["r/s", "w/s", "d/s", "f/s", "%util"].compactMap { IostatMetrics.columns.firstIndex(of: $0) }
+            .contains { out[$0] > 0 }
         return busy ? out : nil
     }
 

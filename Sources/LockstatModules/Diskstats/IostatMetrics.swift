@@ -10,7 +10,9 @@ enum IostatMetrics {
     ]
 
     /// Writes the interval's values in `columns` order to out[0], out[stride], out[2 × stride]...
-    static func compute(_ p: DiskCounters, _ c: DiskCounters, seconds: Double, into out: UnsafeMutablePointer<Double>, stride: Int) {
+    static func compute(
+        _ p: DiskCounters, _ c: DiskCounters, seconds: Double, into out: UnsafeMutablePointer<Double>, stride: Int
+    ) {
         var k = 0
         func put(_ v: Double) {
             out[k * stride] = v
@@ -21,19 +23,22 @@ enum IostatMetrics {
         // x/s, xkB/s, xrqm/s, %xrqm, x_await, xareq-sz for one direction (read, write or discard).
         func direction(ios: Double, merges: Double, sectors: Double, ticks: Double) {
             put(ios / seconds)
-            put(sectors / seconds / 2)                        // 512-byte sectors → kB
+            put(sectors / seconds / 2)  // 512-byte sectors → kB
             put(merges / seconds)
             put(merges + ios > 0 ? merges / (merges + ios) * 100 : (merges.isNaN ? none : 0))
             put(ios > 0 ? ticks / ios : (ticks.isNaN ? none : 0))
             put(ios > 0 ? sectors / ios / 2 : 0)
         }
-        direction(ios: delta(c.rdIos, p.rdIos), merges: full ? delta(c.rdMerges, p.rdMerges) : none,
-                  sectors: delta(c.rdSectors, p.rdSectors), ticks: full ? delta(c.rdTicks, p.rdTicks) : none)
-        direction(ios: delta(c.wrIos, p.wrIos), merges: full ? delta(c.wrMerges, p.wrMerges) : none,
-                  sectors: delta(c.wrSectors, p.wrSectors), ticks: full ? delta(c.wrTicks, p.wrTicks) : none)
+        direction(
+            ios: delta(c.rdIos, p.rdIos), merges: full ? delta(c.rdMerges, p.rdMerges) : none,
+            sectors: delta(c.rdSectors, p.rdSectors), ticks: full ? delta(c.rdTicks, p.rdTicks) : none)
+        direction(
+            ios: delta(c.wrIos, p.wrIos), merges: full ? delta(c.wrMerges, p.wrMerges) : none,
+            sectors: delta(c.wrSectors, p.wrSectors), ticks: full ? delta(c.wrTicks, p.wrTicks) : none)
         if p.hasDiscards && c.hasDiscards {
-            direction(ios: delta(c.dcIos, p.dcIos), merges: delta(c.dcMerges, p.dcMerges),
-                      sectors: delta(c.dcSectors, p.dcSectors), ticks: delta(c.dcTicks, p.dcTicks))
+            direction(
+                ios: delta(c.dcIos, p.dcIos), merges: delta(c.dcMerges, p.dcMerges),
+                sectors: delta(c.dcSectors, p.dcSectors), ticks: delta(c.dcTicks, p.dcTicks))
         } else {
             for _ in 0..<6 { put(none) }
         }
@@ -42,7 +47,8 @@ enum IostatMetrics {
             put(ios / seconds)
             put(ios > 0 ? delta(c.flTicks, p.flTicks) / ios : 0)
         } else {
-            put(none); put(none)
+            put(none)
+            put(none)
         }
         if full {
             let ms = seconds * 1000
@@ -51,7 +57,8 @@ enum IostatMetrics {
             // counter that ran ahead of the measured interval shows above 100.
             put(delta(c.totTicks, p.totTicks) / ms * 100)
         } else {
-            put(none); put(none)
+            put(none)
+            put(none)
         }
     }
 }

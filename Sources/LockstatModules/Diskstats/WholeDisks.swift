@@ -16,12 +16,18 @@ enum WholeDisks {
             while let last = stem.last, last.isNumber { stem = stem.dropLast() }
             guard stem.count < name.count else { return true }
             if all.contains(String(stem)) { return false }
-            if stem.last == "p", let beforeP = stem.dropLast().last, beforeP.isNumber, all.contains(String(stem.dropLast())) { return false }
+            if stem.last == "p", let beforeP = stem.dropLast().last, beforeP.isNumber,
+                all.contains(String(stem.dropLast()))
+            {
+                return false
+            }
             return true
         }
     }
 }
 
-private extension Substring {
-    func replacingOccurrences(of a: Character, with b: Character) -> String { String(map { $0 == a ? b : $0 }) }
+extension Substring {
+    fileprivate func replacingOccurrences(of a: Character, with b: Character) -> String {
+        String(map { $0 == a ? b : $0 })
+    }
 }

@@ -26,10 +26,12 @@ public struct Doctor {
             if let reason = decided, checks.allSatisfy(\.ok) {
                 checks.append(Check(name: "module's own check", ok: false, detail: reason))
             }
-            return Verdict(module: module.name, checks: checks, inConfig: configured.contains(module.name),
-                           refusal: .some(decided))
+            return Verdict(
+                module: module.name, checks: checks, inConfig: configured.contains(module.name),
+                refusal: .some(decided))
         }
-        verdicts = modules.registered.map(verdict)
+        verdicts =
+            modules.registered.map(verdict)
             + [Verdict(module: "drop-in modules", checks: Self.dropInChecks(modules), inConfig: false, refusal: .none)]
             + modules.dropIns.map(verdict)
     }
@@ -38,10 +40,15 @@ public struct Doctor {
     static func dropInChecks(_ modules: ModuleSet) -> [Check] {
         let python = Program.resolve("python3", path: ProcessInfo.processInfo.environment["PATH"])
         var version = "not found"
-        if let python, let out = try? SystemFacts.run(python, ["--version"]) { version = out.trimmingCharacters(in: .whitespacesAndNewlines) }
-        return [Check(name: "python3", ok: python != nil, detail: python.map { "\(version) at \($0)" } ?? "not found on PATH",
-                      fix: "apt-get install python3"),
-                Check(name: "module path", ok: true, detail: modules.searched.joined(separator: ", "))]
+        if let python, let out = try? SystemFacts.run(python, ["--version"]) {
+            version = out.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return [
+            Check(
+                name: "python3", ok: python != nil, detail: python.map { "\(version) at \($0)" } ?? "not found on PATH",
+                fix: "apt-get install python3"),
+            Check(name: "module path", ok: true, detail: modules.searched.joined(separator: ", ")),
+        ]
     }
 
     /// Everything the effective config asks for can run.
@@ -51,7 +58,9 @@ public struct Doctor {
         var lines = [String]()
         for v in verdicts {
             let mark = v.canRun ? "ok" : (v.inConfig ? "NO" : "no")
-            lines.append("\(v.module.padding(toLength: 16, withPad: " ", startingAt: 0))\(mark)\(v.inConfig ? "  (in the config)" : "")")
+            lines.append(
+                "\(v.module.padding(toLength: 16, withPad: " ", startingAt: 0))\(mark)\(v.inConfig ? "  (in the config)" : "")"
+            )
             for c in v.checks {
                 lines.append("    \(c.ok ? "✓" : "✗") \(c.name): \(c.detail)")
                 if let fix = c.fix, !c.ok { lines.append("      → \(fix)") }
@@ -62,17 +71,30 @@ public struct Doctor {
     }
 
     public var json: String {
-        JSON.encode(.stringDict([
-            ("ok", .bool(ok)),
-            ("modules", .list(verdicts.map { v in
-                .stringDict([
-                    ("module", .string(v.module)), ("can_run", .bool(v.canRun)), ("in_config", .bool(v.inConfig)),
-                    ("checks", .list(v.checks.map { c in
-                        .stringDict([("check", .string(c.name)), ("ok", .bool(c.ok)), ("detail", .string(c.detail)),
-                                     ("fix", c.fix.map(PyValue.string) ?? .none)])
-                    })),
-                ])
-            })),
-        ]))
+        JSON.encode(
+            .stringDict([
+                ("ok", .bool(ok)),
+                (
+                    "modules",
+                    .list(
+                        verdicts.map { v in
+                            .stringDict([
+                                ("module", .string(v.module)), ("can_run", .bool(v.canRun)),
+                                ("in_config", .bool(v.inConfig)),
+                                (
+                                    "checks",
+                                    .list(
+                                        v.checks.map { c in
+                                            .stringDict([
+                                                ("check", .string(c.name)), ("ok", .bool(c.ok)),
+                                                ("detail", .string(c.detail)),
+                                                ("fix", c.fix.map(PyValue.string) ?? .none),
+                                            ])
+                                        })
+                                ),
+                            ])
+                        })
+                ),
+            ]))
     }
 }

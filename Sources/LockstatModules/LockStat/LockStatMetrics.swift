@@ -13,23 +13,39 @@ struct LockStatTotals {
     }
 
     static let counters: [(name: String, column: String, unit: String, scale: Double, help: String)] = [
-        ("lockstat_lock_class_contentions", "contentions", "", 1, "Contentions per lock class (/proc/lock_stat contentions)"),
-        ("lockstat_lock_class_wait_seconds", "waittime-total", "seconds", 1e-6, "Time waited per lock class (/proc/lock_stat waittime-total)"),
-        ("lockstat_lock_class_acquisitions", "acquisitions", "", 1, "Acquisitions per lock class (/proc/lock_stat acquisitions)"),
-        ("lockstat_lock_class_hold_seconds", "holdtime-total", "seconds", 1e-6, "Time held per lock class (/proc/lock_stat holdtime-total)"),
+        (
+            "lockstat_lock_class_contentions", "contentions", "", 1,
+            "Contentions per lock class (/proc/lock_stat contentions)"
+        ),
+        (
+            "lockstat_lock_class_wait_seconds", "waittime-total", "seconds", 1e-6,
+            "Time waited per lock class (/proc/lock_stat waittime-total)"
+        ),
+        (
+            "lockstat_lock_class_acquisitions", "acquisitions", "", 1,
+            "Acquisitions per lock class (/proc/lock_stat acquisitions)"
+        ),
+        (
+            "lockstat_lock_class_hold_seconds", "holdtime-total", "seconds", 1e-6,
+            "Time held per lock class (/proc/lock_stat holdtime-total)"
+        ),
     ]
 
     var families: [MetricFamily] {
         guard let first, let last else { return [] }
         return Self.counters.map { counter in
-            var family = MetricFamily(name: counter.name, kind: .counter, unit: counter.unit, help: counter.help + " since lockstat started",
-                                      labels: ["class"])
+            var family = MetricFamily(
+                name: counter.name, kind: .counter, unit: counter.unit, help: counter.help + " since lockstat started",
+                labels: ["class"])
             func total(_ s: LockStatSnapshot, _ name: String) -> Double {
                 guard let i = s.columns.firstIndex(of: counter.column), let c = s.classes[name] else { return 0 }
-                return [c.write, c.read].reduce(0) { sum, side in sum + ((side.flatMap { i < $0.count ? $0[i] : nil }) ?? 0) }
+                return [c.write, c.read].reduce(0) { sum, side in
+                    sum + ((side.flatMap { i < $0.count ? $0[i] : nil }) ?? 0)
+                }
             }
             for name in last.order {
-                family.points.append(MetricPoint(labels: [name], value: max(0, total(last, name) - total(first, name)) * counter.scale))
+                family.points.append(
+                    MetricPoint(labels: [name], value: max(0, total(last, name) - total(first, name)) * counter.scale))
             }
             return family
         }
@@ -64,7 +80,9 @@ final class LockStatSource: MetricsSource {
 
 extension LockStatModule: ServedModule {
     public func serving(_ context: ServingContext) throws -> any MetricsSource {
-        guard !context.system.isReplay else { throw LockstatError("serve reads the live kernel, not a --proc-root replay") }
+        guard !context.system.isReplay else {
+            throw LockstatError("serve reads the live kernel, not a --proc-root replay")
+        }
         return try LockStatSource(context)
     }
 }

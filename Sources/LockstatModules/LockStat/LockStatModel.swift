@@ -33,11 +33,19 @@ public struct LockStatModel: ModuleModel {
 
     /// The keys of the entry in samples.pickle, written and read here only.
     enum Key: String {
-        case version, columns, time, classes, top, badLines = "bad_lines"
-        case write, read, contentionPoints = "contention_points", contendingPoints = "contending_points"
+        case version, columns, time, classes, top
+        case badLines = "bad_lines"
+        case write, read
+        case contentionPoints = "contention_points"
+        case contendingPoints = "contending_points"
         case symbol, address, count
-        case `class`, contentions, waitTotal = "waittime-total", acquisitions, holdTotal = "holdtime-total"
-        case contentionRate = "contentions/s", waitRate = "waittime us/s", acquisitionRate = "acquisitions/s"
+        case `class`, contentions
+        case waitTotal = "waittime-total"
+        case acquisitions
+        case holdTotal = "holdtime-total"
+        case contentionRate = "contentions/s"
+        case waitRate = "waittime us/s"
+        case acquisitionRate = "acquisitions/s"
     }
 
     func lockClass(_ name: String) -> Class? { classes.first { $0.name == name } }
@@ -50,49 +58,74 @@ public struct LockStatModel: ModuleModel {
 
     public var entry: PyValue {
         func sites(_ list: [CallSite]) -> PyValue {
-            .list(list.map { .keyed([(Key.symbol, .string($0.symbol)), (.address, .string($0.address)), (.count, .float($0.count))]) })
+            .list(
+                list.map {
+                    .keyed([
+                        (Key.symbol, .string($0.symbol)), (.address, .string($0.address)), (.count, .float($0.count)),
+                    ])
+                })
         }
-        func side(_ values: [[Double]]) -> PyValue { .stringDict(columns.indices.map { (columns[$0], .series(values[$0])) }) }
+        func side(_ values: [[Double]]) -> PyValue {
+            .stringDict(columns.indices.map { (columns[$0], .series(values[$0])) })
+        }
         let classes = classes.map { c -> (String, PyValue) in
-            (c.name, .keyed([(Key.write, side(c.write)), (.read, side(c.read)),
-                            (.contentionPoints, sites(c.contentionPoints)), (.contendingPoints, sites(c.contendingPoints))]))
+            (
+                c.name,
+                .keyed([
+                    (Key.write, side(c.write)), (.read, side(c.read)),
+                    (.contentionPoints, sites(c.contentionPoints)), (.contendingPoints, sites(c.contendingPoints)),
+                ])
+            )
         }
         let top = ranked.map { r -> PyValue in
-            var row: [(Key, PyValue)] = [(.class, .string(r.name)), (.contentions, .float(r.contentions)), (.waitTotal, .float(r.waitTotal)),
-                                         (.acquisitions, .float(r.acquisitions)), (.holdTotal, .float(r.holdTotal))]
+            var row: [(Key, PyValue)] = [
+                (.class, .string(r.name)), (.contentions, .float(r.contentions)), (.waitTotal, .float(r.waitTotal)),
+                (.acquisitions, .float(r.acquisitions)), (.holdTotal, .float(r.holdTotal)),
+            ]
             if let rates = r.rates {
-                row += [(.contentionRate, .series(rates.contentions)), (.waitRate, .series(rates.waitMicroseconds)),
-                        (.acquisitionRate, .series(rates.acquisitions))]
+                row += [
+                    (.contentionRate, .series(rates.contentions)), (.waitRate, .series(rates.waitMicroseconds)),
+                    (.acquisitionRate, .series(rates.acquisitions)),
+                ]
             }
             return .keyed(row)
         }
-        return .keyed([(Key.version, version.map(PyValue.string) ?? .none), (.columns, .strings(columns)), (.time, .series(time)),
-                      (.classes, .stringDict(classes)), (.top, .list(top)), (.badLines, .int(Int64(badLines)))])
+        return .keyed([
+            (Key.version, version.map(PyValue.string) ?? .none), (.columns, .strings(columns)), (.time, .series(time)),
+            (.classes, .stringDict(classes)), (.top, .list(top)), (.badLines, .int(Int64(badLines))),
+        ])
     }
 
     static let classTable = ResultTable(
         name: "classes",
-        metrics: [ResultColumn("contentions", "contended", unit: "1", kind: .count),
-                  ResultColumn("wait-total", "total wait", unit: "us", kind: .time),
-                  ResultColumn("wait-max", "max wait", unit: "us", kind: .gauge),
-                  ResultColumn("wait-avg", "avg wait", unit: "us", kind: .gauge),
-                  ResultColumn("acquisitions", "acquired", unit: "1", kind: .count, worse: .neither),
-                  ResultColumn("hold-total", "total hold", unit: "us", kind: .time),
-                  ResultColumn("hold-avg", "avg hold", unit: "us", kind: .gauge)],
+        metrics: [
+            ResultColumn("contentions", "contended", unit: "1", kind: .count),
+            ResultColumn("wait-total", "total wait", unit: "us", kind: .time),
+            ResultColumn("wait-max", "max wait", unit: "us", kind: .gauge),
+            ResultColumn("wait-avg", "avg wait", unit: "us", kind: .gauge),
+            ResultColumn("acquisitions", "acquired", unit: "1", kind: .count, worse: .neither),
+            ResultColumn("hold-total", "total hold", unit: "us", kind: .time),
+            ResultColumn("hold-avg", "avg hold", unit: "us", kind: .gauge),
+        ],
         labels: ["class", "top contention points"], defaultSort: "wait-total")
 
     public var results: Results {
         var table = Self.classTable
         table.rows = ranked.map { r in
             let sites = (lockClass(r.name)?.contentionPoints ?? []).prefix(2).map { "\($0.symbol) (\(Int($0.count)))" }
-            return ResultRow(labels: [r.name, sites.joined(separator: ", ")],
-                             values: [r.contentions, r.waitTotal, longestWait(r.name), r.contentions > 0 ? r.waitTotal / r.contentions : 0,
-                                      r.acquisitions, r.holdTotal, r.acquisitions > 0 ? r.holdTotal / r.acquisitions : 0])
+            return ResultRow(
+                labels: [r.name, sites.joined(separator: ", ")],
+                values: [
+                    r.contentions, r.waitTotal, longestWait(r.name),
+                    r.contentions > 0 ? r.waitTotal / r.contentions : 0,
+                    r.acquisitions, r.holdTotal, r.acquisitions > 0 ? r.holdTotal / r.acquisitions : 0,
+                ])
         }
         let top = ranked.filter { $0.rates != nil }
-        return Results(tables: [table], time: time,
-                       series: top.map { ResultSeries(name: "\($0.name) wait", unit: "us/s", values: $0.rates!.waitMicroseconds) } +
-                               top.map { ResultSeries(name: "\($0.name) contentions", unit: "1/s", values: $0.rates!.contentions) })
+        return Results(
+            tables: [table], time: time,
+            series: top.map { ResultSeries(name: "\($0.name) wait", unit: "us/s", values: $0.rates!.waitMicroseconds) }
+                + top.map { ResultSeries(name: "\($0.name) contentions", unit: "1/s", values: $0.rates!.contentions) })
     }
 }
 
@@ -113,16 +146,19 @@ extension LockStatModel {
         func sites(_ c: PyValue, _ key: Key) throws -> [CallSite] {
             try c.required(key, .list).enumerated().map { i, site in
                 try decoding("\(key.rawValue)[\(i)]") {
-                    CallSite(count: try site.required(Key.count, .number), address: try site.required(Key.address, .string),
-                             symbol: try site.required(Key.symbol, .string))
+                    CallSite(
+                        count: try site.required(Key.count, .number), address: try site.required(Key.address, .string),
+                        symbol: try site.required(Key.symbol, .string))
                 }
             }
         }
         classes = try decoding(Key.classes.rawValue) {
             try (e.optional(Key.classes, .dict) ?? []).map { name, c in
                 try decoding(name) {
-                    Class(name: name, write: try side(c, .write), read: try side(c, .read),
-                          contentionPoints: try sites(c, .contentionPoints), contendingPoints: try sites(c, .contendingPoints))
+                    Class(
+                        name: name, write: try side(c, .write), read: try side(c, .read),
+                        contentionPoints: try sites(c, .contentionPoints),
+                        contendingPoints: try sites(c, .contendingPoints))
                 }
             }
         }
@@ -130,12 +166,15 @@ extension LockStatModel {
             try decoding("\(Key.top.rawValue)[\(i)]") {
                 // Only the top classes have rates: all three, or none.
                 let rates = try r.optional(Key.waitRate, .doubles).map { wait in
-                    Rates(contentions: try r.required(Key.contentionRate, .doubles), waitMicroseconds: wait,
-                          acquisitions: try r.required(Key.acquisitionRate, .doubles))
+                    Rates(
+                        contentions: try r.required(Key.contentionRate, .doubles), waitMicroseconds: wait,
+                        acquisitions: try r.required(Key.acquisitionRate, .doubles))
                 }
-                return Ranked(name: try r.required(Key.class, .string), contentions: try r.required(Key.contentions, .number),
-                              waitTotal: try r.required(Key.waitTotal, .number), acquisitions: try r.required(Key.acquisitions, .number),
-                              holdTotal: try r.required(Key.holdTotal, .number), rates: rates)
+                return Ranked(
+                    name: try r.required(Key.class, .string), contentions: try r.required(Key.contentions, .number),
+                    waitTotal: try r.required(Key.waitTotal, .number),
+                    acquisitions: try r.required(Key.acquisitions, .number),
+                    holdTotal: try r.required(Key.holdTotal, .number), rates: rates)
             }
         }
     }

@@ -1,13 +1,14 @@
-import SystemPackage
 import CLockstat
 import Foundation
 import LockstatCore
+import SystemPackage
 
 /// /proc/lock_stat of CONFIG_LOCK_STAT kernels: contention and hold statistics per lock class.
 public struct LockStatModule: TypedModule {
     static let moduleName = "lock_stat"
     public let name = moduleName
-    public let summary = "lock contention per lock class from /proc/lock_stat (CONFIG_LOCK_STAT kernels): wait and hold times, call sites"
+    public let summary =
+        "lock contention per lock class from /proc/lock_stat (CONFIG_LOCK_STAT kernels): wait and hold times, call sites"
     public var configKeys: [String: ConfigValue] { LockStatSettings.configKeys }
     /// The file is large and costly to read, and a slow read must not delay other modules.
     public let samplesCheaply = false
@@ -33,7 +34,9 @@ public struct LockStatModule: TypedModule {
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
         if context.system.isReplay {
             // A replay never writes into the replayed tree: it is the user's capture.
-            context.warn("lock_stat: replaying \(context.system.root): the lock_stat switch and clear are skipped (nothing is written into a replayed tree)")
+            context.warn(
+                "lock_stat: replaying \(context.system.root): the lock_stat switch and clear are skipped (nothing is written into a replayed tree)"
+            )
             let snapshots = try DeltaSnapshotRecorder(path: context.system.path(Self.file), log: context.log)
             return LockStatRecorder(snapshots: snapshots, switch: nil)
         }
@@ -59,7 +62,9 @@ public struct LockStatModule: TypedModule {
         if parts.parts.contains(.model) {
             let top = settings.top
             var warnings = [String]()
-            if series.badLines > 0 { warnings.append("\(series.badLines) lines of \(Self.file) fit no known shape and were skipped") }
+            if series.badLines > 0 {
+                warnings.append("\(series.badLines) lines of \(Self.file) fit no known shape and were skipped")
+            }
             analysis.parsed = ParsedModule(model: series.model(top: top), warnings: warnings)
         }
         return analysis
@@ -100,9 +105,13 @@ struct LockStatSwitch {
     /// with 0 to /proc/lock_stat clears them, lockdep_proc.c).
     static func turnOn(_ system: SystemRoot, clearing: Bool) throws -> LockStatSwitch {
         let path = system.path(LockStatModule.switchFile)
-        guard case .success(let text) = FileReader.readText(path) else { throw LockstatError("\(path): cannot read the lock_stat switch") }
+        guard case .success(let text) = FileReader.readText(path) else {
+            throw LockstatError("\(path): cannot read the lock_stat switch")
+        }
         let on = LockStatSwitch(path: path, remembered: text.trimmingCharacters(in: .whitespacesAndNewlines))
-        guard ls_restore_register(path, on.remembered + "\n") == 0 else { throw LockstatError("\(path): too many restores") }
+        guard ls_restore_register(path, on.remembered + "\n") == 0 else {
+            throw LockstatError("\(path): too many restores")
+        }
         try writeControl(path, "1\n")
         if clearing { try writeControl(system.path(LockStatModule.file), "0\n") }
         return on
@@ -120,5 +129,7 @@ func writeControl(_ path: String, _ value: String) throws {
     guard fd >= 0 else { throw LockstatError("\(path): cannot write: \(FileReader.Failure.from(errno).reason)") }
     defer { close(fd) }
     let n = value.withCString { write(fd, $0, strlen($0)) }
-    guard n == value.utf8.count else { throw LockstatError("\(path): cannot write: \(SystemPackage.Errno(rawValue: errno).description)") }
+    guard n == value.utf8.count else {
+        throw LockstatError("\(path): cannot write: \(SystemPackage.Errno(rawValue: errno).description)")
+    }
 }

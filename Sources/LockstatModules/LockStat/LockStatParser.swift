@@ -26,7 +26,10 @@ struct LockStatParser {
         if line.utf8.allSatisfy({ $0 == UInt8(ascii: "-") }) {
             // The header's rules are as wide as the table; a block rule is as wide as a name.
             if line.utf8.count >= 40 + 15 * 10 { return }
-            guard current != nil else { s.badLines += 1; return }
+            guard current != nil else {
+                s.badLines += 1
+                return
+            }
             switch block {
             case .none: block = .contentionPoints
             case .contentionPoints: block = .contendingPoints
@@ -52,7 +55,13 @@ struct LockStatParser {
         if s.columns.isEmpty && !sawHeader {
             // No header seen: infer it from the count of numbers when only one layout fits.
             let numbers = tokens.reversed().prefix { LockStatValue.parse($0) != nil }.count
-            if numbers == 12 { s.columns = LockStatSnapshot.columns04 } else if numbers == 10 { s.columns = LockStatSnapshot.columns02 } else { return false }
+            if numbers == 12 {
+                s.columns = LockStatSnapshot.columns04
+            } else if numbers == 10 {
+                s.columns = LockStatSnapshot.columns02
+            } else {
+                return false
+            }
         }
         let n = s.columns.count
         guard n > 0, tokens.count > n, tokens[tokens.count - n - 1].utf8.last == UInt8(ascii: ":") else { return false }
@@ -67,18 +76,25 @@ struct LockStatParser {
         let nameEnd = tokens[tokens.count - n - 1].endIndex
         var name = String(line[line.startIndex..<line.index(before: nameEnd)])
         var side = "write"
-        if name.hasSuffix("-W") { name.removeLast(2) } else if name.hasSuffix("-R") { name.removeLast(2); side = "read" }
+        if name.hasSuffix("-W") {
+            name.removeLast(2)
+        } else if name.hasSuffix("-R") {
+            name.removeLast(2)
+            side = "read"
+        }
         if s.classes[name] == nil { s.order.append(name) }
         // lockdep keeps distinct classes that print the same name (one i_lock_key#1 per filesystem
         // type); nothing in the file tells them apart from one snapshot to the next, so they are
         // combined, never one credited with the other's numbers.
         if side == "write" {
             let before = s.classes[name]?.write
-            s.classes[name, default: LockClass()].write = before.map { LockStatCombine.combine($0, values, columns: s.columns) } ?? values
+            s.classes[name, default: LockClass()].write =
+                before.map { LockStatCombine.combine($0, values, columns: s.columns) } ?? values
             if before != nil { s.combinedLines += 1 }
         } else {
             let before = s.classes[name]?.read
-            s.classes[name, default: LockClass()].read = before.map { LockStatCombine.combine($0, values, columns: s.columns) } ?? values
+            s.classes[name, default: LockClass()].read =
+                before.map { LockStatCombine.combine($0, values, columns: s.columns) } ?? values
             if before != nil { s.combinedLines += 1 }
         }
         current = name
@@ -88,14 +104,19 @@ struct LockStatParser {
 
     /// `name count [<address>] symbol+0xoff/0xlen [module]` under the current class.
     private mutating func readCallSite(_ line: Substring, into s: inout LockStatSnapshot) -> Bool {
-        guard let open = line.firstRange(of: " [<"), let close = line[open.upperBound...].firstRange(of: ">]") else { return false }
+        guard let open = line.firstRange(of: " [<"), let close = line[open.upperBound...].firstRange(of: ">]") else {
+            return false
+        }
         let before = line[..<open.lowerBound].trimmingSpaces()
-        guard let space = before.lastIndex(of: " "), let count = Double(before[before.index(after: space)...]) else { return false }
+        guard let space = before.lastIndex(of: " "), let count = Double(before[before.index(after: space)...]) else {
+            return false
+        }
         let name = String(before[..<space].trimmingSpaces())
         // Only under the class it names: a class is never credited with another class's call sites.
         guard let cls = current, name == cls, block != .none else { return false }
-        let site = CallSite(count: count, address: String(line[open.lowerBound..<close.upperBound].dropFirst()),
-                            symbol: String(line[close.upperBound...].trimmingSpaces()))
+        let site = CallSite(
+            count: count, address: String(line[open.lowerBound..<close.upperBound].dropFirst()),
+            symbol: String(line[close.upperBound...].trimmingSpaces()))
         if block == .contentionPoints {
             s.classes[cls, default: LockClass()].contentionPoints.append(site)
         } else {
@@ -143,7 +164,9 @@ enum LockStatValue {
     /// column is the overflow marker.
     static func parse(_ token: Substring) -> LockStatValue? {
         if let dot = token.utf8.firstIndex(of: UInt8(ascii: ".")) {
-            guard let whole = Int64(token[..<dot]), let frac = Int64(token[token.index(after: dot)...]) else { return nil }
+            guard let whole = Int64(token[..<dot]), let frac = Int64(token[token.index(after: dot)...]) else {
+                return nil
+            }
             return .number(Double(whole) + Double(frac) / 100)
         }
         guard let v = UInt64(token) else { return nil }

@@ -79,15 +79,21 @@ struct LockStatSeries {
 
     func model(top: Int) -> LockStatModel {
         let classes = order.enumerated().map { c, name in
-            LockStatModel.Class(name: name, write: write[c], read: read[c],
-                                contentionPoints: last.classes[name]?.contentionPoints ?? [], contendingPoints: last.classes[name]?.contendingPoints ?? [])
+            LockStatModel.Class(
+                name: name, write: write[c], read: read[c],
+                contentionPoints: last.classes[name]?.contentionPoints ?? [],
+                contendingPoints: last.classes[name]?.contendingPoints ?? [])
         }
         let ranked = ranking.enumerated().map { rank, name in
-            LockStatModel.Ranked(name: name, contentions: gained(name, "contentions"), waitTotal: gained(name, "waittime-total"),
-                                 acquisitions: gained(name, "acquisitions"), holdTotal: gained(name, "holdtime-total"),
-                                 rates: rank < top ? .init(contentions: rate(name, "contentions"), waitMicroseconds: rate(name, "waittime-total"),
-                                                           acquisitions: rate(name, "acquisitions")) : nil)
+            LockStatModel.Ranked(
+                name: name, contentions: gained(name, "contentions"), waitTotal: gained(name, "waittime-total"),
+                acquisitions: gained(name, "acquisitions"), holdTotal: gained(name, "holdtime-total"),
+                rates: rank < top
+                    ? .init(
+                        contentions: rate(name, "contentions"), waitMicroseconds: rate(name, "waittime-total"),
+                        acquisitions: rate(name, "acquisitions")) : nil)
         }
-        return LockStatModel(version: version, columns: columns, time: times, classes: classes, ranked: ranked, badLines: badLines)
+        return LockStatModel(
+            version: version, columns: columns, time: times, classes: classes, ranked: ranked, badLines: badLines)
     }
 }

@@ -16,14 +16,20 @@ struct LockStatSnapshot {
     /// Class lines combined with an earlier class of the same name and side.
     var combinedLines = 0
 
-    static let columns02 = ["con-bounces", "contentions", "waittime-min", "waittime-max", "waittime-total",
-                            "acq-bounces", "acquisitions", "holdtime-min", "holdtime-max", "holdtime-total"]
-    static let columns04 = ["con-bounces", "contentions", "waittime-min", "waittime-max", "waittime-total", "waittime-avg",
-                            "acq-bounces", "acquisitions", "holdtime-min", "holdtime-max", "holdtime-total", "holdtime-avg"]
+    static let columns02 = [
+        "con-bounces", "contentions", "waittime-min", "waittime-max", "waittime-total",
+        "acq-bounces", "acquisitions", "holdtime-min", "holdtime-max", "holdtime-total",
+    ]
+    static let columns04 = [
+        "con-bounces", "contentions", "waittime-min", "waittime-max", "waittime-total", "waittime-avg",
+        "acq-bounces", "acquisitions", "holdtime-min", "holdtime-max", "holdtime-total", "holdtime-avg",
+    ]
 
     init(_ text: String) {
         var parser = LockStatParser()
-        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { Substring($0) }
+        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
+            Substring($0)
+        }
         if let last = lines.popLast(), !last.isEmpty {
             // A snapshot cut in the middle of its last line: that line cannot be trusted.
             badLines += 1

@@ -20,9 +20,12 @@ struct AddressSpaces {
         let proc = system.path("/proc")
         for pid in TaskNames.processIDs(system) {
             guard case .success(let maps) = FileReader.readText("\(proc)/\(pid)/maps") else { continue }
-            let comm = (try? FileReader.readText("\(proc)/\(pid)/comm").get())?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let comm =
+                (try? FileReader.readText("\(proc)/\(pid)/comm").get())?.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? ""
             out += "= \(pid) \(comm)\n"
-            for line in maps.split(separator: "\n") where line.split(separator: " ", maxSplits: 2).dropFirst().first?.contains("x") == true {
+            for line in maps.split(separator: "\n")
+            where line.split(separator: " ", maxSplits: 2).dropFirst().first?.contains("x") == true {
                 out += line + "\n"
             }
         }
@@ -44,7 +47,8 @@ struct AddressSpaces {
             guard let pid, f.count >= 5 else { continue }
             let range = f[0].split(separator: "-")
             guard range.count == 2, let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16),
-                  let offset = UInt64(f[2], radix: 16) else { continue }
+                let offset = UInt64(f[2], radix: 16)
+            else { continue }
             let path = f.count > 5 ? String(line[f[5].startIndex...]) : ""
             maps[pid, default: []].append(Mapping(start: start, end: end, fileOffset: offset, path: path))
         }

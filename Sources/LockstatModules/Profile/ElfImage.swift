@@ -4,7 +4,11 @@ import Foundation
 /// once, to name the code at a file offset (ELF-64 little-endian: x86-64 and arm64; elf(5)).
 public struct ElfImage {
     /// A PT_LOAD segment: file bytes [offset, offset + size) are mapped at vaddr.
-    struct Segment { var offset: UInt64; var vaddr: UInt64; var size: UInt64 }
+    struct Segment {
+        var offset: UInt64
+        var vaddr: UInt64
+        var size: UInt64
+    }
     public struct Symbol {
         public var address: UInt64
         public var size: UInt64
@@ -19,7 +23,8 @@ public struct ElfImage {
             if (size > 0) != (other.size > 0) { return size > 0 }
             if (binding == 2) != (other.binding == 2) { return binding != 2 }
             if (binding == 1) != (other.binding == 1) { return binding == 1 }
-            let a = name.prefix { $0 == "_" }.count, b = other.name.prefix { $0 == "_" }.count
+            let a = name.prefix { $0 == "_" }.count
+            let b = other.name.prefix { $0 == "_" }.count
             if a != b { return a < b }
             return name.count > other.name.count
         }
@@ -37,8 +42,10 @@ public struct ElfImage {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, st.st_size > 64, let base = mmap(nil, Int(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0),
-              base != MAP_FAILED else { return nil }
+        guard fstat(fd, &st) == 0, st.st_size > 64,
+            let base = mmap(nil, Int(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0),
+            base != MAP_FAILED
+        else { return nil }
         defer { munmap(base, Int(st.st_size)) }
         self.init(bytes: UnsafeRawBufferPointer(start: base, count: Int(st.st_size)))
     }
@@ -47,7 +54,8 @@ public struct ElfImage {
     /// Elf64_Sym); every offset and size in them is checked against the file before use.
     init?(bytes b: UnsafeRawBufferPointer) {
         guard b.count > MemoryLayout<Elf64_Ehdr>.size, b[0] == 0x7F, b[1] == 0x45, b[2] == 0x4C, b[3] == 0x46,
-              b[Int(EI_CLASS)] == ELFCLASS64, b[Int(EI_DATA)] == ELFDATA2LSB else { return nil }
+            b[Int(EI_CLASS)] == ELFCLASS64, b[Int(EI_DATA)] == ELFDATA2LSB
+        else { return nil }
         func fits(_ at: UInt64, _ size: UInt64) -> Bool { at <= UInt64(b.count) && size <= UInt64(b.count) - at }
         func load<T>(_ at: UInt64, as type: T.Type) -> T? {
             fits(at, UInt64(MemoryLayout<T>.size)) ? b.loadUnaligned(fromByteOffset: Int(at), as: T.self) : nil
@@ -63,12 +71,16 @@ public struct ElfImage {
 
         var segments = [Segment]()
         for i in 0..<UInt64(header.e_phnum) {
-            guard let at = entry(header.e_phoff, i, header.e_phentsize), let p = load(at, as: Elf64_Phdr.self) else { break }
+            guard let at = entry(header.e_phoff, i, header.e_phentsize), let p = load(at, as: Elf64_Phdr.self) else {
+                break
+            }
             if p.p_type == PT_LOAD { segments.append(Segment(offset: p.p_offset, vaddr: p.p_vaddr, size: p.p_filesz)) }
         }
         self.segments = segments
 
-        let sections = (0..<UInt64(header.e_shnum)).compactMap { i in entry(header.e_shoff, i, header.e_shentsize).flatMap { load($0, as: Elf64_Shdr.self) } }
+        let sections = (0..<UInt64(header.e_shnum)).compactMap { i in
+            entry(header.e_shoff, i, header.e_shentsize).flatMap { load($0, as: Elf64_Shdr.self) }
+        }
         var byAddress = [UInt64: Symbol]()
         func keep(_ s: Symbol) {
             if let old = byAddress[s.address], !s.isBetter(than: old) { return }
@@ -80,32 +92,45 @@ public struct ElfImage {
                 guard fits(table.sh_offset, table.sh_size), fits(strings.sh_offset, strings.sh_size) else { continue }
                 let names = Int(strings.sh_offset)..<Int(strings.sh_offset + strings.sh_size)
                 var at = table.sh_offset
-                while at + UInt64(MemoryLayout<Elf64_Sym>.size) <= table.sh_offset + table.sh_size, let sym = load(at, as: Elf64_Sym.self) {
+                while at + UInt64(MemoryLayout<Elf64_Sym>.size) <= table.sh_offset + table.sh_size,
+                    let sym = load(at, as: Elf64_Sym.self)
+                {
                     at += UInt64(MemoryLayout<Elf64_Sym>.size)
                     let type = Int32(sym.st_info & 0xF)
                     // STT_FUNC and STT_GNU_IFUNC, defined in this file (SHN_UNDEF is 0).
-                    guard type == STT_FUNC || type == STT_GNU_IFUNC, sym.st_shndx != SHN_UNDEF, sym.st_value != 0 else { continue }
+                    guard type == STT_FUNC || type == STT_GNU_IFUNC, sym.st_shndx != SHN_UNDEF, sym.st_value != 0 else {
+                        continue
+                    }
                     let nameAt = names.lowerBound + Int(sym.st_name)
                     guard names.contains(nameAt) else { continue }
                     let end = b[nameAt..<names.upperBound].firstIndex(of: 0) ?? names.upperBound
                     let name = String(decoding: UnsafeRawBufferPointer(rebasing: b[nameAt..<end]), as: UTF8.self)
-                    if !name.isEmpty { keep(Symbol(address: sym.st_value, size: sym.st_size, name: name, binding: sym.st_info >> 4)) }
+                    if !name.isEmpty {
+                        keep(Symbol(address: sym.st_value, size: sym.st_size, name: name, binding: sym.st_info >> 4))
+                    }
                 }
             }
         }
         symbols = byAddress.values.sorted { $0.address < $1.address }
-        buildID = sections.lazy.filter { $0.sh_type == UInt32(SHT_NOTE) && fits($0.sh_offset, $0.sh_size) }.compactMap { note in
-            Self.buildID(inNotes: UnsafeRawBufferPointer(rebasing: b[Int(note.sh_offset)..<Int(note.sh_offset + note.sh_size)]))
-        }.first
+        buildID =
+            sections.lazy.filter { $0.sh_type == UInt32(SHT_NOTE) && fits($0.sh_offset, $0.sh_size) }.compactMap {
+                note in
+                Self.buildID(
+                    inNotes: UnsafeRawBufferPointer(
+                        rebasing: b[Int(note.sh_offset)..<Int(note.sh_offset + note.sh_size)]))
+            }.first
     }
 
     /// The separate debug file's symbols too (its addresses are the file's own): distributions
     /// strip .symtab and ship it in /usr/lib/debug/.build-id/xx/yyyy.debug (libc6-dbg and the like).
     public mutating func addDebugSymbols(root: String = "/usr/lib/debug") {
         guard let id = buildID, id.count > 2,
-              let debug = ElfImage(path: "\(root)/.build-id/\(id.prefix(2))/\(id.dropFirst(2)).debug") else { return }
+            let debug = ElfImage(path: "\(root)/.build-id/\(id.prefix(2))/\(id.dropFirst(2)).debug")
+        else { return }
         var byAddress = Dictionary(symbols.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
-        for s in debug.symbols where byAddress[s.address].map({ s.isBetter(than: $0) }) ?? true { byAddress[s.address] = s }
+        for s in debug.symbols where byAddress[s.address].map({ s.isBetter(than: $0) }) ?? true {
+            byAddress[s.address] = s
+        }
         symbols = byAddress.values.sorted { $0.address < $1.address }
     }
 
@@ -115,7 +140,8 @@ public struct ElfImage {
     public static func buildID(inNotes b: UnsafeRawBufferPointer) -> String? {
         var at = 0
         while at + 12 <= b.count {
-            let namesz = Int(b.loadUnaligned(fromByteOffset: at, as: UInt32.self)), descsz = Int(b.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self))
+            let namesz = Int(b.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+            let descsz = Int(b.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self))
             let type = b.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
             let desc = at + 12 + (namesz + 3) / 4 * 4
             guard namesz < b.count, descsz < b.count, desc + descsz <= b.count else { return nil }
@@ -135,7 +161,8 @@ public struct ElfImage {
 
     /// The function covering `address`: within its size, or, for a symbol of size 0, up to the next.
     public func symbol(at address: UInt64) -> Symbol? {
-        var lo = 0, hi = symbols.count
+        var lo = 0
+        var hi = symbols.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if symbols[mid].address <= address { lo = mid + 1 } else { hi = mid }

@@ -1,4 +1,5 @@
 import LockstatCore
+
 /// The samples symbolized and counted: by symbol, by image and by process, per CPU (opreport
 /// -l --separate=cpu), as folded stacks (FlameGraph), and which symbols ran in each interval.
 struct ProfileAnalysis {
@@ -54,8 +55,11 @@ struct ProfileAnalysis {
     /// `records` in time order; `intervalEnds` the end times of the module's intervals.
     /// `columns`: a sample's CPU number → its column in the per-CPU lists.
     /// `stacks`: an empty profile to fill with every sample's stack (nil: none kept).
-    init(records: [ProfileRecord], snapshot: String, symbolizer: Symbolizer, columns column: [UInt32: Int], intervalEnds: [UInt64],
-         stacks: StackProfile? = nil) {
+    init(
+        records: [ProfileRecord], snapshot: String, symbolizer: Symbolizer, columns column: [UInt32: Int],
+        intervalEnds: [UInt64],
+        stacks: StackProfile? = nil
+    ) {
         self.stacks = stacks
         let cpus = column.count
         self.intervalEnds = intervalEnds
@@ -63,11 +67,16 @@ struct ProfileAnalysis {
         intervalTotals = Array(repeating: 0, count: intervalEnds.count)
         var spaces = AddressSpaces()
         spaces.load(snapshot: snapshot)
-        var rowIndex = [Symbolizer.Frame: Int](), imageIndex = [String: Int](), processIndex = [String: Int](), stacks = [String: Int]()
+        var rowIndex = [Symbolizer.Frame: Int]()
+        var imageIndex = [String: Int]()
+        var processIndex = [String: Int]()
+        var stacks = [String: Int]()
         var rowTimes = [(row: Int, interval: Int, period: Double)]()
         /// Adds a sample to `key`'s row of `table` (made by `row` the first time); its index.
         @discardableResult
-        func tally<Key: Hashable>(_ table: inout [Row], _ index: inout [Key: Int], _ key: Key, _ row: () -> Row, cpu: Int, period: UInt64) -> Int {
+        func tally<Key: Hashable>(
+            _ table: inout [Row], _ index: inout [Key: Int], _ key: Key, _ row: () -> Row, cpu: Int, period: UInt64
+        ) -> Int {
             if index[key] == nil {
                 index[key] = table.count
                 table.append(row())
@@ -87,18 +96,33 @@ struct ProfileAnalysis {
             var located = [StackProfile.Frame]()
             for (i, f) in s.frames.enumerated() {
                 let mapping = f.kernel ? nil : spaces.mapping(pid: s.pid, address: f.address)
-                let frame = f.kernel ? symbolizer.kernelFrame(f.address) : symbolizer.userFrame(f.address, in: mapping, returnAddress: i > 0)
+                let frame =
+                    f.kernel
+                    ? symbolizer.kernelFrame(f.address)
+                    : symbolizer.userFrame(f.address, in: mapping, returnAddress: i > 0)
                 frames.append(frame)
                 if self.stacks != nil {
-                    located.append(StackProfile.Frame(address: f.address, function: frame.symbol,
-                                                      mapping: f.kernel ? .kernel : mapping.map { symbolizer.pprofMapping($0) }))
+                    located.append(
+                        StackProfile.Frame(
+                            address: f.address, function: frame.symbol,
+                            mapping: f.kernel ? .kernel : mapping.map { symbolizer.pprofMapping($0) }))
                 }
             }
-            let leaf = frames[0], process = spaces.name(pid: s.pid, tid: s.tid)
+            let leaf = frames[0]
+            let process = spaces.name(pid: s.pid, tid: s.tid)
             self.stacks?.add(frames: located, values: [1, Int64(clamping: s.period)], labels: [("process", process)])
-            let r = tally(&rows, &rowIndex, leaf, { Row(symbol: leaf.symbol, image: leaf.image, kind: leaf.kind, tally: Tally(cpus: cpus)) }, cpu: cpu, period: s.period)
-            tally(&images, &imageIndex, leaf.image, { Row(symbol: "", image: leaf.image, kind: leaf.kind, tally: Tally(cpus: cpus)) }, cpu: cpu, period: s.period)
-            tally(&processes, &processIndex, process, { Row(symbol: "", image: process, kind: .unknown, tally: Tally(cpus: cpus)) }, cpu: cpu, period: s.period)
+            let r = tally(
+                &rows, &rowIndex, leaf,
+                { Row(symbol: leaf.symbol, image: leaf.image, kind: leaf.kind, tally: Tally(cpus: cpus)) }, cpu: cpu,
+                period: s.period)
+            tally(
+                &images, &imageIndex, leaf.image,
+                { Row(symbol: "", image: leaf.image, kind: leaf.kind, tally: Tally(cpus: cpus)) }, cpu: cpu,
+                period: s.period)
+            tally(
+                &processes, &processIndex, process,
+                { Row(symbol: "", image: process, kind: .unknown, tally: Tally(cpus: cpus)) }, cpu: cpu,
+                period: s.period)
             all.add(cpu: cpu, period: s.period)
             rowTimes.append((r, Self.interval(of: s.time, in: intervalEnds), Double(s.period)))
             var names = [process]
@@ -112,7 +136,9 @@ struct ProfileAnalysis {
         }
         // Most time first; ties by image and symbol, so the order is the same in every run.
         let order = rows.indices.sorted { a, b in
-            (rows[a].tally.totalPeriod, rows[b].image, rows[b].symbol) > (rows[b].tally.totalPeriod, rows[a].image, rows[a].symbol)
+            (rows[a].tally.totalPeriod, rows[b].image, rows[b].symbol) > (
+                rows[b].tally.totalPeriod, rows[a].image, rows[a].symbol
+            )
         }
         var newIndex = [Int](repeating: 0, count: rows.count)
         for (new, old) in order.enumerated() { newIndex[old] = new }
@@ -127,11 +153,14 @@ struct ProfileAnalysis {
     }
 
     /// Row `index`'s periods summed in each interval.
-    func periods(ofRow index: Int) -> [Double] { intervalPeriods[index] ?? Array(repeating: 0, count: intervalEnds.count) }
+    func periods(ofRow index: Int) -> [Double] {
+        intervalPeriods[index] ?? Array(repeating: 0, count: intervalEnds.count)
+    }
 
     /// The first interval ending at or after `time`; the last one for anything later.
     static func interval(of time: UInt64, in ends: [UInt64]) -> Int {
-        var lo = 0, hi = ends.count
+        var lo = 0
+        var hi = ends.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if ends[mid] < time { lo = mid + 1 } else { hi = mid }

@@ -28,13 +28,18 @@ struct ProfileSetup {
     }
 
     /// A sample's CPU number → its column (index in `cpus`).
-    var columns: [UInt32: Int] { Dictionary(uniqueKeysWithValues: cpus.enumerated().map { (UInt32(bitPattern: $0.element), $0.offset) }) }
+    var columns: [UInt32: Int] {
+        Dictionary(uniqueKeysWithValues: cpus.enumerated().map { (UInt32(bitPattern: $0.element), $0.offset) })
+    }
 
     var text: String {
-        KeyValueLines.text([("event", event), ("frequency", String(frequency)), ("scope", scope),
-                            ("cpus", cpus.map(String.init).joined(separator: " ")),
-                            ("random_period", randomPeriod ? "yes" : "no"), ("model", model)]
-                           + (kernelBuildID.map { [("kernel_build_id", $0)] } ?? []))
+        KeyValueLines.text(
+            [
+                ("event", event), ("frequency", String(frequency)), ("scope", scope),
+                ("cpus", cpus.map(String.init).joined(separator: " ")),
+                ("random_period", randomPeriod ? "yes" : "no"), ("model", model),
+            ]
+                + (kernelBuildID.map { [("kernel_build_id", $0)] } ?? []))
     }
 }
 
@@ -61,38 +66,47 @@ struct ProfileData {
         var kernel = KernelSymbols(try KallsymsRecord.read(log, stream: ProfileModule.kallsymsStream))
         var vmlinuxWarning: String?
         if let path = config.globals["vmlinux"]?.first {
-            (kernel, vmlinuxWarning) = Self.kernel(fromVmlinux: path, kallsyms: kernel, runningBuildID: setup.kernelBuildID)
+            (kernel, vmlinuxWarning) = Self.kernel(
+                fromVmlinux: path, kallsyms: kernel, runningBuildID: setup.kernelBuildID)
         }
         self.vmlinuxWarning = vmlinuxWarning
-        var records = [ProfileRecord](), bad = 0
+        var records = [ProfileRecord]()
+        var bad = 0
         for r in log.records where r.kind == .snapshot && r.stream < RawLogStream.firstNamed {
             ProfileRecordReader.forEach(log.payloadBytes(r)) { record in
                 if let record { records.append(record) } else { bad += 1 }
             }
         }
         // Rings are per CPU: merge them in time order (a stable sort keeps each ring's order).
-        records = records.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
+        records = records.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(
+            \.element)
         if setup.randomPeriod { Self.applyPeriodsSet(log, columns: setup.columns, to: &records) }
         let snapshot = log.sideRecords(stream: ProfileModule.mapsStream).map(log.text).joined()
         let drains = log.sideRecords(stream: PerfRings.drainedStream)
         let symbolizer = Symbolizer(kernel: kernel)
-        analysis = ProfileAnalysis(records: records, snapshot: snapshot, symbolizer: symbolizer, columns: setup.columns,
-                                   intervalEnds: drains.map(\.time), stacks: keepingStacks ? Self.emptyProfile(setup) : nil)
+        analysis = ProfileAnalysis(
+            records: records, snapshot: snapshot, symbolizer: symbolizer, columns: setup.columns,
+            intervalEnds: drains.map(\.time), stacks: keepingStacks ? Self.emptyProfile(setup) : nil)
         times = drains.map { log.seconds($0) }
         undecodable = bad
         unreadableFiles = symbolizer.unreadableFiles
         // The run's start by the wall clock; logs written before it was recorded have the time
         // the run wrote lockstat.config, at its start.
-        let started = log.startRealtime.map { Int($0 / 1_000_000_000) } ?? Self.modified(log.testDirectory + "/lockstat.config") ?? .max
+        let started =
+            log.startRealtime.map { Int($0 / 1_000_000_000) } ?? Self.modified(log.testDirectory + "/lockstat.config")
+            ?? .max
         changedFiles = symbolizer.filesRead.filter { (Self.modified($0) ?? 0) > started }
     }
 
     /// Each sample's real period: the one lockstat last set on its CPU's event before it (the
     /// kernel reports the period the event was opened with; ProfileRecorder).
     static func applyPeriodsSet(_ log: RawLog, columns column: [UInt32: Int], to records: inout [ProfileRecord]) {
-        let changes = log.sideRecords(stream: ProfileRecorder.periodStream).map { r -> (time: UInt64, periods: [UInt64]) in
+        let changes = log.sideRecords(stream: ProfileRecorder.periodStream).map {
+            r -> (time: UInt64, periods: [UInt64]) in
             let bytes = log.payloadBytes(r)
-            return (r.time, (0..<(bytes.count / 8)).map { bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) })
+            return (
+                r.time, (0..<(bytes.count / 8)).map { bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) }
+            )
         }
         guard !changes.isEmpty else { return }
         var next = 0
@@ -115,8 +129,9 @@ struct ProfileData {
     static func emptyProfile(_ setup: ProfileSetup) -> StackProfile {
         let time = setup.event == "cpu-clock"
         let measure = time ? (type: "cpu", unit: "nanoseconds") : (type: setup.event, unit: "count")
-        var profile = StackProfile(sampleTypes: [("samples", "count"), measure], periodType: measure,
-                                   period: time ? Int64(1e9 / Double(max(setup.frequency, 1))) : 0)
+        var profile = StackProfile(
+            sampleTypes: [("samples", "count"), measure], periodType: measure,
+            period: time ? Int64(1e9 / Double(max(setup.frequency, 1))) : 0)
         profile.comments = ["lockstat profile: \(setup.event) at \(setup.frequency) Hz, scope \(setup.scope)"]
         return profile
     }
@@ -129,18 +144,30 @@ struct ProfileData {
     /// The kernel image's symbols from a vmlinux ELF file, moved by the KASLR offset that
     /// kallsyms shows (start_kernel in both), with the modules' symbols from kallsyms; refused
     /// when its build ID is not the running kernel's.
-    static func kernel(fromVmlinux path: String, kallsyms: KernelSymbols, runningBuildID: String?) -> (KernelSymbols, String?) {
+    static func kernel(
+        fromVmlinux path: String, kallsyms: KernelSymbols, runningBuildID: String?
+    ) -> (KernelSymbols, String?) {
         guard let elf = ElfImage(path: path), !elf.symbols.isEmpty else {
-            return (kallsyms, "vmlinux \(path): not a readable ELF file with a symbol table; kernel symbols come from /proc/kallsyms")
+            return (
+                kallsyms,
+                "vmlinux \(path): not a readable ELF file with a symbol table; kernel symbols come from /proc/kallsyms"
+            )
         }
         if let running = runningBuildID, let built = elf.buildID, running != built {
-            return (kallsyms, "vmlinux \(path) is not the kernel that ran (build ID \(built), running \(running)); kernel symbols come from /proc/kallsyms")
+            return (
+                kallsyms,
+                "vmlinux \(path) is not the kernel that ran (build ID \(built), running \(running)); kernel symbols come from /proc/kallsyms"
+            )
         }
         var slide: UInt64 = 0
-        if let running = kallsyms.address(of: "start_kernel"), let linked = elf.symbols.first(where: { $0.name == "start_kernel" })?.address {
+        if let running = kallsyms.address(of: "start_kernel"),
+            let linked = elf.symbols.first(where: { $0.name == "start_kernel" })?.address
+        {
             slide = running &- linked
         }
-        var symbols = elf.symbols.map { KernelSymbols.Symbol(address: $0.address &+ slide, name: $0.name, isText: true, module: nil) }
+        var symbols = elf.symbols.map {
+            KernelSymbols.Symbol(address: $0.address &+ slide, name: $0.name, isText: true, module: nil)
+        }
         symbols += kallsyms.moduleSymbols
         var table = KernelSymbols(symbols: symbols)
         table.kernelImage = String(path.split(separator: "/").last ?? "vmlinux")
@@ -154,35 +181,48 @@ struct ProfileData {
         let periods = analysis.periods(ofRow: index)
         return times.indices.map { i -> Double? in
             guard i > 0, times[i] > times[i - 1] else { return nil }
-            if setup.event == "cpu-clock" { return periods[i] / (1e9 * (times[i] - times[i - 1]) * Double(setup.cpus.count)) * 100 }
+            if setup.event == "cpu-clock" {
+                return periods[i] / (1e9 * (times[i] - times[i - 1]) * Double(setup.cpus.count)) * 100
+            }
             return analysis.intervalTotals[i] > 0 ? periods[i] / analysis.intervalTotals[i] * 100 : 0
         }
     }
 
     /// `symbol [image]`; perf's bracketed images (`[kernel.kallsyms]`, `[ext4]`) as they are.
-    static func label(symbol: String, image: String) -> String { symbol + " " + (image.hasPrefix("[") ? image : "[" + image + "]") }
+    static func label(symbol: String, image: String) -> String {
+        symbol + " " + (image.hasPrefix("[") ? image : "[" + image + "]")
+    }
 
     func row(_ row: ProfileAnalysis.Row) -> ProfileModel.Row {
-        let all = analysis.all, t = row.tally
+        let all = analysis.all
+        let t = row.tally
         func percent(_ part: Double, of whole: Double) -> Double { whole > 0 ? part / whole * 100 : 0 }
-        return ProfileModel.Row(symbol: row.symbol, image: row.image, kind: row.kind.rawValue, samples: t.totalSamples, samplesPerCPU: t.samples,
-                                periodSum: t.totalPeriod, percent: percent(t.totalPeriod, of: all.totalPeriod),
-                                percentPerCPU: t.period.indices.map { percent(t.period[$0], of: all.period[$0]) })
+        return ProfileModel.Row(
+            symbol: row.symbol, image: row.image, kind: row.kind.rawValue, samples: t.totalSamples,
+            samplesPerCPU: t.samples,
+            periodSum: t.totalPeriod, percent: percent(t.totalPeriod, of: all.totalPeriod),
+            percentPerCPU: t.period.indices.map { percent(t.period[$0], of: all.period[$0]) })
     }
 
     var model: ProfileModel {
         let all = analysis.all
         return ProfileModel(
-            cpus: setup.cpus.map(Int.init), cpuModel: setup.model, event: setup.event, scope: setup.scope, randomPeriod: setup.randomPeriod,
-            frequency: setup.frequency, totalSamples: all.totalSamples, samplesPerCPU: all.samples, periodSum: all.totalPeriod,
+            cpus: setup.cpus.map(Int.init), cpuModel: setup.model, event: setup.event, scope: setup.scope,
+            randomPeriod: setup.randomPeriod,
+            frequency: setup.frequency, totalSamples: all.totalSamples, samplesPerCPU: all.samples,
+            periodSum: all.totalPeriod,
             rows: analysis.rows.map(row), images: analysis.images.map(row),
             processes: analysis.processes.map { p in
-                ProfileModel.Process(name: p.image, samples: p.tally.totalSamples, periodSum: p.tally.totalPeriod,
-                                     percent: all.totalPeriod > 0 ? p.tally.totalPeriod / all.totalPeriod * 100 : 0)
+                ProfileModel.Process(
+                    name: p.image, samples: p.tally.totalSamples, periodSum: p.tally.totalPeriod,
+                    percent: all.totalPeriod > 0 ? p.tally.totalPeriod / all.totalPeriod * 100 : 0)
             },
             time: times,
-            top: analysis.rows.prefix(top).enumerated().map { (i, row) in (Self.label(symbol: row.symbol, image: row.image), shares(ofRow: i).map { $0 ?? .nan }) },
+            top: analysis.rows.prefix(top).enumerated().map { (i, row) in
+                (Self.label(symbol: row.symbol, image: row.image), shares(ofRow: i).map { $0 ?? .nan })
+            },
             folded: analysis.folded.map { ($0.stack, $0.count) },
-            frameKinds: analysis.frameKinds.sorted { $0.key < $1.key }.map { ($0.key, $0.value.rawValue) }, lost: Int(analysis.lost))
+            frameKinds: analysis.frameKinds.sorted { $0.key < $1.key }.map { ($0.key, $0.value.rawValue) },
+            lost: Int(analysis.lost))
     }
 }

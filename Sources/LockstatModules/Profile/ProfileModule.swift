@@ -1,7 +1,7 @@
-import SystemPackage
 import CLockstat
 import Foundation
 import LockstatCore
+import SystemPackage
 
 /// A CPU profiler on perf events, under the original's name (it drove OProfile): where the CPUs
 /// spent their time, by symbol and image, per CPU and over time, with a flame graph.
@@ -9,7 +9,8 @@ public struct ProfileModule: TypedModule {
     static let moduleName = "oprofile"
     public let name = moduleName
     public let aliases = ["profile"]
-    public let summary = "CPU profile from perf_event_open (cycles, or cpu-clock without a PMU): symbols and images per CPU, over time, flame graph"
+    public let summary =
+        "CPU profile from perf_event_open (cycles, or cpu-clock without a PMU): symbols and images per CPU, over time, flame graph"
     public var configKeys: [String: ConfigValue] { ProfileSettings.configKeys }
     /// oprofile.frequency in Hz: a period of 1 µs or more (perf_event_open takes up to
     /// kernel.perf_event_max_sample_rate, 100000 by default; presampling checks that runtime limit).
@@ -21,14 +22,16 @@ public struct ProfileModule: TypedModule {
     /// At 99 Hz half a second holds ~50 samples per CPU: what-ran-when shares with a few points
     /// of sampling noise rather than tens (set oprofile.intervall for finer, noisier ones).
     public let defaultInterval: Double? = 0.5
-    static let kallsymsStream = RawLogStream.named(1), setupStream = RawLogStream.named(2), mapsStream = RawLogStream.named(3)
+    static let kallsymsStream = RawLogStream.named(1), setupStream = RawLogStream.named(2),
+        mapsStream = RawLogStream.named(3)
 
     public init() {}
 
     public func unavailableReason(_ system: SystemRoot) -> String? {
         if let refusal = PerfPermission.refusal(system) { return refusal }
         let e = ls_perf_probe_cpu_clock()
-        return e == 0 ? nil : "perf_event_open refused the cpu-clock event: \(SystemPackage.Errno(rawValue: e).description)"
+        return e == 0
+            ? nil : "perf_event_open refused the cpu-clock event: \(SystemPackage.Errno(rawValue: e).description)"
     }
 
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
@@ -38,9 +41,11 @@ public struct ProfileModule: TypedModule {
         // The runtime limit perf_event_open checks (EINVAL above it); the kernel lowers it by
         // itself when sampling interrupts take too long, so it is read here, not at config time.
         if case .success(let text) = FileReader.readText(context.system.path(Self.maxSampleRateFile)),
-           let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), setup.frequency > limit {
-            throw LockstatError("oprofile.frequency \(setup.frequency) Hz is above kernel.perf_event_max_sample_rate (\(limit) Hz): " +
-                                "lower oprofile.frequency or raise the sysctl")
+            let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), setup.frequency > limit
+        {
+            throw LockstatError(
+                "oprofile.frequency \(setup.frequency) Hz is above kernel.perf_event_max_sample_rate (\(limit) Hz): "
+                    + "lower oprofile.frequency or raise the sysctl")
         }
         setup.scope = settings.scope.rawValue
         let event = settings.event
@@ -56,11 +61,13 @@ public struct ProfileModule: TypedModule {
         }
         // Before the events are on: the kernel's time making kallsyms (~0.1 s) is no sample.
         KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
-        let recorder = try ProfileRecorder(cpus: setup.cpus, frequency: UInt64(setup.frequency), cycles: setup.event == "cycles",
-                                           scopeProgram: settings.scope == .program, randomPeriod: setup.randomPeriod, log: context.log)
+        let recorder = try ProfileRecorder(
+            cpus: setup.cpus, frequency: UInt64(setup.frequency), cycles: setup.event == "cycles",
+            scopeProgram: settings.scope == .program, randomPeriod: setup.randomPeriod, log: context.log)
         context.log.append(kind: .side, stream: Self.setupStream, tick: 0, time: 0, text: setup.text)
         // After the events are on: a mapping made in between is in both, never in neither.
-        context.log.append(kind: .side, stream: Self.mapsStream, tick: 0, time: 0, text: AddressSpaces.snapshot(context.system))
+        context.log.append(
+            kind: .side, stream: Self.mapsStream, tick: 0, time: 0, text: AddressSpaces.snapshot(context.system))
         return recorder
     }
 
@@ -71,22 +78,33 @@ public struct ProfileModule: TypedModule {
     /// (the pprof profile), which a parse does not need.
     public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         let data = try ProfileData(log: log, config: config, keepingStacks: parts.parts.contains(.stacks))
-        return ModuleAnalysis(parsed: parts.parts.contains(.model) ? parsed(data) : nil,
-                              stackProfiles: parts.parts.contains(.stacks) ? stackProfiles(data, log: log) : [])
+        return ModuleAnalysis(
+            parsed: parts.parts.contains(.model) ? parsed(data) : nil,
+            stackProfiles: parts.parts.contains(.stacks) ? stackProfiles(data, log: log) : [])
     }
 
     func parsed(_ data: ProfileData) -> ParsedModule {
         let model = data.model
-        let files = [("samples/oprofile", ProfileReport(model: model).text),
-                     ("oprofile.folded", data.analysis.folded.map { "\($0.stack) \($0.count)" }.joined(separator: "\n") + "\n")]
+        let files = [
+            ("samples/oprofile", ProfileReport(model: model).text),
+            ("oprofile.folded", data.analysis.folded.map { "\($0.stack) \($0.count)" }.joined(separator: "\n") + "\n"),
+        ]
         var warnings = [String]()
-        if data.analysis.lost > 0 { warnings.append("\(data.analysis.lost) samples lost: the ring buffers were full (a shorter oprofile.intervall drains them more often)") }
+        if data.analysis.lost > 0 {
+            warnings.append(
+                "\(data.analysis.lost) samples lost: the ring buffers were full (a shorter oprofile.intervall drains them more often)"
+            )
+        }
         if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
         if !data.unreadableFiles.isEmpty {
-            warnings.append("no symbols from \(data.unreadableFiles.count) files (gone or not ELF), shown as [unknown]: " + data.unreadableFiles.prefix(5).joined(separator: ", "))
+            warnings.append(
+                "no symbols from \(data.unreadableFiles.count) files (gone or not ELF), shown as [unknown]: "
+                    + data.unreadableFiles.prefix(5).joined(separator: ", "))
         }
         if !data.changedFiles.isEmpty {
-            warnings.append("\(data.changedFiles.count) files changed since the run started, their symbols may not be the run's: " + data.changedFiles.prefix(5).joined(separator: ", "))
+            warnings.append(
+                "\(data.changedFiles.count) files changed since the run started, their symbols may not be the run's: "
+                    + data.changedFiles.prefix(5).joined(separator: ", "))
         }
         if let w = data.vmlinuxWarning { warnings.append(w) }
         return ParsedModule(model: model, warnings: warnings, files: files)

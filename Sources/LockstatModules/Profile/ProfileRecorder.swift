@@ -17,8 +17,8 @@ import LockstatCore
 /// reporting the period the event was opened with (PERF_SAMPLE_PERIOD is cpu-clock's last_period, which PERF_EVENT_IOC_PERIOD leaves alone),
 /// and parse weighs each sample by the period it really had.
 final class ProfileRecorder: Recorder {
-    static let dataPages: Int32 = 128       // 512 KiB per ring, as perf's default
-    static let maxStack: Int32 = 127        // perf's default kernel.perf_event_max_stack
+    static let dataPages: Int32 = 128  // 512 KiB per ring, as perf's default
+    static let maxStack: Int32 = 127  // perf's default kernel.perf_event_max_stack
     private let rings = PerfRings(pages: dataPages)
     private let log: RawLogWriter
     private let nominalPeriod: UInt64
@@ -29,7 +29,9 @@ final class ProfileRecorder: Recorder {
     static let periodStream = RawLogStream.named(4)
 
     /// Opens and enables the events (program scope: enabled at the program's exec).
-    init(cpus: [Int32], frequency: UInt64, cycles: Bool, scopeProgram: Bool, randomPeriod: Bool, log: RawLogWriter) throws {
+    init(
+        cpus: [Int32], frequency: UInt64, cycles: Bool, scopeProgram: Bool, randomPeriod: Bool, log: RawLogWriter
+    ) throws {
         self.log = log
         nominalPeriod = 1_000_000_000 / frequency
         self.randomPeriod = randomPeriod && !cycles
@@ -37,7 +39,8 @@ final class ProfileRecorder: Recorder {
         periods.initialize(repeating: nominalPeriod)
         for cpu in cpus {
             try rings.add(cpu: cpu) {
-                ls_perf_open_sampler(scopeProgram ? getpid() : -1, cpu, frequency, cycles ? 1 : 0, scopeProgram ? 1 : 0, Self.maxStack)
+                ls_perf_open_sampler(
+                    scopeProgram ? getpid() : -1, cpu, frequency, cycles ? 1 : 0, scopeProgram ? 1 : 0, Self.maxStack)
             }
         }
         if !scopeProgram { rings.enable() }
@@ -47,14 +50,15 @@ final class ProfileRecorder: Recorder {
         rings.drain(into: log, tick: tick, time: time)
         if randomPeriod {
             for i in 0..<rings.count {
-                let offset = nominalPeriod / 50 + random.next(upperBound: nominalPeriod * 2 / 25)   // 2–10 % of P
+                let offset = nominalPeriod / 50 + random.next(upperBound: nominalPeriod * 2 / 25)  // 2–10 % of P
                 periods[i] = random.next(upperBound: UInt64(2)) == 0 ? nominalPeriod - offset : nominalPeriod + offset
                 rings.setPeriod(i, periods[i])
             }
             // Timed after the ioctls: an event's old period ends at its ioctl, and its new one
             // cannot give a sample before 0.9 P later.
-            log.append(kind: .side, stream: Self.periodStream, tick: tick, time: ls_monotonic_ns(),
-                       payload: UnsafeRawBufferPointer(start: periods.baseAddress, count: rings.count * 8))
+            log.append(
+                kind: .side, stream: Self.periodStream, tick: tick, time: ls_monotonic_ns(),
+                payload: UnsafeRawBufferPointer(start: periods.baseAddress, count: rings.count * 8))
         }
         return true
     }

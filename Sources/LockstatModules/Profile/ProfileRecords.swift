@@ -15,7 +15,8 @@ enum ProfileRecord {
     var time: UInt64 {
         switch self {
         case .sample(let s): return s.time
-        case .mmap(_, _, _, _, _, let t), .comm(_, _, _, _, let t), .fork(_, _, _, _, let t), .exit(_, _, let t): return t
+        case .mmap(_, _, _, _, _, let t), .comm(_, _, _, _, let t), .fork(_, _, _, _, let t), .exit(_, _, let t):
+            return t
         case .lost: return 0
         }
     }
@@ -45,8 +46,10 @@ enum ProfileRecordReader {
         PerfRecordWalk.forEach(bytes, bad: { body(nil) }) { type, misc, r in
             switch type {
             case PerfABI.recordSample: body(decodeSample(r).map(ProfileRecord.sample))
-            case PerfABI.recordLost where r.count >= 16: body(.lost(r.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-            case PerfABI.recordMmap2, PerfABI.recordComm, PerfABI.recordFork, PerfABI.recordExit: body(decodeSide(type, misc: misc, r))
+            case PerfABI.recordLost where r.count >= 16:
+                body(.lost(r.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            case PerfABI.recordMmap2, PerfABI.recordComm, PerfABI.recordFork, PerfABI.recordExit:
+                body(decodeSide(type, misc: misc, r))
             default: break
             }
         }
@@ -71,8 +74,10 @@ enum ProfileRecordReader {
 
     static func decodeSide(_ type: UInt32, misc: UInt16, _ r: UnsafeRawBufferPointer) -> ProfileRecord? {
         guard let trailer = PerfSample.trailer(r, format: format), trailer.body >= 8 else { return nil }
-        let body = trailer.body, time = trailer.sample.time
-        let pid = r.loadUnaligned(fromByteOffset: 0, as: UInt32.self), tid = r.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        let body = trailer.body
+        let time = trailer.sample.time
+        let pid = r.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+        let tid = r.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
         func string(from start: Int) -> String {
             guard start < body else { return "" }
             var end = start
@@ -83,16 +88,21 @@ enum ProfileRecordReader {
         case PerfABI.recordMmap2:
             // pid tid addr len pgoff, 24 bytes of device/inode or build id, prot flags, filename.
             guard body >= 64 else { return nil }
-            return .mmap(pid: pid, start: r.loadUnaligned(fromByteOffset: 8, as: UInt64.self), length: r.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
-                         fileOffset: r.loadUnaligned(fromByteOffset: 24, as: UInt64.self), path: string(from: 64), time: time)
+            return .mmap(
+                pid: pid, start: r.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                length: r.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                fileOffset: r.loadUnaligned(fromByteOffset: 24, as: UInt64.self), path: string(from: 64), time: time)
         case PerfABI.recordComm:
             return .comm(pid: pid, tid: tid, name: string(from: 8), exec: misc & PerfABI.miscCommExec != 0, time: time)
         default:
             // fork/exit: pid ppid tid ptid time.
             guard body >= 24 else { return nil }
-            let ppid = r.loadUnaligned(fromByteOffset: 4, as: UInt32.self), ctid = r.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+            let ppid = r.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+            let ctid = r.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
             let ptid = r.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
-            return type == PerfABI.recordFork ? .fork(pid: pid, ppid: ppid, tid: ctid, ptid: ptid, time: time) : .exit(pid: pid, tid: ctid, time: time)
+            return type == PerfABI.recordFork
+                ? .fork(pid: pid, ppid: ppid, tid: ctid, ptid: ptid, time: time)
+                : .exit(pid: pid, tid: ctid, time: time)
         }
     }
 }

@@ -3,7 +3,10 @@ import LockstatCore
 /// `oprofile.*`.
 struct ProfileSettings: ModuleSettings {
     /// `auto`: hardware cycles where the machine has a PMU, else cpu-clock.
-    enum Event: String, CaseIterable { case auto, cycles, cpuClock = "cpu-clock" }
+    enum Event: String, CaseIterable {
+        case auto, cycles
+        case cpuClock = "cpu-clock"
+    }
 
     /// Hz.
     var frequency = 99
@@ -13,8 +16,10 @@ struct ProfileSettings: ModuleSettings {
     var randomPeriod = true
 
     static var settings: [Setting<ProfileSettings>] {
-        [.integer("frequency", \.frequency, ProfileModule.frequencyRange), .choice("scope", \.scope), .top(\.top),
-         .choice("event", \.event), .yesNo("random_period", \.randomPeriod)]
+        [
+            .integer("frequency", \.frequency, ProfileModule.frequencyRange), .choice("scope", \.scope), .top(\.top),
+            .choice("event", \.event), .yesNo("random_period", \.randomPeriod),
+        ]
     }
 
     init() {}

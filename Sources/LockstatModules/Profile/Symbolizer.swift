@@ -42,7 +42,9 @@ final class Symbolizer {
         if file.hasPrefix("/"), let elf = image(file) {
             // Wrapping: a return address at a mapping's first byte (the frame before it is elsewhere) is no crash.
             let offset = (address &- mapping.start) &+ mapping.fileOffset &- (returnAddress ? 1 : 0)
-            if let linked = elf.address(ofFileOffset: offset), let s = elf.symbol(at: linked) { symbol = demangled(s.name) }
+            if let linked = elf.address(ofFileOffset: offset), let s = elf.symbol(at: linked) {
+                symbol = demangled(s.name)
+            }
         }
         return Frame(symbol: symbol, image: imageName.isEmpty ? "[unknown]" : imageName, kind: kind)
     }
@@ -57,7 +59,10 @@ final class Symbolizer {
     private func image(_ path: String) -> ElfImage? {
         if let cached = images[path] { return cached }
         guard !unreadable.contains(path) else { return nil }
-        guard var elf = ElfImage(path: path) else { unreadable.insert(path); return nil }
+        guard var elf = ElfImage(path: path) else {
+            unreadable.insert(path)
+            return nil
+        }
         elf.addDebugSymbols()
         images[path] = elf
         return elf

@@ -27,8 +27,10 @@ struct ScriptModule: LockstatModule {
     static func notRegular(_ path: String) -> String? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        let kinds: [mode_t: String] = [S_IFIFO: "a FIFO", S_IFSOCK: "a socket", S_IFCHR: "a character device",
-                                       S_IFBLK: "a block device", S_IFDIR: "a directory"]
+        let kinds: [mode_t: String] = [
+            S_IFIFO: "a FIFO", S_IFSOCK: "a socket", S_IFCHR: "a character device",
+            S_IFBLK: "a block device", S_IFDIR: "a directory",
+        ]
         guard let kind = kinds[st.st_mode & S_IFMT] else { return nil }
         return "\(path): not a regular file (\(kind)); a module must be one"
     }
@@ -40,7 +42,9 @@ struct ScriptModule: LockstatModule {
     /// Refuses to start the module's code as root unless root owns it (TrustedCode); checked
     /// wherever the module is started: sampling, parse and plot.
     func checkTrusted() throws {
-        if let reason = Self.notRegular(file) ?? TrustedCode.refusal(file) { throw LockstatError("module \(name): refused: \(reason)") }
+        if let reason = Self.notRegular(file) ?? TrustedCode.refusal(file) {
+            throw LockstatError("module \(name): refused: \(reason)")
+        }
     }
 
     func presampling(_ context: RecordingContext) throws -> any Recorder {
@@ -49,12 +53,14 @@ struct ScriptModule: LockstatModule {
         switch kind {
         case .python:
             let output = try errors.outputFile()
-            let session = try PythonSession(python: ScriptProcess.python3!, file: file, testDirectory: context.testDirectory, output: output,
-                                            limit: limit(context.config))
+            let session = try PythonSession(
+                python: ScriptProcess.python3!, file: file, testDirectory: context.testDirectory, output: output,
+                limit: limit(context.config))
             if let traceback = session.call("presampling") { errors.report("presampling", traceback) }
             return PythonRecorder(session: session, errors: errors)
         case .executable:
-            let recorder = ExecutableRecorder(file: file, testDirectory: context.testDirectory, errors: errors, limit: limit(context.config))
+            let recorder = ExecutableRecorder(
+                file: file, testDirectory: context.testDirectory, errors: errors, limit: limit(context.config))
             recorder.run(["presampling", context.testDirectory], operation: "presampling")
             return recorder
         }
@@ -75,18 +81,24 @@ struct ScriptModule: LockstatModule {
         switch kind {
         case .python:
             let out = dir + "/samples/\(name).parsed"
-            let r = try ScriptProcess.run(ScriptProcess.python3!, PythonRunner.arguments("parse", file, dir, out), limit: limit(config))
+            let r = try ScriptProcess.run(
+                ScriptProcess.python3!, PythonRunner.arguments("parse", file, dir, out), limit: limit(config))
             guard r.status == 0, case .success(let pickle) = FileReader.readAll(out + ".pickle") else {
                 errors.report("parse", r.stderr)
-                throw LockstatError("\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
+                throw LockstatError(
+                    "\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
             }
-            let json: String? = { if case .success(let t) = FileReader.readText(out + ".json") { return t }; return nil }()
+            let json: String? = {
+                if case .success(let t) = FileReader.readText(out + ".json") { return t }
+                return nil
+            }()
             return try parsed(.foreign(pickle: pickle, json: json), config: config)
         case .executable:
             let r = try ScriptProcess.run(file, ["parse", dir], limit: limit(config))
             guard r.status == 0 else {
                 errors.report("parse", r.stderr)
-                throw LockstatError("\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
+                throw LockstatError(
+                    "\(name) parse failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
             }
             let value: PyValue
             do {
@@ -102,11 +114,14 @@ struct ScriptModule: LockstatModule {
     /// is a warning naming its key, and the value is kept as it is.
     func parsed(_ value: PyValue, config: Config) throws -> ParsedModule {
         do {
-            return ParsedModule(model: try ScriptModel(entry: value, interval: config.interval(for: name), limit: limit(config)))
+            return ParsedModule(
+                model: try ScriptModel(entry: value, interval: config.interval(for: name), limit: limit(config)))
         } catch {
-            return ParsedModule(model: ScriptModel(entry: value, interval: config.interval(for: name), limit: limit(config),
-                                                   results: Results()),
-                                warnings: ["\(DeclaredResults.key) left out: \(error)"])
+            return ParsedModule(
+                model: ScriptModel(
+                    entry: value, interval: config.interval(for: name), limit: limit(config),
+                    results: Results()),
+                warnings: ["\(DeclaredResults.key) left out: \(error)"])
         }
     }
 
@@ -115,20 +130,25 @@ struct ScriptModule: LockstatModule {
     }
 
     func plot(_ model: any ModuleModel, into directory: TestDirectory) throws -> [String] {
-        guard let model = model as? ScriptModel else { throw LockstatError("\(name): plot was given another module's results") }
+        guard let model = model as? ScriptModel else {
+            throw LockstatError("\(name): plot was given another module's results")
+        }
         try checkTrusted()
         let errors = ScriptErrors(module: name, directory: directory)
-        let data = model.entry, interval = model.interval
+        let data = model.entry
+        let interval = model.interval
         let before = directory.listing()
         let r: ScriptProcess.Outcome
         switch kind {
         case .python:
-            r = try ScriptProcess.run(ScriptProcess.python3!, PythonRunner.arguments("plot", file, directory.path, "\(interval)", name),
-                                      limit: model.limit)
+            r = try ScriptProcess.run(
+                ScriptProcess.python3!, PythonRunner.arguments("plot", file, directory.path, "\(interval)", name),
+                limit: model.limit)
         case .executable:
             try directory.write("samples/\(name).data.json", JSON.encode(data))
-            r = try ScriptProcess.run(file, ["plot", directory.path, directory.file("samples/\(name).data.json"), "\(interval)"],
-                                      limit: model.limit)
+            r = try ScriptProcess.run(
+                file, ["plot", directory.path, directory.file("samples/\(name).data.json"), "\(interval)"],
+                limit: model.limit)
         }
         guard r.status == 0 else {
             errors.report("plot", r.stderr)
@@ -137,8 +157,10 @@ struct ScriptModule: LockstatModule {
         // What the module wrote into the test directory is part of the run; the files it made
         // anew are this run's own (under sudo they change owner with the rest).
         let after = directory.listing()
-        let written = after.filter { before[$0.key].map { [$0.tv_sec, $0.tv_nsec] } != [$0.value.tv_sec, $0.value.tv_nsec] }
-            .map(\.key).filter { !$0.hasPrefix(".") }.sorted()
+        let written = after.filter {
+            before[$0.key].map { [$0.tv_sec, $0.tv_nsec] } != [$0.value.tv_sec, $0.value.tv_nsec]
+        }
+        .map(\.key).filter { !$0.hasPrefix(".") }.sorted()
         for name in written where before[name] == nil { try directory.noteCreated(name) }
         return written
     }
@@ -158,10 +180,13 @@ extension ScriptModel {
     /// Reads the declaration from the value itself, or from its JSON text when Python made it.
     init(entry: PyValue, interval: Double, limit: CallLimit) throws {
         var value = entry
-        if case .foreign(_, let json?) = entry, let object = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]) {
+        if case .foreign(_, let json?) = entry,
+            let object = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed])
+        {
             value = PyValue(json: object)
         }
-        self.init(entry: entry, interval: interval, limit: limit, results: try DeclaredResults.decode(value) ?? Results())
+        self.init(
+            entry: entry, interval: interval, limit: limit, results: try DeclaredResults.decode(value) ?? Results())
     }
 }
 
@@ -216,7 +241,9 @@ final class ExecutableRecorder: Recorder {
         }
     }
 
-    func sample(tick: UInt64, time: UInt64) -> Bool { run(["sample", testDirectory, String(tick)], operation: "sample (tick \(tick))") }
+    func sample(tick: UInt64, time: UInt64) -> Bool {
+        run(["sample", testDirectory, String(tick)], operation: "sample (tick \(tick))")
+    }
 
     func postsampling() { run(["postsampling", testDirectory], operation: "postsampling") }
 }
@@ -249,7 +276,10 @@ final class ScriptErrors: @unchecked Sendable {
             }
             let kind = String(operation.prefix { $0 != " " })
             if reported.insert(kind).inserted {
-                writeText(2, "lockstat: " + entry + "lockstat: (further \(kind) failures of \(module) are counted and kept in \(path))\n")
+                writeText(
+                    2,
+                    "lockstat: " + entry
+                        + "lockstat: (further \(kind) failures of \(module) are counted and kept in \(path))\n")
             }
         }
     }

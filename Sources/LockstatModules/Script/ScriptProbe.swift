@@ -7,7 +7,8 @@ extension ScriptModule {
         do {
             try ModuleSet.refuseIfOthersMayWrite(file, what: "module \(name)")
             if let reason = Self.notRegular(file) { throw LockstatError("module \(name): refused: \(reason)") }
-            checks.append(ProbeCheck(name: file, ok: true, detail: kind == .python ? "Python 3 module" : "executable module"))
+            checks.append(
+                ProbeCheck(name: file, ok: true, detail: kind == .python ? "Python 3 module" : "executable module"))
         } catch let e as LockstatError {
             checks.append(ProbeCheck(name: file, ok: false, detail: "would be refused", fix: e.message))
         } catch {}

@@ -34,7 +34,8 @@ public struct CallLimit: Sendable {
         mutating func wait(_ fds: [Int32]) -> [Int32]? {
             var polled = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             while true {
-                let now = ls_monotonic_ns(), count = ls_signals_count()
+                let now = ls_monotonic_ns()
+                let count = ls_signals_count()
                 if count != signals {
                     let again = endedBySignal || count - signals >= 2
                     signals = count
@@ -51,7 +52,7 @@ public struct CallLimit: Sendable {
         var expiry: String {
             endedBySignal
                 ? "still running after lockstat got a terminating signal (\(CallLimit.afterSignal) s, or a second signal): killed"
-                          : "timed out after \(limit.seconds) s (the module's timeout): killed"
+                : "timed out after \(limit.seconds) s (the module's timeout): killed"
         }
     }
 }
@@ -73,13 +74,18 @@ public enum ScriptProcess {
 
     /// Blocks the calling thread until the process has ended, or until `limit` is up (the
     /// process is then killed and the call throws).
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           limit: CallLimit? = nil) throws -> Outcome {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        limit: CallLimit? = nil
+    ) throws -> Outcome {
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard null >= 0 else { throw LockstatError("/dev/null: \(SystemPackage.Errno(rawValue: errno).description)") }
         defer { close(null) }
-        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
-        guard ls_pipe(&out) == 0 else { throw LockstatError("\(executable): pipe: \(SystemPackage.Errno(rawValue: errno).description)") }
+        var out: [Int32] = [-1, -1]
+        var err: [Int32] = [-1, -1]
+        guard ls_pipe(&out) == 0 else {
+            throw LockstatError("\(executable): pipe: \(SystemPackage.Errno(rawValue: errno).description)")
+        }
         defer { close(out[0]) }
         guard ls_pipe(&err) == 0 else {
             close(out[1])
@@ -88,15 +94,19 @@ public enum ScriptProcess {
         defer { close(err[0]) }
         let pid: pid_t
         do {
-            pid = try Helper.spawn(executable, arguments: [executable] + arguments,
-                                   environment: environment.map { $0.map { "\($0.key)=\($0.value)" } },
-                                   inputFD: null, outputFD: out[1], errorFD: err[1])
+            pid = try Helper.spawn(
+                executable, arguments: [executable] + arguments,
+                environment: environment.map { $0.map { "\($0.key)=\($0.value)" } },
+                inputFD: null, outputFD: out[1], errorFD: err[1])
         } catch {
-            close(out[1]); close(err[1])
+            close(out[1])
+            close(err[1])
             throw LockstatError("\(executable): \(error)")
         }
-        close(out[1]); close(err[1])
-        var stdout = [UInt8](), stderr = [UInt8]()
+        close(out[1])
+        close(err[1])
+        var stdout = [UInt8]()
+        var stderr = [UInt8]()
         var open = [out[0], err[0]]
         var clock = CallLimit.Clock(limit ?? CallLimit(seconds: .infinity))
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -108,7 +118,10 @@ public enum ScriptProcess {
             for fd in ready {
                 let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { open.removeAll { $0 == fd }; continue }
+                guard n > 0 else {
+                    open.removeAll { $0 == fd }
+                    continue
+                }
                 if fd == out[0] { stdout += chunk[0..<n] } else { stderr += chunk[0..<n] }
                 if stdout.count + stderr.count > outputLimit {
                     Helper.kill(pid)
@@ -127,12 +140,16 @@ public enum ScriptProcess {
 /// with the supervisor from before its exec until it is reaped, so it never outlives lockstat (not
 /// even a kill -9 of it). Program.spawn alone is for the measured program.
 public enum Helper {
-    public static func spawn(_ executable: String, arguments: [String], environment: [String]? = nil,
-                      inputFD: Int32, outputFD: Int32, errorFD: Int32) throws -> pid_t {
+    public static func spawn(
+        _ executable: String, arguments: [String], environment: [String]? = nil,
+        inputFD: Int32, outputFD: Int32, errorFD: Int32
+    ) throws -> pid_t {
         var registered: pid_t = 0
         do {
-            return try Program.spawn(executable, arguments: arguments, environment: environment, inputFD: inputFD,
-                                     outputFD: outputFD, errorFD: errorFD) { pid in
+            return try Program.spawn(
+                executable, arguments: arguments, environment: environment, inputFD: inputFD,
+                outputFD: outputFD, errorFD: errorFD
+            ) { pid in
                 registered = pid
                 ls_supervise(pid)
             }
@@ -170,20 +187,27 @@ final class PythonSession {
 
     init(python: String, file: String, testDirectory: String, output: FileHandle, limit: CallLimit) throws {
         self.limit = limit
-        var input: [Int32] = [-1, -1], answer: [Int32] = [-1, -1]
-        guard ls_pipe(&input) == 0 else { throw LockstatError("python3: pipe: \(SystemPackage.Errno(rawValue: errno).description)") }
+        var input: [Int32] = [-1, -1]
+        var answer: [Int32] = [-1, -1]
+        guard ls_pipe(&input) == 0 else {
+            throw LockstatError("python3: pipe: \(SystemPackage.Errno(rawValue: errno).description)")
+        }
         guard ls_pipe(&answer) == 0 else {
-            Glibc.close(input[0]); Glibc.close(input[1])
+            Glibc.close(input[0])
+            Glibc.close(input[1])
             throw LockstatError("python3: pipe: \(SystemPackage.Errno(rawValue: errno).description)")
         }
         do {
-            pid = try Helper.spawn(python, arguments: [python] + PythonRunner.arguments("session", file, testDirectory),
-                                   inputFD: input[0], outputFD: answer[1], errorFD: output.fileDescriptor)
+            pid = try Helper.spawn(
+                python, arguments: [python] + PythonRunner.arguments("session", file, testDirectory),
+                inputFD: input[0], outputFD: answer[1], errorFD: output.fileDescriptor)
         } catch {
-            input.forEach { Glibc.close($0) }; answer.forEach { Glibc.close($0) }
+            input.forEach { Glibc.close($0) }
+            answer.forEach { Glibc.close($0) }
             throw error
         }
-        Glibc.close(input[0]); Glibc.close(answer[1])
+        Glibc.close(input[0])
+        Glibc.close(answer[1])
         commands = input[1]
         answers = answer[0]
         var clock = CallLimit.Clock(limit)
@@ -194,7 +218,8 @@ final class PythonSession {
             ended = status
             if let first, first.hasPrefix("failed ") { throw LockstatError(String(first.dropFirst(7))) }
             if expired { throw LockstatError("\(file): loading it \(clock.expiry)") }
-            throw LockstatError("\(file): could not be loaded by python3 (exit \(Program.exitStatus(fromWaitStatus: status)))")
+            throw LockstatError(
+                "\(file): could not be loaded by python3 (exit \(Program.exitStatus(fromWaitStatus: status)))")
         }
     }
 
@@ -218,7 +243,9 @@ final class PythonSession {
         }
         if answer == "ok" { return nil }
         let parts = answer.split(separator: " ")
-        guard parts.count == 2, parts[0] == "error", let n = Int(parts[1]) else { return "unexpected answer: \(answer)" }
+        guard parts.count == 2, parts[0] == "error", let n = Int(parts[1]) else {
+            return "unexpected answer: \(answer)"
+        }
         return String(decoding: read(n, &clock), as: UTF8.self)
     }
 

@@ -29,15 +29,20 @@ struct KernelSymbols {
             var i = 0
             let n = b.count
             while i < n {
-                var address: UInt64 = 0, digits = 0
-                while i < n, let d = Self.hexValue(b[i]) { address = address &* 16 &+ UInt64(d); digits += 1; i += 1 }
+                var address: UInt64 = 0
+                var digits = 0
+                while i < n, let d = Self.hexValue(b[i]) {
+                    address = address &* 16 &+ UInt64(d)
+                    digits += 1
+                    i += 1
+                }
                 // " t name" at least
                 guard digits > 0, i + 3 < n, b[i] == 0x20, b[i + 2] == 0x20 else {
                     while i < n && b[i] != 0x0A { i += 1 }
                     i += 1
                     continue
                 }
-                let type = b[i + 1] | 0x20                      // lower case
+                let type = b[i + 1] | 0x20  // lower case
                 i += 3
                 let nameStart = i
                 while i < n && b[i] != 0x09 && b[i] != 0x0A { i += 1 }
@@ -47,13 +52,17 @@ struct KernelSymbols {
                     i += 1
                     let start = i
                     while i < n && b[i] != 0x0A { i += 1 }
-                    var lo = start, hi = i
-                    while lo < hi && (b[lo] == 0x5B || b[lo] == 0x20) { lo += 1 }          // [
-                    while hi > lo && (b[hi - 1] == 0x5D || b[hi - 1] == 0x20) { hi -= 1 }   // ]
+                    var lo = start
+                    var hi = i
+                    while lo < hi && (b[lo] == 0x5B || b[lo] == 0x20) { lo += 1 }  // [
+                    while hi > lo && (b[hi - 1] == 0x5D || b[hi - 1] == 0x20) { hi -= 1 }  // ]
                     module = String(decoding: UnsafeBufferPointer(rebasing: b[lo..<hi]), as: UTF8.self)
                 }
                 i += 1
-                if address != 0 { rows.append(Symbol(address: address, name: name, isText: type == 0x74 || type == 0x77, module: module)) }
+                if address != 0 {
+                    rows.append(
+                        Symbol(address: address, name: name, isText: type == 0x74 || type == 0x77, module: module))
+                }
             }
         }
         self.init(symbols: rows)
@@ -71,11 +80,17 @@ struct KernelSymbols {
     init(symbols: [Symbol]) {
         // At one address, section markers first: a lookup takes the last symbol at or below an
         // address, so `native_safe_halt` wins over `__cpuidle_text_start` beside it (as in vmlinux).
-        self.symbols = symbols.sorted { ($0.address, Self.isMarker($0.name) ? 0 : 1) < ($1.address, Self.isMarker($1.name) ? 0 : 1) }
+        self.symbols = symbols.sorted {
+            ($0.address, Self.isMarker($0.name) ? 0 : 1) < ($1.address, Self.isMarker($1.name) ? 0 : 1)
+        }
         var marks = [String: UInt64]()
-        for s in self.symbols where s.name.hasPrefix("__lock_text_") || s.name.hasPrefix("__sched_text_") { marks[s.name] = s.address }
+        for s in self.symbols where s.name.hasPrefix("__lock_text_") || s.name.hasPrefix("__sched_text_") {
+            marks[s.name] = s.address
+        }
         for section in ["__lock_text", "__sched_text"] {
-            if let start = marks[section + "_start"], let end = marks[section + "_end"], start < end { lockRanges.append(start..<end) }
+            if let start = marks[section + "_start"], let end = marks[section + "_end"], start < end {
+                lockRanges.append(start..<end)
+            }
         }
     }
 
@@ -112,7 +127,9 @@ struct KernelSymbols {
 
     /// A static lock's symbol (a data symbol at exactly that address).
     func object(_ address: UInt64) -> String? {
-        guard let i = lastIndex(atOrBelow: address), symbols[i].address == address, !symbols[i].isText else { return nil }
+        guard let i = lastIndex(atOrBelow: address), symbols[i].address == address, !symbols[i].isText else {
+            return nil
+        }
         return symbols[i].name
     }
 
@@ -122,7 +139,8 @@ struct KernelSymbols {
     }
 
     private func lastIndex(atOrBelow address: UInt64) -> Int? {
-        var lo = 0, hi = symbols.count
+        var lo = 0
+        var hi = symbols.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if symbols[mid].address <= address { lo = mid + 1 } else { hi = mid }
@@ -139,7 +157,11 @@ enum KallsymsRecord {
         let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: Zstd.bound(kallsyms.count), alignment: 8)
         defer { frame.deallocate() }
         let n = kallsyms.withUnsafeBytes { zstd.compress($0, prefix: nil, into: frame) }
-        if n > 0 { log.append(kind: .compressedSnapshot, stream: stream, tick: 0, time: 0, payload: UnsafeRawBufferPointer(rebasing: frame[0..<n])) }
+        if n > 0 {
+            log.append(
+                kind: .compressedSnapshot, stream: stream, tick: 0, time: 0,
+                payload: UnsafeRawBufferPointer(rebasing: frame[0..<n]))
+        }
     }
 
     static func read(_ log: RawLog, stream: UInt16) throws -> String {

@@ -15,8 +15,9 @@ enum PerfPermission {
     /// CAP_PERFMON (38) or CAP_SYS_ADMIN (21) in this process's effective set.
     static var hasPerfmon: Bool {
         guard case .success(let text) = FileReader.readText("/proc/self/status"),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-              let caps = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+            let caps = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16)
+        else { return false }
         return caps & (1 << 38) != 0 || caps & (1 << 21) != 0
     }
 }

@@ -1,7 +1,7 @@
-import SystemPackage
 import CLockstat
 import Foundation
 import LockstatCore
+import SystemPackage
 
 /// perf events with a ring buffer each, drained verbatim into a module's raw log: the part the
 /// contention and profile modules share. Stream n holds the records of the n-th event opened.
@@ -30,11 +30,15 @@ final class PerfRings {
         let fd = open()
         guard fd >= 0 else {
             let e = -fd
-            throw LockstatError(e == EACCES || e == EPERM ? "needs root or perf_event_paranoid <= -1"
-                                                          : "perf_event_open on CPU \(cpu): \(SystemPackage.Errno(rawValue: e).description)")
+            throw LockstatError(
+                e == EACCES || e == EPERM
+                    ? "needs root or perf_event_paranoid <= -1"
+                    : "perf_event_open on CPU \(cpu): \(SystemPackage.Errno(rawValue: e).description)")
         }
         fds.append(fd)
-        guard let ring = ls_ring_map(fd, pages) else { throw LockstatError("mmap of a perf ring buffer: \(SystemPackage.Errno(rawValue: errno).description)") }
+        guard let ring = ls_ring_map(fd, pages) else {
+            throw LockstatError("mmap of a perf ring buffer: \(SystemPackage.Errno(rawValue: errno).description)")
+        }
         rings.append(ring)
     }
 
@@ -52,9 +56,15 @@ final class PerfRings {
     func drain(into log: RawLogWriter, tick: UInt64, time: UInt64) {
         for (stream, ring) in rings.enumerated() {
             let n = ls_ring_drain(ring, buffer, capacity)
-            if n > 0 { log.append(kind: .snapshot, stream: UInt16(stream), tick: tick, time: time, payload: UnsafeRawBufferPointer(start: buffer, count: n)) }
+            if n > 0 {
+                log.append(
+                    kind: .snapshot, stream: UInt16(stream), tick: tick, time: time,
+                    payload: UnsafeRawBufferPointer(start: buffer, count: n))
+            }
         }
-        log.append(kind: .side, stream: Self.drainedStream, tick: tick, time: ls_monotonic_ns(), payload: UnsafeRawBufferPointer(start: buffer, count: 0))
+        log.append(
+            kind: .side, stream: Self.drainedStream, tick: tick, time: ls_monotonic_ns(),
+            payload: UnsafeRawBufferPointer(start: buffer, count: 0))
     }
 
     func close() {

@@ -70,18 +70,47 @@ struct PerfSample {
         func u32Pair() -> (UInt32, UInt32)? {
             guard at + 8 <= r.count else { return nil }
             defer { at += 8 }
-            return (r.loadUnaligned(fromByteOffset: at, as: UInt32.self),
-                    r.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self))
+            return (
+                r.loadUnaligned(fromByteOffset: at, as: UInt32.self),
+                r.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
+            )
         }
-        if format.contains(.identifier) { guard let v = u64() else { return nil }; identifier = v }
-        if format.contains(.ip) { guard let v = u64() else { return nil }; ip = v }
-        if format.contains(.tid) { guard let v = u32Pair() else { return nil }; (pid, tid) = v }
-        if format.contains(.time) { guard let v = u64() else { return nil }; time = v }
-        if format.contains(.addr) { guard let v = u64() else { return nil }; addr = v }
-        if format.contains(.id) { guard let v = u64() else { return nil }; id = v }
-        if format.contains(.streamID) { guard let v = u64() else { return nil }; streamID = v }
-        if format.contains(.cpu) { guard let v = u32Pair() else { return nil }; cpu = v.0 }
-        if format.contains(.period) { guard let v = u64() else { return nil }; period = v }
+        if format.contains(.identifier) {
+            guard let v = u64() else { return nil }
+            identifier = v
+        }
+        if format.contains(.ip) {
+            guard let v = u64() else { return nil }
+            ip = v
+        }
+        if format.contains(.tid) {
+            guard let v = u32Pair() else { return nil }
+            (pid, tid) = v
+        }
+        if format.contains(.time) {
+            guard let v = u64() else { return nil }
+            time = v
+        }
+        if format.contains(.addr) {
+            guard let v = u64() else { return nil }
+            addr = v
+        }
+        if format.contains(.id) {
+            guard let v = u64() else { return nil }
+            id = v
+        }
+        if format.contains(.streamID) {
+            guard let v = u64() else { return nil }
+            streamID = v
+        }
+        if format.contains(.cpu) {
+            guard let v = u32Pair() else { return nil }
+            cpu = v.0
+        }
+        if format.contains(.period) {
+            guard let v = u64() else { return nil }
+            period = v
+        }
         if format.contains(.callchain) {
             // Compared as stored, so a damaged count cannot trap the conversion to Int.
             guard let stored = u64(), stored <= UInt64(Self.maxCallchain) else { return nil }
@@ -108,7 +137,10 @@ struct PerfSample {
         guard body >= 0 else { return nil }
         var s = PerfSample()
         var at = body
-        func next() -> Int { defer { at += 8 }; return at }
+        func next() -> Int {
+            defer { at += 8 }
+            return at
+        }
         if format.contains(.tid) {
             let o = next()
             s.pid = r.loadUnaligned(fromByteOffset: o, as: UInt32.self)

@@ -1,4 +1,5 @@
 import LockstatCore
+
 /// Byte-level reading of /proc text: lines, space-separated tokens and decimal counters,
 /// without making a String per token (the parsers run over long series of snapshots).
 struct ProcLine {
@@ -23,7 +24,10 @@ struct ProcText {
             while i < n && bytes[i] != 0x0A {
                 let isSpace = bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0D
                 if isSpace {
-                    if start >= 0 { line.tokens.append(start..<i); start = -1 }
+                    if start >= 0 {
+                        line.tokens.append(start..<i)
+                        start = -1
+                    }
                 } else if start < 0 {
                     start = i
                 }

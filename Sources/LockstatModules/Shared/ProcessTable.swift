@@ -19,13 +19,17 @@ enum TaskNames {
     }
 
     static func processIDs(_ system: SystemRoot) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: system.path("/proc"))) ?? []).filter { $0.first?.isNumber == true }
+        ((try? FileManager.default.contentsOfDirectory(atPath: system.path("/proc"))) ?? []).filter {
+            $0.first?.isNumber == true
+        }
     }
 }
 
 /// Online CPUs from /sys/devices/system/cpu/online ("0-3,6").
 public func onlineCPUs(_ system: SystemRoot) -> [Int32] {
-    guard case .success(let text) = FileReader.readText(system.path("/sys/devices/system/cpu/online")) else { return [0] }
+    guard case .success(let text) = FileReader.readText(system.path("/sys/devices/system/cpu/online")) else {
+        return [0]
+    }
     return text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").flatMap { part -> [Int32] in
         let ends = part.split(separator: "-").compactMap { Int32($0) }
         return ends.count == 2 ? Array(ends[0]...ends[1]) : ends

@@ -6,7 +6,9 @@ enum SystemFacts {
     /// A /proc or /sys file lockstat reads, and why it reads it.
     static func readable(_ system: SystemRoot, _ kernelPath: String, why: String) -> ProbeCheck {
         let path = system.path(kernelPath)
-        guard let failure = FileReader.check(path) else { return ProbeCheck(name: kernelPath, ok: true, detail: "readable") }
+        guard let failure = FileReader.check(path) else {
+            return ProbeCheck(name: kernelPath, ok: true, detail: "readable")
+        }
         let fix = failure == .permissionDenied ? "run lockstat as root (sudo)" : nil
         return ProbeCheck(name: kernelPath, ok: false, detail: "\(failure.reason) (\(why))", fix: fix)
     }
@@ -18,8 +20,9 @@ enum SystemFacts {
         let perfmon = caps & (1 << 38) != 0 || caps & (1 << 21) != 0
         let ok = geteuid() == 0 || perfmon || paranoid <= -1
         let who = geteuid() == 0 ? "root" : (perfmon ? "CAP_PERFMON" : "uid \(geteuid())")
-        return ProbeCheck(name: "permission", ok: ok, detail: "\(who), perf_event_paranoid \(paranoid)",
-                          fix: "needs root or perf_event_paranoid <= -1 (sysctl kernel.perf_event_paranoid=-1), or CAP_PERFMON")
+        return ProbeCheck(
+            name: "permission", ok: ok, detail: "\(who), perf_event_paranoid \(paranoid)",
+            fix: "needs root or perf_event_paranoid <= -1 (sysctl kernel.perf_event_paranoid=-1), or CAP_PERFMON")
     }
 
     static var release: String {
@@ -32,7 +35,9 @@ enum SystemFacts {
     static func kernelConfig(_ system: SystemRoot, _ option: String) -> (source: String?, setting: String?) {
         var text: String?
         var source: String?
-        if FileReader.check(system.path("/proc/config.gz")) == nil, let out = try? run("/bin/gzip", ["-dc", system.path("/proc/config.gz")]) {
+        if FileReader.check(system.path("/proc/config.gz")) == nil,
+            let out = try? run("/bin/gzip", ["-dc", system.path("/proc/config.gz")])
+        {
             (text, source) = (out, "/proc/config.gz")
         } else if case .success(let t) = FileReader.readText("/boot/config-\(release)") {
             (text, source) = (t, "/boot/config-\(release)")
@@ -56,7 +61,9 @@ enum SystemFacts {
 
     static func statusField(_ name: String) -> String? {
         guard case .success(let text) = FileReader.readText("/proc/self/status") else { return nil }
-        return text.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map { $0.split(separator: "\t").last.map(String.init) ?? "" }
+        return text.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map {
+            $0.split(separator: "\t").last.map(String.init) ?? ""
+        }
     }
 
     /// What a probe printed, stdout then stderr.

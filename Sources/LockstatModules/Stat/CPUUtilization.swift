@@ -40,30 +40,48 @@ enum CPUUtilization {
     /// tickless CPU, as mpstat prints it).
     static func percentages(previous p: CPUTicks, current c: CPUTicks, interval: UInt64) -> [Double] {
         guard interval > 0 else { return fields.map { $0 == "idle" ? 100 : 0 } }
-        func share(_ prev: UInt64, _ cur: UInt64) -> Double { cur < prev ? 0 : Double(cur &- prev) / Double(interval) * 100 }
-        return [share(p.user &- p.guest, c.user &- c.guest), share(p.nice &- p.guestNice, c.nice &- c.guestNice),
-                share(p.system, c.system), share(p.iowait, c.iowait), share(p.irq, c.irq), share(p.softirq, c.softirq),
-                share(p.steal, c.steal), share(p.guest, c.guest), share(p.guestNice, c.guestNice), share(p.idle, c.idle)]
+        func share(_ prev: UInt64, _ cur: UInt64) -> Double {
+            cur < prev ? 0 : Double(cur &- prev) / Double(interval) * 100
+        }
+        return [
+            share(p.user &- p.guest, c.user &- c.guest), share(p.nice &- p.guestNice, c.nice &- c.guestNice),
+            share(p.system, c.system), share(p.iowait, c.iowait), share(p.irq, c.irq), share(p.softirq, c.softirq),
+            share(p.steal, c.steal), share(p.guest, c.guest), share(p.guestNice, c.guestNice), share(p.idle, c.idle),
+        ]
     }
 
     /// iostat.c `write_plain_cpu_stat` (avg-cpu) on the kernel's total `cpu` line: the interval is
     /// the change of the line's total ticks (common.c `get_interval`: unsigned, 1 when 0), with no
     /// correction of counters that went backwards; each value `ll_sp_value`.
     static func avgCPU(previous p: CPUTicks, current c: CPUTicks) -> [Double] {
-        let total = { (t: CPUTicks) in t.user &+ t.nice &+ t.system &+ t.idle &+ t.iowait &+ t.irq &+ t.steal &+ t.softirq }
+        let total = { (t: CPUTicks) in
+            t.user &+ t.nice &+ t.system &+ t.idle &+ t.iowait &+ t.irq &+ t.steal &+ t.softirq
+        }
         var interval = total(c) &- total(p)
         if interval == 0 { interval = 1 }
-        func share(_ prev: UInt64, _ cur: UInt64) -> Double { cur < prev ? 0 : Double(cur &- prev) / Double(interval) * 100 }
-        return [share(p.user, c.user), share(p.nice, c.nice),
-                share(p.system &+ p.softirq &+ p.irq, c.system &+ c.softirq &+ c.irq),
-                share(p.iowait, c.iowait), share(p.steal, c.steal), share(p.idle, c.idle)]
+        func share(_ prev: UInt64, _ cur: UInt64) -> Double {
+            cur < prev ? 0 : Double(cur &- prev) / Double(interval) * 100
+        }
+        return [
+            share(p.user, c.user), share(p.nice, c.nice),
+            share(p.system &+ p.softirq &+ p.irq, c.system &+ c.softirq &+ c.irq),
+            share(p.iowait, c.iowait), share(p.steal, c.steal), share(p.idle, c.idle),
+        ]
     }
 }
 
 extension CPUTicks {
     /// mpstat.c `add_cpu_stats`.
     mutating func add(_ o: CPUTicks) {
-        user &+= o.user; nice &+= o.nice; system &+= o.system; idle &+= o.idle; iowait &+= o.iowait
-        irq &+= o.irq; softirq &+= o.softirq; steal &+= o.steal; guest &+= o.guest; guestNice &+= o.guestNice
+        user &+= o.user
+        nice &+= o.nice
+        system &+= o.system
+        idle &+= o.idle
+        iowait &+= o.iowait
+        irq &+= o.irq
+        softirq &+= o.softirq
+        steal &+= o.steal
+        guest &+= o.guest
+        guestNice &+= o.guestNice
     }
 }

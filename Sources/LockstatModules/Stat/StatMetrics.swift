@@ -25,27 +25,36 @@ struct StatTotals: SnapshotTotals {
 
     var families: [MetricFamily] {
         guard let first, let last else { return [] }
-        var cpu = MetricFamily(name: "lockstat_cpu_seconds", kind: .counter, unit: "seconds",
-                               help: "CPU time by mode since lockstat started (/proc/stat; user and nice include guest time)",
-                               labels: ["cpu", "mode"])
-        let names = last.cpus.keys.filter { $0 != "all" }.sorted { (Int($0.dropFirst(3)) ?? 0) < (Int($1.dropFirst(3)) ?? 0) }
+        var cpu = MetricFamily(
+            name: "lockstat_cpu_seconds", kind: .counter, unit: "seconds",
+            help: "CPU time by mode since lockstat started (/proc/stat; user and nice include guest time)",
+            labels: ["cpu", "mode"])
+        let names = last.cpus.keys.filter { $0 != "all" }.sorted {
+            (Int($0.dropFirst(3)) ?? 0) < (Int($1.dropFirst(3)) ?? 0)
+        }
         for name in names {
             guard let now = last.cpus[name] else { continue }
             let then = first.cpus[name] ?? CPUTicks()
             for mode in Self.modes {
-                cpu.points.append(MetricPoint(labels: [String(name.dropFirst(3)), mode.name],
-                                              value: delta(now[keyPath: mode.ticks], then[keyPath: mode.ticks]) / Self.ticksPerSecond))
+                cpu.points.append(
+                    MetricPoint(
+                        labels: [String(name.dropFirst(3)), mode.name],
+                        value: delta(now[keyPath: mode.ticks], then[keyPath: mode.ticks]) / Self.ticksPerSecond))
             }
         }
         func counter(_ name: String, _ help: String, _ value: KeyPath<StatSnapshot, UInt64?>) -> MetricFamily {
             var f = MetricFamily(name: name, kind: .counter, help: help, labels: [])
-            if let now = last[keyPath: value], let then = first[keyPath: value] { f.points = [MetricPoint(labels: [], value: delta(now, then))] }
+            if let now = last[keyPath: value], let then = first[keyPath: value] {
+                f.points = [MetricPoint(labels: [], value: delta(now, then))]
+            }
             return f
         }
         return [
             cpu,
             counter("lockstat_context_switches", "Context switches since lockstat started (/proc/stat ctxt)", \.ctxt),
-            counter("lockstat_forks", "Processes and threads created since lockstat started (/proc/stat processes)", \.processes),
+            counter(
+                "lockstat_forks", "Processes and threads created since lockstat started (/proc/stat processes)",
+                \.processes),
             counter("lockstat_interrupts", "Interrupts serviced since lockstat started (/proc/stat intr)", \.intr),
         ]
     }

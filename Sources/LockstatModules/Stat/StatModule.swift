@@ -35,7 +35,10 @@ public struct StatModule: TypedModule {
         var analysis = ModuleAnalysis(metricFamilies: parts.parts.contains(.metrics) ? totals.families : [])
         if parts.parts.contains(.model) {
             var warnings = [String]()
-            if series.badLines > 0 { warnings.append("\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped") }
+            if series.badLines > 0 {
+                warnings.append(
+                    "\(series.badLines) malformed lines in \(records.count) snapshots of \(Self.file) skipped")
+            }
             analysis.parsed = ParsedModule(model: series.model, warnings: warnings)
         }
         return analysis

@@ -35,10 +35,13 @@ struct StatSeries {
         times.append(time)
         badLines += s.badLines
         for name in s.cpus.keys where name != "all" && perCPU[name] == nil {
-            perCPU[name] = [Column](repeating: Column(repeating: .nan, count: sample), count: CPUUtilization.fields.count)
+            perCPU[name] = [Column](
+                repeating: Column(repeating: .nan, count: sample), count: CPUUtilization.fields.count)
         }
         sawTotal = sawTotal || s.cpus["all"] != nil
-        var sumPrevious = CPUTicks(), sumCurrent = CPUTicks(), sumInterval: UInt64 = 0
+        var sumPrevious = CPUTicks()
+        var sumCurrent = CPUTicks()
+        var sumInterval: UInt64 = 0
         for name in perCPU.keys {
             var values: [Double]?
             if previous != nil, let c = s.cpus[name], var p = last[name] {
@@ -51,7 +54,10 @@ struct StatSeries {
             Self.put(values, into: &perCPU[name]!)
         }
         let intervalEnds = previous != nil
-        Self.put(intervalEnds ? CPUUtilization.percentages(previous: sumPrevious, current: sumCurrent, interval: sumInterval) : nil, into: &allSummed)
+        Self.put(
+            intervalEnds
+                ? CPUUtilization.percentages(previous: sumPrevious, current: sumCurrent, interval: sumInterval) : nil,
+            into: &allSummed)
         var total: [Double]?
         if intervalEnds, let c = s.cpus["all"], var p = last["all"] {
             let interval = CPUUtilization.interval(current: c, previous: &p)
@@ -89,7 +95,8 @@ struct StatSeries {
 
     /// `all` and every CPU, in order, as mpstat shows them.
     private var cpus: [(name: String, fields: [Column])] {
-        let all: [(name: String, fields: [Column])] = sawTotal ? [("all", perCPU.count > 1 ? allSummed : allFromTotal)] : []
+        let all: [(name: String, fields: [Column])] =
+            sawTotal ? [("all", perCPU.count > 1 ? allSummed : allFromTotal)] : []
         return all + cpuNames.map { ($0, perCPU[$0]!) }
     }
 
@@ -107,8 +114,9 @@ struct StatSeries {
     }
 
     var model: StatModel {
-        StatModel(time: times, cpuCount: perCPU.count, cpus: cpus, avgCPU: avgCPU,
-                  contextSwitches: contextSwitches, interrupts: interrupts, softirqs: softirqs, forks: forks,
-                  running: running, blocked: blocked, overRun: overRun, badLines: badLines)
+        StatModel(
+            time: times, cpuCount: perCPU.count, cpus: cpus, avgCPU: avgCPU,
+            contextSwitches: contextSwitches, interrupts: interrupts, softirqs: softirqs, forks: forks,
+            running: running, blocked: blocked, overRun: overRun, badLines: badLines)
     }
 }

@@ -17,28 +17,50 @@ struct StatSnapshot {
     init(_ text: ProcText) {
         text.forEachLine { line in
             let t = line.tokens
-            guard line.complete else { badLines += 1; return }
+            guard line.complete else {
+                badLines += 1
+                return
+            }
             let key = t[0]
             if text.hasPrefix(key, "cpu") {
-                guard Self.cpuColumnCounts.contains(t.count - 1) else { badLines += 1; return }
+                guard Self.cpuColumnCounts.contains(t.count - 1) else {
+                    badLines += 1
+                    return
+                }
                 var ticks = CPUTicks()
                 for (k, r) in t.dropFirst().enumerated() {
-                    guard let v = text.unsigned(r) else { badLines += 1; return }
+                    guard let v = text.unsigned(r) else {
+                        badLines += 1
+                        return
+                    }
                     ticks.set(column: k, v)
                 }
                 let name = text.equals(key, "cpu") ? "all" : text.string(key)
-                guard name == "all" || Int(name.dropFirst(3)) != nil else { badLines += 1; return }
+                guard name == "all" || Int(name.dropFirst(3)) != nil else {
+                    badLines += 1
+                    return
+                }
                 cpus[name] = ticks
                 return
             }
             // Lines whose first number is what we keep; intr and softirq carry a total first.
-            guard t.count >= 2, let first = text.unsigned(t[1]) else { badLines += 1; return }
-            if text.equals(key, "ctxt") { ctxt = first }
-            else if text.equals(key, "intr") { intr = first }
-            else if text.equals(key, "softirq") { softirq = first }
-            else if text.equals(key, "processes") { processes = first }
-            else if text.equals(key, "procs_running") { procsRunning = first }
-            else if text.equals(key, "procs_blocked") { procsBlocked = first }
+            guard t.count >= 2, let first = text.unsigned(t[1]) else {
+                badLines += 1
+                return
+            }
+            if text.equals(key, "ctxt") {
+                ctxt = first
+            } else if text.equals(key, "intr") {
+                intr = first
+            } else if text.equals(key, "softirq") {
+                softirq = first
+            } else if text.equals(key, "processes") {
+                processes = first
+            } else if text.equals(key, "procs_running") {
+                procsRunning = first
+            } else if text.equals(key, "procs_blocked") {
+                procsBlocked = first
+            }
             // btime, and 2.4's page/swap/disk_io: well-formed, not used.
         }
     }
