@@ -161,14 +161,8 @@ public struct ElfImage {
 
     /// The function covering `address`: within its size, or, for a symbol of size 0, up to the next.
     public func symbol(at address: UInt64) -> Symbol? {
-        var lo = 0
-        var hi = symbols.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if symbols[mid].address <= address { lo = mid + 1 } else { hi = mid }
-        }
-        guard lo > 0 else { return nil }
-        let s = symbols[lo - 1]
+        guard let i = symbols.lastIndex(atOrBelow: address, by: \.address) else { return nil }
+        let s = symbols[i]
         return s.size == 0 || address - s.address < s.size ? s : nil
     }
 }

@@ -138,15 +138,7 @@ struct KernelSymbols {
         return symbols[i]
     }
 
-    private func lastIndex(atOrBelow address: UInt64) -> Int? {
-        var lo = 0
-        var hi = symbols.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if symbols[mid].address <= address { lo = mid + 1 } else { hi = mid }
-        }
-        return lo > 0 ? lo - 1 : nil
-    }
+    private func lastIndex(atOrBelow address: UInt64) -> Int? { symbols.lastIndex(atOrBelow: address, by: \.address) }
 }
 
 /// /proc/kallsyms kept in a raw log (zstd), so parse symbolizes later as the kernel was then.
