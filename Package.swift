@@ -18,8 +18,12 @@ let package = Package(
     targets: [
         // Syscall-level helpers: CRC-32C, the deadline sleeper, signals and restores, spawn, zstd (libzstd-dev), gzip (zlib),
         // perf_event_open and its rings, the C++ (libstdc++) and Swift demanglers, the contention
-        // module's BPF programs (libbpf-dev; the object is built by scripts/build-bpf.sh).
-        .target(name: "CLockstat", linkerSettings: [.linkedLibrary("zstd"), .linkedLibrary("z"), .linkedLibrary("stdc++"), .linkedLibrary("bpf")]),
+        // module's BPF programs (libbpf-dev; the object is built by scripts/build-bpf.sh), the
+        // DWARF user-stack unwinder (elfutils' libdw and libelf: libdw-dev).
+        .target(name: "CLockstat", linkerSettings: [
+            .linkedLibrary("zstd"), .linkedLibrary("z"), .linkedLibrary("stdc++"), .linkedLibrary("bpf"),
+            .linkedLibrary("dw"), .linkedLibrary("elf"),
+        ]),
         // pprof's profile.proto and the Swift generated from it (scripts/generate-pprof.sh).
         .target(name: "PprofProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")], exclude: ["profile.proto"]),
         // Series of samples in bounded memory: chunks in memory up to a budget, spilled beyond it.

@@ -20,6 +20,13 @@ struct PerfSample {
     var callchain = PerfCallchain(UnsafeRawBufferPointer(start: nil, count: 0))
     /// PERF_SAMPLE_RAW's data (a tracepoint's fields); empty without the bit.
     var raw = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// PERF_SAMPLE_REGS_USER's ABI (PERF_SAMPLE_REGS_ABI_*; 0: the task had no user context) and
+    /// the values of the registers in the event's sample_regs_user mask, lowest bit first.
+    var userRegistersABI: UInt64 = 0
+    var userRegisters = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// PERF_SAMPLE_STACK_USER's bytes copied from the user stack pointer upward (its dyn_size:
+    /// what the kernel could copy of the size asked for).
+    var userStack = UnsafeRawBufferPointer(start: nil, count: 0)
 
     /// The sample_type bits (PERF_SAMPLE_*), as perf_event_attr.sample_type holds them.
     struct Format: OptionSet {
@@ -35,6 +42,9 @@ struct PerfSample {
         static let period = Format(PERF_SAMPLE_PERIOD)
         static let streamID = Format(PERF_SAMPLE_STREAM_ID)
         static let raw = Format(PERF_SAMPLE_RAW)
+        static let branchStack = Format(PERF_SAMPLE_BRANCH_STACK)
+        static let userRegisters = Format(PERF_SAMPLE_REGS_USER)
+        static let userStack = Format(PERF_SAMPLE_STACK_USER)
         static let identifier = Format(PERF_SAMPLE_IDENTIFIER)
 
         init(rawValue: UInt64) { self.rawValue = rawValue }
@@ -57,10 +67,15 @@ struct PerfSample {
     static let maxCallchain = (Int(UInt16.max) - 8) / 8
 
     /// Decodes the record after its header; nil when it is shorter than its fields claim (or
-    /// claims a call chain longer than any record holds). Fields after RAW may follow, unread;
-    /// READ, laid out by a read_format lockstat never sets, is not decoded.
-    init?(_ r: UnsafeRawBufferPointer, format: Format) {
+    /// claims a call chain longer than any record holds). Fields after STACK_USER may follow,
+    /// unread; READ and BRANCH_STACK, laid out by a read_format and a branch_sample_type
+    /// lockstat never sets, are not decoded. `userRegisterMask` is the event's
+    /// sample_regs_user: it says how many registers REGS_USER holds.
+    init?(_ r: UnsafeRawBufferPointer, format: Format, userRegisterMask: UInt64 = 0) {
         precondition(!format.contains(.read), "PerfSample: PERF_SAMPLE_READ is laid out by an unknown read_format")
+        precondition(
+            !format.contains(.branchStack),
+            "PerfSample: PERF_SAMPLE_BRANCH_STACK is laid out by an unknown branch_sample_type")
         var at = 0
         func u64() -> UInt64? {
             guard at + 8 <= r.count else { return nil }
@@ -126,6 +141,27 @@ struct PerfSample {
             guard at + size <= r.count else { return nil }
             raw = UnsafeRawBufferPointer(rebasing: r[at..<(at + size)])
             at += size
+        }
+        if format.contains(.userRegisters) {
+            guard let abi = u64() else { return nil }
+            userRegistersABI = abi
+            if abi != 0 {
+                let bytes = userRegisterMask.nonzeroBitCount * 8
+                guard at + bytes <= r.count else { return nil }
+                userRegisters = UnsafeRawBufferPointer(rebasing: r[at..<(at + bytes)])
+                at += bytes
+            }
+        }
+        if format.contains(.userStack) {
+            // { u64 size; char data[size]; u64 dyn_size; }, the last two only when size is not 0.
+            guard let size = u64() else { return nil }
+            if size != 0 {
+                guard size <= UInt64(r.count - at), at + Int(size) + 8 <= r.count else { return nil }
+                let data = at
+                at += Int(size)
+                guard let dynamic = u64(), dynamic <= size else { return nil }
+                userStack = UnsafeRawBufferPointer(rebasing: r[data..<(data + Int(dynamic))])
+            }
         }
     }
 

@@ -1,0 +1,111 @@
+import CLockstat
+import Foundation
+import XCTest
+
+@testable import LockstatModules
+
+/// The DWARF user-stack unwinder (UserUnwinder) on this test process's own stack, against
+/// glibc's backtrace(3) (libgcc's DWARF unwinder) from the same place: no root, no workload.
+final class UserUnwinderTests: XCTestCase {
+    /// This process's executable mappings from /proc/self/maps, with their files' build IDs.
+    func ownMappings() throws -> [UserMapping] {
+        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        return maps.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 6, f[1].contains("x"), f[5].hasPrefix("/") else { return nil }
+            let range = f[0].split(separator: "-")
+            guard let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16),
+                let offset = UInt64(f[2], radix: 16)
+            else { return nil }
+            let path = String(line[f[5].startIndex...])
+            return UserMapping(
+                path: path, start: start, end: end, fileOffset: offset, buildID: UserMapping.buildID(ofFile: path))
+        }
+    }
+
+    /// Captures here, in a function of this test (Swift, with its own .eh_frame), and unwinds the
+    /// copy: every return address the unwinder finds is backtrace's at the same depth, through
+    /// this test's frames and XCTest's.
+    func testOwnStackUnwindsAsBacktraceDoes() throws {
+        var registers = UserRegisters()
+        var stack = [UInt8](repeating: 0, count: 32768)
+        var copied = 0
+        var trace = [UnsafeMutableRawPointer?](repeating: nil, count: 64)
+        var traced: Int32 = 0
+        let captured = stack.withUnsafeMutableBytes { bytes in
+            ls_unwind_capture_self(
+                &registers.values, &registers.known, bytes.baseAddress, bytes.count, &copied, &trace,
+                Int32(trace.count),
+                &traced)
+        }
+        guard captured == 0 else { throw XCTSkip("SKIPPED: the capture is written for x86-64 only") }
+        let backtrace = trace.prefix(Int(traced)).map { UInt64(UInt(bitPattern: $0)) }
+        let unwinder = UserUnwinder()
+        let mappings = try ownMappings()
+        let ours = stack.prefix(copied).withUnsafeBytes {
+            unwinder.unwind(mappings: mappings, registers: registers, stack: UnsafeRawBufferPointer($0))
+        }
+        // Frame 0 is inside ls_unwind_capture_self for both (at the capture, at the backtrace call).
+        let depth = min(ours.pcs.count, backtrace.count)
+        XCTAssertGreaterThanOrEqual(
+            depth, 6, "ours \(ours.pcs.count) frames (\(ours.stopReason ?? "whole")), backtrace \(backtrace.count)")
+        XCTAssertEqual(Array(ours.pcs[1..<depth]), Array(backtrace[1..<depth]), ours.stopReason ?? "")
+        XCTAssertEqual(ours.returnAddress.prefix(depth), [false] + Array(repeating: true, count: depth - 1))
+        XCTAssertTrue(unwinder.leftOut.isEmpty, "\(unwinder.leftOut)")
+    }
+
+    /// A file whose build ID is not the one recorded (replaced since the run) is left out and
+    /// said so: its CFI is not used (libdwfl may still walk frame pointers through its frames).
+    func testReplacedFileIsLeftOut() throws {
+        var registers = UserRegisters()
+        var stack = [UInt8](repeating: 0, count: 32768)
+        var copied = 0
+        var trace = [UnsafeMutableRawPointer?](repeating: nil, count: 8)
+        var traced: Int32 = 0
+        let captured = stack.withUnsafeMutableBytes { bytes in
+            ls_unwind_capture_self(
+                &registers.values, &registers.known, bytes.baseAddress, bytes.count, &copied, &trace,
+                Int32(trace.count),
+                &traced)
+        }
+        guard captured == 0 else { throw XCTSkip("SKIPPED: the capture is written for x86-64 only") }
+        let pc = registers[UserRegisters.pc]
+        var mappings = try ownMappings()
+        let i = try XCTUnwrap(mappings.firstIndex { pc >= $0.start && pc < $0.end }, "the capture's own file is mapped")
+        let own = mappings[i].path
+        mappings = mappings.map { m in
+            var m = m
+            if m.path == own { m.buildID = String(repeating: "ab", count: 20) }
+            return m
+        }
+        let unwinder = UserUnwinder()
+        let ours = stack.prefix(copied).withUnsafeBytes {
+            unwinder.unwind(mappings: mappings, registers: registers, stack: UnsafeRawBufferPointer($0))
+        }
+        XCTAssertEqual(unwinder.leftOut[own], .otherBuild)
+        XCTAssertEqual(ours.pcs.first, pc)
+        let recorded = try ownMappings()
+        let whole = UserUnwinder()
+        _ = stack.prefix(copied).withUnsafeBytes {
+            whole.unwind(mappings: recorded, registers: registers, stack: UnsafeRawBufferPointer($0))
+        }
+        XCTAssertTrue(whole.leftOut.isEmpty, "with the build IDs as recorded: \(whole.leftOut)")
+    }
+
+    /// Bytes of perf's user registers (PERF_SAMPLE_REGS_USER, perf's x86 order) land in DWARF's.
+    func testPerfRegistersInDwarfOrder() {
+        // sample_regs_user 0xff0fff: AX..GS less DS ES FS GS, then R8..R15 (perf's --call-graph dwarf).
+        let mask: UInt64 = 0xff0fff
+        let values = (0..<UInt64(mask.nonzeroBitCount)).map { 100 + $0 }
+        let r = values.withUnsafeBytes { UserRegisters(perfMask: mask, registers: $0) }
+        // Slots: AX0 BX1 CX2 DX3 SI4 DI5 BP6 SP7 IP8 FLAGS9 CS10 SS11 R8 12 ... R15 19.
+        XCTAssertEqual(r[0], 100, "rax")
+        XCTAssertEqual(r[1], 103, "rdx")
+        XCTAssertEqual(r[3], 101, "rbx")
+        XCTAssertEqual(r[UserRegisters.sp], 107)
+        XCTAssertEqual(r[UserRegisters.pc], 108)
+        XCTAssertEqual(r[8], 112, "r8")
+        XCTAssertEqual(r[15], 119, "r15")
+        XCTAssertEqual(r.known, (1 << 17) - 1)
+    }
+}
