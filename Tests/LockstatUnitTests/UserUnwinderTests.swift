@@ -23,6 +23,24 @@ final class UserUnwinderTests: XCTestCase {
         }
     }
 
+    /// This thread's registers and stack copy taken inside ls_unwind_capture_self, and
+    /// backtrace(3)'s return addresses from there; nil off x86-64.
+    func capture(stackBytes: Int = 32768) -> (registers: UserRegisters, stack: [UInt8], backtrace: [UInt64])? {
+        var registers = UserRegisters()
+        var stack = [UInt8](repeating: 0, count: stackBytes)
+        var copied = 0
+        var trace = [UnsafeMutableRawPointer?](repeating: nil, count: 64)
+        var traced: Int32 = 0
+        let captured = stack.withUnsafeMutableBytes { bytes in
+            ls_unwind_capture_self(
+                &registers.values, &registers.known, bytes.baseAddress, bytes.count, &copied, &trace,
+                Int32(trace.count),
+                &traced)
+        }
+        guard captured == 0 else { return nil }
+        return (registers, Array(stack.prefix(copied)), trace.prefix(Int(traced)).map { UInt64(UInt(bitPattern: $0)) })
+    }
+
     /// Captures here, in a function of this test (Swift, with its own .eh_frame), and unwinds the
     /// copy: every return address the unwinder finds is backtrace's at the same depth, through
     /// this test's frames and XCTest's.
@@ -42,9 +60,7 @@ final class UserUnwinderTests: XCTestCase {
         let backtrace = trace.prefix(Int(traced)).map { UInt64(UInt(bitPattern: $0)) }
         let unwinder = UserUnwinder()
         let mappings = try ownMappings()
-        let ours = stack.prefix(copied).withUnsafeBytes {
-            unwinder.unwind(mappings: mappings, registers: registers, stack: UnsafeRawBufferPointer($0))
-        }
+        let ours = stack.withUnsafeBytes { unwinder.unwind(mappings: mappings, registers: registers, stack: $0) }
         // Frame 0 is inside ls_unwind_capture_self for both (at the capture, at the backtrace call).
         let depth = min(ours.pcs.count, backtrace.count)
         XCTAssertGreaterThanOrEqual(
@@ -79,17 +95,83 @@ final class UserUnwinderTests: XCTestCase {
             return m
         }
         let unwinder = UserUnwinder()
-        let ours = stack.prefix(copied).withUnsafeBytes {
-            unwinder.unwind(mappings: mappings, registers: registers, stack: UnsafeRawBufferPointer($0))
-        }
+        let ours = stack.withUnsafeBytes { unwinder.unwind(mappings: mappings, registers: registers, stack: $0) }
         XCTAssertEqual(unwinder.leftOut[own], .otherBuild)
         XCTAssertEqual(ours.pcs.first, pc)
         let recorded = try ownMappings()
         let whole = UserUnwinder()
-        _ = stack.prefix(copied).withUnsafeBytes {
-            whole.unwind(mappings: recorded, registers: registers, stack: UnsafeRawBufferPointer($0))
-        }
+        _ = stack.withUnsafeBytes { whole.unwind(mappings: recorded, registers: registers, stack: $0) }
         XCTAssertTrue(whole.leftOut.isEmpty, "with the build IDs as recorded: \(whole.leftOut)")
+    }
+
+    /// A copy cut short (the kernel or a BPF program copied less than the stack holds) gives a
+    /// prefix of the whole stack's frames: nothing is read past the copy's end, no frame invented.
+    /// Each unwind reuses the one address space opened for the mappings.
+    func testShortCopiesGivePrefixes() throws {
+        guard let (registers, stack, _) = capture() else {
+            throw XCTSkip("SKIPPED: the capture is written for x86-64 only")
+        }
+        let mappings = try ownMappings()
+        let unwinder = UserUnwinder()
+        let whole = stack.withUnsafeBytes { unwinder.unwind(mappings: mappings, registers: registers, stack: $0) }
+        XCTAssertGreaterThan(whole.pcs.count, 6)
+        var depths: [Int] = []
+        for size in [0, 8, 100, 512, 2048, stack.count] {
+            let short = stack.prefix(size).withUnsafeBytes {
+                unwinder.unwind(mappings: mappings, registers: registers, stack: $0)
+            }
+            XCTAssertEqual(short.pcs, Array(whole.pcs.prefix(short.pcs.count)), "a copy of \(size) bytes")
+            XCTAssertGreaterThanOrEqual(short.pcs.count, 1, "the interrupted pc needs no stack")
+            depths.append(short.pcs.count)
+        }
+        XCTAssertEqual(depths, depths.sorted(), "a longer copy never gives fewer frames")
+        XCTAssertLessThan(depths[0], whole.pcs.count, "with no stack at all the unwinding stops early")
+        XCTAssertEqual(depths.last, whole.pcs.count)
+    }
+
+    /// PERF_SAMPLE_REGS_USER and PERF_SAMPLE_STACK_USER (perf record --call-graph dwarf) after
+    /// the fields before them: the registers of the mask, the stack's dyn_size bytes only.
+    func testPerfSampleDecodesUserRegistersAndStack() throws {
+        let mask: UInt64 = 0x1c0  // BP, SP, IP
+        var r = PerfSampleTests.Record()
+        r.u64(0x1234)  // IP
+        r.u32(7)
+        r.u32(8)  // TID
+        r.u64(3)  // REGS_USER: abi (PERF_SAMPLE_REGS_ABI_64), then the 3 registers
+        [0xb0, 0x5000, 0x401000].forEach { r.u64($0) }
+        r.u64(16)  // STACK_USER: size, data[size], dyn_size
+        r.bytes += Array(1...16)
+        r.u64(12)
+        r.u64(99)  // a field after STACK_USER (WEIGHT), left unread
+        let format: PerfSample.Format = [.ip, .tid, .userRegisters, .userStack]
+        try r.bytes.withUnsafeBytes { b in
+            let s = try XCTUnwrap(PerfSample(b, format: format, userRegisterMask: mask))
+            XCTAssertEqual(s.ip, 0x1234)
+            XCTAssertEqual(s.userRegistersABI, 3)
+            XCTAssertEqual(Array(s.userStack), Array(1...12), "dyn_size of the 16 bytes")
+            let regs = UserRegisters(perfMask: mask, registers: s.userRegisters)
+            XCTAssertEqual(regs[UserRegisters.bp], 0xb0)
+            XCTAssertEqual(regs[UserRegisters.sp], 0x5000)
+            XCTAssertEqual(regs[UserRegisters.pc], 0x401000)
+            XCTAssertEqual(regs.known, 1 << 6 | 1 << 7 | 1 << 16)
+            XCTAssertNil(
+                PerfSample(
+                    UnsafeRawBufferPointer(rebasing: b[0..<(b.count - 24)]), format: format, userRegisterMask: mask),
+                "torn in the stack")
+        }
+        // A task with no user context (abi 0): no registers follow; a stack size of 0: no data, no dyn_size.
+        var k = PerfSampleTests.Record()
+        k.u64(0x1234)
+        k.u32(7)
+        k.u32(8)
+        k.u64(0)
+        k.u64(0)
+        try k.bytes.withUnsafeBytes { b in
+            let s = try XCTUnwrap(PerfSample(b, format: format, userRegisterMask: mask))
+            XCTAssertEqual(s.userRegistersABI, 0)
+            XCTAssertEqual(s.userRegisters.count, 0)
+            XCTAssertEqual(s.userStack.count, 0)
+        }
     }
 
     /// Bytes of perf's user registers (PERF_SAMPLE_REGS_USER, perf's x86 order) land in DWARF's.

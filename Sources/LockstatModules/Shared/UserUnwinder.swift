@@ -127,6 +127,7 @@ public final class UserUnwinder {
     /// Address spaces kept open, oldest first; beyond `capacity` the oldest is closed.
     private var spaces: [[UserMapping]: AddressSpace] = [:]
     private var order: [[UserMapping]] = []
+    private var last: (mappings: [UserMapping], space: AddressSpace)?
     private let capacity: Int
     /// The files left out of some address space, and why.
     public private(set) var leftOut: [String: LeftOut] = [:]
@@ -144,7 +145,11 @@ public final class UserUnwinder {
     /// a process that had `mappings` (executable ones suffice; others are harmless).
     public func unwind(mappings: [UserMapping], registers: UserRegisters, stack: UnsafeRawBufferPointer) -> Stack {
         let space: AddressSpace
-        if let open = spaces[mappings] {
+        // The same array as the last call's (a process's mappings unchanged between its stacks)
+        // compares by its storage at once; hashing it would read every path.
+        if let last, last.mappings == mappings {
+            space = last.space
+        } else if let open = spaces[mappings] {
             space = open
         } else {
             if order.count >= capacity { spaces[order.removeFirst()] = nil }
@@ -152,6 +157,7 @@ public final class UserUnwinder {
             spaces[mappings] = space
             order.append(mappings)
         }
+        last = (mappings, space)
         guard let handle = space.handle else { return Stack(stopReason: "no mapped file could be read") }
         let n = registers.values.withUnsafeBufferPointer { regs in
             pcs.withUnsafeMutableBufferPointer { pcs in
