@@ -233,6 +233,24 @@ final class UserUnwinderTests: XCTestCase {
             elapsed = min(elapsed, ls_thread_cpu_ns() - start)
         }
         let perUnwind = Double(elapsed) / Double(max(samples.count, 1)) / 1000
+        // How much of the 4 KiB copy the whole stack needs: the least of these sizes unwinding alike.
+        var needed: [Int: Int] = [:]
+        var frames = 0
+        for s in samples {
+            let whole = s.stack.withUnsafeBytes {
+                unwinder.unwind(mappings: s.mappings, registers: s.registers, stack: $0)
+            }
+            frames += whole.pcs.count
+            let size = [256, 512, 1024, 2048, 4096].first { size in
+                s.stack.prefix(size).withUnsafeBytes {
+                    unwinder.unwind(mappings: s.mappings, registers: s.registers, stack: UnsafeRawBufferPointer($0))
+                } == whole
+            }
+            needed[size ?? 4096, default: 0] += 1
+        }
+        print(
+            "stack bytes the whole stack needs (size: samples): \(needed.sorted { $0.key < $1.key }); "
+                + "\(Double(frames) / Double(max(samples.count, 1))) frames per stack")
         print(
             "unwound \(samples.count) samples: \(same) of \(compared) as perf (\(share * 100) %); \(reachingCaller) of "
                 + "\(waits) mutex waits reach lock_and_work and its callers; left out: \(unwinder.leftOut)")
