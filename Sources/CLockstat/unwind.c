@@ -12,11 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The files' own CFI, else a separate debug file's .debug_frame found by build ID or
-   .gnu_debuglink (/usr/lib/debug), as perf's offline callbacks. */
+/* The files' own CFI, else a separate debug file's .debug_frame found by build ID under
+   /usr/lib/debug. Not dwfl_standard_find_debuginfo, perf's choice: it also asks debuginfod
+   servers (DEBUGINFOD_URLS), and parse must not wait on the network. */
 static char *debuginfo_path;
 static const Dwfl_Callbacks offline_callbacks = {
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = dwfl_build_id_find_debuginfo,
     .debuginfo_path = &debuginfo_path,
     .section_address = dwfl_offline_section_address,
 };

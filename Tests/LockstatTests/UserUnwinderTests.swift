@@ -187,6 +187,7 @@ final class UserUnwinderTests: XCTestCase {
         var waits = 0
         var reachingCaller = 0
         var throughLibc = 0
+        var reachingMain = 0
         var differing: [String] = []
         var elapsed = UInt64.max
         var opening: UInt64 = 0
@@ -220,6 +221,7 @@ final class UserUnwinderTests: XCTestCase {
                 {
                     reachingCaller += 1
                     if caller >= 2 { throughLibc += 1 }
+                    if names[caller...].contains("main") { reachingMain += 1 }
                 }
             }
         }
@@ -261,6 +263,7 @@ final class UserUnwinderTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(share, 0.95, differing.joined(separator: "\n"))
         XCTAssertGreaterThan(waits, 50)
         XCTAssertGreaterThanOrEqual(Double(reachingCaller), Double(waits) * 0.95)
+        XCTAssertGreaterThan(reachingMain, 0, "main's own waits reach main through libc's frames")
         XCTAssertEqual(throughLibc, reachingCaller, "libc's frames lie between the futex call and lock_and_work")
         XCTAssertTrue(unwinder.leftOut.isEmpty, "\(unwinder.leftOut)")
     }
