@@ -129,6 +129,59 @@ final class UserUnwinderTests: XCTestCase {
         XCTAssertEqual(depths.last, whole.pcs.count)
     }
 
+    /// Mapped paths that are no library now: a FIFO (opening it must not block), a directory, a
+    /// text file, and a real file at an offset no segment holds. Each is left out with its
+    /// reason; the stack unwinds as without them.
+    func testMappingsThatAreNoLibraryAreLeftOut() throws {
+        guard let (registers, stack, _) = capture() else {
+            throw XCTSkip("SKIPPED: the capture is written for x86-64 only")
+        }
+        let dir = temporaryDirectory()
+        XCTAssertEqual(mkfifo(dir + "/fifo", 0o600), 0)
+        try "not ELF\n".write(toFile: dir + "/text", atomically: true, encoding: .utf8)
+        let mappings = try ownMappings()
+        let own = try XCTUnwrap(mappings.first { $0.path.contains("lockstatPackageTests") })
+        // Below any real mapping of an x86-64 process (the kernel keeps the first 64 KiB unmapped).
+        let odd = [
+            UserMapping(path: dir + "/fifo", start: 0x1000, end: 0x2000, fileOffset: 0, buildID: ""),
+            UserMapping(path: dir, start: 0x2000, end: 0x3000, fileOffset: 0, buildID: ""),
+            UserMapping(path: dir + "/text", start: 0x3000, end: 0x4000, fileOffset: 0, buildID: ""),
+            UserMapping(path: own.path, start: 0x4000, end: 0x5000, fileOffset: 1 << 40, buildID: own.buildID),
+        ]
+        let unwinder = UserUnwinder()
+        let ours = stack.withUnsafeBytes { unwinder.unwind(mappings: odd + mappings, registers: registers, stack: $0) }
+        XCTAssertEqual(unwinder.leftOut[dir + "/fifo"], .unreadable)
+        XCTAssertEqual(unwinder.leftOut[dir], .unreadable)
+        XCTAssertEqual(unwinder.leftOut[dir + "/text"], .unreadable)
+        XCTAssertEqual(unwinder.leftOut[own.path], .noSegment)
+        let clean = stack.withUnsafeBytes { UserUnwinder().unwind(mappings: mappings, registers: registers, stack: $0) }
+        XCTAssertEqual(ours.pcs, clean.pcs)
+    }
+
+    /// The frame bound cuts a deep stack at exactly `maxFrames`, and a stack copy of other bytes
+    /// than the registers' (damaged, or another task's) ends within it.
+    func testFrameBoundAndWrongStackBytes() throws {
+        guard let (registers, stack, _) = capture() else {
+            throw XCTSkip("SKIPPED: the capture is written for x86-64 only")
+        }
+        let mappings = try ownMappings()
+        let deep = stack.withUnsafeBytes { UserUnwinder().unwind(mappings: mappings, registers: registers, stack: $0) }
+        XCTAssertGreaterThan(deep.pcs.count, 5)
+        let unwinder = UserUnwinder(maxFrames: 4)
+        let cut = stack.withUnsafeBytes { unwinder.unwind(mappings: mappings, registers: registers, stack: $0) }
+        XCTAssertEqual(cut.pcs, Array(deep.pcs.prefix(4)))
+        XCTAssertNil(cut.stopReason, "the bound is no failure")
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let noise = (0..<(stack.count / 8)).map { _ -> UInt64 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state
+        }
+        let random = noise.withUnsafeBytes { unwinder.unwind(mappings: mappings, registers: registers, stack: $0) }
+        XCTAssertGreaterThanOrEqual(random.pcs.count, 1)
+        XCTAssertLessThanOrEqual(random.pcs.count, 4)
+        XCTAssertEqual(random.pcs.first, registers[UserRegisters.pc])
+    }
+
     /// PERF_SAMPLE_REGS_USER and PERF_SAMPLE_STACK_USER (perf record --call-graph dwarf) after
     /// the fields before them: the registers of the mask, the stack's dyn_size bytes only.
     func testPerfSampleDecodesUserRegistersAndStack() throws {
