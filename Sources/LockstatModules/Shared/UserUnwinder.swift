@@ -75,6 +75,12 @@ public struct UserRegisters: Sendable {
 /// The files are opened once per mapping set (the CFI is then cached by libdwfl); a file whose
 /// build ID is not the one recorded is left out, and frames in it end the stack.
 /// One unwinder is used by one thread at a time.
+///
+/// What a recorder keeps for it: per process, its file mappings as they appear (/proc/PID/maps
+/// at the start, then each new one: PERF_RECORD_MMAP2, or a BPF event at mmap), each with its
+/// build ID (MMAP2 carries it with perf_event_attr.build_id; else `UserMapping.buildID(ofFile:)`
+/// while the run lasts); per stack, the pid, the registers (the pc and rsp at least; rbp, rbx
+/// and r12-r15 let frames that keep values in them unwind) and the bytes from rsp upward.
 public final class UserUnwinder {
     public struct Stack: Equatable {
         /// Innermost first: the interrupted pc, then return addresses.
