@@ -131,10 +131,11 @@ final class UserUnwinderTests: XCTestCase {
         return chains
     }
 
-    static func compile(_ dir: String) throws -> String {
+    /// Tests/unwind/contended.c at -O2, with `frames` (-fomit-frame-pointer or -fno-omit-frame-pointer).
+    static func compile(_ dir: String, frames: String) throws -> String {
         let exe = dir + "/contended"
         let cc = try shell([
-            "cc", "-O2", "-g", "-fomit-frame-pointer", "-pthread", "-o", exe,
+            "cc", "-O2", "-g", frames, "-pthread", "-o", exe,
             Fixtures.repository.path + "/Tests/unwind/contended.c",
         ])
         guard cc.status == 0 else { throw LockstatError("cc: \(cc.err)") }
@@ -145,12 +146,21 @@ final class UserUnwinderTests: XCTestCase {
     /// through glibc (itself without them): for ≥ 95 % of perf's samples the unwinder finds
     /// perf's frames exactly, and the waits reach lock_and_work, worker, and start_thread or main.
     func testFutexWaitsUnwindAsPerfDoes() throws {
+        try unwindAsPerf(frames: "-fomit-frame-pointer")
+    }
+
+    /// The same with the program built with frame pointers (its CFI then keeps the CFA in rbp).
+    func testFramePointerBuildUnwindsAsPerfDoes() throws {
+        try unwindAsPerf(frames: "-fno-omit-frame-pointer")
+    }
+
+    func unwindAsPerf(frames flag: String) throws {
         guard getuid() == 0 else { throw XCTSkip("SKIPPED: the syscalls tracepoints need root here") }
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perf") else {
             throw XCTSkip("SKIPPED: perf (linux-perf) is not installed")
         }
         let dir = temporaryDirectory()
-        let exe = try Self.compile(dir)
+        let exe = try Self.compile(dir, frames: flag)
         let data = dir + "/perf.data"
         let record = try shell([
             "perf", "record", "-q", "--call-graph", "dwarf,4096", "-e", "syscalls:sys_enter_futex", "-o", data,
@@ -161,7 +171,7 @@ final class UserUnwinderTests: XCTestCase {
         let perfStart = ls_monotonic_ns()
         let perf = try Self.perfCallchains(data)
         let perfSeconds = Double(ls_monotonic_ns() - perfStart) / 1e9
-        XCTAssertGreaterThan(samples.count, 100, "futex calls of 4 threads on one mutex for 1 s")
+        XCTAssertGreaterThan(samples.count, 60, "futex calls of 4 threads on one mutex for 1 s (300 to 18,000 seen here)")
 
         let image = try XCTUnwrap(ElfImage(path: exe))
         var libc: ElfImage?
@@ -261,7 +271,7 @@ final class UserUnwinderTests: XCTestCase {
                 + "perf script (its start, DWARF unwinding and symbols) took \(perfSeconds) s")
         XCTAssertEqual(compared, samples.count, "perf script shows every sample read from perf.data")
         XCTAssertGreaterThanOrEqual(share, 0.95, differing.joined(separator: "\n"))
-        XCTAssertGreaterThan(waits, 50)
+        XCTAssertGreaterThan(waits, 25)
         XCTAssertGreaterThanOrEqual(Double(reachingCaller), Double(waits) * 0.95)
         XCTAssertGreaterThan(reachingMain, 0, "main's own waits reach main through libc's frames")
         XCTAssertEqual(throughLibc, reachingCaller, "libc's frames lie between the futex call and lock_and_work")
