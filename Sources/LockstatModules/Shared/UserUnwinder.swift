@@ -2,7 +2,8 @@ import CLockstat
 import Foundation
 
 /// A file a process had mapped, as recorded at the run: where, from which file offset, and the
-/// file's GNU build ID (hex; "" when none was recorded), which tells a file replaced since.
+/// file's GNU build ID (hex; "" when none was recorded: the file is then not checked), which
+/// tells a file replaced since.
 public struct UserMapping: Hashable, Sendable {
     public var path: String
     public var start: UInt64
@@ -73,7 +74,8 @@ public struct UserRegisters: Sendable {
 /// (tools/perf/util/unwind-libdw.c): from the registers taken at an event and a copy of the
 /// stack from rsp upward. Code built without frame pointers (Debian's libc) unwinds whole.
 /// The files are opened once per mapping set (the CFI is then cached by libdwfl); a file whose
-/// build ID is not the one recorded is left out, and frames in it end the stack.
+/// build ID is not the one recorded is left out: its frames get no CFI (libdwfl then follows the
+/// frame-pointer chain, as for any code without CFI, and a wrong frame ends the stack).
 /// One unwinder is used by one thread at a time.
 ///
 /// What a recorder keeps for it: per process, its file mappings as they appear (/proc/PID/maps
@@ -142,6 +144,7 @@ public final class UserUnwinder {
 
     /// `maxFrames`: the deepest stack returned (perf's default max-stack is 127).
     public init(capacity: Int = 64, maxFrames: Int = 127) {
+        precondition(capacity >= 1 && maxFrames >= 1, "UserUnwinder: keeps at least one address space and frame")
         self.capacity = capacity
         pcs = [UInt64](repeating: 0, count: maxFrames)
         activation = [UInt8](repeating: 0, count: maxFrames)
