@@ -78,13 +78,16 @@ struct TopCommand: ParsableCommand {
 
     /// `--pid`'s list: each a process that exists.
     static func processes(_ text: String) throws -> [pid_t] {
-        try text.split(separator: ",", omittingEmptySubsequences: false).map { word in
+        let pids = try text.split(separator: ",", omittingEmptySubsequences: false).map { word in
             guard let pid = pid_t(word), pid > 0 else {
                 throw LockstatError.usage("--pid: expected process ids separated by commas, got '\(text)'")
             }
-            guard kill(pid, 0) == 0 || errno == EPERM else { throw LockstatError("--pid: no process \(pid)") }
             return pid
         }
+        for pid in pids where kill(pid, 0) != 0 && errno != EPERM {
+            throw LockstatError("--pid: no process \(pid)")
+        }
+        return pids
     }
 }
 

@@ -207,7 +207,9 @@ final class ContentionTop: LiveSource {
         changed = .allocate(capacity: entries)
         ownerEntries = .allocate(capacity: Self.ownerCapacity)
         if case .processes(let pids) = scope {
-            for pid in pids { _ = ls_bpf_contention_follow(handle, UInt32(pid)) }
+            // The BPF programs follow what a followed process forks from now on; what it forked
+            // before (a server's workers) is followed here.
+            for pid in pids.flatMap(Self.withDescendants) { _ = ls_bpf_contention_follow(handle, UInt32(pid)) }
         }
         // After loading, so the BPF programs' own frames have names (and are dropped).
         guard case .success(let kallsyms) = FileReader.readText(system.path("/proc/kallsyms")) else {
@@ -217,6 +219,23 @@ final class ContentionTop: LiveSource {
         analysis = ContentionAnalysis(groups: [], symbols: KernelSymbols(kallsyms))
         // Loading is not a refresh's cost.
         cpuBefore = LockstatCPU.nanoseconds()
+    }
+
+    /// `pid` and the processes it forked, and theirs (/proc/PID/task/TID/children).
+    static func withDescendants(_ pid: pid_t) -> [pid_t] {
+        var found = [pid_t]()
+        var seen = Set<pid_t>()
+        var pending = [pid]
+        while let next = pending.popLast() {
+            guard seen.insert(next).inserted else { continue }
+            found.append(next)
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(next)/task")) ?? []
+            for tid in tasks {
+                guard case .success(let text) = FileReader.readText("/proc/\(next)/task/\(tid)/children") else { continue }
+                pending += text.split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            }
+        }
+        return found
     }
 
     deinit {
