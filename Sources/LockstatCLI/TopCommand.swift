@@ -20,13 +20,14 @@ struct TopCommand: ParsableCommand {
 
     @Option(
         name: [.customShort("p"), .customLong("pid")],
-        help: ArgumentHelp("Only these processes and what they fork from now on.", valueName: "pid,pid"))
+        help: ArgumentHelp("Only these processes and their descendants (also those forked later).", valueName: "pid,pid"))
     var pids: String?
 
     @Argument(
         parsing: .postTerminator,
-        help: ArgumentHelp("After --: a command to run; top shows it and its children and ends with it.",
-                           valueName: "command"))
+        help: ArgumentHelp(
+            "After --: a command to run; top shows it and its children and ends with it.",
+            valueName: "command"))
     var command: [String] = []
 
     /// Plain mode's rows per interval.
@@ -41,7 +42,9 @@ struct TopCommand: ParsableCommand {
         }
         let scope: LiveScope
         if let pids {
-            guard command.isEmpty else { throw LockstatError.usage("--pid and a command (after --) exclude each other") }
+            guard command.isEmpty else {
+                throw LockstatError.usage("--pid and a command (after --) exclude each other")
+            }
             scope = .processes(try Self.processes(pids))
         } else {
             scope = command.isEmpty ? .system : .program

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import LockstatCore
 @testable import LockstatModules
 
@@ -9,7 +10,8 @@ import XCTest
 final class TopTests: XCTestCase {
     func requireBPF() throws {
         guard getuid() == 0 else { throw XCTSkip("SKIPPED: lockstat top needs root") }
-        if let reason = ContentionModule().unavailableReason(SystemRoot()) ?? ContentionModule.bpfRefusal(SystemRoot()) {
+        if let reason = ContentionModule().unavailableReason(SystemRoot()) ?? ContentionModule.bpfRefusal(SystemRoot())
+        {
             throw XCTSkip("SKIPPED: \(reason)")
         }
     }
@@ -47,7 +49,10 @@ final class TopTests: XCTestCase {
             try shell(["tmux", "-L", socket, "-f", "/dev/null"] + arguments)
         }
 
-        func type(_ line: String) throws { try tmux(["send-keys", "-t", "top", "-l", line]); try key("Enter") }
+        func type(_ line: String) throws {
+            try tmux(["send-keys", "-t", "top", "-l", line])
+            try key("Enter")
+        }
         func key(_ name: String) throws { try tmux(["send-keys", "-t", "top", name]) }
         var screen: String {
             guard let r = try? tmux(["capture-pane", "-p", "-t", "top"]) else { return "" }
@@ -55,7 +60,8 @@ final class TopTests: XCTestCase {
         }
         var lines: [String] { screen.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
         func format(_ f: String) -> String {
-            ((try? tmux(["display-message", "-p", "-t", "top", f]).out) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            ((try? tmux(["display-message", "-p", "-t", "top", f]).out) ?? "").trimmingCharacters(
+                in: .whitespacesAndNewlines)
         }
         var alternate: Bool { format("#{alternate_on}") == "1" }
         /// lockstat's pid: the shell's child.
@@ -98,11 +104,14 @@ final class TopTests: XCTestCase {
         guard stormOnTop else { return }
         XCTAssertTrue(t.alternate, "the alternate screen while top runs")
         try t.key("t")
-        XCTAssertTrue(t.wait(10, "by task") { self.titles($0).hasSuffix(" task") && self.topRow($0).hasSuffix(" mkdir-storm") })
+        XCTAssertTrue(
+            t.wait(10, "by task") { self.titles($0).hasSuffix(" task") && self.topRow($0).hasSuffix(" mkdir-storm") })
         try t.key("l")
-        XCTAssertTrue(t.wait(10, "by lock") { self.titles($0).hasSuffix(" lock") && self.topRow($0).contains("rwsem:W") })
+        XCTAssertTrue(
+            t.wait(10, "by lock") { self.titles($0).hasSuffix(" lock") && self.topRow($0).contains("rwsem:W") })
         try t.key("o")
-        XCTAssertTrue(t.wait(10, "by owner") { self.titles($0).contains(" owner") && self.topRow($0).hasSuffix(" mkdir-storm") })
+        XCTAssertTrue(
+            t.wait(10, "by owner") { self.titles($0).contains(" owner") && self.topRow($0).hasSuffix(" mkdir-storm") })
         try t.key("g")
         XCTAssertTrue(t.wait(10, "no cgroup, said") { $0.count > 1 && $0[1].hasPrefix("no cgroup") })
         try t.key("c")
@@ -116,7 +125,8 @@ final class TopTests: XCTestCase {
             t.wait(10, "60 columns: avg and max wait dropped, rows whole on one line each") { lines in
                 let rows = lines.dropFirst(3).filter { !$0.isEmpty }
                 return self.titles(lines) == "contentions/s     wait/s           type caller"
-                    && !rows.isEmpty && rows.allSatisfy { $0.wholeMatch(of: #/ *[0-9]+ +[0-9.]+ [mun]?s +\S+ .*/#) != nil }
+                    && !rows.isEmpty
+                    && rows.allSatisfy { $0.wholeMatch(of: #/ *[0-9]+ +[0-9.]+ [mun]?s +\S+ .*/#) != nil }
             })
         try t.key("q")
         XCTAssertTrue(t.wait(20, "q: the shell again, the program's status (SIGTERM)") { $0.contains("status=143") })
@@ -172,7 +182,11 @@ final class TopTests: XCTestCase {
         let headers = r.out.split(separator: "\n").compactMap { $0.firstMatch(of: #/ s: ([0-9]+) contentions /#) }
         let sum = headers.reduce(0) { $0 + Int($1.1)! }
         XCTAssertTrue((2...3).contains(headers.count), "a 2 s storm: two whole intervals and the last part\n\(r.out)")
-        guard let total = r.out.firstMatch(of: #/total: ([0-9]+) contentions in ([0-9]+) intervals; the BPF programs recorded ([0-9]+) of [0-9]+ begins, lost ([0-9]+)/#)
+        guard
+            let total = r.out.firstMatch(
+                of:
+                    #/total: ([0-9]+) contentions in ([0-9]+) intervals; the BPF programs recorded ([0-9]+) of [0-9]+ begins, lost ([0-9]+)/#
+            )
         else { return XCTFail("no totals line\n\(r.out)") }
         XCTAssertGreaterThan(sum, 1000, "a storm's contentions\n\(r.out)")
         XCTAssertEqual(Int(total.1), sum)
@@ -238,7 +252,8 @@ final class TopTests: XCTestCase {
         defer { sleeper.terminate() }
         let quiet = try Lockstat.tool(["top", "-n", "2", "-i", "0.5", "-p", String(sleeper.processIdentifier)])
         XCTAssertEqual(quiet.status, 0, quiet.err)
-        XCTAssertTrue(quiet.out.contains("total: 0 contentions in 2 intervals; the BPF programs recorded 0 of "), quiet.out)
+        XCTAssertTrue(
+            quiet.out.contains("total: 0 contentions in 2 intervals; the BPF programs recorded 0 of "), quiet.out)
         XCTAssertFalse(quiet.out.contains(#/do_mkdirat|do_rmdir|sys_rmdir/#), quiet.out)
     }
 

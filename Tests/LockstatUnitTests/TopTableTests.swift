@@ -1,6 +1,7 @@
 import CLockstat
 import Foundation
 import XCTest
+
 @testable import LockstatCore
 @testable import LockstatModules
 
@@ -11,12 +12,14 @@ final class TopTableTests: XCTestCase {
     func table(rows: Int) -> LiveTable {
         let rows = (0..<rows).map { i in
             ContentionTopTable.cells(
-                .init(key: "caller_\(i)_" + String(repeating: "x", count: 90), type: "percpu-rwsem:W", count: 100,
+                .init(
+                    key: "caller_\(i)_" + String(repeating: "x", count: 90), type: "percpu-rwsem:W", count: 100,
                     total: 5_000_000, max: 900_000),
                 seconds: 1, owners: false)
         }
         return LiveTable(
-            header: "12:00:00 1.00 s: 1234 contentions 1234/s, wait 12.00 ms/s, 0 lost, lockstat CPU 0.2 %, system-wide",
+            header:
+                "12:00:00 1.00 s: 1234 contentions 1234/s, wait 12.00 ms/s, 0 lost, lockstat CPU 0.2 %, system-wide",
             columns: ContentionTopTable.columns(keyTitle: "caller"), rows: rows,
             detail: ["frame_a+0x1", "frame_b+0x2"])
     }
@@ -25,7 +28,8 @@ final class TopTableTests: XCTestCase {
         let lines = LiveScreen.lines(table(rows: 40), status: "by caller", detail: false, width: 60, height: 20)
         XCTAssertEqual(lines.count, 20, "rows beyond the height are left out")
         XCTAssertTrue(lines.allSatisfy { $0.count <= 60 }, "\(lines.map(\.count))")
-        XCTAssertEqual(lines[2], "contentions/s     wait/s           type caller", "max wait and avg dropped, in that order")
+        XCTAssertEqual(
+            lines[2], "contentions/s     wait/s           type caller", "max wait and avg dropped, in that order")
         XCTAssertTrue(lines[3].hasPrefix("          100    5.00 ms percpu-rwsem:W caller_0_xxx"), lines[3])
     }
 
@@ -66,7 +70,9 @@ final class TopTableTests: XCTestCase {
 
     // MARK: one interval from two readings
 
-    func entry(lock: UInt64, stack: Int32, tid: UInt32, count: UInt64, total: UInt64, max: UInt64, buckets: [Int: UInt32])
+    func entry(
+        lock: UInt64, stack: Int32, tid: UInt32, count: UInt64, total: UInt64, max: UInt64, buckets: [Int: UInt32]
+    )
         -> ls_bpf_entry
     {
         var value = ls_bpf_value()
@@ -97,7 +103,9 @@ final class TopTableTests: XCTestCase {
         XCTAssertEqual(w2[0].count, 5)
         XCTAssertEqual(w2[0].total, 2000)
         XCTAssertEqual(w2[0].max, 511, "the interval's longest is at most its highest bucket's bound [256, 512)")
-        let third = [entry(lock: 0xA, stack: 1, tid: 7, count: 16, total: 17_000, max: 5000, buckets: [10: 10, 8: 5, 12: 1])]
+        let third = [
+            entry(lock: 0xA, stack: 1, tid: 7, count: 16, total: 17_000, max: 5000, buckets: [10: 10, 8: 5, 12: 1])
+        ]
         XCTAssertEqual(third.withUnsafeBufferPointer { readings.waits($0) }.first?.max, 5000, "a new maximum is exact")
         XCTAssertEqual(readings.idle(for: 3), [], "B idle for two readings")
         _ = [ls_bpf_entry]().withUnsafeBufferPointer { readings.waits($0) }
@@ -108,11 +116,14 @@ final class TopTableTests: XCTestCase {
     func testRowsGroupSortAndRatePerMeasuredSecond() {
         typealias W = ContentionTopReadings.Waits
         func w(_ stack: Int32, _ tid: UInt32, _ count: UInt64, _ total: UInt64, _ max: UInt64, flags: UInt32) -> W {
-            W(key: .init(ls_bpf_key(lock: 1, stack_id: stack, tid: tid)), count: count, total: total, max: max,
-              flags: flags, kind: 0)
+            W(
+                key: .init(ls_bpf_key(lock: 1, stack_id: stack, tid: tid)), count: count, total: total, max: max,
+                flags: flags, kind: 0)
         }
-        let waits = [w(1, 7, 10, 1_000_000, 300_000, flags: 4), w(2, 7, 100, 500_000, 9000, flags: 1),
-                     w(3, 8, 1, 2_000_000, 2_000_000, flags: 4)]
+        let waits = [
+            w(1, 7, 10, 1_000_000, 300_000, flags: 4), w(2, 7, 100, 500_000, 9000, flags: 1),
+            w(3, 8, 1, 2_000_000, 2_000_000, flags: 4),
+        ]
         let byTask = ContentionTopTable.rows(waits) { String($0.key.tid) }
         let seven = byTask.first { $0.key == "7" }!
         XCTAssertEqual([seven.count, seven.total, seven.max], [110, 1_500_000, 300_000])

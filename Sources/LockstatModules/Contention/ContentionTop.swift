@@ -63,7 +63,8 @@ struct ContentionTopReadings {
             let count = e.value.count &- (before?.count ?? 0)
             guard count > 0, count <= e.value.count else { return nil }
             return OwnerWaits(
-                lock: e.key.lock, tid: e.key.owner_tid, count: count, total: e.value.total_ns &- (before?.total_ns ?? 0))
+                lock: e.key.lock, tid: e.key.owner_tid, count: count, total: e.value.total_ns &- (before?.total_ns ?? 0)
+            )
         }
     }
 
@@ -189,6 +190,8 @@ final class ContentionTop: LiveSource {
     private var lost: UInt64 = 0
     private var cpuShare = 0.0
     private var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
+    /// The counters when the first interval began.
+    private var baseline = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
     private var cpuBefore: UInt64 = 0
     private var intervals = 0
     private var contentions: UInt64 = 0
@@ -217,6 +220,12 @@ final class ContentionTop: LiveSource {
             throw LockstatError("/proc/kallsyms: cannot be read")
         }
         analysis = ContentionAnalysis(groups: [], symbols: KernelSymbols(kallsyms))
+        // What waited while loading is no interval's: the first one starts now, as the core's clock does.
+        ls_bpf_contention_counters(handle, &baseline)
+        counters = baseline
+        _ = readings.waits(UnsafeBufferPointer(start: changed, count: max(0, ls_bpf_contention_changed(handle, changed, capacity))))
+        let o = ls_bpf_contention_owners_changed(handle, ownerEntries, Self.ownerCapacity)
+        _ = readings.owners(UnsafeBufferPointer(start: ownerEntries, count: max(0, o)))
         // Loading is not a refresh's cost.
         cpuBefore = LockstatCPU.nanoseconds()
     }
@@ -231,8 +240,12 @@ final class ContentionTop: LiveSource {
             found.append(next)
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(next)/task")) ?? []
             for tid in tasks {
-                guard case .success(let text) = FileReader.readText("/proc/\(next)/task/\(tid)/children") else { continue }
-                pending += text.split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                guard case .success(let text) = FileReader.readText("/proc/\(next)/task/\(tid)/children") else {
+                    continue
+                }
+                pending += text.split(separator: " ").compactMap {
+                    pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
             }
         }
         return found
@@ -277,7 +290,10 @@ final class ContentionTop: LiveSource {
         let rows: [ContentionTopTable.Row]
         let keyTitle: String
         switch grouping {
-        case "l": (rows, keyTitle) = (ContentionTopTable.rows(waits) { analysis.lockName($0.key.lock, kind: $0.kind) }, "lock")
+        case "l":
+            (rows, keyTitle) = (
+                ContentionTopTable.rows(waits) { analysis.lockName($0.key.lock, kind: $0.kind) }, "lock"
+            )
         case "t": (rows, keyTitle) = (ContentionTopTable.rows(waits) { task($0.key.tid) }, "task")
         case "o": (rows, keyTitle) = (ContentionTopTable.ownerRows(owners) { task($0) }, "owner (mutex, rwsem)")
         case "g": (rows, keyTitle) = ([], "cgroup")
@@ -302,10 +318,11 @@ final class ContentionTop: LiveSource {
         }
     }
 
+    /// The BPF programs' counts since the first interval began.
     var totalsLine: String {
-        "total: \(contentions) contentions in \(intervals) intervals; the BPF programs recorded "
-            + "\(counters[Int(LS_BPF_RECORDED.rawValue)]) of \(counters[Int(LS_BPF_BEGINS.rawValue)]) begins, "
-            + "lost \(lost(counters))"
+        func since(_ c: ls_bpf_counter) -> UInt64 { counters[Int(c.rawValue)] &- baseline[Int(c.rawValue)] }
+        return "total: \(contentions) contentions in \(intervals) intervals; the BPF programs recorded "
+            + "\(since(LS_BPF_RECORDED)) of \(since(LS_BPF_BEGINS)) begins, lost \(lost(counters) &- lost(baseline))"
     }
 
     private func frames(_ id: Int32) -> [UInt64] {
