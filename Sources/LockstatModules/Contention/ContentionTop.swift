@@ -184,6 +184,7 @@ final class ContentionTop: LiveSource {
     private var readings = ContentionTopReadings()
     private var callers: [Int32: String] = [:]
     private var comms: [UInt32: String] = [:]
+    private static let maxNames = 65536
     private var waits: [ContentionTopReadings.Waits] = []
     private var owners: [ContentionTopReadings.OwnerWaits] = []
     private var seconds = 0.0
@@ -223,7 +224,8 @@ final class ContentionTop: LiveSource {
         // What waited while loading is no interval's: the first one starts now, as the core's clock does.
         ls_bpf_contention_counters(handle, &baseline)
         counters = baseline
-        _ = readings.waits(UnsafeBufferPointer(start: changed, count: max(0, ls_bpf_contention_changed(handle, changed, capacity))))
+        _ = readings.waits(
+            UnsafeBufferPointer(start: changed, count: max(0, ls_bpf_contention_changed(handle, changed, capacity))))
         let o = ls_bpf_contention_owners_changed(handle, ownerEntries, Self.ownerCapacity)
         _ = readings.owners(UnsafeBufferPointer(start: ownerEntries, count: max(0, o)))
         // Loading is not a refresh's cost.
@@ -349,6 +351,8 @@ final class ContentionTop: LiveSource {
         // A task not named yet may be later: only names are kept.
         guard ls_bpf_contention_comm(handle, tid, &name) == 0 else { return String(tid) }
         let text = "\(tid) \(String(cString: name))"
+        // Tasks come and go for as long as top runs: the names kept stay bounded.
+        if comms.count >= Self.maxNames { comms.removeAll(keepingCapacity: true) }
         comms[tid] = text
         return text
     }
