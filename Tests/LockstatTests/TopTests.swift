@@ -40,9 +40,16 @@ final class TopTests: XCTestCase {
                 "env -i PATH=/usr/bin:/bin TERM=xterm-256color PS1='$ ' HOME=/root sh",
             ])
             XCTAssertEqual(r.status, 0, r.err)
+            socketPath = format("#{socket_path}")
         }
 
-        deinit { _ = try? tmux(["kill-server"]) }
+        /// The server's socket, which tmux leaves behind when its server is killed.
+        private(set) var socketPath = ""
+
+        deinit {
+            _ = try? tmux(["kill-server"])
+            if socketPath.hasSuffix("/" + socket) { unlink(socketPath) }
+        }
 
         @discardableResult
         func tmux(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
