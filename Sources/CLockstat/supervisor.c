@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "clockstat.h"
+#include "clockstat_terminal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -80,6 +81,8 @@ static void write_restores(void) {
 }
 
 void ls_restore_run(void) {
+    /* `lockstat top`'s terminal too, when a crash or a second SIGINT ends it. */
+    ls_terminal_leave();
     for (int i = 0; i < RESTORES; i++)
         if (restores[i].used) supervisor_send(MSG_CANCEL, 0, restores[i].path, NULL);
     write_restores();

@@ -10,7 +10,7 @@ public struct LockstatCommand: ParsableCommand {
         subcommands: [
             RunCommand.self, ParseCommand.self, GraphCommand.self, ReportCommand.self, CompareCommand.self,
             ModulesCommand.self,
-            ConfigCommand.self, DoctorCommand.self, ServeCommand.self, ExportCommand.self,
+            ConfigCommand.self, DoctorCommand.self, ServeCommand.self, ExportCommand.self, TopCommand.self,
         ])
 
     public init() {}
