@@ -265,7 +265,8 @@ struct LockWordNames {
                 let linked = address &- first.start &+ linkedStart
                 if let s = elf.symbol(at: linked) {
                     let offset = linked - s.address
-                    return (offset == 0 ? s.name : "\(s.name)+0x\(String(offset, radix: 16))") + " (\(base))"
+                    let symbol = Demangler.demangle(s.name)
+                    return (offset == 0 ? symbol : "\(symbol)+0x\(String(offset, radix: 16))") + " (\(base))"
                 }
             }
             return "\(base)+0x\(String(address - m.start + m.fileOffset, radix: 16))"
