@@ -16,7 +16,7 @@ public struct FutexModule: TypedModule {
     public let summary =
         "user-space lock waits (futex): which lock word, waiter and waker call sites and stacks, kinds (mutex, rwlock, condvar...), owners; aggregated in the kernel by BPF"
     public var configKeys: [String: ConfigValue] { FutexSettings.configKeys }
-    /// A drain of a full map (168 bytes an entry) must stay under RawLogFormat.maxSnapshot (64 MiB).
+    /// A drain of a full map (152 bytes an entry) must stay under RawLogFormat.maxSnapshot (64 MiB).
     static let entriesRange = 1...262_144
     public let samplesCheaply = false
     /// The kernel keeps the totals: reading them twice a second loses nothing.
@@ -83,5 +83,5 @@ public struct FutexModule: TypedModule {
 
     public var tableSchemas: [ResultTable] { FutexModel.tables }
 
-    public var exampleSettings: [String] { ["futex.scope program", "futex.entries 16384"] }
+    public var exampleSettings: [String] { ["scope program", "entries 16384"] }
 }
