@@ -139,7 +139,7 @@ final class ModuleProtocolTests: XCTestCase {
         XCTAssertTrue(try ExportStep.openMetrics(a, modules: registry).contains("lockstat_test_load_average{window=\"5min\"}"))
         // pprof: no module of the run records stacks; the error lists those of the registry that do.
         XCTAssertThrowsError(try ExportStep.files(a, format: .pprof, modules: registry)) {
-            XCTAssertEqual("\($0)", "\(a.path): no call stacks: the run had none of the modules that record them (contention, oprofile)")
+            XCTAssertEqual("\($0)", "\(a.path): no call stacks: the run had none of the modules that record them (contention, futex, oprofile)")
         }
 
         // doctor: listed after the built-in modules with its own probe, its verdict deciding.

@@ -36,6 +36,10 @@ final class FutexTableTests: XCTestCase {
             merged.map(\.symbol), ["__lll_lock_wait", "pthread_mutex_lock", "lock_heavy", "worker", "start_thread"])
         XCTAssertEqual(FutexAnalysis.site(merged), "lock_heavy")
         XCTAssertEqual(FutexAnalysis.site([]), "[no stack]")
+        // The tracing machinery above a syscall tracepoint's kernel stack is not the call's.
+        XCTAssertTrue(["bpf_prog_1234_futex_enter", "perf_syscall_enter", "syscall_trace_enter"].allSatisfy(
+            FutexAnalysis.isTracingFrame))
+        XCTAssertFalse(FutexAnalysis.isTracingFrame("do_syscall_64"))
     }
 
     func entry(

@@ -184,8 +184,8 @@ struct FutexAnalysis {
             return Self.merged(fp: fp, scanned: found)
         }
         func kernelFrames(_ id: Int32) -> [String] {
-            (stacks[id] ?? []).map { kernel.functionName($0) ?? Symbolizer.unknownSymbol }
-                .drop { ContentionAnalysis.isTracingFrame($0) }.map { $0 }
+            (stacks[id] ?? []).map { kernel.functionName($0) ?? Symbolizer.unknownSymbol }.drop(while: Self.isTracingFrame)
+                .map { $0 }
         }
         for e in last.values {
             let w = FutexWait(e)
@@ -229,6 +229,13 @@ struct FutexAnalysis {
                 && !["libc.so", "libpthread", "ld-linux", "libstdc++"].contains { f.image.hasPrefix($0) }
         }
         return (outside ?? frames.first).map(\.symbol) ?? "[no stack]"
+    }
+
+    /// The tracing machinery at the top of a kernel stack taken in a BPF program on a syscall
+    /// tracepoint (the program, perf_syscall_enter, syscall_trace_enter): not the call's own frames.
+    static func isTracingFrame(_ name: String) -> Bool {
+        ContentionAnalysis.isTracingFrame(name) || name.hasPrefix("perf_syscall_") || name.hasPrefix("perf_trace_")
+            || name.hasPrefix("syscall_trace_") || name == "trace_call_bpf"
     }
 
     static func outcomeName(_ outcome: UInt32) -> String {

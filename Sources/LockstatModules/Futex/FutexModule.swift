@@ -74,12 +74,38 @@ public struct FutexModule: TypedModule {
             ("futex-wakers.folded", model.wakerFolded.map { "\($0.stack) \($0.waited)" }.joined(separator: "\n") + "\n"),
         ]
         return ModuleAnalysis(
-            parsed: ParsedModule(model: model, warnings: warnings, files: files, notes: [model.line]))
+            parsed: parts.parts.contains(.model)
+                ? ParsedModule(model: model, warnings: warnings, files: files, notes: [model.line]) : nil,
+            stackProfiles: parts.parts.contains(.stacks) ? [("futex", stackProfile(analysis, log: log))] : [])
+    }
+
+    public var analysisParts: AnalysisParts { [.model, .stacks] }
+
+    /// The contention waits as Go's mutex profiles have them (`contentions/count`,
+    /// `delay/nanoseconds`), the waiter's frames leaf first, labelled with the lock word, its
+    /// kind and the waker's call site. Frames are named, without addresses (user frames are
+    /// named at parse from the files mapped then).
+    func stackProfile(_ a: FutexAnalysis, log: RawLog) -> StackProfile {
+        var profile = StackProfile(
+            sampleTypes: [("contentions", "count"), ("delay", "nanoseconds")], periodType: ("contentions", "count"),
+            period: 1)
+        profile.timeNanos = Int64(clamping: log.startRealtime ?? 0)
+        profile.durationNanos = Int64(clamping: (log.records.last?.time ?? log.startTime) &- log.startTime)
+        for n in a.waits where n.wait.slept && n.kind.isContention {
+            let names = n.waiterStack.isEmpty ? ["[no stack]"] : n.waiterStack.reversed()
+            profile.add(
+                frames: names.map { StackProfile.Frame(address: 0, function: $0, mapping: nil) },
+                values: [Int64(clamping: n.wait.count), Int64(clamping: n.wait.total)],
+                labels: [("lock", n.lock), ("kind", n.kind.rawValue), ("waker", n.waker)])
+        }
+        return profile
     }
 
     public func decode(_ entry: PyValue) throws -> FutexModel { try FutexModel(entry: entry) }
 
-    public func plot(_ model: FutexModel, into directory: TestDirectory) throws -> [String] { [] }
+    public func plot(_ model: FutexModel, into directory: TestDirectory) throws -> [String] {
+        try FutexPlots(model: model).write(into: directory)
+    }
 
     public var tableSchemas: [ResultTable] { FutexModel.tables }
 
