@@ -1,3 +1,4 @@
+import CLockstat
 import Foundation
 import XCTest
 @testable import LockstatCore
@@ -126,6 +127,29 @@ final class FutexModuleTests: XCTestCase {
         XCTAssertGreaterThan(counters["stack_copies"]?.number ?? 0, 0, "the waiters' stacks copied once each")
     }
 
+    /// 10,000 distinct lock words into a map of 1,000 entries: the bound holds, every wait past
+    /// it is counted as lost and said in a warning, none is silently gone.
+    func testTenThousandLockWordsHoldTheBound() throws {
+        try requireFutex()
+        let dir = temporaryDirectory(), exe = dir + "/many_words"
+        let cc = try shell(["cc", "-O2", "-o", exe, Fixtures.repository.path + "/Tests/futex/many_words.c"])
+        XCTAssertEqual(cc.status, 0, cc.err)
+        try "modules futex\nfutex.entries 1000\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
+        let r = try Lockstat.run(["--config", dir + "/f.config", dir + "/run", exe, "10000"], quiet: false)
+        XCTAssertEqual(r.status, 0, r.err)
+        let d = try XCTUnwrap(try Lockstat.samples(dir + "/run")["futex"])
+        let counters = try XCTUnwrap(d["counters"])
+        let locks = try XCTUnwrap(d["locks"]?.listItems)
+        XCTAssertLessThanOrEqual(locks.count, 1000)
+        let recorded = try XCTUnwrap(counters["recorded"]?.number), lost = try XCTUnwrap(counters["lost"]?.number)
+        // Every wait the program made (10,000) is recorded or lost; the program's others (its
+        // start, exit) on top.
+        XCTAssertGreaterThanOrEqual(recorded + lost, 10_000, "\(counters)")
+        XCTAssertGreaterThanOrEqual(lost, 9_000, "\(counters)")
+        XCTAssertEqual(counters["map_full"]?.number, lost)
+        XCTAssertTrue(r.err.contains("waits lost: the aggregation map was full (a larger futex.entries keeps them)"), r.err)
+    }
+
     /// scope program (the default): a process contending outside the run is absent; under
     /// system it is there.
     func testScopeProgramLeavesOutsideProcessesOut() throws {
@@ -152,5 +176,15 @@ final class FutexModuleTests: XCTestCase {
         XCTAssertFalse(program.contains { $0.hasPrefix("outside_truth[") }, "\(program)")
         let system = try tasks("system", "s")
         XCTAssertTrue(system.contains { $0.hasPrefix("outside_truth[") }, "\(system)")
+        // Stack copies (raw user memory) are of the run's own processes only, in either scope.
+        let log = try RawLog.read(path: dir + "/s/run/samples/futex.log")
+        let stride = MemoryLayout<ls_futex_sample>.stride
+        var copied = Set<UInt32>()
+        for r in log.sideRecords(stream: FutexRecorder.samplesStream) {
+            let b = log.payloadBytes(r)
+            for i in 0..<(b.count / stride) { copied.insert(b.loadUnaligned(fromByteOffset: i * stride + 4, as: UInt32.self)) }
+        }
+        XCTAssertFalse(copied.isEmpty, "the program's stacks are copied")
+        XCTAssertFalse(copied.contains(UInt32(other.processIdentifier)), "\(copied) holds the outside process")
     }
 }

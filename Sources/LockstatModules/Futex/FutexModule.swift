@@ -62,12 +62,13 @@ public struct FutexModule: TypedModule {
         var warnings = [String]()
         let lost = analysis.counters[Int(LS_FUTEX_MAP_FULL.rawValue)] + analysis.counters[Int(LS_FUTEX_STARTS_FULL.rawValue)]
         if lost > 0 {
-            warnings.append("futex: \(lost) waits lost: the aggregation map was full (a larger futex.entries keeps them)")
+            warnings.append("\(lost) waits lost: the aggregation map was full (a larger futex.entries keeps them)")
         }
-        if analysis.damaged > 0 { warnings.append("futex: \(analysis.damaged) records did not decode") }
+        if analysis.damaged > 0 { warnings.append("\(analysis.damaged) records did not decode") }
         if !analysis.unreadableFiles.isEmpty {
-            warnings.append(
-                "futex: could not read \(analysis.unreadableFiles.joined(separator: ", ")): their frames and lock words are [unknown] or offsets")
+            let files = analysis.unreadableFiles
+            let named = files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
+            warnings.append("could not read \(named): their frames and lock words are [unknown] or offsets")
         }
         let files = [
             ("futex-waiters.folded", model.waiterFolded.map { "\($0.stack) \($0.waited)" }.joined(separator: "\n") + "\n"),
