@@ -1,6 +1,7 @@
 import CLockstat
 import Foundation
 import XCTest
+
 @testable import LockstatCore
 @testable import LockstatModules
 
@@ -47,7 +48,9 @@ final class FutexModuleTests: XCTestCase {
     func perfWaits(_ data: String, comm: String) throws -> (slept: Int, noSleep: Int) {
         let r = try shell(["perf", "script", "-i", data, "-F", "comm,tid,event,trace"])
         XCTAssertEqual(r.status, 0, r.err)
-        var pending = Set<Substring>(), slept = 0, noSleep = 0
+        var pending = Set<Substring>()
+        var slept = 0
+        var noSleep = 0
         for line in r.out.split(separator: "\n") {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             guard f.count >= 4, f[0] == comm else { continue }
@@ -74,7 +77,8 @@ final class FutexModuleTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perf") else {
             throw XCTSkip("SKIPPED: perf (linux-perf) is not installed")
         }
-        let dir = temporaryDirectory(), exe = try compile()
+        let dir = temporaryDirectory()
+        let exe = try compile()
         let d = try run(
             dir, "",
             [
@@ -105,7 +109,8 @@ final class FutexModuleTests: XCTestCase {
 
         func share(_ folded: String, _ frame: String) throws -> Double {
             let items = try XCTUnwrap(d[folded]?.listItems)
-            var all = 0.0, with = 0.0
+            var all = 0.0
+            var with = 0.0
             for case .tuple(let t) in items where t[0].string!.hasSuffix(";heavy_lock (futex_truth)") {
                 all += t[1].number!
                 if t[0].string!.split(separator: ";").contains(Substring(frame)) { with += t[1].number! }
@@ -118,7 +123,8 @@ final class FutexModuleTests: XCTestCase {
 
         let perf = try perfWaits(dir + "/perf.data", comm: "futex_truth")
         let mine = tasks.filter { text($0, "key").hasPrefix("futex_truth[") }
-        let slept = mine.reduce(0) { $0 + number($1, "waits") }, noSleep = mine.reduce(0) { $0 + number($1, "no_sleep") }
+        let slept = mine.reduce(0) { $0 + number($1, "waits") }
+        let noSleep = mine.reduce(0) { $0 + number($1, "no_sleep") }
         XCTAssertGreaterThan(perf.slept, 50, "a contended run")
         XCTAssertEqual(Int(slept), perf.slept, "waits that slept: lockstat vs perf")
         XCTAssertEqual(Int(noSleep), perf.noSleep, "calls that did not sleep: lockstat vs perf")
@@ -131,7 +137,8 @@ final class FutexModuleTests: XCTestCase {
     /// it is counted as lost and said in a warning, none is silently gone.
     func testTenThousandLockWordsHoldTheBound() throws {
         try requireFutex()
-        let dir = temporaryDirectory(), exe = dir + "/many_words"
+        let dir = temporaryDirectory()
+        let exe = dir + "/many_words"
         let cc = try shell(["cc", "-O2", "-o", exe, Fixtures.repository.path + "/Tests/futex/many_words.c"])
         XCTAssertEqual(cc.status, 0, cc.err)
         try "modules futex\nfutex.entries 1000\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
@@ -141,20 +148,23 @@ final class FutexModuleTests: XCTestCase {
         let counters = try XCTUnwrap(d["counters"])
         let locks = try XCTUnwrap(d["locks"]?.listItems)
         XCTAssertLessThanOrEqual(locks.count, 1000)
-        let recorded = try XCTUnwrap(counters["recorded"]?.number), lost = try XCTUnwrap(counters["lost"]?.number)
+        let recorded = try XCTUnwrap(counters["recorded"]?.number)
+        let lost = try XCTUnwrap(counters["lost"]?.number)
         // Every wait the program made (10,000) is recorded or lost; the program's others (its
         // start, exit) on top.
         XCTAssertGreaterThanOrEqual(recorded + lost, 10_000, "\(counters)")
         XCTAssertGreaterThanOrEqual(lost, 9_000, "\(counters)")
         XCTAssertEqual(counters["map_full"]?.number, lost)
-        XCTAssertTrue(r.err.contains("waits lost: the aggregation map was full (a larger futex.entries keeps them)"), r.err)
+        XCTAssertTrue(
+            r.err.contains("waits lost: the aggregation map was full (a larger futex.entries keeps them)"), r.err)
     }
 
     /// scope program (the default): a process contending outside the run is absent; under
     /// system it is there.
     func testScopeProgramLeavesOutsideProcessesOut() throws {
         try requireFutex()
-        let dir = temporaryDirectory(), exe = try compile()
+        let dir = temporaryDirectory()
+        let exe = try compile()
         let outside = dir + "/outside_truth"
         try FileManager.default.copyItem(atPath: exe, toPath: outside)
         let other = Process()
@@ -182,7 +192,9 @@ final class FutexModuleTests: XCTestCase {
         var copied = Set<UInt32>()
         for r in log.sideRecords(stream: FutexRecorder.samplesStream) {
             let b = log.payloadBytes(r)
-            for i in 0..<(b.count / stride) { copied.insert(b.loadUnaligned(fromByteOffset: i * stride + 4, as: UInt32.self)) }
+            for i in 0..<(b.count / stride) {
+                copied.insert(b.loadUnaligned(fromByteOffset: i * stride + 4, as: UInt32.self))
+            }
         }
         XCTAssertFalse(copied.isEmpty, "the program's stacks are copied")
         XCTAssertFalse(copied.contains(UInt32(other.processIdentifier)), "\(copied) holds the outside process")

@@ -1,6 +1,7 @@
 import CLockstat
 import Foundation
 import XCTest
+
 @testable import LockstatCore
 @testable import LockstatModules
 
@@ -10,7 +11,8 @@ nonisolated(unsafe) var futexTableTestsLockWord: UInt32 = 7
 /// The futex module's decoding and tables, from raw logs written here (no kernel needed).
 final class FutexTableTests: XCTestCase {
     func testKindsFromTheInnermostSynchronisationFrame() {
-        XCTAssertEqual(FutexKind.classify(["__GI___lll_lock_wait", "pthread_mutex_lock@@GLIBC_2.2.5", "worker"]), .mutex)
+        XCTAssertEqual(
+            FutexKind.classify(["__GI___lll_lock_wait", "pthread_mutex_lock@@GLIBC_2.2.5", "worker"]), .mutex)
         XCTAssertEqual(
             FutexKind.classify(["__futex_abstimed_wait_common", "pthread_cond_wait@@GLIBC_2.3.2", "wait_for_signal"]),
             .condvar)
@@ -28,7 +30,9 @@ final class FutexTableTests: XCTestCase {
 
     /// The frame-pointer walk loses glibc's callers; the scanned return addresses go after the leaf.
     func testScannedCallersGoAfterTheLeafOnce() {
-        func f(_ s: String, _ image: String = "prog") -> Symbolizer.Frame { .init(symbol: s, image: image, kind: .program) }
+        func f(_ s: String, _ image: String = "prog") -> Symbolizer.Frame {
+            .init(symbol: s, image: image, kind: .program)
+        }
         let merged = FutexAnalysis.merged(
             fp: [f("__lll_lock_wait", "libc.so.6"), f("worker"), f("start_thread", "libc.so.6")],
             scanned: [f("pthread_mutex_lock", "libc.so.6"), f("lock_heavy"), f("worker")])
@@ -37,8 +41,9 @@ final class FutexTableTests: XCTestCase {
         XCTAssertEqual(FutexAnalysis.site(merged), "lock_heavy")
         XCTAssertEqual(FutexAnalysis.site([]), "[no stack]")
         // The tracing machinery above a syscall tracepoint's kernel stack is not the call's.
-        XCTAssertTrue(["bpf_prog_1234_futex_enter", "perf_syscall_enter", "syscall_trace_enter"].allSatisfy(
-            FutexAnalysis.isTracingFrame))
+        XCTAssertTrue(
+            ["bpf_prog_1234_futex_enter", "perf_syscall_enter", "syscall_trace_enter"].allSatisfy(
+                FutexAnalysis.isTracingFrame))
         XCTAssertFalse(FutexAnalysis.isTracingFrame("do_syscall_64"))
     }
 
@@ -105,7 +110,8 @@ final class FutexTableTests: XCTestCase {
         ]
         // The first reading's entry is another key (no waker, not PI): it stays as read.
         let analysis = try FutexAnalysis(
-            log: log([first, second], side: [(FutexRecorder.mapsStream, maps)], comms: [(43, "waiter"), (44, "holder")]))
+            log: log(
+                [first, second], side: [(FutexRecorder.mapsStream, maps)], comms: [(43, "waiter"), (44, "holder")]))
         XCTAssertEqual(analysis.waits.count, 4)
         let model = FutexModel(analysis)
         let heapRow = try XCTUnwrap(model.locks.first { $0.key == "[heap]+0x10" }, "\(model.locks)")

@@ -22,7 +22,9 @@ enum FutexKind: String, CaseIterable {
                 return .condvar
             }
             if n.contains("rwlock") { return .rwlock }
-            if n.contains("sem_wait") || n.contains("sem_timedwait") || n.contains("sem_clockwait") { return .semaphore }
+            if n.contains("sem_wait") || n.contains("sem_timedwait") || n.contains("sem_clockwait") {
+                return .semaphore
+            }
             if n.contains("barrier_wait") { return .barrier }
         }
         return .other
@@ -95,7 +97,8 @@ struct FutexAnalysis {
     static let noWaker = "[no waker]"
 
     init(log: RawLog) throws {
-        let layout = KeyValueLines.fields(log.sideRecords(stream: FutexModule.layoutStream).map { log.text($0) + "\n" }.joined())
+        let layout = KeyValueLines.fields(
+            log.sideRecords(stream: FutexModule.layoutStream).map { log.text($0) + "\n" }.joined())
         scope = layout["scope"] ?? scope
         let kernel = KernelSymbols(try KallsymsRecord.read(log, stream: FutexModule.kallsymsStream))
         var stacks = [Int32: [UInt64]]()
@@ -159,7 +162,9 @@ struct FutexAnalysis {
             log.payloadBytes(r).count == counterBytes
         {
             let b = log.payloadBytes(r)
-            counters = (0..<Int(LS_FUTEX_COUNTERS.rawValue)).map { b.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) }
+            counters = (0..<Int(LS_FUTEX_COUNTERS.rawValue)).map {
+                b.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)
+            }
             programNanoseconds = b.loadUnaligned(fromByteOffset: Int(LS_FUTEX_COUNTERS.rawValue) * 8, as: UInt64.self)
         }
         let cpu = log.sideRecords(stream: FutexRecorder.countersStream).compactMap { r -> (UInt64, UInt64)? in
@@ -184,8 +189,10 @@ struct FutexAnalysis {
             return Self.merged(fp: fp, scanned: found)
         }
         func kernelFrames(_ id: Int32) -> [String] {
-            (stacks[id] ?? []).map { kernel.functionName($0) ?? Symbolizer.unknownSymbol }.drop(while: Self.isTracingFrame)
-                .map { $0 }
+            (stacks[id] ?? []).map { kernel.functionName($0) ?? Symbolizer.unknownSymbol }.drop(
+                while: Self.isTracingFrame
+            )
+            .map { $0 }
         }
         for e in last.values {
             let w = FutexWait(e)

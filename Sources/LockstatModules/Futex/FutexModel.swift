@@ -30,16 +30,21 @@ public struct FutexModel: ModuleModel {
 
     enum Key: String {
         case locks, waiters, wakers, pairs, tasks, owners, counters
-        case waiterFolded = "waiter_folded", wakerFolded = "waker_folded"
+        case waiterFolded = "waiter_folded"
+        case wakerFolded = "waker_folded"
         case key, kind, waits, owner, lock
-        case total = "total_wait_ns", max = "max_wait_ns", contention = "contention_wait_ns"
-        case noSleep = "no_sleep", timeouts
+        case total = "total_wait_ns"
+        case max = "max_wait_ns"
+        case contention = "contention_wait_ns"
+        case noSleep = "no_sleep"
+        case timeouts
     }
 
     /// "futex: 12.3 k waits slept (456 did not sleep), 0 lost, 40 stack copies, lockstat 0.4 % of one CPU".
     var line: String {
         func value(_ name: String) -> Double { Double(counters.first { $0.name == name }?.value ?? 0) }
-        let slept = locks.reduce(0) { $0 + $1.waits }, noSleep = locks.reduce(0) { $0 + $1.noSleep }
+        let slept = locks.reduce(0) { $0 + $1.waits }
+        let noSleep = locks.reduce(0) { $0 + $1.noSleep }
         var line =
             "futex: \(UnitScale.spacedCount.text(Double(slept))) waits slept (\(noSleep) did not sleep), "
             + "\(Int(value("lost"))) lost, \(Int(value("stack_copies"))) stack copies"
@@ -134,7 +139,9 @@ public struct FutexModel: ModuleModel {
             }
         }
         let counters = try decoding(Key.counters.rawValue) {
-            try (e.optional(Key.counters, .dict) ?? []).map { ($0.key, Int64(try PyValue.typed($0.value, $0.key, .int))) }
+            try (e.optional(Key.counters, .dict) ?? []).map {
+                ($0.key, Int64(try PyValue.typed($0.value, $0.key, .int)))
+            }
         }
         self.init(
             locks: try rows(.locks), waiters: try rows(.waiters), wakers: try rows(.wakers), pairs: try rows(.pairs),
@@ -188,7 +195,9 @@ public struct FutexModel: ModuleModel {
                     ])
             }
         }
-        tables[5].rows = owners.map { ResultRow(labels: [$0.owner, $0.lock], values: [Double($0.waits), Double($0.total)]) }
+        tables[5].rows = owners.map {
+            ResultRow(labels: [$0.owner, $0.lock], values: [Double($0.waits), Double($0.total)])
+        }
         return Results(
             tables: tables, time: [], notes: [line],
             stacks: [
@@ -205,7 +214,11 @@ extension FutexModel {
             var byKey = [String: Row]()
             for n in a.waits {
                 let k = key(n)
-                var r = byKey[k] ?? Row(key: k, kind: n.kind.rawValue, waits: 0, total: 0, max: 0, contention: 0, noSleep: 0, timeouts: 0)
+                var r =
+                    byKey[k]
+                    ?? Row(
+                        key: k, kind: n.kind.rawValue, waits: 0, total: 0, max: 0, contention: 0, noSleep: 0,
+                        timeouts: 0)
                 // A key of waits of several kinds (a task's) says so.
                 if r.kind != n.kind.rawValue { r.kind = "mixed" }
                 if n.wait.slept {
@@ -243,9 +256,15 @@ extension FutexModel {
         ]
         var counters = zip(names, a.counters).map { ($0, Int64(clamping: $1)) }
         counters += [
-            ("lost", Int64(clamping: a.counters[Int(LS_FUTEX_MAP_FULL.rawValue)] + a.counters[Int(LS_FUTEX_STARTS_FULL.rawValue)])),
+            (
+                "lost",
+                Int64(
+                    clamping: a.counters[Int(LS_FUTEX_MAP_FULL.rawValue)]
+                        + a.counters[Int(LS_FUTEX_STARTS_FULL.rawValue)])
+            ),
             ("stack_copy_bytes", Int64(a.sampleBytes)), ("bpf_ns", Int64(clamping: a.programNanoseconds)),
-            ("lockstat_cpu_ns", Int64(clamping: a.lockstatNanoseconds)), ("wall_ns", Int64(clamping: a.wallNanoseconds)),
+            ("lockstat_cpu_ns", Int64(clamping: a.lockstatNanoseconds)),
+            ("wall_ns", Int64(clamping: a.wallNanoseconds)),
         ]
         self.init(
             locks: rows { $0.lock }, waiters: rows { $0.waiter }, wakers: rows { $0.waker },

@@ -35,9 +35,9 @@ public struct FutexModule: TypedModule {
             return "futex needs the kernel's BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)"
         }
         #if !arch(x86_64)
-            return "futex reads x86-64's user registers: not yet ported to this architecture"
+        return "futex reads x86-64's user registers: not yet ported to this architecture"
         #else
-            return nil
+        return nil
         #endif
     }
 
@@ -60,19 +60,27 @@ public struct FutexModule: TypedModule {
         let analysis = try FutexAnalysis(log: log)
         let model = FutexModel(analysis)
         var warnings = [String]()
-        let lost = analysis.counters[Int(LS_FUTEX_MAP_FULL.rawValue)] + analysis.counters[Int(LS_FUTEX_STARTS_FULL.rawValue)]
+        let lost =
+            analysis.counters[Int(LS_FUTEX_MAP_FULL.rawValue)] + analysis.counters[Int(LS_FUTEX_STARTS_FULL.rawValue)]
         if lost > 0 {
             warnings.append("\(lost) waits lost: the aggregation map was full (a larger futex.entries keeps them)")
         }
         if analysis.damaged > 0 { warnings.append("\(analysis.damaged) records did not decode") }
         if !analysis.unreadableFiles.isEmpty {
             let files = analysis.unreadableFiles
-            let named = files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
+            let named =
+                files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
             warnings.append("could not read \(named): their frames and lock words are [unknown] or offsets")
         }
         let files = [
-            ("futex-waiters.folded", model.waiterFolded.map { "\($0.stack) \($0.waited)" }.joined(separator: "\n") + "\n"),
-            ("futex-wakers.folded", model.wakerFolded.map { "\($0.stack) \($0.waited)" }.joined(separator: "\n") + "\n"),
+            (
+                "futex-waiters.folded",
+                model.waiterFolded.map { "\($0.stack) \($0.waited)" }.joined(separator: "\n") + "\n"
+            ),
+            (
+                "futex-wakers.folded",
+                model.wakerFolded.map { "\($0.stack) \($0.waited)" }.joined(separator: "\n") + "\n"
+            ),
         ]
         return ModuleAnalysis(
             parsed: parts.parts.contains(.model)

@@ -16,10 +16,15 @@ struct FutexPlots {
                 entries: Shares.topAndOthers(model.locks.map { ($0.key, Double($0.contention)) }), valueSuffix: " %"
             ).render())
         for (name, title, folded) in [
-            ("futex_waiters_flame.svg", "User-space lock waits by the waiter's stack, by wait time", model.waiterFolded),
+            (
+                "futex_waiters_flame.svg", "User-space lock waits by the waiter's stack, by wait time",
+                model.waiterFolded
+            ),
             ("futex_wakers_flame.svg", "User-space lock waits by the waker's stack, by wait time", model.wakerFolded),
         ] {
-            let stacks = folded.map { (frames: $0.stack.split(separator: ";").map(String.init), weight: Double($0.waited)) }
+            let stacks = folded.map {
+                (frames: $0.stack.split(separator: ";").map(String.init), weight: Double($0.waited))
+            }
             try files.save(name, FlameGraph(title: title, countName: "ns waited", stacks: stacks).render())
         }
         return files.names

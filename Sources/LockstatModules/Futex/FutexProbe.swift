@@ -30,12 +30,12 @@ extension FutexModule {
                 } ?? "syscalls:sys_enter_futex not found (tracefs not mounted, or CONFIG_FTRACE_SYSCALLS off)",
                 fix: "a kernel with CONFIG_FTRACE_SYSCALLS; tracefs mounted"))
         #if arch(x86_64)
-            checks.append(ProbeCheck(name: "architecture", ok: true, detail: "x86-64"))
+        checks.append(ProbeCheck(name: "architecture", ok: true, detail: "x86-64"))
         #else
-            checks.append(
-                ProbeCheck(
-                    name: "architecture", ok: false, detail: "the BPF programs read x86-64's user registers",
-                    fix: "x86-64 (other architectures are not done yet)"))
+        checks.append(
+            ProbeCheck(
+                name: "architecture", ok: false, detail: "the BPF programs read x86-64's user registers",
+                fix: "x86-64 (other architectures are not done yet)"))
         #endif
         let debug = FileManager.default.fileExists(atPath: "/usr/lib/debug/.build-id")
         checks.append(

@@ -35,7 +35,8 @@ final class FutexRecorder: Recorder {
         self.system = system
         capacity = entries
         changed = .allocate(capacity: entries)
-        scratch = .allocate(byteCount: 8 + Int(LS_FUTEX_MAX_STACK) * 8 + 8 * Int(LS_FUTEX_COUNTERS.rawValue), alignment: 8)
+        scratch = .allocate(
+            byteCount: 8 + Int(LS_FUTEX_MAX_STACK) * 8 + 8 * Int(LS_FUTEX_COUNTERS.rawValue), alignment: 8)
         frame = .allocate(byteCount: Zstd.bound(entries * MemoryLayout<ls_futex_entry>.stride), alignment: 8)
         knownStacks = Set(minimumCapacity: entries)
         knownTasks = Set(minimumCapacity: entries)
