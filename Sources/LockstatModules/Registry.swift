@@ -4,7 +4,7 @@ import LockstatCore
 /// a new module is added. The core gets this list (or another) passed in; it names no module.
 public enum BuiltInModules {
     public static let all: [any LockstatModule] = [
-        StatModule(), DiskstatsModule(), LockStatModule(), ContentionModule(), ProfileModule(),
+        StatModule(), DiskstatsModule(), LockStatModule(), ContentionModule(), FutexModule(), ProfileModule(),
     ]
 
     /// What the config parser knows of the built-in modules (their keys, aliases, the default config).

@@ -99,7 +99,7 @@ final class ModuleProtocolTests: XCTestCase {
                                             file: "test.config", catalog: catalog)
         XCTAssertEqual(config.modules, ["loadavg", "stat"])
         // The default config lists it and its example, from the module itself.
-        XCTAssertTrue(ConfigParser.defaultText(catalog).contains("(stat diskstats lock_stat contention oprofile loadavg)"))
+        XCTAssertTrue(ConfigParser.defaultText(catalog).contains("(stat diskstats lock_stat contention futex oprofile loadavg)"))
         XCTAssertTrue(ConfigParser.defaultText(catalog).contains("# loadavg.intervall 1\n"))
 
         try run(root + "/a", config: config)
@@ -139,14 +139,14 @@ final class ModuleProtocolTests: XCTestCase {
         XCTAssertTrue(try ExportStep.openMetrics(a, modules: registry).contains("lockstat_test_load_average{window=\"5min\"}"))
         // pprof: no module of the run records stacks; the error lists those of the registry that do.
         XCTAssertThrowsError(try ExportStep.files(a, format: .pprof, modules: registry)) {
-            XCTAssertEqual("\($0)", "\(a.path): no call stacks: the run had none of the modules that record them (contention, oprofile)")
+            XCTAssertEqual("\($0)", "\(a.path): no call stacks: the run had none of the modules that record them (contention, futex, oprofile)")
         }
 
         // doctor: listed after the built-in modules with its own probe, its verdict deciding.
         try "modules loadavg\n".write(toFile: root + "/c.config", atomically: false, encoding: .utf8)
         let set = try ModuleSet(config: .file(root + "/c.config"), environment: [:], registry: registry)
         let doctor = Doctor(configured: ["loadavg"], modules: set)
-        XCTAssertEqual(doctor.verdicts.map(\.module).prefix(6), ["stat", "diskstats", "lock_stat", "contention", "oprofile", "loadavg"])
+        XCTAssertEqual(doctor.verdicts.map(\.module).prefix(7), ["stat", "diskstats", "lock_stat", "contention", "futex", "oprofile", "loadavg"])
         XCTAssertTrue(doctor.ok)
         XCTAssertTrue(doctor.text.contains("loadavg         ok  (in the config)\n    ✓ /proc/loadavg: the three load averages\n"), doctor.text)
     }

@@ -7,6 +7,7 @@
 #include "clockstat_demangle.h"
 #include "clockstat_bpf.h"
 #include "clockstat_unwind.h"
+#include "clockstat_futex.h"
 
 /* A file with no name in `dir`, for reading and writing (0600): O_TMPFILE where the file system
    has it, else mkstemp and unlink at once. Nothing can be linked or swapped in its place. -1 and errno on failure. */

@@ -82,3 +82,8 @@ struct AddressSpaces {
         return names[tid] ?? names[pid] ?? "[pid \(pid)]"
     }
 }
+
+extension AddressSpaces {
+    /// Every mapping of process `pid`, in the order recorded.
+    func mappings(pid: UInt32) -> [Mapping] { maps[pid] ?? [] }
+}

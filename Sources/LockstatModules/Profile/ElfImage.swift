@@ -2,6 +2,7 @@ import Foundation
 
 /// The function symbols of one ELF file (.symtab and .dynsym) and its loadable segments, read
 /// once, to name the code at a file offset (ELF-64 little-endian: x86-64 and arm64; elf(5)).
+/// With `dataSymbols`, its data objects (STT_OBJECT) instead, to name a variable's address.
 public struct ElfImage {
     /// A PT_LOAD segment: file bytes [offset, offset + size) are mapped at vaddr.
     struct Segment {
@@ -35,9 +36,11 @@ public struct ElfImage {
     public private(set) var symbols: [Symbol]
     /// The GNU build ID note, in hex: names the file's separate debug file.
     let buildID: String?
+    /// The symbols kept are data objects, not functions.
+    let dataSymbols: Bool
 
     /// nil when the file cannot be read or is not a 64-bit little-endian ELF file.
-    public init?(path: String) {
+    public init?(path: String, dataSymbols: Bool = false) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -47,12 +50,12 @@ public struct ElfImage {
             base != MAP_FAILED
         else { return nil }
         defer { munmap(base, Int(st.st_size)) }
-        self.init(bytes: UnsafeRawBufferPointer(start: base, count: Int(st.st_size)))
+        self.init(bytes: UnsafeRawBufferPointer(start: base, count: Int(st.st_size)), dataSymbols: dataSymbols)
     }
 
     /// The file's headers are read as <elf.h>'s structs (Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr,
     /// Elf64_Sym); every offset and size in them is checked against the file before use.
-    init?(bytes b: UnsafeRawBufferPointer) {
+    init?(bytes b: UnsafeRawBufferPointer, dataSymbols: Bool = false) {
         guard b.count > MemoryLayout<Elf64_Ehdr>.size, b[0] == 0x7F, b[1] == 0x45, b[2] == 0x4C, b[3] == 0x46,
             b[Int(EI_CLASS)] == ELFCLASS64, b[Int(EI_DATA)] == ELFDATA2LSB
         else { return nil }
@@ -68,6 +71,7 @@ public struct ElfImage {
             return o1 || o2 ? nil : at
         }
         let header = b.loadUnaligned(as: Elf64_Ehdr.self)
+        self.dataSymbols = dataSymbols
 
         var segments = [Segment]()
         for i in 0..<UInt64(header.e_phnum) {
@@ -97,8 +101,9 @@ public struct ElfImage {
                 {
                     at += UInt64(MemoryLayout<Elf64_Sym>.size)
                     let type = Int32(sym.st_info & 0xF)
-                    // STT_FUNC and STT_GNU_IFUNC, defined in this file (SHN_UNDEF is 0).
-                    guard type == STT_FUNC || type == STT_GNU_IFUNC, sym.st_shndx != SHN_UNDEF, sym.st_value != 0 else {
+                    // STT_FUNC and STT_GNU_IFUNC (or STT_OBJECT), defined in this file (SHN_UNDEF is 0).
+                    let wantedType = dataSymbols ? type == STT_OBJECT : type == STT_FUNC || type == STT_GNU_IFUNC
+                    guard wantedType, sym.st_shndx != SHN_UNDEF, sym.st_value != 0 else {
                         continue
                     }
                     let nameAt = names.lowerBound + Int(sym.st_name)
@@ -125,7 +130,8 @@ public struct ElfImage {
     /// strip .symtab and ship it in /usr/lib/debug/.build-id/xx/yyyy.debug (libc6-dbg and the like).
     public mutating func addDebugSymbols(root: String = "/usr/lib/debug") {
         guard let id = buildID, id.count > 2,
-            let debug = ElfImage(path: "\(root)/.build-id/\(id.prefix(2))/\(id.dropFirst(2)).debug")
+            let debug = ElfImage(
+                path: "\(root)/.build-id/\(id.prefix(2))/\(id.dropFirst(2)).debug", dataSymbols: dataSymbols)
         else { return }
         var byAddress = Dictionary(symbols.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         for s in debug.symbols where byAddress[s.address].map({ s.isBetter(than: $0) }) ?? true {

@@ -1,0 +1,300 @@
+import CLockstat
+import Foundation
+import LockstatCore
+
+/// What a futex wait was for, told from the waiter's frames in the C library.
+enum FutexKind: String, CaseIterable {
+    case mutex, rwlock, condvar, semaphore, barrier, other
+
+    /// Waits of these kinds are lock contention; a condition variable's or a barrier's waiter
+    /// waits for an event, not for a holder to let go: not ranked as contention.
+    var isContention: Bool { self != .condvar && self != .barrier }
+
+    /// The innermost frame naming a glibc (or libstdc++) synchronisation function decides: a
+    /// condition variable's wait that sleeps again on its mutex is a mutex wait.
+    static func classify(_ frames: [String]) -> FutexKind {
+        for name in frames {
+            let n = name.lowercased()
+            if n.contains("lll_lock_wait") || n.contains("pthread_mutex") || n.contains("mutex_lock") { return .mutex }
+            if n.contains("cond_wait") || n.contains("cond_timedwait") || n.contains("cond_clockwait")
+                || n.contains("condition_variable")
+            {
+                return .condvar
+            }
+            if n.contains("rwlock") { return .rwlock }
+            if n.contains("sem_wait") || n.contains("sem_timedwait") || n.contains("sem_clockwait") {
+                return .semaphore
+            }
+            if n.contains("barrier_wait") { return .barrier }
+        }
+        return .other
+    }
+}
+
+/// One aggregation entry as decoded: the key's fields and the totals as last read.
+struct FutexWait {
+    var uaddr: UInt64
+    var tgid: UInt32, tid: UInt32
+    var userStack: Int32, kernelStack: Int32
+    var wakerUserStack: Int32, wakerKernelStack: Int32
+    var wakerTid: UInt32, wakerTgid: UInt32
+    var outcome: UInt32, op: UInt32
+    var scanned: [UInt64], wakerScanned: [UInt64]
+    var count: UInt64, total: UInt64, max: UInt64, min: UInt64
+    var ownerTid: UInt32
+
+    init(_ e: ls_futex_entry) {
+        let k = e.key
+        uaddr = k.uaddr
+        tgid = k.tgid
+        tid = k.tid
+        userStack = k.user_stack
+        kernelStack = k.kernel_stack
+        wakerUserStack = k.waker_user_stack
+        wakerKernelStack = k.waker_kernel_stack
+        wakerTid = k.waker_tid
+        wakerTgid = k.waker_tgid
+        outcome = k.outcome
+        op = k.op
+        scanned = withUnsafeBytes(of: k.scanned) { Array($0.bindMemory(to: UInt64.self)) }.filter { $0 != 0 }
+        wakerScanned = withUnsafeBytes(of: k.waker_scanned) { Array($0.bindMemory(to: UInt64.self)) }.filter { $0 != 0 }
+        count = e.value.count
+        total = e.value.total_ns
+        max = e.value.max_ns
+        min = e.value.min_ns
+        ownerTid = e.value.owner_tid
+    }
+
+    /// A wait that slept (woken, timed out, interrupted); one that found the word changed did not.
+    var slept: Bool { outcome != LS_FUTEX_NO_SLEEP.rawValue && outcome != LS_FUTEX_OTHER_ERROR.rawValue }
+}
+
+/// The futex module's raw log read back: the last reading of each aggregation entry, named
+/// (lock word by data symbol or mapping, frames by the mapped files' symbols, kind, waker).
+struct FutexAnalysis {
+    /// A wait named: what the tables group by.
+    struct Named {
+        var wait: FutexWait
+        var lock: String
+        var kind: FutexKind
+        var waiter: String, waker: String
+        var task: String, owner: String?
+        /// Root first: the waiter's and the waker's frames (user, then kernel).
+        var waiterStack: [String], wakerStack: [String]
+    }
+
+    var waits: [Named] = []
+    var counters = [UInt64](repeating: 0, count: Int(LS_FUTEX_COUNTERS.rawValue))
+    var programNanoseconds: UInt64 = 0
+    var lockstatNanoseconds: UInt64 = 0, wallNanoseconds: UInt64 = 0
+    /// Stack copies in the raw log, and their bytes (for the DWARF unwinder that is to come).
+    var sampleCount = 0, sampleBytes = 0
+    var damaged = 0
+    var scope = "program"
+    /// Files the frames or lock words are in that could not be read at parse (their names: [unknown]).
+    var unreadableFiles: [String] = []
+
+    static let noWaker = "[no waker]"
+
+    init(log: RawLog) throws {
+        let layout = KeyValueLines.fields(
+            log.sideRecords(stream: FutexModule.layoutStream).map { log.text($0) + "\n" }.joined())
+        scope = layout["scope"] ?? scope
+        let kernel = KernelSymbols(try KallsymsRecord.read(log, stream: FutexModule.kallsymsStream))
+        var stacks = [Int32: [UInt64]]()
+        for r in log.sideRecords(stream: FutexRecorder.stacksStream) {
+            let b = log.payloadBytes(r)
+            guard b.count >= 8 else {
+                damaged += 1
+                continue
+            }
+            let n = Int(b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+            guard n <= Int(LS_FUTEX_MAX_STACK), b.count >= 8 + n * 8 else {
+                damaged += 1
+                continue
+            }
+            stacks[b.loadUnaligned(as: Int32.self)] = (0..<n).map {
+                b.loadUnaligned(fromByteOffset: 8 + $0 * 8, as: UInt64.self)
+            }
+        }
+        var comms = [UInt32: String]()
+        for r in log.sideRecords(stream: FutexRecorder.commsStream) {
+            let b = log.payloadBytes(r)
+            guard b.count >= 4 + Int(LS_FUTEX_COMM) else {
+                damaged += 1
+                continue
+            }
+            comms[b.loadUnaligned(as: UInt32.self)] = String(
+                decoding: b[4..<(4 + Int(LS_FUTEX_COMM))].prefix { $0 != 0 }, as: UTF8.self)
+        }
+        var spaces = AddressSpaces()
+        var maps = [UInt32: [AddressSpaces.Mapping]]()
+        for r in log.sideRecords(stream: FutexRecorder.mapsStream) {
+            let text = log.text(r)
+            spaces.load(snapshot: text)
+            var one = AddressSpaces()
+            one.load(snapshot: text)
+            if let pid = text.dropFirst(2).split(separator: " ").first.flatMap({ UInt32($0) }) {
+                maps[pid] = one.mappings(pid: pid)
+            }
+        }
+        for r in log.sideRecords(stream: FutexRecorder.samplesStream) {
+            sampleBytes += log.payloadBytes(r).count
+            sampleCount += log.payloadBytes(r).count / MemoryLayout<ls_futex_sample>.stride
+        }
+        // The last reading of each entry holds its totals.
+        var last = [Data: ls_futex_entry]()
+        let stride = MemoryLayout<ls_futex_entry>.stride
+        do {
+            try log.snapshots(stream: FutexRecorder.waitsStream).read { _, b in
+                guard b.count % stride == 0 else {
+                    damaged += 1
+                    return
+                }
+                for i in 0..<(b.count / stride) {
+                    let e = b.loadUnaligned(fromByteOffset: i * stride, as: ls_futex_entry.self)
+                    last[Data(b[(i * stride)..<(i * stride + MemoryLayout<ls_futex_key>.size)])] = e
+                }
+            }
+        } catch { damaged += 1 }
+        let counterBytes = (Int(LS_FUTEX_COUNTERS.rawValue) + 2) * 8
+        if let r = log.records.last(where: { $0.stream == FutexRecorder.countersStream && $0.kind == .snapshot }),
+            log.payloadBytes(r).count == counterBytes
+        {
+            let b = log.payloadBytes(r)
+            counters = (0..<Int(LS_FUTEX_COUNTERS.rawValue)).map {
+                b.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)
+            }
+            programNanoseconds = b.loadUnaligned(fromByteOffset: Int(LS_FUTEX_COUNTERS.rawValue) * 8, as: UInt64.self)
+        }
+        let cpu = log.sideRecords(stream: FutexRecorder.countersStream).compactMap { r -> (UInt64, UInt64)? in
+            KeyValueLines.fields(log.text(r))[LockstatCPU.key].flatMap { UInt64($0) }.map { (r.time, $0) }
+        }
+        if let first = cpu.first, let final = cpu.last, cpu.count >= 2, final.0 > first.0, final.1 >= first.1 {
+            lockstatNanoseconds = final.1 - first.1
+            wallNanoseconds = final.0 - first.0
+        }
+
+        let symbols = Symbolizer(kernel: kernel)
+        var lockNames = LockWordNames()
+        func task(_ tid: UInt32) -> String { "\(comms[tid] ?? "")[\(tid)]" }
+        func userFrames(_ pid: UInt32, _ ips: [UInt64], scanned: [UInt64]) -> [Symbolizer.Frame] {
+            let fp = ips.enumerated().map { i, ip in
+                symbols.userFrame(ip, in: spaces.mapping(pid: pid, address: ip), returnAddress: i > 0)
+            }
+            // A scanned word in no function (a data pointer near the code) names nothing.
+            let found = scanned.map {
+                symbols.userFrame($0, in: spaces.mapping(pid: pid, address: $0), returnAddress: true)
+            }.filter { $0.symbol != Symbolizer.unknownSymbol }
+            return Self.merged(fp: fp, scanned: found)
+        }
+        func kernelFrames(_ id: Int32) -> [String] {
+            (stacks[id] ?? []).map { kernel.functionName($0) ?? Symbolizer.unknownSymbol }.drop(
+                while: Self.isTracingFrame
+            )
+            .map { $0 }
+        }
+        for e in last.values {
+            let w = FutexWait(e)
+            let waiter = userFrames(w.tgid, stacks[w.userStack] ?? [], scanned: w.scanned)
+            let kind = FutexKind.classify(waiter.map(\.symbol))
+            let lock = lockNames.name(w.uaddr, pid: w.tgid, maps: maps[w.tgid] ?? [])
+            var named = Named(
+                wait: w, lock: lock, kind: kind, waiter: Self.site(waiter), waker: Self.noWaker, task: task(w.tid),
+                owner: nil,
+                waiterStack: waiter.reversed().map(\.symbol) + kernelFrames(w.kernelStack).reversed(),
+                wakerStack: [])
+            if w.wakerTid != 0 {
+                let waker = userFrames(w.wakerTgid, stacks[w.wakerUserStack] ?? [], scanned: w.wakerScanned)
+                named.waker = Self.site(waker)
+                named.wakerStack = waker.reversed().map(\.symbol) + kernelFrames(w.wakerKernelStack).reversed()
+            }
+            let pi = w.op == LS_FUTEX_OP_LOCK_PI.rawValue || w.op == LS_FUTEX_OP_LOCK_PI2.rawValue
+            if w.ownerTid != 0, kind == .mutex || pi { named.owner = task(w.ownerTid) }
+            waits.append(named)
+        }
+        waits.sort { ($0.wait.total, $0.wait.tid, $0.lock) > ($1.wait.total, $1.wait.tid, $1.lock) }
+        unreadableFiles = (symbols.unreadableFiles + lockNames.unreadable).sorted()
+    }
+
+    /// The frame-pointer walk's frames with the scanned return addresses put after its first
+    /// (the call into the kernel): the walk skips the callers whose return addresses only the
+    /// scan found, since the C library keeps no frame pointers. A name already walked is not repeated.
+    static func merged(fp: [Symbolizer.Frame], scanned: [Symbolizer.Frame]) -> [Symbolizer.Frame] {
+        guard let leaf = fp.first else { return scanned }
+        var out = [leaf]
+        for f in scanned + fp.dropFirst() where !out.contains(f) {
+            out.append(f)
+        }
+        return out
+    }
+
+    /// The call site: the first frame outside the C library and the dynamic loader with a name.
+    static func site(_ frames: [Symbolizer.Frame]) -> String {
+        let outside = frames.first { f in
+            f.symbol != Symbolizer.unknownSymbol
+                && !["libc.so", "libpthread", "ld-linux", "libstdc++"].contains { f.image.hasPrefix($0) }
+        }
+        return (outside ?? frames.first).map(\.symbol) ?? "[no stack]"
+    }
+
+    /// The tracing machinery at the top of a kernel stack taken in a BPF program on a syscall
+    /// tracepoint (the program, perf_syscall_enter, syscall_trace_enter): not the call's own frames.
+    static func isTracingFrame(_ name: String) -> Bool {
+        ContentionAnalysis.isTracingFrame(name) || name.hasPrefix("perf_syscall_") || name.hasPrefix("perf_trace_")
+            || name.hasPrefix("syscall_trace_") || name == "trace_call_bpf"
+    }
+
+    static func outcomeName(_ outcome: UInt32) -> String {
+        switch outcome {
+        case LS_FUTEX_WOKEN.rawValue: return "woken"
+        case LS_FUTEX_TIMED_OUT.rawValue: return "timed out"
+        case LS_FUTEX_INTERRUPTED.rawValue: return "interrupted"
+        case LS_FUTEX_NO_SLEEP.rawValue: return "did not sleep"
+        default: return "error"
+        }
+    }
+}
+
+/// A lock word's name: the data symbol holding it in the file mapped there (or in the file whose
+/// mapping its .bss follows), else the kind of mapping and the offset in it.
+struct LockWordNames {
+    private var images: [String: ElfImage?] = [:]
+    private(set) var unreadable: [String] = []
+
+    mutating func name(_ address: UInt64, pid: UInt32, maps: [AddressSpaces.Mapping]) -> String {
+        guard let i = maps.lastIndex(where: { address >= $0.start && address < $0.end }) else {
+            return String(format: "0x%llx", address)
+        }
+        var m = maps[i]
+        // A .bss beyond the file's last page is an anonymous mapping right after the file's.
+        if m.path.isEmpty, i > 0, maps[i - 1].end == m.start, maps[i - 1].path.hasPrefix("/") { m = maps[i - 1] }
+        if m.path.hasPrefix("/") {
+            let file = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(10)) : m.path
+            let base = String(file.split(separator: "/").last ?? "")
+            if let elf = image(file),
+                let first = maps.first(where: { $0.path == m.path }),
+                let linkedStart = elf.address(ofFileOffset: first.fileOffset)
+            {
+                let linked = address &- first.start &+ linkedStart
+                if let s = elf.symbol(at: linked) {
+                    let offset = linked - s.address
+                    let symbol = Demangler.demangle(s.name)
+                    return (offset == 0 ? symbol : "\(symbol)+0x\(String(offset, radix: 16))") + " (\(base))"
+                }
+            }
+            return "\(base)+0x\(String(address - m.start + m.fileOffset, radix: 16))"
+        }
+        let region = m.path.isEmpty ? "[anon]" : m.path
+        return "\(region)+0x\(String(address - m.start, radix: 16))"
+    }
+
+    private mutating func image(_ path: String) -> ElfImage? {
+        if let known = images[path] { return known }
+        var elf = ElfImage(path: path, dataSymbols: true)
+        elf?.addDebugSymbols()
+        if elf == nil { unreadable.append(path) }
+        images[path] = elf
+        return elf
+    }
+}

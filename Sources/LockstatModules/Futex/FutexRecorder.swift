@@ -1,0 +1,147 @@
+import CLockstat
+import Foundation
+import LockstatCore
+
+/// The futex module's sampling: the kernel aggregates every wait (bpf/futex.bpf.c); each tick
+/// writes the aggregation entries that changed, as they now stand, the stacks and task names
+/// first seen, the memory map of each process first seen (to name lock words and frames at
+/// parse), the sampled stack copies and the kernel's counters. Buffers are allocated at presampling.
+final class FutexRecorder: Recorder {
+    static let waitsStream = RawLogStream.named(10), stacksStream = RawLogStream.named(12),
+        commsStream = RawLogStream.named(13), countersStream = RawLogStream.named(14),
+        samplesStream = RawLogStream.named(15), mapsStream = RawLogStream.named(16)
+    private let handle: OpaquePointer
+    private let log: RawLogWriter
+    private let system: SystemRoot
+    private let capacity: Int
+    private let changed: UnsafeMutablePointer<ls_futex_entry>
+    /// One stack or comm record at a time: id, frame count, frames; or tid, comm.
+    private let scratch: UnsafeMutableRawPointer
+    private var knownStacks: Set<Int32>
+    private var knownTasks: Set<UInt32>
+    private var knownProcesses: Set<UInt32>
+    private let zstd = Zstd()
+    private let frame: UnsafeMutableRawBufferPointer
+    private let statsSwitch: String?
+    private var measuring = false
+
+    init(entries: Int, scopeProgram: Bool, system: SystemRoot, log: RawLogWriter) throws {
+        var error = [CChar](repeating: 0, count: 512)
+        guard let handle = ls_bpf_futex_open(Int32(entries), scopeProgram ? 1 : 0, &error, error.count) else {
+            throw LockstatError(String(cString: error))
+        }
+        self.handle = handle
+        self.log = log
+        self.system = system
+        capacity = entries
+        changed = .allocate(capacity: entries)
+        scratch = .allocate(
+            byteCount: 8 + Int(LS_FUTEX_MAX_STACK) * 8 + 8 * Int(LS_FUTEX_COUNTERS.rawValue), alignment: 8)
+        frame = .allocate(byteCount: Zstd.bound(entries * MemoryLayout<ls_futex_entry>.stride), alignment: 8)
+        knownStacks = Set(minimumCapacity: entries)
+        knownTasks = Set(minimumCapacity: entries)
+        knownProcesses = Set(minimumCapacity: 1024)
+        statsSwitch = BPFContentionRecorder.enableRunTimeStatistics(system)
+    }
+
+    deinit {
+        changed.deallocate()
+        frame.deallocate()
+        scratch.deallocate()
+    }
+
+    func programStarted(pid: pid_t) { _ = ls_bpf_futex_follow(handle, UInt32(pid)) }
+
+    func sample(tick: UInt64, time: UInt64) -> Bool {
+        if !measuring {
+            measuring = true
+            log.append(
+                kind: .side, stream: Self.countersStream, tick: tick, time: ls_monotonic_ns(), text: LockstatCPU.record)
+        }
+        let n = ls_bpf_futex_changed(handle, changed, capacity)
+        guard n >= 0 else { return false }
+        if n > 0 {
+            let payload = UnsafeRawBufferPointer(start: changed, count: n * MemoryLayout<ls_futex_entry>.stride)
+            let size = zstd.compress(payload, prefix: nil, into: frame, level: 1)
+            if size > 0 {
+                log.append(
+                    kind: .compressedSnapshot, stream: Self.waitsStream, tick: tick, time: time,
+                    payload: UnsafeRawBufferPointer(rebasing: frame[0..<size]))
+            } else {
+                log.append(kind: .snapshot, stream: Self.waitsStream, tick: tick, time: time, payload: payload)
+            }
+            for i in 0..<n {
+                let key = changed[i].key
+                for id in [key.user_stack, key.kernel_stack, key.waker_user_stack, key.waker_kernel_stack] {
+                    keepStack(id, tick: tick)
+                }
+                keepTask(key.tid, tick: tick)
+                keepProcess(key.tgid, tick: tick)
+                if key.waker_tid != 0 {
+                    keepTask(key.waker_tid, tick: tick)
+                    keepProcess(key.waker_tgid, tick: tick)
+                }
+                if changed[i].value.owner_tid != 0 { keepTask(changed[i].value.owner_tid, tick: tick) }
+            }
+        }
+        var bytes: UnsafePointer<UInt8>?
+        let sampled = ls_bpf_futex_samples(handle, &bytes)
+        if sampled > 0, let bytes {
+            log.append(
+                kind: .side, stream: Self.samplesStream, tick: tick, time: time,
+                payload: UnsafeRawBufferPointer(start: bytes, count: sampled))
+        }
+        let counters = scratch.assumingMemoryBound(to: UInt64.self)
+        let count = Int(LS_FUTEX_COUNTERS.rawValue)
+        ls_bpf_futex_counters(handle, counters)
+        ls_bpf_futex_run_time(handle, counters + count, counters + count + 1)
+        log.append(
+            kind: .snapshot, stream: Self.countersStream, tick: tick, time: time,
+            payload: UnsafeRawBufferPointer(start: scratch, count: (count + 2) * 8))
+        log.append(
+            kind: .side, stream: PerfRings.drainedStream, tick: tick, time: ls_monotonic_ns(),
+            payload: UnsafeRawBufferPointer(start: scratch, count: 0))
+        return true
+    }
+
+    private func keepStack(_ id: Int32, tick: UInt64) {
+        guard id >= 0, knownStacks.insert(id).inserted else { return }
+        let frames = (scratch + 8).assumingMemoryBound(to: UInt64.self)
+        let n = ls_bpf_futex_stack(handle, id, frames, LS_FUTEX_MAX_STACK)
+        scratch.storeBytes(of: id, as: Int32.self)
+        scratch.storeBytes(of: UInt32(n), toByteOffset: 4, as: UInt32.self)
+        log.append(
+            kind: .side, stream: Self.stacksStream, tick: tick, time: 0,
+            payload: UnsafeRawBufferPointer(start: scratch, count: 8 + Int(n) * 8))
+    }
+
+    private func keepTask(_ tid: UInt32, tick: UInt64) {
+        guard knownTasks.insert(tid).inserted else { return }
+        scratch.storeBytes(of: tid, as: UInt32.self)
+        let comm = (scratch + 4).assumingMemoryBound(to: CChar.self)
+        guard ls_bpf_futex_comm(handle, tid, comm) == 0 else { return }
+        log.append(
+            kind: .side, stream: Self.commsStream, tick: tick, time: 0,
+            payload: UnsafeRawBufferPointer(start: scratch, count: 4 + Int(LS_FUTEX_COMM)))
+    }
+
+    /// A process's whole memory map the first time one of its tasks waits or wakes (lock words
+    /// live in data, heap and stack mappings, not only in code): once per process, not per tick.
+    private func keepProcess(_ tgid: UInt32, tick: UInt64) {
+        guard knownProcesses.insert(tgid).inserted else { return }
+        let proc = system.path("/proc/\(tgid)")
+        guard case .success(let maps) = FileReader.readText(proc + "/maps") else { return }
+        let comm = (try? FileReader.readText(proc + "/comm").get())?.trimmingCharacters(in: .whitespacesAndNewlines)
+        log.append(
+            kind: .side, stream: Self.mapsStream, tick: tick, time: 0, text: "= \(tgid) \(comm ?? "")\n" + maps)
+    }
+
+    func postsampling() {
+        _ = sample(tick: UInt64.max, time: ls_monotonic_ns())
+        log.append(
+            kind: .side, stream: Self.countersStream, tick: UInt64.max, time: ls_monotonic_ns(),
+            text: LockstatCPU.record)
+        ls_bpf_futex_close(handle)
+        BPFContentionRecorder.restoreRunTimeStatistics(statsSwitch)
+    }
+}

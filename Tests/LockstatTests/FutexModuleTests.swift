@@ -1,0 +1,202 @@
+import CLockstat
+import Foundation
+import XCTest
+
+@testable import LockstatCore
+@testable import LockstatModules
+
+/// The futex module on this machine's kernel (root, BTF), against a program whose waits are known
+/// (Tests/futex/futex_truth.c measures its own time inside pthread_mutex_lock) and against perf
+/// recording the futex system calls on the same run.
+final class FutexModuleTests: XCTestCase {
+    func requireFutex() throws {
+        guard getuid() == 0 else { throw XCTSkip("SKIPPED: the futex module needs root") }
+        if let reason = FutexModule().unavailableReason(SystemRoot()) { throw XCTSkip("SKIPPED: \(reason)") }
+    }
+
+    /// Built -O2 with frame pointers (the program's; glibc has none).
+    func compile(_ name: String = "futex_truth") throws -> String {
+        let exe = temporaryDirectory() + "/" + name
+        let cc = try shell([
+            "cc", "-O2", "-fno-omit-frame-pointer", "-pthread", "-o", exe,
+            Fixtures.repository.path + "/Tests/futex/futex_truth.c",
+        ])
+        XCTAssertEqual(cc.status, 0, cc.err)
+        return exe
+    }
+
+    func run(_ dir: String, _ settings: String, _ command: [String]) throws -> PyValue {
+        try "modules futex\n\(settings)".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
+        let r = try Lockstat.run(["--config", dir + "/f.config", dir + "/run"] + command, quiet: false)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.err.contains("  futex: "), "the summary's line: \(r.err)")
+        return try XCTUnwrap(try Lockstat.samples(dir + "/run")["futex"])
+    }
+
+    /// The program's own lines: tid → ns it spent inside pthread_mutex_lock (both locks).
+    func programWaits(_ output: String) -> [String: Double] {
+        var waits = [String: Double]()
+        for line in output.split(separator: "\n") where line.hasPrefix("worker ") {
+            let f = line.split(separator: " ")
+            if f.count == 6, let heavy = Double(f[3]), let light = Double(f[5]) { waits[String(f[1])] = heavy + light }
+        }
+        return waits
+    }
+
+    /// perf's view of the same run: the program's futex wait calls that slept (returned 0,
+    /// -ETIMEDOUT or a signal's error) and those that returned -EAGAIN at once.
+    func perfWaits(_ data: String, comm: String) throws -> (slept: Int, noSleep: Int) {
+        let r = try shell(["perf", "script", "-i", data, "-F", "comm,tid,event,trace"])
+        XCTAssertEqual(r.status, 0, r.err)
+        var pending = Set<Substring>()
+        var slept = 0
+        var noSleep = 0
+        for line in r.out.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 4, f[0] == comm else { continue }
+            if f[2].hasPrefix("syscalls:sys_enter_futex:"), let i = f.firstIndex(of: "op:"), i + 1 < f.count,
+                let op = UInt32(f[i + 1].trimmingCharacters(in: [","]).dropFirst(2), radix: 16)
+            {
+                if [0, 6, 9, 11, 13].contains(op & ~UInt32(384)) { pending.insert(f[1]) }
+            } else if f[2].hasPrefix("syscalls:sys_exit_futex:"), pending.remove(f[1]) != nil,
+                let raw = UInt64(f[f.count - 1].dropFirst(2), radix: 16)
+            {
+                let ret = Int64(bitPattern: raw)
+                if [0, -110, -4, -512, -514, -516].contains(ret) { slept += 1 } else if ret == -11 { noSleep += 1 }
+            }
+        }
+        return (slept, noSleep)
+    }
+
+    /// The heavy lock is named by its symbol and ranked first, the light one second, the
+    /// condition variable classed as one; each worker's wait agrees with its own measure within
+    /// max(5 %, 2 ms); ≥ 95 % of the heavy lock's wait has lock_heavy on the waiter's stack and
+    /// unlock_heavy on the waker's; the waits that slept are perf's count of them on the same run.
+    func testHeavyLockAgainstTheProgramsOwnMeasureAndPerf() throws {
+        try requireFutex()
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perf") else {
+            throw XCTSkip("SKIPPED: perf (linux-perf) is not installed")
+        }
+        let dir = temporaryDirectory()
+        let exe = try compile()
+        let d = try run(
+            dir, "",
+            [
+                "perf", "record", "-q", "-e", "syscalls:sys_enter_futex", "-e", "syscalls:sys_exit_futex", "-o",
+                dir + "/perf.data", "--", exe, "2", "4",
+            ])
+        let locks = try XCTUnwrap(d["locks"]?.listItems)
+        func text(_ row: PyValue, _ key: String) -> String { row[key]?.string ?? "" }
+        func number(_ row: PyValue, _ key: String) -> Double { row[key]?.number ?? 0 }
+        // The program's own locks (perf, the program's parent here, waits on its own futexes).
+        let ranked = locks.filter { text($0, "key").contains("(futex_truth)") && text($0, "kind") != "condvar" }
+            .sorted { number($0, "contention_wait_ns") > number($1, "contention_wait_ns") }
+        XCTAssertEqual(ranked.first.map { text($0, "key") }, "heavy_lock (futex_truth)", "\(locks)")
+        XCTAssertEqual(ranked.dropFirst().first.map { text($0, "key") }, "light_lock (futex_truth)", "\(locks)")
+        XCTAssertEqual(text(ranked[0], "kind"), "mutex")
+        let condvar = locks.filter { text($0, "key").hasPrefix("cond_ready") }
+        XCTAssertFalse(condvar.isEmpty, "\(locks)")
+        XCTAssertTrue(condvar.allSatisfy { text($0, "kind") == "condvar" && number($0, "contention_wait_ns") == 0 })
+
+        let output = try String(contentsOfFile: dir + "/run/output", encoding: .utf8)
+        let measured = programWaits(output)
+        XCTAssertEqual(measured.count, 6, output)
+        let tasks = try XCTUnwrap(d["tasks"]?.listItems)
+        for (tid, ns) in measured {
+            let row = try XCTUnwrap(tasks.first { text($0, "key") == "futex_truth[\(tid)]" }, "task \(tid): \(tasks)")
+            XCTAssertEqual(number(row, "total_wait_ns"), ns, accuracy: max(ns * 0.05, 2e6), "thread \(tid)")
+        }
+
+        func share(_ folded: String, _ frame: String) throws -> Double {
+            let items = try XCTUnwrap(d[folded]?.listItems)
+            var all = 0.0
+            var with = 0.0
+            for case .tuple(let t) in items where t[0].string!.hasSuffix(";heavy_lock (futex_truth)") {
+                all += t[1].number!
+                if t[0].string!.split(separator: ";").contains(Substring(frame)) { with += t[1].number! }
+            }
+            XCTAssertGreaterThan(all, 0, folded)
+            return with / all
+        }
+        XCTAssertGreaterThanOrEqual(try share("waiter_folded", "lock_heavy"), 0.95)
+        XCTAssertGreaterThanOrEqual(try share("waker_folded", "unlock_heavy"), 0.95)
+
+        let perf = try perfWaits(dir + "/perf.data", comm: "futex_truth")
+        let mine = tasks.filter { text($0, "key").hasPrefix("futex_truth[") }
+        let slept = mine.reduce(0) { $0 + number($1, "waits") }
+        let noSleep = mine.reduce(0) { $0 + number($1, "no_sleep") }
+        XCTAssertGreaterThan(perf.slept, 50, "a contended run")
+        XCTAssertEqual(Int(slept), perf.slept, "waits that slept: lockstat vs perf")
+        XCTAssertEqual(Int(noSleep), perf.noSleep, "calls that did not sleep: lockstat vs perf")
+        let counters = try XCTUnwrap(d["counters"])
+        XCTAssertEqual(counters["lost"]?.number, 0)
+        XCTAssertGreaterThan(counters["stack_copies"]?.number ?? 0, 0, "the waiters' stacks copied once each")
+    }
+
+    /// 10,000 distinct lock words into a map of 1,000 entries: the bound holds, every wait past
+    /// it is counted as lost and said in a warning, none is silently gone.
+    func testTenThousandLockWordsHoldTheBound() throws {
+        try requireFutex()
+        let dir = temporaryDirectory()
+        let exe = dir + "/many_words"
+        let cc = try shell(["cc", "-O2", "-o", exe, Fixtures.repository.path + "/Tests/futex/many_words.c"])
+        XCTAssertEqual(cc.status, 0, cc.err)
+        try "modules futex\nfutex.entries 1000\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
+        let r = try Lockstat.run(["--config", dir + "/f.config", dir + "/run", exe, "10000"], quiet: false)
+        XCTAssertEqual(r.status, 0, r.err)
+        let d = try XCTUnwrap(try Lockstat.samples(dir + "/run")["futex"])
+        let counters = try XCTUnwrap(d["counters"])
+        let locks = try XCTUnwrap(d["locks"]?.listItems)
+        XCTAssertLessThanOrEqual(locks.count, 1000)
+        let recorded = try XCTUnwrap(counters["recorded"]?.number)
+        let lost = try XCTUnwrap(counters["lost"]?.number)
+        // Every wait the program made (10,000) is recorded or lost; the program's others (its
+        // start, exit) on top.
+        XCTAssertGreaterThanOrEqual(recorded + lost, 10_000, "\(counters)")
+        XCTAssertGreaterThanOrEqual(lost, 9_000, "\(counters)")
+        XCTAssertEqual(counters["map_full"]?.number, lost)
+        XCTAssertTrue(
+            r.err.contains("waits lost: the aggregation map was full (a larger futex.entries keeps them)"), r.err)
+    }
+
+    /// scope program (the default): a process contending outside the run is absent; under
+    /// system it is there.
+    func testScopeProgramLeavesOutsideProcessesOut() throws {
+        try requireFutex()
+        let dir = temporaryDirectory()
+        let exe = try compile()
+        let outside = dir + "/outside_truth"
+        try FileManager.default.copyItem(atPath: exe, toPath: outside)
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: outside)
+        other.arguments = ["600", "2"]
+        other.standardOutput = FileHandle.nullDevice
+        try other.run()
+        defer {
+            other.terminate()
+            other.waitUntilExit()
+        }
+        func tasks(_ scope: String, _ sub: String) throws -> [String] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
+            let d = try run(dir + "/" + sub, "futex.scope \(scope)\n", [exe, "1", "2"])
+            return (d["tasks"]?.listItems ?? []).compactMap { $0["key"]?.string }
+        }
+        let program = try tasks("program", "p")
+        XCTAssertTrue(program.contains { $0.hasPrefix("futex_truth[") }, "\(program)")
+        XCTAssertFalse(program.contains { $0.hasPrefix("outside_truth[") }, "\(program)")
+        let system = try tasks("system", "s")
+        XCTAssertTrue(system.contains { $0.hasPrefix("outside_truth[") }, "\(system)")
+        // Stack copies (raw user memory) are of the run's own processes only, in either scope.
+        let log = try RawLog.read(path: dir + "/s/run/samples/futex.log")
+        let stride = MemoryLayout<ls_futex_sample>.stride
+        var copied = Set<UInt32>()
+        for r in log.sideRecords(stream: FutexRecorder.samplesStream) {
+            let b = log.payloadBytes(r)
+            for i in 0..<(b.count / stride) {
+                copied.insert(b.loadUnaligned(fromByteOffset: i * stride + 4, as: UInt32.self))
+            }
+        }
+        XCTAssertFalse(copied.isEmpty, "the program's stacks are copied")
+        XCTAssertFalse(copied.contains(UInt32(other.processIdentifier)), "\(copied) holds the outside process")
+    }
+}
