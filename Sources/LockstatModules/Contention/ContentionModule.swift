@@ -182,22 +182,32 @@ extension ContentionModule {
     /// report's caller and lock type (`go tool pprof -tags` gives the report's caller table).
     func stackProfiles(_ data: ContentionData, log: RawLog) -> [(name: String, profile: StackProfile)] {
         let symbols = data.analysis.symbols
-        var profile = StackProfile(
-            sampleTypes: [("contentions", "count"), ("delay", "nanoseconds")], periodType: ("contentions", "count"),
-            period: 1)
+        var profile = Self.newProfile()
         profile.timeNanos = Int64(clamping: log.startRealtime ?? 0)
         profile.durationNanos = Int64(clamping: (log.records.last?.time ?? log.startTime) &- log.startTime)
         for c in data.analysis.contentions {
-            let frames =
-                c.stack.isEmpty
-                ? [StackProfile.Frame(address: 0, function: "[no stack]", mapping: nil)]
-                : c.stack.map {
-                    StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel)
-                }
             profile.add(
-                frames: frames, values: [Int64(c.count), Int64(clamping: c.total)],
+                frames: Self.profileFrames(c.stack, symbols: symbols), values: [Int64(c.count), Int64(clamping: c.total)],
                 labels: [("caller", c.caller), ("type", ContentionAnalysis.type(c.flags))])
         }
-        return [("contention", profile)]
+        return [(Self.profileName, profile)]
+    }
+
+    /// The profile's name: export's contention.pb.gz, serve's /debug/pprof/contention.
+    static let profileName = "contention"
+
+    static func newProfile() -> StackProfile {
+        StackProfile(
+            sampleTypes: [("contentions", "count"), ("delay", "nanoseconds")], periodType: ("contentions", "count"),
+            period: 1)
+    }
+
+    /// A stack's frames, leaf first, named from kallsyms; `[no stack]` where the kernel kept none.
+    static func profileFrames(_ stack: [UInt64], symbols: KernelSymbols) -> [StackProfile.Frame] {
+        stack.isEmpty
+            ? [StackProfile.Frame(address: 0, function: "[no stack]", mapping: nil)]
+            : stack.map {
+                StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel)
+            }
     }
 }
