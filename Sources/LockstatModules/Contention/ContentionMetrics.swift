@@ -24,12 +24,8 @@ struct ContentionTotals {
     /// The lock's name when it has one (a static lock's symbol, the waiting task's mmap_lock or
     /// siglock); its address only when `addresses`, else empty.
     static func lockLabel(_ address: UInt64, kind: UInt32, symbols: KernelSymbols, addresses: Bool) -> String {
-        if let symbol = symbols.object(address) { return symbol }
-        switch kind {
-        case UInt32(LS_LOCK_KIND_MMAP): return "&mm->mmap_lock"
-        case UInt32(LS_LOCK_KIND_SIGHAND): return "&sighand->siglock"
-        default: return addresses ? "0x" + String(address, radix: 16) : ""
-        }
+        ContentionAnalysis.lockSymbol(address, kind: kind, symbols: symbols)
+            ?? (addresses ? "0x" + String(address, radix: 16) : "")
     }
 
     /// Waits of one row: `buckets` the kernel's log2 buckets, or nil for one wait of `total` ns.

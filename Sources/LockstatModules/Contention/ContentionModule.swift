@@ -86,7 +86,8 @@ public struct ContentionModule: TypedModule {
             if let reason = Self.bpfRefusal(context.system) { throw LockstatError(reason) }
             do {
                 let recorder = try BPFContentionRecorder(
-                    entries: entries, scopeProgram: scopeProgram, system: context.system, log: context.log)
+                    entries: entries, scopeProgram: scopeProgram, filter: settings.filter, system: context.system,
+                    log: context.log)
                 context.log.append(
                     kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
                     text: KeyValueLines.text([
@@ -141,7 +142,8 @@ public struct ContentionModule: TypedModule {
     /// The events (or the kernel's aggregates) read once; the model, the metric families and the
     /// pprof profile are each made from the same contentions.
     public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
-        let data = try ContentionData(log: log, top: ContentionSettings(config).top)
+        let settings = ContentionSettings(config)
+        let data = try ContentionData(log: log, top: settings.top, filter: settings.filter)
         let wants = parts.parts
         return ModuleAnalysis(
             parsed: wants.contains(.model) ? parsed(data) : nil,
