@@ -30,7 +30,7 @@ final class BPFContentionRecorder: Recorder {
     /// and stack is judged once (names from kallsyms, read only when locks or stacks are filtered).
     private let filter: ContentionFilter
     private let analysis: ContentionAnalysis?
-    private var typeVerdicts: [UInt32: Bool] = [:]
+    private var typeVerdicts = [UInt32: Bool](minimumCapacity: 64)
     private var lockVerdicts: [LockKey: Bool]
     private var stackVerdicts: [Int32: Bool]
     private struct LockKey: Hashable { let address: UInt64, kind: UInt32 }
