@@ -166,14 +166,17 @@ struct ReportCommand: ParsableCommand {
 struct ReadingFilters: ParsableArguments {
     @Option(
         name: .customLong("type"),
-        help: ArgumentHelp("Only locks of this type (repeatable: mutex, rwsem:W, rwsem, spinlock, ...).", valueName: "type"))
+        help: ArgumentHelp(
+            "Only locks of this type (repeatable: mutex, rwsem:W, rwsem, spinlock, ...).", valueName: "type"))
     var types: [String] = []
     @Option(
-        name: .customLong("lock"), help: ArgumentHelp("Only this lock: its name or address (repeatable).", valueName: "lock"))
+        name: .customLong("lock"),
+        help: ArgumentHelp("Only this lock: its name or address (repeatable).", valueName: "lock"))
     var locks: [String] = []
     @Option(
         name: .customLong("stack"),
-        help: ArgumentHelp("Only waits whose call stack has a function containing this (repeatable).", valueName: "text"))
+        help: ArgumentHelp(
+            "Only waits whose call stack has a function containing this (repeatable).", valueName: "text"))
     var stacks: [String] = []
 
     var overrides: SettingOverrides {

@@ -44,8 +44,9 @@ public struct Setting<Settings> {
     }
 
     /// One or more words (any when `allowed` is nil), all kept.
-    public static func words(_ key: String, _ path: WritableKeyPath<Settings, [String]>, _ allowed: [String]?) -> Setting
-    {
+    public static func words(
+        _ key: String, _ path: WritableKeyPath<Settings, [String]>, _ allowed: [String]?
+    ) -> Setting {
         Setting(key: key, accepts: .words(allowed), store: { _, _ in }) { settings, values in
             settings[keyPath: path] = values
         }

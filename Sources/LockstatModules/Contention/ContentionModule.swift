@@ -189,7 +189,8 @@ extension ContentionModule {
         profile.durationNanos = Int64(clamping: (log.records.last?.time ?? log.startTime) &- log.startTime)
         for c in data.analysis.contentions {
             profile.add(
-                frames: Self.profileFrames(c.stack, symbols: symbols), values: [Int64(c.count), Int64(clamping: c.total)],
+                frames: Self.profileFrames(c.stack, symbols: symbols),
+                values: [Int64(c.count), Int64(clamping: c.total)],
                 labels: [("caller", c.caller), ("type", ContentionAnalysis.type(c.flags))])
         }
         return [(Self.profileName, profile)]
