@@ -88,6 +88,19 @@ final class DrainBatchTests: XCTestCase {
         XCTAssertEqual(fromBatches.count, fromEntries.count, "entries: \(n) batched, \(m) one by one")
         XCTAssertEqual(fromBatches, fromEntries)
 
+        // The owners map (rwsem and mutex owners at contention_begin) goes the same two ways.
+        let owners = UnsafeMutablePointer<ls_bpf_owner_entry>.allocate(capacity: 4096)
+        defer { owners.deallocate() }
+        func ownerCounts(_ handle: OpaquePointer) -> [String: UInt64] {
+            let n = ls_bpf_contention_owners_changed(handle, owners, 4096)
+            return Dictionary(
+                (0..<max(0, n)).map { ("\(owners[$0].key.lock) \(owners[$0].key.owner_tid)", owners[$0].value.count) },
+                uniquingKeysWith: +)
+        }
+        let batchedOwners = ownerCounts(batched)
+        XCTAssertGreaterThan(batchedOwners.count, 0, "the storm's i_rwsem owners")
+        XCTAssertEqual(batchedOwners, ownerCounts(perEntry))
+
         let repeats = 20
         let batchNs = drainCPU(batched, out, repeats: repeats) / Double(repeats * n)
         let entryNs = drainCPU(perEntry, out, repeats: repeats) / Double(repeats * m)
