@@ -34,6 +34,9 @@ struct ls_bpf_contention {
     struct ls_bpf_owner_entry *owner_shadow;
     long owner_shadow_count;
     __u64 *percpu;
+    /* BPF_MAP_LOOKUP_BATCH's keys and values (separate arrays), and whether the kernel takes it. */
+    void *batch_keys, *batch_values;
+    int batch_lookup;
 };
 
 static char last_error[256];
@@ -114,7 +117,13 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, char *
     h->owner_batch = calloc(4096, sizeof *h->owner_batch);
     h->owner_shadow = calloc(4096, sizeof *h->owner_shadow);
     h->percpu = calloc((size_t)h->ncpus, sizeof(__u64) * 8);
-    if (!h->shadow.slots || !h->shadow.used || !h->batch || !h->owner_batch || !h->owner_shadow || !h->percpu) {
+    long most = entries > 4096 ? entries : 4096;
+    h->batch_keys = calloc((size_t)most, sizeof(struct ls_bpf_key));
+    h->batch_values = calloc((size_t)most, sizeof(struct ls_bpf_value));
+    /* LOCKSTAT_TEST_NO_BATCH_LOOKUP=1 (tests only): the per-entry loop, as where the kernel refuses batches. */
+    h->batch_lookup = getenv("LOCKSTAT_TEST_NO_BATCH_LOOKUP") == NULL;
+    if (!h->shadow.slots || !h->shadow.used || !h->batch || !h->owner_batch || !h->owner_shadow || !h->percpu ||
+        !h->batch_keys || !h->batch_values) {
         fail(error, error_size, "out of memory", ENOMEM);
         ls_bpf_contention_close(h);
         return NULL;
@@ -127,8 +136,44 @@ int ls_bpf_contention_follow(ls_bpf_contention *h, __u32 tgid) {
     return bpf_map_update_elem(h->followed, &tgid, &yes, BPF_ANY) ? -errno : 0;
 }
 
+/* Up to `capacity` entries of a hash map into `keys` and `values` with BPF_MAP_LOOKUP_BATCH: a
+   system call per batch, not two per entry. Returns how many, or -1 when the kernel refuses
+   (EINVAL, ENOTSUPP on kernels or maps without batches): the caller then reads entry by entry. */
+static long read_batched(int fd, void *keys, size_t key_size, void *values, size_t value_size, long capacity) {
+    long n = 0;
+    /* The batch position token: a hash map's is a bucket index (__u32); a key's room is ample. */
+    __u64 position[4], next[4];
+    int first = 1;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    while (n < capacity) {
+        __u32 count = (__u32)(capacity - n);
+        int err = bpf_map_lookup_batch(fd, first ? NULL : position, next, (char *)keys + n * key_size,
+                                       (char *)values + n * value_size, &count, &opts);
+        if (err && errno != ENOENT) return -1;
+        n += count;
+        if (err) break;   /* ENOENT: the last batch (count holds what it had) */
+        memcpy(position, next, sizeof position);
+        first = 0;
+    }
+    return n;
+}
+
 /* Every entry of the waits map into h->batch; returns how many. */
 static long read_waits(ls_bpf_contention *h) {
+    if (h->batch_lookup) {
+        long n = read_batched(h->waits, h->batch_keys, sizeof(struct ls_bpf_key), h->batch_values,
+                              sizeof(struct ls_bpf_value), h->entries);
+        if (n >= 0) {
+            const struct ls_bpf_key *keys = h->batch_keys;
+            const struct ls_bpf_value *values = h->batch_values;
+            for (long i = 0; i < n; i++) {
+                h->batch[i].key = keys[i];
+                h->batch[i].value = values[i];
+            }
+            return n;
+        }
+        h->batch_lookup = 0;
+    }
     long n = 0;
     struct ls_bpf_key key, next;
     struct ls_bpf_key *previous = NULL;
@@ -185,12 +230,25 @@ long ls_bpf_contention_forget(ls_bpf_contention *h, const struct ls_bpf_key *key
 }
 
 long ls_bpf_contention_owners_changed(ls_bpf_contention *h, struct ls_bpf_owner_entry *out, long capacity) {
-    long n = 0, changed = 0;
+    long n = -1, changed = 0;
+    if (h->batch_lookup) {
+        n = read_batched(h->owners, h->batch_keys, sizeof(struct ls_bpf_owner_key), h->batch_values,
+                         sizeof(struct ls_bpf_owner_value), 4096);
+        const struct ls_bpf_owner_key *keys = h->batch_keys;
+        const struct ls_bpf_owner_value *values = h->batch_values;
+        for (long i = 0; i < n; i++) {
+            h->owner_batch[i].key = keys[i];
+            h->owner_batch[i].value = values[i];
+        }
+    }
     struct ls_bpf_owner_key key, next, *previous = NULL;
-    while (n < 4096 && bpf_map_get_next_key(h->owners, previous, &next) == 0) {
-        if (bpf_map_lookup_elem(h->owners, &next, &h->owner_batch[n].value) == 0) h->owner_batch[n++].key = next;
-        key = next;
-        previous = &key;
+    if (n < 0) {
+        n = 0;
+        while (n < 4096 && bpf_map_get_next_key(h->owners, previous, &next) == 0) {
+            if (bpf_map_lookup_elem(h->owners, &next, &h->owner_batch[n].value) == 0) h->owner_batch[n++].key = next;
+            key = next;
+            previous = &key;
+        }
     }
     for (long i = 0; i < n; i++) {
         long j = 0;
@@ -250,5 +308,7 @@ void ls_bpf_contention_close(ls_bpf_contention *h) {
     free(h->owner_batch);
     free(h->owner_shadow);
     free(h->percpu);
+    free(h->batch_keys);
+    free(h->batch_values);
     free(h);
 }

@@ -132,7 +132,10 @@ struct ReportCommand: ParsableCommand {
 
     @Option(help: "How many rows per table.") var top = 20
 
+    @OptionGroup var filters: ReadingFilters
+
     func run() throws {
+        try filters.overrides.check(BuiltInModules.all)
         try Privileges.enter(TestDirectory(directory))
         guard try RunSet.isSet(directory) else { return try report(directory) }
         // A repeat set: each run's report (`lockstat compare` sets them against each other).
@@ -145,7 +148,8 @@ struct ReportCommand: ParsableCommand {
     func report(_ directory: String) throws {
         let dir = TestDirectory(directory)
         var warnings = [String]()
-        let models = try loadModels(dir, modules: try modules(ofTestDirectory: directory), warnings: &warnings)
+        let models = try loadModels(
+            dir, modules: try modules(ofTestDirectory: directory), warnings: &warnings, overrides: filters.overrides)
         for w in warnings { writeText(2, "lockstat: warning: \(w)\n") }
         let report = TableReport(modules: models.map { ($0.module, $0.model.results) })
         guard report.modules.contains(where: { $0.results.tables.contains(where: \.reported) }) else {
@@ -154,6 +158,33 @@ struct ReportCommand: ParsableCommand {
             )
         }
         print(try report.render(sort: sort?.text, by: by?.text, top: top), terminator: "")
+    }
+}
+
+/// `--type`, `--lock`, `--stack`: which contentions a report or comparison counts, as the
+/// `types`, `locks` and `stacks` keys of the modules that have them choose when recording.
+struct ReadingFilters: ParsableArguments {
+    @Option(
+        name: .customLong("type"),
+        help: ArgumentHelp(
+            "Only locks of this type (repeatable: mutex, rwsem:W, rwsem, spinlock, ...).", valueName: "type"))
+    var types: [String] = []
+    @Option(
+        name: .customLong("lock"),
+        help: ArgumentHelp("Only this lock: its name or address (repeatable).", valueName: "lock"))
+    var locks: [String] = []
+    @Option(
+        name: .customLong("stack"),
+        help: ArgumentHelp(
+            "Only waits whose call stack has a function containing this (repeatable).", valueName: "text"))
+    var stacks: [String] = []
+
+    var overrides: SettingOverrides {
+        var o = SettingOverrides()
+        o.add(option: "--type", key: "types", values: types)
+        o.add(option: "--lock", key: "locks", values: locks)
+        o.add(option: "--stack", key: "stacks", values: stacks)
+        return o
     }
 }
 

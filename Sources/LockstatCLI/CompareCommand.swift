@@ -26,12 +26,14 @@ struct CompareCommand: ParsableCommand {
     var output: String?
     @Flag(help: "Exit 1 when a row of the compared metric got significantly worse in B, and say which.")
     var failOnRegression = false
+    @OptionGroup var filters: ReadingFilters
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, csv }
 
     func run() throws {
         guard alpha > 0, alpha < 1 else { throw LockstatError.usage("--alpha: must be between 0 and 1, got \(alpha)") }
         guard top >= 1 else { throw LockstatError.usage("--top: must be 1 or more, got \(top)") }
+        try filters.overrides.check(BuiltInModules.all)
         // Refused before anything is compared or printed; prepared (and checked again) at the end.
         if let output { try TestDirectory(output).refuseRunOrSet() }
         // Nothing in A or B is run: their pickles are read by lockstat's own unpickler, which
@@ -39,7 +41,8 @@ struct CompareCommand: ParsableCommand {
         var warnings = [String]()
         let sides = try [a, b].map { path -> RunGroup in
             guard FileReader.check(path) != .missing else { throw LockstatError("\(path): missing") }
-            let group = try RunGroup.load(path, modules: Self.modules, warnings: &warnings)
+            let group = try RunGroup.load(
+                path, modules: Self.modules, warnings: &warnings, overrides: filters.overrides)
             guard !group.runs.isEmpty else {
                 throw LockstatError(
                     "\(path): no run that ended with status 0 to compare"

@@ -30,6 +30,13 @@ struct HTTPResponse: Sendable {
         self.body = Array(body.utf8)
     }
 
+    init(status: Int, contentType: String, extraHeaders: [String] = [], bytes: [UInt8]) {
+        self.status = status
+        self.contentType = contentType
+        self.extraHeaders = extraHeaders
+        body = bytes
+    }
+
     /// Status line, headers and body; every connection is closed after its one response.
     var bytes: [UInt8] {
         var head = "HTTP/1.1 \(status) \(Self.reason(status))\r\nContent-Type: \(contentType)\r\n"
@@ -47,6 +54,7 @@ struct HTTPResponse: Sendable {
         case 408: return "Request Timeout"
         case 414: return "URI Too Long"
         case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
         case 503: return "Service Unavailable"
         case 505: return "HTTP Version Not Supported"
         default: return "Status"

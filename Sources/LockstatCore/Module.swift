@@ -161,6 +161,8 @@ public enum ConfigValue: Sendable, Equatable {
     case integer(ClosedRange<Int>)
     /// A number of seconds within the range.
     case seconds(ClosedRange<Double>)
+    /// One or more words: any (nil), or each one of these.
+    case words([String]?)
 
     /// nil when `values` fit, else what was expected (after "key 'K' ").
     func problem(_ values: [String]) -> String? {
@@ -180,6 +182,10 @@ public enum ConfigValue: Sendable, Equatable {
             return ok
                 ? nil
                 : "takes seconds from \(range.lowerBound) to \(range.upperBound), got '\(values.joined(separator: " "))'"
+        case .words(let allowed):
+            guard !values.isEmpty else { return "needs one or more words" }
+            guard let allowed, let unknown = values.first(where: { !allowed.contains($0) }) else { return nil }
+            return "takes words from " + allowed.joined(separator: ", ") + ", got '\(unknown)'"
         }
     }
 

@@ -176,7 +176,8 @@ public func loadSamples(_ dir: TestDirectory) throws -> PyValue {
 /// order; modules without data are left out, and an entry that does not decode is a warning.
 /// A samples.pickle without its lockstat.config (copied alone) is read with the defaults.
 public func loadModels(
-    _ dir: TestDirectory, modules: [any LockstatModule], warnings: inout [String]
+    _ dir: TestDirectory, modules: [any LockstatModule], warnings: inout [String],
+    overrides: SettingOverrides = SettingOverrides()
 ) throws -> [(module: String, model: any ModuleModel)] {
     let samples = try loadSamples(dir)
     let config =
@@ -185,6 +186,11 @@ public func loadModels(
     var models = [(module: String, model: any ModuleModel)]()
     for name in samples.keys {
         guard let module = modules.first(where: { $0.name == name }), let entry = samples[name], entry != .none else {
+            continue
+        }
+        // Settings the pickle was not made with: the module's model is made again from its raw log.
+        if let changed = overrides.applied(to: config, module: module) {
+            models.append((name, try module.parse(try RawLog.read(dir, module: name), config: changed).model))
             continue
         }
         do {
@@ -212,5 +218,38 @@ extension ModuleCatalog {
             aliases: Dictionary(uniqueKeysWithValues: modules.flatMap { m in m.aliases.map { ($0, m.name) } }),
             defaultModules: modules.filter(\.inDefaultConfig).map(\.name),
             listed: modules.map { ($0.name, $0.exampleSettings) })
+    }
+}
+
+/// Module settings given on the command line for reading a run (`report --type mutex`): each key
+/// replaces the run's own value in every module that has the key.
+public struct SettingOverrides {
+    /// (option, key, values), in the order given.
+    public var settings: [(option: String, key: String, values: [String])] = []
+
+    public init() {}
+
+    public mutating func add(option: String, key: String, values: [String]) {
+        if !values.isEmpty { settings.append((option, key, values)) }
+    }
+
+    /// Usage errors (exit 2): a value no module with the key takes, or a key no module has.
+    public func check(_ modules: [any LockstatModule]) throws {
+        for (option, key, values) in settings {
+            let accepting = modules.compactMap { $0.configKeys[key] }
+            guard let accepts = accepting.first else {
+                throw LockstatError.usage("\(option): none of the modules filters by \(key)")
+            }
+            if let problem = accepts.problem(values) { throw LockstatError.usage("\(option): \(problem)") }
+        }
+    }
+
+    /// The run's config with the overrides `module` has keys for; nil when it has none of them.
+    func applied(to config: Config, module: any LockstatModule) -> Config? {
+        let own = settings.filter { module.configKeys[$0.key] != nil }
+        guard !own.isEmpty else { return nil }
+        var changed = config
+        for (_, key, values) in own { changed.moduleSettings[module.name, default: [:]][key] = values }
+        return changed
     }
 }

@@ -23,7 +23,8 @@ public struct RunGroup {
 
     /// Every run of `path`, its results decoded with the modules `modules(runDirectory)` names.
     public static func load(
-        _ path: String, modules: (String) throws -> [any LockstatModule], warnings: inout [String]
+        _ path: String, modules: (String) throws -> [any LockstatModule], warnings: inout [String],
+        overrides: SettingOverrides = SettingOverrides()
     ) throws -> RunGroup {
         let dir = TestDirectory(path)
         let members = try RunSet.members(dir)
@@ -38,7 +39,7 @@ public struct RunGroup {
                 failed.append((runPath, status))
                 continue
             }
-            let models = try loadModels(run, modules: try modules(runPath), warnings: &warnings)
+            let models = try loadModels(run, modules: try modules(runPath), warnings: &warnings, overrides: overrides)
             runs.append(
                 Run(
                     directory: runPath, seconds: metadata.seconds ?? .nan, status: status, metadata: metadata,

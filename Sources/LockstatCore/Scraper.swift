@@ -43,6 +43,20 @@ final class Scraper: @unchecked Sendable {
         }
     }
 
+    /// The profiles the sources make, by name (listed on `/`).
+    var profileNames: [String] { lock.withLock { served.flatMap { $0.source.profileNames } } }
+
+    /// The profile `name` as it stands now (its source sampled first), nil when no source makes it.
+    func profile(_ name: String) -> StackProfile? {
+        lock.withLock {
+            for s in served where s.source.profileNames.contains(name) {
+                s.source.sample()
+                return s.source.profiles().first { $0.name == name }?.profile
+            }
+            return nil
+        }
+    }
+
     /// postsampling of every source, once.
     func stop() {
         lock.withLock {

@@ -34,8 +34,14 @@ public protocol MetricsSource: AnyObject {
     func families() -> [MetricFamily]
     /// postsampling: restore what presampling changed.
     func stop()
+    /// The names of the call-stack profiles `profiles` makes (served at /debug/pprof/NAME).
+    var profileNames: [String] { get }
+    /// Call stacks weighted by what the source counted since presampling, as pprof profiles.
+    func profiles() -> [(name: String, profile: StackProfile)]
 }
 
 extension MetricsSource {
     public func sample() {}
+    public var profileNames: [String] { [] }
+    public func profiles() -> [(name: String, profile: StackProfile)] { [] }
 }

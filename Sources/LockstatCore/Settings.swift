@@ -6,6 +6,8 @@ public struct Setting<Settings> {
     public let accepts: ConfigValue
     /// Stores a value the config parser accepted (anything else keeps the default).
     let store: (inout Settings, String) -> Void
+    /// Stores every value of a key that takes several (`words`); nil: `store` takes the first.
+    var storeAll: ((inout Settings, [String]) -> Void)? = nil
 
     /// One of an enum's words, offered in the order of its cases.
     public static func choice<Choice: RawRepresentable & CaseIterable>(
@@ -41,6 +43,15 @@ public struct Setting<Settings> {
         }
     }
 
+    /// One or more words (any when `allowed` is nil), all kept.
+    public static func words(
+        _ key: String, _ path: WritableKeyPath<Settings, [String]>, _ allowed: [String]?
+    ) -> Setting {
+        Setting(key: key, accepts: .words(allowed), store: { _, _ in }) { settings, values in
+            settings[keyPath: path] = values
+        }
+    }
+
     /// `<module>.top`: the rows that get a series of their own (ConfigValue.topRows).
     public static func top(_ path: WritableKeyPath<Settings, Int>) -> Setting {
         Setting(key: "top", accepts: .topRows) { settings, text in
@@ -67,7 +78,12 @@ extension ModuleSettings {
     public init(_ config: Config, module: String) {
         self.init()
         for setting in Self.settings {
-            if let text = config.setting(module, setting.key)?.first { setting.store(&self, text) }
+            guard let values = config.setting(module, setting.key) else { continue }
+            if let storeAll = setting.storeAll {
+                storeAll(&self, values)
+            } else if let text = values.first {
+                setting.store(&self, text)
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import CLockstat
+import Glibc
 import PprofProto
 import SwiftProtobuf
 
@@ -73,6 +74,28 @@ public struct StackProfile {
             index[key] = samples.count
             samples.append(Sample(frames: frames, values: values, labels: labels))
         }
+    }
+
+    /// The wall clock now (ns since the epoch), as `timeNanos` counts it.
+    public static func wallClockNanoseconds() -> Int64 {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
+    }
+
+    /// What each sample gained since `earlier` (the same source read before): Go's delta profiles
+    /// (`?seconds=N`). Samples that gained nothing are left out.
+    public func subtracting(_ earlier: StackProfile) -> StackProfile {
+        var delta = StackProfile(sampleTypes: sampleTypes, periodType: periodType, period: period)
+        delta.comments = comments
+        for sample in samples {
+            let key = SampleKey(frames: sample.frames, labels: sample.labels.flatMap { [$0.key, $0.value] })
+            let before = earlier.index[key].map { earlier.samples[$0].values } ?? []
+            let values = sample.values.enumerated().map { k, v in v - (k < before.count ? before[k] : 0) }
+            guard values.contains(where: { $0 > 0 }) else { continue }
+            delta.add(frames: sample.frames, values: values.map { max(0, $0) }, labels: sample.labels)
+        }
+        return delta
     }
 
     /// profile.proto's message, gzip-compressed, as pprof, Pyroscope and Parca read it.

@@ -12,7 +12,9 @@ final class SettingsTests: XCTestCase {
     /// The keys and the values they take, word order included (it is the order the error lists them).
     func testKeyTablesAreTheConfigsKnownKeys() {
         XCTAssertEqual(ContentionSettings.configKeys, ["scope": .choice(["system", "program"]), "top": .integer(1...1_000),
-                                                       "mode": .choice(["auto", "bpf", "ring"]), "entries": .integer(1...262_144)])
+                                                       "mode": .choice(["auto", "bpf", "ring"]), "entries": .integer(1...262_144),
+                                                       "types": .words(ContentionFilter.validTypes), "locks": .words(nil),
+                                                       "stacks": .words(nil)])
         XCTAssertEqual(ProfileSettings.configKeys, ["frequency": .integer(1...1_000_000), "scope": .choice(["system", "program"]),
                                                     "top": .integer(1...1_000), "event": .choice(["auto", "cycles", "cpu-clock"]),
                                                     "random_period": .choice(["yes", "no"])])

@@ -26,13 +26,34 @@ final class BPFContentionRecorder: Recorder {
     private let statsSwitch: String?
     /// lockstat's CPU time is measured from the first sample on (presampling's loading is not the run's cost).
     private var measuring = false
+    /// contention.types, .locks, .stacks: entries it drops are never written. Each lock type, lock
+    /// and stack is judged once (names from kallsyms, read only when locks or stacks are filtered).
+    private let filter: ContentionFilter
+    private let analysis: ContentionAnalysis?
+    private var typeVerdicts = [UInt32: Bool](minimumCapacity: 64)
+    private var lockVerdicts: [LockKey: Bool]
+    private var stackVerdicts: [Int32: Bool]
+    private struct LockKey: Hashable { let address: UInt64, kind: UInt32 }
 
-    init(entries: Int, scopeProgram: Bool, system: SystemRoot, log: RawLogWriter) throws {
+    init(entries: Int, scopeProgram: Bool, filter: ContentionFilter, system: SystemRoot, log: RawLogWriter) throws {
         var error = [CChar](repeating: 0, count: 512)
         guard let handle = ls_bpf_contention_open(Int32(entries), scopeProgram ? 1 : 0, &error, error.count) else {
             throw LockstatError(String(cString: error))
         }
         self.handle = handle
+        self.filter = filter
+        lockVerdicts = Dictionary(minimumCapacity: filter.locks.isEmpty ? 0 : entries)
+        stackVerdicts = Dictionary(minimumCapacity: filter.stacks.isEmpty ? 0 : entries * 2)
+        if filter.locks.isEmpty && filter.stacks.isEmpty {
+            analysis = nil
+        } else {
+            // After loading, so the BPF programs' own frames have names (and are dropped).
+            guard case .success(let kallsyms) = FileReader.readText(system.path("/proc/kallsyms")) else {
+                ls_bpf_contention_close(handle)
+                throw LockstatError("/proc/kallsyms: cannot be read (contention.locks and .stacks need it)")
+            }
+            analysis = ContentionAnalysis(groups: [], symbols: KernelSymbols(kallsyms))
+        }
         self.log = log
         capacity = entries
         changed = .allocate(capacity: entries)
@@ -61,8 +82,9 @@ final class BPFContentionRecorder: Recorder {
             log.append(
                 kind: .side, stream: Self.countersStream, tick: tick, time: ls_monotonic_ns(), text: LockstatCPU.record)
         }
-        let n = ls_bpf_contention_changed(handle, changed, capacity)
-        guard n >= 0 else { return false }
+        let read = ls_bpf_contention_changed(handle, changed, capacity)
+        guard read >= 0 else { return false }
+        let n = filter.isEmpty ? read : keepFiltered(read)
         if n > 0 {
             appendCompressed(
                 stream: Self.waitsStream, tick: tick, time: time,
@@ -90,6 +112,44 @@ final class BPFContentionRecorder: Recorder {
         log.append(
             kind: .side, stream: PerfRings.drainedStream, tick: tick, time: ls_monotonic_ns(),
             payload: UnsafeRawBufferPointer(start: scratch, count: 0))
+        return true
+    }
+
+    /// Moves the entries the filter keeps to the front of `changed`; returns how many.
+    private func keepFiltered(_ n: Int) -> Int {
+        var kept = 0
+        for i in 0..<n where keeps(changed[i]) {
+            changed[kept] = changed[i]
+            kept += 1
+        }
+        return kept
+    }
+
+    private func keeps(_ e: ls_bpf_entry) -> Bool {
+        if !filter.types.isEmpty {
+            let verdict = typeVerdicts[e.value.flags] ?? filter.keeps(type: ContentionAnalysis.type(e.value.flags))
+            typeVerdicts[e.value.flags] = verdict
+            guard verdict else { return false }
+        }
+        if !filter.locks.isEmpty, let analysis {
+            let key = LockKey(address: e.key.lock, kind: e.value.kind)
+            let verdict =
+                lockVerdicts[key]
+                ?? filter.keeps(
+                    lock: key.address,
+                    name: ContentionAnalysis.lockSymbol(key.address, kind: key.kind, symbols: analysis.symbols))
+            lockVerdicts[key] = verdict
+            guard verdict else { return false }
+        }
+        if !filter.stacks.isEmpty, let analysis {
+            if let known = stackVerdicts[e.key.stack_id] { return known }
+            var frames = [UInt64](repeating: 0, count: Int(LS_BPF_MAX_STACK))
+            let count = Int(ls_bpf_contention_stack(handle, e.key.stack_id, &frames, LS_BPF_MAX_STACK))
+            let stack = analysis.withoutTracingFrames(Array(frames.prefix(count)))
+            let verdict = filter.keeps(functions: stack.compactMap { analysis.symbols.functionName($0) })
+            stackVerdicts[e.key.stack_id] = verdict
+            return verdict
+        }
         return true
     }
 

@@ -187,11 +187,32 @@ struct ContentionAnalysis {
     /// its address.
     func lockName(_ address: UInt64, kind: UInt32 = 0) -> String {
         let hex = String(address, radix: 16)
-        if let symbol = symbols.object(address) { return "\(symbol) (\(hex))" }
+        return Self.lockSymbol(address, kind: kind, symbols: symbols).map { "\($0) (\(hex))" } ?? hex
+    }
+
+    /// A lock's name without its address; nil when it has none.
+    static func lockSymbol(_ address: UInt64, kind: UInt32, symbols: KernelSymbols) -> String? {
+        if let symbol = symbols.object(address) { return symbol }
         switch kind {
-        case UInt32(LS_LOCK_KIND_MMAP): return "&mm->mmap_lock (\(hex))"
-        case UInt32(LS_LOCK_KIND_SIGHAND): return "&sighand->siglock (\(hex))"
-        default: return hex
+        case UInt32(LS_LOCK_KIND_MMAP): return "&mm->mmap_lock"
+        case UInt32(LS_LOCK_KIND_SIGHAND): return "&sighand->siglock"
+        default: return nil
+        }
+    }
+
+    /// Only the contentions `filter` keeps (each stack's functions named once).
+    mutating func keep(_ filter: ContentionFilter) {
+        guard !filter.isEmpty else { return }
+        var stacks = [[UInt64]: Bool]()
+        contentions = contentions.filter { c in
+            guard filter.keeps(type: Self.type(c.flags)),
+                filter.keeps(lock: c.lock, name: Self.lockSymbol(c.lock, kind: c.kind, symbols: symbols))
+            else { return false }
+            if filter.stacks.isEmpty { return true }
+            if let known = stacks[c.stack] { return known }
+            let keeps = filter.keeps(functions: c.stack.compactMap { symbols.functionName($0) })
+            stacks[c.stack] = keeps
+            return keeps
         }
     }
 

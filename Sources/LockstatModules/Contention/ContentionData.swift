@@ -17,7 +17,8 @@ struct ContentionData {
     /// CPUs online when the run started (the BPF programs' time is a share of them all).
     let cpus: Int
 
-    init(log: RawLog, top: Int) throws {
+    /// `filter`: only the contentions it keeps count (contention.types, .locks, .stacks).
+    init(log: RawLog, top: Int, filter: ContentionFilter = ContentionFilter()) throws {
         self.top = top
         let layoutRecords = log.sideRecords(stream: ContentionModule.layoutStream)
         let fields = KeyValueLines.fields(layoutRecords.map { log.text($0) + "\n" }.joined())
@@ -30,7 +31,9 @@ struct ContentionData {
             mode = .bpf
             let empty = ContentionAnalysis(groups: [], symbols: symbols)
             let aggregates = BPFAggregates(log: log, analysis: empty)
-            analysis = ContentionAnalysis(groups: aggregates.groups, symbols: symbols)
+            var analysis = ContentionAnalysis(groups: aggregates.groups, symbols: symbols)
+            analysis.keep(filter)
+            self.analysis = analysis
             lost = aggregates.lost
             undecodable = aggregates.damaged
             comms = aggregates.comms
@@ -62,7 +65,9 @@ struct ContentionData {
             }
         }
         events.sort { $0.time < $1.time }
-        analysis = ContentionAnalysis(events: events, layout: layout, symbols: symbols)
+        var analysis = ContentionAnalysis(events: events, layout: layout, symbols: symbols)
+        analysis.keep(filter)
+        self.analysis = analysis
         self.lost = lost
         undecodable = bad
         var comms = [UInt32: String]()

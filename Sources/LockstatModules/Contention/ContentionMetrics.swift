@@ -24,12 +24,8 @@ struct ContentionTotals {
     /// The lock's name when it has one (a static lock's symbol, the waiting task's mmap_lock or
     /// siglock); its address only when `addresses`, else empty.
     static func lockLabel(_ address: UInt64, kind: UInt32, symbols: KernelSymbols, addresses: Bool) -> String {
-        if let symbol = symbols.object(address) { return symbol }
-        switch kind {
-        case UInt32(LS_LOCK_KIND_MMAP): return "&mm->mmap_lock"
-        case UInt32(LS_LOCK_KIND_SIGHAND): return "&sighand->siglock"
-        default: return addresses ? "0x" + String(address, radix: 16) : ""
-        }
+        ContentionAnalysis.lockSymbol(address, kind: kind, symbols: symbols)
+            ?? (addresses ? "0x" + String(address, radix: 16) : "")
     }
 
     /// Waits of one row: `buckets` the kernel's log2 buckets, or nil for one wait of `total` ns.
@@ -83,8 +79,13 @@ final class ContentionSource: MetricsSource {
     private let statsSwitch: String?
     private let idleDrains: Int
     private var last: [BPFAggregates.Key: (value: ls_bpf_value, idle: Int)] = [:]
-    private var callers: [Int32: String] = [:]
+    /// Per stack id: its caller and frames (without the BPF machinery's), resolved once.
+    private var stacks: [Int32: (caller: String, frames: [UInt64])] = [:]
     private var totals: ContentionTotals
+    /// Contentions and wait (ns) since serve started per call stack and lock flags: the pprof profile.
+    private var byStack: [StackKey: (count: UInt64, total: UInt64)] = [:]
+    private struct StackKey: Hashable { let stack: Int32, flags: UInt32 }
+    private let startRealtime = StackProfile.wallClockNanoseconds()
 
     init(entries: Int, interval: Double, context: ServingContext) throws {
         var error = [CChar](repeating: 0, count: 512)
@@ -119,9 +120,12 @@ final class ContentionSource: MetricsSource {
             let before = last[key]?.value
             last[key] = (e.value, 0)
             guard let gained = BPFAggregates.gain(e.value, since: before) else { continue }
+            let stack = stacks[e.key.stack_id] ?? resolve(e.key.stack_id)
+            byStack[StackKey(stack: e.key.stack_id, flags: e.value.flags), default: (0, 0)].count += gained.count
+            byStack[StackKey(stack: e.key.stack_id, flags: e.value.flags)]!.total += gained.total
             totals.add(
                 .init(
-                    caller: callers[e.key.stack_id] ?? resolve(e.key.stack_id),
+                    caller: stack.caller,
                     type: ContentionAnalysis.type(e.value.flags),
                     lock: ContentionTotals.lockLabel(
                         e.key.lock, kind: e.value.kind, symbols: analysis.symbols, addresses: addresses)),
@@ -140,12 +144,30 @@ final class ContentionSource: MetricsSource {
         }
     }
 
-    private func resolve(_ id: Int32) -> String {
+    private func resolve(_ id: Int32) -> (caller: String, frames: [UInt64]) {
         var frames = [UInt64](repeating: 0, count: Int(LS_BPF_MAX_STACK))
         let n = id < 0 ? 0 : Int(ls_bpf_contention_stack(handle, id, &frames, LS_BPF_MAX_STACK))
-        let caller = id < 0 ? "[no stack]" : analysis.caller(analysis.withoutTracingFrames(Array(frames.prefix(n))))
-        callers[id] = caller
-        return caller
+        let stack = analysis.withoutTracingFrames(Array(frames.prefix(n)))
+        let resolved = (id < 0 ? "[no stack]" : analysis.caller(stack), stack)
+        stacks[id] = resolved
+        return resolved
+    }
+
+    var profileNames: [String] { [ContentionModule.profileName] }
+
+    /// The contentions since serve started as `lockstat export --format pprof` has a run's.
+    func profiles() -> [(name: String, profile: StackProfile)] {
+        var profile = ContentionModule.newProfile()
+        profile.timeNanos = startRealtime
+        profile.durationNanos = StackProfile.wallClockNanoseconds() - startRealtime
+        for (key, sum) in byStack {
+            let stack = stacks[key.stack] ?? resolve(key.stack)
+            profile.add(
+                frames: ContentionModule.profileFrames(stack.frames, symbols: analysis.symbols),
+                values: [Int64(sum.count), Int64(clamping: sum.total)],
+                labels: [("caller", stack.caller), ("type", ContentionAnalysis.type(key.flags))])
+        }
+        return [(ContentionModule.profileName, profile)]
     }
 
     func families() -> [MetricFamily] {

@@ -86,7 +86,8 @@ public struct ContentionModule: TypedModule {
             if let reason = Self.bpfRefusal(context.system) { throw LockstatError(reason) }
             do {
                 let recorder = try BPFContentionRecorder(
-                    entries: entries, scopeProgram: scopeProgram, system: context.system, log: context.log)
+                    entries: entries, scopeProgram: scopeProgram, filter: settings.filter, system: context.system,
+                    log: context.log)
                 context.log.append(
                     kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
                     text: KeyValueLines.text([
@@ -141,7 +142,8 @@ public struct ContentionModule: TypedModule {
     /// The events (or the kernel's aggregates) read once; the model, the metric families and the
     /// pprof profile are each made from the same contentions.
     public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
-        let data = try ContentionData(log: log, top: ContentionSettings(config).top)
+        let settings = ContentionSettings(config)
+        let data = try ContentionData(log: log, top: settings.top, filter: settings.filter)
         let wants = parts.parts
         return ModuleAnalysis(
             parsed: wants.contains(.model) ? parsed(data) : nil,
@@ -182,22 +184,33 @@ extension ContentionModule {
     /// report's caller and lock type (`go tool pprof -tags` gives the report's caller table).
     func stackProfiles(_ data: ContentionData, log: RawLog) -> [(name: String, profile: StackProfile)] {
         let symbols = data.analysis.symbols
-        var profile = StackProfile(
-            sampleTypes: [("contentions", "count"), ("delay", "nanoseconds")], periodType: ("contentions", "count"),
-            period: 1)
+        var profile = Self.newProfile()
         profile.timeNanos = Int64(clamping: log.startRealtime ?? 0)
         profile.durationNanos = Int64(clamping: (log.records.last?.time ?? log.startTime) &- log.startTime)
         for c in data.analysis.contentions {
-            let frames =
-                c.stack.isEmpty
-                ? [StackProfile.Frame(address: 0, function: "[no stack]", mapping: nil)]
-                : c.stack.map {
-                    StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel)
-                }
             profile.add(
-                frames: frames, values: [Int64(c.count), Int64(clamping: c.total)],
+                frames: Self.profileFrames(c.stack, symbols: symbols),
+                values: [Int64(c.count), Int64(clamping: c.total)],
                 labels: [("caller", c.caller), ("type", ContentionAnalysis.type(c.flags))])
         }
-        return [("contention", profile)]
+        return [(Self.profileName, profile)]
+    }
+
+    /// The profile's name: export's contention.pb.gz, serve's /debug/pprof/contention.
+    static let profileName = "contention"
+
+    static func newProfile() -> StackProfile {
+        StackProfile(
+            sampleTypes: [("contentions", "count"), ("delay", "nanoseconds")], periodType: ("contentions", "count"),
+            period: 1)
+    }
+
+    /// A stack's frames, leaf first, named from kallsyms; `[no stack]` where the kernel kept none.
+    static func profileFrames(_ stack: [UInt64], symbols: KernelSymbols) -> [StackProfile.Frame] {
+        stack.isEmpty
+            ? [StackProfile.Frame(address: 0, function: "[no stack]", mapping: nil)]
+            : stack.map {
+                StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel)
+            }
     }
 }

@@ -10,11 +10,15 @@ struct ContentionSettings: ModuleSettings {
     var mode = Mode.auto
     /// perf lock contention -b's default size of its maps.
     var entries = 16384
+    /// Which contentions are recorded (bpf mode: at each drain, before the raw log) and counted.
+    var filter = ContentionFilter()
 
     static var settings: [Setting<ContentionSettings>] {
         [
             .choice("scope", \.scope), .top(\.top), .choice("mode", \.mode),
             .integer("entries", \.entries, ContentionModule.entriesRange),
+            .words("types", \.filter.types, ContentionFilter.validTypes), .words("locks", \.filter.locks, nil),
+            .words("stacks", \.filter.stacks, nil),
         ]
     }
 

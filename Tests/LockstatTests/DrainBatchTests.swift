@@ -1,0 +1,114 @@
+import CLockstat
+import Foundation
+import XCTest
+@testable import LockstatCore
+@testable import LockstatModules
+
+/// bpf mode's drains read the aggregation map with BPF_MAP_LOOKUP_BATCH, and entry by entry
+/// where the kernel refuses batches (forced here by LOCKSTAT_TEST_NO_BATCH_LOOKUP).
+final class DrainBatchTests: XCTestCase {
+    func requireBPF() throws {
+        guard getuid() == 0 else { throw XCTSkip("SKIPPED: bpf mode needs root") }
+        if let reason = ContentionModule().unavailableReason(SystemRoot())
+            ?? ContentionModule.bpfRefusal(SystemRoot())
+        {
+            throw XCTSkip("SKIPPED: \(reason)")
+        }
+    }
+
+    func open(batched: Bool) throws -> OpaquePointer {
+        if !batched { setenv("LOCKSTAT_TEST_NO_BATCH_LOOKUP", "1", 1) }
+        defer { unsetenv("LOCKSTAT_TEST_NO_BATCH_LOOKUP") }
+        var error = [CChar](repeating: 0, count: 512)
+        guard let handle = ls_bpf_contention_open(Int32(Self.entries), 1, &error, error.count) else {
+            throw XCTSkip("SKIPPED: the BPF programs did not load: \(String(cString: error))")
+        }
+        return handle
+    }
+
+    static let entries = 65536
+
+    struct Key: Hashable { let lock: UInt64, tid: UInt32, flags: UInt32, kind: UInt32 }
+
+    /// One drain of every entry (the shadow is empty), as written to the raw log: waits per
+    /// (lock, task, type) — the stack ids differ, each handle's stacks starting in its own program.
+    func drain(_ handle: OpaquePointer, into out: UnsafeMutablePointer<ls_bpf_entry>) -> (Int, [Key: UInt64]) {
+        let n = ls_bpf_contention_changed(handle, out, Self.entries)
+        var counts = [Key: UInt64]()
+        for i in 0..<max(0, n) {
+            let e = out[i]
+            counts[Key(lock: e.key.lock, tid: e.key.tid, flags: e.value.flags, kind: e.value.kind), default: 0] +=
+                e.value.count
+        }
+        return (n, counts)
+    }
+
+    /// Thread CPU time (ns) of `repeats` drains of a map that no longer changes: each reads all of it.
+    func drainCPU(_ handle: OpaquePointer, _ out: UnsafeMutablePointer<ls_bpf_entry>, repeats: Int) -> Double {
+        var start = timespec(), end = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start)
+        for _ in 0..<repeats { XCTAssertEqual(ls_bpf_contention_changed(handle, out, Self.entries), 0) }
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end)
+        return Double(end.tv_sec - start.tv_sec) * 1e9 + Double(end.tv_nsec - start.tv_nsec)
+    }
+
+    /// Two handles follow the same workload from its first instruction (it waits on stdin until
+    /// both follow it), so both maps aggregate the same waits: the batched drain and the
+    /// per-entry drain read the same entries and counts. Then the drain's CPU per entry of both.
+    func testBatchedAndPerEntryDrainsReadTheSameEntries() throws {
+        try requireBPF()
+        let dir = temporaryDirectory()
+        let exe = dir + "/many-locks"
+        let cc = try shell(["cc", "-O2", "-pthread", "-o", exe, Fixtures.repository.path + "/Tests/serve/many-locks.c"])
+        XCTAssertEqual(cc.status, 0, cc.err)
+        try FileManager.default.createDirectory(atPath: dir + "/locks", withIntermediateDirectories: true)
+        let batched = try open(batched: true)
+        defer { ls_bpf_contention_close(batched) }
+        let perEntry = try open(batched: false)
+        defer { ls_bpf_contention_close(perEntry) }
+        let storm = Process()
+        storm.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // 3000 directories, 1 ms each, 3 threads: thousands of (lock, task, stack) entries.
+        storm.arguments = ["-c", "read go; exec \"$0\" \"$1\" 3000 1 3", exe, dir + "/locks"]
+        let input = Pipe()
+        storm.standardInput = input
+        try storm.run()
+        XCTAssertEqual(ls_bpf_contention_follow(batched, UInt32(storm.processIdentifier)), 0)
+        XCTAssertEqual(ls_bpf_contention_follow(perEntry, UInt32(storm.processIdentifier)), 0)
+        input.fileHandleForWriting.write(Data("go\n".utf8))
+        storm.waitUntilExit()
+        XCTAssertEqual(storm.terminationStatus, 0)
+
+        let out = UnsafeMutablePointer<ls_bpf_entry>.allocate(capacity: Self.entries)
+        defer { out.deallocate() }
+        let (n, fromBatches) = drain(batched, into: out)
+        let (m, fromEntries) = drain(perEntry, into: out)
+        XCTAssertGreaterThan(n, 2000, "a storm with many keys")
+        XCTAssertLessThan(n, Self.entries, "the map did not fill")
+        XCTAssertEqual(fromBatches.count, fromEntries.count, "entries: \(n) batched, \(m) one by one")
+        XCTAssertEqual(fromBatches, fromEntries)
+
+        // The owners map (rwsem and mutex owners at contention_begin) goes the same two ways.
+        let owners = UnsafeMutablePointer<ls_bpf_owner_entry>.allocate(capacity: 4096)
+        defer { owners.deallocate() }
+        func ownerCounts(_ handle: OpaquePointer) -> [String: UInt64] {
+            let n = ls_bpf_contention_owners_changed(handle, owners, 4096)
+            return Dictionary(
+                (0..<max(0, n)).map { ("\(owners[$0].key.lock) \(owners[$0].key.owner_tid)", owners[$0].value.count) },
+                uniquingKeysWith: +)
+        }
+        let batchedOwners = ownerCounts(batched)
+        XCTAssertGreaterThan(batchedOwners.count, 0, "the storm's i_rwsem owners")
+        XCTAssertEqual(batchedOwners, ownerCounts(perEntry))
+
+        let repeats = 20
+        let batchNs = drainCPU(batched, out, repeats: repeats) / Double(repeats * n)
+        let entryNs = drainCPU(perEntry, out, repeats: repeats) / Double(repeats * m)
+        print(
+            String(
+                format: "drain CPU per entry (%d entries): %.0f ns batched, %.0f ns one entry at a time", n, batchNs,
+                entryNs))
+        // Thread CPU time, not wall time: the batched read saves two system calls per entry.
+        XCTAssertLessThan(batchNs, entryNs, "the batched drain is in use")
+    }
+}
