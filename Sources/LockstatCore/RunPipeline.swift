@@ -181,7 +181,8 @@ public enum RunPipeline {
 
 /// What the summary says at the end of a run: the run's line, each module's sampling and notes,
 /// the modules' findings (the most contended locks, CPU, disks: the page shows the same lines),
-/// then the page. Every line fits `TerminalSummary.width` columns, but a path longer than that.
+/// then the page. Every line fits `TerminalSummary.width` columns but the page's, whose path is
+/// never broken.
 struct RunSummary {
     let seconds: Double
     let modules: [SampledModule]
@@ -205,8 +206,8 @@ struct RunSummary {
             lines.append(line)
         }
         lines += notes.map { "  " + $0 }
-        lines += findings
+        lines = lines.flatMap { TerminalSummary.wrapped($0) } + findings
         if page { lines.append("  open \(directory)/\(RunPage.fileName): the whole run on one page") }
-        return lines.flatMap { TerminalSummary.wrapped($0) }.joined(separator: "\n")
+        return lines.joined(separator: "\n")
     }
 }

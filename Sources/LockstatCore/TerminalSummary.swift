@@ -25,11 +25,12 @@ public enum TerminalSummary {
     /// Lines start this far in, under the run's line.
     public static let indent = "  "
 
-    /// The modules' parts, rankings first, each section in the modules' order.
+    /// The modules' parts, rankings first, each section in the modules' order, indented and
+    /// wrapped to `width`: the terminal and the page show these same lines.
     public static func lines(_ models: [(module: String, model: any ModuleModel)], width: Int = width) -> [String] {
         let parts = models.compactMap { $0.model.summary(width: width - indent.count) }
         return parts.enumerated().sorted { ($0.element.section, $0.offset) < ($1.element.section, $1.offset) }
-            .flatMap { $0.element.lines }.map { indent + $0 }
+            .flatMap { $0.element.lines }.flatMap { wrapped(indent + $0, width: width) }
     }
 
     /// A value as the report and the page print it, with its unit: times auto-scaled, percentages
