@@ -33,6 +33,26 @@ public enum TerminalSummary {
             .flatMap { $0.element.lines }.flatMap { wrapped(indent + $0, width: width) }
     }
 
+    /// The first `topRows` rows of `table` as the report ranks them: the metrics `columns` as the
+    /// report prints them, each row's share of the main metric's sum over every row, then the
+    /// labels at `labels` (the last one cut to the width); under a title.
+    public static func ranking(
+        title: String, table: ResultTable, columns: [String], labels: [Int], width: Int
+    ) -> [String] {
+        let rows = TableReport.sorted(table, by: nil)
+        let main = table.metric(table.defaultSort)!
+        let sum = table.rows.reduce(0.0) { $0 + ($1.values[main].isNaN ? 0 : $1.values[main]) }
+        let metrics = columns.map { table.metrics[table.metric($0)!] }
+        let shown = rows.prefix(topRows).map { row in
+            metrics.map { value(row.values[table.metric($0.name)!], $0) }
+                + [sum > 0 ? String(format: "%.1f %%", row.values[main] / sum * 100) : "-"]
+                + labels.map { row.labels[$0] }
+        }
+        let header = metrics.map(TableReport.heading) + ["share"] + labels.map { table.labels[$0] }
+        return [cut(title, to: width)]
+            + Self.table(header: header, rows: shown, numbers: metrics.count + 1, width: width - 2).map { "  " + $0 }
+    }
+
     /// A value as the report and the page print it, with its unit: times auto-scaled, percentages
     /// with `%`, other rates and gauges with their unit after them.
     public static func value(_ value: Double, _ column: ResultColumn) -> String {

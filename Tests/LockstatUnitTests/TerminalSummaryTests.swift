@@ -59,6 +59,20 @@ final class TerminalSummaryTests: XCTestCase {
         XCTAssertTrue(lines[2].hasSuffix("…"), lines[2])
     }
 
+    /// lock_stat's classes, from two real /proc/lock_stat captures of a 6.1 kernel.
+    func testTheLockStatClassesThatWaitedLongestWithTheReportsNumbers() throws {
+        let snapshots = try ["lock_stat/vm-6.1-idle.txt", "lock_stat/vm-6.1-workload.txt"].map(Fixtures.bytes)
+        let model = try LockStatModule().parse(rawLog(snapshots: snapshots, times: [0, 1]), config: Config(modules: ["lock_stat"])).model
+        let lines = try XCTUnwrap(model.summary(width: 78)).lines
+        XCTAssertTrue(lines[0].hasPrefix("most contended lock classes (lock_stat; "), lines[0])
+        XCTAssertEqual(lines[1].split(separator: " ").map(String.init), ["contended", "total", "wait", "max", "wait", "share", "class"])
+        XCTAssertEqual(lines.count, 2 + 5, "\(lines)")
+        XCTAssertTrue(lines.allSatisfy { $0.count <= 78 }, "\(lines)")
+        let report = TableReport.text(model.results.tables[0], sort: nil, top: 1).split(separator: "\n")[1]
+        XCTAssertEqual(Array(lines[2].split(separator: " ").prefix(5)), Array(report.split(separator: " ").prefix(5)),
+                       "contended, total and max wait as the report prints them")
+    }
+
     func testNoContentionSaysSo() throws {
         XCTAssertEqual(contention([]).summary(width: 78)?.lines, ["contention: no lock was contended in the run"])
     }
