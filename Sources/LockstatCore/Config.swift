@@ -245,7 +245,8 @@ public enum ConfigParser {
         if names.contains(AutomaticModules.word) {
             guard names.count == 1 else {
                 throw LockstatError.usage(
-                    "\(place): '\(AutomaticModules.word)' stands alone\(context): it chooses every module that can run here")
+                    "\(place): '\(AutomaticModules.word)' stands alone\(context): it chooses every module that can run here"
+                )
             }
             (config.modules, config.automatic) = ([], true)
             return

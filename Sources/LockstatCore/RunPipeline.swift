@@ -116,7 +116,8 @@ public enum RunPipeline {
         do { try Privileges.giveToInvokingUser(dir) } catch { console.warn("\(error)") }
         console.summary(
             RunSummary(
-                seconds: Double(end - start) / 1e9, modules: sampled, notes: notes, findings: TerminalSummary.lines(models),
+                seconds: Double(end - start) / 1e9, modules: sampled, notes: notes,
+                findings: TerminalSummary.lines(models),
                 page: written.first == RunPage.fileName, directory: request.directory, status: status))
         guard failures.isEmpty else {
             for f in failures { console.error("recording failed: \(f)") }

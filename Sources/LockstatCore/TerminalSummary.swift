@@ -68,10 +68,11 @@ public enum TerminalSummary {
         let last = header.count - 1
         let widths = (0..<last).map { k in all.map { $0[k].count }.max() ?? 0 }
         return all.map { cells in
-            let left = (0..<last).map { k in
-                let pad = String(repeating: " ", count: widths[k] - cells[k].count)
-                return k < numbers ? pad + cells[k] : cells[k] + pad
-            }.joined(separator: "  ") + "  "
+            let left =
+                (0..<last).map { k in
+                    let pad = String(repeating: " ", count: widths[k] - cells[k].count)
+                    return k < numbers ? pad + cells[k] : cells[k] + pad
+                }.joined(separator: "  ") + "  "
             return left + cut(cells[last], to: max(1, width - left.count))
         }
     }
@@ -94,7 +95,7 @@ public enum TerminalSummary {
         for (i, c) in zip(body.indices, body) {
             item.append(c)
             let next = body.index(after: i)
-            if (c == "," || c == ";"), next < body.endIndex, body[next] == " " {
+            if c == "," || c == ";", next < body.endIndex, body[next] == " " {
                 items.append(item)
                 item = ""
             }
@@ -106,7 +107,10 @@ public enum TerminalSummary {
         for item in items.map({ $0.hasPrefix(" ") ? String($0.dropFirst()) : $0 }) {
             let atStart = current.allSatisfy { $0 == " " }
             let joined = atStart ? current + item : current + " " + item
-            if joined.count <= width { current = joined; continue }
+            if joined.count <= width {
+                current = joined
+                continue
+            }
             if !atStart {
                 lines.append(current)
                 current = continued

@@ -61,7 +61,8 @@ public struct ContentionModule: TypedModule {
 
     /// bpf mode only: ring mode costs a storm a third to half of its throughput (BENCHMARKS.md).
     public func automaticRefusal(_ config: Config, _ system: SystemRoot) -> String? {
-        let ring = "; naming it (--modules …,contention) runs ring mode, which costs a storm a third to half its throughput"
+        let ring =
+            "; naming it (--modules …,contention) runs ring mode, which costs a storm a third to half its throughput"
         if let refusal = Self.bpfRefusal(system) {
             let enable =
                 system.isReplay

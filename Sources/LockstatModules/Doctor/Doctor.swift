@@ -74,7 +74,8 @@ public struct Doctor {
                 if let fix = c.fix, !c.ok { lines.append("      → \(fix)") }
             }
             if case .some(let refusal) = v.automatic {
-                lines.append("    modules \(AutomaticModules.word): " + (refusal.map { "left out: " + $0 } ?? "runs it"))
+                lines.append(
+                    "    modules \(AutomaticModules.word): " + (refusal.map { "left out: " + $0 } ?? "runs it"))
             }
         }
         lines.append(ok ? "everything in the config can run here" : "some modules in the config cannot run here")
