@@ -56,6 +56,36 @@ final class FirstRunTests: XCTestCase {
         }
     }
 
+    /// Serve's own `auto`: the modules it serves that `modules auto` runs, the others said in doctor's words.
+    func testServesAutoIsTheServedModulesThatAutoRuns() throws {
+        guard getuid() == 0 else { throw XCTSkip("SKIPPED: serve's contention needs root") }
+        let base = temporaryDirectory("serve")
+        let doctor = try doctorsAuto(try defaultEnvironment(base))
+        let errors = base + "/serve.err"
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: Lockstat.binaries + "/lockstat")
+        // A port of this test's own: serve takes no port 0.
+        serve.arguments = ["serve", "--listen", "127.0.0.1:\(30_000 + Int(getpid()) % 20_000)"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["LOCKSTAT_CONFIG"] = nil
+        environment["HOME"] = base + "/home"
+        serve.environment = environment
+        serve.standardOutput = FileHandle.nullDevice
+        serve.standardError = FileHandle(forWritingAtPath: errors)
+        try serve.run()
+        defer { if serve.isRunning { serve.interrupt(); serve.waitUntilExit() } }
+        var err: String { (try? String(contentsOfFile: errors, encoding: .utf8)) ?? "" }
+        XCTAssertTrue(eventually(60) { err.contains("lockstat: serving ") || !serve.isRunning }, err)
+        let served = ["stat", "diskstats", "lock_stat", "contention"]
+        let expected = doctor.filter { served.contains($0.module) && $0.runs }.map(\.module)
+        XCTAssertTrue(err.contains("lockstat: serving \(expected.joined(separator: ", ")) on "), "serves \(expected): \(err)")
+        for m in doctor where served.contains(m.module) && !m.runs {
+            XCTAssertTrue(err.contains("lockstat: modules auto: left out \(m.module): \(m.leftOut ?? "?")\n"), err)
+        }
+        XCTAssertFalse(err.contains("oprofile"), "the profile is not served, and auto does not ask for it: \(err)")
+    }
+
     /// A shell workload whose processes contend on one directory's inode lock.
     static let storm = "d=$(mktemp -d) && for w in 1 2 3 4; do (for i in $(seq 150); do mkdir $d/$((i % 8)) 2>/dev/null; rmdir $d/$((i % 8)) 2>/dev/null; done) & done; wait; rmdir $d"
 
