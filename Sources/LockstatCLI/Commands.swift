@@ -243,7 +243,7 @@ struct DoctorCommand: ParsableCommand {
 
     func run() throws {
         let (effective, set, _) = try loadConfig(explicit: config)
-        let doctor = Doctor(configured: effective.modules, modules: set)
+        let doctor = Doctor(config: effective, modules: set)
         print(json ? doctor.json : doctor.text, terminator: "")
         if !doctor.ok { throw ExitCode(1) }
     }

@@ -54,14 +54,17 @@ public struct RunOptions: ParsableArguments {
 
     public init() {}
 
-    func effectiveConfig() throws -> (Config, ModuleSet) {
+    /// The config with `modules auto` chosen for this machine, and a line for each module left out.
+    func effectiveConfig() throws -> (Config, ModuleSet, leftOut: [String]) {
         var (config, set, _) = try loadConfig(explicit: self.config)
         if let list = modules {
-            config.modules = try ConfigParser.moduleList(commaSeparated: list, catalog: set.catalog, at: "--modules")
+            try ConfigParser.setModules(commaSeparated: list, in: &config, catalog: set.catalog, at: "--modules")
         }
         if let interval { config.interval = try ConfigParser.interval([interval], at: "--interval:") }
-        try set.checkFiles(of: config.modules)
-        return (config, set)
+        let (resolved, leftOut) = AutomaticModules.resolve(
+            config, modules: set.modules, system: SystemRoot(procRoot ?? "/"))
+        try set.checkFiles(of: resolved.modules)
+        return (resolved, set, leftOut)
     }
 
     func execute(subcommand: [String]) throws {
@@ -95,7 +98,8 @@ public struct RunOptions: ParsableArguments {
         guard warmup == 0, !stopOnFailure else {
             throw LockstatError.usage("--warmup and --stop-on-failure go with --repeat")
         }
-        let (config, set) = try effectiveConfig()
+        let (config, set, leftOut) = try effectiveConfig()
+        if !quiet { leftOut.forEach { writeText(2, "lockstat: \($0)\n") } }
         var request = RunRequest(
             directory: directory, command: [program] + arguments, config: config,
             system: SystemRoot(procRoot ?? "/"))

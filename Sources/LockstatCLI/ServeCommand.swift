@@ -28,8 +28,13 @@ struct ServeCommand: ParsableCommand {
         let (host, port) = try Self.address(listen)
         var (config, set, _) = try loadConfig(explicit: self.config)
         if let list = modules {
-            config.modules = try ConfigParser.moduleList(commaSeparated: list, catalog: set.catalog, at: "--modules")
+            try ConfigParser.setModules(commaSeparated: list, in: &config, catalog: set.catalog, at: "--modules")
         }
+        // Serve's own `auto`: the modules it serves that `modules auto` would run.
+        let (resolved, leftOut) = AutomaticModules.resolve(
+            config, modules: set.modules.filter { $0 is any ServedModule }, system: SystemRoot("/"))
+        config = resolved
+        leftOut.forEach { writeText(2, "lockstat: \($0)\n") }
         throw ExitCode(
             try ServePipeline.run(
                 ServeRequest(host: host, port: port, config: config, system: SystemRoot("/")), modules: set.modules))

@@ -4,6 +4,9 @@
 public struct Config: Equatable, Sendable {
     /// Modules in the order the user wrote them (the original lost this order; we keep it).
     public var modules: [String]
+    /// `modules auto`: the modules are chosen where the config is used (`AutomaticModules`);
+    /// `modules` is empty until then.
+    public var automatic: Bool
     /// Seconds between samples for every module without its own `<module>.intervall`.
     public var interval: Double
     /// Other global keys (`vmlinux`, `kernel_mod`, `procfiles`) kept verbatim.
@@ -14,10 +17,11 @@ public struct Config: Equatable, Sendable {
     public static let defaultInterval = 0.1
 
     public init(
-        modules: [String], interval: Double = Config.defaultInterval,
+        modules: [String], automatic: Bool = false, interval: Double = Config.defaultInterval,
         globals: [String: [String]] = [:], moduleSettings: [String: [String: [String]]] = [:]
     ) {
         self.modules = modules
+        self.automatic = automatic
         self.interval = interval
         self.globals = globals
         self.moduleSettings = moduleSettings
@@ -35,7 +39,8 @@ public struct Config: Equatable, Sendable {
     /// The config in its own format, so a run can be repeated from the file.
     public func rendered() -> String {
         var lines = [
-            "# lockstat configuration: the effective settings of this run", "modules " + modules.joined(separator: " "),
+            "# lockstat configuration: the effective settings of this run",
+            "modules " + (automatic ? AutomaticModules.word : modules.joined(separator: " ")),
         ]
         lines.append("intervall \(formatNumber(interval))")
         for key in globals.keys.sorted() { lines.append(([key] + globals[key]!).joined(separator: " ")) }
@@ -61,19 +66,16 @@ public struct ModuleCatalog: Sendable {
     public var aliases: [String: String]
     /// Folders searched for drop-in modules, for the unknown-module error.
     public var searched: [String]
-    /// The modules a config without a `modules` line samples (the built-in default's).
-    public var defaultModules: [String]
     /// Every module's name in the registry's order, and its example settings, for the default config's comments.
     public var listed: [(module: String, examples: [String])]
 
     public init(
         keys: [String: [String: ConfigValue]], aliases: [String: String] = [:], searched: [String] = [],
-        defaultModules: [String] = [], listed: [(module: String, examples: [String])] = []
+        listed: [(module: String, examples: [String])] = []
     ) {
         self.keys = keys
         self.aliases = aliases
         self.searched = searched
-        self.defaultModules = defaultModules
         self.listed = listed
     }
 
@@ -118,8 +120,10 @@ public enum ConfigParser {
             # lockstat configuration: one setting per line, `key value [value...]`; `#` starts a comment.
             # `lockstat config` shows which file is in effect; `lockstat modules` what can run here.
 
-            # modules to run, in order (\(catalog.listed.map(\.module).joined(separator: " ")))
-            modules \(catalog.defaultModules.joined(separator: " "))
+            # modules to run, in order (\(catalog.listed.map(\.module).joined(separator: " "))),
+            # or `auto`: every module that can run here at a cost the workload cannot feel
+            # (`lockstat doctor` says which, and what would enable the others)
+            modules \(AutomaticModules.word)
 
             # seconds between samples (`samprate N` is the older key: samples per second)
             intervall \(formatNumber(Config.defaultInterval))
@@ -130,7 +134,7 @@ public enum ConfigParser {
     }
 
     public static func parse(_ text: String, file: String, catalog: ModuleCatalog) throws -> Config {
-        var config = Config(modules: catalog.defaultModules)
+        var config = Config(modules: [], automatic: true)
         for (where_, key, values) in try lines(text, file: file) {
             try apply(key: key, values: values, to: &config, at: where_, catalog: catalog)
         }
@@ -143,7 +147,7 @@ public enum ConfigParser {
         try lines(text, file: file).contains { $0.key == "modules" }
             ? []
             : [
-                "\(file): no `modules` line: sampling the default modules (\(catalog.defaultModules.joined(separator: " ")))"
+                "\(file): no `modules` line: sampling `modules \(AutomaticModules.word)`"
             ]
     }
 
@@ -205,8 +209,7 @@ public enum ConfigParser {
         }
         switch key {
         case "modules":
-            config.modules = try moduleList(
-                values, catalog: catalog, at: location, in: " in key 'modules'", namingSearched: true)
+            try setModules(values, in: &config, catalog: catalog, at: location, in: " in key 'modules'")
         case "intervall":
             config.interval = try interval(values, key: key, at: location)
         case "samprate":
@@ -225,14 +228,32 @@ public enum ConfigParser {
         }
     }
 
-    /// `--modules a,b`: the comma-separated list checked as `moduleList` checks a config's.
-    public static func moduleList(
-        commaSeparated list: String, catalog: ModuleCatalog,
-        at place: String
-    ) throws -> [String] {
+    /// `--modules a,b` (or `--modules auto`): the comma-separated list checked as a config's
+    /// `modules` line is, replacing the config's.
+    public static func setModules(
+        commaSeparated list: String, in config: inout Config, catalog: ModuleCatalog, at place: String
+    ) throws {
         let names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
-        return try moduleList(names, catalog: catalog, at: place)
+        try setModules(names, in: &config, catalog: catalog, at: place, in: "")
+    }
+
+    /// The modules a `modules` line or `--modules` names, or `auto` alone.
+    static func setModules(
+        _ names: [String], in config: inout Config, catalog: ModuleCatalog, at place: String, in context: String
+    ) throws {
+        if names.contains(AutomaticModules.word) {
+            guard names.count == 1 else {
+                throw LockstatError.usage(
+                    "\(place): '\(AutomaticModules.word)' stands alone\(context): it chooses every module that can run here"
+                )
+            }
+            (config.modules, config.automatic) = ([], true)
+            return
+        }
+        config.modules = try moduleList(
+            names, catalog: catalog, at: place, in: context, namingSearched: !context.isEmpty)
+        config.automatic = false
     }
 
     /// The modules a list names (`modules`, `--modules`), by their own names, each known and none

@@ -35,8 +35,9 @@ public protocol LockstatModule: Sendable {
     func plot(_ model: any ModuleModel, into directory: TestDirectory) throws -> [String]
     /// The module's tables, without rows: what `report --sort` and `--by` can name.
     var tableSchemas: [ResultTable] { get }
-    /// In the config a user gets without writing one (`modules` of the built-in default).
-    var inDefaultConfig: Bool { get }
+    /// nil when `modules auto` (the built-in default) samples the module here with this config;
+    /// else, in one line, why not and what would enable it: run prints it, doctor lists it.
+    func automaticRefusal(_ config: Config, _ system: SystemRoot) -> String?
     /// Example `<module>.<key> value` lines for the built-in default config's comments.
     var exampleSettings: [String] { get }
     /// Why `lockstat serve` does not run the module, for one that is no `ServedModule`.
@@ -110,6 +111,13 @@ public protocol ModuleModel {
     var entry: PyValue { get }
     /// The same results in the generic form (tables and series).
     var results: Results { get }
+    /// The module's part of the summary at the end of a run (and at the top of its page): its
+    /// top findings in lines of at most `width` columns; nil when it has none to show.
+    func summary(width: Int) -> SummaryPart?
+}
+
+extension ModuleModel {
+    public func summary(width: Int) -> SummaryPart? { nil }
 }
 
 /// A module with a model type of its own: decode and plot are written against it, and the
@@ -137,7 +145,9 @@ extension LockstatModule {
     public func defaultInterval(for config: Config, on system: SystemRoot) -> Double? { defaultInterval }
     public var tableSchemas: [ResultTable] { [] }
     public var analysisParts: AnalysisParts { .model }
-    public var inDefaultConfig: Bool { false }
+    public func automaticRefusal(_ config: Config, _ system: SystemRoot) -> String? {
+        "runs only when named (modules \(name), or --modules …,\(name))"
+    }
     public var exampleSettings: [String] { [] }
     public var notServedReason: String { "it samples only while a program runs" }
     public func probe(_ system: SystemRoot) -> [ProbeCheck] { [] }

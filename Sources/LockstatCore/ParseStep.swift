@@ -107,7 +107,8 @@ public enum GraphStep {
     /// The page (index.html) of the models' generic results: the one place it is written. It
     /// shows run.json, so a run writes it last.
     public static func writePage(_ dir: TestDirectory, models: [(module: String, model: any ModuleModel)]) throws {
-        try RunPage.write(dir, modules: models.map { ($0.module, $0.model.results) })
+        try RunPage.write(
+            dir, modules: models.map { ($0.module, $0.model.results) }, summary: TerminalSummary.lines(models))
     }
 
     /// Each module's graphs of its model; a module whose plot fails is a warning.
@@ -216,7 +217,6 @@ extension ModuleCatalog {
         self.init(
             keys: Dictionary(uniqueKeysWithValues: modules.map { ($0.name, $0.configKeys) }),
             aliases: Dictionary(uniqueKeysWithValues: modules.flatMap { m in m.aliases.map { ($0, m.name) } }),
-            defaultModules: modules.filter(\.inDefaultConfig).map(\.name),
             listed: modules.map { ($0.name, $0.exampleSettings) })
     }
 }

@@ -13,6 +13,8 @@ public struct RunPage {
     public let modules: [(module: String, results: Results)]
     /// The test directory's files, for the links.
     public let files: [String]
+    /// The run's findings as its terminal summary printed them (`TerminalSummary.lines`).
+    public let summary: [String]
 
     /// Rows embedded per table; the rest are in samples.json.
     static let maxRows = 2000
@@ -21,15 +23,21 @@ public struct RunPage {
     /// Series per chart, and points per series in the cursor's data.
     static let maxSeries = 10, maxPoints = 1200
 
-    public init(metadata: RunMetadata, modules: [(module: String, results: Results)], files: [String]) {
+    public init(
+        metadata: RunMetadata, modules: [(module: String, results: Results)], files: [String], summary: [String] = []
+    ) {
         self.metadata = metadata
         self.modules = modules
         self.files = files
+        self.summary = summary
     }
 
     /// A page over run.json's keys as JSONSerialization gives them (a run.json made by hand).
-    public init(metadata json: [String: Any], modules: [(module: String, results: Results)], files: [String]) {
-        self.init(metadata: RunMetadata(json: json), modules: modules, files: files)
+    public init(
+        metadata json: [String: Any], modules: [(module: String, results: Results)], files: [String],
+        summary: [String] = []
+    ) {
+        self.init(metadata: RunMetadata(json: json), modules: modules, files: files, summary: summary)
     }
 
     public var html: String {
@@ -75,8 +83,11 @@ public struct RunPage {
     }
 
     /// DIR/index.html from DIR's run.json, the results and the files DIR's manifest lists.
-    public static func write(_ dir: TestDirectory, modules: [(module: String, results: Results)]) throws {
-        let page = RunPage(metadata: RunMetadata.read(dir), modules: modules, files: dir.recordedFiles())
+    public static func write(
+        _ dir: TestDirectory, modules: [(module: String, results: Results)], summary: [String] = []
+    ) throws {
+        let page = RunPage(
+            metadata: RunMetadata.read(dir), modules: modules, files: dir.recordedFiles(), summary: summary)
         try dir.write(fileName, page.html)
         try dir.addToManifest([fileName])
     }
@@ -117,6 +128,10 @@ public struct RunPage {
         }
         for note in metadata.notes ?? [] { out += row("cost", Self.escape(note)) }
         out += "</table>\n"
+        if !summary.isEmpty {
+            // The lines the run printed at its end, as they were laid out for a terminal.
+            out += "<pre class=\"summary\">" + Self.escape(summary.joined(separator: "\n")) + "</pre>\n"
+        }
         if let config = metadata.config {
             out += "<details><summary>config</summary><pre>\(Self.escape(config))</pre></details>\n"
         }

@@ -116,8 +116,9 @@ public enum RunPipeline {
         do { try Privileges.giveToInvokingUser(dir) } catch { console.warn("\(error)") }
         console.summary(
             RunSummary(
-                seconds: Double(end - start) / 1e9, modules: sampled, notes: notes, files: written,
-                directory: request.directory, status: status))
+                seconds: Double(end - start) / 1e9, modules: sampled, notes: notes,
+                findings: TerminalSummary.lines(models),
+                page: written.first == RunPage.fileName, directory: request.directory, status: status))
         guard failures.isEmpty else {
             for f in failures { console.error("recording failed: \(f)") }
             console.error(
@@ -179,12 +180,18 @@ public enum RunPipeline {
     }
 }
 
-/// What the summary says at the end of a run.
+/// What the summary says at the end of a run: the run's line, each module's sampling and notes,
+/// the modules' findings (the most contended locks, CPU, disks: the page shows the same lines),
+/// then the page. Every line fits `TerminalSummary.width` columns but the page's, whose path is
+/// never broken.
 struct RunSummary {
     let seconds: Double
     let modules: [SampledModule]
     let notes: [String]
-    let files: [String]
+    /// `TerminalSummary.lines` of the run's models.
+    let findings: [String]
+    /// Whether the page was written.
+    let page: Bool
     let directory: String
     let status: Int32
 
@@ -199,11 +206,9 @@ struct RunSummary {
             if s.writeErrors > 0 { line += ", \(s.writeErrors) failed writes" }
             lines.append(line)
         }
-        if files.first == RunPage.fileName {
-            lines.insert("  open \(directory)/\(RunPage.fileName): the whole run on one page", at: 1)
-        }
         lines += notes.map { "  " + $0 }
-        lines.append("  wrote in \(directory): " + files.joined(separator: " "))
+        lines = lines.flatMap { TerminalSummary.wrapped($0) } + findings
+        if page { lines.append("  open \(directory)/\(RunPage.fileName): the whole run on one page") }
         return lines.joined(separator: "\n")
     }
 }

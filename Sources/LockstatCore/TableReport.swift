@@ -85,7 +85,7 @@ public struct TableReport {
     }
 
     /// Most first by a metric (ties by the labels), or by a label A to Z.
-    static func sorted(_ table: ResultTable, by key: String?) -> [ResultRow] {
+    public static func sorted(_ table: ResultTable, by key: String?) -> [ResultRow] {
         if let key, let label = table.labels.firstIndex(of: key) {
             return table.rows.sorted { $0.labels[label] < $1.labels[label] }
         }
@@ -97,13 +97,13 @@ public struct TableReport {
     }
 
     /// The title, with the unit where the cells do not show it.
-    static func heading(_ column: ResultColumn) -> String {
+    public static func heading(_ column: ResultColumn) -> String {
         column.unit == "1" || column.unit == "%" || Durations.secondsPer(column.unit) != nil
             ? column.title : "\(column.title) (\(column.unit))"
     }
 
     /// A value as its kind and unit say: counts whole, times auto-scaled with their unit.
-    static func cell(_ value: Double, _ column: ResultColumn) -> String {
+    public static func cell(_ value: Double, _ column: ResultColumn) -> String {
         guard !value.isNaN else { return "-" }
         if let seconds = Durations.secondsPer(column.unit) { return Durations.text(seconds: value * seconds) }
         switch column.kind {

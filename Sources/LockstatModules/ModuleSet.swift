@@ -42,6 +42,10 @@ public struct ModuleSet {
                 let path = dir + "/" + entry
                 let name = entry.hasSuffix(".py") ? String(entry.dropLast(3)) : entry
                 guard !named.contains(name), !name.isEmpty else { continue }
+                guard name != AutomaticModules.word else {
+                    warnings.append("\(path): '\(name)' is the config's word for every module that can run; skipped")
+                    continue
+                }
                 // A folder is never a module (python3 makes __pycache__ beside the modules it loads).
                 var st = stat()
                 if stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {

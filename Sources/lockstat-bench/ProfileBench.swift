@@ -7,7 +7,8 @@ import LockstatModules
 /// symbolizes it, and the sampled program's slowdown at a high rate), and how long the symbols
 /// of a large binary take to read and look up.
 enum ProfileBench {
-    static func run(scratch: String) throws {
+    /// At `hz` on every CPU, `repeats` rounds with and without the profiler, alternated.
+    static func run(scratch: String, hz: Int = 999, repeats: Int = 3) throws {
         let module = ProfileModule()
         if let reason = module.unavailableReason(SystemRoot()) {
             print("\n## oprofile: not measured here (\(reason))")
@@ -15,7 +16,6 @@ enum ProfileBench {
         }
         let exe = try compile("hot-pair.c", into: scratch)
         let seconds = 3.0
-        let hz = 999
         // The program's work (rounds in `seconds`, pinned to the last CPU) without and with the
         // profiler, alternated; medians.
         var without = [Double]()
@@ -23,7 +23,7 @@ enum ProfileBench {
         var drain = [Double]()
         var parse = [Double]()
         var samples = [Double]()
-        for _ in 0..<3 {
+        for _ in 0..<repeats {
             without.append(try rounds(exe, seconds))
             let dir = "\(scratch)/profile"
             try makeDirectories(dir + "/samples")
@@ -51,7 +51,7 @@ enum ProfileBench {
         // Samples on the program's CPU: one CPU's share of the run's samples.
         let perCPU = median(samples) / Double(onlineCPUs(SystemRoot()).count)
         print(
-            "\n## oprofile: cost per sample (cpu-clock at \(hz) Hz on every CPU, \(Int(seconds)) s, Tests/profile/hot-pair.c pinned to one CPU; medians of 3)\n"
+            "\n## oprofile: cost per sample (cpu-clock at \(hz) Hz on every CPU, \(Int(seconds)) s, Tests/profile/hot-pair.c pinned to one CPU; medians of \(repeats))\n"
         )
         print(
             "| samples | lockstat drain thread µs CPU/sample | parse (symbolize, aggregate) µs CPU/sample | program's work lost | ≈ µs of the program's CPU per sample on its CPU |"

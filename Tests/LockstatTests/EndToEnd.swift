@@ -10,19 +10,28 @@ enum Lockstat {
         return Fixtures.repository.path + "/.build/debug"
     }
 
+    /// The modules of a run that names none: tests name their modules rather than rely on the
+    /// built-in default (`modules auto`, which depends on the machine), so it can change without them.
+    static let testModules = ["--modules", "stat,diskstats"]
+
+    /// `testModules` first, unless the arguments name modules or a config of their own.
+    static func namingModules(_ arguments: [String]) -> [String] {
+        arguments.contains { $0 == "--modules" || $0 == "--config" } ? arguments : testModules + arguments
+    }
+
     static func run(_ arguments: [String], quiet: Bool = true) throws -> (status: Int32, out: String, err: String) {
-        try shell([binaries + "/lockstat-run"] + (quiet ? ["--quiet"] : []) + arguments)
+        try shell([binaries + "/lockstat-run"] + (quiet ? ["--quiet"] : []) + namingModules(arguments))
     }
 
     static func tool(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        try shell([binaries + "/lockstat"] + arguments)
+        try shell([binaries + "/lockstat"] + (arguments.first == "run" ? ["run"] + namingModules(Array(arguments.dropFirst())) : arguments))
     }
 
     /// Starts lockstat-run in the background.
     static func start(_ arguments: [String]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binaries + "/lockstat-run")
-        p.arguments = ["--quiet"] + arguments
+        p.arguments = ["--quiet"] + namingModules(arguments)
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()

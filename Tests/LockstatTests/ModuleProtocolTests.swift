@@ -145,7 +145,7 @@ final class ModuleProtocolTests: XCTestCase {
         // doctor: listed after the built-in modules with its own probe, its verdict deciding.
         try "modules loadavg\n".write(toFile: root + "/c.config", atomically: false, encoding: .utf8)
         let set = try ModuleSet(config: .file(root + "/c.config"), environment: [:], registry: registry)
-        let doctor = Doctor(configured: ["loadavg"], modules: set)
+        let doctor = Doctor(config: Config(modules: ["loadavg"]), modules: set)
         XCTAssertEqual(doctor.verdicts.map(\.module).prefix(7), ["stat", "diskstats", "lock_stat", "contention", "futex", "oprofile", "loadavg"])
         XCTAssertTrue(doctor.ok)
         XCTAssertTrue(doctor.text.contains("loadavg         ok  (in the config)\n    ✓ /proc/loadavg: the three load averages\n"), doctor.text)
@@ -167,7 +167,7 @@ final class ModuleProtocolTests: XCTestCase {
         let root = temporaryDirectory()
         try "modules absent\n".write(toFile: root + "/c.config", atomically: false, encoding: .utf8)
         let set = try ModuleSet(config: .file(root + "/c.config"), environment: [:], registry: BuiltInModules.all + [Absent()])
-        let doctor = Doctor(configured: ["absent"], modules: set)
+        let doctor = Doctor(config: Config(modules: ["absent"]), modules: set)
         XCTAssertFalse(doctor.ok)
         XCTAssertTrue(doctor.text.contains("absent          NO  (in the config)\n    ✗ module's own check: /proc/absent: no such file\n"),
                       doctor.text)

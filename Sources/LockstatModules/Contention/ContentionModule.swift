@@ -59,6 +59,23 @@ public struct ContentionModule: TypedModule {
         return nil
     }
 
+    /// bpf mode only: ring mode costs a storm a third to half of its throughput (BENCHMARKS.md).
+    public func automaticRefusal(_ config: Config, _ system: SystemRoot) -> String? {
+        let ring =
+            "; naming it (--modules …,contention) runs ring mode, which costs a storm a third to half its throughput"
+        if let refusal = Self.bpfRefusal(system) {
+            let enable =
+                system.isReplay
+                ? "" : geteuid() != 0 ? ": run lockstat as root" : ": boot a kernel with CONFIG_DEBUG_INFO_BTF=y"
+            return refusal + enable + (unavailableReason(system) == nil ? ring : "")
+        }
+        if let reason = unavailableReason(system) { return reason + ": a 5.19 or later kernel has the tracepoints" }
+        if mode(config, system).mode == .ring {
+            return "contention.mode ring: `modules auto` runs contention in bpf mode only; name it to run ring mode"
+        }
+        return nil
+    }
+
     /// The lock:contention_begin/end tracepoints came with Linux 5.19.
     static let firstKernelWithTracepoints = (5, 19)
 

@@ -8,8 +8,6 @@ public struct DiskstatsModule: TypedModule {
         "disk I/O per device: every iostat -x column (r/s, rkB/s, r_await, aqu-sz, %util...) from /proc/diskstats"
     public let configKeys: [String: ConfigValue] = [:]
     public let samplesCheaply = true
-    /// Any Linux machine has /proc/diskstats: in the config a user gets without writing one.
-    public let inDefaultConfig = true
     static let file = "/proc/diskstats"
     /// Stream 1 of the raw log: the /sys/block listing, at presampling and postsampling.
     static let sysBlockStream: UInt16 = 1
@@ -19,6 +17,9 @@ public struct DiskstatsModule: TypedModule {
     public func unavailableReason(_ system: SystemRoot) -> String? {
         FileReader.check(system.path(Self.file)).map { "\(system.path(Self.file)): \($0.reason)" }
     }
+
+    /// Any Linux machine has the file, and reading it costs next to nothing: always in `modules auto`.
+    public func automaticRefusal(_ config: Config, _ system: SystemRoot) -> String? { unavailableReason(system) }
 
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
         let recorder = try DiskstatsRecorder(system: context.system, log: context.log)

@@ -12,14 +12,18 @@ public struct Doctor {
         /// The module's own check (the one `run` and `lockstat modules` make), for modules; the
         /// checks above it explain, this one decides, so doctor and run cannot disagree.
         public var refusal: String??
+        /// Whether `modules auto` samples it here (nil: not a module), else why not, in the
+        /// words run prints (`automaticRefusal`).
+        public var automatic: String??
         public var canRun: Bool { refusal.map { $0 == nil } ?? checks.allSatisfy(\.ok) }
     }
 
     public let verdicts: [Verdict]
 
-    /// Every module's verdict, the registry's then the drop-ins'; `configured` decides which
-    /// ones the exit status depends on.
-    public init(system: SystemRoot = SystemRoot(), configured: [String], modules: ModuleSet) {
+    /// Every module's verdict, the registry's then the drop-ins'; the config's modules (those
+    /// `modules auto` chooses, when it says so) decide which ones the exit status depends on.
+    public init(system: SystemRoot = SystemRoot(), config: Config, modules: ModuleSet) {
+        let configured = AutomaticModules.resolve(config, modules: modules.modules, system: system).config.modules
         func verdict(_ module: any LockstatModule) -> Verdict {
             var checks = module.probe(system)
             let decided = module.unavailableReason(system)
@@ -28,11 +32,15 @@ public struct Doctor {
             }
             return Verdict(
                 module: module.name, checks: checks, inConfig: configured.contains(module.name),
-                refusal: .some(decided))
+                refusal: .some(decided), automatic: .some(module.automaticRefusal(config, system)))
         }
         verdicts =
             modules.registered.map(verdict)
-            + [Verdict(module: "drop-in modules", checks: Self.dropInChecks(modules), inConfig: false, refusal: .none)]
+            + [
+                Verdict(
+                    module: "drop-in modules", checks: Self.dropInChecks(modules), inConfig: false, refusal: .none,
+                    automatic: .none)
+            ]
             + modules.dropIns.map(verdict)
     }
 
@@ -65,6 +73,10 @@ public struct Doctor {
                 lines.append("    \(c.ok ? "✓" : "✗") \(c.name): \(c.detail)")
                 if let fix = c.fix, !c.ok { lines.append("      → \(fix)") }
             }
+            if case .some(let refusal) = v.automatic {
+                lines.append(
+                    "    modules \(AutomaticModules.word): " + (refusal.map { "left out: " + $0 } ?? "runs it"))
+            }
         }
         lines.append(ok ? "everything in the config can run here" : "some modules in the config cannot run here")
         return lines.joined(separator: "\n") + "\n"
@@ -81,6 +93,8 @@ public struct Doctor {
                             .stringDict([
                                 ("module", .string(v.module)), ("can_run", .bool(v.canRun)),
                                 ("in_config", .bool(v.inConfig)),
+                                ("auto", v.automatic.map { .bool($0 == nil) } ?? .none),
+                                ("auto_left_out", v.automatic.flatMap { $0 }.map(PyValue.string) ?? .none),
                                 (
                                     "checks",
                                     .list(

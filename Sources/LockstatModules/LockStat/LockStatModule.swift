@@ -28,6 +28,19 @@ public struct LockStatModule: TypedModule {
         }
     }
 
+    /// Where the kernel has /proc/lock_stat, the switch costs nothing the kernel's lockdep does not already cost.
+    public func automaticRefusal(_ config: Config, _ system: SystemRoot) -> String? {
+        switch FileReader.check(system.path(Self.file)) {
+        case nil: return nil
+        case .missing:
+            return unavailableReason(system).map {
+                $0 + ": a kernel built with CONFIG_LOCK_STAT=y has it (README: Getting a lock_stat kernel)"
+            }
+        case .permissionDenied: return unavailableReason(system).map { $0 + ": run lockstat as root" }
+        default: return unavailableReason(system)
+        }
+    }
+
     /// Remembers /proc/sys/kernel/lock_stat, switches collection on and clears the statistics, so
     /// the run measures the program alone. The remembered value is restored by postsampling and,
     /// should lockstat die of a signal or a crash, by the signal handler.

@@ -34,6 +34,31 @@ public struct ProfileModule: TypedModule {
             ? nil : "perf_event_open refused the cpu-clock event: \(SystemPackage.Errno(rawValue: e).description)"
     }
 
+    /// What one sample costs the sampled program on its CPU (the timer interrupt, the call-chain
+    /// walk, the ring write) plus lockstat's drain of it, in seconds (BENCHMARKS.md, oprofile).
+    static let costPerSample = 14e-6
+    /// The most of the program's CPU `modules auto` lets the profile take.
+    static let automaticCostLimit = 0.02
+
+    /// The profile's share of a busy program's CPU at `frequency` Hz.
+    static func cost(frequency: Int) -> Double { Double(frequency) * costPerSample }
+
+    /// In `modules auto` where perf allows it and its frequency costs at most 2 % of the program's CPU.
+    public func automaticRefusal(_ config: Config, _ system: SystemRoot) -> String? {
+        if let reason = unavailableReason(system) {
+            return reason + ": run lockstat as root, or sysctl kernel.perf_event_paranoid=-1"
+        }
+        let frequency = ProfileSettings(config).frequency
+        let cost = Self.cost(frequency: frequency)
+        guard cost <= Self.automaticCostLimit else {
+            return String(
+                format: "oprofile.frequency %d costs about %.1f %% of the program's CPU (more than %.0f %%): "
+                    + "name it (--modules …,oprofile) to run it anyway, or lower the frequency",
+                frequency, cost * 100, Self.automaticCostLimit * 100)
+        }
+        return nil
+    }
+
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
         var setup = ProfileSetup(text: "")
         let settings = ProfileSettings(context.config)

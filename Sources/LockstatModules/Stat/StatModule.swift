@@ -6,8 +6,6 @@ public struct StatModule: TypedModule {
     public let summary = "CPU utilisation per CPU (mpstat %usr %sys ...), ctxt/s, intr/s, fork/s from /proc/stat"
     public let configKeys: [String: ConfigValue] = [:]
     public let samplesCheaply = true
-    /// Any Linux machine has /proc/stat: in the config a user gets without writing one.
-    public let inDefaultConfig = true
     static let file = "/proc/stat"
 
     public init() {}
@@ -15,6 +13,9 @@ public struct StatModule: TypedModule {
     public func unavailableReason(_ system: SystemRoot) -> String? {
         FileReader.check(system.path(Self.file)).map { "\(system.path(Self.file)): \($0.reason)" }
     }
+
+    /// Any Linux machine has the file, and reading it costs next to nothing: always in `modules auto`.
+    public func automaticRefusal(_ config: Config, _ system: SystemRoot) -> String? { unavailableReason(system) }
 
     public func presampling(_ context: RecordingContext) throws -> any Recorder {
         try FileSnapshotRecorder(paths: [context.system.path(Self.file)], log: context.log)

@@ -1,0 +1,20 @@
+import LockstatCore
+
+extension StatModel {
+    /// One line of mpstat over the whole run (the page's `cpus` table): the busiest CPU, and
+    /// `all`'s user, system and iowait time.
+    public func summary(width: Int) -> SummaryPart? {
+        let table = results.tables[0]
+        guard let all = table.rows.first(where: { $0.labels[0] == "all" }) else { return nil }
+        let busy = table.metric("busy")!
+        let busiest = table.rows.filter { $0.labels[0] != "all" && !$0.values[busy].isNaN }
+            .max { $0.values[busy] < $1.values[busy] }
+        func value(_ row: ResultRow, _ name: String) -> String {
+            TerminalSummary.value(row.values[table.metric(name)!], table.metrics[table.metric(name)!])
+        }
+        var line = "CPU: "
+        if let busiest { line += "busiest \(busiest.labels[0]) \(value(busiest, "busy")) busy; " }
+        line += "all \(value(all, "usr")) usr, \(value(all, "sys")) sys, \(value(all, "iowait")) iowait"
+        return SummaryPart(.overview, [line])
+    }
+}
