@@ -27,6 +27,13 @@ public struct FutexModule: TypedModule {
 
     public func unavailableReason(_ system: SystemRoot) -> String? { Self.refusal(system) }
 
+    /// Runs wherever it can: it traces only the program's own futex calls (`futex.scope program`).
+    public func automaticRefusal(_ config: Config, _ system: SystemRoot) -> String? {
+        guard let refusal = Self.refusal(system) else { return nil }
+        if system.isReplay { return refusal }
+        return refusal + (geteuid() != 0 ? ": run lockstat as root" : "")
+    }
+
     /// Why the module cannot run here (nil: it can). No side effects: loading is presampling's.
     static func refusal(_ system: SystemRoot) -> String? {
         if system.isReplay { return "futex traces the live kernel, not a --proc-root replay" }
