@@ -22,6 +22,14 @@ struct mutex { struct { long counter; } owner; } __attribute__((preserve_access_
 struct spinlock { int unused; } __attribute__((preserve_access_index));
 struct mm_struct { struct rw_semaphore mmap_lock; } __attribute__((preserve_access_index));
 struct sighand_struct { struct spinlock siglock; } __attribute__((preserve_access_index));
+/* For contention.wakers: the waiter's sleep state and pending signals, the waker's runqueue
+   (to reach this CPU's preempt_count). */
+typedef struct { unsigned long sig[1]; } ls_sigset;
+struct sigpending { ls_sigset signal; } __attribute__((preserve_access_index));
+struct signal_struct { struct sigpending shared_pending; } __attribute__((preserve_access_index));
+struct rq { int cpu; } __attribute__((preserve_access_index));
+struct cfs_rq { struct rq *rq; } __attribute__((preserve_access_index));
+struct sched_entity { struct cfs_rq *cfs_rq; } __attribute__((preserve_access_index));
 struct task_struct {
     struct mm_struct *mm;
     struct sighand_struct *sighand;
@@ -29,7 +37,23 @@ struct task_struct {
     int tgid;
     char comm[16];
     struct task_struct *real_parent;
+    unsigned int __state;
+    unsigned int flags;
+    unsigned long nvcsw;
+    struct sigpending pending;
+    ls_sigset blocked;
+    struct signal_struct *signal;
+    struct sched_entity se;
 } __attribute__((preserve_access_index));
+
+/* include/linux/preempt.h, include/linux/sched.h */
+#define LS_SOFTIRQ_OFFSET 0x00000100U
+#define LS_HARDIRQ_MASK 0x000f0000U
+#define LS_NMI_MASK 0x00f00000U
+#define LS_TASK_INTERRUPTIBLE 0x0001
+#define LS_TASK_WAKEKILL 0x0100
+#define LS_PF_KTHREAD 0x00200000
+#define LS_SIGKILL 9
 
 /* When a wait began, per waiting task (sleeping locks) or per CPU (spinning ones). */
 struct start {
@@ -39,6 +63,14 @@ struct start {
     __u32 flags;
     __u32 owner_tid;
     __u32 kind;
+    /* contention.wakers, sleeping locks: the task's voluntary switches at begin (did it sleep?)
+       and its last wake before the end (written by sched_waking in the waker's context). */
+    __u64 nvcsw;
+    __s32 waker_stack;
+    __s32 waker_ustack;
+    __u16 wake_class;
+    __u16 wakes;
+    __u32 pad;
 };
 
 /* Sized by lockstat before loading (contention.entries). */
@@ -46,6 +78,11 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
          __type(key, struct ls_bpf_key); __type(value, struct ls_bpf_value); } waits SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
          __type(key, struct ls_bpf_owner_key); __type(value, struct ls_bpf_owner_value); } owners SEC(".maps");
+/* contention.wakers: sized as waits by lockstat. */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
+         __type(key, struct ls_bpf_waker_key); __type(value, struct ls_bpf_waker_value); } wakers SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, 4096); __uint(key_size, sizeof(__u32));
+         __uint(value_size, LS_BPF_MAX_STACK * sizeof(__u64)); } user_stacks SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, 16384);
          __uint(key_size, sizeof(__u32)); __uint(value_size, LS_BPF_MAX_STACK * sizeof(__u64)); } stacks SEC(".maps");
 /* Sleeping locks: a hash by task (the wait can move to another CPU). */
@@ -67,8 +104,8 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 65536);
          __type(key, __u32); __type(value, __u8); } followed SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, LS_BPF_COUNTERS);
          __type(key, __u32); __type(value, __u64); } counters SEC(".maps");
-/* settings[0]: 1 for scope program. */
-struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1);
+/* enum ls_bpf_setting. */
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, LS_BPF_SETTINGS);
          __type(key, __u32); __type(value, __u64); } settings SEC(".maps");
 
 static __always_inline void count(__u32 which) {
@@ -76,11 +113,12 @@ static __always_inline void count(__u32 which) {
     if (c) *c += 1;   /* per CPU: no other writer */
 }
 
-static __always_inline int scope_program(void) {
-    __u32 zero = 0;
-    __u64 *s = bpf_map_lookup_elem(&settings, &zero);
-    return s && *s;
+static __always_inline __u64 setting(__u32 which) {
+    __u64 *s = bpf_map_lookup_elem(&settings, &which);
+    return s ? *s : 0;
 }
+
+static __always_inline int scope_program(void) { return setting(LS_BPF_SETTING_SCOPE) != 0; }
 
 /* log2 of a duration in ns, as a bucket index (no clz instruction in BPF). */
 static __always_inline __u32 bucket(__u64 ns) {
@@ -154,6 +192,13 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
         }
     }
     struct task_struct *task = bpf_get_current_task_btf();
+    if (!spinning(flags)) {
+        s->waker_stack = -1;
+        s->waker_ustack = -1;
+        s->wake_class = LS_WAKE_NONE;
+        s->wakes = 0;
+        s->nvcsw = BPF_CORE_READ(task, nvcsw);
+    }
     s->lock = (__u64)lock;
     s->flags = flags;
     s->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
@@ -167,6 +212,90 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     }
     remember_comm(task, tid);
     s->time = bpf_ktime_get_ns();
+    return 0;
+}
+
+/* A sleeping lock's wait into the waker aggregation: its last wake's waker, or why none. */
+static __always_inline void add_waker(struct start *s, __u64 ns, int ret) {
+    struct task_struct *task = bpf_get_current_task_btf();
+    int slept = BPF_CORE_READ(task, nvcsw) != s->nvcsw;
+    __u16 wakes = s->wakes;
+    struct ls_bpf_waker_key key = { .lock = s->lock, .stack_id = s->stack_id, .waker_stack = s->waker_stack,
+                                    .waker_ustack = s->waker_ustack, .wake_class = s->wake_class };
+    /* A mutex's optimistic spin (begun with LCB_F_SPIN) that took the lock without sleeping. */
+    if (!slept && !wakes && (s->flags & LCB_F_SPIN)) key.wake_class = LS_WAKE_SPINNING;
+    struct ls_bpf_waker_value *v = bpf_map_lookup_elem(&wakers, &key);
+    if (!v) {
+        struct ls_bpf_waker_value zero = {};
+        bpf_map_update_elem(&wakers, &key, &zero, BPF_NOEXIST);   /* or another CPU made it */
+        v = bpf_map_lookup_elem(&wakers, &key);
+        if (!v) { count(LS_BPF_WAKERS_FULL); return; }
+    }
+    __sync_fetch_and_add(&v->count, 1);
+    __sync_fetch_and_add(&v->total_ns, ns);
+    if (slept) {
+        __sync_fetch_and_add(&v->slept, 1);
+        __sync_fetch_and_add(&v->slept_ns, ns);
+    }
+    if (wakes) __sync_fetch_and_add(&v->wakes, wakes);
+    if (ret) __sync_fetch_and_add(&v->failed, 1);
+}
+
+/* This CPU's preempt_count with x86's inverted PREEMPT_NEED_RESCHED (bit 31) masked off; -1
+   when not known. No ksym reaches it where the kernel lacks CONFIG_KALLSYMS_ALL, so it is read
+   at its BTF-given distance from this CPU's runqueue, which the current task's cfs_rq names. */
+static __always_inline int preempt_count(struct task_struct *task) {
+    if (!setting(LS_BPF_SETTING_PC_KNOWN) || !bpf_core_field_exists(task->se.cfs_rq)) return -1;
+    struct rq *rq = BPF_CORE_READ(task, se.cfs_rq, rq);
+    if (!rq || BPF_CORE_READ(rq, cpu) != (int)bpf_get_smp_processor_id()) return -1;
+    unsigned int pc = 0;
+    if (bpf_probe_read_kernel(&pc, sizeof pc, (void *)((__u64)rq + setting(LS_BPF_SETTING_PC_FROM_RQ))) != 0) return -1;
+    return (int)(pc & 0x7fffffff);
+}
+
+/* Whether `p` is being woken for a signal: it sleeps interruptibly with an unblocked signal
+   pending, or killably with SIGKILL pending. Read from the pending sets, as the bit of
+   TIF_SIGPENDING differs between kernels. */
+static __always_inline int woken_by_signal(struct task_struct *p) {
+    unsigned int state = BPF_CORE_READ(p, __state);
+    if (!(state & (LS_TASK_INTERRUPTIBLE | LS_TASK_WAKEKILL))) return 0;
+    unsigned long pending = BPF_CORE_READ(p, pending.signal.sig[0]);
+    pending |= BPF_CORE_READ(p, signal, shared_pending.signal.sig[0]);
+    if (state & LS_TASK_INTERRUPTIBLE) return (pending & ~BPF_CORE_READ(p, blocked.sig[0])) != 0;
+    return (pending & (1UL << (LS_SIGKILL - 1))) != 0;
+}
+
+/* contention.wakers: a wake of a task waiting on a sleeping lock, in the waker's context. The
+   last wake before contention_end is the one kept (a wake whose lock another task took first
+   is followed by another). */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(sched_waking, struct task_struct *p) {
+    __u32 waiter = BPF_CORE_READ(p, pid);
+    struct start *s = bpf_map_lookup_elem(&task_starts, &waiter);
+    if (!s || !s->lock) return 0;
+    count(LS_BPF_WAITER_WAKES);
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    if (tid == waiter) { count(LS_BPF_SELF_WAKES); return 0; }
+    struct task_struct *waker = bpf_get_current_task_btf();
+    int pc = preempt_count(waker);
+    __u16 class;
+    if (pc < 0) { count(LS_BPF_PC_UNKNOWN); pc = 0; }
+    if (pc & LS_NMI_MASK) class = LS_WAKE_NMI;
+    else if (pc & LS_HARDIRQ_MASK) class = LS_WAKE_HARDIRQ;
+    else if (pc & LS_SOFTIRQ_OFFSET) class = LS_WAKE_SOFTIRQ;
+    else if (woken_by_signal(p)) class = LS_WAKE_SIGNAL;
+    else class = (BPF_CORE_READ(waker, flags) & LS_PF_KTHREAD) ? LS_WAKE_KTHREAD : LS_WAKE_TASK;
+    /* An interrupt's wake is not the lock's release: no stack (the interrupted task is unrelated).
+       A signal's keeps the sender's stack, reported as no waker. */
+    __s32 stack = -1, ustack = -1;
+    if (class == LS_WAKE_TASK || class == LS_WAKE_KTHREAD || class == LS_WAKE_SIGNAL) {
+        stack = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
+        if (class == LS_WAKE_TASK) ustack = bpf_get_stackid(ctx, &user_stacks, BPF_F_USER_STACK | BPF_F_FAST_STACK_CMP);
+    }
+    s->waker_stack = stack;
+    s->waker_ustack = ustack;
+    s->wake_class = class;
+    s->wakes += 1;
     return 0;
 }
 
@@ -224,6 +353,7 @@ owner:
             if (bpf_map_update_elem(&owners, &ok, &first, BPF_NOEXIST) != 0) count(LS_BPF_OWNERS_FULL);
         }
     }
+    if (per_task && setting(LS_BPF_SETTING_WAKERS)) add_waker(s, ns, ret);
     s->lock = 0;
     if (per_task) bpf_map_delete_elem(&task_starts, &tid);
     /* Waits of contexts inside this one have ended by now; a slot still held above it is an

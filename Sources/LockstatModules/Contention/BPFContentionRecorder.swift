@@ -10,15 +10,22 @@ final class BPFContentionRecorder: Recorder {
     static let waitsStream = RawLogStream.named(10), ownersStream = RawLogStream.named(11),
         stacksStream = RawLogStream.named(12)
     static let commsStream = RawLogStream.named(13), countersStream = RawLogStream.named(14)
+    /// contention.wakers: the waker entries that changed (as waits), the wakers' user stacks.
+    static let wakersStream = RawLogStream.named(15), userStacksStream = RawLogStream.named(16)
     private let handle: OpaquePointer
     private let log: RawLogWriter
     private let capacity: Int
     private let changed: UnsafeMutablePointer<ls_bpf_entry>
     private let owners: UnsafeMutablePointer<ls_bpf_owner_entry>
+    private let wakerEntries: UnsafeMutablePointer<ls_bpf_waker_entry>
+    /// Whether it records who woke each sleeping wait (contention.wakers), and whether it tells
+    /// interrupt wakes apart (the kernel's BTF placed preempt_count).
+    let wakers: Bool, classifiesInterrupts: Bool
     private static let ownerCapacity = 4096
     /// One stack or comm record at a time: id, frame count, frames; or tid, comm.
     private let scratch: UnsafeMutableRawPointer
     private var knownStacks: Set<Int32>
+    private var knownUserStacks: Set<Int32>
     private var knownTasks: Set<UInt32>
     /// Entries are mostly zero buckets: each drain's are stored as one zstd frame (1/8 the bytes).
     private let zstd = Zstd()
@@ -27,9 +34,12 @@ final class BPFContentionRecorder: Recorder {
     /// lockstat's CPU time is measured from the first sample on (presampling's loading is not the run's cost).
     private var measuring = false
 
-    init(entries: Int, scopeProgram: Bool, system: SystemRoot, log: RawLogWriter) throws {
+    init(entries: Int, scopeProgram: Bool, wakers: Bool, system: SystemRoot, log: RawLogWriter) throws {
         var error = [CChar](repeating: 0, count: 512)
-        guard let handle = ls_bpf_contention_open(Int32(entries), scopeProgram ? 1 : 0, &error, error.count) else {
+        guard
+            let handle = ls_bpf_contention_open(
+                Int32(entries), scopeProgram ? 1 : 0, wakers ? 1 : 0, &error, error.count)
+        else {
             throw LockstatError(String(cString: error))
         }
         self.handle = handle
@@ -37,9 +47,13 @@ final class BPFContentionRecorder: Recorder {
         capacity = entries
         changed = .allocate(capacity: entries)
         owners = .allocate(capacity: Self.ownerCapacity)
+        self.wakers = wakers
+        wakerEntries = .allocate(capacity: wakers ? entries : 1)
+        classifiesInterrupts = ls_bpf_contention_classifies_interrupts(handle) != 0
         scratch = .allocate(byteCount: 8 + Int(LS_BPF_MAX_STACK) * 8, alignment: 8)
         frame = .allocate(byteCount: Zstd.bound(entries * MemoryLayout<ls_bpf_entry>.stride), alignment: 8)
         knownStacks = Set(minimumCapacity: entries)
+        knownUserStacks = Set(minimumCapacity: wakers ? entries : 0)
         knownTasks = Set(minimumCapacity: entries)
         // The programs' run time is kept only while kernel.bpf_stats_enabled is 1 (it costs two
         // clock reads per run): on for the run, put back as it was, crash or not.
@@ -49,6 +63,7 @@ final class BPFContentionRecorder: Recorder {
     deinit {
         changed.deallocate()
         owners.deallocate()
+        wakerEntries.deallocate()
         frame.deallocate()
         scratch.deallocate()
     }
@@ -79,6 +94,18 @@ final class BPFContentionRecorder: Recorder {
                 UnsafeRawBufferPointer(start: owners, count: o * MemoryLayout<ls_bpf_owner_entry>.stride))
             for i in 0..<o { keepTask(owners[i].key.owner_tid, tick: tick) }
         }
+        // As many as the waits map holds fit (the waker map is sized alike): never -1.
+        let w = ls_bpf_contention_wakers_changed(handle, wakerEntries, capacity)
+        if w > 0 {
+            appendCompressed(
+                stream: Self.wakersStream, tick: tick, time: time,
+                UnsafeRawBufferPointer(start: wakerEntries, count: w * MemoryLayout<ls_bpf_waker_entry>.stride))
+            for i in 0..<w {
+                keepStack(wakerEntries[i].key.stack_id, tick: tick)
+                keepStack(wakerEntries[i].key.waker_stack, tick: tick)
+                keepStack(wakerEntries[i].key.waker_ustack, user: true, tick: tick)
+            }
+        }
         // Counters, then the programs' run time and run count.
         let counters = scratch.assumingMemoryBound(to: UInt64.self)
         ls_bpf_contention_counters(handle, counters)
@@ -105,14 +132,23 @@ final class BPFContentionRecorder: Recorder {
         }
     }
 
-    private func keepStack(_ id: Int32, tick: UInt64) {
-        guard id >= 0, knownStacks.insert(id).inserted else { return }
+    /// A kernel stack (or a waker's user stack) the first time an entry names it.
+    private func keepStack(_ id: Int32, user: Bool = false, tick: UInt64) {
+        guard id >= 0 else { return }
+        if user {
+            guard knownUserStacks.insert(id).inserted else { return }
+        } else {
+            guard knownStacks.insert(id).inserted else { return }
+        }
         let frames = (scratch + 8).assumingMemoryBound(to: UInt64.self)
-        let n = ls_bpf_contention_stack(handle, id, frames, LS_BPF_MAX_STACK)
+        let n =
+            user
+            ? ls_bpf_contention_user_stack(handle, id, frames, LS_BPF_MAX_STACK)
+            : ls_bpf_contention_stack(handle, id, frames, LS_BPF_MAX_STACK)
         scratch.storeBytes(of: id, as: Int32.self)
         scratch.storeBytes(of: UInt32(n), toByteOffset: 4, as: UInt32.self)
         log.append(
-            kind: .side, stream: Self.stacksStream, tick: tick, time: 0,
+            kind: .side, stream: user ? Self.userStacksStream : Self.stacksStream, tick: tick, time: 0,
             payload: UnsafeRawBufferPointer(start: scratch, count: 8 + Int(n) * 8))
     }
 

@@ -85,15 +85,19 @@ public struct ContentionModule: TypedModule {
         if mode == .bpf {
             if let reason = Self.bpfRefusal(context.system) { throw LockstatError(reason) }
             do {
-                let recorder = try BPFContentionRecorder(
-                    entries: entries, scopeProgram: scopeProgram, system: context.system, log: context.log)
+                let recorder = try bpfRecorder(context, entries: entries, scopeProgram: scopeProgram)
+                // Written only with wakers, so a log without them reads (and parses) as before.
+                let wakers: [(key: String, value: String)] =
+                    recorder.wakers
+                    ? [("wakers", "yes"), ("interrupt_wakes", recorder.classifiesInterrupts ? "yes" : "no")] : []
                 context.log.append(
                     kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
-                    text: KeyValueLines.text([
-                        ("mode", "bpf"), ("entries", String(entries)),
-                        ("scope", scopeProgram ? "program" : "system"),
-                        ("cpus", String(onlineCPUs(context.system).count)),
-                    ]))
+                    text: KeyValueLines.text(
+                        [
+                            ("mode", "bpf"), ("entries", String(entries)),
+                            ("scope", scopeProgram ? "program" : "system"),
+                            ("cpus", String(onlineCPUs(context.system).count)),
+                        ] + wakers))
                 // After loading: kallsyms then names the BPF programs' own frames, which parse drops.
                 KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
                 return recorder
@@ -105,6 +109,22 @@ public struct ContentionModule: TypedModule {
         }
         if let fallback { context.warn("contention: \(fallback): ring mode") }
         return try ringPresampling(context, scopeProgram: scopeProgram)
+    }
+
+    /// bpf mode's recorder, with waker stacks as contention.wakers says; where they do not load
+    /// (a kernel whose BTF lacks a field sched_waking reads), without them, and it says why.
+    func bpfRecorder(_ context: RecordingContext, entries: Int, scopeProgram: Bool) throws -> BPFContentionRecorder {
+        if ContentionSettings(context.config).wakers {
+            do {
+                return try BPFContentionRecorder(
+                    entries: entries, scopeProgram: scopeProgram, wakers: true, system: context.system,
+                    log: context.log)
+            } catch {
+                context.warn("contention: waker stacks could not load (\(error)): recorded without them")
+            }
+        }
+        return try BPFContentionRecorder(
+            entries: entries, scopeProgram: scopeProgram, wakers: false, system: context.system, log: context.log)
     }
 
     func ringPresampling(_ context: RecordingContext, scopeProgram: Bool) throws -> any Recorder {

@@ -10,11 +10,15 @@ struct ContentionSettings: ModuleSettings {
     var mode = Mode.auto
     /// perf lock contention -b's default size of its maps.
     var entries = 16384
+    /// bpf mode: who woke each sleeping wait (the lock's releaser), by its kernel and user stack.
+    /// Off unless asked for: it walks the waker's stacks at every wake of a waiter, several per
+    /// wait where releasers re-take the lock, which multiplies the mode's BPF time (README).
+    var wakers = false
 
     static var settings: [Setting<ContentionSettings>] {
         [
             .choice("scope", \.scope), .top(\.top), .choice("mode", \.mode),
-            .integer("entries", \.entries, ContentionModule.entriesRange),
+            .integer("entries", \.entries, ContentionModule.entriesRange), .yesNo("wakers", \.wakers),
         ]
     }
 
