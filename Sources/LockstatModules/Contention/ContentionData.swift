@@ -16,6 +16,8 @@ struct ContentionData {
     let aggregates: BPFAggregates?
     /// CPUs online when the run started (the BPF programs' time is a share of them all).
     let cpus: Int
+    /// contention.wakers: waiter → waker rows; nil when the run did not record them.
+    let wakers: ContentionWakers?
 
     init(log: RawLog, top: Int) throws {
         self.top = top
@@ -29,8 +31,10 @@ struct ContentionData {
         if fields["mode"] == "bpf" {
             mode = .bpf
             let empty = ContentionAnalysis(groups: [], symbols: symbols)
-            let aggregates = BPFAggregates(log: log, analysis: empty)
-            analysis = ContentionAnalysis(groups: aggregates.groups, symbols: symbols)
+            let aggregates = BPFAggregates(log: log, analysis: empty, wakers: fields["wakers"] == "yes")
+            let analysis = ContentionAnalysis(groups: aggregates.groups, symbols: symbols)
+            self.analysis = analysis
+            wakers = aggregates.wakers == nil ? nil : ContentionWakers(aggregates: aggregates, analysis: analysis)
             lost = aggregates.lost
             undecodable = aggregates.damaged
             comms = aggregates.comms
@@ -39,6 +43,7 @@ struct ContentionData {
         }
         mode = .ring
         aggregates = nil
+        wakers = nil
         guard let begin = fields["begin_id"].flatMap(UInt16.init), let end = fields["end_id"].flatMap(UInt16.init)
         else {
             throw LockstatError("\(log.path): no tracepoint layout record")
@@ -89,6 +94,12 @@ struct ContentionData {
                 ("lockstat_cpu_ns", Int64(a.lockstatNanoseconds)), ("wall_ns", Int64(a.wallNanoseconds)),
                 ("cpus", Int64(cpus)),
             ]
+            if wakers != nil {
+                counters += [
+                    ("waiter_wakes", counter(LS_BPF_WAITER_WAKES)), ("self_wakes", counter(LS_BPF_SELF_WAKES)),
+                    ("wake_context_unknown", counter(LS_BPF_PC_UNKNOWN)), ("wakers_full", counter(LS_BPF_WAKERS_FULL)),
+                ]
+            }
         }
         return ContentionModel.Cost(mode: mode.rawValue, counters: counters)
     }
@@ -149,6 +160,6 @@ struct ContentionData {
             histograms: [("all", histogram(analysis.contentions))]
                 + top.map { row in (row.key, histogram(analysis.contentions.filter { $0.caller == row.key })) },
             folded: analysis.folded.map { ($0.0, $0.1) }, lost: Int(lost), cost: cost,
-            unpaired: analysis.unpaired, unfinished: analysis.unfinished)
+            unpaired: analysis.unpaired, unfinished: analysis.unfinished, wakers: wakers?.rows)
     }
 }

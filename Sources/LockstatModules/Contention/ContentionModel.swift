@@ -18,6 +18,36 @@ public struct ContentionModel: ModuleModel {
         var total: UInt64
     }
 
+    /// contention.wakers: the waits of one lock from one waiter caller, ended by one waker (the
+    /// last wake's stack), or by none (the class says why).
+    struct Waker {
+        var lock: String, type: String, caller: String
+        /// task, kthread, hardirq, softirq, nmi, signal, spinning, none.
+        var wakeClass: String
+        /// The releasing call site ("do_rmdir+0x17b"), or "no waker (signal)".
+        var waker: String
+        /// The waker's kernel stack root first, `;`-joined, and its user stack (addresses).
+        var wakerStack: String, wakerUserStack: String
+        var contended: Int
+        /// ns, all waits; of them, those in which the waiter slept.
+        var total: UInt64
+        var slept = 0
+        var sleptTotal: UInt64 = 0
+        /// Wakes of these waits (more than contended: woken, the lock taken by another, slept again).
+        var wakes = 0
+        /// Waits that ended with an error (-EINTR).
+        var failed = 0
+
+        mutating func add(_ other: Waker) {
+            contended += other.contended
+            total += other.total
+            slept += other.slept
+            sleptTotal += other.sleptTotal
+            wakes += other.wakes
+            failed += other.failed
+        }
+    }
+
     /// Per interval, measured Δt (NaN: none).
     struct Rates {
         var contentions: [Double], waitMicroseconds: [Double]
@@ -58,6 +88,8 @@ public struct ContentionModel: ModuleModel {
     var lost: Int
     var cost: Cost?
     var unpaired: Int, unfinished: Int
+    /// nil: the run did not record wakers (ring mode, contention.wakers no, or an older log).
+    var wakers: [Waker]?
 
     enum Key: String {
         case time
@@ -69,6 +101,11 @@ public struct ContentionModel: ModuleModel {
         case folded, owners, lost, cost, unpaired, unfinished, mode
         case caller, lock, task, owner, type, contended
         case total = "total_wait_ns"
+        case wakers, waker, slept, wakes, failed
+        case wakeClass = "class"
+        case wakerStack = "waker_stack"
+        case wakerUserStack = "waker_user_stack"
+        case sleptTotal = "slept_wait_ns"
         case max = "max_wait_ns"
         case min = "min_wait_ns"
         case avg = "avg_wait_ns"
@@ -100,7 +137,26 @@ public struct ContentionModel: ModuleModel {
                 PyValue.stringDict(
                     [(Key.mode.rawValue, .string(c.mode))] + c.counters.map { ($0.name, .int($0.value)) })
             } ?? .none
-        return .keyed([
+        let wakers: [(Key, PyValue)] =
+            self.wakers.map { rows in
+                [
+                    (
+                        Key.wakers,
+                        PyValue.list(
+                            rows.map { w in
+                                .keyed([
+                                    (Key.lock, .string(w.lock)), (.type, .string(w.type)), (.caller, .string(w.caller)),
+                                    (.wakeClass, .string(w.wakeClass)), (.waker, .string(w.waker)),
+                                    (.wakerStack, .string(w.wakerStack)), (.wakerUserStack, .string(w.wakerUserStack)),
+                                    (.contended, .int(Int64(w.contended))), (.total, .int(Int64(w.total))),
+                                    (.slept, .int(Int64(w.slept))), (.sleptTotal, .int(Int64(w.sleptTotal))),
+                                    (.wakes, .int(Int64(w.wakes))), (.failed, .int(Int64(w.failed))),
+                                ])
+                            })
+                    )
+                ]
+            } ?? []
+        let pairs: [(Key, PyValue)] = [
             (Key.time, .series(time)), (.contentionRate, .series(all.contentions)),
             (.waitRate, .series(all.waitMicroseconds)),
             (.topCallers, .stringDict(topCallers.map { ($0.caller, rates($0.rates)) })),
@@ -115,7 +171,9 @@ public struct ContentionModel: ModuleModel {
             (.folded, .list(folded.map { .tuple([.string($0.stack), .int(Int64($0.waited))]) })),
             (.owners, owners), (.lost, .int(Int64(lost))), (.cost, cost),
             (.unpaired, .int(Int64(unpaired))), (.unfinished, .int(Int64(unfinished))),
-        ])
+        ]
+        // Only a run that recorded wakers has the key, so other runs' samples are as they were.
+        return .keyed(pairs + wakers)
     }
 
     init(
@@ -123,7 +181,7 @@ public struct ContentionModel: ModuleModel {
         tasks: [Row], owners: [Owner],
         histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])],
         folded: [(stack: String, waited: UInt64)],
-        lost: Int, cost: Cost?, unpaired: Int, unfinished: Int
+        lost: Int, cost: Cost?, unpaired: Int, unfinished: Int, wakers: [Waker]? = nil
     ) {
         self.time = time
         self.all = all
@@ -138,6 +196,7 @@ public struct ContentionModel: ModuleModel {
         self.cost = cost
         self.unpaired = unpaired
         self.unfinished = unfinished
+        self.wakers = wakers
     }
 
     /// The entry read back: the keys it has must be the entry's, of their types, and each row
@@ -145,7 +204,7 @@ public struct ContentionModel: ModuleModel {
     init(entry e: PyValue) throws {
         try e.refuseKeys(otherThan: [
             Key.time, .contentionRate, .waitRate, .topCallers, .callers, .locks, .tasks, .histograms,
-            .folded, .owners, .lost, .cost, .unpaired, .unfinished,
+            .folded, .owners, .lost, .cost, .unpaired, .unfinished, .wakers,
         ])
         func rows(_ list: Key, _ key: Key) throws -> [Row] {
             try (e.optional(list, .list) ?? []).enumerated().map { i, r in
@@ -210,12 +269,27 @@ public struct ContentionModel: ModuleModel {
                     })
             }
         }
+        let wakers = try e.optional(Key.wakers, .list).map { list in
+            try list.enumerated().map { i, w in
+                try decoding("\(Key.wakers.rawValue)[\(i)]") {
+                    Waker(
+                        lock: try w.required(Key.lock, .string), type: try w.required(Key.type, .string),
+                        caller: try w.required(Key.caller, .string), wakeClass: try w.required(Key.wakeClass, .string),
+                        waker: try w.required(Key.waker, .string), wakerStack: try w.required(Key.wakerStack, .string),
+                        wakerUserStack: try w.required(Key.wakerUserStack, .string),
+                        contended: try w.required(Key.contended, .int), total: try w.required(Key.total, .count),
+                        slept: try w.required(Key.slept, .int), sleptTotal: try w.required(Key.sleptTotal, .count),
+                        wakes: try w.required(Key.wakes, .int), failed: try w.required(Key.failed, .int))
+                }
+            }
+        }
         self.init(
             time: try e.optional(Key.time, .doubles) ?? [], all: try rates(e, required: false), topCallers: topCallers,
             callers: try rows(.callers, .caller), locks: try rows(.locks, .lock), tasks: try rows(.tasks, .task),
             owners: owners,
             histograms: histograms, folded: folded, lost: try e.optional(Key.lost, .int) ?? 0, cost: cost,
-            unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0)
+            unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0,
+            wakers: wakers)
     }
 
     // MARK: the generic form
@@ -246,6 +320,18 @@ public struct ContentionModel: ModuleModel {
         whenEmpty: "owners are recorded in contention.mode bpf, for the mutexes and rwsems waited for",
         comparable: false)
 
+    /// `report --by waker`: wait by who ended it, the releasing call site or why there was none.
+    static let wakersTable = ResultTable(
+        name: "wakers", grouping: "waker",
+        metrics: [
+            ResultColumn("contended", "contended", unit: "1", kind: .count, aliases: ["contentions"]),
+            ResultColumn("wait_total", "total wait", unit: "ns", kind: .time),
+            ResultColumn("wait_slept", "slept wait", unit: "ns", kind: .time),
+            ResultColumn("avg_wait", "avg wait", unit: "ns", kind: .gauge),
+        ],
+        labels: ["class", "waker"], identity: [1, 0], defaultSort: "wait_total",
+        whenEmpty: "wakers are recorded in contention.mode bpf with contention.wakers yes")
+
     static let tables = [
         rowsTable("callers", grouping: "caller"), rowsTable("locks", grouping: "lock"),
         rowsTable("tasks", grouping: "task"), ownersTable,
@@ -262,6 +348,28 @@ public struct ContentionModel: ModuleModel {
         }
         tables[3].rows = owners.map {
             ResultRow(labels: [$0.owner, $0.lock], values: [Double($0.contended), Double($0.total)])
+        }
+        // Only where wakers were recorded, so other runs' reports and pages are as they were.
+        if let wakers {
+            var bySite = [String: (wakeClass: String, waker: String, count: Int, total: UInt64, slept: UInt64)]()
+            for w in wakers {
+                let key = w.wakeClass + "\u{0}" + w.waker
+                var row = bySite[key] ?? (wakeClass: w.wakeClass, waker: w.waker, count: 0, total: 0, slept: 0)
+                row.count += w.contended
+                row.total += w.total
+                row.slept += w.sleptTotal
+                bySite[key] = row
+            }
+            var table = Self.wakersTable
+            table.rows = bySite.values.sorted { ($0.total, $1.waker) > ($1.total, $0.waker) }.map {
+                ResultRow(
+                    labels: [$0.wakeClass, $0.waker],
+                    values: [
+                        Double($0.count), Double($0.total), Double($0.slept),
+                        $0.count > 0 ? Double($0.total / UInt64($0.count)) : 0,
+                    ])
+            }
+            tables.append(table)
         }
         let series =
             [

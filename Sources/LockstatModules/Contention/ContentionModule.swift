@@ -183,6 +183,10 @@ public struct ContentionModule: TypedModule {
             )
         }
         if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
+        if let full = data.aggregates?.counters[Int(LS_BPF_WAKERS_FULL.rawValue)], full > 0 {
+            warnings.append(
+                "\(full) waits left out of the waker table: its map was full (a larger contention.entries keeps them)")
+        }
         let model = data.model
         return ParsedModule(model: model, warnings: warnings, files: files, notes: [data.cost.line])
     }
@@ -193,7 +197,7 @@ public struct ContentionModule: TypedModule {
         try ContentionPlots(model: model).write(into: directory)
     }
 
-    public var tableSchemas: [ResultTable] { ContentionModel.tables }
+    public var tableSchemas: [ResultTable] { ContentionModel.tables + [ContentionModel.wakersTable] }
 }
 
 extension ContentionModule {

@@ -1,0 +1,182 @@
+import CLockstat
+import Foundation
+import XCTest
+@testable import LockstatCore
+@testable import LockstatModules
+
+/// contention.wakers read back from a bpf-mode raw log made here: the waker entries as last
+/// drained, their classes, the releasing call site past the wake-up machinery, spinlock waits as
+/// "no waker (spinning)", and the samples entry read back.
+final class WakerTableTests: XCTestCase {
+    static let kallsyms = """
+        ffffffff81000000 T bpf_trace_run1
+        ffffffff81001000 T try_to_wake_up
+        ffffffff81002000 T wake_up_q
+        ffffffff81003000 T rwsem_wake
+        ffffffff81004000 T up_write
+        ffffffff81005000 T do_rmdir
+        ffffffff81006000 T __x64_sys_rmdir
+        ffffffff81007000 T rwsem_down_write_slowpath
+        ffffffff81008000 T down_write
+        ffffffff81009000 T filename_create
+        ffffffff8100a000 T do_mkdirat
+        ffffffff8100b000 T update_inode
+        ffffffff8100c000 T do_exit
+
+        """
+    static let lock: UInt64 = 0xffff_8880_0000_1000, spinlock: UInt64 = 0xffff_8880_0000_2000
+
+    /// A raw log as bpf mode writes it: layout, kallsyms, stacks, two drains of waits and wakers,
+    /// counters; `wakers`: whether the layout says they were recorded.
+    func log(wakers: Bool) throws -> RawLog {
+        let path = temporaryDirectory() + "/contention.log"
+        let writer = try RawLogWriter(path: path)
+        let start: UInt64 = 1_000_000_000
+        writer.append(
+            kind: .header, tick: 0, time: start, text: "module contention\ninterval_ns 500000000\nstart_ns \(start)\n")
+        writer.append(
+            kind: .side, stream: ContentionModule.layoutStream, tick: 0, time: 0,
+            text: "mode bpf\ncpus 2\n" + (wakers ? "wakers yes\ninterrupt_wakes yes\n" : ""))
+        Array(Self.kallsyms.utf8).withUnsafeBytes {
+            writer.append(kind: .snapshot, stream: ContentionModule.kallsymsStream, tick: 0, time: 0, payload: $0)
+        }
+        func stack(_ id: Int32, _ frames: [UInt64], user: Bool = false) {
+            var bytes = [UInt8](repeating: 0, count: 8 + frames.count * 8)
+            bytes.withUnsafeMutableBytes { b in
+                b.storeBytes(of: id, as: Int32.self)
+                b.storeBytes(of: UInt32(frames.count), toByteOffset: 4, as: UInt32.self)
+                for (i, f) in frames.enumerated() { b.storeBytes(of: f, toByteOffset: 8 + i * 8, as: UInt64.self) }
+            }
+            bytes.withUnsafeBytes {
+                writer.append(
+                    kind: .side,
+                    stream: user ? BPFContentionRecorder.userStacksStream : BPFContentionRecorder.stacksStream,
+                    tick: 0, time: 0, payload: $0)
+            }
+        }
+        // The waiter: rwsem slow path ← down_write ← (a frame) ← filename_create ← do_mkdirat.
+        stack(
+            1,
+            [0xffff_ffff_8100_7010, 0xffff_ffff_8100_8010, 0xffff_ffff_8100_b010, 0xffff_ffff_8100_9010,
+             0xffff_ffff_8100_a010])
+        // The waker, as sched_waking's program sees it: from the BPF frame to the system call.
+        stack(2, [0xffff_ffff_8100_0010, 0xffff_ffff_8100_1010, 0xffff_ffff_8100_2010, 0xffff_ffff_8100_3010,
+                  0xffff_ffff_8100_4010, 0xffff_ffff_8100_517b, 0xffff_ffff_8100_6010])
+        stack(3, [0x40_1000, 0x40_2000], user: true)
+        // A signal's sender, whose stack is kept but is no release.
+        stack(4, [0xffff_ffff_8100_1010, 0xffff_ffff_8100_c010])
+        func waits(_ count: UInt64) -> [UInt8] {
+            var rwsem = ls_bpf_entry(), spin = ls_bpf_entry()
+            rwsem.key.lock = Self.lock
+            rwsem.key.stack_id = 1
+            rwsem.key.tid = 7
+            rwsem.value.count = count
+            rwsem.value.total_ns = count * 100
+            rwsem.value.flags = 4
+            spin.key.lock = Self.spinlock
+            spin.key.stack_id = 1
+            spin.key.tid = 7
+            spin.value.count = 3
+            spin.value.total_ns = 30
+            spin.value.flags = 1
+            return withUnsafeBytes(of: rwsem) { Array($0) } + withUnsafeBytes(of: spin) { Array($0) }
+        }
+        func waker(_ stack: Int32, _ user: Int32, _ wakeClass: ls_bpf_wake_class, count: UInt64) -> [UInt8] {
+            var e = ls_bpf_waker_entry()
+            e.key.lock = Self.lock
+            e.key.stack_id = 1
+            e.key.waker_stack = stack
+            e.key.waker_ustack = user
+            e.key.wake_class = wakeClass.rawValue
+            e.value.count = count
+            e.value.total_ns = count * 100
+            e.value.slept = count - 1
+            e.value.slept_ns = (count - 1) * 100
+            e.value.wakes = count + 2
+            e.value.failed = wakeClass == LS_WAKE_SIGNAL ? count : 0
+            return withUnsafeBytes(of: e) { Array($0) }
+        }
+        for (tick, count) in [(1, UInt64(5)), (2, UInt64(10))] {
+            let time = start + UInt64(tick) * 500_000_000
+            waits(count + 3).withUnsafeBytes {
+                writer.append(
+                    kind: .snapshot, stream: BPFContentionRecorder.waitsStream, tick: UInt64(tick), time: time,
+                    payload: $0)
+            }
+            guard wakers else { continue }
+            // The second drain holds only the entry that changed, as the recorder writes them.
+            let entries =
+                tick == 1
+                ? waker(2, 3, LS_WAKE_TASK, count: count) + waker(4, -1, LS_WAKE_SIGNAL, count: 2)
+                    + waker(-1, -1, LS_WAKE_HARDIRQ, count: 1)
+                : waker(2, 3, LS_WAKE_TASK, count: count)
+            entries.withUnsafeBytes {
+                writer.append(
+                    kind: .snapshot, stream: BPFContentionRecorder.wakersStream, tick: UInt64(tick), time: time,
+                    payload: $0)
+            }
+        }
+        var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue) + 2)
+        counters[Int(LS_BPF_WAITER_WAKES.rawValue)] = 17
+        counters.withUnsafeBytes {
+            writer.append(
+                kind: .snapshot, stream: BPFContentionRecorder.countersStream, tick: 2, time: start, payload: $0)
+        }
+        return try RawLog.read(path: path)
+    }
+
+    func testWakerRowsFromTheLastDrainClassedAndPlacedAtTheRelease() throws {
+        let data = try ContentionData(log: try log(wakers: true), top: 10)
+        let rows = try XCTUnwrap(data.model.wakers)
+        func line(_ w: ContentionModel.Waker) -> String {
+            "\(w.wakeClass) | \(w.waker) | \(w.caller) | \(w.contended) | \(w.total)"
+        }
+        let text = rows.map(line)
+        XCTAssertEqual(
+            text,
+            [
+                "task | do_rmdir+0x17b | filename_create+0x10 | 10 | 1000",
+                "signal | no waker (signal) | filename_create+0x10 | 2 | 200",
+                "hardirq | no waker (hardirq) | filename_create+0x10 | 1 | 100",
+                "spinning | no waker (spinning) | filename_create+0x10 | 3 | 30",
+            ])
+        let release = rows[0]
+        XCTAssertEqual(release.wakerStack, "__x64_sys_rmdir;do_rmdir;up_write;rwsem_wake;wake_up_q;try_to_wake_up")
+        XCTAssertEqual(release.wakerUserStack, "0x402000;0x401000")
+        XCTAssertEqual(release.sleptTotal, 900)
+        XCTAssertEqual(release.wakes, 12)
+        XCTAssertEqual(rows[1].failed, 2)
+        XCTAssertEqual(data.cost.value("waiter_wakes"), 17)
+        // The entry read back, and `report --by waker`'s table.
+        let back = try XCTUnwrap(try ContentionModel(entry: data.model.entry).wakers)
+        XCTAssertEqual(back.map(line), text)
+        XCTAssertEqual(back.map(\.wakerStack), rows.map(\.wakerStack))
+        let table = try XCTUnwrap(data.model.results.tables.first { $0.grouping == "waker" })
+        XCTAssertEqual(table.rows.first?.labels, ["task", "do_rmdir+0x17b"])
+        XCTAssertEqual(table.rows.first?.values, [10, 1000, 900, 100])
+    }
+
+    /// A log without wakers (contention.wakers no, or written before them) has no waker key or
+    /// table, and its counters record of the older size still reads.
+    func testWithoutWakersNothingOfThemAppears() throws {
+        let data = try ContentionData(log: try log(wakers: false), top: 10)
+        XCTAssertNil(data.model.wakers)
+        XCTAssertNil(data.model.entry["wakers"])
+        XCTAssertNil(data.cost.value("waiter_wakes"))
+        XCTAssertFalse(data.model.results.tables.contains { $0.grouping == "waker" })
+        XCTAssertEqual(data.cost.value("contentions"), 16)
+    }
+
+    /// The releasing call site is the first frame past the wake-up and unlock functions; a
+    /// function whose name merely begins like one ("up" of the semaphore) is not skipped.
+    func testTheSiteSkipsOnlyTheWakeMachinery() {
+        let symbols = KernelSymbols(Self.kallsyms)
+        XCTAssertEqual(
+            ContentionWakers.site(
+                [0xffff_ffff_8100_1010, 0xffff_ffff_8100_4010, 0xffff_ffff_8100_517b], symbols: symbols),
+            "do_rmdir+0x17b")
+        XCTAssertEqual(
+            ContentionWakers.site([0xffff_ffff_8100_1010, 0xffff_ffff_8100_b010], symbols: symbols),
+            "update_inode+0x10")
+    }
+}
