@@ -28,9 +28,13 @@ typedef struct { unsigned long sig[1]; } ls_sigset;
 struct sigpending { ls_sigset signal; } __attribute__((preserve_access_index));
 struct signal_struct { struct sigpending shared_pending; } __attribute__((preserve_access_index));
 struct rq { int cpu; } __attribute__((preserve_access_index));
+/* The waker's system call number (x86-64: orig_ax; arm64: syscallno). */
+struct pt_regs { long orig_ax; long syscallno; } __attribute__((preserve_access_index));
 struct cfs_rq { struct rq *rq; } __attribute__((preserve_access_index));
 struct sched_entity { struct cfs_rq *cfs_rq; } __attribute__((preserve_access_index));
+struct cred { struct { unsigned int val; } uid; struct { unsigned int val; } euid; } __attribute__((preserve_access_index));
 struct task_struct {
+    struct cred *cred;
     struct mm_struct *mm;
     struct sighand_struct *sighand;
     int pid;
@@ -55,6 +59,16 @@ struct task_struct {
 #define LS_PF_KTHREAD 0x00200000
 #define LS_SIGKILL 9
 
+/* A waker's stacks already taken in this wait, by (waker task, its system call): a re-wake by
+   the same task in the same call reuses them instead of walking both stacks again. */
+#define LS_WAKER_CACHE 2
+struct waker_seen {
+    __u32 tid;   /* 0: empty */
+    __s32 syscall;
+    __s32 stack;
+    __s32 ustack;
+};
+
 /* When a wait began, per waiting task (sleeping locks) or per CPU (spinning ones). */
 struct start {
     __u64 time;
@@ -70,7 +84,8 @@ struct start {
     __s32 waker_ustack;
     __u16 wake_class;
     __u16 wakes;
-    __u32 pad;
+    __u32 next_seen;   /* the seen[] slot the next new (waker, call) replaces */
+    struct waker_seen seen[LS_WAKER_CACHE];
 };
 
 /* Sized by lockstat before loading (contention.entries). */
@@ -197,6 +212,8 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
         s->waker_ustack = -1;
         s->wake_class = LS_WAKE_NONE;
         s->wakes = 0;
+        s->next_seen = 0;
+        for (int i = 0; i < LS_WAKER_CACHE; i++) s->seen[i].tid = 0;
         s->nvcsw = BPF_CORE_READ(task, nvcsw);
     }
     s->lock = (__u64)lock;
@@ -265,6 +282,29 @@ static __always_inline int woken_by_signal(struct task_struct *p) {
     return (pending & (1UL << (LS_SIGKILL - 1))) != 0;
 }
 
+/* The system call the current task is in (-1 outside one, or where pt_regs names none). */
+static __always_inline __s32 syscall_of(struct task_struct *task) {
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    if (!regs) return -1;
+    if (bpf_core_field_exists(regs->orig_ax)) return (__s32)BPF_CORE_READ(regs, orig_ax);
+    if (bpf_core_field_exists(regs->syscallno)) return (__s32)BPF_CORE_READ(regs, syscallno);
+    return -1;
+}
+
+/* Whether a waker's user stack may be kept: they land in files the invoking user reads, so only
+   the program's tasks' (scope program) or the invoking user's own processes' (real and effective
+   uid theirs), or everyone's when that user is root. */
+static __always_inline int user_stack_kept(struct task_struct *waker) {
+    if (scope_program()) {
+        __u32 tgid = BPF_CORE_READ(waker, tgid);
+        return bpf_map_lookup_elem(&followed, &tgid) != 0;
+    }
+    __u64 who = setting(LS_BPF_SETTING_USER_STACKS_OF);
+    if (who == LS_BPF_USER_STACKS_OF_ALL) return 1;
+    if (who == 0) return 0;
+    return BPF_CORE_READ(waker, cred, uid.val) == who - 1 && BPF_CORE_READ(waker, cred, euid.val) == who - 1;
+}
+
 /* contention.wakers: a wake of a task waiting on a sleeping lock, in the waker's context. The
    last wake before contention_end is the one kept (a wake whose lock another task took first
    is followed by another). */
@@ -288,9 +328,31 @@ int BPF_PROG(sched_waking, struct task_struct *p) {
     /* An interrupt's wake is not the lock's release: no stack (the interrupted task is unrelated).
        A signal's keeps the sender's stack, reported as no waker. */
     __s32 stack = -1, ustack = -1;
-    if (class == LS_WAKE_TASK || class == LS_WAKE_KTHREAD || class == LS_WAKE_SIGNAL) {
+    if (class == LS_WAKE_TASK) {
+        /* A releaser that keeps re-taking the lock by optimistic spinning wakes the same waiter
+           again and again from the same call: its stacks are walked once per wait and call. */
+        __s32 call = syscall_of(waker);
+        int hit = -1;
+        for (int i = 0; i < LS_WAKER_CACHE; i++) {
+            if (s->seen[i].tid == tid && s->seen[i].syscall == call) hit = i;
+        }
+        if (hit >= 0 && hit < LS_WAKER_CACHE) {
+            stack = s->seen[hit].stack;
+            ustack = s->seen[hit].ustack;
+            count(LS_BPF_WAKER_STACKS_REUSED);
+        } else {
+            stack = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
+            if (user_stack_kept(waker))
+                ustack = bpf_get_stackid(ctx, &user_stacks, BPF_F_USER_STACK | BPF_F_FAST_STACK_CMP);
+            __u32 slot = s->next_seen % LS_WAKER_CACHE;
+            s->seen[slot].tid = tid;
+            s->seen[slot].syscall = call;
+            s->seen[slot].stack = stack;
+            s->seen[slot].ustack = ustack;
+            s->next_seen = slot + 1;
+        }
+    } else if (class == LS_WAKE_KTHREAD || class == LS_WAKE_SIGNAL) {
         stack = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
-        if (class == LS_WAKE_TASK) ustack = bpf_get_stackid(ctx, &user_stacks, BPF_F_USER_STACK | BPF_F_FAST_STACK_CMP);
     }
     s->waker_stack = stack;
     s->waker_ustack = ustack;

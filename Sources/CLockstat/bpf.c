@@ -209,6 +209,12 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
     return h;
 }
 
+int ls_bpf_contention_keep_user_stacks_of(ls_bpf_contention *h, long long uid) {
+    __u32 which = LS_BPF_SETTING_USER_STACKS_OF;
+    __u64 who = uid < 0 ? LS_BPF_USER_STACKS_OF_ALL : (__u64)uid + 1;
+    return bpf_map_update_elem(h->settings, &which, &who, BPF_ANY) ? -errno : 0;
+}
+
 int ls_bpf_contention_follow(ls_bpf_contention *h, __u32 tgid) {
     __u8 yes = 1;
     return bpf_map_update_elem(h->followed, &tgid, &yes, BPF_ANY) ? -errno : 0;

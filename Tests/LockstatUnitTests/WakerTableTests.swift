@@ -118,6 +118,7 @@ final class WakerTableTests: XCTestCase {
         }
         var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue) + 2)
         counters[Int(LS_BPF_WAITER_WAKES.rawValue)] = 17
+        counters[Int(LS_BPF_WAKER_STACKS_REUSED.rawValue)] = 9
         counters.withUnsafeBytes {
             writer.append(
                 kind: .snapshot, stream: BPFContentionRecorder.countersStream, tick: 2, time: start, payload: $0)
@@ -147,6 +148,7 @@ final class WakerTableTests: XCTestCase {
         XCTAssertEqual(release.wakes, 12)
         XCTAssertEqual(rows[1].failed, 2)
         XCTAssertEqual(data.cost.value("waiter_wakes"), 17)
+        XCTAssertEqual(data.cost.value("waker_stacks_reused"), 9)
         // The entry read back, and `report --by waker`'s table.
         let back = try XCTUnwrap(try ContentionModel(entry: data.model.entry).wakers)
         XCTAssertEqual(back.map(line), text)
@@ -154,6 +156,23 @@ final class WakerTableTests: XCTestCase {
         let table = try XCTUnwrap(data.model.results.tables.first { $0.grouping == "waker" })
         XCTAssertEqual(table.rows.first?.labels, ["task", "do_rmdir+0x17b"])
         XCTAssertEqual(table.rows.first?.values, [10, 1000, 900, 100])
+    }
+
+    /// The summary's top waker of a lock: the task or kernel-thread site that ended most of its
+    /// wait, with its share of all the lock's wait (signals, interrupts and spinning included).
+    func testTopWakerSiteOfALock() throws {
+        let model = try ContentionData(log: try log(wakers: true), top: 10).model
+        let lock = try XCTUnwrap(model.wakers?.first?.lock)
+        let top = try XCTUnwrap(model.topWakerSite(for: lock))
+        XCTAssertEqual(top.site, "do_rmdir+0x17b")
+        XCTAssertEqual(top.wakeClass, "task")
+        XCTAssertEqual(top.total, 1000)
+        XCTAssertEqual(top.share, 1000.0 / 1300.0, accuracy: 1e-9)
+        // The spinlock has rows, but nobody woke its waiters; a lock without rows has none.
+        let spinlock = try XCTUnwrap(model.wakers?.first { $0.wakeClass == "spinning" }?.lock)
+        XCTAssertNil(model.topWakerSite(for: spinlock))
+        XCTAssertNil(model.topWakerSite(for: "no such lock"))
+        XCTAssertNil(try ContentionData(log: try log(wakers: false), top: 10).model.topWakerSite(for: lock))
     }
 
     /// A log without wakers (contention.wakers no, or written before them) has no waker key or

@@ -61,7 +61,8 @@ enum ls_bpf_counter {
     LS_BPF_SELF_WAKES,        /* of them, the waiter waking itself: not a release, ignored */
     LS_BPF_PC_UNKNOWN,        /* wakes whose context (task or interrupt) could not be read: taken as task */
     LS_BPF_WAKERS_FULL,       /* waits left out of the waker aggregation: its map was full */
-    LS_BPF_COUNTERS = 12
+    LS_BPF_WAKER_STACKS_REUSED, /* task wakes whose stacks this wait already had from the same waker and call */
+    LS_BPF_COUNTERS = 13
 };
 
 /* The counters a raw log written before contention.wakers holds (its record is shorter). */
@@ -85,8 +86,12 @@ enum ls_bpf_setting {
     LS_BPF_SETTING_WAKERS,          /* 1: contention.wakers yes */
     LS_BPF_SETTING_PC_FROM_RQ,      /* __preempt_count's offset from runqueues in the per-CPU area */
     LS_BPF_SETTING_PC_KNOWN,        /* 1: that offset was found in the kernel's BTF */
-    LS_BPF_SETTINGS = 4
+    LS_BPF_SETTING_USER_STACKS_OF,  /* scope system: whose waker user stacks are kept (below) */
+    LS_BPF_SETTINGS = 5
 };
+
+/* LS_BPF_SETTING_USER_STACKS_OF: 0 nobody's (until lockstat says), uid + 1 that user's, or all. */
+#define LS_BPF_USER_STACKS_OF_ALL 0xffffffffffffffffULL
 
 /* The waits on one sleeping lock from one waiter stack, ended by one (last) waker. */
 struct ls_bpf_waker_key {
@@ -143,6 +148,9 @@ long ls_bpf_contention_forget(ls_bpf_contention *h, const struct ls_bpf_key *key
 long ls_bpf_contention_owners_changed(ls_bpf_contention *h, struct ls_bpf_owner_entry *out, long capacity);
 /* The waker entries that changed since the last call (as _changed; 0 when wakers are off). */
 long ls_bpf_contention_wakers_changed(ls_bpf_contention *h, struct ls_bpf_waker_entry *out, long capacity);
+/* Scope system: keep the waker user stacks of processes of `uid` only (real and effective), or of
+   everyone when uid < 0. Until called, none are kept; under scope program only the program's. */
+int ls_bpf_contention_keep_user_stacks_of(ls_bpf_contention *h, long long uid);
 /* Whether interrupt wakes are told apart here (the kernel's BTF gives __preempt_count's place). */
 int ls_bpf_contention_classifies_interrupts(ls_bpf_contention *h);
 void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]);

@@ -44,6 +44,9 @@ final class BPFContentionRecorder: Recorder {
         }
         self.handle = handle
         self.log = log
+        // Waker user stacks land in files the invoking user reads: only their own processes'.
+        let invoker = InvokingUser.current
+        _ = ls_bpf_contention_keep_user_stacks_of(handle, invoker.uid == 0 ? -1 : Int64(invoker.uid))
         capacity = entries
         changed = .allocate(capacity: entries)
         owners = .allocate(capacity: Self.ownerCapacity)

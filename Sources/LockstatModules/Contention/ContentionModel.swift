@@ -384,3 +384,28 @@ public struct ContentionModel: ModuleModel {
             stacks: [ResultStacks(name: "wait", unit: "ns", folded: folded.map { ($0.stack, Double($0.waited)) })])
     }
 }
+
+extension ContentionModel {
+    /// The release site that ended the most of a lock's wait, for the end-of-run summary's top
+    /// locks: `lock` as the tables name it. nil when wakers were not recorded or no task or
+    /// kernel thread woke a waiter of that lock (spinlocks, signals, interrupts only).
+    struct TopWakerSite: Equatable {
+        /// "do_rmdir+0x17b"; class task or kthread.
+        var site: String, wakeClass: String
+        /// ns of wait this site ended, and its share of all the lock's wait in the waker rows.
+        var total: UInt64, share: Double
+    }
+
+    func topWakerSite(for lock: String) -> TopWakerSite? {
+        guard let rows = wakers?.filter({ $0.lock == lock }), !rows.isEmpty else { return nil }
+        var bySite = [String: (wakeClass: String, total: UInt64)]()
+        for w in rows where w.wakeClass == "task" || w.wakeClass == "kthread" {
+            bySite[w.waker, default: (w.wakeClass, 0)].total += w.total
+        }
+        let all = rows.reduce(UInt64(0)) { $0 + $1.total }
+        guard let top = bySite.max(by: { ($0.value.total, $1.key) < ($1.value.total, $0.key) }) else { return nil }
+        return TopWakerSite(
+            site: top.key, wakeClass: top.value.wakeClass, total: top.value.total,
+            share: all > 0 ? Double(top.value.total) / Double(all) : 0)
+    }
+}
