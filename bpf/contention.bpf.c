@@ -100,6 +100,12 @@ struct { __uint(type, BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, 4096); __ui
          __uint(value_size, LS_BPF_MAX_STACK * sizeof(__u64)); } user_stacks SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, 16384);
          __uint(key_size, sizeof(__u32)); __uint(value_size, LS_BPF_MAX_STACK * sizeof(__u64)); } stacks SEC(".maps");
+/* contention.wakers: each sleeping lock's handover timeline, and hold under contention (sized by
+   lockstat: LS_BPF_HANDOVER_ENTRIES, or 1 without wakers). */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
+         __type(key, __u64); __type(value, struct ls_bpf_handover); } locks SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
+         __type(key, struct ls_bpf_hold_key); __type(value, struct ls_bpf_hold_value); } holds SEC(".maps");
 /* Sleeping locks: a hash by task (the wait can move to another CPU). */
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
          __type(key, __u32); __type(value, struct start); } task_starts SEC(".maps");
@@ -181,6 +187,84 @@ static __always_inline __u32 kind_of(struct task_struct *task, __u64 lock, __u32
     return 0;
 }
 
+/* A kept wait on a sleeping lock begins: the first waiter starts the lock's episode, whose
+   first holder (whoever held it then) is not tracked. */
+static __always_inline void handover_begin(__u64 lock, __u64 now) {
+    struct ls_bpf_handover *l = bpf_map_lookup_elem(&locks, &lock);
+    if (!l) {
+        struct ls_bpf_handover zero = {};
+        bpf_map_update_elem(&locks, &lock, &zero, BPF_NOEXIST);   /* or another CPU made it */
+        l = bpf_map_lookup_elem(&locks, &lock);
+        if (!l) return;
+    }
+    if (__sync_fetch_and_add(&l->nwait, 1) == 0) {
+        l->since = now;
+        l->mark = now;
+        l->gap = 0;
+        l->holder_tid = 0;
+    }
+}
+
+static __always_inline void add_hold(__u64 lock, __s32 stack_id, __u64 ns) {
+    struct ls_bpf_hold_key key = { .lock = lock, .stack_id = stack_id };
+    struct ls_bpf_hold_value *v = bpf_map_lookup_elem(&holds, &key);
+    if (!v) {
+        struct ls_bpf_hold_value zero = {};
+        bpf_map_update_elem(&holds, &key, &zero, BPF_NOEXIST);
+        v = bpf_map_lookup_elem(&holds, &key);
+        if (!v) return;
+    }
+    __sync_fetch_and_add(&v->count, 1);
+    __sync_fetch_and_add(&v->total_ns, ns);
+    if (ns > v->max_ns) v->max_ns = ns;
+    __u32 b = bucket(ns);
+    if (b < LS_BPF_BUCKETS) __sync_fetch_and_add(&v->buckets[b], 1);
+}
+
+/* A task (not an interrupt, not a signal) woke a waiter of `lock`: the lock was released. The
+   first release after an acquisition ends that hold; later ones (a stealer's) fall in the gap. */
+static __always_inline void handover_release(__u64 lock, __u32 waker, __u64 now) {
+    struct ls_bpf_handover *l = bpf_map_lookup_elem(&locks, &lock);
+    if (!l || l->nwait <= 0 || l->gap) return;
+    __u64 span = now > l->mark ? now - l->mark : 0;
+    if (l->holder_tid && l->holder_tid == waker) {
+        add_hold(lock, l->holder_stack, now > l->acquired_at ? now - l->acquired_at : 0);
+        __sync_fetch_and_add(&l->hold_ns, span);
+        __sync_fetch_and_add(&l->holds, 1);
+    } else {
+        __sync_fetch_and_add(&l->untracked_ns, span);
+        __sync_fetch_and_add(&l->untracked_releases, 1);
+    }
+    l->holder_tid = 0;
+    l->mark = now;
+    l->gap = 1;
+}
+
+/* A kept wait on a sleeping lock ended: acquired (ret 0) ends a gap, and an exclusive holder is
+   tracked until its release; the last waiter's end ends the episode. */
+static __always_inline void handover_end(__u64 lock, __u32 tid, int ret, __u32 flags, __s32 stack_id, __u64 now) {
+    struct ls_bpf_handover *l = bpf_map_lookup_elem(&locks, &lock);
+    if (!l) return;
+    __u64 span = now > l->mark ? now - l->mark : 0;
+    int last = __sync_fetch_and_add(&l->nwait, -1) == 1;
+    if (ret == 0 || last) {
+        /* Held with no release seen: the holder's end was not a wake (handoff, reader). */
+        if (l->gap) __sync_fetch_and_add(&l->gap_ns, span);
+        else __sync_fetch_and_add(&l->untracked_ns, span);
+        l->mark = now;
+        l->gap = 0;
+        l->holder_tid = 0;
+    }
+    if (last) {
+        __sync_fetch_and_add(&l->contended_ns, now > l->since ? now - l->since : 0);
+        __sync_fetch_and_add(&l->episodes, 1);
+    } else if (ret == 0 && !(flags & LCB_F_READ)) {
+        l->holder_tid = tid;
+        l->holder_stack = stack_id;
+        l->acquired_at = now;
+    }
+}
+
 SEC("tp_btf/contention_begin")
 int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     count(LS_BPF_BEGINS);
@@ -229,6 +313,7 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     }
     remember_comm(task, tid);
     s->time = bpf_ktime_get_ns();
+    if (!spinning(flags) && setting(LS_BPF_SETTING_WAKERS)) handover_begin((__u64)lock, s->time);
     return 0;
 }
 
@@ -354,6 +439,7 @@ int BPF_PROG(sched_waking, struct task_struct *p) {
     } else if (class == LS_WAKE_KTHREAD || class == LS_WAKE_SIGNAL) {
         stack = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
     }
+    if (class == LS_WAKE_TASK || class == LS_WAKE_KTHREAD) handover_release(s->lock, tid, bpf_ktime_get_ns());
     s->waker_stack = stack;
     s->waker_ustack = ustack;
     s->wake_class = class;
@@ -415,7 +501,10 @@ owner:
             if (bpf_map_update_elem(&owners, &ok, &first, BPF_NOEXIST) != 0) count(LS_BPF_OWNERS_FULL);
         }
     }
-    if (per_task && setting(LS_BPF_SETTING_WAKERS)) add_waker(s, ns, ret);
+    if (per_task && setting(LS_BPF_SETTING_WAKERS)) {
+        add_waker(s, ns, ret);
+        handover_end(s->lock, tid, ret, s->flags, s->stack_id, now);
+    }
     s->lock = 0;
     if (per_task) bpf_map_delete_elem(&task_starts, &tid);
     /* Waits of contexts inside this one have ended by now; a slot still held above it is an

@@ -35,7 +35,7 @@ struct ls_bpf_contention {
     struct bpf_object *object;
     struct bpf_link *links[LS_BPF_PROGRAMS];
     int links_count;
-    int waits, owners, stacks, comms, followed, counters, settings, wakers, user_stacks;
+    int waits, owners, stacks, comms, followed, counters, settings, wakers, user_stacks, locks, holds;
     int wakers_on, classifies_interrupts;
     struct ls_bpf_waker_entry *waker_batch;
     struct waker_shadow waker_shadow;
@@ -166,13 +166,18 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
     if (waker_map) bpf_map__set_max_entries(waker_map, wakers ? (__u32)entries : 1);
     if (user_stacks && !wakers) bpf_map__set_max_entries(user_stacks, 1);
     if (waking && !wakers) bpf_program__set_autoload(waking, false);
+    const char *handover_maps[] = { "locks", "holds" };
+    for (int i = 0; i < 2; i++) {
+        struct bpf_map *m = bpf_object__find_map_by_name(h->object, handover_maps[i]);
+        if (m) bpf_map__set_max_entries(m, wakers ? LS_BPF_HANDOVER_ENTRIES : 1);
+    }
     int err = bpf_object__load(h->object);
     if (err) { fail(error, error_size, "loading the BPF programs", err); ls_bpf_contention_close(h); return NULL; }
     const char *maps[] = { "waits", "owners", "stacks", "comms", "followed", "counters", "settings", "wakers",
-                           "user_stacks" };
+                           "user_stacks", "locks", "holds" };
     int *fds[] = { &h->waits, &h->owners, &h->stacks, &h->comms, &h->followed, &h->counters, &h->settings,
-                   &h->wakers, &h->user_stacks };
-    for (int i = 0; i < 9; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
+                   &h->wakers, &h->user_stacks, &h->locks, &h->holds };
+    for (int i = 0; i < 11; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
     long pc_from_rq = 0;
     h->classifies_interrupts = wakers && preempt_count_offset(&pc_from_rq);
     __u64 values[LS_BPF_SETTINGS] = {
@@ -207,6 +212,32 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
         return NULL;
     }
     return h;
+}
+
+long ls_bpf_contention_handovers(ls_bpf_contention *h, struct ls_bpf_handover_entry *out, long capacity) {
+    if (!h->wakers_on) return 0;
+    long n = 0;
+    __u64 key, next, *previous = NULL;
+    while (bpf_map_get_next_key(h->locks, previous, &next) == 0) {
+        if (n >= capacity) return -1;
+        if (bpf_map_lookup_elem(h->locks, &next, &out[n].value) == 0) out[n++].lock = next;
+        key = next;
+        previous = &key;
+    }
+    return n;
+}
+
+long ls_bpf_contention_holds(ls_bpf_contention *h, struct ls_bpf_hold_entry *out, long capacity) {
+    if (!h->wakers_on) return 0;
+    long n = 0;
+    struct ls_bpf_hold_key key, next, *previous = NULL;
+    while (bpf_map_get_next_key(h->holds, previous, &next) == 0) {
+        if (n >= capacity) return -1;
+        if (bpf_map_lookup_elem(h->holds, &next, &out[n].value) == 0) out[n++].key = next;
+        key = next;
+        previous = &key;
+    }
+    return n;
 }
 
 int ls_bpf_contention_keep_user_stacks_of(ls_bpf_contention *h, long long uid) {

@@ -115,6 +115,38 @@ final class WakerTableTests: XCTestCase {
                     kind: .snapshot, stream: BPFContentionRecorder.wakersStream, tick: UInt64(tick), time: time,
                     payload: $0)
             }
+            // The handover and hold maps, whole at each drain: the last one counts.
+            var handover = ls_bpf_handover_entry()
+            handover.lock = Self.lock
+            handover.value.nwait = 2
+            handover.value.episodes = UInt64(tick)
+            handover.value.contended_ns = count * 1000
+            handover.value.holds = count
+            handover.value.hold_ns = count * 600
+            handover.value.gap_ns = count * 300
+            handover.value.untracked_ns = count * 100
+            handover.value.untracked_releases = 1
+            withUnsafeBytes(of: handover) {
+                writer.append(
+                    kind: .snapshot, stream: BPFContentionRecorder.handoversStream, tick: UInt64(tick), time: time,
+                    payload: $0)
+            }
+            var hold = ls_bpf_hold_entry()
+            hold.key.lock = Self.lock
+            hold.key.stack_id = 1
+            hold.value.count = count
+            hold.value.total_ns = count * 600
+            hold.value.max_ns = 2000
+            withUnsafeMutableBytes(of: &hold.value.buckets) { b in
+                let buckets = b.bindMemory(to: UInt32.self)
+                buckets[9] = UInt32(count - 1)   // [512, 1024) ns
+                buckets[10] = 1   // [1024, 2048) ns
+            }
+            withUnsafeBytes(of: hold) {
+                writer.append(
+                    kind: .snapshot, stream: BPFContentionRecorder.holdsStream, tick: UInt64(tick), time: time,
+                    payload: $0)
+            }
         }
         var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue) + 2)
         counters[Int(LS_BPF_WAITER_WAKES.rawValue)] = 17
@@ -173,6 +205,40 @@ final class WakerTableTests: XCTestCase {
         XCTAssertNil(model.topWakerSite(for: spinlock))
         XCTAssertNil(model.topWakerSite(for: "no such lock"))
         XCTAssertNil(try ContentionData(log: try log(wakers: false), top: 10).model.topWakerSite(for: lock))
+    }
+
+    /// Hold under contention and the lock's handover split, from the last copy of each map; the
+    /// entry reads back; `report --by hold`'s table.
+    func testHoldsUnderContentionFromTheLastDrain() throws {
+        let model = try ContentionData(log: try log(wakers: true), top: 10).model
+        let holds = try XCTUnwrap(model.holds)
+        XCTAssertEqual(holds.count, 1)
+        let hold = holds[0]
+        XCTAssertEqual(hold.caller, "filename_create+0x10")
+        XCTAssertEqual(hold.type, "rwsem:W")
+        XCTAssertEqual([hold.count, Int(hold.total), Int(hold.max)], [10, 6000, 2000])
+        XCTAssertEqual(hold.histogram.map(\.lowerNanoseconds), [512, 1024])
+        XCTAssertEqual(hold.histogram.map(\.count), [9, 1])
+        XCTAssertEqual(
+            model.handovers,
+            [
+                ContentionModel.Handover(
+                    lock: hold.lock, contended: 10000, episodes: 2, holds: 10, held: 6000, gaps: 3000, untracked: 1000,
+                    untrackedReleases: 1)
+            ])
+        let back = try ContentionModel(entry: model.entry)
+        XCTAssertEqual(back.handovers, model.handovers)
+        XCTAssertEqual(back.holds?.map(\.caller), ["filename_create+0x10"])
+        XCTAssertEqual(back.holds?.first?.histogram.map(\.count), [9, 1])
+        let table = try XCTUnwrap(model.results.tables.first { $0.grouping == "hold" })
+        XCTAssertEqual(table.rows.first?.labels, [hold.lock, "filename_create+0x10"])
+        XCTAssertEqual(table.rows.first?.values, [10, 6000, 2000, 600])
+        XCTAssertTrue(table.metrics.contains { $0.title.contains("hold under contention") })
+        // Without wakers there are neither.
+        let without = try ContentionData(log: try log(wakers: false), top: 10).model
+        XCTAssertNil(without.holds)
+        XCTAssertNil(without.entry["holds_under_contention"])
+        XCTAssertNil(without.entry["handover"])
     }
 
     /// A log without wakers (contention.wakers no, or written before them) has no waker key or

@@ -116,6 +116,53 @@ struct ls_bpf_waker_entry {
     struct ls_bpf_waker_value value;
 };
 
+/* contention.wakers, per sleeping lock: its timeline while tasks wait for it (an episode),
+   split at each release (the wake of a waiter by a task) and each acquisition after a wait
+   (contention_end with 0) into holds and handover gaps. Only waits lockstat keeps count. */
+struct ls_bpf_handover {
+    /* The programs' working state. */
+    __s64 nwait;            /* tasks waiting now */
+    __u64 since;            /* the episode's start (ns) */
+    __u64 mark;             /* the last release or acquisition in it (ns) */
+    __u64 acquired_at;      /* the tracked holder's acquisition (ns) */
+    __u32 holder_tid;       /* the task that took the lock exclusively after waiting; 0: none tracked */
+    __s32 holder_stack;     /* its wait's stack id (the caller a hold is counted under) */
+    __u32 gap;              /* 1: released, no waiter has taken it yet; 0: held */
+    __u32 pad;
+    /* Totals (ns): contended = holds + gaps + untracked holds, up to races between CPUs. */
+    __u64 contended_ns;
+    __u64 episodes;
+    __u64 hold_ns;          /* holds of tracked holders: acquired after waiting, released to a waiter */
+    __u64 gap_ns;           /* from a release to a waiter's acquisition (holds of lock stealers included) */
+    __u64 untracked_ns;     /* held by a task not tracked: the episode's first holder, readers, handoffs */
+    __u64 holds;
+    __u64 untracked_releases;
+};
+
+struct ls_bpf_handover_entry {
+    __u64 lock;
+    struct ls_bpf_handover value;
+};
+
+/* Hold under contention: per lock and the holder's caller (its wait's stack). */
+struct ls_bpf_hold_key {
+    __u64 lock;
+    __s32 stack_id;
+    __u32 pad;
+};
+
+struct ls_bpf_hold_value {
+    __u64 count;
+    __u64 total_ns;
+    __u64 max_ns;
+    __u32 buckets[LS_BPF_BUCKETS];
+};
+
+struct ls_bpf_hold_entry {
+    struct ls_bpf_hold_key key;
+    struct ls_bpf_hold_value value;
+};
+
 /* One changed entry as lockstat stores it in the raw log. */
 struct ls_bpf_entry {
     struct ls_bpf_key key;
@@ -151,6 +198,10 @@ long ls_bpf_contention_wakers_changed(ls_bpf_contention *h, struct ls_bpf_waker_
 /* Scope system: keep the waker user stacks of processes of `uid` only (real and effective), or of
    everyone when uid < 0. Until called, none are kept; under scope program only the program's. */
 int ls_bpf_contention_keep_user_stacks_of(ls_bpf_contention *h, long long uid);
+/* The whole handover and hold maps (contention.wakers; 0 when off); -1 when `capacity` is too small. */
+long ls_bpf_contention_handovers(ls_bpf_contention *h, struct ls_bpf_handover_entry *out, long capacity);
+long ls_bpf_contention_holds(ls_bpf_contention *h, struct ls_bpf_hold_entry *out, long capacity);
+#define LS_BPF_HANDOVER_ENTRIES 4096
 /* Whether interrupt wakes are told apart here (the kernel's BTF gives __preempt_count's place). */
 int ls_bpf_contention_classifies_interrupts(ls_bpf_contention *h);
 void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]);

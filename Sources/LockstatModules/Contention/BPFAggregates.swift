@@ -19,6 +19,10 @@ struct BPFAggregates {
     /// contention.wakers: each (lock, waiter stack, last waker's stacks, wake class) entry as last
     /// read; nil when the run recorded no wakers.
     var wakers: [ls_bpf_waker_entry]?
+    /// contention.wakers: each sleeping lock's handover totals and its holds under contention by
+    /// the holder's wait stack, as last written (whole maps); nil without wakers.
+    var handovers: [ls_bpf_handover_entry]?
+    var holds: [ls_bpf_hold_entry]?
     /// Kernel stacks (waiters' and wakers') and wakers' user stacks by id, innermost frame first.
     var kernelStacks = [Int32: [UInt64]]()
     var userStacks = [Int32: [UInt64]]()
@@ -122,7 +126,11 @@ struct BPFAggregates {
             (lock: $0.key.lock, tid: $0.key.tid, count: $0.value.count, total: $0.value.total_ns)
         }
         .sorted { ($0.total, $0.tid) > ($1.total, $1.tid) }
-        if recordedWakers { wakers = Self.lastEntries(log, damaged: &damaged) }
+        if recordedWakers {
+            wakers = Self.lastEntries(log, damaged: &damaged)
+            handovers = Self.lastMap(log, stream: BPFContentionRecorder.handoversStream, damaged: &damaged)
+            holds = Self.lastMap(log, stream: BPFContentionRecorder.holdsStream, damaged: &damaged)
+        }
         // The counters, then the run time: as many counters as the lockstat that wrote the log had
         // (those it did not have read as 0).
         let counterCounts = [Int(LS_BPF_COUNTERS.rawValue), Int(LS_BPF_COUNTERS_BEFORE_WAKERS)]
@@ -182,6 +190,22 @@ struct BPFAggregates {
             wakerStack = k.waker_stack
             wakerUserStack = k.waker_ustack
             wakeClass = k.wake_class
+        }
+    }
+
+    /// A map written whole at each drain it changed: its last copy.
+    static func lastMap<Entry>(_ log: RawLog, stream: UInt16, damaged: inout Int) -> [Entry] {
+        let stride = MemoryLayout<Entry>.stride
+        var last = [UInt8]()
+        do {
+            try log.snapshots(stream: stream).read { _, b in last = Array(b) }
+        } catch { damaged += 1 }
+        guard last.count % stride == 0 else {
+            damaged += 1
+            return []
+        }
+        return last.withUnsafeBytes { b in
+            (0..<(b.count / stride)).map { b.loadUnaligned(fromByteOffset: $0 * stride, as: Entry.self) }
         }
     }
 

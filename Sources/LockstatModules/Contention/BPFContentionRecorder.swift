@@ -12,12 +12,17 @@ final class BPFContentionRecorder: Recorder {
     static let commsStream = RawLogStream.named(13), countersStream = RawLogStream.named(14)
     /// contention.wakers: the waker entries that changed (as waits), the wakers' user stacks.
     static let wakersStream = RawLogStream.named(15), userStacksStream = RawLogStream.named(16)
+    /// contention.wakers: the whole handover (per lock) and hold maps, at each drain they changed.
+    static let handoversStream = RawLogStream.named(17), holdsStream = RawLogStream.named(18)
     private let handle: OpaquePointer
     private let log: RawLogWriter
     private let capacity: Int
     private let changed: UnsafeMutablePointer<ls_bpf_entry>
     private let owners: UnsafeMutablePointer<ls_bpf_owner_entry>
     private let wakerEntries: UnsafeMutablePointer<ls_bpf_waker_entry>
+    private let handovers: UnsafeMutablePointer<ls_bpf_handover_entry>
+    private let holds: UnsafeMutablePointer<ls_bpf_hold_entry>
+    private var handoverFingerprint: UInt64 = 0
     /// Whether it records who woke each sleeping wait (contention.wakers), and whether it tells
     /// interrupt wakes apart (the kernel's BTF placed preempt_count).
     let wakers: Bool, classifiesInterrupts: Bool
@@ -52,9 +57,15 @@ final class BPFContentionRecorder: Recorder {
         owners = .allocate(capacity: Self.ownerCapacity)
         self.wakers = wakers
         wakerEntries = .allocate(capacity: wakers ? entries : 1)
+        let handoverCapacity = wakers ? Int(LS_BPF_HANDOVER_ENTRIES) : 1
+        handovers = .allocate(capacity: handoverCapacity)
+        holds = .allocate(capacity: handoverCapacity)
         classifiesInterrupts = ls_bpf_contention_classifies_interrupts(handle) != 0
         scratch = .allocate(byteCount: 8 + Int(LS_BPF_MAX_STACK) * 8, alignment: 8)
-        frame = .allocate(byteCount: Zstd.bound(entries * MemoryLayout<ls_bpf_entry>.stride), alignment: 8)
+        frame = .allocate(
+            byteCount: Zstd.bound(
+                max(entries * MemoryLayout<ls_bpf_entry>.stride, handoverCapacity * MemoryLayout<ls_bpf_hold_entry>.stride)),
+            alignment: 8)
         knownStacks = Set(minimumCapacity: entries)
         knownUserStacks = Set(minimumCapacity: wakers ? entries : 0)
         knownTasks = Set(minimumCapacity: entries)
@@ -67,6 +78,8 @@ final class BPFContentionRecorder: Recorder {
         changed.deallocate()
         owners.deallocate()
         wakerEntries.deallocate()
+        handovers.deallocate()
+        holds.deallocate()
         frame.deallocate()
         scratch.deallocate()
     }
@@ -109,6 +122,7 @@ final class BPFContentionRecorder: Recorder {
                 keepStack(wakerEntries[i].key.waker_ustack, user: true, tick: tick)
             }
         }
+        if wakers { appendHandovers(tick: tick, time: time) }
         // Counters, then the programs' run time and run count.
         let counters = scratch.assumingMemoryBound(to: UInt64.self)
         ls_bpf_contention_counters(handle, counters)
@@ -124,6 +138,30 @@ final class BPFContentionRecorder: Recorder {
     }
 
     /// One standalone zstd frame (kind 4); the entries as they are when zstd fails.
+    /// Both maps whole, when the locks' totals moved since the last drain (a sum, no copy kept).
+    private func appendHandovers(tick: UInt64, time: UInt64) {
+        let capacity = Int(LS_BPF_HANDOVER_ENTRIES)
+        let n = ls_bpf_contention_handovers(handle, handovers, capacity)
+        guard n > 0 else { return }
+        var fingerprint: UInt64 = 0
+        for i in 0..<n {
+            let v = handovers[i].value
+            fingerprint &+= v.episodes &+ v.holds &+ v.untracked_releases &+ v.hold_ns &+ v.gap_ns &+ v.untracked_ns
+        }
+        guard fingerprint != handoverFingerprint else { return }
+        handoverFingerprint = fingerprint
+        appendCompressed(
+            stream: Self.handoversStream, tick: tick, time: time,
+            UnsafeRawBufferPointer(start: handovers, count: n * MemoryLayout<ls_bpf_handover_entry>.stride))
+        let h = ls_bpf_contention_holds(handle, holds, capacity)
+        if h > 0 {
+            appendCompressed(
+                stream: Self.holdsStream, tick: tick, time: time,
+                UnsafeRawBufferPointer(start: holds, count: h * MemoryLayout<ls_bpf_hold_entry>.stride))
+            for i in 0..<h { keepStack(holds[i].key.stack_id, tick: tick) }
+        }
+    }
+
     private func appendCompressed(stream: UInt16, tick: UInt64, time: UInt64, _ payload: UnsafeRawBufferPointer) {
         let size = zstd.compress(payload, prefix: nil, into: frame, level: 1)
         if size > 0 {

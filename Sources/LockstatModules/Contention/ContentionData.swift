@@ -18,6 +18,7 @@ struct ContentionData {
     let cpus: Int
     /// contention.wakers: waiter → waker rows; nil when the run did not record them.
     let wakers: ContentionWakers?
+    let holds: ContentionHolds?
 
     init(log: RawLog, top: Int) throws {
         self.top = top
@@ -35,6 +36,7 @@ struct ContentionData {
             let analysis = ContentionAnalysis(groups: aggregates.groups, symbols: symbols)
             self.analysis = analysis
             wakers = aggregates.wakers == nil ? nil : ContentionWakers(aggregates: aggregates, analysis: analysis)
+            holds = aggregates.wakers == nil ? nil : ContentionHolds(aggregates: aggregates, analysis: analysis)
             lost = aggregates.lost
             undecodable = aggregates.damaged
             comms = aggregates.comms
@@ -44,6 +46,7 @@ struct ContentionData {
         mode = .ring
         aggregates = nil
         wakers = nil
+        holds = nil
         guard let begin = fields["begin_id"].flatMap(UInt16.init), let end = fields["end_id"].flatMap(UInt16.init)
         else {
             throw LockstatError("\(log.path): no tracepoint layout record")
@@ -161,6 +164,7 @@ struct ContentionData {
             histograms: [("all", histogram(analysis.contentions))]
                 + top.map { row in (row.key, histogram(analysis.contentions.filter { $0.caller == row.key })) },
             folded: analysis.folded.map { ($0.0, $0.1) }, lost: Int(lost), cost: cost,
-            unpaired: analysis.unpaired, unfinished: analysis.unfinished, wakers: wakers?.rows)
+            unpaired: analysis.unpaired, unfinished: analysis.unfinished, wakers: wakers?.rows,
+            holds: holds?.holds, handovers: holds?.handovers)
     }
 }

@@ -48,6 +48,36 @@ public struct ContentionModel: ModuleModel {
         }
     }
 
+    /// contention.wakers: hold under contention of one lock by the tasks that took it after waiting
+    /// from one caller, until each woke the next waiter (uncontended holds are not seen).
+    struct Hold {
+        var lock: String, type: String, caller: String
+        var count: Int
+        /// ns.
+        var total: UInt64, max: UInt64
+        /// Holds per log2 bucket (its lower bound in ns); empty buckets left out.
+        var histogram: [(lowerNanoseconds: UInt64, count: Int)]
+
+        mutating func add(_ other: Hold) {
+            count += other.count
+            total += other.total
+            max = Swift.max(max, other.max)
+            var merged = [UInt64: Int]()
+            for (lower, n) in histogram + other.histogram { merged[lower, default: 0] += n }
+            histogram = merged.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+    }
+
+    /// contention.wakers: one sleeping lock's contended time (while tasks waited for it), split
+    /// at releases and acquisitions: holds of tracked holders + gaps + untracked holds (ns).
+    struct Handover: Equatable {
+        var lock: String
+        var contended: UInt64
+        var episodes: Int, holds: Int
+        var held: UInt64, gaps: UInt64, untracked: UInt64
+        var untrackedReleases: Int
+    }
+
     /// Per interval, measured Δt (NaN: none).
     struct Rates {
         var contentions: [Double], waitMicroseconds: [Double]
@@ -90,6 +120,8 @@ public struct ContentionModel: ModuleModel {
     var unpaired: Int, unfinished: Int
     /// nil: the run did not record wakers (ring mode, contention.wakers no, or an older log).
     var wakers: [Waker]?
+    /// nil where wakers are: hold under contention and the locks' handover split.
+    var holds: [Hold]?, handovers: [Handover]?
 
     enum Key: String {
         case time
@@ -109,6 +141,17 @@ public struct ContentionModel: ModuleModel {
         case max = "max_wait_ns"
         case min = "min_wait_ns"
         case avg = "avg_wait_ns"
+        case holds = "holds_under_contention"
+        case handovers = "handover"
+        case count = "holds"
+        case holdTotal = "hold_ns"
+        case holdMax = "max_hold_ns"
+        case holdHistogram = "hold_histogram"
+        case contendedTotal = "contended_ns"
+        case episodes
+        case gaps = "gap_ns"
+        case untracked = "untracked_hold_ns"
+        case untrackedReleases = "untracked_releases"
     }
 
     public var entry: PyValue {
@@ -156,6 +199,44 @@ public struct ContentionModel: ModuleModel {
                     )
                 ]
             } ?? []
+        let holds: [(Key, PyValue)] =
+            self.holds.map { rows in
+                [
+                    (
+                        Key.holds,
+                        PyValue.list(
+                            rows.map { h in
+                                .keyed([
+                                    (Key.lock, .string(h.lock)), (.type, .string(h.type)), (.caller, .string(h.caller)),
+                                    (.count, .int(Int64(h.count))), (.holdTotal, .int(Int64(h.total))),
+                                    (.holdMax, .int(Int64(h.max))),
+                                    (
+                                        .holdHistogram,
+                                        .stringDict(h.histogram.map { (String($0.lowerNanoseconds), .int(Int64($0.count))) })
+                                    ),
+                                ])
+                            })
+                    )
+                ]
+            } ?? []
+        let handovers: [(Key, PyValue)] =
+            self.handovers.map { rows in
+                [
+                    (
+                        Key.handovers,
+                        PyValue.list(
+                            rows.map { h in
+                                .keyed([
+                                    (Key.lock, .string(h.lock)), (.contendedTotal, .int(Int64(h.contended))),
+                                    (.episodes, .int(Int64(h.episodes))), (.count, .int(Int64(h.holds))),
+                                    (.holdTotal, .int(Int64(h.held))), (.gaps, .int(Int64(h.gaps))),
+                                    (.untracked, .int(Int64(h.untracked))),
+                                    (.untrackedReleases, .int(Int64(h.untrackedReleases))),
+                                ])
+                            })
+                    )
+                ]
+            } ?? []
         let pairs: [(Key, PyValue)] = [
             (Key.time, .series(time)), (.contentionRate, .series(all.contentions)),
             (.waitRate, .series(all.waitMicroseconds)),
@@ -173,7 +254,7 @@ public struct ContentionModel: ModuleModel {
             (.unpaired, .int(Int64(unpaired))), (.unfinished, .int(Int64(unfinished))),
         ]
         // Only a run that recorded wakers has the key, so other runs' samples are as they were.
-        return .keyed(pairs + wakers)
+        return .keyed(pairs + wakers + holds + handovers)
     }
 
     init(
@@ -181,7 +262,8 @@ public struct ContentionModel: ModuleModel {
         tasks: [Row], owners: [Owner],
         histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])],
         folded: [(stack: String, waited: UInt64)],
-        lost: Int, cost: Cost?, unpaired: Int, unfinished: Int, wakers: [Waker]? = nil
+        lost: Int, cost: Cost?, unpaired: Int, unfinished: Int, wakers: [Waker]? = nil, holds: [Hold]? = nil,
+        handovers: [Handover]? = nil
     ) {
         self.time = time
         self.all = all
@@ -197,6 +279,8 @@ public struct ContentionModel: ModuleModel {
         self.unpaired = unpaired
         self.unfinished = unfinished
         self.wakers = wakers
+        self.holds = holds
+        self.handovers = handovers
     }
 
     /// The entry read back: the keys it has must be the entry's, of their types, and each row
@@ -204,7 +288,7 @@ public struct ContentionModel: ModuleModel {
     init(entry e: PyValue) throws {
         try e.refuseKeys(otherThan: [
             Key.time, .contentionRate, .waitRate, .topCallers, .callers, .locks, .tasks, .histograms,
-            .folded, .owners, .lost, .cost, .unpaired, .unfinished, .wakers,
+            .folded, .owners, .lost, .cost, .unpaired, .unfinished, .wakers, .holds, .handovers,
         ])
         func rows(_ list: Key, _ key: Key) throws -> [Row] {
             try (e.optional(list, .list) ?? []).enumerated().map { i, r in
@@ -283,13 +367,41 @@ public struct ContentionModel: ModuleModel {
                 }
             }
         }
+        let holds = try e.optional(Key.holds, .list).map { list in
+            try list.enumerated().map { i, h in
+                try decoding("\(Key.holds.rawValue)[\(i)]") {
+                    Hold(
+                        lock: try h.required(Key.lock, .string), type: try h.required(Key.type, .string),
+                        caller: try h.required(Key.caller, .string), count: try h.required(Key.count, .int),
+                        total: try h.required(Key.holdTotal, .count), max: try h.required(Key.holdMax, .count),
+                        histogram: try h.required(Key.holdHistogram, .dict).map { bucket, count in
+                            guard let lower = UInt64(bucket) else {
+                                throw LockstatError("\(Key.holdHistogram.rawValue): key '\(bucket)' is no lower bound (ns)")
+                            }
+                            return (lower, try PyValue.typed(count, bucket, .int))
+                        })
+                }
+            }
+        }
+        let handovers = try e.optional(Key.handovers, .list).map { list in
+            try list.enumerated().map { i, h in
+                try decoding("\(Key.handovers.rawValue)[\(i)]") {
+                    Handover(
+                        lock: try h.required(Key.lock, .string), contended: try h.required(Key.contendedTotal, .count),
+                        episodes: try h.required(Key.episodes, .int), holds: try h.required(Key.count, .int),
+                        held: try h.required(Key.holdTotal, .count), gaps: try h.required(Key.gaps, .count),
+                        untracked: try h.required(Key.untracked, .count),
+                        untrackedReleases: try h.required(Key.untrackedReleases, .int))
+                }
+            }
+        }
         self.init(
             time: try e.optional(Key.time, .doubles) ?? [], all: try rates(e, required: false), topCallers: topCallers,
             callers: try rows(.callers, .caller), locks: try rows(.locks, .lock), tasks: try rows(.tasks, .task),
             owners: owners,
             histograms: histograms, folded: folded, lost: try e.optional(Key.lost, .int) ?? 0, cost: cost,
             unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0,
-            wakers: wakers)
+            wakers: wakers, holds: holds, handovers: handovers)
     }
 
     // MARK: the generic form
@@ -332,6 +444,19 @@ public struct ContentionModel: ModuleModel {
         labels: ["class", "waker"], identity: [1, 0], defaultSort: "wait_total",
         whenEmpty: "wakers are recorded in contention.mode bpf with contention.wakers yes")
 
+    /// `report --by hold`: hold under contention (from acquiring after a wait to waking the next
+    /// waiter; uncontended holds are not seen), per lock and the holder's caller.
+    static let holdsTable = ResultTable(
+        name: "holds", grouping: "hold",
+        metrics: [
+            ResultColumn("holds", "holds under contention", unit: "1", kind: .count),
+            ResultColumn("hold_total", "total hold under contention", unit: "ns", kind: .time),
+            ResultColumn("hold_max", "max hold", unit: "ns", kind: .gauge),
+            ResultColumn("avg_hold", "avg hold", unit: "ns", kind: .gauge),
+        ],
+        labels: ["lock", "caller"], identity: [0, 1], defaultSort: "hold_total",
+        whenEmpty: "hold under contention is recorded in contention.mode bpf with contention.wakers yes")
+
     static let tables = [
         rowsTable("callers", grouping: "caller"), rowsTable("locks", grouping: "lock"),
         rowsTable("tasks", grouping: "task"), ownersTable,
@@ -366,6 +491,18 @@ public struct ContentionModel: ModuleModel {
                     labels: [$0.wakeClass, $0.waker],
                     values: [
                         Double($0.count), Double($0.total), Double($0.slept),
+                        $0.count > 0 ? Double($0.total / UInt64($0.count)) : 0,
+                    ])
+            }
+            tables.append(table)
+        }
+        if let holds {
+            var table = Self.holdsTable
+            table.rows = holds.map {
+                ResultRow(
+                    labels: [$0.lock, $0.caller],
+                    values: [
+                        Double($0.count), Double($0.total), Double($0.max),
                         $0.count > 0 ? Double($0.total / UInt64($0.count)) : 0,
                     ])
             }
