@@ -241,6 +241,33 @@ final class WakerTableTests: XCTestCase {
         XCTAssertNil(without.entry["handover"])
     }
 
+    /// The page's second flame graph (wait by the waker's stack) and export's second pprof
+    /// profile (the same waits by waker stack, kernel then user frames); neither without wakers.
+    func testWokenWaitStacksAndTheWakerProfile() throws {
+        let raw = try log(wakers: true)
+        let data = try ContentionData(log: raw, top: 10)
+        let stacks = data.model.results.stacks
+        XCTAssertEqual(stacks.map(\.name), ["wait", "woken-wait"])
+        XCTAssertEqual(
+            stacks[1].folded.map(\.stack),
+            ["__x64_sys_rmdir;do_rmdir;up_write;rwsem_wake;wake_up_q;try_to_wake_up;task", "do_exit;try_to_wake_up;signal"])
+        XCTAssertEqual(stacks[1].folded.map(\.weight), [1000, 200])
+        let profiles = ContentionModule().stackProfiles(data, log: raw)
+        XCTAssertEqual(profiles.map(\.name), ["contention", "contention_waker"])
+        let samples = profiles[1].profile.samples
+        XCTAssertEqual(samples.count, 2, "the hardirq wake has no stack")
+        let task = try XCTUnwrap(samples.first { $0.labels.contains { $0.key == "class" && $0.value == "task" } })
+        XCTAssertEqual(
+            task.frames.map(\.function),
+            ["try_to_wake_up", "wake_up_q", "rwsem_wake", "up_write", "do_rmdir", "__x64_sys_rmdir", "0x401000", "0x402000"])
+        XCTAssertEqual(task.values, [10, 1000])
+        XCTAssertTrue(task.labels.contains { $0.key == "waiter_caller" && $0.value == "filename_create+0x10" })
+        let without = try log(wakers: false)
+        let plain = try ContentionData(log: without, top: 10)
+        XCTAssertEqual(plain.model.results.stacks.map(\.name), ["wait"])
+        XCTAssertEqual(ContentionModule().stackProfiles(plain, log: without).map(\.name), ["contention"])
+    }
+
     /// A log without wakers (contention.wakers no, or written before them) has no waker key or
     /// table, and its counters record of the older size still reads.
     func testWithoutWakersNothingOfThemAppears() throws {

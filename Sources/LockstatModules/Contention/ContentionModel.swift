@@ -518,7 +518,21 @@ public struct ContentionModel: ModuleModel {
             }
         return Results(
             tables: tables, time: time, series: series, notes: cost.map { [$0.line] } ?? [],
-            stacks: [ResultStacks(name: "wait", unit: "ns", folded: folded.map { ($0.stack, Double($0.waited)) })])
+            stacks: [ResultStacks(name: "wait", unit: "ns", folded: folded.map { ($0.stack, Double($0.waited)) })]
+                + (wakerStacks.map { [$0] } ?? []))
+    }
+
+    /// Beside the waiters' flame graph: the wait each waker stack ended (root first, the class
+    /// last), so the page shows who let the waiters go. Wait without a waker stack is left out.
+    var wakerStacks: ResultStacks? {
+        guard let wakers else { return nil }
+        var folded = [String: UInt64]()
+        for w in wakers where !w.wakerStack.isEmpty && w.total > 0 {
+            folded[w.wakerStack + ";" + w.wakeClass, default: 0] += w.total
+        }
+        return ResultStacks(
+            name: "woken-wait", unit: "ns",
+            folded: folded.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { ($0.key, Double($0.value)) })
     }
 }
 

@@ -197,7 +197,9 @@ public struct ContentionModule: TypedModule {
         try ContentionPlots(model: model).write(into: directory)
     }
 
-    public var tableSchemas: [ResultTable] { ContentionModel.tables + [ContentionModel.wakersTable] }
+    public var tableSchemas: [ResultTable] {
+        ContentionModel.tables + [ContentionModel.wakersTable, ContentionModel.holdsTable]
+    }
 }
 
 extension ContentionModule {
@@ -222,6 +224,35 @@ extension ContentionModule {
                 frames: frames, values: [Int64(c.count), Int64(clamping: c.total)],
                 labels: [("caller", c.caller), ("type", ContentionAnalysis.type(c.flags))])
         }
-        return [("contention", profile)]
+        return [("contention", profile)] + (wakerProfile(data, like: profile).map { [("contention_waker", $0)] } ?? [])
+    }
+
+    /// contention.wakers: a second profile, of the same waits by the stack of the task that woke
+    /// them (kernel frames, then the user frames, unsymbolized) — a label cannot carry a stack, and
+    /// as a profile of its own pprof draws the release sites as it draws the waiters' stacks.
+    /// Labels: the wake's class, the waiter's caller. Waits nobody woke with a stack are left out.
+    func wakerProfile(_ data: ContentionData, like waiters: StackProfile) -> StackProfile? {
+        guard let aggregates = data.aggregates, let entries = aggregates.wakers else { return nil }
+        let analysis = data.analysis, symbols = analysis.symbols
+        var profile = StackProfile(
+            sampleTypes: waiters.sampleTypes, periodType: waiters.periodType, period: waiters.period)
+        profile.timeNanos = waiters.timeNanos
+        profile.durationNanos = waiters.durationNanos
+        for e in entries where e.key.waker_stack >= 0 && e.value.count > 0 {
+            let kernel = analysis.withoutTracingFrames(aggregates.kernelStacks[e.key.waker_stack] ?? []).map {
+                StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel)
+            }
+            let user = (aggregates.userStacks[e.key.waker_ustack] ?? []).map {
+                StackProfile.Frame(address: $0, function: "0x" + String($0, radix: 16), mapping: nil)
+            }
+            let waiter = analysis.withoutTracingFrames(aggregates.kernelStacks[e.key.stack_id] ?? [])
+            profile.add(
+                frames: kernel + user, values: [Int64(e.value.count), Int64(clamping: e.value.total_ns)],
+                labels: [
+                    ("class", ContentionWakers.className(e.key.wake_class)),
+                    ("waiter_caller", e.key.stack_id < 0 ? "[no stack]" : analysis.caller(waiter)),
+                ])
+        }
+        return profile
     }
 }
