@@ -49,4 +49,36 @@ final class WakerStackTests: XCTestCase {
         XCTAssertEqual(report.status, 0, report.err)
         XCTAssertTrue(report.out.contains("do_rmdir+") || report.out.contains("do_mkdirat+"), report.out)
     }
+
+    /// Waker stacks cost more per wait but lose none: with them on, the storm's workers' counts
+    /// agree with `perf lock record` on the same run (perf as the program) within 2 %.
+    func testCountsPerTaskAgreeWithPerfWithWakersOn() throws {
+        try requireContentionBPF()
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perf") else {
+            throw XCTSkip("SKIPPED: perf (linux-perf) is not installed")
+        }
+        let dir = temporaryDirectory(), exe = try compileContentionStorm("mkdir-storm.c")
+        try FileManager.default.createDirectory(atPath: dir + "/storm", withIntermediateDirectories: false)
+        // scope program: perf's tree, so other storms on the machine are in neither count.
+        try "modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers yes\n"
+            .write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
+        let r = try Lockstat.run([
+            "--config", dir + "/c.config", dir + "/run", "perf", "lock", "record", "-a", "-o", dir + "/perf.data", "--",
+            exe, dir + "/storm", "2", "4",
+        ])
+        XCTAssertEqual(r.status, 0, r.err)
+        let d = try Lockstat.samples(dir + "/run")["contention"]!
+        XCTAssertNotNil(d["wakers"], "wakers were not recorded")
+        let perfTasks = try PerfLock.contentionsByTask(dir + "/perf.data")
+        var workers = [String: Double]()
+        for row in d["tasks"]?.listItems ?? [] {
+            let task = (row["task"]?.string ?? "").split(separator: " ")
+            if task.count == 2, task[1] == "mkdir-storm" { workers[String(task[0]), default: 0] += row["contended"]?.number ?? 0 }
+        }
+        XCTAssertGreaterThanOrEqual(workers.count, 4, "the storm's workers at least: \(workers)")
+        for (pid, ours) in workers {
+            let theirs = perfTasks[pid] ?? 0
+            XCTAssertEqual(ours, theirs, accuracy: max(2, theirs * 0.02), "task \(pid): lockstat \(ours), perf \(theirs)")
+        }
+    }
 }
