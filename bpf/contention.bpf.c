@@ -50,6 +50,14 @@ struct task_struct {
     struct sched_entity se;
 } __attribute__((preserve_access_index));
 
+/* Kernels 6.2+: the owner's stack at begin. Weak, so the object still loads without them
+   (bpf_ksym_exists is then false and no owner stack is taken). */
+extern struct task_struct *bpf_task_from_pid(__s32 pid) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+#ifndef bpf_ksym_exists
+#define bpf_ksym_exists(sym) ({ _Static_assert(!__builtin_constant_p(!!sym), #sym " should be marked as __weak"); !!sym; })
+#endif
+
 /* include/linux/preempt.h, include/linux/sched.h */
 #define LS_SOFTIRQ_OFFSET 0x00000100U
 #define LS_HARDIRQ_MASK 0x000f0000U
@@ -106,6 +114,11 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
          __type(key, __u64); __type(value, struct ls_bpf_handover); } locks SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
          __type(key, struct ls_bpf_hold_key); __type(value, struct ls_bpf_hold_value); } holds SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
+         __type(key, struct ls_bpf_owner_stack); __type(value, __u64); } owner_stacks SEC(".maps");
+/* Scratch for one owner stack (too large for the BPF stack). */
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
+         __type(key, __u32); __type(value, struct ls_bpf_owner_stack); } owner_scratch SEC(".maps");
 /* Sleeping locks: a hash by task (the wait can move to another CPU). */
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
          __type(key, __u32); __type(value, struct start); } task_starts SEC(".maps");
@@ -265,6 +278,27 @@ static __always_inline void handover_end(__u64 lock, __u32 tid, int ret, __u32 f
     }
 }
 
+/* The owner's kernel stack at this begin, as perf takes it: a walk of another task's stack. */
+static __always_inline void owner_stack(__u64 lock, __u32 owner_tid) {
+    if (!bpf_ksym_exists(bpf_task_from_pid)) return;
+    __u32 zero = 0;
+    struct ls_bpf_owner_stack *k = bpf_map_lookup_elem(&owner_scratch, &zero);
+    if (!k) return;
+    struct task_struct *t = bpf_task_from_pid((__s32)owner_tid);
+    if (!t) return;
+    __builtin_memset(k, 0, sizeof(*k));
+    long n = bpf_get_task_stack(t, k->ips, sizeof(k->ips), 0);
+    bpf_task_release(t);
+    if (n <= 0) return;
+    k->lock = lock;
+    __u64 *c = bpf_map_lookup_elem(&owner_stacks, k);
+    if (c) __sync_fetch_and_add(c, 1);
+    else {
+        __u64 one = 1;
+        bpf_map_update_elem(&owner_stacks, k, &one, BPF_NOEXIST);
+    }
+}
+
 SEC("tp_btf/contention_begin")
 int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     count(LS_BPF_BEGINS);
@@ -312,8 +346,11 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
         remember_comm(owner, s->owner_tid);
     }
     remember_comm(task, tid);
+    /* Before the wait's start time: the walk is not the wait's. */
+    int wakers = !spinning(flags) && setting(LS_BPF_SETTING_WAKERS);
+    if (wakers && s->owner_tid) owner_stack((__u64)lock, s->owner_tid);
     s->time = bpf_ktime_get_ns();
-    if (!spinning(flags) && setting(LS_BPF_SETTING_WAKERS)) handover_begin((__u64)lock, s->time);
+    if (wakers) handover_begin((__u64)lock, s->time);
     return 0;
 }
 

@@ -35,7 +35,7 @@ struct ls_bpf_contention {
     struct bpf_object *object;
     struct bpf_link *links[LS_BPF_PROGRAMS];
     int links_count;
-    int waits, owners, stacks, comms, followed, counters, settings, wakers, user_stacks, locks, holds;
+    int waits, owners, stacks, comms, followed, counters, settings, wakers, user_stacks, locks, holds, owner_stacks;
     int wakers_on, classifies_interrupts;
     struct ls_bpf_waker_entry *waker_batch;
     struct waker_shadow waker_shadow;
@@ -166,18 +166,18 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
     if (waker_map) bpf_map__set_max_entries(waker_map, wakers ? (__u32)entries : 1);
     if (user_stacks && !wakers) bpf_map__set_max_entries(user_stacks, 1);
     if (waking && !wakers) bpf_program__set_autoload(waking, false);
-    const char *handover_maps[] = { "locks", "holds" };
-    for (int i = 0; i < 2; i++) {
+    const char *handover_maps[] = { "locks", "holds", "owner_stacks" };
+    for (int i = 0; i < 3; i++) {
         struct bpf_map *m = bpf_object__find_map_by_name(h->object, handover_maps[i]);
         if (m) bpf_map__set_max_entries(m, wakers ? LS_BPF_HANDOVER_ENTRIES : 1);
     }
     int err = bpf_object__load(h->object);
     if (err) { fail(error, error_size, "loading the BPF programs", err); ls_bpf_contention_close(h); return NULL; }
     const char *maps[] = { "waits", "owners", "stacks", "comms", "followed", "counters", "settings", "wakers",
-                           "user_stacks", "locks", "holds" };
+                           "user_stacks", "locks", "holds", "owner_stacks" };
     int *fds[] = { &h->waits, &h->owners, &h->stacks, &h->comms, &h->followed, &h->counters, &h->settings,
-                   &h->wakers, &h->user_stacks, &h->locks, &h->holds };
-    for (int i = 0; i < 11; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
+                   &h->wakers, &h->user_stacks, &h->locks, &h->holds, &h->owner_stacks };
+    for (int i = 0; i < 12; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
     long pc_from_rq = 0;
     h->classifies_interrupts = wakers && preempt_count_offset(&pc_from_rq);
     __u64 values[LS_BPF_SETTINGS] = {
@@ -221,6 +221,19 @@ long ls_bpf_contention_handovers(ls_bpf_contention *h, struct ls_bpf_handover_en
     while (bpf_map_get_next_key(h->locks, previous, &next) == 0) {
         if (n >= capacity) return -1;
         if (bpf_map_lookup_elem(h->locks, &next, &out[n].value) == 0) out[n++].lock = next;
+        key = next;
+        previous = &key;
+    }
+    return n;
+}
+
+long ls_bpf_contention_owner_stacks(ls_bpf_contention *h, struct ls_bpf_owner_stack_entry *out, long capacity) {
+    if (!h->wakers_on) return 0;
+    long n = 0;
+    struct ls_bpf_owner_stack key, next, *previous = NULL;
+    while (bpf_map_get_next_key(h->owner_stacks, previous, &next) == 0) {
+        if (n >= capacity) return -1;
+        if (bpf_map_lookup_elem(h->owner_stacks, &next, &out[n].count) == 0) out[n++].key = next;
         key = next;
         previous = &key;
     }

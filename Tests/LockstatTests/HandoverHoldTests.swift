@@ -50,4 +50,33 @@ final class HandoverHoldTests: XCTestCase {
         XCTAssertEqual(report.status, 0, report.err)
         XCTAssertTrue(report.out.contains("hold under contention"), report.out)
     }
+
+    /// The owner's stack at a waiter's begin (bpf_task_from_pid + bpf_get_task_stack, 6.2+): on
+    /// the mkdir/rmdir storm the directory's owner is inside mkdir or rmdir for most begins, and
+    /// no lock has more owner stacks than its waits began.
+    func testOwnerStacksAtBeginShowTheDirectorysHolder() throws {
+        try requireContentionBPF()
+        let dir = temporaryDirectory(), exe = try compileContentionStorm("mkdir-storm.c")
+        try FileManager.default.createDirectory(atPath: dir + "/storm", withIntermediateDirectories: false)
+        try "modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers yes\n"
+            .write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
+        let r = try Lockstat.run(["--config", dir + "/c.config", dir + "/run", exe, dir + "/storm", "2", "4"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let d = try Lockstat.samples(dir + "/run")["contention"]!
+        let stacks = try XCTUnwrap(d["owner_stacks_at_begin"]?.listItems, "no owner stacks in samples.pickle")
+        func n(_ row: PyValue, _ key: String) -> Double { row[key]?.number ?? 0 }
+        var perLock = [String: Double]()
+        for o in stacks { perLock[o["lock"]?.string ?? "", default: 0] += n(o, "contended") }
+        let lock = try XCTUnwrap(perLock.max { $0.value < $1.value })
+        // Waits on that lock (all its waiters' rows) bound the begins that saw an owner.
+        let waits = (d["wakers"]?.listItems ?? []).filter { $0["lock"]?.string == lock.key }
+            .reduce(0) { $0 + n($1, "contended") }
+        XCTAssertGreaterThan(lock.value, 0)
+        XCTAssertLessThanOrEqual(lock.value, waits, "owner stacks \(lock.value), waits \(waits)")
+        let inStorm = stacks.filter {
+            $0["lock"]?.string == lock.key && ($0["owner_stack"]?.string ?? "").split(separator: ";")
+                .contains { $0.contains("rmdir") || $0.contains("mkdir") }
+        }.reduce(0) { $0 + n($1, "contended") }
+        XCTAssertGreaterThan(inStorm / lock.value, 0.5, "\(stacks.prefix(5))")
+    }
 }

@@ -147,6 +147,17 @@ final class WakerTableTests: XCTestCase {
                     kind: .snapshot, stream: BPFContentionRecorder.holdsStream, tick: UInt64(tick), time: time,
                     payload: $0)
             }
+            // The owner at begin: inside do_rmdir (innermost first, then zeros).
+            var owner = ls_bpf_owner_stack_entry()
+            owner.key.lock = Self.lock
+            owner.key.ips.0 = 0xffff_ffff_8100_517b
+            owner.key.ips.1 = 0xffff_ffff_8100_6010
+            owner.count = count
+            withUnsafeBytes(of: owner) {
+                writer.append(
+                    kind: .snapshot, stream: BPFContentionRecorder.ownerStacksStream, tick: UInt64(tick), time: time,
+                    payload: $0)
+            }
         }
         var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue) + 2)
         counters[Int(LS_BPF_WAITER_WAKES.rawValue)] = 17
@@ -247,7 +258,13 @@ final class WakerTableTests: XCTestCase {
         let raw = try log(wakers: true)
         let data = try ContentionData(log: raw, top: 10)
         let stacks = data.model.results.stacks
-        XCTAssertEqual(stacks.map(\.name), ["wait", "woken-wait"])
+        XCTAssertEqual(stacks.map(\.name), ["wait", "woken-wait", "owner-at-begin"])
+        XCTAssertEqual(stacks[2].folded.map(\.stack), ["__x64_sys_rmdir;do_rmdir"])
+        XCTAssertEqual(stacks[2].folded.map(\.weight), [10])
+        XCTAssertEqual(
+            data.model.ownerStacks, [ContentionModel.OwnerStack(lock: data.model.ownerStacks?.first?.lock ?? "?",
+                                                                ownerStack: "__x64_sys_rmdir;do_rmdir", contended: 10)])
+        XCTAssertEqual(try ContentionModel(entry: data.model.entry).ownerStacks, data.model.ownerStacks)
         XCTAssertEqual(
             stacks[1].folded.map(\.stack),
             ["__x64_sys_rmdir;do_rmdir;up_write;rwsem_wake;wake_up_q;try_to_wake_up;task", "do_exit;try_to_wake_up;signal"])

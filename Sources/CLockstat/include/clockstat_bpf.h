@@ -163,6 +163,19 @@ struct ls_bpf_hold_entry {
     struct ls_bpf_hold_value value;
 };
 
+/* contention.wakers: the owner's kernel stack when a waiter began waiting for a mutex or rwsem
+   (perf's owner stack: stale when the owner runs on another CPU), by content, counted. */
+#define LS_BPF_OWNER_STACK 16
+struct ls_bpf_owner_stack {
+    __u64 lock;
+    __u64 ips[LS_BPF_OWNER_STACK];   /* innermost first, 0 after the last */
+};
+
+struct ls_bpf_owner_stack_entry {
+    struct ls_bpf_owner_stack key;
+    __u64 count;
+};
+
 /* One changed entry as lockstat stores it in the raw log. */
 struct ls_bpf_entry {
     struct ls_bpf_key key;
@@ -202,6 +215,8 @@ int ls_bpf_contention_keep_user_stacks_of(ls_bpf_contention *h, long long uid);
 long ls_bpf_contention_handovers(ls_bpf_contention *h, struct ls_bpf_handover_entry *out, long capacity);
 long ls_bpf_contention_holds(ls_bpf_contention *h, struct ls_bpf_hold_entry *out, long capacity);
 #define LS_BPF_HANDOVER_ENTRIES 4096
+/* The whole owner-stack map (contention.wakers, kernels with bpf_task_from_pid; else 0). */
+long ls_bpf_contention_owner_stacks(ls_bpf_contention *h, struct ls_bpf_owner_stack_entry *out, long capacity);
 /* Whether interrupt wakes are told apart here (the kernel's BTF gives __preempt_count's place). */
 int ls_bpf_contention_classifies_interrupts(ls_bpf_contention *h);
 void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]);

@@ -23,6 +23,8 @@ struct BPFAggregates {
     /// the holder's wait stack, as last written (whole maps); nil without wakers.
     var handovers: [ls_bpf_handover_entry]?
     var holds: [ls_bpf_hold_entry]?
+    /// contention.wakers: the owner's kernel stack at waiters' begins, counted (whole map, last copy).
+    var ownerStacks: [ls_bpf_owner_stack_entry]?
     /// Kernel stacks (waiters' and wakers') and wakers' user stacks by id, innermost frame first.
     var kernelStacks = [Int32: [UInt64]]()
     var userStacks = [Int32: [UInt64]]()
@@ -130,6 +132,7 @@ struct BPFAggregates {
             wakers = Self.lastEntries(log, damaged: &damaged)
             handovers = Self.lastMap(log, stream: BPFContentionRecorder.handoversStream, damaged: &damaged)
             holds = Self.lastMap(log, stream: BPFContentionRecorder.holdsStream, damaged: &damaged)
+            ownerStacks = Self.lastMap(log, stream: BPFContentionRecorder.ownerStacksStream, damaged: &damaged)
         }
         // The counters, then the run time: as many counters as the lockstat that wrote the log had
         // (those it did not have read as 0).

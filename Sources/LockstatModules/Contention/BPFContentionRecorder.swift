@@ -14,6 +14,8 @@ final class BPFContentionRecorder: Recorder {
     static let wakersStream = RawLogStream.named(15), userStacksStream = RawLogStream.named(16)
     /// contention.wakers: the whole handover (per lock) and hold maps, at each drain they changed.
     static let handoversStream = RawLogStream.named(17), holdsStream = RawLogStream.named(18)
+    /// contention.wakers: the whole owner-stack map (owner's kernel stack at a waiter's begin).
+    static let ownerStacksStream = RawLogStream.named(19)
     private let handle: OpaquePointer
     private let log: RawLogWriter
     private let capacity: Int
@@ -22,6 +24,7 @@ final class BPFContentionRecorder: Recorder {
     private let wakerEntries: UnsafeMutablePointer<ls_bpf_waker_entry>
     private let handovers: UnsafeMutablePointer<ls_bpf_handover_entry>
     private let holds: UnsafeMutablePointer<ls_bpf_hold_entry>
+    private let ownerStacks: UnsafeMutablePointer<ls_bpf_owner_stack_entry>
     private var handoverFingerprint: UInt64 = 0
     /// Whether it records who woke each sleeping wait (contention.wakers), and whether it tells
     /// interrupt wakes apart (the kernel's BTF placed preempt_count).
@@ -60,6 +63,7 @@ final class BPFContentionRecorder: Recorder {
         let handoverCapacity = wakers ? Int(LS_BPF_HANDOVER_ENTRIES) : 1
         handovers = .allocate(capacity: handoverCapacity)
         holds = .allocate(capacity: handoverCapacity)
+        ownerStacks = .allocate(capacity: handoverCapacity)
         classifiesInterrupts = ls_bpf_contention_classifies_interrupts(handle) != 0
         scratch = .allocate(byteCount: 8 + Int(LS_BPF_MAX_STACK) * 8, alignment: 8)
         frame = .allocate(
@@ -80,6 +84,7 @@ final class BPFContentionRecorder: Recorder {
         wakerEntries.deallocate()
         handovers.deallocate()
         holds.deallocate()
+        ownerStacks.deallocate()
         frame.deallocate()
         scratch.deallocate()
     }
@@ -148,7 +153,14 @@ final class BPFContentionRecorder: Recorder {
             let v = handovers[i].value
             fingerprint &+= v.episodes &+ v.holds &+ v.untracked_releases &+ v.hold_ns &+ v.gap_ns &+ v.untracked_ns
         }
+        let o = ls_bpf_contention_owner_stacks(handle, ownerStacks, capacity)
+        for i in 0..<max(0, o) { fingerprint &+= ownerStacks[i].count }
         guard fingerprint != handoverFingerprint else { return }
+        if o > 0 {
+            appendCompressed(
+                stream: Self.ownerStacksStream, tick: tick, time: time,
+                UnsafeRawBufferPointer(start: ownerStacks, count: o * MemoryLayout<ls_bpf_owner_stack_entry>.stride))
+        }
         handoverFingerprint = fingerprint
         appendCompressed(
             stream: Self.handoversStream, tick: tick, time: time,

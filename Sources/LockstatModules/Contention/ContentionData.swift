@@ -165,6 +165,6 @@ struct ContentionData {
                 + top.map { row in (row.key, histogram(analysis.contentions.filter { $0.caller == row.key })) },
             folded: analysis.folded.map { ($0.0, $0.1) }, lost: Int(lost), cost: cost,
             unpaired: analysis.unpaired, unfinished: analysis.unfinished, wakers: wakers?.rows,
-            holds: holds?.holds, handovers: holds?.handovers)
+            holds: holds?.holds, handovers: holds?.handovers, ownerStacks: holds?.ownerStacks)
     }
 }

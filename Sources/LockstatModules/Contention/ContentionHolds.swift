@@ -8,6 +8,7 @@ import LockstatCore
 struct ContentionHolds {
     let holds: [ContentionModel.Hold]
     let handovers: [ContentionModel.Handover]
+    let ownerStacks: [ContentionModel.OwnerStack]
 
     init(aggregates: BPFAggregates, analysis: ContentionAnalysis) {
         var locks = [UInt64: (flags: UInt32, kind: UInt32)]()
@@ -38,5 +39,13 @@ struct ContentionHolds {
                 untrackedReleases: Int(e.value.untracked_releases))
         }
         .sorted { ($0.contended, $1.lock) > ($1.contended, $0.lock) }
+        var owners = [String: ContentionModel.OwnerStack]()
+        for e in aggregates.ownerStacks ?? [] where e.count > 0 {
+            let ips = withUnsafeBytes(of: e.key.ips) { Array($0.bindMemory(to: UInt64.self)) }.prefix { $0 != 0 }
+            let stack = ips.reversed().map { analysis.symbols.functionName($0) ?? "[unknown]" }.joined(separator: ";")
+            let key = name(e.key.lock) + "\u{0}" + stack
+            owners[key, default: .init(lock: name(e.key.lock), ownerStack: stack, contended: 0)].contended += Int(e.count)
+        }
+        ownerStacks = owners.values.sorted { ($0.contended, $1.ownerStack) > ($1.contended, $0.ownerStack) }
     }
 }

@@ -78,6 +78,14 @@ public struct ContentionModel: ModuleModel {
         var untrackedReleases: Int
     }
 
+    /// contention.wakers: the owner's kernel stack (root first, `;`-joined) when waiters began
+    /// waiting for a mutex or rwsem, and how many begins saw it (perf's owner stack: the owner at
+    /// begin, not the waker at release; stale where the owner ran on another CPU).
+    struct OwnerStack: Equatable {
+        var lock: String, ownerStack: String
+        var contended: Int
+    }
+
     /// Per interval, measured Δt (NaN: none).
     struct Rates {
         var contentions: [Double], waitMicroseconds: [Double]
@@ -122,6 +130,7 @@ public struct ContentionModel: ModuleModel {
     var wakers: [Waker]?
     /// nil where wakers are: hold under contention and the locks' handover split.
     var holds: [Hold]?, handovers: [Handover]?
+    var ownerStacks: [OwnerStack]?
 
     enum Key: String {
         case time
@@ -152,6 +161,8 @@ public struct ContentionModel: ModuleModel {
         case gaps = "gap_ns"
         case untracked = "untracked_hold_ns"
         case untrackedReleases = "untracked_releases"
+        case ownerStacks = "owner_stacks_at_begin"
+        case ownerStack = "owner_stack"
     }
 
     public var entry: PyValue {
@@ -237,6 +248,21 @@ public struct ContentionModel: ModuleModel {
                     )
                 ]
             } ?? []
+        let ownerStacks: [(Key, PyValue)] =
+            self.ownerStacks.map { rows in
+                [
+                    (
+                        Key.ownerStacks,
+                        PyValue.list(
+                            rows.map { o in
+                                .keyed([
+                                    (Key.lock, .string(o.lock)), (.ownerStack, .string(o.ownerStack)),
+                                    (.contended, .int(Int64(o.contended))),
+                                ])
+                            })
+                    )
+                ]
+            } ?? []
         let pairs: [(Key, PyValue)] = [
             (Key.time, .series(time)), (.contentionRate, .series(all.contentions)),
             (.waitRate, .series(all.waitMicroseconds)),
@@ -254,7 +280,7 @@ public struct ContentionModel: ModuleModel {
             (.unpaired, .int(Int64(unpaired))), (.unfinished, .int(Int64(unfinished))),
         ]
         // Only a run that recorded wakers has the key, so other runs' samples are as they were.
-        return .keyed(pairs + wakers + holds + handovers)
+        return .keyed(pairs + wakers + holds + handovers + ownerStacks)
     }
 
     init(
@@ -263,7 +289,7 @@ public struct ContentionModel: ModuleModel {
         histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])],
         folded: [(stack: String, waited: UInt64)],
         lost: Int, cost: Cost?, unpaired: Int, unfinished: Int, wakers: [Waker]? = nil, holds: [Hold]? = nil,
-        handovers: [Handover]? = nil
+        handovers: [Handover]? = nil, ownerStacks: [OwnerStack]? = nil
     ) {
         self.time = time
         self.all = all
@@ -281,6 +307,7 @@ public struct ContentionModel: ModuleModel {
         self.wakers = wakers
         self.holds = holds
         self.handovers = handovers
+        self.ownerStacks = ownerStacks
     }
 
     /// The entry read back: the keys it has must be the entry's, of their types, and each row
@@ -288,7 +315,7 @@ public struct ContentionModel: ModuleModel {
     init(entry e: PyValue) throws {
         try e.refuseKeys(otherThan: [
             Key.time, .contentionRate, .waitRate, .topCallers, .callers, .locks, .tasks, .histograms,
-            .folded, .owners, .lost, .cost, .unpaired, .unfinished, .wakers, .holds, .handovers,
+            .folded, .owners, .lost, .cost, .unpaired, .unfinished, .wakers, .holds, .handovers, .ownerStacks,
         ])
         func rows(_ list: Key, _ key: Key) throws -> [Row] {
             try (e.optional(list, .list) ?? []).enumerated().map { i, r in
@@ -395,13 +422,22 @@ public struct ContentionModel: ModuleModel {
                 }
             }
         }
+        let ownerStacks = try e.optional(Key.ownerStacks, .list).map { list in
+            try list.enumerated().map { i, o in
+                try decoding("\(Key.ownerStacks.rawValue)[\(i)]") {
+                    OwnerStack(
+                        lock: try o.required(Key.lock, .string), ownerStack: try o.required(Key.ownerStack, .string),
+                        contended: try o.required(Key.contended, .int))
+                }
+            }
+        }
         self.init(
             time: try e.optional(Key.time, .doubles) ?? [], all: try rates(e, required: false), topCallers: topCallers,
             callers: try rows(.callers, .caller), locks: try rows(.locks, .lock), tasks: try rows(.tasks, .task),
             owners: owners,
             histograms: histograms, folded: folded, lost: try e.optional(Key.lost, .int) ?? 0, cost: cost,
             unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0,
-            wakers: wakers, holds: holds, handovers: handovers)
+            wakers: wakers, holds: holds, handovers: handovers, ownerStacks: ownerStacks)
     }
 
     // MARK: the generic form
@@ -519,7 +555,10 @@ public struct ContentionModel: ModuleModel {
         return Results(
             tables: tables, time: time, series: series, notes: cost.map { [$0.line] } ?? [],
             stacks: [ResultStacks(name: "wait", unit: "ns", folded: folded.map { ($0.stack, Double($0.waited)) })]
-                + (wakerStacks.map { [$0] } ?? []))
+                + (wakerStacks.map { [$0] } ?? [])
+                + (ownerStacks.map {
+                    [ResultStacks(name: "owner-at-begin", unit: "1", folded: $0.map { ($0.ownerStack, Double($0.contended)) })]
+                } ?? []))
     }
 
     /// Beside the waiters' flame graph: the wait each waker stack ended (root first, the class
