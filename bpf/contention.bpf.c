@@ -32,7 +32,10 @@ struct rq { int cpu; } __attribute__((preserve_access_index));
 struct pt_regs { long orig_ax; long syscallno; } __attribute__((preserve_access_index));
 struct cfs_rq { struct rq *rq; } __attribute__((preserve_access_index));
 struct sched_entity { struct cfs_rq *cfs_rq; } __attribute__((preserve_access_index));
-struct cred { struct { unsigned int val; } uid; struct { unsigned int val; } euid; } __attribute__((preserve_access_index));
+struct cred {
+    struct { unsigned int val; } uid;
+    struct { unsigned int val; } euid;
+} __attribute__((preserve_access_index));
 struct task_struct {
     struct cred *cred;
     struct mm_struct *mm;

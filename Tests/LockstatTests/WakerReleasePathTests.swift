@@ -34,7 +34,8 @@ final class WakerReleasePathTests: XCTestCase {
         let unreleased = rows.filter { !released($0) }.prefix(10).map {
             "\($0["class"]?.string ?? "") \(slept($0)) ns: \($0["waker_stack"]?.string ?? "")"
         }
-        return (share, "lock \(lock), \(byLock[lock]!) ns slept; not released so:\n" + unreleased.joined(separator: "\n"))
+        let describe = "lock \(lock), \(byLock[lock]!) ns slept; not released so:\n"
+        return (share, describe + unreleased.joined(separator: "\n"))
     }
 
     /// 4 processes renaming files of their own in one directory: lock_rename takes its rwsem, the

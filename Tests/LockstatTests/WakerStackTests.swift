@@ -73,12 +73,15 @@ final class WakerStackTests: XCTestCase {
         var workers = [String: Double]()
         for row in d["tasks"]?.listItems ?? [] {
             let task = (row["task"]?.string ?? "").split(separator: " ")
-            if task.count == 2, task[1] == "mkdir-storm" { workers[String(task[0]), default: 0] += row["contended"]?.number ?? 0 }
+            if task.count == 2, task[1] == "mkdir-storm" {
+                workers[String(task[0]), default: 0] += row["contended"]?.number ?? 0
+            }
         }
         XCTAssertGreaterThanOrEqual(workers.count, 4, "the storm's workers at least: \(workers)")
         for (pid, ours) in workers {
             let theirs = perfTasks[pid] ?? 0
-            XCTAssertEqual(ours, theirs, accuracy: max(2, theirs * 0.02), "task \(pid): lockstat \(ours), perf \(theirs)")
+            XCTAssertEqual(
+                ours, theirs, accuracy: max(2, theirs * 0.02), "task \(pid): lockstat \(ours), perf \(theirs)")
         }
     }
 }

@@ -267,7 +267,10 @@ final class WakerTableTests: XCTestCase {
         XCTAssertEqual(try ContentionModel(entry: data.model.entry).ownerStacks, data.model.ownerStacks)
         XCTAssertEqual(
             stacks[1].folded.map(\.stack),
-            ["__x64_sys_rmdir;do_rmdir;up_write;rwsem_wake;wake_up_q;try_to_wake_up;task", "do_exit;try_to_wake_up;signal"])
+            [
+                "__x64_sys_rmdir;do_rmdir;up_write;rwsem_wake;wake_up_q;try_to_wake_up;task",
+                "do_exit;try_to_wake_up;signal",
+            ])
         XCTAssertEqual(stacks[1].folded.map(\.weight), [1000, 200])
         let profiles = ContentionModule().stackProfiles(data, log: raw)
         XCTAssertEqual(profiles.map(\.name), ["contention", "contention_waker"])
@@ -276,7 +279,10 @@ final class WakerTableTests: XCTestCase {
         let task = try XCTUnwrap(samples.first { $0.labels.contains { $0.key == "class" && $0.value == "task" } })
         XCTAssertEqual(
             task.frames.map(\.function),
-            ["try_to_wake_up", "wake_up_q", "rwsem_wake", "up_write", "do_rmdir", "__x64_sys_rmdir", "0x401000", "0x402000"])
+            [
+                "try_to_wake_up", "wake_up_q", "rwsem_wake", "up_write", "do_rmdir", "__x64_sys_rmdir", "0x401000",
+                "0x402000",
+            ])
         XCTAssertEqual(task.values, [10, 1000])
         XCTAssertTrue(task.labels.contains { $0.key == "waiter_caller" && $0.value == "filename_create+0x10" })
         let without = try log(wakers: false)

@@ -68,7 +68,9 @@ final class BPFContentionRecorder: Recorder {
         scratch = .allocate(byteCount: 8 + Int(LS_BPF_MAX_STACK) * 8, alignment: 8)
         frame = .allocate(
             byteCount: Zstd.bound(
-                max(entries * MemoryLayout<ls_bpf_entry>.stride, handoverCapacity * MemoryLayout<ls_bpf_hold_entry>.stride)),
+                max(
+                    entries * MemoryLayout<ls_bpf_entry>.stride,
+                    handoverCapacity * MemoryLayout<ls_bpf_hold_entry>.stride)),
             alignment: 8)
         knownStacks = Set(minimumCapacity: entries)
         knownUserStacks = Set(minimumCapacity: wakers ? entries : 0)

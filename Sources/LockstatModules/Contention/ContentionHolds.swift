@@ -22,7 +22,9 @@ struct ContentionHolds {
             let hold = ContentionModel.Hold(
                 lock: name(e.key.lock), type: locks[e.key.lock].map { ContentionAnalysis.type($0.flags) } ?? "unknown",
                 caller: caller, count: Int(e.value.count), total: e.value.total_ns, max: e.value.max_ns,
-                histogram: buckets.enumerated().filter { $0.element > 0 }.map { (UInt64(1) << $0.offset, Int($0.element)) })
+                histogram: buckets.enumerated().filter { $0.element > 0 }.map {
+                    (UInt64(1) << $0.offset, Int($0.element))
+                })
             let key = hold.lock + "\u{0}" + caller
             if var known = rows[key] {
                 known.add(hold)
@@ -44,7 +46,8 @@ struct ContentionHolds {
             let ips = withUnsafeBytes(of: e.key.ips) { Array($0.bindMemory(to: UInt64.self)) }.prefix { $0 != 0 }
             let stack = ips.reversed().map { analysis.symbols.functionName($0) ?? "[unknown]" }.joined(separator: ";")
             let key = name(e.key.lock) + "\u{0}" + stack
-            owners[key, default: .init(lock: name(e.key.lock), ownerStack: stack, contended: 0)].contended += Int(e.count)
+            let empty = ContentionModel.OwnerStack(lock: name(e.key.lock), ownerStack: stack, contended: 0)
+            owners[key, default: empty].contended += Int(e.count)
         }
         ownerStacks = owners.values.sorted { ($0.contended, $1.ownerStack) > ($1.contended, $0.ownerStack) }
     }

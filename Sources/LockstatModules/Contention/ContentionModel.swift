@@ -223,7 +223,8 @@ public struct ContentionModel: ModuleModel {
                                     (.holdMax, .int(Int64(h.max))),
                                     (
                                         .holdHistogram,
-                                        .stringDict(h.histogram.map { (String($0.lowerNanoseconds), .int(Int64($0.count))) })
+                                        .stringDict(
+                                            h.histogram.map { (String($0.lowerNanoseconds), .int(Int64($0.count))) })
                                     ),
                                 ])
                             })
@@ -403,7 +404,8 @@ public struct ContentionModel: ModuleModel {
                         total: try h.required(Key.holdTotal, .count), max: try h.required(Key.holdMax, .count),
                         histogram: try h.required(Key.holdHistogram, .dict).map { bucket, count in
                             guard let lower = UInt64(bucket) else {
-                                throw LockstatError("\(Key.holdHistogram.rawValue): key '\(bucket)' is no lower bound (ns)")
+                                throw LockstatError(
+                                    "\(Key.holdHistogram.rawValue): key '\(bucket)' is no lower bound (ns)")
                             }
                             return (lower, try PyValue.typed(count, bucket, .int))
                         })
@@ -557,7 +559,10 @@ public struct ContentionModel: ModuleModel {
             stacks: [ResultStacks(name: "wait", unit: "ns", folded: folded.map { ($0.stack, Double($0.waited)) })]
                 + (wakerStacks.map { [$0] } ?? [])
                 + (ownerStacks.map {
-                    [ResultStacks(name: "owner-at-begin", unit: "1", folded: $0.map { ($0.ownerStack, Double($0.contended)) })]
+                    [
+                        ResultStacks(
+                            name: "owner-at-begin", unit: "1", folded: $0.map { ($0.ownerStack, Double($0.contended)) })
+                    ]
                 } ?? []))
     }
 
