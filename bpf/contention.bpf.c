@@ -22,14 +22,63 @@ struct mutex { struct { long counter; } owner; } __attribute__((preserve_access_
 struct spinlock { int unused; } __attribute__((preserve_access_index));
 struct mm_struct { struct rw_semaphore mmap_lock; } __attribute__((preserve_access_index));
 struct sighand_struct { struct spinlock siglock; } __attribute__((preserve_access_index));
+/* For contention.wakers: the waiter's sleep state and pending signals, the waker's runqueue
+   (to reach this CPU's preempt_count). */
+typedef struct { unsigned long sig[1]; } ls_sigset;
+struct sigpending { ls_sigset signal; } __attribute__((preserve_access_index));
+struct signal_struct { struct sigpending shared_pending; } __attribute__((preserve_access_index));
+struct rq { int cpu; } __attribute__((preserve_access_index));
+/* The waker's system call number (x86-64: orig_ax; arm64: syscallno). */
+struct pt_regs { long orig_ax; long syscallno; } __attribute__((preserve_access_index));
+struct cfs_rq { struct rq *rq; } __attribute__((preserve_access_index));
+struct sched_entity { struct cfs_rq *cfs_rq; } __attribute__((preserve_access_index));
+struct cred {
+    struct { unsigned int val; } uid;
+    struct { unsigned int val; } euid;
+} __attribute__((preserve_access_index));
 struct task_struct {
+    struct cred *cred;
     struct mm_struct *mm;
     struct sighand_struct *sighand;
     int pid;
     int tgid;
     char comm[16];
     struct task_struct *real_parent;
+    unsigned int __state;
+    unsigned int flags;
+    unsigned long nvcsw;
+    struct sigpending pending;
+    ls_sigset blocked;
+    struct signal_struct *signal;
+    struct sched_entity se;
 } __attribute__((preserve_access_index));
+
+/* Kernels 6.2+: the owner's stack at begin. Weak, so the object still loads without them
+   (bpf_ksym_exists is then false and no owner stack is taken). */
+extern struct task_struct *bpf_task_from_pid(__s32 pid) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+#ifndef bpf_ksym_exists
+#define bpf_ksym_exists(sym) ({ _Static_assert(!__builtin_constant_p(!!sym), #sym " should be marked as __weak"); !!sym; })
+#endif
+
+/* include/linux/preempt.h, include/linux/sched.h */
+#define LS_SOFTIRQ_OFFSET 0x00000100U
+#define LS_HARDIRQ_MASK 0x000f0000U
+#define LS_NMI_MASK 0x00f00000U
+#define LS_TASK_INTERRUPTIBLE 0x0001
+#define LS_TASK_WAKEKILL 0x0100
+#define LS_PF_KTHREAD 0x00200000
+#define LS_SIGKILL 9
+
+/* A waker's stacks already taken in this wait, by (waker task, its system call): a re-wake by
+   the same task in the same call reuses them instead of walking both stacks again. */
+#define LS_WAKER_CACHE 2
+struct waker_seen {
+    __u32 tid;   /* 0: empty */
+    __s32 syscall;
+    __s32 stack;
+    __s32 ustack;
+};
 
 /* When a wait began, per waiting task (sleeping locks) or per CPU (spinning ones). */
 struct start {
@@ -39,6 +88,15 @@ struct start {
     __u32 flags;
     __u32 owner_tid;
     __u32 kind;
+    /* contention.wakers, sleeping locks: the task's voluntary switches at begin (did it sleep?)
+       and its last wake before the end (written by sched_waking in the waker's context). */
+    __u64 nvcsw;
+    __s32 waker_stack;
+    __s32 waker_ustack;
+    __u16 wake_class;
+    __u16 wakes;
+    __u32 next_seen;   /* the seen[] slot the next new (waker, call) replaces */
+    struct waker_seen seen[LS_WAKER_CACHE];
 };
 
 /* Sized by lockstat before loading (contention.entries). */
@@ -46,8 +104,24 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
          __type(key, struct ls_bpf_key); __type(value, struct ls_bpf_value); } waits SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
          __type(key, struct ls_bpf_owner_key); __type(value, struct ls_bpf_owner_value); } owners SEC(".maps");
+/* contention.wakers: sized as waits by lockstat. */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
+         __type(key, struct ls_bpf_waker_key); __type(value, struct ls_bpf_waker_value); } wakers SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, 4096); __uint(key_size, sizeof(__u32));
+         __uint(value_size, LS_BPF_MAX_STACK * sizeof(__u64)); } user_stacks SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, 16384);
          __uint(key_size, sizeof(__u32)); __uint(value_size, LS_BPF_MAX_STACK * sizeof(__u64)); } stacks SEC(".maps");
+/* contention.wakers: each sleeping lock's handover timeline, and hold under contention (sized by
+   lockstat: LS_BPF_HANDOVER_ENTRIES, or 1 without wakers). */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
+         __type(key, __u64); __type(value, struct ls_bpf_handover); } locks SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
+         __type(key, struct ls_bpf_hold_key); __type(value, struct ls_bpf_hold_value); } holds SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
+         __type(key, struct ls_bpf_owner_stack); __type(value, __u64); } owner_stacks SEC(".maps");
+/* Scratch for one owner stack (too large for the BPF stack). */
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
+         __type(key, __u32); __type(value, struct ls_bpf_owner_stack); } owner_scratch SEC(".maps");
 /* Sleeping locks: a hash by task (the wait can move to another CPU). */
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
          __type(key, __u32); __type(value, struct start); } task_starts SEC(".maps");
@@ -67,8 +141,8 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 65536);
          __type(key, __u32); __type(value, __u8); } followed SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, LS_BPF_COUNTERS);
          __type(key, __u32); __type(value, __u64); } counters SEC(".maps");
-/* settings[0]: 1 for scope program. */
-struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1);
+/* enum ls_bpf_setting. */
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, LS_BPF_SETTINGS);
          __type(key, __u32); __type(value, __u64); } settings SEC(".maps");
 
 static __always_inline void count(__u32 which) {
@@ -76,11 +150,12 @@ static __always_inline void count(__u32 which) {
     if (c) *c += 1;   /* per CPU: no other writer */
 }
 
-static __always_inline int scope_program(void) {
-    __u32 zero = 0;
-    __u64 *s = bpf_map_lookup_elem(&settings, &zero);
-    return s && *s;
+static __always_inline __u64 setting(__u32 which) {
+    __u64 *s = bpf_map_lookup_elem(&settings, &which);
+    return s ? *s : 0;
 }
+
+static __always_inline int scope_program(void) { return setting(LS_BPF_SETTING_SCOPE) != 0; }
 
 /* log2 of a duration in ns, as a bucket index (no clz instruction in BPF). */
 static __always_inline __u32 bucket(__u64 ns) {
@@ -128,6 +203,105 @@ static __always_inline __u32 kind_of(struct task_struct *task, __u64 lock, __u32
     return 0;
 }
 
+/* A kept wait on a sleeping lock begins: the first waiter starts the lock's episode, whose
+   first holder (whoever held it then) is not tracked. */
+static __always_inline void handover_begin(__u64 lock, __u64 now) {
+    struct ls_bpf_handover *l = bpf_map_lookup_elem(&locks, &lock);
+    if (!l) {
+        struct ls_bpf_handover zero = {};
+        bpf_map_update_elem(&locks, &lock, &zero, BPF_NOEXIST);   /* or another CPU made it */
+        l = bpf_map_lookup_elem(&locks, &lock);
+        if (!l) return;
+    }
+    if (__sync_fetch_and_add(&l->nwait, 1) == 0) {
+        l->since = now;
+        l->mark = now;
+        l->gap = 0;
+        l->holder_tid = 0;
+    }
+}
+
+static __always_inline void add_hold(__u64 lock, __s32 stack_id, __u64 ns) {
+    struct ls_bpf_hold_key key = { .lock = lock, .stack_id = stack_id };
+    struct ls_bpf_hold_value *v = bpf_map_lookup_elem(&holds, &key);
+    if (!v) {
+        struct ls_bpf_hold_value zero = {};
+        bpf_map_update_elem(&holds, &key, &zero, BPF_NOEXIST);
+        v = bpf_map_lookup_elem(&holds, &key);
+        if (!v) return;
+    }
+    __sync_fetch_and_add(&v->count, 1);
+    __sync_fetch_and_add(&v->total_ns, ns);
+    if (ns > v->max_ns) v->max_ns = ns;
+    __u32 b = bucket(ns);
+    if (b < LS_BPF_BUCKETS) __sync_fetch_and_add(&v->buckets[b], 1);
+}
+
+/* A task (not an interrupt, not a signal) woke a waiter of `lock`: the lock was released. The
+   first release after an acquisition ends that hold; later ones (a stealer's) fall in the gap. */
+static __always_inline void handover_release(__u64 lock, __u32 waker, __u64 now) {
+    struct ls_bpf_handover *l = bpf_map_lookup_elem(&locks, &lock);
+    if (!l || l->nwait <= 0 || l->gap) return;
+    __u64 span = now > l->mark ? now - l->mark : 0;
+    if (l->holder_tid && l->holder_tid == waker) {
+        add_hold(lock, l->holder_stack, now > l->acquired_at ? now - l->acquired_at : 0);
+        __sync_fetch_and_add(&l->hold_ns, span);
+        __sync_fetch_and_add(&l->holds, 1);
+    } else {
+        __sync_fetch_and_add(&l->untracked_ns, span);
+        __sync_fetch_and_add(&l->untracked_releases, 1);
+    }
+    l->holder_tid = 0;
+    l->mark = now;
+    l->gap = 1;
+}
+
+/* A kept wait on a sleeping lock ended: acquired (ret 0) ends a gap, and an exclusive holder is
+   tracked until its release; the last waiter's end ends the episode. */
+static __always_inline void handover_end(__u64 lock, __u32 tid, int ret, __u32 flags, __s32 stack_id, __u64 now) {
+    struct ls_bpf_handover *l = bpf_map_lookup_elem(&locks, &lock);
+    if (!l) return;
+    __u64 span = now > l->mark ? now - l->mark : 0;
+    int last = __sync_fetch_and_add(&l->nwait, -1) == 1;
+    if (ret == 0 || last) {
+        /* Held with no release seen: the holder's end was not a wake (handoff, reader). */
+        if (l->gap) __sync_fetch_and_add(&l->gap_ns, span);
+        else __sync_fetch_and_add(&l->untracked_ns, span);
+        l->mark = now;
+        l->gap = 0;
+        l->holder_tid = 0;
+    }
+    if (last) {
+        __sync_fetch_and_add(&l->contended_ns, now > l->since ? now - l->since : 0);
+        __sync_fetch_and_add(&l->episodes, 1);
+    } else if (ret == 0 && !(flags & LCB_F_READ)) {
+        l->holder_tid = tid;
+        l->holder_stack = stack_id;
+        l->acquired_at = now;
+    }
+}
+
+/* The owner's kernel stack at this begin, as perf takes it: a walk of another task's stack. */
+static __always_inline void owner_stack(__u64 lock, __u32 owner_tid) {
+    if (!bpf_ksym_exists(bpf_task_from_pid)) return;
+    __u32 zero = 0;
+    struct ls_bpf_owner_stack *k = bpf_map_lookup_elem(&owner_scratch, &zero);
+    if (!k) return;
+    struct task_struct *t = bpf_task_from_pid((__s32)owner_tid);
+    if (!t) return;
+    __builtin_memset(k, 0, sizeof(*k));
+    long n = bpf_get_task_stack(t, k->ips, sizeof(k->ips), 0);
+    bpf_task_release(t);
+    if (n <= 0) return;
+    k->lock = lock;
+    __u64 *c = bpf_map_lookup_elem(&owner_stacks, k);
+    if (c) __sync_fetch_and_add(c, 1);
+    else {
+        __u64 one = 1;
+        bpf_map_update_elem(&owner_stacks, k, &one, BPF_NOEXIST);
+    }
+}
+
 SEC("tp_btf/contention_begin")
 int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     count(LS_BPF_BEGINS);
@@ -154,6 +328,15 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
         }
     }
     struct task_struct *task = bpf_get_current_task_btf();
+    if (!spinning(flags)) {
+        s->waker_stack = -1;
+        s->waker_ustack = -1;
+        s->wake_class = LS_WAKE_NONE;
+        s->wakes = 0;
+        s->next_seen = 0;
+        for (int i = 0; i < LS_WAKER_CACHE; i++) s->seen[i].tid = 0;
+        s->nvcsw = BPF_CORE_READ(task, nvcsw);
+    }
     s->lock = (__u64)lock;
     s->flags = flags;
     s->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
@@ -166,7 +349,141 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
         remember_comm(owner, s->owner_tid);
     }
     remember_comm(task, tid);
+    /* Before the wait's start time: the walk is not the wait's. */
+    int wakers = !spinning(flags) && setting(LS_BPF_SETTING_WAKERS);
+    if (wakers && s->owner_tid) owner_stack((__u64)lock, s->owner_tid);
     s->time = bpf_ktime_get_ns();
+    if (wakers) handover_begin((__u64)lock, s->time);
+    return 0;
+}
+
+/* A sleeping lock's wait into the waker aggregation: its last wake's waker, or why none. */
+static __always_inline void add_waker(struct start *s, __u64 ns, int ret) {
+    struct task_struct *task = bpf_get_current_task_btf();
+    int slept = BPF_CORE_READ(task, nvcsw) != s->nvcsw;
+    __u16 wakes = s->wakes;
+    struct ls_bpf_waker_key key = { .lock = s->lock, .stack_id = s->stack_id, .waker_stack = s->waker_stack,
+                                    .waker_ustack = s->waker_ustack, .wake_class = s->wake_class };
+    /* A mutex's optimistic spin (begun with LCB_F_SPIN) that took the lock without sleeping. */
+    if (!slept && !wakes && (s->flags & LCB_F_SPIN)) key.wake_class = LS_WAKE_SPINNING;
+    struct ls_bpf_waker_value *v = bpf_map_lookup_elem(&wakers, &key);
+    if (!v) {
+        struct ls_bpf_waker_value zero = {};
+        bpf_map_update_elem(&wakers, &key, &zero, BPF_NOEXIST);   /* or another CPU made it */
+        v = bpf_map_lookup_elem(&wakers, &key);
+        if (!v) { count(LS_BPF_WAKERS_FULL); return; }
+    }
+    __sync_fetch_and_add(&v->count, 1);
+    __sync_fetch_and_add(&v->total_ns, ns);
+    if (slept) {
+        __sync_fetch_and_add(&v->slept, 1);
+        __sync_fetch_and_add(&v->slept_ns, ns);
+    }
+    if (wakes) __sync_fetch_and_add(&v->wakes, wakes);
+    if (ret) __sync_fetch_and_add(&v->failed, 1);
+}
+
+/* This CPU's preempt_count with x86's inverted PREEMPT_NEED_RESCHED (bit 31) masked off; -1
+   when not known. No ksym reaches it where the kernel lacks CONFIG_KALLSYMS_ALL, so it is read
+   at its BTF-given distance from this CPU's runqueue, which the current task's cfs_rq names. */
+static __always_inline int preempt_count(struct task_struct *task) {
+    if (!setting(LS_BPF_SETTING_PC_KNOWN) || !bpf_core_field_exists(task->se.cfs_rq)) return -1;
+    struct rq *rq = BPF_CORE_READ(task, se.cfs_rq, rq);
+    if (!rq || BPF_CORE_READ(rq, cpu) != (int)bpf_get_smp_processor_id()) return -1;
+    unsigned int pc = 0;
+    if (bpf_probe_read_kernel(&pc, sizeof pc, (void *)((__u64)rq + setting(LS_BPF_SETTING_PC_FROM_RQ))) != 0) return -1;
+    return (int)(pc & 0x7fffffff);
+}
+
+/* Whether `p` is being woken for a signal: it sleeps interruptibly with an unblocked signal
+   pending, or killably with SIGKILL pending. Read from the pending sets, as the bit of
+   TIF_SIGPENDING differs between kernels. */
+static __always_inline int woken_by_signal(struct task_struct *p) {
+    unsigned int state = BPF_CORE_READ(p, __state);
+    if (!(state & (LS_TASK_INTERRUPTIBLE | LS_TASK_WAKEKILL))) return 0;
+    unsigned long pending = BPF_CORE_READ(p, pending.signal.sig[0]);
+    pending |= BPF_CORE_READ(p, signal, shared_pending.signal.sig[0]);
+    if (state & LS_TASK_INTERRUPTIBLE) return (pending & ~BPF_CORE_READ(p, blocked.sig[0])) != 0;
+    return (pending & (1UL << (LS_SIGKILL - 1))) != 0;
+}
+
+/* The system call the current task is in (-1 outside one, or where pt_regs names none). */
+static __always_inline __s32 syscall_of(struct task_struct *task) {
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    if (!regs) return -1;
+    if (bpf_core_field_exists(regs->orig_ax)) return (__s32)BPF_CORE_READ(regs, orig_ax);
+    if (bpf_core_field_exists(regs->syscallno)) return (__s32)BPF_CORE_READ(regs, syscallno);
+    return -1;
+}
+
+/* Whether a waker's user stack may be kept: they land in files the invoking user reads, so only
+   the program's tasks' (scope program) or the invoking user's own processes' (real and effective
+   uid theirs), or everyone's when that user is root. */
+static __always_inline int user_stack_kept(struct task_struct *waker) {
+    if (scope_program()) {
+        __u32 tgid = BPF_CORE_READ(waker, tgid);
+        return bpf_map_lookup_elem(&followed, &tgid) != 0;
+    }
+    __u64 who = setting(LS_BPF_SETTING_USER_STACKS_OF);
+    if (who == LS_BPF_USER_STACKS_OF_ALL) return 1;
+    if (who == 0) return 0;
+    return BPF_CORE_READ(waker, cred, uid.val) == who - 1 && BPF_CORE_READ(waker, cred, euid.val) == who - 1;
+}
+
+/* contention.wakers: a wake of a task waiting on a sleeping lock, in the waker's context. The
+   last wake before contention_end is the one kept (a wake whose lock another task took first
+   is followed by another). */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(sched_waking, struct task_struct *p) {
+    __u32 waiter = BPF_CORE_READ(p, pid);
+    struct start *s = bpf_map_lookup_elem(&task_starts, &waiter);
+    if (!s || !s->lock) return 0;
+    count(LS_BPF_WAITER_WAKES);
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    if (tid == waiter) { count(LS_BPF_SELF_WAKES); return 0; }
+    struct task_struct *waker = bpf_get_current_task_btf();
+    int pc = preempt_count(waker);
+    __u16 class;
+    if (pc < 0) { count(LS_BPF_PC_UNKNOWN); pc = 0; }
+    if (pc & LS_NMI_MASK) class = LS_WAKE_NMI;
+    else if (pc & LS_HARDIRQ_MASK) class = LS_WAKE_HARDIRQ;
+    else if (pc & LS_SOFTIRQ_OFFSET) class = LS_WAKE_SOFTIRQ;
+    else if (woken_by_signal(p)) class = LS_WAKE_SIGNAL;
+    else class = (BPF_CORE_READ(waker, flags) & LS_PF_KTHREAD) ? LS_WAKE_KTHREAD : LS_WAKE_TASK;
+    /* An interrupt's wake is not the lock's release: no stack (the interrupted task is unrelated).
+       A signal's keeps the sender's stack, reported as no waker. */
+    __s32 stack = -1, ustack = -1;
+    if (class == LS_WAKE_TASK) {
+        /* A releaser that keeps re-taking the lock by optimistic spinning wakes the same waiter
+           again and again from the same call: its stacks are walked once per wait and call. */
+        __s32 call = syscall_of(waker);
+        int hit = -1;
+        for (int i = 0; i < LS_WAKER_CACHE; i++) {
+            if (s->seen[i].tid == tid && s->seen[i].syscall == call) hit = i;
+        }
+        if (hit >= 0 && hit < LS_WAKER_CACHE) {
+            stack = s->seen[hit].stack;
+            ustack = s->seen[hit].ustack;
+            count(LS_BPF_WAKER_STACKS_REUSED);
+        } else {
+            stack = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
+            if (user_stack_kept(waker))
+                ustack = bpf_get_stackid(ctx, &user_stacks, BPF_F_USER_STACK | BPF_F_FAST_STACK_CMP);
+            __u32 slot = s->next_seen % LS_WAKER_CACHE;
+            s->seen[slot].tid = tid;
+            s->seen[slot].syscall = call;
+            s->seen[slot].stack = stack;
+            s->seen[slot].ustack = ustack;
+            s->next_seen = slot + 1;
+        }
+    } else if (class == LS_WAKE_KTHREAD || class == LS_WAKE_SIGNAL) {
+        stack = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
+    }
+    if (class == LS_WAKE_TASK || class == LS_WAKE_KTHREAD) handover_release(s->lock, tid, bpf_ktime_get_ns());
+    s->waker_stack = stack;
+    s->waker_ustack = ustack;
+    s->wake_class = class;
+    s->wakes += 1;
     return 0;
 }
 
@@ -223,6 +540,10 @@ owner:
             struct ls_bpf_owner_value first = { .count = 1, .total_ns = ns };
             if (bpf_map_update_elem(&owners, &ok, &first, BPF_NOEXIST) != 0) count(LS_BPF_OWNERS_FULL);
         }
+    }
+    if (per_task && setting(LS_BPF_SETTING_WAKERS)) {
+        add_waker(s, ns, ret);
+        handover_end(s->lock, tid, ret, s->flags, s->stack_id, now);
     }
     s->lock = 0;
     if (per_task) bpf_map_delete_elem(&task_starts, &tid);

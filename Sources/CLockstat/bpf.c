@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "clockstat_bpf.h"
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -21,11 +22,23 @@ struct shadow {
     size_t size;
 };
 
+/* The same for the waker entries. */
+struct waker_shadow {
+    struct ls_bpf_waker_entry *slots;
+    unsigned char *used;
+    size_t size;
+};
+
+#define LS_BPF_PROGRAMS 4
+
 struct ls_bpf_contention {
     struct bpf_object *object;
-    struct bpf_link *links[3];
+    struct bpf_link *links[LS_BPF_PROGRAMS];
     int links_count;
-    int waits, owners, stacks, comms, followed, counters, settings;
+    int waits, owners, stacks, comms, followed, counters, settings, wakers, user_stacks, locks, holds, owner_stacks;
+    int wakers_on, classifies_interrupts;
+    struct ls_bpf_waker_entry *waker_batch;
+    struct waker_shadow waker_shadow;
     int ncpus;
     long entries;
     struct ls_bpf_entry *batch;
@@ -72,6 +85,59 @@ static size_t hash_key(const struct ls_bpf_key *k) {
     return (size_t)(h ^ (h >> 29));
 }
 
+static size_t hash_waker_key(const struct ls_bpf_waker_key *k) {
+    __u64 h = k->lock * 0x9E3779B97F4A7C15ULL;
+    h ^= ((__u64)(__u32)k->stack_id << 32 | (__u32)k->waker_stack) * 0xC2B2AE3D27D4EB4FULL;
+    h ^= ((__u64)(__u32)k->waker_ustack << 32 | k->wake_class) * 0x165667B19E3779F9ULL;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static size_t waker_slot_of(struct waker_shadow *s, const struct ls_bpf_waker_key *key) {
+    size_t i = hash_waker_key(key) & (s->size - 1);
+    while (s->used[i] && memcmp(&s->slots[i].key, key, sizeof *key) != 0) i = (i + 1) & (s->size - 1);
+    return i;
+}
+
+/* Offset of a variable in the kernel's per-CPU area (BTF DATASEC .data..percpu), plus the
+   offset of its member `member` when given; -1 when absent. */
+static long percpu_offset(const struct btf *btf, const char *name, const char *member) {
+    int n = (int)btf__type_cnt(btf);
+    for (int id = 1; id < n; id++) {
+        const struct btf_type *t = btf__type_by_id(btf, id);
+        if (!btf_is_datasec(t) || strcmp(btf__name_by_offset(btf, t->name_off), ".data..percpu") != 0) continue;
+        const struct btf_var_secinfo *v = btf_var_secinfos(t);
+        for (int i = 0; i < btf_vlen(t); i++, v++) {
+            const struct btf_type *var = btf__type_by_id(btf, v->type);
+            if (strcmp(btf__name_by_offset(btf, var->name_off), name) != 0) continue;
+            if (!member) return v->offset;
+            const struct btf_type *type = btf__type_by_id(btf, var->type);
+            while (type && (btf_is_typedef(type) || btf_is_mod(type))) type = btf__type_by_id(btf, type->type);
+            if (!type || !btf_is_struct(type)) return -1;
+            const struct btf_member *m = btf_members(type);
+            for (int j = 0; j < btf_vlen(type); j++, m++) {
+                if (strcmp(btf__name_by_offset(btf, m->name_off), member) == 0)
+                    return v->offset + btf_member_bit_offset(type, j) / 8;
+            }
+            return -1;
+        }
+    }
+    return -1;
+}
+
+/* __preempt_count's distance from runqueues in the per-CPU area (sched_waking reads a waker's
+   preempt_count through its runqueue: no ksym reaches per-CPU data without KALLSYMS_ALL). It is
+   pcpu_hot's member on 6.2-6.14 kernels. 0 when the kernel's BTF does not say. */
+static int preempt_count_offset(long *offset) {
+    struct btf *btf = btf__load_vmlinux_btf();
+    if (!btf) return 0;
+    long rq = percpu_offset(btf, "runqueues", NULL), pc = percpu_offset(btf, "__preempt_count", NULL);
+    if (pc < 0) pc = percpu_offset(btf, "pcpu_hot", "preempt_count");
+    btf__free(btf);
+    if (rq < 0 || pc < 0) return 0;
+    *offset = pc - rq;
+    return 1;
+}
+
 /* The shadow slot of `key` (found or free). */
 static size_t slot_of(struct shadow *s, const struct ls_bpf_key *key) {
     size_t i = hash_key(key) & (s->size - 1);
@@ -79,7 +145,7 @@ static size_t slot_of(struct shadow *s, const struct ls_bpf_key *key) {
     return i;
 }
 
-ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, char *error, size_t error_size) {
+ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wakers, char *error, size_t error_size) {
     last_error[0] = 0;
     libbpf_set_print(print_libbpf);
     ls_bpf_contention *h = calloc(1, sizeof *h);
@@ -95,19 +161,38 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, char *
     /* Twice the buckets: a stack whose hash bucket holds another is not kept (its waits count
        under "[no stack]"), and fewer collide in a sparser map. */
     if (stacks) bpf_map__set_max_entries(stacks, (__u32)entries * 2);
+    /* Without wakers, sched_waking (every wakeup of the system) is not even attached. */
+    h->wakers_on = wakers != 0;
+    struct bpf_map *waker_map = bpf_object__find_map_by_name(h->object, "wakers");
+    struct bpf_map *user_stacks = bpf_object__find_map_by_name(h->object, "user_stacks");
+    struct bpf_program *waking = bpf_object__find_program_by_name(h->object, "sched_waking");
+    if (waker_map) bpf_map__set_max_entries(waker_map, wakers ? (__u32)entries : 1);
+    if (user_stacks && !wakers) bpf_map__set_max_entries(user_stacks, 1);
+    if (waking && !wakers) bpf_program__set_autoload(waking, false);
+    const char *handover_maps[] = { "locks", "holds", "owner_stacks" };
+    for (int i = 0; i < 3; i++) {
+        struct bpf_map *m = bpf_object__find_map_by_name(h->object, handover_maps[i]);
+        if (m) bpf_map__set_max_entries(m, wakers ? LS_BPF_HANDOVER_ENTRIES : 1);
+    }
     int err = bpf_object__load(h->object);
     if (err) { fail(error, error_size, "loading the BPF programs", err); ls_bpf_contention_close(h); return NULL; }
-    const char *maps[] = { "waits", "owners", "stacks", "comms", "followed", "counters", "settings" };
-    int *fds[] = { &h->waits, &h->owners, &h->stacks, &h->comms, &h->followed, &h->counters, &h->settings };
-    for (int i = 0; i < 7; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
-    __u32 zero = 0;
-    __u64 scope = scope_program ? 1 : 0;
-    bpf_map_update_elem(h->settings, &zero, &scope, BPF_ANY);
+    const char *maps[] = { "waits", "owners", "stacks", "comms", "followed", "counters", "settings", "wakers",
+                           "user_stacks", "locks", "holds", "owner_stacks" };
+    int *fds[] = { &h->waits, &h->owners, &h->stacks, &h->comms, &h->followed, &h->counters, &h->settings,
+                   &h->wakers, &h->user_stacks, &h->locks, &h->holds, &h->owner_stacks };
+    for (int i = 0; i < 12; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
+    long pc_from_rq = 0;
+    h->classifies_interrupts = wakers && preempt_count_offset(&pc_from_rq);
+    __u64 values[LS_BPF_SETTINGS] = {
+        [LS_BPF_SETTING_SCOPE] = scope_program ? 1 : 0, [LS_BPF_SETTING_WAKERS] = h->wakers_on,
+        [LS_BPF_SETTING_PC_FROM_RQ] = (__u64)pc_from_rq, [LS_BPF_SETTING_PC_KNOWN] = h->classifies_interrupts };
+    for (__u32 i = 0; i < LS_BPF_SETTINGS; i++) bpf_map_update_elem(h->settings, &i, &values[i], BPF_ANY);
     struct bpf_program *program;
     bpf_object__for_each_program(program, h->object) {
+        if (!bpf_program__autoload(program)) continue;
         struct bpf_link *link = bpf_program__attach(program);
         if (!link) { fail(error, error_size, bpf_program__name(program), errno); ls_bpf_contention_close(h); return NULL; }
-        if (h->links_count < 3) h->links[h->links_count++] = link;
+        if (h->links_count < LS_BPF_PROGRAMS) h->links[h->links_count++] = link;
     }
     h->shadow.size = 1;
     while (h->shadow.size < (size_t)entries * 2) h->shadow.size <<= 1;
@@ -122,13 +207,65 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, char *
     h->batch_values = calloc((size_t)most, sizeof(struct ls_bpf_value));
     /* LOCKSTAT_TEST_NO_BATCH_LOOKUP=1 (tests only): the per-entry loop, as where the kernel refuses batches. */
     h->batch_lookup = getenv("LOCKSTAT_TEST_NO_BATCH_LOOKUP") == NULL;
+    if (wakers) {
+        h->waker_shadow.size = h->shadow.size;
+        h->waker_shadow.slots = calloc(h->waker_shadow.size, sizeof *h->waker_shadow.slots);
+        h->waker_shadow.used = calloc(h->waker_shadow.size, 1);
+        h->waker_batch = calloc((size_t)entries, sizeof *h->waker_batch);
+    }
     if (!h->shadow.slots || !h->shadow.used || !h->batch || !h->owner_batch || !h->owner_shadow || !h->percpu ||
-        !h->batch_keys || !h->batch_values) {
+        !h->batch_keys || !h->batch_values ||
+        (wakers && (!h->waker_shadow.slots || !h->waker_shadow.used || !h->waker_batch))) {
         fail(error, error_size, "out of memory", ENOMEM);
         ls_bpf_contention_close(h);
         return NULL;
     }
     return h;
+}
+
+long ls_bpf_contention_handovers(ls_bpf_contention *h, struct ls_bpf_handover_entry *out, long capacity) {
+    if (!h->wakers_on) return 0;
+    long n = 0;
+    __u64 key, next, *previous = NULL;
+    while (bpf_map_get_next_key(h->locks, previous, &next) == 0) {
+        if (n >= capacity) return -1;
+        if (bpf_map_lookup_elem(h->locks, &next, &out[n].value) == 0) out[n++].lock = next;
+        key = next;
+        previous = &key;
+    }
+    return n;
+}
+
+long ls_bpf_contention_owner_stacks(ls_bpf_contention *h, struct ls_bpf_owner_stack_entry *out, long capacity) {
+    if (!h->wakers_on) return 0;
+    long n = 0;
+    struct ls_bpf_owner_stack key, next, *previous = NULL;
+    while (bpf_map_get_next_key(h->owner_stacks, previous, &next) == 0) {
+        if (n >= capacity) return -1;
+        if (bpf_map_lookup_elem(h->owner_stacks, &next, &out[n].count) == 0) out[n++].key = next;
+        key = next;
+        previous = &key;
+    }
+    return n;
+}
+
+long ls_bpf_contention_holds(ls_bpf_contention *h, struct ls_bpf_hold_entry *out, long capacity) {
+    if (!h->wakers_on) return 0;
+    long n = 0;
+    struct ls_bpf_hold_key key, next, *previous = NULL;
+    while (bpf_map_get_next_key(h->holds, previous, &next) == 0) {
+        if (n >= capacity) return -1;
+        if (bpf_map_lookup_elem(h->holds, &next, &out[n].value) == 0) out[n++].key = next;
+        key = next;
+        previous = &key;
+    }
+    return n;
+}
+
+int ls_bpf_contention_keep_user_stacks_of(ls_bpf_contention *h, long long uid) {
+    __u32 which = LS_BPF_SETTING_USER_STACKS_OF;
+    __u64 who = uid < 0 ? LS_BPF_USER_STACKS_OF_ALL : (__u64)uid + 1;
+    return bpf_map_update_elem(h->settings, &which, &who, BPF_ANY) ? -errno : 0;
 }
 
 int ls_bpf_contention_follow(ls_bpf_contention *h, __u32 tgid) {
@@ -262,6 +399,32 @@ long ls_bpf_contention_owners_changed(ls_bpf_contention *h, struct ls_bpf_owner_
     return changed;
 }
 
+long ls_bpf_contention_wakers_changed(ls_bpf_contention *h, struct ls_bpf_waker_entry *out, long capacity) {
+    if (!h->wakers_on) return 0;
+    long n = 0, changed = 0;
+    struct ls_bpf_waker_key key, next, *previous = NULL;
+    while (n < h->entries && bpf_map_get_next_key(h->wakers, previous, &next) == 0) {
+        if (bpf_map_lookup_elem(h->wakers, &next, &h->waker_batch[n].value) == 0) h->waker_batch[n++].key = next;
+        key = next;
+        previous = &key;
+    }
+    for (long i = 0; i < n; i++) {
+        size_t slot = waker_slot_of(&h->waker_shadow, &h->waker_batch[i].key);
+        if (h->waker_shadow.used[slot] && h->waker_shadow.slots[slot].value.count == h->waker_batch[i].value.count &&
+            h->waker_shadow.slots[slot].value.wakes == h->waker_batch[i].value.wakes) continue;
+        if (changed == capacity) return -1;
+        out[changed++] = h->waker_batch[i];
+    }
+    for (long i = 0; i < changed; i++) {
+        size_t slot = waker_slot_of(&h->waker_shadow, &out[i].key);
+        h->waker_shadow.used[slot] = 1;
+        h->waker_shadow.slots[slot] = out[i];
+    }
+    return changed;
+}
+
+int ls_bpf_contention_classifies_interrupts(ls_bpf_contention *h) { return h->classifies_interrupts; }
+
 void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]) {
     for (__u32 c = 0; c < LS_BPF_COUNTERS; c++) {
         out[c] = 0;
@@ -274,6 +437,15 @@ int ls_bpf_contention_stack(ls_bpf_contention *h, __s32 id, __u64 *ips, int max)
     __u64 frames[LS_BPF_MAX_STACK];
     __u32 key = (__u32)id;
     if (id < 0 || bpf_map_lookup_elem(h->stacks, &key, frames) != 0) return 0;
+    int n = 0;
+    while (n < LS_BPF_MAX_STACK && n < max && frames[n]) { ips[n] = frames[n]; n++; }
+    return n;
+}
+
+int ls_bpf_contention_user_stack(ls_bpf_contention *h, __s32 id, __u64 *ips, int max) {
+    __u64 frames[LS_BPF_MAX_STACK];
+    __u32 key = (__u32)id;
+    if (!h->wakers_on || id < 0 || bpf_map_lookup_elem(h->user_stacks, &key, frames) != 0) return 0;
     int n = 0;
     while (n < LS_BPF_MAX_STACK && n < max && frames[n]) { ips[n] = frames[n]; n++; }
     return n;
@@ -307,6 +479,9 @@ void ls_bpf_contention_close(ls_bpf_contention *h) {
     free(h->batch);
     free(h->owner_batch);
     free(h->owner_shadow);
+    free(h->waker_batch);
+    free(h->waker_shadow.slots);
+    free(h->waker_shadow.used);
     free(h->percpu);
     free(h->batch_keys);
     free(h->batch_values);

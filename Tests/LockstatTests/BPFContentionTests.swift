@@ -5,18 +5,10 @@ import XCTest
 
 /// The contention module's bpf mode on this machine's kernel (root, BTF), at production rates.
 final class BPFContentionTests: XCTestCase {
-    func requireBPF() throws {
-        guard getuid() == 0 else { throw XCTSkip("SKIPPED: bpf mode needs root") }
-        if let reason = ContentionModule().unavailableReason(SystemRoot()) ?? ContentionModule.bpfRefusal(SystemRoot()) {
-            throw XCTSkip("SKIPPED: \(reason)")
-        }
-    }
+    func requireBPF() throws { try requireContentionBPF() }
 
-    func compile(_ source: String) throws -> String {
-        let exe = temporaryDirectory() + "/" + source.split(separator: ".")[0]
-        let cc = try shell(["cc", "-O2", "-pthread", "-o", exe, Fixtures.repository.path + "/Tests/contention/" + source])
-        XCTAssertEqual(cc.status, 0, cc.err)
-        return exe
+    func compile(_ source: String, name: String = #function) throws -> String {
+        try compileContentionStorm(source, name: name)
     }
 
     func run(_ dir: String, _ settings: String, _ command: [String]) throws -> PyValue {

@@ -68,6 +68,22 @@ func shell(_ arguments: [String], environment: [String: String]? = nil) throws -
     return (r.status, String(decoding: r.stdout, as: UTF8.self), r.stderr)
 }
 
+/// Skips unless the contention module's bpf mode can run here (root, tracepoints, BTF).
+func requireContentionBPF() throws {
+    guard getuid() == 0 else { throw XCTSkip("SKIPPED: bpf mode needs root") }
+    if let reason = ContentionModule().unavailableReason(SystemRoot()) ?? ContentionModule.bpfRefusal(SystemRoot()) {
+        throw XCTSkip("SKIPPED: \(reason)")
+    }
+}
+
+/// A storm of Tests/contention compiled into a temporary directory; its path.
+func compileContentionStorm(_ source: String, name: String = #function) throws -> String {
+    let exe = temporaryDirectory(name) + "/" + source.split(separator: ".")[0]
+    let cc = try shell(["cc", "-O2", "-pthread", "-o", exe, Fixtures.repository.path + "/Tests/contention/" + source])
+    XCTAssertEqual(cc.status, 0, cc.err)
+    return exe
+}
+
 /// perf lock, the peer of the contention module.
 enum PerfLock {
     /// `perf lock contention -t` of a perf.data: contentions by task id.

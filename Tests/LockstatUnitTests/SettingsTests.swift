@@ -14,7 +14,8 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(ContentionSettings.configKeys, ["scope": .choice(["system", "program"]), "top": .integer(1...1_000),
                                                        "mode": .choice(["auto", "bpf", "ring"]), "entries": .integer(1...262_144),
                                                        "types": .words(ContentionFilter.validTypes), "locks": .words(nil),
-                                                       "stacks": .words(nil)])
+                                                       "stacks": .words(nil),
+                                                       "wakers": .choice(["yes", "no"])])
         XCTAssertEqual(ProfileSettings.configKeys, ["frequency": .integer(1...1_000_000), "scope": .choice(["system", "program"]),
                                                     "top": .integer(1...1_000), "event": .choice(["auto", "cycles", "cpu-clock"]),
                                                     "random_period": .choice(["yes", "no"])])
@@ -35,6 +36,7 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(contention.top, 10)
         XCTAssertEqual(contention.mode, .auto)
         XCTAssertEqual(contention.entries, 16384)
+        XCTAssertFalse(contention.wakers)
         let profile = ProfileSettings(config)
         XCTAssertEqual(profile.frequency, 99)
         XCTAssertEqual(profile.scope, .system)
@@ -57,6 +59,7 @@ final class SettingsTests: XCTestCase {
             contention.top 3
             contention.mode ring
             contention.entries 1024
+            contention.wakers yes
             profile.frequency 997
             oprofile.scope program
             oprofile.top 7
@@ -73,6 +76,7 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(contention.top, 3)
         XCTAssertEqual(contention.mode, .ring)
         XCTAssertEqual(contention.entries, 1024)
+        XCTAssertTrue(contention.wakers)
         let profile = ProfileSettings(config)
         XCTAssertEqual(profile.frequency, 997)
         XCTAssertEqual(profile.scope, .program)

@@ -57,7 +57,123 @@ enum ls_bpf_counter {
     LS_BPF_TSTAMP_FAILED,     /* begins dropped: no room to keep their start time */
     LS_BPF_FILTERED,          /* begins of tasks outside the program's process tree (scope program) */
     LS_BPF_OWNERS_FULL,       /* owner waits dropped: the owner map was full */
-    LS_BPF_COUNTERS = 8
+    LS_BPF_WAITER_WAKES,      /* sched_waking of a task waiting on a sleeping lock (contention.wakers) */
+    LS_BPF_SELF_WAKES,        /* of them, the waiter waking itself: not a release, ignored */
+    LS_BPF_PC_UNKNOWN,        /* wakes whose context (task or interrupt) could not be read: taken as task */
+    LS_BPF_WAKERS_FULL,       /* waits left out of the waker aggregation: its map was full */
+    LS_BPF_WAKER_STACKS_REUSED, /* task wakes whose stacks this wait already had from the same waker and call */
+    LS_BPF_COUNTERS = 13
+};
+
+/* The counters a raw log written before contention.wakers holds (its record is shorter). */
+#define LS_BPF_COUNTERS_BEFORE_WAKERS 8
+
+/* How a wait on a sleeping lock ended: by whom its task was last woken before contention_end. */
+enum ls_bpf_wake_class {
+    LS_WAKE_NONE = 0,       /* never woken: acquired without sleeping, or slept and was never woken */
+    LS_WAKE_TASK = 1,       /* a user task in process context (a system call, a fault): kernel + user stack */
+    LS_WAKE_KTHREAD = 2,    /* a kernel thread: kernel stack */
+    LS_WAKE_HARDIRQ = 3,    /* an interrupt handler: not the lock's release, no stack */
+    LS_WAKE_SOFTIRQ = 4,
+    LS_WAKE_NMI = 5,
+    LS_WAKE_SIGNAL = 6,     /* a signal for an interruptible (or killable, SIGKILL) waiter: the sender's stack */
+    LS_WAKE_SPINNING = 7,   /* a mutex's optimistic spin that ended without sleeping or a wake */
+};
+
+/* settings[] of the BPF programs, written by the loader before attaching. */
+enum ls_bpf_setting {
+    LS_BPF_SETTING_SCOPE = 0,       /* 1: scope program */
+    LS_BPF_SETTING_WAKERS,          /* 1: contention.wakers yes */
+    LS_BPF_SETTING_PC_FROM_RQ,      /* __preempt_count's offset from runqueues in the per-CPU area */
+    LS_BPF_SETTING_PC_KNOWN,        /* 1: that offset was found in the kernel's BTF */
+    LS_BPF_SETTING_USER_STACKS_OF,  /* scope system: whose waker user stacks are kept (below) */
+    LS_BPF_SETTINGS = 5
+};
+
+/* LS_BPF_SETTING_USER_STACKS_OF: 0 nobody's (until lockstat says), uid + 1 that user's, or all. */
+#define LS_BPF_USER_STACKS_OF_ALL 0xffffffffffffffffULL
+
+/* The waits on one sleeping lock from one waiter stack, ended by one (last) waker. */
+struct ls_bpf_waker_key {
+    __u64 lock;
+    __s32 stack_id;      /* the waiter's kernel stack (the waits map's) */
+    __s32 waker_stack;   /* the waker's kernel stack, same stack map; -1: none */
+    __s32 waker_ustack;  /* the waker's user stack (LS_WAKE_TASK); -1: none */
+    __u32 wake_class;    /* enum ls_bpf_wake_class */
+};
+
+struct ls_bpf_waker_value {
+    __u64 count;
+    __u64 total_ns;
+    __u64 slept;         /* waits in which the task switched out voluntarily */
+    __u64 slept_ns;
+    __u64 wakes;         /* wakes of these waits (more than count: woken, lock taken by another, slept again) */
+    __u64 failed;        /* contention_end with an error (-EINTR: a signal) */
+};
+
+struct ls_bpf_waker_entry {
+    struct ls_bpf_waker_key key;
+    struct ls_bpf_waker_value value;
+};
+
+/* contention.wakers, per sleeping lock: its timeline while tasks wait for it (an episode),
+   split at each release (the wake of a waiter by a task) and each acquisition after a wait
+   (contention_end with 0) into holds and handover gaps. Only waits lockstat keeps count. */
+struct ls_bpf_handover {
+    /* The programs' working state. */
+    __s64 nwait;            /* tasks waiting now */
+    __u64 since;            /* the episode's start (ns) */
+    __u64 mark;             /* the last release or acquisition in it (ns) */
+    __u64 acquired_at;      /* the tracked holder's acquisition (ns) */
+    __u32 holder_tid;       /* the task that took the lock exclusively after waiting; 0: none tracked */
+    __s32 holder_stack;     /* its wait's stack id (the caller a hold is counted under) */
+    __u32 gap;              /* 1: released, no waiter has taken it yet; 0: held */
+    __u32 pad;
+    /* Totals (ns): contended = holds + gaps + untracked holds, up to races between CPUs. */
+    __u64 contended_ns;
+    __u64 episodes;
+    __u64 hold_ns;          /* holds of tracked holders: acquired after waiting, released to a waiter */
+    __u64 gap_ns;           /* from a release to a waiter's acquisition (holds of lock stealers included) */
+    __u64 untracked_ns;     /* held by a task not tracked: the episode's first holder, readers, handoffs */
+    __u64 holds;
+    __u64 untracked_releases;
+};
+
+struct ls_bpf_handover_entry {
+    __u64 lock;
+    struct ls_bpf_handover value;
+};
+
+/* Hold under contention: per lock and the holder's caller (its wait's stack). */
+struct ls_bpf_hold_key {
+    __u64 lock;
+    __s32 stack_id;
+    __u32 pad;
+};
+
+struct ls_bpf_hold_value {
+    __u64 count;
+    __u64 total_ns;
+    __u64 max_ns;
+    __u32 buckets[LS_BPF_BUCKETS];
+};
+
+struct ls_bpf_hold_entry {
+    struct ls_bpf_hold_key key;
+    struct ls_bpf_hold_value value;
+};
+
+/* contention.wakers: the owner's kernel stack when a waiter began waiting for a mutex or rwsem
+   (perf's owner stack: stale when the owner runs on another CPU), by content, counted. */
+#define LS_BPF_OWNER_STACK 16
+struct ls_bpf_owner_stack {
+    __u64 lock;
+    __u64 ips[LS_BPF_OWNER_STACK];   /* innermost first, 0 after the last */
+};
+
+struct ls_bpf_owner_stack_entry {
+    struct ls_bpf_owner_stack key;
+    __u64 count;
 };
 
 /* One changed entry as lockstat stores it in the raw log. */
@@ -80,8 +196,8 @@ typedef struct ls_bpf_contention ls_bpf_contention;
 
 /* Loads and attaches the programs with an aggregation map of `entries` entries. On failure NULL
    and a one-line reason in `error`. scope_program: only tasks added with ls_bpf_contention_follow
-   and their descendants. */
-ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, char *error, size_t error_size);
+   and their descendants. wakers: also the waker of each sleeping wait (sched_waking). */
+ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wakers, char *error, size_t error_size);
 int ls_bpf_contention_follow(ls_bpf_contention *h, __u32 tgid);
 /* The entries that changed since the last call, into `out`; returns how many, or -1 when
    `capacity` entries are too few (nothing is lost: call again with more). */
@@ -90,9 +206,24 @@ long ls_bpf_contention_changed(ls_bpf_contention *h, struct ls_bpf_entry *out, l
    map never fills); returns how many the map held. */
 long ls_bpf_contention_forget(ls_bpf_contention *h, const struct ls_bpf_key *keys, long n);
 long ls_bpf_contention_owners_changed(ls_bpf_contention *h, struct ls_bpf_owner_entry *out, long capacity);
+/* The waker entries that changed since the last call (as _changed; 0 when wakers are off). */
+long ls_bpf_contention_wakers_changed(ls_bpf_contention *h, struct ls_bpf_waker_entry *out, long capacity);
+/* Scope system: keep the waker user stacks of processes of `uid` only (real and effective), or of
+   everyone when uid < 0. Until called, none are kept; under scope program only the program's. */
+int ls_bpf_contention_keep_user_stacks_of(ls_bpf_contention *h, long long uid);
+/* The whole handover and hold maps (contention.wakers; 0 when off); -1 when `capacity` is too small. */
+long ls_bpf_contention_handovers(ls_bpf_contention *h, struct ls_bpf_handover_entry *out, long capacity);
+long ls_bpf_contention_holds(ls_bpf_contention *h, struct ls_bpf_hold_entry *out, long capacity);
+#define LS_BPF_HANDOVER_ENTRIES 4096
+/* The whole owner-stack map (contention.wakers, kernels with bpf_task_from_pid; else 0). */
+long ls_bpf_contention_owner_stacks(ls_bpf_contention *h, struct ls_bpf_owner_stack_entry *out, long capacity);
+/* Whether interrupt wakes are told apart here (the kernel's BTF gives __preempt_count's place). */
+int ls_bpf_contention_classifies_interrupts(ls_bpf_contention *h);
 void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]);
 /* A stack's frames (innermost first); returns how many, 0 when unknown. */
 int ls_bpf_contention_stack(ls_bpf_contention *h, __s32 id, __u64 *ips, int max);
+/* A waker's user stack's frames (innermost first); 0 when unknown. */
+int ls_bpf_contention_user_stack(ls_bpf_contention *h, __s32 id, __u64 *ips, int max);
 /* The name a task had when it first waited (or owned a lock waited for); 0 when known. */
 int ls_bpf_contention_comm(ls_bpf_contention *h, __u32 tid, char out[LS_BPF_COMM]);
 /* The programs' total run time and run count (kernel.bpf_stats_enabled must be 1). */

@@ -16,28 +16,48 @@ struct BPFAggregates {
     var lockstatNanoseconds: UInt64 = 0
     var wallNanoseconds: UInt64 = 0
     var damaged = 0
+    /// contention.wakers: each (lock, waiter stack, last waker's stacks, wake class) entry as last
+    /// read; nil when the run recorded no wakers.
+    var wakers: [ls_bpf_waker_entry]?
+    /// contention.wakers: each sleeping lock's handover totals and its holds under contention by
+    /// the holder's wait stack, as last written (whole maps); nil without wakers.
+    var handovers: [ls_bpf_handover_entry]?
+    var holds: [ls_bpf_hold_entry]?
+    /// contention.wakers: the owner's kernel stack at waiters' begins, counted (whole map, last copy).
+    var ownerStacks: [ls_bpf_owner_stack_entry]?
+    /// Kernel stacks (waiters' and wakers') and wakers' user stacks by id, innermost frame first.
+    var kernelStacks = [Int32: [UInt64]]()
+    var userStacks = [Int32: [UInt64]]()
 
     var begins: UInt64 { counters[Int(LS_BPF_BEGINS.rawValue)] }
     var recorded: UInt64 { counters[Int(LS_BPF_RECORDED.rawValue)] }
     /// Waits the kernel saw and could not keep.
     var lost: UInt64 { counters[Int(LS_BPF_MAP_FULL.rawValue)] + counters[Int(LS_BPF_TSTAMP_FAILED.rawValue)] }
 
-    init(log: RawLog, analysis symbols: ContentionAnalysis) {
-        var stacks = [Int32: [UInt64]]()
-        for r in log.sideRecords(stream: BPFContentionRecorder.stacksStream) {
-            let b = log.payloadBytes(r)
-            guard b.count >= 8 else {
-                damaged += 1
-                continue
+    init(log: RawLog, analysis symbols: ContentionAnalysis, wakers recordedWakers: Bool = false) {
+        var damagedStacks = 0
+        func stackRecords(_ stream: UInt16) -> [Int32: [UInt64]] {
+            var stacks = [Int32: [UInt64]]()
+            for r in log.sideRecords(stream: stream) {
+                let b = log.payloadBytes(r)
+                guard b.count >= 8 else {
+                    damagedStacks += 1
+                    continue
+                }
+                let id = b.loadUnaligned(as: Int32.self)
+                let n = Int(b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                guard n <= Int(LS_BPF_MAX_STACK), b.count >= 8 + n * 8 else {
+                    damagedStacks += 1
+                    continue
+                }
+                stacks[id] = (0..<n).map { b.loadUnaligned(fromByteOffset: 8 + $0 * 8, as: UInt64.self) }
             }
-            let id = b.loadUnaligned(as: Int32.self)
-            let n = Int(b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-            guard n <= Int(LS_BPF_MAX_STACK), b.count >= 8 + n * 8 else {
-                damaged += 1
-                continue
-            }
-            stacks[id] = (0..<n).map { b.loadUnaligned(fromByteOffset: 8 + $0 * 8, as: UInt64.self) }
+            return stacks
         }
+        let stacks = stackRecords(BPFContentionRecorder.stacksStream)
+        kernelStacks = stacks
+        if recordedWakers { userStacks = stackRecords(BPFContentionRecorder.userStacksStream) }
+        damaged += damagedStacks
         for r in log.sideRecords(stream: BPFContentionRecorder.commsStream) {
             let b = log.payloadBytes(r)
             guard b.count >= 4 + Int(LS_BPF_COMM) else {
@@ -108,16 +128,22 @@ struct BPFAggregates {
             (lock: $0.key.lock, tid: $0.key.tid, count: $0.value.count, total: $0.value.total_ns)
         }
         .sorted { ($0.total, $0.tid) > ($1.total, $1.tid) }
-        let counterBytes = (Int(LS_BPF_COUNTERS.rawValue) + 2) * 8
+        if recordedWakers {
+            wakers = Self.lastEntries(log, damaged: &damaged)
+            handovers = Self.lastMap(log, stream: BPFContentionRecorder.handoversStream, damaged: &damaged)
+            holds = Self.lastMap(log, stream: BPFContentionRecorder.holdsStream, damaged: &damaged)
+            ownerStacks = Self.lastMap(log, stream: BPFContentionRecorder.ownerStacksStream, damaged: &damaged)
+        }
+        // The counters, then the run time: as many counters as the lockstat that wrote the log had
+        // (those it did not have read as 0).
+        let counterCounts = [Int(LS_BPF_COUNTERS.rawValue), Int(LS_BPF_COUNTERS_BEFORE_WAKERS)]
         if let r = log.records.last(where: { $0.stream == BPFContentionRecorder.countersStream && $0.kind == .snapshot }
         ),
-            log.payloadBytes(r).count == counterBytes
+            case let b = log.payloadBytes(r), b.count % 8 == 0, counterCounts.contains(b.count / 8 - 2)
         {
-            let b = log.payloadBytes(r)
-            counters = (0..<Int(LS_BPF_COUNTERS.rawValue)).map {
-                b.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)
-            }
-            programNanoseconds = b.loadUnaligned(fromByteOffset: Int(LS_BPF_COUNTERS.rawValue) * 8, as: UInt64.self)
+            let n = b.count / 8 - 2
+            for i in 0..<n { counters[i] = b.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) }
+            programNanoseconds = b.loadUnaligned(fromByteOffset: n * 8, as: UInt64.self)
         }
         let cpu = log.sideRecords(stream: BPFContentionRecorder.countersStream).compactMap { r -> (UInt64, UInt64)? in
             guard let ns = KeyValueLines.fields(log.text(r))[LockstatCPU.key].flatMap({ UInt64($0) }) else {
@@ -158,4 +184,54 @@ struct BPFAggregates {
     }
 
     struct OwnerKey: Hashable { let lock: UInt64, tid: UInt32 }
+
+    struct WakerKey: Hashable {
+        let lock: UInt64, stack: Int32, wakerStack: Int32, wakerUserStack: Int32, wakeClass: UInt32
+        init(_ k: ls_bpf_waker_key) {
+            lock = k.lock
+            stack = k.stack_id
+            wakerStack = k.waker_stack
+            wakerUserStack = k.waker_ustack
+            wakeClass = k.wake_class
+        }
+    }
+
+    /// A map written whole at each drain it changed: its last copy.
+    static func lastMap<Entry>(_ log: RawLog, stream: UInt16, damaged: inout Int) -> [Entry] {
+        let stride = MemoryLayout<Entry>.stride
+        var last = [UInt8]()
+        do {
+            try log.snapshots(stream: stream).read { _, b in last = Array(b) }
+        } catch { damaged += 1 }
+        guard last.count % stride == 0 else {
+            damaged += 1
+            return []
+        }
+        return last.withUnsafeBytes { b in
+            (0..<(b.count / stride)).map { b.loadUnaligned(fromByteOffset: $0 * stride, as: Entry.self) }
+        }
+    }
+
+    /// The waker entries of the run as each was last read (their totals only grow).
+    static func lastEntries(_ log: RawLog, damaged: inout Int) -> [ls_bpf_waker_entry] {
+        let stride = MemoryLayout<ls_bpf_waker_entry>.stride
+        var frames = [[UInt8]]()
+        do {
+            try log.snapshots(stream: BPFContentionRecorder.wakersStream).read { _, b in frames.append(Array(b)) }
+        } catch { damaged += 1 }
+        var last = [WakerKey: ls_bpf_waker_entry]()
+        for bytes in frames {
+            guard bytes.count % stride == 0 else {
+                damaged += 1
+                continue
+            }
+            bytes.withUnsafeBytes { b in
+                for i in 0..<(b.count / stride) {
+                    let e = b.loadUnaligned(fromByteOffset: i * stride, as: ls_bpf_waker_entry.self)
+                    last[WakerKey(e.key)] = e
+                }
+            }
+        }
+        return Array(last.values)
+    }
 }

@@ -10,15 +10,30 @@ final class BPFContentionRecorder: Recorder {
     static let waitsStream = RawLogStream.named(10), ownersStream = RawLogStream.named(11),
         stacksStream = RawLogStream.named(12)
     static let commsStream = RawLogStream.named(13), countersStream = RawLogStream.named(14)
+    /// contention.wakers: the waker entries that changed (as waits), the wakers' user stacks.
+    static let wakersStream = RawLogStream.named(15), userStacksStream = RawLogStream.named(16)
+    /// contention.wakers: the whole handover (per lock) and hold maps, at each drain they changed.
+    static let handoversStream = RawLogStream.named(17), holdsStream = RawLogStream.named(18)
+    /// contention.wakers: the whole owner-stack map (owner's kernel stack at a waiter's begin).
+    static let ownerStacksStream = RawLogStream.named(19)
     private let handle: OpaquePointer
     private let log: RawLogWriter
     private let capacity: Int
     private let changed: UnsafeMutablePointer<ls_bpf_entry>
     private let owners: UnsafeMutablePointer<ls_bpf_owner_entry>
+    private let wakerEntries: UnsafeMutablePointer<ls_bpf_waker_entry>
+    private let handovers: UnsafeMutablePointer<ls_bpf_handover_entry>
+    private let holds: UnsafeMutablePointer<ls_bpf_hold_entry>
+    private let ownerStacks: UnsafeMutablePointer<ls_bpf_owner_stack_entry>
+    private var handoverFingerprint: UInt64 = 0
+    /// Whether it records who woke each sleeping wait (contention.wakers), and whether it tells
+    /// interrupt wakes apart (the kernel's BTF placed preempt_count).
+    let wakers: Bool, classifiesInterrupts: Bool
     private static let ownerCapacity = 4096
     /// One stack or comm record at a time: id, frame count, frames; or tid, comm.
     private let scratch: UnsafeMutableRawPointer
     private var knownStacks: Set<Int32>
+    private var knownUserStacks: Set<Int32>
     private var knownTasks: Set<UInt32>
     /// Entries are mostly zero buckets: each drain's are stored as one zstd frame (1/8 the bytes).
     private let zstd = Zstd()
@@ -35,9 +50,15 @@ final class BPFContentionRecorder: Recorder {
     private var stackVerdicts: [Int32: Bool]
     private struct LockKey: Hashable { let address: UInt64, kind: UInt32 }
 
-    init(entries: Int, scopeProgram: Bool, filter: ContentionFilter, system: SystemRoot, log: RawLogWriter) throws {
+    init(
+        entries: Int, scopeProgram: Bool, wakers: Bool, filter: ContentionFilter, system: SystemRoot,
+        log: RawLogWriter
+    ) throws {
         var error = [CChar](repeating: 0, count: 512)
-        guard let handle = ls_bpf_contention_open(Int32(entries), scopeProgram ? 1 : 0, &error, error.count) else {
+        guard
+            let handle = ls_bpf_contention_open(
+                Int32(entries), scopeProgram ? 1 : 0, wakers ? 1 : 0, &error, error.count)
+        else {
             throw LockstatError(String(cString: error))
         }
         self.handle = handle
@@ -55,12 +76,28 @@ final class BPFContentionRecorder: Recorder {
             analysis = ContentionAnalysis(groups: [], symbols: KernelSymbols(kallsyms))
         }
         self.log = log
+        // Waker user stacks land in files the invoking user reads: only their own processes'.
+        let invoker = InvokingUser.current
+        _ = ls_bpf_contention_keep_user_stacks_of(handle, invoker.uid == 0 ? -1 : Int64(invoker.uid))
         capacity = entries
         changed = .allocate(capacity: entries)
         owners = .allocate(capacity: Self.ownerCapacity)
+        self.wakers = wakers
+        wakerEntries = .allocate(capacity: wakers ? entries : 1)
+        let handoverCapacity = wakers ? Int(LS_BPF_HANDOVER_ENTRIES) : 1
+        handovers = .allocate(capacity: handoverCapacity)
+        holds = .allocate(capacity: handoverCapacity)
+        ownerStacks = .allocate(capacity: handoverCapacity)
+        classifiesInterrupts = ls_bpf_contention_classifies_interrupts(handle) != 0
         scratch = .allocate(byteCount: 8 + Int(LS_BPF_MAX_STACK) * 8, alignment: 8)
-        frame = .allocate(byteCount: Zstd.bound(entries * MemoryLayout<ls_bpf_entry>.stride), alignment: 8)
+        frame = .allocate(
+            byteCount: Zstd.bound(
+                max(
+                    entries * MemoryLayout<ls_bpf_entry>.stride,
+                    handoverCapacity * MemoryLayout<ls_bpf_hold_entry>.stride)),
+            alignment: 8)
         knownStacks = Set(minimumCapacity: entries)
+        knownUserStacks = Set(minimumCapacity: wakers ? entries : 0)
         knownTasks = Set(minimumCapacity: entries)
         // The programs' run time is kept only while kernel.bpf_stats_enabled is 1 (it costs two
         // clock reads per run): on for the run, put back as it was, crash or not.
@@ -70,6 +107,10 @@ final class BPFContentionRecorder: Recorder {
     deinit {
         changed.deallocate()
         owners.deallocate()
+        wakerEntries.deallocate()
+        handovers.deallocate()
+        holds.deallocate()
+        ownerStacks.deallocate()
         frame.deallocate()
         scratch.deallocate()
     }
@@ -101,6 +142,19 @@ final class BPFContentionRecorder: Recorder {
                 UnsafeRawBufferPointer(start: owners, count: o * MemoryLayout<ls_bpf_owner_entry>.stride))
             for i in 0..<o { keepTask(owners[i].key.owner_tid, tick: tick) }
         }
+        // As many as the waits map holds fit (the waker map is sized alike): never -1.
+        let w = ls_bpf_contention_wakers_changed(handle, wakerEntries, capacity)
+        if w > 0 {
+            appendCompressed(
+                stream: Self.wakersStream, tick: tick, time: time,
+                UnsafeRawBufferPointer(start: wakerEntries, count: w * MemoryLayout<ls_bpf_waker_entry>.stride))
+            for i in 0..<w {
+                keepStack(wakerEntries[i].key.stack_id, tick: tick)
+                keepStack(wakerEntries[i].key.waker_stack, tick: tick)
+                keepStack(wakerEntries[i].key.waker_ustack, user: true, tick: tick)
+            }
+        }
+        if wakers { appendHandovers(tick: tick, time: time) }
         // Counters, then the programs' run time and run count.
         let counters = scratch.assumingMemoryBound(to: UInt64.self)
         ls_bpf_contention_counters(handle, counters)
@@ -154,6 +208,37 @@ final class BPFContentionRecorder: Recorder {
     }
 
     /// One standalone zstd frame (kind 4); the entries as they are when zstd fails.
+    /// Both maps whole, when the locks' totals moved since the last drain (a sum, no copy kept).
+    private func appendHandovers(tick: UInt64, time: UInt64) {
+        let capacity = Int(LS_BPF_HANDOVER_ENTRIES)
+        let n = ls_bpf_contention_handovers(handle, handovers, capacity)
+        guard n > 0 else { return }
+        var fingerprint: UInt64 = 0
+        for i in 0..<n {
+            let v = handovers[i].value
+            fingerprint &+= v.episodes &+ v.holds &+ v.untracked_releases &+ v.hold_ns &+ v.gap_ns &+ v.untracked_ns
+        }
+        let o = ls_bpf_contention_owner_stacks(handle, ownerStacks, capacity)
+        for i in 0..<max(0, o) { fingerprint &+= ownerStacks[i].count }
+        guard fingerprint != handoverFingerprint else { return }
+        if o > 0 {
+            appendCompressed(
+                stream: Self.ownerStacksStream, tick: tick, time: time,
+                UnsafeRawBufferPointer(start: ownerStacks, count: o * MemoryLayout<ls_bpf_owner_stack_entry>.stride))
+        }
+        handoverFingerprint = fingerprint
+        appendCompressed(
+            stream: Self.handoversStream, tick: tick, time: time,
+            UnsafeRawBufferPointer(start: handovers, count: n * MemoryLayout<ls_bpf_handover_entry>.stride))
+        let h = ls_bpf_contention_holds(handle, holds, capacity)
+        if h > 0 {
+            appendCompressed(
+                stream: Self.holdsStream, tick: tick, time: time,
+                UnsafeRawBufferPointer(start: holds, count: h * MemoryLayout<ls_bpf_hold_entry>.stride))
+            for i in 0..<h { keepStack(holds[i].key.stack_id, tick: tick) }
+        }
+    }
+
     private func appendCompressed(stream: UInt16, tick: UInt64, time: UInt64, _ payload: UnsafeRawBufferPointer) {
         let size = zstd.compress(payload, prefix: nil, into: frame, level: 1)
         if size > 0 {
@@ -165,14 +250,23 @@ final class BPFContentionRecorder: Recorder {
         }
     }
 
-    private func keepStack(_ id: Int32, tick: UInt64) {
-        guard id >= 0, knownStacks.insert(id).inserted else { return }
+    /// A kernel stack (or a waker's user stack) the first time an entry names it.
+    private func keepStack(_ id: Int32, user: Bool = false, tick: UInt64) {
+        guard id >= 0 else { return }
+        if user {
+            guard knownUserStacks.insert(id).inserted else { return }
+        } else {
+            guard knownStacks.insert(id).inserted else { return }
+        }
         let frames = (scratch + 8).assumingMemoryBound(to: UInt64.self)
-        let n = ls_bpf_contention_stack(handle, id, frames, LS_BPF_MAX_STACK)
+        let n =
+            user
+            ? ls_bpf_contention_user_stack(handle, id, frames, LS_BPF_MAX_STACK)
+            : ls_bpf_contention_stack(handle, id, frames, LS_BPF_MAX_STACK)
         scratch.storeBytes(of: id, as: Int32.self)
         scratch.storeBytes(of: UInt32(n), toByteOffset: 4, as: UInt32.self)
         log.append(
-            kind: .side, stream: Self.stacksStream, tick: tick, time: 0,
+            kind: .side, stream: user ? Self.userStacksStream : Self.stacksStream, tick: tick, time: 0,
             payload: UnsafeRawBufferPointer(start: scratch, count: 8 + Int(n) * 8))
     }
 

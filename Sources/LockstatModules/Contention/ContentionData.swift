@@ -16,6 +16,9 @@ struct ContentionData {
     let aggregates: BPFAggregates?
     /// CPUs online when the run started (the BPF programs' time is a share of them all).
     let cpus: Int
+    /// contention.wakers: waiter → waker rows; nil when the run did not record them.
+    let wakers: ContentionWakers?
+    let holds: ContentionHolds?
 
     /// `filter`: only the contentions it keeps count (contention.types, .locks, .stacks).
     init(log: RawLog, top: Int, filter: ContentionFilter = ContentionFilter()) throws {
@@ -30,10 +33,12 @@ struct ContentionData {
         if fields["mode"] == "bpf" {
             mode = .bpf
             let empty = ContentionAnalysis(groups: [], symbols: symbols)
-            let aggregates = BPFAggregates(log: log, analysis: empty)
+            let aggregates = BPFAggregates(log: log, analysis: empty, wakers: fields["wakers"] == "yes")
             var analysis = ContentionAnalysis(groups: aggregates.groups, symbols: symbols)
             analysis.keep(filter)
             self.analysis = analysis
+            wakers = aggregates.wakers == nil ? nil : ContentionWakers(aggregates: aggregates, analysis: analysis)
+            holds = aggregates.wakers == nil ? nil : ContentionHolds(aggregates: aggregates, analysis: analysis)
             lost = aggregates.lost
             undecodable = aggregates.damaged
             comms = aggregates.comms
@@ -42,6 +47,8 @@ struct ContentionData {
         }
         mode = .ring
         aggregates = nil
+        wakers = nil
+        holds = nil
         guard let begin = fields["begin_id"].flatMap(UInt16.init), let end = fields["end_id"].flatMap(UInt16.init)
         else {
             throw LockstatError("\(log.path): no tracepoint layout record")
@@ -94,6 +101,13 @@ struct ContentionData {
                 ("lockstat_cpu_ns", Int64(a.lockstatNanoseconds)), ("wall_ns", Int64(a.wallNanoseconds)),
                 ("cpus", Int64(cpus)),
             ]
+            if wakers != nil {
+                counters += [
+                    ("waiter_wakes", counter(LS_BPF_WAITER_WAKES)), ("self_wakes", counter(LS_BPF_SELF_WAKES)),
+                    ("wake_context_unknown", counter(LS_BPF_PC_UNKNOWN)), ("wakers_full", counter(LS_BPF_WAKERS_FULL)),
+                    ("waker_stacks_reused", counter(LS_BPF_WAKER_STACKS_REUSED)),
+                ]
+            }
         }
         return ContentionModel.Cost(mode: mode.rawValue, counters: counters)
     }
@@ -154,6 +168,7 @@ struct ContentionData {
             histograms: [("all", histogram(analysis.contentions))]
                 + top.map { row in (row.key, histogram(analysis.contentions.filter { $0.caller == row.key })) },
             folded: analysis.folded.map { ($0.0, $0.1) }, lost: Int(lost), cost: cost,
-            unpaired: analysis.unpaired, unfinished: analysis.unfinished)
+            unpaired: analysis.unpaired, unfinished: analysis.unfinished, wakers: wakers?.rows,
+            holds: holds?.holds, handovers: holds?.handovers, ownerStacks: holds?.ownerStacks)
     }
 }

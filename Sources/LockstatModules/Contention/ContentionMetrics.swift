@@ -89,7 +89,8 @@ final class ContentionSource: MetricsSource {
 
     init(entries: Int, interval: Double, context: ServingContext) throws {
         var error = [CChar](repeating: 0, count: 512)
-        guard let handle = ls_bpf_contention_open(Int32(entries), 0, &error, error.count) else {
+        // No waker stacks here yet: serve's series are the waits' (sched_waking stays detached).
+        guard let handle = ls_bpf_contention_open(Int32(entries), 0, 0, &error, error.count) else {
             throw LockstatError(String(cString: error))
         }
         self.handle = handle

@@ -18,6 +18,74 @@ public struct ContentionModel: ModuleModel {
         var total: UInt64
     }
 
+    /// contention.wakers: the waits of one lock from one waiter caller, ended by one waker (the
+    /// last wake's stack), or by none (the class says why).
+    struct Waker {
+        var lock: String, type: String, caller: String
+        /// task, kthread, hardirq, softirq, nmi, signal, spinning, none.
+        var wakeClass: String
+        /// The releasing call site ("do_rmdir+0x17b"), or "no waker (signal)".
+        var waker: String
+        /// The waker's kernel stack root first, `;`-joined, and its user stack (addresses).
+        var wakerStack: String, wakerUserStack: String
+        var contended: Int
+        /// ns, all waits; of them, those in which the waiter slept.
+        var total: UInt64
+        var slept = 0
+        var sleptTotal: UInt64 = 0
+        /// Wakes of these waits (more than contended: woken, the lock taken by another, slept again).
+        var wakes = 0
+        /// Waits that ended with an error (-EINTR).
+        var failed = 0
+
+        mutating func add(_ other: Waker) {
+            contended += other.contended
+            total += other.total
+            slept += other.slept
+            sleptTotal += other.sleptTotal
+            wakes += other.wakes
+            failed += other.failed
+        }
+    }
+
+    /// contention.wakers: hold under contention of one lock by the tasks that took it after waiting
+    /// from one caller, until each woke the next waiter (uncontended holds are not seen).
+    struct Hold {
+        var lock: String, type: String, caller: String
+        var count: Int
+        /// ns.
+        var total: UInt64, max: UInt64
+        /// Holds per log2 bucket (its lower bound in ns); empty buckets left out.
+        var histogram: [(lowerNanoseconds: UInt64, count: Int)]
+
+        mutating func add(_ other: Hold) {
+            count += other.count
+            total += other.total
+            max = Swift.max(max, other.max)
+            var merged = [UInt64: Int]()
+            for (lower, n) in histogram + other.histogram { merged[lower, default: 0] += n }
+            histogram = merged.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+    }
+
+    /// contention.wakers: one sleeping lock's contended time (while tasks waited for it), split
+    /// at releases and acquisitions: holds of tracked holders + gaps + untracked holds (ns).
+    struct Handover: Equatable {
+        var lock: String
+        var contended: UInt64
+        var episodes: Int, holds: Int
+        var held: UInt64, gaps: UInt64, untracked: UInt64
+        var untrackedReleases: Int
+    }
+
+    /// contention.wakers: the owner's kernel stack (root first, `;`-joined) when waiters began
+    /// waiting for a mutex or rwsem, and how many begins saw it (perf's owner stack: the owner at
+    /// begin, not the waker at release; stale where the owner ran on another CPU).
+    struct OwnerStack: Equatable {
+        var lock: String, ownerStack: String
+        var contended: Int
+    }
+
     /// Per interval, measured Δt (NaN: none).
     struct Rates {
         var contentions: [Double], waitMicroseconds: [Double]
@@ -58,6 +126,11 @@ public struct ContentionModel: ModuleModel {
     var lost: Int
     var cost: Cost?
     var unpaired: Int, unfinished: Int
+    /// nil: the run did not record wakers (ring mode, contention.wakers no, or an older log).
+    var wakers: [Waker]?
+    /// nil where wakers are: hold under contention and the locks' handover split.
+    var holds: [Hold]?, handovers: [Handover]?
+    var ownerStacks: [OwnerStack]?
 
     enum Key: String {
         case time
@@ -69,9 +142,27 @@ public struct ContentionModel: ModuleModel {
         case folded, owners, lost, cost, unpaired, unfinished, mode
         case caller, lock, task, owner, type, contended
         case total = "total_wait_ns"
+        case wakers, waker, slept, wakes, failed
+        case wakeClass = "class"
+        case wakerStack = "waker_stack"
+        case wakerUserStack = "waker_user_stack"
+        case sleptTotal = "slept_wait_ns"
         case max = "max_wait_ns"
         case min = "min_wait_ns"
         case avg = "avg_wait_ns"
+        case holds = "holds_under_contention"
+        case handovers = "handover"
+        case count = "holds"
+        case holdTotal = "hold_ns"
+        case holdMax = "max_hold_ns"
+        case holdHistogram = "hold_histogram"
+        case contendedTotal = "contended_ns"
+        case episodes
+        case gaps = "gap_ns"
+        case untracked = "untracked_hold_ns"
+        case untrackedReleases = "untracked_releases"
+        case ownerStacks = "owner_stacks_at_begin"
+        case ownerStack = "owner_stack"
     }
 
     public var entry: PyValue {
@@ -100,7 +191,80 @@ public struct ContentionModel: ModuleModel {
                 PyValue.stringDict(
                     [(Key.mode.rawValue, .string(c.mode))] + c.counters.map { ($0.name, .int($0.value)) })
             } ?? .none
-        return .keyed([
+        let wakers: [(Key, PyValue)] =
+            self.wakers.map { rows in
+                [
+                    (
+                        Key.wakers,
+                        PyValue.list(
+                            rows.map { w in
+                                .keyed([
+                                    (Key.lock, .string(w.lock)), (.type, .string(w.type)), (.caller, .string(w.caller)),
+                                    (.wakeClass, .string(w.wakeClass)), (.waker, .string(w.waker)),
+                                    (.wakerStack, .string(w.wakerStack)), (.wakerUserStack, .string(w.wakerUserStack)),
+                                    (.contended, .int(Int64(w.contended))), (.total, .int(Int64(w.total))),
+                                    (.slept, .int(Int64(w.slept))), (.sleptTotal, .int(Int64(w.sleptTotal))),
+                                    (.wakes, .int(Int64(w.wakes))), (.failed, .int(Int64(w.failed))),
+                                ])
+                            })
+                    )
+                ]
+            } ?? []
+        let holds: [(Key, PyValue)] =
+            self.holds.map { rows in
+                [
+                    (
+                        Key.holds,
+                        PyValue.list(
+                            rows.map { h in
+                                .keyed([
+                                    (Key.lock, .string(h.lock)), (.type, .string(h.type)), (.caller, .string(h.caller)),
+                                    (.count, .int(Int64(h.count))), (.holdTotal, .int(Int64(h.total))),
+                                    (.holdMax, .int(Int64(h.max))),
+                                    (
+                                        .holdHistogram,
+                                        .stringDict(
+                                            h.histogram.map { (String($0.lowerNanoseconds), .int(Int64($0.count))) })
+                                    ),
+                                ])
+                            })
+                    )
+                ]
+            } ?? []
+        let handovers: [(Key, PyValue)] =
+            self.handovers.map { rows in
+                [
+                    (
+                        Key.handovers,
+                        PyValue.list(
+                            rows.map { h in
+                                .keyed([
+                                    (Key.lock, .string(h.lock)), (.contendedTotal, .int(Int64(h.contended))),
+                                    (.episodes, .int(Int64(h.episodes))), (.count, .int(Int64(h.holds))),
+                                    (.holdTotal, .int(Int64(h.held))), (.gaps, .int(Int64(h.gaps))),
+                                    (.untracked, .int(Int64(h.untracked))),
+                                    (.untrackedReleases, .int(Int64(h.untrackedReleases))),
+                                ])
+                            })
+                    )
+                ]
+            } ?? []
+        let ownerStacks: [(Key, PyValue)] =
+            self.ownerStacks.map { rows in
+                [
+                    (
+                        Key.ownerStacks,
+                        PyValue.list(
+                            rows.map { o in
+                                .keyed([
+                                    (Key.lock, .string(o.lock)), (.ownerStack, .string(o.ownerStack)),
+                                    (.contended, .int(Int64(o.contended))),
+                                ])
+                            })
+                    )
+                ]
+            } ?? []
+        let pairs: [(Key, PyValue)] = [
             (Key.time, .series(time)), (.contentionRate, .series(all.contentions)),
             (.waitRate, .series(all.waitMicroseconds)),
             (.topCallers, .stringDict(topCallers.map { ($0.caller, rates($0.rates)) })),
@@ -115,7 +279,9 @@ public struct ContentionModel: ModuleModel {
             (.folded, .list(folded.map { .tuple([.string($0.stack), .int(Int64($0.waited))]) })),
             (.owners, owners), (.lost, .int(Int64(lost))), (.cost, cost),
             (.unpaired, .int(Int64(unpaired))), (.unfinished, .int(Int64(unfinished))),
-        ])
+        ]
+        // Only a run that recorded wakers has the key, so other runs' samples are as they were.
+        return .keyed(pairs + wakers + holds + handovers + ownerStacks)
     }
 
     init(
@@ -123,7 +289,8 @@ public struct ContentionModel: ModuleModel {
         tasks: [Row], owners: [Owner],
         histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])],
         folded: [(stack: String, waited: UInt64)],
-        lost: Int, cost: Cost?, unpaired: Int, unfinished: Int
+        lost: Int, cost: Cost?, unpaired: Int, unfinished: Int, wakers: [Waker]? = nil, holds: [Hold]? = nil,
+        handovers: [Handover]? = nil, ownerStacks: [OwnerStack]? = nil
     ) {
         self.time = time
         self.all = all
@@ -138,6 +305,10 @@ public struct ContentionModel: ModuleModel {
         self.cost = cost
         self.unpaired = unpaired
         self.unfinished = unfinished
+        self.wakers = wakers
+        self.holds = holds
+        self.handovers = handovers
+        self.ownerStacks = ownerStacks
     }
 
     /// The entry read back: the keys it has must be the entry's, of their types, and each row
@@ -145,7 +316,7 @@ public struct ContentionModel: ModuleModel {
     init(entry e: PyValue) throws {
         try e.refuseKeys(otherThan: [
             Key.time, .contentionRate, .waitRate, .topCallers, .callers, .locks, .tasks, .histograms,
-            .folded, .owners, .lost, .cost, .unpaired, .unfinished,
+            .folded, .owners, .lost, .cost, .unpaired, .unfinished, .wakers, .holds, .handovers, .ownerStacks,
         ])
         func rows(_ list: Key, _ key: Key) throws -> [Row] {
             try (e.optional(list, .list) ?? []).enumerated().map { i, r in
@@ -210,12 +381,65 @@ public struct ContentionModel: ModuleModel {
                     })
             }
         }
+        let wakers = try e.optional(Key.wakers, .list).map { list in
+            try list.enumerated().map { i, w in
+                try decoding("\(Key.wakers.rawValue)[\(i)]") {
+                    Waker(
+                        lock: try w.required(Key.lock, .string), type: try w.required(Key.type, .string),
+                        caller: try w.required(Key.caller, .string), wakeClass: try w.required(Key.wakeClass, .string),
+                        waker: try w.required(Key.waker, .string), wakerStack: try w.required(Key.wakerStack, .string),
+                        wakerUserStack: try w.required(Key.wakerUserStack, .string),
+                        contended: try w.required(Key.contended, .int), total: try w.required(Key.total, .count),
+                        slept: try w.required(Key.slept, .int), sleptTotal: try w.required(Key.sleptTotal, .count),
+                        wakes: try w.required(Key.wakes, .int), failed: try w.required(Key.failed, .int))
+                }
+            }
+        }
+        let holds = try e.optional(Key.holds, .list).map { list in
+            try list.enumerated().map { i, h in
+                try decoding("\(Key.holds.rawValue)[\(i)]") {
+                    Hold(
+                        lock: try h.required(Key.lock, .string), type: try h.required(Key.type, .string),
+                        caller: try h.required(Key.caller, .string), count: try h.required(Key.count, .int),
+                        total: try h.required(Key.holdTotal, .count), max: try h.required(Key.holdMax, .count),
+                        histogram: try h.required(Key.holdHistogram, .dict).map { bucket, count in
+                            guard let lower = UInt64(bucket) else {
+                                throw LockstatError(
+                                    "\(Key.holdHistogram.rawValue): key '\(bucket)' is no lower bound (ns)")
+                            }
+                            return (lower, try PyValue.typed(count, bucket, .int))
+                        })
+                }
+            }
+        }
+        let handovers = try e.optional(Key.handovers, .list).map { list in
+            try list.enumerated().map { i, h in
+                try decoding("\(Key.handovers.rawValue)[\(i)]") {
+                    Handover(
+                        lock: try h.required(Key.lock, .string), contended: try h.required(Key.contendedTotal, .count),
+                        episodes: try h.required(Key.episodes, .int), holds: try h.required(Key.count, .int),
+                        held: try h.required(Key.holdTotal, .count), gaps: try h.required(Key.gaps, .count),
+                        untracked: try h.required(Key.untracked, .count),
+                        untrackedReleases: try h.required(Key.untrackedReleases, .int))
+                }
+            }
+        }
+        let ownerStacks = try e.optional(Key.ownerStacks, .list).map { list in
+            try list.enumerated().map { i, o in
+                try decoding("\(Key.ownerStacks.rawValue)[\(i)]") {
+                    OwnerStack(
+                        lock: try o.required(Key.lock, .string), ownerStack: try o.required(Key.ownerStack, .string),
+                        contended: try o.required(Key.contended, .int))
+                }
+            }
+        }
         self.init(
             time: try e.optional(Key.time, .doubles) ?? [], all: try rates(e, required: false), topCallers: topCallers,
             callers: try rows(.callers, .caller), locks: try rows(.locks, .lock), tasks: try rows(.tasks, .task),
             owners: owners,
             histograms: histograms, folded: folded, lost: try e.optional(Key.lost, .int) ?? 0, cost: cost,
-            unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0)
+            unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0,
+            wakers: wakers, holds: holds, handovers: handovers, ownerStacks: ownerStacks)
     }
 
     // MARK: the generic form
@@ -246,6 +470,31 @@ public struct ContentionModel: ModuleModel {
         whenEmpty: "owners are recorded in contention.mode bpf, for the mutexes and rwsems waited for",
         comparable: false)
 
+    /// `report --by waker`: wait by who ended it, the releasing call site or why there was none.
+    static let wakersTable = ResultTable(
+        name: "wakers", grouping: "waker",
+        metrics: [
+            ResultColumn("contended", "contended", unit: "1", kind: .count, aliases: ["contentions"]),
+            ResultColumn("wait_total", "total wait", unit: "ns", kind: .time),
+            ResultColumn("wait_slept", "slept wait", unit: "ns", kind: .time),
+            ResultColumn("avg_wait", "avg wait", unit: "ns", kind: .gauge),
+        ],
+        labels: ["class", "waker"], identity: [1, 0], defaultSort: "wait_total",
+        whenEmpty: "wakers are recorded in contention.mode bpf with contention.wakers yes")
+
+    /// `report --by hold`: hold under contention (from acquiring after a wait to waking the next
+    /// waiter; uncontended holds are not seen), per lock and the holder's caller.
+    static let holdsTable = ResultTable(
+        name: "holds", grouping: "hold",
+        metrics: [
+            ResultColumn("holds", "holds under contention", unit: "1", kind: .count),
+            ResultColumn("hold_total", "total hold under contention", unit: "ns", kind: .time),
+            ResultColumn("hold_max", "max hold", unit: "ns", kind: .gauge),
+            ResultColumn("avg_hold", "avg hold", unit: "ns", kind: .gauge),
+        ],
+        labels: ["lock", "caller"], identity: [0, 1], defaultSort: "hold_total",
+        whenEmpty: "hold under contention is recorded in contention.mode bpf with contention.wakers yes")
+
     static let tables = [
         rowsTable("callers", grouping: "caller"), rowsTable("locks", grouping: "lock"),
         rowsTable("tasks", grouping: "task"), ownersTable,
@@ -263,6 +512,40 @@ public struct ContentionModel: ModuleModel {
         tables[3].rows = owners.map {
             ResultRow(labels: [$0.owner, $0.lock], values: [Double($0.contended), Double($0.total)])
         }
+        // Only where wakers were recorded, so other runs' reports and pages are as they were.
+        if let wakers {
+            var bySite = [String: (wakeClass: String, waker: String, count: Int, total: UInt64, slept: UInt64)]()
+            for w in wakers {
+                let key = w.wakeClass + "\u{0}" + w.waker
+                var row = bySite[key] ?? (wakeClass: w.wakeClass, waker: w.waker, count: 0, total: 0, slept: 0)
+                row.count += w.contended
+                row.total += w.total
+                row.slept += w.sleptTotal
+                bySite[key] = row
+            }
+            var table = Self.wakersTable
+            table.rows = bySite.values.sorted { ($0.total, $1.waker) > ($1.total, $0.waker) }.map {
+                ResultRow(
+                    labels: [$0.wakeClass, $0.waker],
+                    values: [
+                        Double($0.count), Double($0.total), Double($0.slept),
+                        $0.count > 0 ? Double($0.total / UInt64($0.count)) : 0,
+                    ])
+            }
+            tables.append(table)
+        }
+        if let holds {
+            var table = Self.holdsTable
+            table.rows = holds.map {
+                ResultRow(
+                    labels: [$0.lock, $0.caller],
+                    values: [
+                        Double($0.count), Double($0.total), Double($0.max),
+                        $0.count > 0 ? Double($0.total / UInt64($0.count)) : 0,
+                    ])
+            }
+            tables.append(table)
+        }
         let series =
             [
                 ResultSeries(name: "contentions", unit: "1/s", values: all.contentions),
@@ -273,6 +556,51 @@ public struct ContentionModel: ModuleModel {
             }
         return Results(
             tables: tables, time: time, series: series, notes: cost.map { [$0.line] } ?? [],
-            stacks: [ResultStacks(name: "wait", unit: "ns", folded: folded.map { ($0.stack, Double($0.waited)) })])
+            stacks: [ResultStacks(name: "wait", unit: "ns", folded: folded.map { ($0.stack, Double($0.waited)) })]
+                + (wakerStacks.map { [$0] } ?? [])
+                + (ownerStacks.map {
+                    [
+                        ResultStacks(
+                            name: "owner-at-begin", unit: "1", folded: $0.map { ($0.ownerStack, Double($0.contended)) })
+                    ]
+                } ?? []))
+    }
+
+    /// Beside the waiters' flame graph: the wait each waker stack ended (root first, the class
+    /// last), so the page shows who let the waiters go. Wait without a waker stack is left out.
+    var wakerStacks: ResultStacks? {
+        guard let wakers else { return nil }
+        var folded = [String: UInt64]()
+        for w in wakers where !w.wakerStack.isEmpty && w.total > 0 {
+            folded[w.wakerStack + ";" + w.wakeClass, default: 0] += w.total
+        }
+        return ResultStacks(
+            name: "woken-wait", unit: "ns",
+            folded: folded.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { ($0.key, Double($0.value)) })
+    }
+}
+
+extension ContentionModel {
+    /// The release site that ended the most of a lock's wait, for the end-of-run summary's top
+    /// locks: `lock` as the tables name it. nil when wakers were not recorded or no task or
+    /// kernel thread woke a waiter of that lock (spinlocks, signals, interrupts only).
+    struct TopWakerSite: Equatable {
+        /// "do_rmdir+0x17b"; class task or kthread.
+        var site: String, wakeClass: String
+        /// ns of wait this site ended, and its share of all the lock's wait in the waker rows.
+        var total: UInt64, share: Double
+    }
+
+    func topWakerSite(for lock: String) -> TopWakerSite? {
+        guard let rows = wakers?.filter({ $0.lock == lock }), !rows.isEmpty else { return nil }
+        var bySite = [String: (wakeClass: String, total: UInt64)]()
+        for w in rows where w.wakeClass == "task" || w.wakeClass == "kthread" {
+            bySite[w.waker, default: (w.wakeClass, 0)].total += w.total
+        }
+        let all = rows.reduce(UInt64(0)) { $0 + $1.total }
+        guard let top = bySite.max(by: { ($0.value.total, $1.key) < ($1.value.total, $0.key) }) else { return nil }
+        return TopWakerSite(
+            site: top.key, wakeClass: top.value.wakeClass, total: top.value.total,
+            share: all > 0 ? Double(top.value.total) / Double(all) : 0)
     }
 }

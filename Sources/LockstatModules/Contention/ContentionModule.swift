@@ -102,16 +102,19 @@ public struct ContentionModule: TypedModule {
         if mode == .bpf {
             if let reason = Self.bpfRefusal(context.system) { throw LockstatError(reason) }
             do {
-                let recorder = try BPFContentionRecorder(
-                    entries: entries, scopeProgram: scopeProgram, filter: settings.filter, system: context.system,
-                    log: context.log)
+                let recorder = try bpfRecorder(context, entries: entries, scopeProgram: scopeProgram)
+                // Written only with wakers, so a log without them reads (and parses) as before.
+                let wakers: [(key: String, value: String)] =
+                    recorder.wakers
+                    ? [("wakers", "yes"), ("interrupt_wakes", recorder.classifiesInterrupts ? "yes" : "no")] : []
                 context.log.append(
                     kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
-                    text: KeyValueLines.text([
-                        ("mode", "bpf"), ("entries", String(entries)),
-                        ("scope", scopeProgram ? "program" : "system"),
-                        ("cpus", String(onlineCPUs(context.system).count)),
-                    ]))
+                    text: KeyValueLines.text(
+                        [
+                            ("mode", "bpf"), ("entries", String(entries)),
+                            ("scope", scopeProgram ? "program" : "system"),
+                            ("cpus", String(onlineCPUs(context.system).count)),
+                        ] + wakers))
                 // After loading: kallsyms then names the BPF programs' own frames, which parse drops.
                 KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
                 return recorder
@@ -123,6 +126,24 @@ public struct ContentionModule: TypedModule {
         }
         if let fallback { context.warn("contention: \(fallback): ring mode") }
         return try ringPresampling(context, scopeProgram: scopeProgram)
+    }
+
+    /// bpf mode's recorder, with waker stacks as contention.wakers says; where they do not load
+    /// (a kernel whose BTF lacks a field sched_waking reads), without them, and it says why.
+    func bpfRecorder(_ context: RecordingContext, entries: Int, scopeProgram: Bool) throws -> BPFContentionRecorder {
+        let settings = ContentionSettings(context.config)
+        if settings.wakers {
+            do {
+                return try BPFContentionRecorder(
+                    entries: entries, scopeProgram: scopeProgram, wakers: true, filter: settings.filter,
+                    system: context.system, log: context.log)
+            } catch {
+                context.warn("contention: waker stacks could not load (\(error)): recorded without them")
+            }
+        }
+        return try BPFContentionRecorder(
+            entries: entries, scopeProgram: scopeProgram, wakers: false, filter: settings.filter,
+            system: context.system, log: context.log)
     }
 
     func ringPresampling(_ context: RecordingContext, scopeProgram: Bool) throws -> any Recorder {
@@ -182,6 +203,10 @@ public struct ContentionModule: TypedModule {
             )
         }
         if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
+        if let full = data.aggregates?.counters[Int(LS_BPF_WAKERS_FULL.rawValue)], full > 0 {
+            warnings.append(
+                "\(full) waits left out of the waker table: its map was full (a larger contention.entries keeps them)")
+        }
         let model = data.model
         return ParsedModule(model: model, warnings: warnings, files: files, notes: [data.cost.line])
     }
@@ -192,7 +217,9 @@ public struct ContentionModule: TypedModule {
         try ContentionPlots(model: model).write(into: directory)
     }
 
-    public var tableSchemas: [ResultTable] { ContentionModel.tables }
+    public var tableSchemas: [ResultTable] {
+        ContentionModel.tables + [ContentionModel.wakersTable, ContentionModel.holdsTable]
+    }
 }
 
 extension ContentionModule {
@@ -210,7 +237,7 @@ extension ContentionModule {
                 values: [Int64(c.count), Int64(clamping: c.total)],
                 labels: [("caller", c.caller), ("type", ContentionAnalysis.type(c.flags))])
         }
-        return [(Self.profileName, profile)]
+        return [(Self.profileName, profile)] + (wakerProfile(data, like: profile).map { [("contention_waker", $0)] } ?? [])
     }
 
     /// The profile's name: export's contention.pb.gz, serve's /debug/pprof/contention.
@@ -229,5 +256,34 @@ extension ContentionModule {
             : stack.map {
                 StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel)
             }
+    }
+
+    /// contention.wakers: a second profile, of the same waits by the stack of the task that woke
+    /// them (kernel frames, then the user frames, unsymbolized) — a label cannot carry a stack, and
+    /// as a profile of its own pprof draws the release sites as it draws the waiters' stacks.
+    /// Labels: the wake's class, the waiter's caller. Waits nobody woke with a stack are left out.
+    func wakerProfile(_ data: ContentionData, like waiters: StackProfile) -> StackProfile? {
+        guard let aggregates = data.aggregates, let entries = aggregates.wakers else { return nil }
+        let analysis = data.analysis, symbols = analysis.symbols
+        var profile = StackProfile(
+            sampleTypes: waiters.sampleTypes, periodType: waiters.periodType, period: waiters.period)
+        profile.timeNanos = waiters.timeNanos
+        profile.durationNanos = waiters.durationNanos
+        for e in entries where e.key.waker_stack >= 0 && e.value.count > 0 {
+            let kernel = analysis.withoutTracingFrames(aggregates.kernelStacks[e.key.waker_stack] ?? []).map {
+                StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel)
+            }
+            let user = (aggregates.userStacks[e.key.waker_ustack] ?? []).map {
+                StackProfile.Frame(address: $0, function: "0x" + String($0, radix: 16), mapping: nil)
+            }
+            let waiter = analysis.withoutTracingFrames(aggregates.kernelStacks[e.key.stack_id] ?? [])
+            profile.add(
+                frames: kernel + user, values: [Int64(e.value.count), Int64(clamping: e.value.total_ns)],
+                labels: [
+                    ("class", ContentionWakers.className(e.key.wake_class)),
+                    ("waiter_caller", e.key.stack_id < 0 ? "[no stack]" : analysis.caller(waiter)),
+                ])
+        }
+        return profile
     }
 }
