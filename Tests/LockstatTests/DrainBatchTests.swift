@@ -97,9 +97,17 @@ final class DrainBatchTests: XCTestCase {
                 (0..<max(0, n)).map { ("\(owners[$0].key.lock) \(owners[$0].key.owner_tid)", owners[$0].value.count) },
                 uniquingKeysWith: +)
         }
-        let batchedOwners = ownerCounts(batched)
+        // Each handle's program reads the lock's owner field at contention_begin in turn, and the
+        // owner may release the lock on the other CPU between the two reads: the same owners, not
+        // always the same counts (measured: 1 % of the counts, 5 % of the keys apart in a CI run).
+        let batchedOwners = ownerCounts(batched), entryOwners = ownerCounts(perEntry)
         XCTAssertGreaterThan(batchedOwners.count, 0, "the storm's i_rwsem owners")
-        XCTAssertEqual(batchedOwners, ownerCounts(perEntry))
+        let common = Set(batchedOwners.keys).intersection(entryOwners.keys).count
+        XCTAssertGreaterThanOrEqual(
+            Double(common), 0.9 * Double(max(batchedOwners.count, entryOwners.count)),
+            "owners: \(batchedOwners.count) batched, \(entryOwners.count) one by one, \(common) in both")
+        let batchedTotal = Double(batchedOwners.values.reduce(0, +)), entryTotal = Double(entryOwners.values.reduce(0, +))
+        XCTAssertEqual(batchedTotal, entryTotal, accuracy: 0.03 * entryTotal, "owner waits, batched against one by one")
 
         let repeats = 20
         let batchNs = drainCPU(batched, out, repeats: repeats) / Double(repeats * n)

@@ -34,7 +34,7 @@ final class FirstRunTests: XCTestCase {
             let dir = base + "/\(user)/run"
             if user == "nobody" { XCTAssertEqual(chown(base + "/nobody", 65534, 65534), 0) }
             let doctor = try doctorsAuto(prefix)
-            XCTAssertEqual(doctor.map(\.module), ["stat", "diskstats", "lock_stat", "contention", "oprofile"])
+            XCTAssertEqual(doctor.map(\.module), ["stat", "diskstats", "lock_stat", "contention", "futex", "oprofile"])
             let r = try shell(prefix + [Lockstat.binaries + "/lockstat", "run", dir, "true"])
             XCTAssertEqual(r.status, 0, "\(user): \(r.err)")
             let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run.json"))) as? [String: Any]
@@ -48,7 +48,7 @@ final class FirstRunTests: XCTestCase {
                 XCTAssertTrue(text.contains("    modules auto: left out: \(m.leftOut ?? "?")\n"), "doctor's text says it too: \(text)")
             }
             if user == "root" {
-                XCTAssertTrue(sampled.contains("contention") && sampled.contains("oprofile"), "root on 5.19+ with BTF: \(sampled)")
+                XCTAssertTrue(sampled.contains("contention") && sampled.contains("futex") && sampled.contains("oprofile"), "root on 5.19+ with BTF: \(sampled)")
             } else {
                 XCTAssertEqual(sampled, ["stat", "diskstats"], "nobody may open no perf events here")
                 XCTAssertTrue(leftOut.contains { $0.contains("contention: bpf mode needs root") && $0.contains("run lockstat as root") }, "\(leftOut)")

@@ -22,7 +22,11 @@ final class ScriptModuleTests: XCTestCase {
         try "modules stat meminfo loadavg\nmodule_path \(Fixtures.repository.path)/modules\nintervall 0.2\n".write(toFile: config, atomically: true, encoding: .utf8)
         let r = try Lockstat.run(["--config", config, dir + "/run", "sleep", "1.1"], quiet: false)
         XCTAssertEqual(r.status, 0, r.err)
-        XCTAssertTrue(r.err.contains("meminfo.svg") && r.err.contains("loadavg.txt"), "the modules' files are part of the run: \(r.err)")
+        // The modules' files are part of the run: written in it, and listed on its page.
+        let files = (FileManager.default.enumerator(atPath: dir + "/run")?.allObjects as? [String]) ?? []
+        XCTAssertTrue(files.contains { $0.hasSuffix("meminfo.svg") } && files.contains { $0.hasSuffix("loadavg.txt") }, "\(files)")
+        let page = try String(contentsOfFile: dir + "/run/index.html", encoding: .utf8)
+        XCTAssertTrue(page.contains("meminfo.svg") && page.contains("loadavg.txt"), "the page lists the modules' files")
         let script = """
         import pickle, sys
         d = pickle.load(open(sys.argv[1] + '/samples.pickle', 'rb'))

@@ -5,7 +5,10 @@ extension StatModel {
     /// `all`'s user, system and iowait time.
     public func summary(width: Int) -> SummaryPart? {
         let table = results.tables[0]
-        guard let all = table.rows.first(where: { $0.labels[0] == "all" }) else { return nil }
+        // A run shorter than one interval has one snapshot and no rates: say so rather than nothing.
+        guard let all = table.rows.first(where: { $0.labels[0] == "all" }) else {
+            return SummaryPart(.overview, ["CPU: no figures: the run ended before a second sample"])
+        }
         let busy = table.metric("busy")!
         let busiest = table.rows.filter { $0.labels[0] != "all" && !$0.values[busy].isNaN }
             .max { $0.values[busy] < $1.values[busy] }
