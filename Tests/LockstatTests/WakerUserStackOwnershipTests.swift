@@ -25,10 +25,13 @@ final class WakerUserStackOwnershipTests: XCTestCase {
             .write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
         let background = Process()
         background.executableURL = URL(fileURLWithPath: rootStorm)
-        background.arguments = [dir + "/root-dir", "8", "4"]
+        // Long enough to outlast the run however loaded the machine; its workers (forked) are
+        // ended with it once the run is over.
+        background.arguments = [dir + "/root-dir", "60", "4"]
         background.standardOutput = FileHandle.nullDevice
         try background.run()
         defer {
+            _ = try? shell(["pkill", "-TERM", "-P", String(background.processIdentifier)])
             if background.isRunning { background.terminate() }
             background.waitUntilExit()
         }
