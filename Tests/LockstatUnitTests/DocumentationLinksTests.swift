@@ -124,7 +124,9 @@ final class DocumentationLinksTests: XCTestCase {
                         .standardizedFileURL.path)
             }
         }
-        let unlinked = pages.dropFirst().filter { !linked.contains(root.appendingPathComponent($0).standardizedFileURL.path) }
+        let unlinked = pages.dropFirst().filter {
+            !linked.contains(root.appendingPathComponent($0).standardizedFileURL.path)
+        }
         XCTAssertEqual(unlinked, [], "pages under docs/ that no page links to")
     }
 
@@ -142,7 +144,8 @@ final class DocumentationLinksTests: XCTestCase {
         let paths = Set(all)
         var folders = Set(all.filter { !$0.contains("/") })
         for parent in ["Sources", "Sources/LockstatModules", "Tests"] {
-            folders.formUnion((try? manager.contentsOfDirectory(atPath: root.appendingPathComponent(parent).path)) ?? [])
+            let folder = root.appendingPathComponent(parent).path
+            folders.formUnion((try? manager.contentsOfDirectory(atPath: folder)) ?? [])
         }
         let token = try NSRegularExpression(pattern: #"(?<![\w./<>{}~-])([A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)*/?)"#)
         var missing = [String]()
@@ -195,7 +198,8 @@ final class DocumentationLinksTests: XCTestCase {
                     guard page != "README" || heading != nil else { continue }
                     count += 1
                     let path = page == "README" ? "README.md" : page
-                    guard let target = try? String(contentsOf: root.appendingPathComponent(path), encoding: .utf8) else {
+                    let url = root.appendingPathComponent(path)
+                    guard let target = try? String(contentsOf: url, encoding: .utf8) else {
                         broken.append("\(folder)/\(file): \(path): no such page")
                         continue
                     }
@@ -219,6 +223,7 @@ final class DocumentationLinksTests: XCTestCase {
             committed, SamplesKeysReference.markdown,
             "docs/samples-keys.md is not what the models name: `lockstat samples-keys > docs/samples-keys.md`")
         let documented = SamplesKeysReference.modules.map(\.name)
-        XCTAssertEqual(documented, BuiltInModules.all.map(\.name), "every built-in module's keys, in the registry's order")
+        XCTAssertEqual(
+            documented, BuiltInModules.all.map(\.name), "every built-in module's keys, in the registry's order")
     }
 }
