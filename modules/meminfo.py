@@ -1,6 +1,6 @@
 """lockstat drop-in module: memory use from /proc/meminfo.
 
-The worked example of the module API (README, "Writing a module"). lockstat calls, each if present:
+The worked example of the module API (docs/writing-a-module.md). lockstat calls, each if present:
   presampling(test_dir)              before the program starts
   sample(test_dir, t)                on every tick t of this module's interval
   postsampling(test_dir)             after the program exited

@@ -11,6 +11,7 @@ public struct LockstatCommand: ParsableCommand {
             RunCommand.self, ParseCommand.self, GraphCommand.self, ReportCommand.self, CompareCommand.self,
             ModulesCommand.self,
             ConfigCommand.self, DoctorCommand.self, ServeCommand.self, ExportCommand.self, TopCommand.self,
+            SamplesKeysCommand.self,
         ])
 
     public init() {}
@@ -227,6 +228,15 @@ struct ConfigCommand: ParsableCommand {
                 + ConfigSource.searchPath(environment: env).joined(separator: ", ") + ", built-in default")
         print(effective.rendered(), terminator: "")
     }
+}
+
+/// Hidden: prints docs/samples-keys.md, the samples.json keys as each module's model names them.
+struct SamplesKeysCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "samples-keys", abstract: "Print docs/samples-keys.md from the modules' models.",
+        shouldDisplay: false)
+
+    func run() throws { print(SamplesKeysReference.markdown, terminator: "") }
 }
 
 struct DoctorCommand: ParsableCommand {

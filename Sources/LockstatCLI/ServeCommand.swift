@@ -3,7 +3,7 @@ import Foundation
 import LockstatCore
 import LockstatModules
 
-/// `lockstat serve`: the modules sampled continuously for Prometheus (README "Fleet").
+/// `lockstat serve`: the modules sampled continuously for Prometheus (docs/fleet.md).
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",

@@ -4,7 +4,7 @@ import Foundation
 import LockstatCore
 import LockstatModules
 
-/// `lockstat top`: a live view of what a module measures each interval (README "lockstat top").
+/// `lockstat top`: a live view of what a module measures each interval (README: Live view: `lockstat top`).
 struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "top",

@@ -1,5 +1,5 @@
 /// Tables and series a drop-in module declares as data in its parse value, under the key
-/// `_lockstat_results` (README "Drop-in modules: tables and series"):
+/// `_lockstat_results` (docs/writing-a-module.md: Writing a module):
 ///
 ///     {"time": [0.1, 0.2, ...],
 ///      "tables": [{"name": "queues", "labels": ["queue"], "key": ["queue"], "sort": "depth",

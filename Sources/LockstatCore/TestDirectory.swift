@@ -5,7 +5,7 @@ import SystemPackage
 /// `samples.json` and the graphs. `.lockstat-files` lists what the run wrote, so the next run in
 /// the same directory replaces exactly those files and nothing else.
 ///
-/// lockstat often runs as root in a folder a user can write (README, "Running as root"): DIR is
+/// lockstat often runs as root in a folder a user can write (docs/running-as-root.md): DIR is
 /// opened once with `O_DIRECTORY|O_NOFOLLOW` and every file is created, replaced and removed relative to that descriptor, with `O_NOFOLLOW` and `O_EXCL`, so
 /// a symlink planted in DIR is replaced or refused, never followed. What this process created is
 /// remembered by inode, so that under sudo only those files change owner.

@@ -5,7 +5,7 @@ import CLockstat
 @testable import LockstatCore
 @testable import LockstatModules
 
-/// Config and command-line input at its limits (README, "Bad input" and "Config"): numbers out
+/// Config and command-line input at its limits (docs/bad-input.md, docs/config.md): numbers out
 /// of range, CRLF files, a module listed twice, running out of descriptors, huge files and
 /// lines, and a hundred thousand program arguments.
 final class ConfigHardeningTests: XCTestCase {

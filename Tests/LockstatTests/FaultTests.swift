@@ -4,7 +4,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
-/// Faults and bad input (README, "Bad input"): no crash, no silent loss, one clear line and the
+/// Faults and bad input (docs/bad-input.md): no crash, no silent loss, one clear line and the
 /// right exit status.
 final class FaultTests: XCTestCase {
     /// Valid checksums, impossible contents: a last snapshot timed before the first; a perf

@@ -9,7 +9,7 @@ import XCTest
 /// LOCKSTAT_WRITE_GOLDEN=1 rewrites the golden files (and the test then counts as skipped).
 final class SamplesKeysTests: XCTestCase {
     static let golden = Fixtures.repository.appendingPathComponent("Tests/golden")
-    /// Keys added since the golden files were written (README, samples.json keys): new, never changed.
+    /// Keys added since the golden files were written (docs/samples-keys.md): new, never changed.
     static let additions = [".cost.cpus: only in new", ".over_run: only in new"]
 
     /// A fixture made into `count` snapshots: counters (tokens from `firstCounter` on) grow by

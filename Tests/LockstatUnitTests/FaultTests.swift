@@ -4,7 +4,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
-/// Damaged raw logs: what one flipped bit costs (README, "Bad input").
+/// Damaged raw logs: what one flipped bit costs (docs/bad-input.md).
 final class FaultTests: XCTestCase {
     /// A log of `count` snapshots of a growing file, records written as the sampler writes them.
     func log(_ dir: String, count: Int) throws -> (path: String, bytes: [UInt8]) {

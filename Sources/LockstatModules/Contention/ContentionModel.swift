@@ -132,7 +132,7 @@ public struct ContentionModel: ModuleModel {
     var holds: [Hold]?, handovers: [Handover]?
     var ownerStacks: [OwnerStack]?
 
-    enum Key: String {
+    enum Key: String, CaseIterable {
         case time
         case contentionRate = "contentions/s"
         case waitRate = "wait us/s"

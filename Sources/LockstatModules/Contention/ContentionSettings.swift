@@ -14,7 +14,7 @@ struct ContentionSettings: ModuleSettings {
     var filter = ContentionFilter()
     /// bpf mode: who woke each sleeping wait (the lock's releaser), by its kernel and user stack.
     /// Off unless asked for: it walks the waker's stacks at every wake of a waiter, several per
-    /// wait where releasers re-take the lock, which multiplies the mode's BPF time (README).
+    /// wait where releasers re-take the lock, which multiplies the mode's BPF time (docs/contention.md).
     var wakers = false
 
     static var settings: [Setting<ContentionSettings>] {

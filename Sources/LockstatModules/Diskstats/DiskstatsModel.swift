@@ -27,7 +27,7 @@ public struct DiskstatsModel: ModuleModel {
     var overRun: [(device: String, values: [Double])]
     var badLines: Int
 
-    enum Key: String {
+    enum Key: String, CaseIterable {
         case time, devices
         case wholeDisks = "whole_disks"
         case total

@@ -28,7 +28,7 @@ public struct FutexModel: ModuleModel {
     /// The kernel's counters, the samples and the cost, by name.
     var counters: [(name: String, value: Int64)]
 
-    enum Key: String {
+    enum Key: String, CaseIterable {
         case locks, waiters, wakers, pairs, tasks, owners, counters
         case waiterFolded = "waiter_folded"
         case wakerFolded = "waker_folded"

@@ -32,7 +32,7 @@ public struct LockStatModel: ModuleModel {
     var badLines: Int
 
     /// The keys of the entry in samples.pickle, written and read here only.
-    enum Key: String {
+    enum Key: String, CaseIterable {
         case version, columns, time, classes, top
         case badLines = "bad_lines"
         case write, read

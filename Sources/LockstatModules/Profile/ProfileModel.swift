@@ -35,7 +35,7 @@ public struct ProfileModel: ModuleModel {
     var frameKinds: [(frame: String, kind: String)]
     var lost: Int
 
-    enum Key: String {
+    enum Key: String, CaseIterable {
         case cpuCount = "n_cpu"
         case cpus
         case cpuModel = "cpu_model"

@@ -20,7 +20,7 @@ extension ProfileModule {
                 name: "PMU", ok: true,
                 detail: cycles == 0
                     ? "hardware cycles counter: samples at precise points"
-                    : "no hardware PMU (\(SystemPackage.Errno(rawValue: cycles).description)): cpu-clock only — a timer interrupt, not an NMI, so time spent with interrupts off is charged to the code that re-enables them (README: How exact is a cpu-clock profile?)"
+                    : "no hardware PMU (\(SystemPackage.Errno(rawValue: cycles).description)): cpu-clock only — a timer interrupt, not an NMI, so time spent with interrupts off is charged to the code that re-enables them (docs/profile.md: How exact is a cpu-clock profile?)"
             ))
         let restrict = SystemFacts.value(system, "/proc/sys/kernel/kptr_restrict") ?? "?"
         let symbols: Bool = {

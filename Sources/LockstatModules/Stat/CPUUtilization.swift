@@ -1,5 +1,5 @@
 /// mpstat's and iostat's CPU percentages, with sysstat's exact rules (sysstat master, commit
-/// c1eb661a; the same in 12.6, Debian's, except where the README says otherwise).
+/// c1eb661a; the same in 12.6, Debian's, except where docs/stat.md says otherwise).
 enum CPUUtilization {
     static let fields = ["usr", "nice", "sys", "iowait", "irq", "soft", "steal", "guest", "gnice", "idle"]
     /// iostat's avg-cpu columns (%system includes hard and soft interrupts).

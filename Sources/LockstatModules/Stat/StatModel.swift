@@ -18,7 +18,7 @@ public struct StatModel: ModuleModel {
     var overRun: [(name: String, fields: [Double])]
     var badLines: Int
 
-    enum Key: String {
+    enum Key: String, CaseIterable {
         case time
         case cpuCount = "n_cpu"
         case cpu
