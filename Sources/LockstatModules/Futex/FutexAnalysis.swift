@@ -81,14 +81,37 @@ struct FutexAnalysis {
         var task: String, owner: String?
         /// Root first: the waiter's and the waker's frames (user, then kernel).
         var waiterStack: [String], wakerStack: [String]
+        /// How the waiter's and the waker's user frames were found.
+        var waiterSource = StackSource.none, wakerSource = StackSource.none
+    }
+
+    /// How a user stack's frames were found: unwound by the DWARF call-frame information from
+    /// the key's stack copy, else the frame-pointer walk with the scanned return addresses.
+    enum StackSource: String {
+        case dwarf, scanned, none
+    }
+
+    /// A call path as the BPF programs key their stack copies (`struct site`): the process, the
+    /// frame-pointer walk's stack id and the scanned words.
+    struct Site: Hashable {
+        var tgid: UInt32, userStack: Int32, scanned: [UInt64]
+    }
+
+    /// A stack copy: the registers at the futex call (or the wake) and the bytes from sp up.
+    struct StackCopy {
+        var registers: UserRegisters
+        var bytes: [UInt8]
     }
 
     var waits: [Named] = []
     var counters = [UInt64](repeating: 0, count: Int(LS_FUTEX_COUNTERS.rawValue))
     var programNanoseconds: UInt64 = 0
     var lockstatNanoseconds: UInt64 = 0, wallNanoseconds: UInt64 = 0
-    /// Stack copies in the raw log, and their bytes (for the DWARF unwinder that is to come).
-    var sampleCount = 0, sampleBytes = 0
+    /// Stack copies in the raw log, and their bytes; the copies whose DWARF unwinding reached a
+    /// caller outside the C library (their frames are the key's stack).
+    var sampleCount = 0, sampleBytes = 0, dwarfUnwound = 0
+    /// Mapped files the unwinder left out (their frames get no CFI), and why.
+    var leftOutFiles: [String: UserUnwinder.LeftOut] = [:]
     var damaged = 0
     var scope = "program"
     /// Files the frames or lock words are in that could not be read at parse (their names: [unknown]).
@@ -138,9 +161,28 @@ struct FutexAnalysis {
                 maps[pid] = one.mappings(pid: pid)
             }
         }
+        var buildIDs = [String: String]()
+        for r in log.sideRecords(stream: FutexRecorder.buildIDsStream) {
+            for line in log.text(r).split(separator: "\n") {
+                guard let space = line.firstIndex(of: " ") else { continue }
+                buildIDs[String(line[line.index(after: space)...])] = String(line[..<space])
+            }
+        }
+        var copies = [Site: StackCopy]()
         for r in log.sideRecords(stream: FutexRecorder.samplesStream) {
-            sampleBytes += log.payloadBytes(r).count
-            sampleCount += log.payloadBytes(r).count / MemoryLayout<ls_futex_sample>.stride
+            let b = log.payloadBytes(r)
+            sampleBytes += b.count
+            let stride = MemoryLayout<ls_futex_sample>.stride
+            guard b.count % stride == 0 else {
+                damaged += 1
+                continue
+            }
+            sampleCount += b.count / stride
+            for i in 0..<(b.count / stride) {
+                let one = UnsafeRawBufferPointer(rebasing: b[(i * stride)..<((i + 1) * stride)])
+                let (site, copy) = Self.stackCopy(one)
+                copies[site] = copies[site] ?? copy
+            }
         }
         // The last reading of each entry holds its totals.
         var last = [Data: ls_futex_entry]()
@@ -194,20 +236,61 @@ struct FutexAnalysis {
             )
             .map { $0 }
         }
+        // The unwinder gets each process's code mappings with the build IDs recorded for them.
+        let unwinder = UserUnwinder()
+        var codeMappings = [UInt32: [UserMapping]]()
+        func userMappings(_ pid: UInt32) -> [UserMapping] {
+            if let known = codeMappings[pid] { return known }
+            let code = spaces.mappings(pid: pid).filter { $0.executable && $0.path.hasPrefix("/") }.map {
+                UserMapping(
+                    path: $0.path, start: $0.start, end: $0.end, fileOffset: $0.fileOffset,
+                    buildID: buildIDs[$0.path] ?? "")
+            }
+            codeMappings[pid] = code
+            return code
+        }
+        var unwound = [Site: [Symbolizer.Frame]?]()
+        var reachedCaller = 0
+        // The site's stack copy unwound, if it reaches a named caller outside the C library.
+        func dwarfFrames(_ site: Site) -> [Symbolizer.Frame]? {
+            if let known = unwound[site] { return known }
+            var frames: [Symbolizer.Frame]?
+            if let copy = copies[site] {
+                let stack = copy.bytes.withUnsafeBytes {
+                    unwinder.unwind(mappings: userMappings(site.tgid), registers: copy.registers, stack: $0)
+                }
+                let named = zip(stack.pcs, stack.returnAddress).map { pc, returnAddress in
+                    symbols.userFrame(pc, in: spaces.mapping(pid: site.tgid, address: pc), returnAddress: returnAddress)
+                }
+                if Self.reachesCaller(named) {
+                    frames = named
+                    reachedCaller += 1
+                }
+            }
+            unwound[site] = .some(frames)
+            return frames
+        }
+        // The DWARF frames of the call path's copy, else the walk with the scanned words.
+        func userStack(_ pid: UInt32, _ id: Int32, scanned: [UInt64]) -> ([Symbolizer.Frame], StackSource) {
+            if let frames = dwarfFrames(Site(tgid: pid, userStack: id, scanned: scanned)) { return (frames, .dwarf) }
+            let frames = userFrames(pid, stacks[id] ?? [], scanned: scanned)
+            return (frames, frames.isEmpty ? .none : .scanned)
+        }
         for e in last.values {
             let w = FutexWait(e)
-            let waiter = userFrames(w.tgid, stacks[w.userStack] ?? [], scanned: w.scanned)
+            let (waiter, waiterSource) = userStack(w.tgid, w.userStack, scanned: w.scanned)
             let kind = FutexKind.classify(waiter.map(\.symbol))
             let lock = lockNames.name(w.uaddr, pid: w.tgid, maps: maps[w.tgid] ?? [])
             var named = Named(
                 wait: w, lock: lock, kind: kind, waiter: Self.site(waiter), waker: Self.noWaker, task: task(w.tid),
                 owner: nil,
                 waiterStack: waiter.reversed().map(\.symbol) + kernelFrames(w.kernelStack).reversed(),
-                wakerStack: [])
+                wakerStack: [], waiterSource: waiterSource)
             if w.wakerTid != 0 {
-                let waker = userFrames(w.wakerTgid, stacks[w.wakerUserStack] ?? [], scanned: w.wakerScanned)
+                let (waker, wakerSource) = userStack(w.wakerTgid, w.wakerUserStack, scanned: w.wakerScanned)
                 named.waker = Self.site(waker)
                 named.wakerStack = waker.reversed().map(\.symbol) + kernelFrames(w.wakerKernelStack).reversed()
+                named.wakerSource = wakerSource
             }
             let pi = w.op == LS_FUTEX_OP_LOCK_PI.rawValue || w.op == LS_FUTEX_OP_LOCK_PI2.rawValue
             if w.ownerTid != 0, kind == .mutex || pi { named.owner = task(w.ownerTid) }
@@ -215,6 +298,37 @@ struct FutexAnalysis {
         }
         waits.sort { ($0.wait.total, $0.wait.tid, $0.lock) > ($1.wait.total, $1.wait.tid, $1.lock) }
         unreadableFiles = (symbols.unreadableFiles + lockNames.unreadable).sorted()
+        leftOutFiles = unwinder.leftOut
+        dwarfUnwound = reachedCaller
+    }
+
+    /// One `struct ls_futex_sample`: its call path and its copy (the bytes the BPF program read).
+    static func stackCopy(_ b: UnsafeRawBufferPointer) -> (Site, StackCopy) {
+        typealias S = ls_futex_sample
+        func u64(_ field: KeyPath<S, UInt64>) -> UInt64 {
+            b.loadUnaligned(fromByteOffset: MemoryLayout<S>.offset(of: field)!, as: UInt64.self)
+        }
+        let scannedAt = MemoryLayout<S>.offset(of: \S.scanned)!
+        let site = Site(
+            tgid: b.loadUnaligned(fromByteOffset: MemoryLayout<S>.offset(of: \S.tgid)!, as: UInt32.self),
+            userStack: b.loadUnaligned(fromByteOffset: MemoryLayout<S>.offset(of: \S.user_stack)!, as: Int32.self),
+            scanned: (0..<Int(LS_FUTEX_SCANNED)).map {
+                b.loadUnaligned(fromByteOffset: scannedAt + $0 * 8, as: UInt64.self)
+            }.filter { $0 != 0 })
+        let size = Int(b.loadUnaligned(fromByteOffset: MemoryLayout<S>.offset(of: \S.size)!, as: UInt32.self))
+        let stackAt = MemoryLayout<S>.offset(of: \S.stack)!
+        let bytes = Array(b[stackAt..<(stackAt + min(size, Int(LS_FUTEX_COPY_BYTES)))])
+        return (site, StackCopy(registers: UserRegisters(pc: u64(\S.ip), sp: u64(\S.sp), bp: u64(\S.bp)), bytes: bytes))
+    }
+
+    /// Whether unwound frames reach a caller: a named frame after the first, outside the C
+    /// library and the loader (a copy cut short, or code without CFI, may stop before it).
+    static func reachesCaller(_ frames: [Symbolizer.Frame]) -> Bool {
+        frames.dropFirst().contains { f in f.symbol != Symbolizer.unknownSymbol && !isSystemLibrary(f.image) }
+    }
+
+    static func isSystemLibrary(_ image: String) -> Bool {
+        ["libc.so", "libpthread", "ld-linux", "libstdc++"].contains { image.hasPrefix($0) }
     }
 
     /// The frame-pointer walk's frames with the scanned return addresses put after its first
@@ -231,10 +345,7 @@ struct FutexAnalysis {
 
     /// The call site: the first frame outside the C library and the dynamic loader with a name.
     static func site(_ frames: [Symbolizer.Frame]) -> String {
-        let outside = frames.first { f in
-            f.symbol != Symbolizer.unknownSymbol
-                && !["libc.so", "libpthread", "ld-linux", "libstdc++"].contains { f.image.hasPrefix($0) }
-        }
+        let outside = frames.first { f in f.symbol != Symbolizer.unknownSymbol && !isSystemLibrary(f.image) }
         return (outside ?? frames.first).map(\.symbol) ?? "[no stack]"
     }
 

@@ -9,6 +9,9 @@ import LockstatCore
 public struct FutexModel: ModuleModel {
     struct Row {
         var key: String, kind: String
+        /// How the user stacks the row is grouped by were found (`dwarf`, `scanned`, `none`;
+        /// `mixed` for several): the waiter's, the waker's for `wakers`, both for `pairs`.
+        var stack: String
         /// Waits that slept; their total and longest (ns); the share of contention kinds (ns).
         var waits: Int, total: UInt64, max: UInt64, contention: UInt64
         /// Calls that returned at once (the word had changed), and waits that timed out.
@@ -32,7 +35,7 @@ public struct FutexModel: ModuleModel {
         case locks, waiters, wakers, pairs, tasks, owners, counters
         case waiterFolded = "waiter_folded"
         case wakerFolded = "waker_folded"
-        case key, kind, waits, owner, lock
+        case key, kind, stack, waits, owner, lock
         case total = "total_wait_ns"
         case max = "max_wait_ns"
         case contention = "contention_wait_ns"
@@ -59,7 +62,8 @@ public struct FutexModel: ModuleModel {
             .list(
                 rows.map { r in
                     .keyed([
-                        (Key.key, .string(r.key)), (.kind, .string(r.kind)), (.waits, .int(Int64(r.waits))),
+                        (Key.key, .string(r.key)), (.kind, .string(r.kind)), (.stack, .string(r.stack)),
+                        (.waits, .int(Int64(r.waits))),
                         (.total, .int(Int64(r.total))), (.max, .int(Int64(r.max))),
                         (.contention, .int(Int64(r.contention))), (.noSleep, .int(Int64(r.noSleep))),
                         (.timeouts, .int(Int64(r.timeouts))),
@@ -103,7 +107,8 @@ public struct FutexModel: ModuleModel {
         self.counters = counters
     }
 
-    /// The entry read back: each key must be the entry's and of its type; a table left out is empty.
+    /// The entry read back: each key must be the entry's and of its type; a table left out is
+    /// empty; a row without `stack` (written before the DWARF unwinding) is `scanned`.
     init(entry e: PyValue) throws {
         try e.refuseKeys(otherThan: [
             Key.locks, .waiters, .wakers, .pairs, .tasks, .owners, .waiterFolded, .wakerFolded, .counters,
@@ -113,6 +118,7 @@ public struct FutexModel: ModuleModel {
                 try decoding("\(list.rawValue)[\(i)]") {
                     Row(
                         key: try r.required(Key.key, .string), kind: try r.required(Key.kind, .string),
+                        stack: try r.optional(Key.stack, .string) ?? FutexAnalysis.StackSource.scanned.rawValue,
                         waits: try r.required(Key.waits, .int), total: try r.required(Key.total, .count),
                         max: try r.required(Key.max, .count), contention: try r.required(Key.contention, .count),
                         noSleep: try r.required(Key.noSleep, .int), timeouts: try r.required(Key.timeouts, .int))
@@ -164,7 +170,8 @@ public struct FutexModel: ModuleModel {
     /// Ranked by the wait of contention kinds: a condition variable's waits list last.
     static func rowsTable(_ name: String, grouping: String) -> ResultTable {
         ResultTable(
-            name: name, grouping: grouping, metrics: waitColumns, labels: ["kind", grouping], identity: [1, 0],
+            name: name, grouping: grouping, metrics: waitColumns, labels: ["kind", "stack", grouping],
+            identity: [2, 0],
             defaultSort: "contention_wait", comparable: grouping != "task")
     }
 
@@ -188,7 +195,7 @@ public struct FutexModel: ModuleModel {
         for (k, rows) in [locks, waiters, wakers, pairs, tasks].enumerated() {
             tables[k].rows = rows.map { r in
                 ResultRow(
-                    labels: [r.kind, r.key],
+                    labels: [r.kind, r.stack, r.key],
                     values: [
                         Double(r.waits), Double(r.contention), Double(r.total), Double(r.max), Double(r.avg),
                         Double(r.noSleep), Double(r.timeouts),
@@ -210,17 +217,21 @@ public struct FutexModel: ModuleModel {
 extension FutexModel {
     /// The tables made from the named waits; `top` bounds the folded stacks kept.
     init(_ a: FutexAnalysis) {
-        func rows(_ key: (FutexAnalysis.Named) -> String) -> [Row] {
+        func rows(
+            _ key: (FutexAnalysis.Named) -> String,
+            stack: (FutexAnalysis.Named) -> String = { $0.waiterSource.rawValue }
+        ) -> [Row] {
             var byKey = [String: Row]()
             for n in a.waits {
                 let k = key(n)
                 var r =
                     byKey[k]
                     ?? Row(
-                        key: k, kind: n.kind.rawValue, waits: 0, total: 0, max: 0, contention: 0, noSleep: 0,
-                        timeouts: 0)
-                // A key of waits of several kinds (a task's) says so.
+                        key: k, kind: n.kind.rawValue, stack: stack(n), waits: 0, total: 0, max: 0, contention: 0,
+                        noSleep: 0, timeouts: 0)
+                // A key of waits of several kinds (a task's), or of stacks found both ways, says so.
                 if r.kind != n.kind.rawValue { r.kind = "mixed" }
+                if r.stack != stack(n) { r.stack = "mixed" }
                 if n.wait.slept {
                     r.waits += Int(n.wait.count)
                     r.total += n.wait.total
@@ -262,13 +273,18 @@ extension FutexModel {
                     clamping: a.counters[Int(LS_FUTEX_MAP_FULL.rawValue)]
                         + a.counters[Int(LS_FUTEX_STARTS_FULL.rawValue)])
             ),
-            ("stack_copy_bytes", Int64(a.sampleBytes)), ("bpf_ns", Int64(clamping: a.programNanoseconds)),
+            ("stack_copy_bytes", Int64(a.sampleBytes)), ("dwarf_stacks", Int64(a.dwarfUnwound)),
+            ("bpf_ns", Int64(clamping: a.programNanoseconds)),
             ("lockstat_cpu_ns", Int64(clamping: a.lockstatNanoseconds)),
             ("wall_ns", Int64(clamping: a.wallNanoseconds)),
         ]
         self.init(
-            locks: rows { $0.lock }, waiters: rows { $0.waiter }, wakers: rows { $0.waker },
-            pairs: rows { "\($0.waiter) → \($0.waker)" }, tasks: rows { $0.task },
+            locks: rows { $0.lock }, waiters: rows { $0.waiter },
+            wakers: rows({ $0.waker }, stack: { $0.wakerSource.rawValue }),
+            pairs: rows(
+                { "\($0.waiter) → \($0.waker)" },
+                stack: { "\($0.waiterSource.rawValue) → \($0.wakerSource.rawValue)" }),
+            tasks: rows { $0.task },
             owners: owners.values.sorted { ($0.total, $0.owner) > ($1.total, $1.owner) },
             waiterFolded: folded { $0.waiterStack }, wakerFolded: folded { $0.wakerStack }, counters: counters)
     }

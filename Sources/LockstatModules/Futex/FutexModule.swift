@@ -79,6 +79,13 @@ public struct FutexModule: TypedModule {
                 files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
             warnings.append("could not read \(named): their frames and lock words are [unknown] or offsets")
         }
+        if !analysis.leftOutFiles.isEmpty {
+            let files = analysis.leftOutFiles.sorted { $0.key < $1.key }
+            let named =
+                files.prefix(5).map { "\($0.key) \($0.value.rawValue)" }.joined(separator: ", ")
+                + (files.count > 5 ? " and \(files.count - 5) more" : "")
+            warnings.append("user stacks unwound without the call-frame information of \(named)")
+        }
         let files = [
             (
                 "futex-waiters.folded",

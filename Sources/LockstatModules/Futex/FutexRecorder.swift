@@ -5,11 +5,13 @@ import LockstatCore
 /// The futex module's sampling: the kernel aggregates every wait (bpf/futex.bpf.c); each tick
 /// writes the aggregation entries that changed, as they now stand, the stacks and task names
 /// first seen, the memory map of each process first seen (to name lock words and frames at
-/// parse), the sampled stack copies and the kernel's counters. Buffers are allocated at presampling.
+/// parse) with the build IDs of its mapped code, the sampled stack copies and the kernel's
+/// counters. Buffers are allocated at presampling.
 final class FutexRecorder: Recorder {
     static let waitsStream = RawLogStream.named(10), stacksStream = RawLogStream.named(12),
         commsStream = RawLogStream.named(13), countersStream = RawLogStream.named(14),
-        samplesStream = RawLogStream.named(15), mapsStream = RawLogStream.named(16)
+        samplesStream = RawLogStream.named(15), mapsStream = RawLogStream.named(16),
+        buildIDsStream = RawLogStream.named(17)
     private let handle: OpaquePointer
     private let log: RawLogWriter
     private let system: SystemRoot
@@ -20,6 +22,7 @@ final class FutexRecorder: Recorder {
     private var knownStacks: Set<Int32>
     private var knownTasks: Set<UInt32>
     private var knownProcesses: Set<UInt32>
+    private var knownFiles: Set<String>
     private let zstd = Zstd()
     private let frame: UnsafeMutableRawBufferPointer
     private let statsSwitch: String?
@@ -41,6 +44,7 @@ final class FutexRecorder: Recorder {
         knownStacks = Set(minimumCapacity: entries)
         knownTasks = Set(minimumCapacity: entries)
         knownProcesses = Set(minimumCapacity: 1024)
+        knownFiles = Set(minimumCapacity: 256)
         statsSwitch = BPFContentionRecorder.enableRunTimeStatistics(system)
     }
 
@@ -134,6 +138,25 @@ final class FutexRecorder: Recorder {
         let comm = (try? FileReader.readText(proc + "/comm").get())?.trimmingCharacters(in: .whitespacesAndNewlines)
         log.append(
             kind: .side, stream: Self.mapsStream, tick: tick, time: 0, text: "= \(tgid) \(comm ?? "")\n" + maps)
+        keepBuildIDs(proc: proc, maps: maps, tick: tick)
+    }
+
+    /// The GNU build ID of each code file first seen mapped, as `HEX PATH` lines (PATH as the maps
+    /// line has it): parse unwinds with a file's call-frame information only if it is still that
+    /// build. Read through /proc/PID/map_files: the file mapped, even if deleted or replaced since.
+    private func keepBuildIDs(proc: String, maps: String, tick: UInt64) {
+        var lines = ""
+        for line in maps.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 6, f[1].contains("x"), f[5].hasPrefix("/") else { continue }
+            let path = String(line[f[5].startIndex...])
+            guard knownFiles.insert(path).inserted else { continue }
+            let id = UserMapping.buildID(ofFile: proc + "/map_files/" + f[0])
+            if !id.isEmpty { lines += id + " " + path + "\n" }
+        }
+        if !lines.isEmpty {
+            log.append(kind: .side, stream: Self.buildIDsStream, tick: tick, time: 0, text: lines)
+        }
     }
 
     func postsampling() {

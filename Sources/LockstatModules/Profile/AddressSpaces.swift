@@ -10,6 +10,8 @@ struct AddressSpaces {
         var end: UInt64
         var fileOffset: UInt64
         var path: String
+        /// Holds code (an `x` in the maps line's permissions; the kernel's MMAP2 records are of code).
+        var executable = true
     }
     private var maps: [UInt32: [Mapping]] = [:]
     private var names: [UInt32: String] = [:]
@@ -50,7 +52,8 @@ struct AddressSpaces {
                 let offset = UInt64(f[2], radix: 16)
             else { continue }
             let path = f.count > 5 ? String(line[f[5].startIndex...]) : ""
-            maps[pid, default: []].append(Mapping(start: start, end: end, fileOffset: offset, path: path))
+            maps[pid, default: []].append(
+                Mapping(start: start, end: end, fileOffset: offset, path: path, executable: f[1].contains("x")))
         }
     }
 
