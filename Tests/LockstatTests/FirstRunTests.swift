@@ -170,7 +170,7 @@ final class FirstRunTests: XCTestCase {
         let base = temporaryDirectory("wakers")
         let storm = try compileContentionStorm("mkdir-storm.c")
         try FileManager.default.createDirectory(atPath: base + "/work", withIntermediateDirectories: true)
-        try "modules stat,diskstats,contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers yes\n"
+        try "modules stat diskstats contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers yes\n"
             .write(toFile: base + "/c.config", atomically: true, encoding: .utf8)
         let dir = base + "/run"
         let r = try Lockstat.run(["--config", base + "/c.config", dir, storm, base + "/work", "2"], quiet: false)
