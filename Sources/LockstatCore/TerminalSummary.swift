@@ -33,11 +33,22 @@ public enum TerminalSummary {
             .flatMap { $0.element.lines }.flatMap { wrapped(indent + $0, width: width) }
     }
 
+    /// A name the model gives each row beside the table's labels (who released a caller's waits).
+    public struct RowName {
+        public var header: String
+        public var cell: (ResultRow) -> String
+
+        public init(_ header: String, cell: @escaping (ResultRow) -> String) {
+            self.header = header
+            self.cell = cell
+        }
+    }
+
     /// The first `topRows` rows of `table` as the report ranks them: the metrics `columns` as the
     /// report prints them, each row's share of the main metric's sum over every row, then the
-    /// labels at `labels` (the last one cut to the width); under a title.
+    /// labels at `labels` and the `names` (cut to the width); under a title.
     public static func ranking(
-        title: String, table: ResultTable, columns: [String], labels: [Int], width: Int
+        title: String, table: ResultTable, columns: [String], labels: [Int], names: [RowName] = [], width: Int
     ) -> [String] {
         let rows = TableReport.sorted(table, by: nil)
         let main = table.metric(table.defaultSort)!
@@ -46,9 +57,10 @@ public enum TerminalSummary {
         let shown = rows.prefix(topRows).map { row in
             metrics.map { value(row.values[table.metric($0.name)!], $0) }
                 + [sum > 0 ? String(format: "%.1f %%", row.values[main] / sum * 100) : "-"]
-                + labels.map { row.labels[$0] }
+                + labels.map { row.labels[$0] } + names.map { $0.cell(row) }
         }
-        let header = metrics.map(TableReport.heading) + ["share"] + labels.map { table.labels[$0] }
+        let header =
+            metrics.map(TableReport.heading) + ["share"] + labels.map { table.labels[$0] } + names.map(\.header)
         return [cut(title, to: width)]
             + Self.table(header: header, rows: shown, numbers: metrics.count + 1, width: width - 2).map { "  " + $0 }
     }
@@ -61,25 +73,33 @@ public enum TerminalSummary {
         return column.unit == "1" || column.unit.isEmpty ? cell : cell + " " + column.unit
     }
 
-    /// Rows under a header: the first `numbers` columns right-aligned, the others left-aligned,
-    /// the last one (a name) cut with "…" so that no line passes `width`.
+    /// Rows under a header: the first `numbers` columns right-aligned, the others (names)
+    /// left-aligned; where a line would pass `width`, the widest names are cut with "…" to one
+    /// width, the largest that fits, so that no name loses more than it must.
     public static func table(header: [String], rows: [[String]], numbers: Int, width: Int) -> [String] {
         let all = [header] + rows
         let last = header.count - 1
-        let widths = (0..<last).map { k in all.map { $0[k].count }.max() ?? 0 }
+        var widths = header.indices.map { k in all.map { $0[k].count }.max() ?? 0 }
+        let names = min(numbers, header.count)..<header.count
+        let room = width - widths[..<names.lowerBound].reduce(0, +) - 2 * last
+        func needed(_ cap: Int) -> Int { names.reduce(0) { $0 + min(widths[$1], cap) } }
+        if let widest = names.map({ widths[$0] }).max(), needed(widest) > room {
+            var cap = widest
+            while cap > 1, needed(cap) > room { cap -= 1 }
+            for k in names { widths[k] = min(widths[k], cap) }
+        }
         return all.map { cells in
-            let left =
-                (0..<last).map { k in
-                    let pad = String(repeating: " ", count: widths[k] - cells[k].count)
-                    return k < numbers ? pad + cells[k] : cells[k] + pad
-                }.joined(separator: "  ") + "  "
-            return left + cut(cells[last], to: max(1, width - left.count))
+            (0...last).map { k in
+                let cell = cut(cells[k], to: widths[k])
+                let pad = String(repeating: " ", count: k == last ? 0 : widths[k] - cell.count)
+                return k < numbers ? pad + cell : cell + pad
+            }.joined(separator: "  ")
         }
     }
 
     /// `text` in at most `columns` characters: the end replaced by "…" when it is longer.
     public static func cut(_ text: String, to columns: Int) -> String {
-        text.count <= columns ? text : String(text.prefix(columns - 1)) + "…"
+        text.count <= columns ? text : String(text.prefix(max(0, columns - 1))) + "…"
     }
 
     /// A line longer than `width` broken after a comma or semicolon where it can be, else at a

@@ -106,7 +106,8 @@ final class FirstRunTests: XCTestCase {
         guard let header = summary.firstIndex(where: { $0.hasPrefix("    contended ") && $0.contains(" total wait ") }) else {
             return XCTFail("no table of contended locks: \(r.err)")
         }
-        // Rows: "contended  total wait  max wait  share  type  caller", numbers with their units.
+        // Rows: "contended  total wait  max wait  share  type  caller" (or "... share  type  caller  owner"),
+        // numbers with their units.
         let rows = summary[(header + 1)...].prefix { $0.hasPrefix("    ") && $0.first { $0 != " " }?.isNumber == true }
         XCTAssertFalse(rows.isEmpty, "the storm contends: \(r.err)")
         XCTAssertLessThanOrEqual(rows.count, 5)
@@ -116,21 +117,37 @@ final class FirstRunTests: XCTestCase {
         let samples = try Lockstat.samples(dir)
         let callers = samples["contention"]?["callers"]?.listItems ?? []
         let allWait = callers.compactMap { $0["total_wait_ns"]?.number }.reduce(0, +)
+        // Where bpf mode recorded owners, each row ends in its lock's top owner, in max wait's place.
+        let owners = summary[header].hasSuffix(" owner")
+        let owned = (samples["contention"]?["owners"]?.listItems ?? []).compactMap { $0["owner"]?.string }
+        XCTAssertEqual(owners, !owned.isEmpty, "an owner column where owners were recorded: \(summary[header])")
+        // Tokens of "contended  total wait  max wait" (max wait left out beside owners).
+        let numbers = owners ? 3 : 5
         for row in rows {
             let f = row.split(separator: " ").map(String.init)
-            XCTAssertEqual(f.count, 9, row)
-            guard f.count == 9 else { continue }
+            XCTAssertGreaterThanOrEqual(f.count, numbers + 4, row)
+            guard f.count >= numbers + 4 else { continue }
+            let (share, type, name) = (f[numbers], f[numbers + 2], f[numbers + 3])
+            if owners {
+                let owner = f[(numbers + 4)...].joined(separator: " ")
+                XCTAssertTrue(owner == "-" || owned.contains(owner) || owner.hasSuffix("…"),
+                              "\(owner) is an owner: \(owned)")
+            } else {
+                XCTAssertEqual(f.count, 9, row)
+            }
             // The report's "contended  total wait  max wait  min wait  avg wait  type  caller".
             // A caller longer than the line has room for ends in "…".
             func named(_ caller: String) -> Bool {
-                f[8].hasSuffix("…") ? caller.hasPrefix(f[8].dropLast()) : caller == f[8]
+                name.hasSuffix("…") ? caller.hasPrefix(name.dropLast()) : caller == name
             }
             let reportRow = report.out.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-                .first { $0.count == 11 && $0[9] == f[7] && named($0[10]) }
-            guard let g = reportRow else { XCTFail("\(f[8]) not in the report: \(report.out)"); continue }
-            XCTAssertEqual(Array(f[0...4]), Array(g[0...4]), "contended, total and max wait of \(f[8]) as the report prints them")
-            let total = callers.first { named($0["caller"]?.string ?? "") && $0["type"]?.string == f[7] }?["total_wait_ns"]?.number ?? -1
-            XCTAssertEqual(f[5], String(format: "%.1f", total / allWait * 100), "share of \(f[8])")
+                .first { $0.count == 11 && $0[9] == type && named($0[10]) }
+            guard let g = reportRow else { XCTFail("\(name) not in the report: \(report.out)"); continue }
+            XCTAssertEqual(Array(f[0..<numbers]), Array(g[0..<numbers]),
+                           "contended, total (and max) wait of \(name) as the report prints them")
+            let total = callers.first { named($0["caller"]?.string ?? "") && $0["type"]?.string == type }?[
+                "total_wait_ns"]?.number ?? -1
+            XCTAssertEqual(share, String(format: "%.1f", total / allWait * 100), "share of \(name)")
         }
         let cpu = try XCTUnwrap(summary.first { $0.hasPrefix("  CPU: ") })
         let all = try XCTUnwrap(samples["stat"]?["over_run"]?["all"])
@@ -140,6 +157,49 @@ final class FirstRunTests: XCTestCase {
         XCTAssertEqual(summary.last, "  open \(dir)/index.html: the whole run on one page")
 
         // The findings, from the table's title to the page's line, are on the page as printed.
+        let page = try String(contentsOfFile: dir + "/index.html", encoding: .utf8)
+        let findings = summary[summary.firstIndex { $0.hasPrefix("  most contended") }!..<(summary.count - 1)]
+        XCTAssertTrue(page.contains(RunPage.escape(findings.joined(separator: "\n"))), "the page shows \(findings)")
+    }
+
+    /// contention.wakers yes on the mkdir storm: each row names the site that released the
+    /// caller's waits, one `report --by waker` names; the storm's top caller's is the other
+    /// workers' mkdir or rmdir. Max wait makes room for it: still 80 columns, on the page too.
+    func testWithWakersTheSummaryNamesEachCallersReleaser() throws {
+        try requireContentionBPF()
+        let base = temporaryDirectory("wakers")
+        let storm = try compileContentionStorm("mkdir-storm.c")
+        try FileManager.default.createDirectory(atPath: base + "/work", withIntermediateDirectories: true)
+        try "modules stat diskstats contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers yes\n"
+            .write(toFile: base + "/c.config", atomically: true, encoding: .utf8)
+        let dir = base + "/run"
+        let r = try Lockstat.run(["--config", base + "/c.config", dir, storm, base + "/work", "2"], quiet: false)
+        XCTAssertEqual(r.status, 0, r.err)
+        let summary = summaryLines(r.err)
+        XCTAssertTrue(summary.dropLast().allSatisfy { $0.count <= 80 }, "80 columns: \(summary.filter { $0.count > 80 })")
+        let header = summary.firstIndex { $0.hasPrefix("    contended ") && $0.hasSuffix(" released by") }
+        guard let header else {
+            return XCTFail("no table of contended locks with their releasers: \(r.err)")
+        }
+        XCTAssertEqual(summary[header].split(separator: " ").map(String.init),
+                       ["contended", "total", "wait", "share", "type", "caller", "released", "by"])
+        let rows = summary[(header + 1)...].prefix { $0.hasPrefix("    ") && $0.first { $0 != " " }?.isNumber == true }
+            .map { $0.split(separator: " ").map(String.init) }
+        XCTAssertFalse(rows.isEmpty, "the storm contends: \(r.err)")
+        let report = try Lockstat.tool(["report", dir, "--by", "waker"])
+        XCTAssertEqual(report.status, 0, report.err)
+        let reported = report.out.split(separator: "\n").map(String.init)
+        for f in rows {
+            XCTAssertEqual(f.count, 8, "\(f)")
+            guard let site = f.last, site != "-" else { continue }
+            // A site longer than its column has room for ends in "…".
+            let named = site.hasSuffix("…") ? " " + site.dropLast() : " " + site
+            XCTAssertTrue(reported.contains { site.hasSuffix("…") ? $0.contains(named) : $0.hasSuffix(named) },
+                          "\(site) is a waker of `report --by waker`: \(report.out)")
+        }
+        let top = try XCTUnwrap(rows.first?.last)
+        XCTAssertNotNil(top.firstMatch(of: #/^(do_rmdir|do_mkdirat|done_path_create)\+/#),
+                        "the storm's top caller is released by the workers' rmdir or mkdir: \(r.err)")
         let page = try String(contentsOfFile: dir + "/index.html", encoding: .utf8)
         let findings = summary[summary.firstIndex { $0.hasPrefix("  most contended") }!..<(summary.count - 1)]
         XCTAssertTrue(page.contains(RunPage.escape(findings.joined(separator: "\n"))), "the page shows \(findings)")

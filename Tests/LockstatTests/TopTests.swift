@@ -206,6 +206,39 @@ final class TopTests: XCTestCase {
         XCTAssertTrue(firstTable.contains(#/do_mkdirat|do_rmdir|sys_rmdir/#), "the storm's callers\n\(r.out)")
     }
 
+    /// Plain mode's intervals summed against perf's count of lock:contention_begin, both over the
+    /// storm's tasks and time: top's program is `perf stat -- STORM`, so perf counts the storm's
+    /// begins from its exec to its exit, all inside top's intervals (the BPF programs load before
+    /// perf starts, the last interval ends after it exits). top also counts perf's own few waits;
+    /// perf also counts a sleeping wait's second begin (a mutex's spin, then its sleep), which the
+    /// BPF programs keep as one wait: the storm's lock is a rwsem, which begins once.
+    func testPlainIntervalsSumToPerfStatsContentionBegins() throws {
+        try requireBPF()
+        guard let perf = Program.resolve("perf", path: ProcessInfo.processInfo.environment["PATH"]) else {
+            throw XCTSkip("SKIPPED: perf (linux-perf) is not installed")
+        }
+        let storm = try compileStorm()
+        let work = temporaryDirectory() + "/work"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let counts = temporaryDirectory() + "/perf.csv"
+        let r = try Lockstat.tool([
+            "top", "-n", "100", "-i", "1", "--", perf, "stat", "-e", "lock:contention_begin", "-x", ",", "-o", counts,
+            "--", storm, work, "3",
+        ])
+        XCTAssertEqual(r.status, 0, r.err)
+        let headers = r.out.split(separator: "\n").compactMap { $0.firstMatch(of: #/ s: ([0-9]+) contentions /#) }
+        let sum = Double(headers.reduce(0) { $0 + Int($1.1)! })
+        XCTAssertTrue((3...5).contains(headers.count), "a 3 s storm, intervals of 1 s: \(r.out)")
+        XCTAssertTrue(r.out.contains(#/, lost 0\n/#), "nothing lost: \(r.out)")
+        let line = try String(contentsOfFile: counts, encoding: .utf8).split(separator: "\n")
+            .first { $0.contains("lock:contention_begin") }
+        let begins = try XCTUnwrap(line.flatMap { Double($0.split(separator: ",")[0]) }, "perf stat's count: \(r.err)")
+        XCTAssertGreaterThan(begins, 1000, "a storm's contentions")
+        // Measured under load: within one wait of 9 to 16 thousand; the issue allows 2 %.
+        XCTAssertEqual(sum, begins, accuracy: begins * 0.005, "top's intervals \(sum), perf stat's begins \(begins)")
+        print("top's intervals \(Int(sum)), perf stat's begins \(Int(begins)): \((sum - begins) / begins * 100) %")
+    }
+
     /// -n N stops after N intervals, system-wide; the program's status is top's with a command.
     func testIterationsAndProgramStatus() throws {
         try requireBPF()

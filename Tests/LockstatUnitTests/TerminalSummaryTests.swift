@@ -9,11 +9,21 @@ final class TerminalSummaryTests: XCTestCase {
         ContentionModel.Row(key: caller, type: "rwsem:W", contended: contended, total: total, max: max, min: 1, avg: 1)
     }
 
-    func contention(_ callers: [ContentionModel.Row]) -> ContentionModel {
+    func contention(
+        _ callers: [ContentionModel.Row], wakers: [ContentionModel.Waker]? = nil, owners: [ContentionModel.Owner] = [],
+        callerLocks: [ContentionModel.CallerLock]? = nil
+    ) -> ContentionModel {
         ContentionModel(
             time: [0, 1], all: .init(contentions: [.nan, 1], waitMicroseconds: [.nan, 1]), topCallers: [],
-            callers: callers, locks: [], tasks: [], owners: [], histograms: [], folded: [], lost: 0,
-            cost: .init(mode: "bpf", counters: [("contentions", 10)]), unpaired: 0, unfinished: 0)
+            callers: callers, locks: [], tasks: [], owners: owners, histograms: [], folded: [], lost: 0,
+            cost: .init(mode: "bpf", counters: [("contentions", 10)]), unpaired: 0, unfinished: 0, wakers: wakers,
+            callerLocks: callerLocks)
+    }
+
+    func waker(_ caller: String, _ wakeClass: String, _ site: String, total: UInt64) -> ContentionModel.Waker {
+        ContentionModel.Waker(
+            lock: "ffff888003a1c2b0", type: "rwsem:W", caller: caller, wakeClass: wakeClass, waker: site,
+            wakerStack: "", wakerUserStack: "", contended: 1, total: total)
     }
 
     func stat(_ overRun: [(String, busy: Double, usr: Double)]) -> StatModel {
@@ -71,6 +81,93 @@ final class TerminalSummaryTests: XCTestCase {
         let report = TableReport.text(model.results.tables[0], sort: nil, top: 1).split(separator: "\n")[1]
         XCTAssertEqual(Array(lines[2].split(separator: " ").prefix(5)), Array(report.split(separator: " ").prefix(5)),
                        "contended, total and max wait as the report prints them")
+    }
+
+    /// contention.wakers: each caller's releaser (the task site that ended most of its wait, "-"
+    /// where none did) in max wait's place, so the rows still fit; long names cut, never wrapped.
+    func testWithWakersEachCallerNamesItsReleaserInEightyColumns() throws {
+        let callers = [
+            row("filename_create+0x8a", 30, total: 7_000_000, max: 250_000),
+            row("do_rmdir+0x9c", 20, total: 2_000_000, max: 100_000),
+            row("__futex_wait+0x7b", 10, total: 1_000_000, max: 1_000),
+        ]
+        let wakers = [
+            waker("filename_create+0x8a", "task", "done_path_create+0x3d", total: 2_000_000),
+            waker("filename_create+0x8a", "task", "do_rmdir+0x17b", total: 4_000_000),
+            waker("filename_create+0x8a", "signal", "no waker (signal)", total: 1_000_000),
+            waker("do_rmdir+0x9c", "kthread", "worker_fn+0x10", total: 2_000_000),
+            waker("__futex_wait+0x7b", "spinning", "no waker (spinning)", total: 1_000_000),
+        ]
+        let lines = try XCTUnwrap(contention(callers, wakers: wakers).summary(width: 78)).lines
+        XCTAssertEqual(lines.count, 2 + 3, "\(lines)")
+        XCTAssertEqual(
+            lines[1].split(separator: " ").map(String.init),
+            ["contended", "total", "wait", "share", "type", "caller", "released", "by"])
+        XCTAssertEqual(
+            lines[2].split(separator: " ").map(String.init),
+            ["30", "7.00", "ms", "70.0", "%", "rwsem:W", "filename_create+0x8a", "do_rmdir+0x17b"],
+            "the site that ended most of the caller's wait, signals not one")
+        XCTAssertEqual(lines[3].split(separator: " ").last, "worker_fn+0x10", "a kernel thread's site")
+        XCTAssertEqual(lines[4].split(separator: " ").last, "-", "a spinlock's waiters: nobody woke them")
+        XCTAssertTrue(lines.allSatisfy { $0.count <= 78 }, "\(lines)")
+
+        // Names too long for the line: both cut to one width, the line full.
+        let long = String(repeating: "very_long_function_name_", count: 3)
+        let cut = try XCTUnwrap(
+            contention(
+                [row(long + "caller+0x1", 3, total: 5_000, max: 4_000)],
+                wakers: [waker(long + "caller+0x1", "task", long + "releaser+0x2", total: 5_000)]
+            ).summary(width: 78)
+        ).lines
+        XCTAssertTrue((77...78).contains(cut[2].count), "full but for the column two equal cuts leave: \(cut)")
+        let names = cut[2].split(separator: " ").suffix(2).map(String.init)
+        XCTAssertTrue(names.allSatisfy { $0.hasSuffix("…") }, "\(cut)")
+        XCTAssertEqual(names[0].count, names[1].count, "cut to one width: \(cut)")
+        XCTAssertTrue((long + "caller+0x1").hasPrefix(names[0].dropLast()), "\(cut)")
+        XCTAssertTrue((long + "releaser+0x2").hasPrefix(names[1].dropLast()), "\(cut)")
+    }
+
+    /// Owners without wakers: each caller's row names the top owner of the lock it waited on
+    /// longest ("-" where none was seen: a spinlock); read back from the entry, the same lines.
+    func testWithOwnersEachCallerNamesItsLocksTopOwner() throws {
+        let callers = [
+            row("filename_create+0x8a", 30, total: 7_000_000, max: 250_000),
+            row("__futex_wait+0x7b", 10, total: 1_000_000, max: 1_000),
+        ]
+        let model = contention(
+            callers,
+            owners: [
+                ContentionModel.Owner(owner: "41 storm", lock: "ffff888003a1c2b0", contended: 9, total: 2_000_000),
+                ContentionModel.Owner(owner: "42 storm", lock: "ffff888003a1c2b0", contended: 3, total: 5_000_000),
+                ContentionModel.Owner(owner: "43 other", lock: "ffff888004000000", contended: 50, total: 9_000_000),
+            ],
+            callerLocks: [
+                ContentionModel.CallerLock(caller: "filename_create+0x8a", lock: "ffff888003a1c2b0", total: 6_000_000),
+                ContentionModel.CallerLock(caller: "__futex_wait+0x7b", lock: "ffff888005000000", total: 1_000_000),
+            ])
+        let lines = try XCTUnwrap(model.summary(width: 78)).lines
+        XCTAssertEqual(
+            lines[1].split(separator: " ").map(String.init),
+            ["contended", "total", "wait", "share", "type", "caller", "owner"])
+        XCTAssertTrue(
+            lines[2].hasSuffix("filename_create+0x8a  42 storm"), "the most wait, not the most waits: \(lines)")
+        XCTAssertTrue(lines[3].hasSuffix("__futex_wait+0x7b     -"), "\(lines)")
+        let back = try ContentionModel(entry: model.entry)
+        XCTAssertEqual(back.callerLocks, model.callerLocks)
+        XCTAssertEqual(back.summary(width: 78)?.lines, lines)
+        XCTAssertEqual(
+            contention(callers, owners: model.owners).summary(width: 78)?.lines[1].split(separator: " ").last, "caller",
+            "owners without the callers' locks (a log from before them): no owner column")
+    }
+
+    /// The cut falls on the widest names only: a short one (the type) stays whole.
+    func testTheTableCutsTheWidestNamesFirst() {
+        let lines = TerminalSummary.table(
+            header: ["n", "type", "caller", "site"],
+            rows: [["1", "rwsem:W", String(repeating: "c", count: 40), "short"]],
+            numbers: 1, width: 40)
+        XCTAssertEqual(lines[1], "1  rwsem:W  " + String(repeating: "c", count: 20) + "…  short", "\(lines)")
+        XCTAssertEqual(lines.map(\.count).max(), 40)
     }
 
     func testNoContentionSaysSo() throws {

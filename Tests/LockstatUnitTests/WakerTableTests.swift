@@ -206,16 +206,35 @@ final class WakerTableTests: XCTestCase {
     func testTopWakerSiteOfALock() throws {
         let model = try ContentionData(log: try log(wakers: true), top: 10).model
         let lock = try XCTUnwrap(model.wakers?.first?.lock)
-        let top = try XCTUnwrap(model.topWakerSite(for: lock))
+        let top = try XCTUnwrap(model.topWakerSite(lock: lock))
         XCTAssertEqual(top.site, "do_rmdir+0x17b")
         XCTAssertEqual(top.wakeClass, "task")
         XCTAssertEqual(top.total, 1000)
         XCTAssertEqual(top.share, 1000.0 / 1300.0, accuracy: 1e-9)
         // The spinlock has rows, but nobody woke its waiters; a lock without rows has none.
         let spinlock = try XCTUnwrap(model.wakers?.first { $0.wakeClass == "spinning" }?.lock)
-        XCTAssertNil(model.topWakerSite(for: spinlock))
-        XCTAssertNil(model.topWakerSite(for: "no such lock"))
-        XCTAssertNil(try ContentionData(log: try log(wakers: false), top: 10).model.topWakerSite(for: lock))
+        XCTAssertNil(model.topWakerSite(lock: spinlock))
+        XCTAssertNil(model.topWakerSite(lock: "no such lock"))
+        XCTAssertNil(try ContentionData(log: try log(wakers: false), top: 10).model.topWakerSite(lock: lock))
+        // A caller's: its waits on every lock, the spinlock's among them.
+        let caller = try XCTUnwrap(model.topWakerSite(caller: "filename_create+0x10"))
+        XCTAssertEqual(caller.site, "do_rmdir+0x17b")
+        XCTAssertEqual(caller.share, 1000.0 / 1330.0, accuracy: 1e-9)
+        XCTAssertEqual(model.topWakerSite(lock: lock, caller: "filename_create+0x10"), top)
+        XCTAssertNil(model.topWakerSite(caller: "no such caller"))
+    }
+
+    /// Each caller's longest-waited lock, for the summary's owner: the rwsem (1300 ns) over the
+    /// spinlock (30 ns) of the same caller; the model keeps it only where owners were recorded.
+    func testEachCallersLongestWaitedLock() throws {
+        let data = try ContentionData(log: try log(wakers: false), top: 10)
+        XCTAssertEqual(
+            data.callerLocks,
+            [
+                ContentionModel.CallerLock(
+                    caller: "filename_create+0x10", lock: String(Self.lock, radix: 16), total: 1300)
+            ])
+        XCTAssertNil(data.model.callerLocks, "this log has no owners")
     }
 
     /// Hold under contention and the lock's handover split, from the last copy of each map; the

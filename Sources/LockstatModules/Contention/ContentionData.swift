@@ -150,6 +150,17 @@ struct ContentionData {
         ContentionAnalysis.histogram(groups).map { ($0.0, $0.1) }
     }
 
+    /// Each caller's longest-waited lock, named as the owners table names it (by address).
+    var callerLocks: [ContentionModel.CallerLock] {
+        var waited = [String: [UInt64: UInt64]]()
+        for c in analysis.contentions { waited[c.caller, default: [:]][c.lock, default: 0] += c.total }
+        return waited.compactMap { caller, locks in
+            locks.max { ($0.value, $1.key) < ($1.value, $0.key) }.map {
+                ContentionModel.CallerLock(caller: caller, lock: analysis.lockName($0.key), total: $0.value)
+            }
+        }.sorted { ($0.total, $1.caller) > ($1.total, $0.caller) }
+    }
+
     var model: ContentionModel {
         let callers = analysis.byCaller
         func doubles(_ r: (count: [Double?], wait: [Double?])) -> ContentionModel.Rates {
@@ -169,6 +180,7 @@ struct ContentionData {
                 + top.map { row in (row.key, histogram(analysis.contentions.filter { $0.caller == row.key })) },
             folded: analysis.folded.map { ($0.0, $0.1) }, lost: Int(lost), cost: cost,
             unpaired: analysis.unpaired, unfinished: analysis.unfinished, wakers: wakers?.rows,
-            holds: holds?.holds, handovers: holds?.handovers, ownerStacks: holds?.ownerStacks)
+            holds: holds?.holds, handovers: holds?.handovers, ownerStacks: holds?.ownerStacks,
+            callerLocks: owners.isEmpty ? nil : callerLocks)
     }
 }

@@ -86,6 +86,14 @@ public struct ContentionModel: ModuleModel {
         var contended: Int
     }
 
+    /// bpf mode, where owners were recorded: the lock each caller waited on longest, named as
+    /// the owners table names it, so that a caller's row can name that lock's owner.
+    struct CallerLock: Equatable {
+        var caller: String, lock: String
+        /// ns.
+        var total: UInt64
+    }
+
     /// Per interval, measured Δt (NaN: none).
     struct Rates {
         var contentions: [Double], waitMicroseconds: [Double]
@@ -131,6 +139,7 @@ public struct ContentionModel: ModuleModel {
     /// nil where wakers are: hold under contention and the locks' handover split.
     var holds: [Hold]?, handovers: [Handover]?
     var ownerStacks: [OwnerStack]?
+    var callerLocks: [CallerLock]?
 
     enum Key: String, CaseIterable {
         case time
@@ -163,6 +172,7 @@ public struct ContentionModel: ModuleModel {
         case untrackedReleases = "untracked_releases"
         case ownerStacks = "owner_stacks_at_begin"
         case ownerStack = "owner_stack"
+        case callerLocks = "caller_locks"
     }
 
     public var entry: PyValue {
@@ -264,6 +274,21 @@ public struct ContentionModel: ModuleModel {
                     )
                 ]
             } ?? []
+        let callerLocks: [(Key, PyValue)] =
+            self.callerLocks.map { rows in
+                [
+                    (
+                        Key.callerLocks,
+                        PyValue.list(
+                            rows.map { c in
+                                .keyed([
+                                    (Key.caller, .string(c.caller)), (.lock, .string(c.lock)),
+                                    (.total, .int(Int64(c.total))),
+                                ])
+                            })
+                    )
+                ]
+            } ?? []
         let pairs: [(Key, PyValue)] = [
             (Key.time, .series(time)), (.contentionRate, .series(all.contentions)),
             (.waitRate, .series(all.waitMicroseconds)),
@@ -281,7 +306,7 @@ public struct ContentionModel: ModuleModel {
             (.unpaired, .int(Int64(unpaired))), (.unfinished, .int(Int64(unfinished))),
         ]
         // Only a run that recorded wakers has the key, so other runs' samples are as they were.
-        return .keyed(pairs + wakers + holds + handovers + ownerStacks)
+        return .keyed(pairs + wakers + holds + handovers + ownerStacks + callerLocks)
     }
 
     init(
@@ -290,7 +315,7 @@ public struct ContentionModel: ModuleModel {
         histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])],
         folded: [(stack: String, waited: UInt64)],
         lost: Int, cost: Cost?, unpaired: Int, unfinished: Int, wakers: [Waker]? = nil, holds: [Hold]? = nil,
-        handovers: [Handover]? = nil, ownerStacks: [OwnerStack]? = nil
+        handovers: [Handover]? = nil, ownerStacks: [OwnerStack]? = nil, callerLocks: [CallerLock]? = nil
     ) {
         self.time = time
         self.all = all
@@ -309,6 +334,7 @@ public struct ContentionModel: ModuleModel {
         self.holds = holds
         self.handovers = handovers
         self.ownerStacks = ownerStacks
+        self.callerLocks = callerLocks
     }
 
     /// The entry read back: the keys it has must be the entry's, of their types, and each row
@@ -317,6 +343,7 @@ public struct ContentionModel: ModuleModel {
         try e.refuseKeys(otherThan: [
             Key.time, .contentionRate, .waitRate, .topCallers, .callers, .locks, .tasks, .histograms,
             .folded, .owners, .lost, .cost, .unpaired, .unfinished, .wakers, .holds, .handovers, .ownerStacks,
+            .callerLocks,
         ])
         func rows(_ list: Key, _ key: Key) throws -> [Row] {
             try (e.optional(list, .list) ?? []).enumerated().map { i, r in
@@ -433,13 +460,22 @@ public struct ContentionModel: ModuleModel {
                 }
             }
         }
+        let callerLocks = try e.optional(Key.callerLocks, .list).map { list in
+            try list.enumerated().map { i, c in
+                try decoding("\(Key.callerLocks.rawValue)[\(i)]") {
+                    CallerLock(
+                        caller: try c.required(Key.caller, .string), lock: try c.required(Key.lock, .string),
+                        total: try c.required(Key.total, .count))
+                }
+            }
+        }
         self.init(
             time: try e.optional(Key.time, .doubles) ?? [], all: try rates(e, required: false), topCallers: topCallers,
             callers: try rows(.callers, .caller), locks: try rows(.locks, .lock), tasks: try rows(.tasks, .task),
             owners: owners,
             histograms: histograms, folded: folded, lost: try e.optional(Key.lost, .int) ?? 0, cost: cost,
             unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0,
-            wakers: wakers, holds: holds, handovers: handovers, ownerStacks: ownerStacks)
+            wakers: wakers, holds: holds, handovers: handovers, ownerStacks: ownerStacks, callerLocks: callerLocks)
     }
 
     // MARK: the generic form
@@ -581,18 +617,20 @@ public struct ContentionModel: ModuleModel {
 }
 
 extension ContentionModel {
-    /// The release site that ended the most of a lock's wait, for the end-of-run summary's top
-    /// locks: `lock` as the tables name it. nil when wakers were not recorded or no task or
-    /// kernel thread woke a waiter of that lock (spinlocks, signals, interrupts only).
+    /// The release site that ended the most of the wait of a lock (`lock` as the tables name it)
+    /// or of a caller's waits, or of both: the end-of-run summary's "released by". nil when
+    /// wakers were not recorded or no task or kernel thread woke a waiter there (spinlocks,
+    /// signals, interrupts only).
     struct TopWakerSite: Equatable {
         /// "do_rmdir+0x17b"; class task or kthread.
         var site: String, wakeClass: String
-        /// ns of wait this site ended, and its share of all the lock's wait in the waker rows.
+        /// ns of wait this site ended, and its share of all the wait of the rows asked for.
         var total: UInt64, share: Double
     }
 
-    func topWakerSite(for lock: String) -> TopWakerSite? {
-        guard let rows = wakers?.filter({ $0.lock == lock }), !rows.isEmpty else { return nil }
+    func topWakerSite(lock: String? = nil, caller: String? = nil) -> TopWakerSite? {
+        let asked = wakers?.filter { (lock == nil || $0.lock == lock) && (caller == nil || $0.caller == caller) }
+        guard let rows = asked, !rows.isEmpty else { return nil }
         var bySite = [String: (wakeClass: String, total: UInt64)]()
         for w in rows where w.wakeClass == "task" || w.wakeClass == "kthread" {
             bySite[w.waker, default: (w.wakeClass, 0)].total += w.total
@@ -602,5 +640,13 @@ extension ContentionModel {
         return TopWakerSite(
             site: top.key, wakeClass: top.value.wakeClass, total: top.value.total,
             share: all > 0 ? Double(top.value.total) / Double(all) : 0)
+    }
+
+    /// The task that held the lock a caller waited on longest when the most of that lock's waits
+    /// began ("1234 mkdir-storm"): the summary's "owner" where wakers were not recorded. nil when
+    /// owners were not recorded or none was seen for that lock (spinlocks have none).
+    func topOwner(caller: String) -> String? {
+        guard let lock = callerLocks?.first(where: { $0.caller == caller })?.lock else { return nil }
+        return owners.filter { $0.lock == lock }.max { ($0.total, $1.owner) < ($1.total, $0.owner) }?.owner
     }
 }
