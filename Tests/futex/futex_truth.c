@@ -2,7 +2,7 @@
    pthread_mutex_lock (clock_gettime around the call) and prints it, per lock, at exit.
    - heavy_lock: locked in lock_heavy(), unlocked in unlock_heavy(), held about 30 us by every
      worker in turn: heavily contended;
-   - light_lock: taken by two other threads, held about 100 us, then a 100 us sleep: less contended;
+   - light_lock: taken by two other threads, held (asleep) about 100 us, then a 100 us sleep: less contended;
    - a condition variable one thread waits on, signalled by the main thread every 20 ms.
    Usage: futex_truth SECONDS [WORKERS]. Output lines:
      worker TID heavy_ns N light_ns M
@@ -50,7 +50,7 @@ __attribute__((noinline)) unsigned long long lock_light(void) {
     unsigned long long t0 = now_ns();
     pthread_mutex_lock(&light_lock);
     unsigned long long waited = now_ns() - t0;
-    spin_ns(100000);
+    usleep(100);
     pthread_mutex_unlock(&light_lock);
     return waited;
 }
@@ -80,8 +80,9 @@ static void *light_worker(void *arg) {
     unsigned long long light = 0;
     while (!stop) {
         light += lock_light();
-        /* Sleeping, not spinning, between takes: on a 2-CPU machine eight spinning threads would be
-           preempted inside pthread_mutex_lock but outside the futex wait, time the kernel cannot see as a wait. */
+        /* Sleeping, not spinning, while holding and between takes: on a 2-CPU machine busy
+           threads preempt a woken waiter inside pthread_mutex_lock but outside the futex wait,
+           time the kernel cannot count as the lock's (the program's own measure would). */
         usleep(100);
     }
     printf("worker %ld heavy_ns 0 light_ns %llu\n", (long)syscall(SYS_gettid), light);
