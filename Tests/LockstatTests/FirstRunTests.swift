@@ -223,13 +223,19 @@ final class FirstRunTests: XCTestCase {
         let command = try XCTUnwrap(readme.split(separator: "\n").first { $0.hasPrefix("lockstat run /tmp/lockstat-demo ") },
                                     "README.md has the first command")
         let dir = temporaryDirectory("readme")
-        let r = try shell(try defaultEnvironment(dir) + ["PATH=\(Lockstat.binaries):/usr/bin:/bin", "sh", "-c",
-                                                          command.replacingOccurrences(of: "/tmp/lockstat-demo", with: dir + "/demo")])
+        // As the README runs it: in the checkout, where its workload script is.
+        let inCheckout = "cd '\(Fixtures.repository.path)' && " + command.replacingOccurrences(of: "/tmp/lockstat-demo", with: dir + "/demo")
+        let r = try shell(try defaultEnvironment(dir) + ["PATH=\(Lockstat.binaries):/usr/bin:/bin", "sh", "-c", inCheckout])
         XCTAssertEqual(r.status, 0, r.err)
         let summary = summaryLines(r.err)
         XCTAssertTrue(summary.contains { $0.hasPrefix("  most contended locks") }, r.err)
         let header = try XCTUnwrap(summary.firstIndex { $0.hasPrefix("    contended ") && $0.contains(" total wait ") }, r.err)
         XCTAssertTrue(summary.count > header + 1 && summary[header + 1].contains("rwsem"), "at least one contended lock: \(r.err)")
+        // And a user-space one: the workload's threading.Lock, a semaphore in CPython.
+        let user = try XCTUnwrap(summary.firstIndex { $0.hasPrefix("  most contended user-space locks (futex") }, r.err)
+        XCTAssertTrue(summary.count > user + 2 && summary[user + 1].hasPrefix("    waits  contention wait"), r.err)
+        XCTAssertTrue(summary[user + 2].contains(" semaphore ") || summary[user + 2].contains(" mutex "),
+                      "the top user-space lock is the threads' lock or the interpreter's: \(r.err)")
         XCTAssertTrue(summary.dropLast().allSatisfy { $0.count <= 80 }, "80 columns but the page's path: \(r.err)")
     }
 }
