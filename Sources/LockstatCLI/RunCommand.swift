@@ -11,7 +11,7 @@ public struct RunOptions: ParsableArguments {
     )
     var config: String?
 
-    @Option(help: ArgumentHelp("Modules to run, comma-separated (overrides the config's `modules`).", valueName: "a,b"))
+    @Option(help: ArgumentHelp("Modules to run, comma-separated, or `auto`: every module that can run here (overrides the config's `modules`).", valueName: "a,b"))
     var modules: String?
 
     @Option(help: ArgumentHelp("Seconds between samples (overrides the config's `intervall`).", valueName: "seconds"))

@@ -21,7 +21,7 @@ struct ServeCommand: ParsableCommand {
     var config: String?
 
     @Option(
-        help: ArgumentHelp("Modules to serve, comma-separated (overrides the config's `modules`).", valueName: "a,b"))
+        help: ArgumentHelp("Modules to serve, comma-separated, or `auto`: the served modules that can run here (overrides the config's `modules`).", valueName: "a,b"))
     var modules: String?
 
     func run() throws {

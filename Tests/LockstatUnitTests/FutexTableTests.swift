@@ -149,19 +149,23 @@ final class FutexTableTests: XCTestCase {
     func testSummaryRanksContentionAndLeavesEventWaitsOut() throws {
         let entries = [
             entry(uaddr: 0x10, tid: 43, outcome: LS_FUTEX_WOKEN, count: 1, total: 9_000_000),
-            entry(uaddr: 0x20, tid: 43, outcome: LS_FUTEX_WOKEN, count: 3, total: 3_000_000),
+            entry(uaddr: 0x20, tid: 43, outcome: LS_FUTEX_WOKEN, waker: 44, count: 3, total: 3_000_000),
             entry(uaddr: 0x30, tid: 44, outcome: LS_FUTEX_WOKEN, count: 2, total: 1_000_000),
         ]
         var analysis = try FutexAnalysis(log: log([entries], side: [], comms: []))
         for i in analysis.waits.indices {
             analysis.waits[i].kind = analysis.waits[i].wait.uaddr == 0x10 ? .condvar : .mutex
         }
-        let lines = try XCTUnwrap(FutexModel(analysis).summary(width: 78)?.lines)
+        let model = FutexModel(analysis)
+        let releaser = try XCTUnwrap(model.wakers.first { $0.key != FutexAnalysis.noWaker }?.key, "\(model.wakers)")
+        XCTAssertEqual(try FutexModel(entry: model.entry).locks.map(\.releasedBy), [releaser, "-", "-"], "read back")
+        let lines = try XCTUnwrap(model.summary(width: 78)?.lines)
         XCTAssertEqual(lines.count, 4, "\(lines)")
         XCTAssertTrue(lines[0].hasPrefix("most contended user-space locks (futex, by lock word; 2 in "), lines[0])
-        XCTAssertEqual(lines[1].split(separator: " "), ["waits", "contention", "wait", "share", "kind", "lock"])
-        XCTAssertEqual(lines[2].split(separator: " "), ["3", "3.00", "ms", "75.0", "%", "mutex", "0x20"])
-        XCTAssertEqual(lines[3].split(separator: " "), ["2", "1.00", "ms", "25.0", "%", "mutex", "0x30"])
+        XCTAssertEqual(
+            lines[1].split(separator: " "), ["waits", "contention", "wait", "share", "kind", "lock", "released", "by"])
+        XCTAssertEqual(lines[2].split(separator: " "), ["3", "3.00", "ms", "75.0", "%", "mutex", "0x20"] + releaser.split(separator: " "))
+        XCTAssertEqual(lines[3].split(separator: " "), ["2", "1.00", "ms", "25.0", "%", "mutex", "0x30", "-"])
         XCTAssertTrue(lines.allSatisfy { $0.count <= 78 }, "\(lines)")
 
         for i in analysis.waits.indices { analysis.waits[i].kind = .condvar }

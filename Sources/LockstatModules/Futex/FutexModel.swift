@@ -16,6 +16,8 @@ public struct FutexModel: ModuleModel {
         var waits: Int, total: UInt64, max: UInt64, contention: UInt64
         /// Calls that returned at once (the word had changed), and waits that timed out.
         var noSleep: Int, timeouts: Int
+        /// For a lock word's row: the waker call site that ended most of its wait ("-": none did).
+        var releasedBy: String? = nil
 
         var avg: UInt64 { waits > 0 ? total / UInt64(waits) : 0 }
     }
@@ -41,6 +43,7 @@ public struct FutexModel: ModuleModel {
         case contention = "contention_wait_ns"
         case noSleep = "no_sleep"
         case timeouts
+        case releasedBy = "released_by"
     }
 
     /// "futex: 12.3 k waits slept (456 did not sleep), 0 lost, 40 stack copies, lockstat 0.4 % of one CPU".
@@ -61,13 +64,14 @@ public struct FutexModel: ModuleModel {
         func rows(_ rows: [Row]) -> PyValue {
             .list(
                 rows.map { r in
-                    .keyed([
-                        (Key.key, .string(r.key)), (.kind, .string(r.kind)), (.stack, .string(r.stack)),
-                        (.waits, .int(Int64(r.waits))),
-                        (.total, .int(Int64(r.total))), (.max, .int(Int64(r.max))),
-                        (.contention, .int(Int64(r.contention))), (.noSleep, .int(Int64(r.noSleep))),
-                        (.timeouts, .int(Int64(r.timeouts))),
-                    ])
+                    .keyed(
+                        [
+                            (Key.key, .string(r.key)), (.kind, .string(r.kind)), (.stack, .string(r.stack)),
+                            (.waits, .int(Int64(r.waits))),
+                            (.total, .int(Int64(r.total))), (.max, .int(Int64(r.max))),
+                            (.contention, .int(Int64(r.contention))), (.noSleep, .int(Int64(r.noSleep))),
+                            (.timeouts, .int(Int64(r.timeouts))),
+                        ] + (r.releasedBy.map { [(Key.releasedBy, PyValue.string($0))] } ?? []))
                 })
         }
         func folded(_ f: [(stack: String, waited: UInt64)]) -> PyValue {
@@ -121,7 +125,8 @@ public struct FutexModel: ModuleModel {
                         stack: try r.optional(Key.stack, .string) ?? FutexAnalysis.StackSource.scanned.rawValue,
                         waits: try r.required(Key.waits, .int), total: try r.required(Key.total, .count),
                         max: try r.required(Key.max, .count), contention: try r.required(Key.contention, .count),
-                        noSleep: try r.required(Key.noSleep, .int), timeouts: try r.required(Key.timeouts, .int))
+                        noSleep: try r.required(Key.noSleep, .int), timeouts: try r.required(Key.timeouts, .int),
+                        releasedBy: try r.optional(Key.releasedBy, .string))
                 }
             }
         }
@@ -278,8 +283,17 @@ extension FutexModel {
             ("lockstat_cpu_ns", Int64(clamping: a.lockstatNanoseconds)),
             ("wall_ns", Int64(clamping: a.wallNanoseconds)),
         ]
+        // Each lock word's releaser: the waker site with the most of its wait.
+        var released = [String: [String: UInt64]]()
+        for n in a.waits where n.wait.slept && n.waker != FutexAnalysis.noWaker {
+            released[n.lock, default: [:]][n.waker, default: 0] += n.wait.total
+        }
+        var locks = rows { $0.lock }
+        for i in locks.indices {
+            locks[i].releasedBy = released[locks[i].key]?.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key ?? "-"
+        }
         self.init(
-            locks: rows { $0.lock }, waiters: rows { $0.waiter },
+            locks: locks, waiters: rows { $0.waiter },
             wakers: rows({ $0.waker }, stack: { $0.wakerSource.rawValue }),
             pairs: rows(
                 { "\($0.waiter) → \($0.waker)" },

@@ -18,6 +18,11 @@ extension FutexModel {
         return SummaryPart(
             .ranking,
             TerminalSummary.ranking(
-                title: title, table: table, columns: ["waits", "contention_wait"], labels: [0, 2], width: width))
+                title: title, table: table, columns: ["waits", "contention_wait"], labels: [0, 2],
+                names: [
+                    TerminalSummary.RowName("released by") { row in
+                        locks.first { $0.key == row.labels[2] }?.releasedBy ?? "-"
+                    }
+                ], width: width))
     }
 }
