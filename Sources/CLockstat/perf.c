@@ -82,6 +82,25 @@ int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int i
     return open_event(&attr, pid, cpu);
 }
 
+int ls_perf_open_mapping_tracker(int pid, int cpu, int inherit, int build_id) {
+    struct perf_event_attr attr;
+    init_attr(&attr, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_DUMMY);
+    /* The sampler's sample_type, so that the records' sample_id_all trailer decodes as the profile's. */
+    attr.sample_type = ls_perf_sampler_sample_type();
+    attr.mmap = 1;
+    attr.mmap2 = 1;
+    attr.build_id = build_id ? 1 : 0;
+    attr.comm = 1;
+    attr.comm_exec = 1;
+    attr.task = 1;
+    attr.sample_id_all = 1;
+    attr.use_clockid = 1;
+    attr.clockid = CLOCK_MONOTONIC;
+    attr.inherit = inherit ? 1 : 0;
+    attr.enable_on_exec = inherit ? 1 : 0;
+    return open_event(&attr, pid, cpu);
+}
+
 int ls_perf_enable(int fd) { return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0); }
 int ls_perf_disable(int fd) { return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0); }
 int ls_perf_set_period(int fd, uint64_t period) { return ioctl(fd, PERF_EVENT_IOC_PERIOD, &period); }

@@ -18,6 +18,12 @@ int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int ma
    CPU (sample_id_all). `pid`/`cpu`/`inherit` as for ls_perf_open_tracepoint. Returns the fd, or
    -errno. Starts disabled. */
 int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int inherit, int max_stack);
+/* perf_event_open of the dummy software event (PERF_COUNT_SW_DUMMY: no samples) for its side
+   records alone: MMAP2 (with the file's build ID in place of device and inode when `build_id`,
+   Linux 5.12+), COMM (exec flagged), FORK and EXIT, timed and tagged as the sampler's. What names
+   the code of processes that exit, or map a library, between two ticks. `pid`/`cpu`/`inherit` as
+   for ls_perf_open_tracepoint. Returns the fd, or -errno. Starts disabled. */
+int ls_perf_open_mapping_tracker(int pid, int cpu, int inherit, int build_id);
 /* The sample_type bits each opens with (PERF_SAMPLE_*): the parsers decode the records by them. */
 uint64_t ls_perf_tracepoint_sample_type(int callchain);
 uint64_t ls_perf_sampler_sample_type(void);

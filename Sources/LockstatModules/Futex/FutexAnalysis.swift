@@ -119,6 +119,21 @@ struct FutexAnalysis {
 
     static let noWaker = "[no waker]"
 
+    /// The build ID an MMAP2 record carries in place of device and inode (the corresponding C
+    /// constant is `PERF_RECORD_MISC_MMAP_BUILD_ID`; perf_event.h: size at byte 32, the ID from 36), by path.
+    static func mmapBuildIDs(_ bytes: UnsafeRawBufferPointer, _ body: (String, String) -> Void) {
+        PerfRecordWalk.forEach(bytes, bad: {}) { type, misc, r in
+            guard type == PerfABI.recordMmap2, misc & UInt16(PERF_RECORD_MISC_MMAP_BUILD_ID) != 0, r.count > 64 else {
+                return
+            }
+            let size = min(Int(r[32]), 20)
+            guard size > 0 else { return }
+            let id = r[36..<(36 + size)].map { String(format: "%02x", $0) }.joined()
+            let path = String(decoding: r[64...].prefix { $0 != 0 }, as: UTF8.self)
+            if path.hasPrefix("/") { body(path, id) }
+        }
+    }
+
     init(log: RawLog) throws {
         let layout = KeyValueLines.fields(
             log.sideRecords(stream: FutexModule.layoutStream).map { log.text($0) + "\n" }.joined())
@@ -168,6 +183,21 @@ struct FutexAnalysis {
                 buildIDs[String(line[line.index(after: space)...])] = String(line[..<space])
             }
         }
+        // The kernel's records of mappings as they appeared, per CPU, replayed in time order: the
+        // code of processes no tick read the maps of (gone before it), and their build IDs.
+        var records = [ProfileRecord]()
+        for r in log.records where r.kind == .snapshot && r.stream < RawLogStream.firstNamed {
+            let bytes = log.payloadBytes(r)
+            ProfileRecordReader.forEach(bytes) { record in
+                if let record { records.append(record) } else { damaged += 1 }
+            }
+            Self.mmapBuildIDs(bytes) { path, id in if buildIDs[path] == nil { buildIDs[path] = id } }
+        }
+        var tracked = AddressSpaces()
+        for record in records.enumerated().sorted(by: { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }) {
+            tracked.apply(record.element)
+        }
+        spaces.adopt(tracked)
         var copies = [Site: StackCopy]()
         for r in log.sideRecords(stream: FutexRecorder.samplesStream) {
             let b = log.payloadBytes(r)

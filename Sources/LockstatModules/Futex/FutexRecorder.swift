@@ -6,7 +6,9 @@ import LockstatCore
 /// writes the aggregation entries that changed, as they now stand, the stacks and task names
 /// first seen, the memory map of each process first seen (to name lock words and frames at
 /// parse) with the build IDs of its mapped code, the sampled stack copies and the kernel's
-/// counters. Buffers are allocated at presampling.
+/// counters; and the kernel's MMAP2/COMM/FORK records of the scope's tasks (numbered streams, one
+/// per CPU), which name the code of processes that exit, or libraries mapped, between two ticks.
+/// Buffers are allocated at presampling.
 final class FutexRecorder: Recorder {
     static let waitsStream = RawLogStream.named(10), stacksStream = RawLogStream.named(12),
         commsStream = RawLogStream.named(13), countersStream = RawLogStream.named(14),
@@ -27,6 +29,10 @@ final class FutexRecorder: Recorder {
     private let frame: UnsafeMutableRawBufferPointer
     private let statsSwitch: String?
     private var measuring = false
+    /// The dummy event's rings; nil where perf events cannot open (the map snapshots still name).
+    private let mappingRings: PerfRings?
+    /// 256 KiB per CPU: a tick's worth of a parallel build's process starts.
+    static let mappingPages: Int32 = 64
 
     init(entries: Int, scopeProgram: Bool, system: SystemRoot, log: RawLogWriter) throws {
         var error = [CChar](repeating: 0, count: 512)
@@ -46,6 +52,27 @@ final class FutexRecorder: Recorder {
         knownProcesses = Set(minimumCapacity: 1024)
         knownFiles = Set(minimumCapacity: 256)
         statsSwitch = BPFContentionRecorder.enableRunTimeStatistics(system)
+        mappingRings = Self.openMappingRings(cpus: onlineCPUs(system), scopeProgram: scopeProgram)
+    }
+
+    /// Program scope follows lockstat's children, enabled at the program's exec, as the profile does.
+    private static func openMappingRings(cpus: [Int32], scopeProgram: Bool) -> PerfRings? {
+        let rings = PerfRings(pages: mappingPages)
+        do {
+            for cpu in cpus {
+                try rings.add(cpu: cpu) {
+                    let pid = scopeProgram ? getpid() : -1
+                    let fd = ls_perf_open_mapping_tracker(pid, cpu, scopeProgram ? 1 : 0, 1)
+                    // Before 5.12 MMAP2 carries no build ID: the map snapshots' build IDs still apply.
+                    return fd == -EINVAL ? ls_perf_open_mapping_tracker(pid, cpu, scopeProgram ? 1 : 0, 0) : fd
+                }
+            }
+        } catch {
+            rings.close()
+            return nil
+        }
+        if !scopeProgram { rings.enable() }
+        return rings
     }
 
     deinit {
@@ -102,9 +129,13 @@ final class FutexRecorder: Recorder {
         log.append(
             kind: .snapshot, stream: Self.countersStream, tick: tick, time: time,
             payload: UnsafeRawBufferPointer(start: scratch, count: (count + 2) * 8))
-        log.append(
-            kind: .side, stream: PerfRings.drainedStream, tick: tick, time: ls_monotonic_ns(),
-            payload: UnsafeRawBufferPointer(start: scratch, count: 0))
+        if let mappingRings {
+            mappingRings.drain(into: log, tick: tick, time: time)
+        } else {
+            log.append(
+                kind: .side, stream: PerfRings.drainedStream, tick: tick, time: ls_monotonic_ns(),
+                payload: UnsafeRawBufferPointer(start: scratch, count: 0))
+        }
         return true
     }
 
@@ -160,7 +191,9 @@ final class FutexRecorder: Recorder {
     }
 
     func postsampling() {
+        mappingRings?.disable()
         _ = sample(tick: UInt64.max, time: ls_monotonic_ns())
+        mappingRings?.close()
         log.append(
             kind: .side, stream: Self.countersStream, tick: UInt64.max, time: ls_monotonic_ns(),
             text: LockstatCPU.record)

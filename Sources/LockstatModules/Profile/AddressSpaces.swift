@@ -74,6 +74,14 @@ struct AddressSpaces {
         }
     }
 
+    /// `other`'s processes (maps and names) that this has none of.
+    mutating func adopt(_ other: AddressSpaces) {
+        for (pid, mappings) in other.maps where maps[pid] == nil {
+            maps[pid] = mappings
+        }
+        for (tid, name) in other.names where names[tid] == nil { names[tid] = name }
+    }
+
     /// The mapping holding `address` in process `pid`; the latest mapping wins where they overlap.
     func mapping(pid: UInt32, address: UInt64) -> Mapping? {
         maps[pid]?.last { address >= $0.start && address < $0.end }
