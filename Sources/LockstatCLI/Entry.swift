@@ -24,6 +24,10 @@ public enum Entry {
         } catch {
             let code = command.exitCode(for: error)
             let message = command.fullMessage(for: error)
+            if let option = misplacedOption(message) {
+                writeText(2, "lockstat: \(option) goes before the test directory: options, then DIRECTORY PROGRAM [ARGS...]\n")
+                exit(2)
+            }
             if code == .success {
                 print(message)
                 exit(0)
@@ -31,6 +35,15 @@ public enum Entry {
             writeText(2, message + "\n")
             exit(2)
         }
+    }
+
+    /// A known option after the test directory: ArgumentParser says "Unknown option '--x'. Did you
+    /// mean '--x'?", which names the right option as wrong. The option, if that is the message.
+    static func misplacedOption(_ message: String) -> String? {
+        guard let m = message.firstMatch(of: #/Unknown option '(-[^']+)'\. Did you mean '([^']+)'\?/#),
+            m.1 == m.2
+        else { return nil }
+        return String(m.1)
     }
 
     /// ArgumentParser takes a passthrough argument's elements out of its list one at a time, each

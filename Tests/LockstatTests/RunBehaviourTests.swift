@@ -63,6 +63,11 @@ final class RunBehaviourTests: XCTestCase {
         XCTAssertEqual(modules.err, "lockstat: --modules: unknown module 'diskstat' (did you mean 'diskstats'?)\n")
         XCTAssertEqual(try Lockstat.run(["--interval", "-1", dir + "/run", "true"]).status, 2)
         XCTAssertEqual(try Lockstat.run([dir + "/run"]).status, 2, "missing PROGRAM")
+        let late = try Lockstat.run([dir + "/run", "--modules", "stat", "true"])
+        XCTAssertEqual(late.status, 2)
+        XCTAssertEqual(
+            late.err, "lockstat: --modules goes before the test directory: options, then DIRECTORY PROGRAM [ARGS...]\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/run"))
         XCTAssertEqual(try Lockstat.tool(["frobnicate"]).status, 2)
     }
 
