@@ -156,5 +156,14 @@ final class FutexDwarfTests: XCTestCase {
         let warnings = try FutexModule().parse(raw, config: Config(modules: ["futex"])).warnings
         XCTAssertTrue(
             warnings.contains { $0.contains(own) && $0.contains("was replaced since the run") }, "\(warnings)")
+        // Nor named from: its symbols are another build's.
+        XCTAssertEqual(a.replacedFiles, [own])
+        XCTAssertTrue(
+            warnings.contains { $0.hasPrefix("\(own) replaced since the run (another build ID)") }, "\(warnings)")
+        let named = try FutexAnalysis(log: try log(samples: [sample(ip: c.ip, sp: c.sp, bp: c.bp, stack: c.stack)]))
+        XCTAssertNotEqual(named.waits.first?.waiter, Symbolizer.unknownSymbol, "the run's build names the frame")
+        XCTAssertTrue(
+            [Symbolizer.unknownSymbol, "[no stack]"].contains(a.waits.first?.waiter ?? ""),
+            "\(a.waits.map(\.waiterStack))")
     }
 }

@@ -112,6 +112,8 @@ struct FutexAnalysis {
     var sampleCount = 0, sampleBytes = 0, dwarfUnwound = 0
     /// Mapped files the unwinder left out (their frames get no CFI), and why.
     var leftOutFiles: [String: UserUnwinder.LeftOut] = [:]
+    /// Files replaced since the run (another build ID): their frames and lock words are unknown.
+    var replacedFiles = Set<String>()
     var damaged = 0
     var scope = "program"
     /// Files the frames or lock words are in that could not be read at parse (their names: [unknown]).
@@ -247,16 +249,31 @@ struct FutexAnalysis {
             wallNanoseconds = final.0 - first.0
         }
 
+        // A file whose build ID is not the run's (replaced since) names nothing: its symbols are
+        // another build's. Its mappings count as unknown, for frames and lock words alike.
+        var buildAtParse = [String: Bool]()
+        func isRunsBuild(_ path: String) -> Bool {
+            guard let recorded = buildIDs[path] else { return true }
+            if let known = buildAtParse[path] { return known }
+            let now = UserMapping.buildID(ofFile: path.hasSuffix(" (deleted)") ? String(path.dropLast(10)) : path)
+            let same = now.isEmpty || now == recorded
+            buildAtParse[path] = same
+            if !same { replacedFiles.insert(path) }
+            return same
+        }
+        func mapping(_ pid: UInt32, _ address: UInt64) -> AddressSpaces.Mapping? {
+            spaces.mapping(pid: pid, address: address).flatMap { isRunsBuild($0.path) ? $0 : nil }
+        }
         let symbols = Symbolizer(kernel: kernel)
         var lockNames = LockWordNames()
         func task(_ tid: UInt32) -> String { "\(comms[tid] ?? "")[\(tid)]" }
         func userFrames(_ pid: UInt32, _ ips: [UInt64], scanned: [UInt64]) -> [Symbolizer.Frame] {
             let fp = ips.enumerated().map { i, ip in
-                symbols.userFrame(ip, in: spaces.mapping(pid: pid, address: ip), returnAddress: i > 0)
+                symbols.userFrame(ip, in: mapping(pid, ip), returnAddress: i > 0)
             }
             // A scanned word in no function (a data pointer near the code) names nothing.
             let found = scanned.map {
-                symbols.userFrame($0, in: spaces.mapping(pid: pid, address: $0), returnAddress: true)
+                symbols.userFrame($0, in: mapping(pid, $0), returnAddress: true)
             }.filter { $0.symbol != Symbolizer.unknownSymbol }
             return Self.merged(fp: fp, scanned: found)
         }
@@ -290,7 +307,7 @@ struct FutexAnalysis {
                     unwinder.unwind(mappings: userMappings(site.tgid), registers: copy.registers, stack: $0)
                 }
                 let named = zip(stack.pcs, stack.returnAddress).map { pc, returnAddress in
-                    symbols.userFrame(pc, in: spaces.mapping(pid: site.tgid, address: pc), returnAddress: returnAddress)
+                    symbols.userFrame(pc, in: mapping(site.tgid, pc), returnAddress: returnAddress)
                 }
                 if Self.reachesCaller(named) {
                     frames = named
@@ -310,7 +327,7 @@ struct FutexAnalysis {
             let w = FutexWait(e)
             let (waiter, waiterSource) = userStack(w.tgid, w.userStack, scanned: w.scanned)
             let kind = FutexKind.classify(waiter.map(\.symbol))
-            let lock = lockNames.name(w.uaddr, pid: w.tgid, maps: maps[w.tgid] ?? [])
+            let lock = lockNames.name(w.uaddr, pid: w.tgid, maps: (maps[w.tgid] ?? []).filter { isRunsBuild($0.path) })
             var named = Named(
                 wait: w, lock: lock, kind: kind, waiter: Self.site(waiter), waker: Self.noWaker, task: task(w.tid),
                 owner: nil,

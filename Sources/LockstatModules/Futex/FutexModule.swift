@@ -86,6 +86,12 @@ public struct FutexModule: TypedModule {
                 + (files.count > 5 ? " and \(files.count - 5) more" : "")
             warnings.append("user stacks unwound without the call-frame information of \(named)")
         }
+        if !analysis.replacedFiles.isEmpty {
+            let files = analysis.replacedFiles.sorted()
+            let named =
+                files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
+            warnings.append("\(named) replaced since the run (another build ID): their frames and lock words are [unknown]")
+        }
         let files = [
             (
                 "futex-waiters.folded",
