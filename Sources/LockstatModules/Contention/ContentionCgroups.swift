@@ -43,8 +43,36 @@ enum CgroupHierarchy {
         return mountPoint(text)
     }
 
+    /// This process's cgroup v2 path (/proc/self/cgroup's `0::` line); nil on a v1-only system.
+    static var ownPath: String? {
+        guard case .success(let text) = FileReader.readText("/proc/self/cgroup") else { return nil }
+        return text.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+    }
+
     /// What `lockstat doctor` and a run's warning say where there is no v2 mount.
     static let noMount = "no cgroup v2 mount in /proc/self/mountinfo: cgroups are shown by their ids"
+
+    /// doctor's line: whether bpf mode can name cgroups here.
+    static func check(_ system: SystemRoot) -> ProbeCheck {
+        guard let mount = mountPoint(system) else {
+            return ProbeCheck(
+                name: "cgroups", ok: false, detail: noMount,
+                fix: "mount -t cgroup2 none /sys/fs/cgroup (or /sys/fs/cgroup/unified beside v1 controllers)")
+        }
+        return ProbeCheck(
+            name: "cgroups", ok: true, detail: "cgroup v2 at \(mount): bpf mode names each waiting task's cgroup")
+    }
+
+    /// contention.cgroup's paths with no directory below the v2 mount now (lstat: a symlink is no
+    /// cgroup); without a mount, every path (only ids can match then).
+    static func absent(_ filter: CgroupFilter, mountPoint: String?) -> [String] {
+        filter.paths.filter { wanted in
+            guard wanted.hasPrefix("/") else { return false }
+            guard let mountPoint else { return true }
+            var st = stat()
+            return lstat(mountPoint + wanted, &st) != 0 || st.st_mode & S_IFMT != S_IFDIR
+        }
+    }
 
     /// A cgroup as the tables name it: its path, or its id where it was not resolved (no v2
     /// mount, or gone before lockstat first saw its waits).

@@ -104,6 +104,9 @@ public struct ContentionModule: TypedModule {
             do {
                 let cgroups = CgroupResolver(context.system)
                 if cgroups == nil { context.warn("contention: \(CgroupHierarchy.noMount)") }
+                for missing in CgroupHierarchy.absent(settings.cgroups, mountPoint: cgroups?.mountPoint) {
+                    context.warn("contention.cgroup \(missing): no such cgroup now (its waits count if it appears)")
+                }
                 let recorder = try bpfRecorder(
                     context, entries: entries, scopeProgram: scopeProgram, cgroups: cgroups)
                 // Written only with wakers, so a log without them reads (and parses) as before.
