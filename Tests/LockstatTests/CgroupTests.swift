@@ -92,6 +92,8 @@ final class CgroupTests: XCTestCase {
         let report = try Lockstat.tool(["report", dir + "/all", "--by", "cgroup"])
         XCTAssertEqual(report.status, 0, report.err)
         XCTAssertTrue(report.out.contains(a.path) && report.out.contains(b.path), report.out)
+        let page = try String(contentsOfFile: dir + "/all/index.html", encoding: .utf8)
+        XCTAssertTrue(page.contains("<td>\(a.path)</td>") && page.contains("<td>\(b.path)</td>"), "the page's cgroups table")
         for cgroup in [a.directory, b.directory] { _ = rmdir(cgroup) }
         XCTAssertFalse(FileManager.default.fileExists(atPath: a.directory))
         let copy = dir + "/copy"
