@@ -13,8 +13,8 @@ public struct ContentionModule: TypedModule {
     public let summary =
         "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, owners, wait times, flame graph; aggregated in the kernel by BPF where it can (contention.mode)"
     public var configKeys: [String: ConfigValue] { ContentionSettings.configKeys }
-    /// contention.entries: a drain of a full map (216 bytes an entry) is one raw-log snapshot, and
-    /// parse refuses a snapshot past RawLogFormat.maxSnapshot (64 MiB): 2^18 entries is 54 MiB.
+    /// contention.entries: a drain of a full map (224 bytes an entry) is one raw-log snapshot, and
+    /// parse refuses a snapshot past RawLogFormat.maxSnapshot (64 MiB): 2^18 entries is 56 MiB.
     static let entriesRange = 1...262_144
     /// Draining rings takes as long as the events take: a thread of its own.
     public let samplesCheaply = false
