@@ -71,8 +71,8 @@ final class CgroupTests: XCTestCase {
         let kept = cgroupRows(try Lockstat.samples(dir + "/a")["contention"]!)
         print("contentions by cgroup: unfiltered \(all), contention.cgroup \(a.path): \(kept)")
         let inA = try XCTUnwrap(all[a.path], "\(all)"), inB = try XCTUnwrap(all[b.path], "\(all)")
-        XCTAssertGreaterThan(inA, 200, "storm A contended under its own path")
-        XCTAssertGreaterThan(inB, 200, "storm B contended under its own path")
+        XCTAssertGreaterThan(inA, 50, "storm A contended under its own path (~6800 on a quiet machine, 231 under load)")
+        XCTAssertGreaterThan(inB, 50, "storm B contended under its own path")
 
         // Each storm's workers (by task) are the waits of its cgroup: the by-task rows of the
         // mkdir-storm processes add up to the two cgroups' rows (less the few waits of the shells
@@ -81,11 +81,11 @@ final class CgroupTests: XCTestCase {
             .filter { $0["task"]!.string!.hasSuffix(" mkdir-storm") }.reduce(0) { $0 + $1["contended"]!.number! }
         XCTAssertEqual(tasks, inA + inB, accuracy: max(5, (inA + inB) * 0.01), "every storm wait is under A or B")
 
-        // The filtered run: A alone, as the unfiltered run counted A over the same storm (the
-        // outer run starts draining before and stops after the inner one: at most a few waits more).
+        // The filtered run: A alone, as the unfiltered run counted A over the same storm. Either
+        // may miss a wait the other saw (the kernel skips a program re-entered on its CPU, each
+        // program apart): 6786 and 6786, 6167 and 6167, 5023 and 5022 in runs here.
         XCTAssertEqual(Array(kept.keys), [a.path], "\(kept)")
         let keptA = try XCTUnwrap(kept[a.path])
-        XCTAssertLessThanOrEqual(keptA, inA)
         XCTAssertEqual(keptA, inA, accuracy: inA * 0.05)
 
         // report --by cgroup prints the paths; parse of a copy names them the same once they are gone.
@@ -131,7 +131,7 @@ final class CgroupTests: XCTestCase {
         let storms = ServeTests.samples(text).filter {
             $0.key.family == "lockstat_lock_wait_seconds_count" && $0.key.labels.contains(label)
         }
-        XCTAssertGreaterThan(storms.values.reduce(0, +), 200, "\(storms)")
+        XCTAssertGreaterThan(storms.values.reduce(0, +), 50, "\(storms)")
         let unlabelled = try plain.scrape()
         XCTAssertTrue(unlabelled.contains("lockstat_lock_wait_seconds_count{caller="), unlabelled)
         XCTAssertFalse(unlabelled.contains("cgroup="), "no cgroup label without serve.cgroups yes")
