@@ -507,7 +507,8 @@ int BPF_PROG(contention_end, void *lock, int ret) {
         per_task = 1;
     }
     __u64 ns = now > s->time ? now - s->time : 0;
-    struct ls_bpf_key key = { .lock = s->lock, .stack_id = s->stack_id, .tid = tid };
+    struct ls_bpf_key key = { .lock = s->lock, .stack_id = s->stack_id, .tid = tid,
+                              .cgroup = bpf_get_current_cgroup_id() };
     struct ls_bpf_value *v = bpf_map_lookup_elem(&waits, &key);
     if (!v) {
         struct ls_bpf_value first = { .count = 1, .total_ns = ns, .max_ns = ns, .min_ns = ns, .flags = s->flags, .kind = s->kind };

@@ -82,6 +82,7 @@ static void fail(char *error, size_t size, const char *what, int err) {
 static size_t hash_key(const struct ls_bpf_key *k) {
     __u64 h = k->lock * 0x9E3779B97F4A7C15ULL;
     h ^= ((__u64)(__u32)k->stack_id << 32 | k->tid) * 0xC2B2AE3D27D4EB4FULL;
+    h ^= k->cgroup * 0x165667B19E3779F9ULL;
     return (size_t)(h ^ (h >> 29));
 }
 

@@ -17,7 +17,7 @@ struct ServeCommand: ParsableCommand {
             valueName: "host:port"))
     var listen = "127.0.0.1:9464"
 
-    @Option(help: "Config file (as for run; serve.max_series and serve.addresses are serve's own keys).")
+    @Option(help: "Config file (as for run; serve.max_series, serve.addresses and serve.cgroups are serve's own keys).")
     var config: String?
 
     @Option(

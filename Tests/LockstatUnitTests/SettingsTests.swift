@@ -14,14 +14,15 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(ContentionSettings.configKeys, ["scope": .choice(["system", "program"]), "top": .integer(1...1_000),
                                                        "mode": .choice(["auto", "bpf", "ring"]), "entries": .integer(1...262_144),
                                                        "types": .words(ContentionFilter.validTypes), "locks": .words(nil),
-                                                       "stacks": .words(nil),
+                                                       "stacks": .words(nil), "cgroup": .words(nil),
                                                        "wakers": .choice(["yes", "no"])])
         XCTAssertEqual(ProfileSettings.configKeys, ["frequency": .integer(1...1_000_000), "scope": .choice(["system", "program"]),
                                                     "top": .integer(1...1_000), "event": .choice(["auto", "cycles", "cpu-clock"]),
                                                     "random_period": .choice(["yes", "no"])])
         XCTAssertEqual(LockStatSettings.configKeys, ["clear": .choice(["yes", "no"]), "top": .integer(1...1_000)])
         XCTAssertEqual(ScriptSettings.configKeys, ["timeout": .seconds(0.1...86_400)])
-        XCTAssertEqual(ServeSettings.configKeys, ["max_series": .integer(1...1_000_000), "addresses": .choice(["yes", "no"])])
+        XCTAssertEqual(ServeSettings.configKeys, ["max_series": .integer(1...1_000_000), "addresses": .choice(["yes", "no"]),
+                                                  "cgroups": .choice(["yes", "no"])])
         XCTAssertEqual(SamplesSettings.configKeys, ["series": .choice(["lists", "arrays"])])
         for module in BuiltInModules.all where !(module is StatModule) && !(module is DiskstatsModule) {
             XCTAssertEqual(catalog.keys[module.name], module.configKeys, module.name)

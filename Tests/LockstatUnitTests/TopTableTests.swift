@@ -84,7 +84,7 @@ final class TopTableTests: XCTestCase {
             let b = raw.bindMemory(to: UInt32.self)
             for (i, n) in buckets { b[i] = n }
         }
-        return ls_bpf_entry(key: ls_bpf_key(lock: lock, stack_id: stack, tid: tid), value: value)
+        return ls_bpf_entry(key: ls_bpf_key(lock: lock, stack_id: stack, tid: tid, cgroup: 0), value: value)
     }
 
     func testWaitsAreWhatEachEntryGainedSinceItsLastReading() {
@@ -117,7 +117,7 @@ final class TopTableTests: XCTestCase {
         typealias W = ContentionTopReadings.Waits
         func w(_ stack: Int32, _ tid: UInt32, _ count: UInt64, _ total: UInt64, _ max: UInt64, flags: UInt32) -> W {
             W(
-                key: .init(ls_bpf_key(lock: 1, stack_id: stack, tid: tid)), count: count, total: total, max: max,
+                key: .init(ls_bpf_key(lock: 1, stack_id: stack, tid: tid, cgroup: 0)), count: count, total: total, max: max,
                 flags: flags, kind: 0)
         }
         let waits = [

@@ -18,11 +18,12 @@
 #define LS_LOCK_KIND_MMAP 1      /* &mm->mmap_lock of the waiting task */
 #define LS_LOCK_KIND_SIGHAND 2   /* &sighand->siglock of the waiting task */
 
-/* One aggregation entry: the waits of one task, on one lock, from one call stack. */
+/* One aggregation entry: the waits of one task, on one lock, from one call stack, in one cgroup. */
 struct ls_bpf_key {
     __u64 lock;
     __s32 stack_id;   /* in the stack map; < 0 when the stack could not be taken */
     __u32 tid;
+    __u64 cgroup;     /* the waiting task's cgroup v2 id (bpf_get_current_cgroup_id): its directory's inode */
 };
 
 struct ls_bpf_value {

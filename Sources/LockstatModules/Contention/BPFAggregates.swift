@@ -28,6 +28,10 @@ struct BPFAggregates {
     /// Kernel stacks (waiters' and wakers') and wakers' user stacks by id, innermost frame first.
     var kernelStacks = [Int32: [UInt64]]()
     var userStacks = [Int32: [UInt64]]()
+    /// Whether the waits were keyed by cgroup (logs of older lockstats were not), and the paths
+    /// of the cgroup ids the run resolved.
+    var recordedCgroups = false
+    var cgroupPaths = [UInt64: String]()
 
     var begins: UInt64 { counters[Int(LS_BPF_BEGINS.rawValue)] }
     var recorded: UInt64 { counters[Int(LS_BPF_RECORDED.rawValue)] }
@@ -77,35 +81,42 @@ struct BPFAggregates {
             resolved[id] = r
             return r
         }
-        let stride = MemoryLayout<ls_bpf_entry>.stride
         var last = [Key: ls_bpf_value]()
-        var frames = [(RawRecord, [UInt8])]()
-        do {
-            try log.snapshots(stream: BPFContentionRecorder.waitsStream).read { r, b in frames.append((r, Array(b))) }
-        } catch { damaged += 1 }
-        for (r, bytes) in frames {
-            guard bytes.count % stride == 0 else {
-                damaged += 1
-                continue
-            }
-            bytes.withUnsafeBytes { b in
-                for i in 0..<(b.count / stride) {
-                    let e = b.loadUnaligned(fromByteOffset: i * stride, as: ls_bpf_entry.self)
-                    let key = Key(e.key)
-                    let before = last[key]
-                    last[key] = e.value
-                    guard let gained = Self.gain(e.value, since: before) else { continue }
-                    let (caller, stack) = resolve(e.key.stack_id)
-                    groups.append(
-                        .init(
-                            tid: e.key.tid, lock: e.key.lock, flags: e.value.flags, end: r.time,
-                            count: Int(gained.count),
-                            total: gained.total, longest: e.value.max_ns, shortest: e.value.min_ns,
-                            buckets: gained.buckets,
-                            caller: caller, stack: stack, kind: e.value.kind))
+        // Entries of a log written before the key had the cgroup: the same fields without it.
+        for (stream, stride) in [
+            (BPFContentionRecorder.legacyWaitsStream, MemoryLayout<ls_bpf_entry>.stride - 8),
+            (BPFContentionRecorder.waitsStream, MemoryLayout<ls_bpf_entry>.stride),
+        ] {
+            var frames = [(RawRecord, [UInt8])]()
+            do {
+                try log.snapshots(stream: stream).read { r, b in frames.append((r, Array(b))) }
+            } catch { damaged += 1 }
+            if stream == BPFContentionRecorder.waitsStream, !frames.isEmpty { recordedCgroups = true }
+            for (r, bytes) in frames {
+                guard bytes.count % stride == 0 else {
+                    damaged += 1
+                    continue
+                }
+                bytes.withUnsafeBytes { b in
+                    for i in 0..<(b.count / stride) {
+                        let e = Self.entry(b, at: i * stride, legacy: stride != MemoryLayout<ls_bpf_entry>.stride)
+                        let key = Key(e.key)
+                        let before = last[key]
+                        last[key] = e.value
+                        guard let gained = Self.gain(e.value, since: before) else { continue }
+                        let (caller, stack) = resolve(e.key.stack_id)
+                        groups.append(
+                            .init(
+                                tid: e.key.tid, lock: e.key.lock, flags: e.value.flags, end: r.time,
+                                count: Int(gained.count),
+                                total: gained.total, longest: e.value.max_ns, shortest: e.value.min_ns,
+                                buckets: gained.buckets,
+                                caller: caller, stack: stack, kind: e.value.kind, cgroup: e.key.cgroup))
+                    }
                 }
             }
         }
+        cgroupPaths = CgroupRecords.read(log, damaged: &damaged)
         let ownerStride = MemoryLayout<ls_bpf_owner_entry>.stride
         var lastOwners = [OwnerKey: ls_bpf_owner_value]()
         var ownerFrames = [[UInt8]]()
@@ -174,13 +185,27 @@ struct BPFAggregates {
         withUnsafeBytes(of: v.buckets) { Array($0.bindMemory(to: UInt32.self)) }
     }
 
+    /// One entry at `offset`: as the header lays it out, or (`legacy`) without the key's cgroup.
+    static func entry(_ b: UnsafeRawBufferPointer, at offset: Int, legacy: Bool) -> ls_bpf_entry {
+        guard legacy else { return b.loadUnaligned(fromByteOffset: offset, as: ls_bpf_entry.self) }
+        let key = ls_bpf_key(
+            lock: b.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
+            stack_id: b.loadUnaligned(fromByteOffset: offset + 8, as: Int32.self),
+            tid: b.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self), cgroup: 0)
+        return ls_bpf_entry(key: key, value: b.loadUnaligned(fromByteOffset: offset + 16, as: ls_bpf_value.self))
+    }
+
     struct Key: Hashable {
-        let lock: UInt64, stack: Int32, tid: UInt32
+        let lock: UInt64, stack: Int32, tid: UInt32, cgroup: UInt64
         init(_ k: ls_bpf_key) {
             lock = k.lock
             stack = k.stack_id
             tid = k.tid
+            cgroup = k.cgroup
         }
+
+        /// The map's key again (to delete the entry).
+        var bpfKey: ls_bpf_key { ls_bpf_key(lock: lock, stack_id: stack, tid: tid, cgroup: cgroup) }
     }
 
     struct OwnerKey: Hashable { let lock: UInt64, tid: UInt32 }

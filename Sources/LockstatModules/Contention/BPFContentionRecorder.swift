@@ -7,7 +7,10 @@ import LockstatCore
 /// log, with the call stacks and task names first seen, the kernel's counters and the
 /// programs' run time. All buffers are allocated at presampling.
 final class BPFContentionRecorder: Recorder {
-    static let waitsStream = RawLogStream.named(10), ownersStream = RawLogStream.named(11),
+    /// The changed waits entries (key with the cgroup); logs of older lockstats have them, without
+    /// the cgroup, in the legacy stream.
+    static let waitsStream = RawLogStream.named(20), legacyWaitsStream = RawLogStream.named(10)
+    static let ownersStream = RawLogStream.named(11),
         stacksStream = RawLogStream.named(12)
     static let commsStream = RawLogStream.named(13), countersStream = RawLogStream.named(14)
     /// contention.wakers: the waker entries that changed (as waits), the wakers' user stacks.
@@ -48,11 +51,17 @@ final class BPFContentionRecorder: Recorder {
     private var typeVerdicts = [UInt32: Bool](minimumCapacity: 64)
     private var lockVerdicts: [LockKey: Bool]
     private var stackVerdicts: [Int32: Bool]
+    /// Cgroup ids to paths (nil: no v2 mount), each id's record written when first drained, and
+    /// contention.cgroup's verdict per id.
+    private let cgroups: CgroupResolver?
+    private let cgroupFilter: CgroupFilter
+    private var knownCgroups: [UInt64: Bool]
+    private let cgroupScratch: UnsafeMutableRawPointer
     private struct LockKey: Hashable { let address: UInt64, kind: UInt32 }
 
     init(
-        entries: Int, scopeProgram: Bool, wakers: Bool, filter: ContentionFilter, system: SystemRoot,
-        log: RawLogWriter
+        entries: Int, scopeProgram: Bool, wakers: Bool, filter: ContentionFilter,
+        cgroupFilter: CgroupFilter = CgroupFilter(), cgroups: CgroupResolver?, system: SystemRoot, log: RawLogWriter
     ) throws {
         var error = [CChar](repeating: 0, count: 512)
         guard
@@ -63,6 +72,10 @@ final class BPFContentionRecorder: Recorder {
         }
         self.handle = handle
         self.filter = filter
+        self.cgroupFilter = cgroupFilter
+        self.cgroups = cgroups
+        knownCgroups = Dictionary(minimumCapacity: 1024)
+        cgroupScratch = .allocate(byteCount: 8 + CgroupResolver.maxPath, alignment: 8)
         lockVerdicts = Dictionary(minimumCapacity: filter.locks.isEmpty ? 0 : entries)
         stackVerdicts = Dictionary(minimumCapacity: filter.stacks.isEmpty ? 0 : entries * 2)
         if filter.locks.isEmpty && filter.stacks.isEmpty {
@@ -113,6 +126,7 @@ final class BPFContentionRecorder: Recorder {
         ownerStacks.deallocate()
         frame.deallocate()
         scratch.deallocate()
+        cgroupScratch.deallocate()
     }
 
     func programStarted(pid: pid_t) { _ = ls_bpf_contention_follow(handle, UInt32(pid)) }
@@ -125,7 +139,7 @@ final class BPFContentionRecorder: Recorder {
         }
         let read = ls_bpf_contention_changed(handle, changed, capacity)
         guard read >= 0 else { return false }
-        let n = filter.isEmpty ? read : keepFiltered(read)
+        let n = filter.isEmpty && cgroupFilter.isEmpty ? read : keepFiltered(read, tick: tick)
         if n > 0 {
             appendCompressed(
                 stream: Self.waitsStream, tick: tick, time: time,
@@ -133,6 +147,7 @@ final class BPFContentionRecorder: Recorder {
             for i in 0..<n {
                 keepStack(changed[i].key.stack_id, tick: tick)
                 keepTask(changed[i].key.tid, tick: tick)
+                _ = keepCgroup(changed[i].key.cgroup, tick: tick)
             }
         }
         let o = ls_bpf_contention_owners_changed(handle, owners, Self.ownerCapacity)
@@ -170,16 +185,17 @@ final class BPFContentionRecorder: Recorder {
     }
 
     /// Moves the entries the filter keeps to the front of `changed`; returns how many.
-    private func keepFiltered(_ n: Int) -> Int {
+    private func keepFiltered(_ n: Int, tick: UInt64) -> Int {
         var kept = 0
-        for i in 0..<n where keeps(changed[i]) {
+        for i in 0..<n where keeps(changed[i], tick: tick) {
             changed[kept] = changed[i]
             kept += 1
         }
         return kept
     }
 
-    private func keeps(_ e: ls_bpf_entry) -> Bool {
+    private func keeps(_ e: ls_bpf_entry, tick: UInt64) -> Bool {
+        if !cgroupFilter.isEmpty, !keepCgroup(e.key.cgroup, tick: tick) { return false }
         if !filter.types.isEmpty {
             let verdict = typeVerdicts[e.value.flags] ?? filter.keeps(type: ContentionAnalysis.type(e.value.flags))
             typeVerdicts[e.value.flags] = verdict
@@ -268,6 +284,23 @@ final class BPFContentionRecorder: Recorder {
         log.append(
             kind: .side, stream: user ? Self.userStacksStream : Self.stacksStream, tick: tick, time: 0,
             payload: UnsafeRawBufferPointer(start: scratch, count: 8 + Int(n) * 8))
+    }
+
+    /// A cgroup's path record the first time an entry names it (resolved now: it may be gone by the
+    /// run's end); returns whether contention.cgroup keeps its waits.
+    private func keepCgroup(_ id: UInt64, tick: UInt64) -> Bool {
+        if let verdict = knownCgroups[id] { return verdict }
+        let path = (cgroupScratch + 8).assumingMemoryBound(to: CChar.self)
+        let n = cgroups?.path(id, into: path, capacity: CgroupResolver.maxPath) ?? 0
+        cgroupScratch.storeBytes(of: id, as: UInt64.self)
+        log.append(
+            kind: .side, stream: CgroupRecords.stream, tick: tick, time: 0,
+            payload: UnsafeRawBufferPointer(start: cgroupScratch, count: 8 + n))
+        let verdict =
+            cgroupFilter.isEmpty
+            || cgroupFilter.keeps(id: id, path: n > 0 ? String(cString: path) : nil)
+        knownCgroups[id] = verdict
+        return verdict
     }
 
     private func keepTask(_ tid: UInt32, tick: UInt64) {

@@ -27,6 +27,8 @@ struct ContentionAnalysis {
         var stack: [UInt64]
         /// What the lock is, when the kernel could tell (bpf: the task's mmap_lock, siglock).
         var kind: UInt32 = 0
+        /// The waiting task's cgroup v2 id (bpf mode; 0 where not recorded).
+        var cgroup: UInt64 = 0
 
         /// One contention of ring mode; `wait` nil when it had not ended when the run did.
         init(tid: UInt32, lock: UInt64, flags: UInt32, end: UInt64, wait: UInt64?, caller: String, stack: [UInt64]) {
@@ -45,7 +47,7 @@ struct ContentionAnalysis {
         /// What an aggregation entry gained in one interval (bpf mode).
         init(
             tid: UInt32, lock: UInt64, flags: UInt32, end: UInt64, count: Int, total: UInt64, longest: UInt64,
-            shortest: UInt64, buckets: [UInt32], caller: String, stack: [UInt64], kind: UInt32
+            shortest: UInt64, buckets: [UInt32], caller: String, stack: [UInt64], kind: UInt32, cgroup: UInt64 = 0
         ) {
             self.tid = tid
             self.lock = lock
@@ -60,6 +62,7 @@ struct ContentionAnalysis {
             self.caller = caller
             self.stack = stack
             self.kind = kind
+            self.cgroup = cgroup
         }
     }
 

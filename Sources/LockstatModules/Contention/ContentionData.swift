@@ -19,9 +19,14 @@ struct ContentionData {
     /// contention.wakers: waiter → waker rows; nil when the run did not record them.
     let wakers: ContentionWakers?
     let holds: ContentionHolds?
+    /// bpf mode of a lockstat that keys waits by cgroup: the paths of the cgroup ids; else nil.
+    let cgroupPaths: [UInt64: String]?
 
     /// `filter`: only the contentions it keeps count (contention.types, .locks, .stacks).
-    init(log: RawLog, top: Int, filter: ContentionFilter = ContentionFilter()) throws {
+    /// `cgroups`: only the waits of those cgroups count (contention.cgroup; bpf mode).
+    init(
+        log: RawLog, top: Int, filter: ContentionFilter = ContentionFilter(), cgroups: CgroupFilter = CgroupFilter()
+    ) throws {
         self.top = top
         let layoutRecords = log.sideRecords(stream: ContentionModule.layoutStream)
         let fields = KeyValueLines.fields(layoutRecords.map { log.text($0) + "\n" }.joined())
@@ -36,6 +41,11 @@ struct ContentionData {
             let aggregates = BPFAggregates(log: log, analysis: empty, wakers: fields["wakers"] == "yes")
             var analysis = ContentionAnalysis(groups: aggregates.groups, symbols: symbols)
             analysis.keep(filter)
+            let paths = aggregates.cgroupPaths
+            if aggregates.recordedCgroups, !cgroups.isEmpty {
+                analysis.contentions = analysis.contentions.filter { cgroups.keeps(id: $0.cgroup, path: paths[$0.cgroup]) }
+            }
+            cgroupPaths = aggregates.recordedCgroups ? paths : nil
             self.analysis = analysis
             wakers = aggregates.wakers == nil ? nil : ContentionWakers(aggregates: aggregates, analysis: analysis)
             holds = aggregates.wakers == nil ? nil : ContentionHolds(aggregates: aggregates, analysis: analysis)
@@ -47,6 +57,7 @@ struct ContentionData {
         }
         mode = .ring
         aggregates = nil
+        cgroupPaths = nil
         wakers = nil
         holds = nil
         guard let begin = fields["begin_id"].flatMap(UInt16.init), let end = fields["end_id"].flatMap(UInt16.init)
@@ -175,7 +186,9 @@ struct ContentionData {
         return ContentionModel(
             time: times, all: doubles(rates { _ in true }),
             topCallers: top.map { row in (row.key, doubles(rates { $0.caller == row.key })) },
-            callers: rows(callers), locks: rows(analysis.byLock), tasks: rows(analysis.byTask(comms)), owners: owners,
+            callers: rows(callers), locks: rows(analysis.byLock), tasks: rows(analysis.byTask(comms)),
+            cgroups: cgroupPaths.map { paths in rows(analysis.rows { CgroupHierarchy.name($0.cgroup, paths: paths) }) },
+            owners: owners,
             histograms: [("all", histogram(analysis.contentions))]
                 + top.map { row in (row.key, histogram(analysis.contentions.filter { $0.caller == row.key })) },
             folded: analysis.folded.map { ($0.0, $0.1) }, lost: Int(lost), cost: cost,

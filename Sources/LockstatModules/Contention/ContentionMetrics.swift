@@ -6,16 +6,33 @@ import LockstatCore
 /// kernel's log2 buckets two at a time (bucket i holds [2^i, 2^(i+1)) ns, so a pair's largest
 /// whole-ns wait is 2^(2j+2) − 1 ns: `le` is exact for integer waits).
 struct ContentionTotals {
-    struct RowKey: Hashable { let caller: String, type: String, lock: String }
+    /// `cgroup`: the waiting task's cgroup path (serve.cgroups yes; else empty and no label).
+    struct RowKey: Hashable {
+        let caller: String, type: String, lock: String, cgroup: String
+        init(caller: String, type: String, lock: String, cgroup: String = "") {
+            self.caller = caller
+            self.type = type
+            self.lock = lock
+            self.cgroup = cgroup
+        }
+    }
     private var rows: [RowKey: (buckets: [UInt64], count: UInt64, total: UInt64)] = [:]
     private var order: [RowKey] = []
     /// Rows kept apart; waits of rows beyond them go to one `other` row, so memory stays bounded
     /// however many callers and locks the kernel shows (serve's cap would fold them the same way).
     private let maxRows: Int
-    static let other = RowKey(
-        caller: ExposedSeries.otherLabel, type: ExposedSeries.otherLabel, lock: ExposedSeries.otherLabel)
+    /// serve.cgroups: rows by cgroup too, each counted against serve.max_series.
+    let cgroups: Bool
+    var other: RowKey {
+        RowKey(
+            caller: ExposedSeries.otherLabel, type: ExposedSeries.otherLabel, lock: ExposedSeries.otherLabel,
+            cgroup: cgroups ? ExposedSeries.otherLabel : "")
+    }
 
-    init(maxRows: Int = .max) { self.maxRows = maxRows }
+    init(maxRows: Int = .max, cgroups: Bool = false) {
+        self.maxRows = maxRows
+        self.cgroups = cgroups
+    }
     static let pairs = Int(LS_BPF_BUCKETS) / 2
     static let upperBounds: [Double] = (0..<pairs).map { j in
         j == pairs - 1 ? .infinity : Double((UInt64(1) << UInt64(2 * j + 2)) - 1) / 1e9
@@ -32,9 +49,9 @@ struct ContentionTotals {
     mutating func add(_ wanted: RowKey, count: UInt64, total: UInt64, buckets: [UInt32]?) {
         var key = wanted
         if rows[key] == nil {
-            if order.count >= maxRows { key = Self.other }
+            if order.count >= maxRows { key = other }
             if rows[key] == nil { rows[key] = (Array(repeating: 0, count: Self.pairs), 0, 0) }
-            if key != Self.other { order.append(key) }
+            if key != other { order.append(key) }
         }
         rows[key]!.count += count
         rows[key]!.total += total
@@ -51,12 +68,12 @@ struct ContentionTotals {
             name: "lockstat_lock_wait_seconds", kind: .histogram, unit: "seconds",
             help:
                 "Lock contentions by caller (first frame outside lock code), lock type and named lock since lockstat started; _count is contentions, _sum their wait (lock:contention_begin/end)",
-            labels: ["caller", "type", "lock"])
-        for key in order + (rows[Self.other] == nil ? [] : [Self.other]) {
+            labels: ["caller", "type", "lock"] + (cgroups ? ["cgroup"] : []))
+        for key in order + (rows[other] == nil ? [] : [other]) {
             guard let r = rows[key] else { continue }
             wait.points.append(
                 MetricPoint(
-                    labels: [key.caller, key.type, key.lock],
+                    labels: [key.caller, key.type, key.lock] + (cgroups ? [key.cgroup] : []),
                     histogram: MetricHistogram(
                         upperBounds: Self.upperBounds, counts: r.buckets.map { Double($0) }, sum: Double(r.total) / 1e9)
                 ))
@@ -86,6 +103,10 @@ final class ContentionSource: MetricsSource {
     private var byStack: [StackKey: (count: UInt64, total: UInt64)] = [:]
     private struct StackKey: Hashable { let stack: Int32, flags: UInt32 }
     private let startRealtime = StackProfile.wallClockNanoseconds()
+    /// serve.cgroups yes: cgroup ids to paths (nil without a v2 mount: ids), each resolved once.
+    private let cgroups: Bool
+    private let cgroupResolver: CgroupResolver?
+    private var cgroupNames: [UInt64: String] = [:]
 
     init(entries: Int, interval: Double, context: ServingContext) throws {
         var error = [CChar](repeating: 0, count: 512)
@@ -97,7 +118,10 @@ final class ContentionSource: MetricsSource {
         capacity = entries
         changed = .allocate(capacity: entries)
         addresses = context.addresses
-        totals = ContentionTotals(maxRows: context.maxSeries)
+        cgroups = ServeSettings(context.config).cgroups
+        cgroupResolver = cgroups ? CgroupResolver(context.system) : nil
+        if cgroups, cgroupResolver == nil { context.warn("contention: \(CgroupHierarchy.noMount)") }
+        totals = ContentionTotals(maxRows: context.maxSeries, cgroups: cgroups)
         idleDrains = max(2, Int(10 / max(interval, 0.001)))
         // After loading, so the BPF programs' own frames have names (and are dropped).
         guard case .success(let kallsyms) = FileReader.readText(context.system.path("/proc/kallsyms")) else {
@@ -129,13 +153,14 @@ final class ContentionSource: MetricsSource {
                     caller: stack.caller,
                     type: ContentionAnalysis.type(e.value.flags),
                     lock: ContentionTotals.lockLabel(
-                        e.key.lock, kind: e.value.kind, symbols: analysis.symbols, addresses: addresses)),
+                        e.key.lock, kind: e.value.kind, symbols: analysis.symbols, addresses: addresses),
+                    cgroup: cgroups ? cgroupName(e.key.cgroup) : ""),
                 count: gained.count, total: gained.total, buckets: gained.buckets)
         }
         var idle = [ls_bpf_key]()
         for (key, entry) in last where !seen.contains(key) {
             if entry.idle + 1 >= idleDrains {
-                idle.append(ls_bpf_key(lock: key.lock, stack_id: key.stack, tid: key.tid))
+                idle.append(key.bpfKey)
             } else {
                 last[key]!.idle += 1
             }
@@ -143,6 +168,15 @@ final class ContentionSource: MetricsSource {
         if !idle.isEmpty, ls_bpf_contention_forget(handle, idle, idle.count) >= 0 {
             for k in idle { last[BPFAggregates.Key(k)] = nil }
         }
+    }
+
+    /// A cgroup's path, resolved when first seen (the names kept stay bounded, as top's task names).
+    private func cgroupName(_ id: UInt64) -> String {
+        if let known = cgroupNames[id] { return known }
+        let name = cgroupResolver?.path(id) ?? String(id)
+        if cgroupNames.count >= 65536 { cgroupNames.removeAll(keepingCapacity: true) }
+        cgroupNames[id] = name
+        return name
     }
 
     private func resolve(_ id: Int32) -> (caller: String, frames: [UInt64]) {
@@ -216,8 +250,10 @@ extension ContentionModule: ServedModule {
     }
 
     /// The run's totals as serve would have exposed them at its end.
-    func metricFamilies(_ data: ContentionData, addresses: Bool) -> [MetricFamily] {
-        var totals = ContentionTotals()
+    /// `cgroups`: labelled by cgroup (serve.cgroups yes, a run that keyed its waits by cgroup).
+    func metricFamilies(_ data: ContentionData, addresses: Bool, cgroups: Bool = false) -> [MetricFamily] {
+        let paths = cgroups ? data.cgroupPaths : nil
+        var totals = ContentionTotals(cgroups: paths != nil)
         for c in data.analysis.contentions {
             // Ring mode: a wait still going on when the run ended has no length; it counts in +Inf.
             var buckets = c.buckets
@@ -229,7 +265,8 @@ extension ContentionModule: ServedModule {
                 .init(
                     caller: c.caller, type: ContentionAnalysis.type(c.flags),
                     lock: ContentionTotals.lockLabel(
-                        c.lock, kind: c.kind, symbols: data.analysis.symbols, addresses: addresses)),
+                        c.lock, kind: c.kind, symbols: data.analysis.symbols, addresses: addresses),
+                    cgroup: paths.map { CgroupHierarchy.name(c.cgroup, paths: $0) } ?? ""),
                 count: UInt64(c.count), total: c.total, buckets: buckets)
         }
         return totals.families + [

@@ -126,6 +126,8 @@ public struct ContentionModel: ModuleModel {
     var all: Rates
     var topCallers: [(caller: String, rates: Rates)]
     var callers: [Row], locks: [Row], tasks: [Row]
+    /// bpf mode: by the waiting task's cgroup (v2 path, or id); nil where the run did not key by it.
+    var cgroups: [Row]?
     var owners: [Owner]
     /// "all", then each top caller: contentions per log2 bucket of wait (its lower bound in ns).
     var histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])]
@@ -146,7 +148,7 @@ public struct ContentionModel: ModuleModel {
         case contentionRate = "contentions/s"
         case waitRate = "wait us/s"
         case topCallers = "top_callers"
-        case callers, locks, tasks
+        case callers, locks, tasks, cgroups, cgroup
         case histograms = "wait_histogram"
         case folded, owners, lost, cost, unpaired, unfinished, mode
         case caller, lock, task, owner, type, contended
@@ -305,13 +307,14 @@ public struct ContentionModel: ModuleModel {
             (.owners, owners), (.lost, .int(Int64(lost))), (.cost, cost),
             (.unpaired, .int(Int64(unpaired))), (.unfinished, .int(Int64(unfinished))),
         ]
-        // Only a run that recorded wakers has the key, so other runs' samples are as they were.
-        return .keyed(pairs + wakers + holds + handovers + ownerStacks + callerLocks)
+        // Only a run that recorded wakers (cgroups) has the key, so other runs' samples are as they were.
+        let cgroups: [(Key, PyValue)] = self.cgroups.map { [(Key.cgroups, rows($0, .cgroup))] } ?? []
+        return .keyed(pairs + wakers + holds + handovers + ownerStacks + callerLocks + cgroups)
     }
 
     init(
         time: [Double], all: Rates, topCallers: [(caller: String, rates: Rates)], callers: [Row], locks: [Row],
-        tasks: [Row], owners: [Owner],
+        tasks: [Row], cgroups: [Row]? = nil, owners: [Owner],
         histograms: [(name: String, buckets: [(lowerNanoseconds: UInt64, count: Int)])],
         folded: [(stack: String, waited: UInt64)],
         lost: Int, cost: Cost?, unpaired: Int, unfinished: Int, wakers: [Waker]? = nil, holds: [Hold]? = nil,
@@ -323,6 +326,7 @@ public struct ContentionModel: ModuleModel {
         self.callers = callers
         self.locks = locks
         self.tasks = tasks
+        self.cgroups = cgroups
         self.owners = owners
         self.histograms = histograms
         self.folded = folded
@@ -343,7 +347,7 @@ public struct ContentionModel: ModuleModel {
         try e.refuseKeys(otherThan: [
             Key.time, .contentionRate, .waitRate, .topCallers, .callers, .locks, .tasks, .histograms,
             .folded, .owners, .lost, .cost, .unpaired, .unfinished, .wakers, .holds, .handovers, .ownerStacks,
-            .callerLocks,
+            .callerLocks, .cgroups,
         ])
         func rows(_ list: Key, _ key: Key) throws -> [Row] {
             try (e.optional(list, .list) ?? []).enumerated().map { i, r in
@@ -472,7 +476,7 @@ public struct ContentionModel: ModuleModel {
         self.init(
             time: try e.optional(Key.time, .doubles) ?? [], all: try rates(e, required: false), topCallers: topCallers,
             callers: try rows(.callers, .caller), locks: try rows(.locks, .lock), tasks: try rows(.tasks, .task),
-            owners: owners,
+            cgroups: e[Key.cgroups] == nil ? nil : try rows(.cgroups, .cgroup), owners: owners,
             histograms: histograms, folded: folded, lost: try e.optional(Key.lost, .int) ?? 0, cost: cost,
             unpaired: try e.optional(Key.unpaired, .int) ?? 0, unfinished: try e.optional(Key.unfinished, .int) ?? 0,
             wakers: wakers, holds: holds, handovers: handovers, ownerStacks: ownerStacks, callerLocks: callerLocks)
@@ -531,6 +535,11 @@ public struct ContentionModel: ModuleModel {
         labels: ["lock", "caller"], identity: [0, 1], defaultSort: "hold_total",
         whenEmpty: "hold under contention is recorded in contention.mode bpf with contention.wakers yes")
 
+    /// `report --by cgroup`: by the waiting task's cgroup v2 path (bpf mode).
+    static let cgroupsTable = ResultTable(
+        name: "cgroups", grouping: "cgroup", metrics: waitColumns, labels: ["type", "cgroup"], identity: [1, 0],
+        defaultSort: "wait_total", whenEmpty: "cgroups are recorded in contention.mode bpf")
+
     static let tables = [
         rowsTable("callers", grouping: "caller"), rowsTable("locks", grouping: "lock"),
         rowsTable("tasks", grouping: "task"), ownersTable,
@@ -567,6 +576,15 @@ public struct ContentionModel: ModuleModel {
                         Double($0.count), Double($0.total), Double($0.slept),
                         $0.count > 0 ? Double($0.total / UInt64($0.count)) : 0,
                     ])
+            }
+            tables.append(table)
+        }
+        if let cgroups {
+            var table = Self.cgroupsTable
+            table.rows = cgroups.map { r in
+                ResultRow(
+                    labels: [r.type, r.key],
+                    values: [Double(r.contended), Double(r.total), Double(r.max), Double(r.min), Double(r.avg)])
             }
             tables.append(table)
         }

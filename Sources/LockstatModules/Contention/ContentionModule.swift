@@ -13,8 +13,8 @@ public struct ContentionModule: TypedModule {
     public let summary =
         "lock contention from the lock:contention_begin/end tracepoints (5.19+ kernels): callers, locks, owners, wait times, flame graph; aggregated in the kernel by BPF where it can (contention.mode)"
     public var configKeys: [String: ConfigValue] { ContentionSettings.configKeys }
-    /// contention.entries: a drain of a full map (216 bytes an entry) is one raw-log snapshot, and
-    /// parse refuses a snapshot past RawLogFormat.maxSnapshot (64 MiB): 2^18 entries is 54 MiB.
+    /// contention.entries: a drain of a full map (224 bytes an entry) is one raw-log snapshot, and
+    /// parse refuses a snapshot past RawLogFormat.maxSnapshot (64 MiB): 2^18 entries is 56 MiB.
     static let entriesRange = 1...262_144
     /// Draining rings takes as long as the events take: a thread of its own.
     public let samplesCheaply = false
@@ -102,7 +102,13 @@ public struct ContentionModule: TypedModule {
         if mode == .bpf {
             if let reason = Self.bpfRefusal(context.system) { throw LockstatError(reason) }
             do {
-                let recorder = try bpfRecorder(context, entries: entries, scopeProgram: scopeProgram)
+                let cgroups = CgroupResolver(context.system)
+                if cgroups == nil { context.warn("contention: \(CgroupHierarchy.noMount)") }
+                for missing in CgroupHierarchy.absent(settings.cgroups, mountPoint: cgroups?.mountPoint) {
+                    context.warn("contention.cgroup \(missing): no such cgroup now (its waits count if it appears)")
+                }
+                let recorder = try bpfRecorder(
+                    context, entries: entries, scopeProgram: scopeProgram, cgroups: cgroups)
                 // Written only with wakers, so a log without them reads (and parses) as before.
                 let wakers: [(key: String, value: String)] =
                     recorder.wakers
@@ -114,6 +120,7 @@ public struct ContentionModule: TypedModule {
                             ("mode", "bpf"), ("entries", String(entries)),
                             ("scope", scopeProgram ? "program" : "system"),
                             ("cpus", String(onlineCPUs(context.system).count)),
+                            ("cgroups", cgroups.map { "v2 " + $0.mountPoint } ?? "ids"),
                         ] + wakers))
                 // After loading: kallsyms then names the BPF programs' own frames, which parse drops.
                 KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
@@ -125,25 +132,30 @@ public struct ContentionModule: TypedModule {
             }
         }
         if let fallback { context.warn("contention: \(fallback): ring mode") }
+        if !settings.cgroups.isEmpty {
+            context.warn("contention: contention.cgroup applies in bpf mode only: ring mode records no cgroups")
+        }
         return try ringPresampling(context, scopeProgram: scopeProgram)
     }
 
     /// bpf mode's recorder, with waker stacks as contention.wakers says; where they do not load
     /// (a kernel whose BTF lacks a field sched_waking reads), without them, and it says why.
-    func bpfRecorder(_ context: RecordingContext, entries: Int, scopeProgram: Bool) throws -> BPFContentionRecorder {
+    func bpfRecorder(
+        _ context: RecordingContext, entries: Int, scopeProgram: Bool, cgroups: CgroupResolver?
+    ) throws -> BPFContentionRecorder {
         let settings = ContentionSettings(context.config)
         if settings.wakers {
             do {
                 return try BPFContentionRecorder(
                     entries: entries, scopeProgram: scopeProgram, wakers: true, filter: settings.filter,
-                    system: context.system, log: context.log)
+                    cgroupFilter: settings.cgroups, cgroups: cgroups, system: context.system, log: context.log)
             } catch {
                 context.warn("contention: waker stacks could not load (\(error)): recorded without them")
             }
         }
         return try BPFContentionRecorder(
             entries: entries, scopeProgram: scopeProgram, wakers: false, filter: settings.filter,
-            system: context.system, log: context.log)
+            cgroupFilter: settings.cgroups, cgroups: cgroups, system: context.system, log: context.log)
     }
 
     func ringPresampling(_ context: RecordingContext, scopeProgram: Bool) throws -> any Recorder {
@@ -181,11 +193,12 @@ public struct ContentionModule: TypedModule {
     /// pprof profile are each made from the same contentions.
     public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         let settings = ContentionSettings(config)
-        let data = try ContentionData(log: log, top: settings.top, filter: settings.filter)
+        let data = try ContentionData(log: log, top: settings.top, filter: settings.filter, cgroups: settings.cgroups)
         let wants = parts.parts
         return ModuleAnalysis(
             parsed: wants.contains(.model) ? parsed(data) : nil,
-            metricFamilies: wants.contains(.metrics) ? metricFamilies(data, addresses: parts.addresses) : [],
+            metricFamilies: wants.contains(.metrics)
+                ? metricFamilies(data, addresses: parts.addresses, cgroups: ServeSettings(config).cgroups) : [],
             stackProfiles: wants.contains(.stacks) ? stackProfiles(data, log: log) : [])
     }
 
@@ -218,7 +231,7 @@ public struct ContentionModule: TypedModule {
     }
 
     public var tableSchemas: [ResultTable] {
-        ContentionModel.tables + [ContentionModel.wakersTable, ContentionModel.holdsTable]
+        ContentionModel.tables + [ContentionModel.wakersTable, ContentionModel.holdsTable, ContentionModel.cgroupsTable]
     }
 }
 

@@ -41,6 +41,7 @@ extension ContentionModule {
         }
         checks.append(SystemFacts.perfPermission(system))
         checks.append(Self.lockdown(system))
+        checks.append(CgroupHierarchy.check(system))
         // Which mode `contention.mode auto` gets here; ring mode is the fallback, not a failure.
         checks.append(
             ProbeCheck(name: "mode", ok: true, detail: "contention.mode auto runs " + Self.modeVerdict(system)))

@@ -12,6 +12,8 @@ struct ContentionSettings: ModuleSettings {
     var entries = 16384
     /// Which contentions are recorded (bpf mode: at each drain, before the raw log) and counted.
     var filter = ContentionFilter()
+    /// contention.cgroup (bpf mode): only the waits of tasks in these cgroups and their descendants.
+    var cgroups = CgroupFilter()
     /// bpf mode: who woke each sleeping wait (the lock's releaser), by its kernel and user stack.
     /// Off unless asked for: it walks the waker's stacks at every wake of a waiter, several per
     /// wait where releasers re-take the lock, which multiplies the mode's BPF time (docs/contention.md).
@@ -22,7 +24,7 @@ struct ContentionSettings: ModuleSettings {
             .choice("scope", \.scope), .top(\.top), .choice("mode", \.mode),
             .integer("entries", \.entries, ContentionModule.entriesRange), .yesNo("wakers", \.wakers),
             .words("types", \.filter.types, ContentionFilter.validTypes), .words("locks", \.filter.locks, nil),
-            .words("stacks", \.filter.stacks, nil),
+            .words("stacks", \.filter.stacks, nil), .words("cgroup", \.cgroups.paths, nil),
         ]
     }
 

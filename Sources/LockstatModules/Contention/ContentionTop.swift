@@ -93,9 +93,13 @@ struct ContentionTopTable {
     static let groupings = [
         LiveGrouping(key: "c", name: "caller"), LiveGrouping(key: "l", name: "lock"),
         LiveGrouping(key: "t", name: "task"), LiveGrouping(key: "o", name: "owner"),
-        LiveGrouping(
-            key: "g", name: "cgroup", unavailable: "no cgroup: the bpf aggregation keys waits by task, lock and stack"),
+        LiveGrouping(key: "g", name: "cgroup"),
     ]
+
+    /// The waits grouped by the waiting task's cgroup: its v2 path, or its id where `paths` has none.
+    static func cgroupRows(_ waits: [ContentionTopReadings.Waits], paths: [UInt64: String]) -> [Row] {
+        rows(waits) { CgroupHierarchy.name($0.key.cgroup, paths: paths) }
+    }
 
     /// The waits grouped by `name` of each (the owner grouping uses `owners`).
     static func rows(_ waits: [ContentionTopReadings.Waits], name: (ContentionTopReadings.Waits) -> String) -> [Row] {
@@ -185,6 +189,9 @@ final class ContentionTop: LiveSource {
     private var callers: [Int32: String] = [:]
     private var comms: [UInt32: String] = [:]
     private static let maxNames = 65536
+    /// Cgroup ids to paths (nil without a v2 mount: ids shown), each resolved when first seen.
+    private let cgroups: CgroupResolver?
+    private var cgroupPaths: [UInt64: String] = [:]
     private var waits: [ContentionTopReadings.Waits] = []
     private var owners: [ContentionTopReadings.OwnerWaits] = []
     private var seconds = 0.0
@@ -221,6 +228,7 @@ final class ContentionTop: LiveSource {
             throw LockstatError("/proc/kallsyms: cannot be read")
         }
         analysis = ContentionAnalysis(groups: [], symbols: KernelSymbols(kallsyms))
+        cgroups = CgroupResolver(system)
         // What waited while loading is no interval's: the first one starts now, as the core's clock does.
         ls_bpf_contention_counters(handle, &baseline)
         counters = baseline
@@ -272,7 +280,7 @@ final class ContentionTop: LiveSource {
         owners = o > 0 ? readings.owners(UnsafeBufferPointer(start: ownerEntries, count: o)) : []
         let idle = readings.idle(for: max(2, Int(Self.idleSeconds / max(seconds, 0.001))))
         if !idle.isEmpty {
-            let keys = idle.map { ls_bpf_key(lock: $0.lock, stack_id: $0.stack, tid: $0.tid) }
+            let keys = idle.map(\.bpfKey)
             _ = ls_bpf_contention_forget(handle, keys, keys.count)
         }
         self.seconds = seconds
@@ -298,7 +306,9 @@ final class ContentionTop: LiveSource {
             )
         case "t": (rows, keyTitle) = (ContentionTopTable.rows(waits) { task($0.key.tid) }, "task")
         case "o": (rows, keyTitle) = (ContentionTopTable.ownerRows(owners) { task($0) }, "owner (mutex, rwsem)")
-        case "g": (rows, keyTitle) = ([], "cgroup")
+        case "g":
+            resolveCgroups()
+            (rows, keyTitle) = (ContentionTopTable.cgroupRows(waits, paths: cgroupPaths), "cgroup")
         default: (rows, keyTitle) = (ContentionTopTable.rows(waits) { caller($0.key.stack) }, "caller")
         }
         let sorted = ContentionTopTable.sorted(rows, sort: sort)
@@ -343,6 +353,15 @@ final class ContentionTop: LiveSource {
     private func stack(_ id: Int32?) -> [String] {
         guard let id, id >= 0 else { return id == nil ? [] : ["[no stack]"] }
         return frames(id).map { analysis.symbols.function($0) ?? "0x" + String($0, radix: 16) }
+    }
+
+    /// Paths of the interval's cgroups not resolved yet (a cgroup gone since keeps its id).
+    private func resolveCgroups() {
+        guard let cgroups else { return }
+        if cgroupPaths.count >= Self.maxNames { cgroupPaths.removeAll(keepingCapacity: true) }
+        for w in waits where cgroupPaths[w.key.cgroup] == nil {
+            if let path = cgroups.path(w.key.cgroup) { cgroupPaths[w.key.cgroup] = path }
+        }
     }
 
     private func task(_ tid: UInt32) -> String {
