@@ -157,6 +157,32 @@ long ls_bpf_futex_changed(ls_bpf_futex *h, struct ls_futex_entry *out, long capa
     return changed;
 }
 
+long ls_bpf_futex_forget(ls_bpf_futex *h, const struct ls_futex_key *keys, long n) {
+    long deleted = 0;
+    for (long i = 0; i < n; i++) {
+        if (bpf_map_delete_elem(h->waits, &keys[i]) == 0) deleted++;
+        size_t slot = slot_of(h, &keys[i]);
+        if (h->used[slot]) h->used[slot] = 2;
+    }
+    /* Open addressing: the kept entries go into a fresh table, so no probe chain is cut short. */
+    struct ls_futex_entry *slots = calloc(h->shadow_size, sizeof *slots);
+    unsigned char *used = calloc(h->shadow_size, 1);
+    if (!slots || !used) { free(slots); free(used); return -ENOMEM; }
+    struct ls_futex_entry *old = h->shadow;
+    unsigned char *old_used = h->used;
+    h->shadow = slots;
+    h->used = used;
+    for (size_t i = 0; i < h->shadow_size; i++) {
+        if (old_used[i] != 1) continue;
+        size_t slot = slot_of(h, &old[i].key);
+        h->used[slot] = 1;
+        h->shadow[slot] = old[i];
+    }
+    free(old);
+    free(old_used);
+    return deleted;
+}
+
 long ls_bpf_futex_samples(ls_bpf_futex *h, const unsigned char **bytes) {
     h->sample_used = 0;
     ring_buffer__consume(h->ring);

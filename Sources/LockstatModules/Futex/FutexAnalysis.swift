@@ -116,6 +116,8 @@ struct FutexAnalysis {
     var scope = "program"
     /// Files the frames or lock words are in that could not be read at parse (their names: [unknown]).
     var unreadableFiles: [String] = []
+    /// Each process's name (its /proc comm when its map was read), by process id.
+    var processNames: [UInt32: String] = [:]
 
     static let noWaker = "[no waker]"
 
@@ -157,8 +159,10 @@ struct FutexAnalysis {
             spaces.load(snapshot: text)
             var one = AddressSpaces()
             one.load(snapshot: text)
-            if let pid = text.dropFirst(2).split(separator: " ").first.flatMap({ UInt32($0) }) {
+            let header = text.dropFirst(2).prefix { $0 != "\n" }.split(separator: " ", maxSplits: 1)
+            if let pid = header.first.flatMap({ UInt32($0) }) {
                 maps[pid] = one.mappings(pid: pid)
+                processNames[pid] = header.count > 1 ? String(header[1]) : ""
             }
         }
         var buildIDs = [String: String]()

@@ -65,6 +65,7 @@ public struct FutexModule: TypedModule {
 
     public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         let analysis = try FutexAnalysis(log: log)
+        let families = parts.parts.contains(.metrics) ? FutexTotals(analysis, addresses: parts.addresses).families : []
         let model = FutexModel(analysis)
         var warnings = [String]()
         let lost =
@@ -99,10 +100,11 @@ public struct FutexModule: TypedModule {
         return ModuleAnalysis(
             parsed: parts.parts.contains(.model)
                 ? ParsedModule(model: model, warnings: warnings, files: files, notes: [model.line]) : nil,
+            metricFamilies: families,
             stackProfiles: parts.parts.contains(.stacks) ? [("futex", stackProfile(analysis, log: log))] : [])
     }
 
-    public var analysisParts: AnalysisParts { [.model, .stacks] }
+    public var analysisParts: AnalysisParts { [.model, .metrics, .stacks] }
 
     /// The contention waits as Go's mutex profiles have them (`contentions/count`,
     /// `delay/nanoseconds`), the waiter's frames leaf first, labelled with the lock word, its
