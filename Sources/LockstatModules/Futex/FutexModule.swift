@@ -80,6 +80,12 @@ public struct FutexModule: TypedModule {
                 files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
             warnings.append("could not read \(named): their frames and lock words are [unknown] or offsets")
         }
+        if !analysis.filesWithoutSymbols.isEmpty {
+            let files = analysis.filesWithoutSymbols
+            let named =
+                files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
+            warnings.append("no symbols in \(named) (stripped): their frames are [unknown], their lock words offsets")
+        }
         if !analysis.leftOutFiles.isEmpty {
             let files = analysis.leftOutFiles.sorted { $0.key < $1.key }
             let named =
