@@ -116,6 +116,8 @@ struct FutexAnalysis {
     var scope = "program"
     /// Files the frames or lock words are in that could not be read at parse (their names: [unknown]).
     var unreadableFiles: [String] = []
+    /// Files the frames are in that name no function (stripped): their frames are [unknown].
+    var filesWithoutSymbols: [String] = []
     /// Each process's name (its /proc comm when its map was read), by process id.
     var processNames: [UInt32: String] = [:]
 
@@ -302,6 +304,7 @@ struct FutexAnalysis {
         }
         waits.sort { ($0.wait.total, $0.wait.tid, $0.lock) > ($1.wait.total, $1.wait.tid, $1.lock) }
         unreadableFiles = (symbols.unreadableFiles + lockNames.unreadable).sorted()
+        filesWithoutSymbols = symbols.filesWithoutSymbols
         leftOutFiles = unwinder.leftOut
         dwarfUnwound = reachedCaller
     }
