@@ -25,6 +25,11 @@
 
 struct pt_regs { unsigned long di, bp, ip, sp, orig_ax; } __attribute__((preserve_access_index));
 struct mm_struct { unsigned long start_code, end_code; } __attribute__((preserve_access_index));
+/* mm_struct's flags: an unsigned long before Linux 6.18, a bitmap (mm_flags_t) since; its low two
+   bits are the dumpable state either way. */
+struct mm_flags___bitmap { unsigned long __mm_flags[1]; };
+struct mm_struct___bitmap { struct mm_flags___bitmap flags; } __attribute__((preserve_access_index));
+struct mm_struct___long { unsigned long flags; } __attribute__((preserve_access_index));
 struct task_struct {
     struct mm_struct *mm;
     int pid;
@@ -114,11 +119,28 @@ static __always_inline void scan(struct task_struct *task, __u64 ip, __u64 sp, _
     }
 }
 
+/* Whether the kernel lets the task's own user read its memory (SUID_DUMP_USER): not after a
+   set-user-ID exec or a change of credentials, whose memory is another user's. */
+static __always_inline int dumpable(struct task_struct *task) {
+    struct mm_struct *mm = BPF_CORE_READ(task, mm);
+    unsigned long flags;
+    if (!mm) return 0;
+    if (bpf_core_field_exists(struct mm_struct___bitmap, flags))
+        flags = BPF_CORE_READ((struct mm_struct___bitmap *)mm, flags.__mm_flags[0]);
+    else if (bpf_core_field_exists(struct mm_struct___long, flags))
+        flags = BPF_CORE_READ((struct mm_struct___long *)mm, flags);
+    else
+        return 0;
+    return (flags & 3) == 1;
+}
+
 /* The first wait (or wake) of each process and call path: the registers and a copy of the
-   stack for a DWARF unwinder. Only for the run's own processes: the bytes are the process's data. */
+   stack for a DWARF unwinder. Only for the run's own processes, and only while the kernel would
+   let their user read their memory: the bytes are the process's data. */
 static __always_inline void sample(__u32 waker, __u32 tgid, __u32 tid, __s32 user_stack, __u64 scanned[LS_FUTEX_SCANNED],
                                    struct pt_regs *regs) {
     if (!bpf_map_lookup_elem(&followed, &tgid)) return;
+    if (!dumpable(bpf_get_current_task_btf())) return;
     struct site site = { .tgid = tgid, .user_stack = user_stack };
     for (int i = 0; i < LS_FUTEX_SCANNED; i++) site.scanned[i] = scanned[i];
     if (bpf_map_lookup_elem(&sampled, &site)) return;
