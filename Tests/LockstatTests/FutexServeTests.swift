@@ -134,6 +134,49 @@ final class FutexServeTests: XCTestCase {
         XCTAssertEqual(serve.terminate(), 0, serve.stderr)
     }
 
+    /// `lockstat export DIR --format openmetrics` of a futex run: prometheus_client's parser
+    /// takes it, and the heavy lock's series hold its row of the run's `locks` table (the same
+    /// waits: slept time, waits that slept, calls that did not sleep).
+    func testExportedOpenMetricsHoldTheRunsLockTable() throws {
+        guard getuid() == 0 else { throw XCTSkip("SKIPPED: the futex module needs root") }
+        if let reason = FutexModule().unavailableReason(SystemRoot()) { throw XCTSkip("SKIPPED: \(reason)") }
+        let dir = temporaryDirectory()
+        let exe = dir + "/futex_truth"
+        let cc = try shell([
+            "cc", "-O2", "-fno-omit-frame-pointer", "-pthread", "-o", exe,
+            Fixtures.repository.path + "/Tests/futex/futex_truth.c",
+        ])
+        XCTAssertEqual(cc.status, 0, cc.err)
+        try "modules futex\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
+        let run = try Lockstat.run(["--config", dir + "/f.config", dir + "/run", exe, "1", "4"], quiet: false)
+        XCTAssertEqual(run.status, 0, run.err)
+        let r = try Lockstat.tool(["export", dir + "/run", "--format", "openmetrics", "--output", "-"])
+        XCTAssertEqual(r.status, 0, r.err)
+        try r.out.write(toFile: dir + "/run.om", atomically: true, encoding: .utf8)
+        let parse = try shell([
+            "python3", "-c",
+            """
+            import sys
+            from prometheus_client.openmetrics.parser import text_string_to_metric_families
+            print(len(list(text_string_to_metric_families(open(sys.argv[1]).read()))))
+            """, dir + "/run.om",
+        ])
+        XCTAssertEqual(parse.status, 0, "prometheus_client rejected it: " + parse.err)
+        let d = try XCTUnwrap(try Lockstat.samples(dir + "/run")["futex"])
+        let row = try XCTUnwrap(
+            d["locks"]?.listItems?.first { $0["key"]?.string == "heavy_lock (futex_truth)" }, "\(d["locks"] ?? .none)")
+        let samples = ServeTests.samples(r.out)
+        let labels = "process=\"futex_truth\",lock=\"heavy_lock (futex_truth)\",kind=\"mutex\""
+        let wait = try XCTUnwrap(samples[.init(family: "lockstat_futex_wait_seconds_total", labels: "{\(labels)}")], r.out)
+        XCTAssertEqual(wait, try XCTUnwrap(row["total_wait_ns"]?.number) / 1e9, accuracy: 1e-6)
+        func calls(_ outcome: String) -> Double {
+            samples[.init(family: "lockstat_futex_waits_total", labels: "{\(labels),outcome=\"\(outcome)\"}")] ?? 0
+        }
+        XCTAssertEqual(calls("woken") + calls("timed_out") + calls("interrupted"), row["waits"]?.number)
+        XCTAssertEqual(calls("no_sleep"), row["no_sleep"]?.number)
+        XCTAssertGreaterThan(calls("woken"), 50)
+    }
+
     /// The first sample's value in a Prometheus query API answer.
     static func firstValue(_ json: String) -> Double? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
