@@ -45,6 +45,7 @@ struct start {
     __u64 time;
     __u64 uaddr;
     __u32 op, owner_tid;
+    __u32 tgid, pad;
     __s32 user_stack, kernel_stack;
     __s32 waker_user_stack, waker_kernel_stack;
     __u32 waker_tid, waker_tgid;
@@ -182,6 +183,7 @@ static __always_inline int begin(void *ctx, __u64 uaddr, __u32 op) {
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
     s->uaddr = uaddr;
     s->op = op;
+    s->tgid = tgid;
     s->user_stack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK | BPF_F_FAST_STACK_CMP);
     s->kernel_stack = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
     if (s->user_stack < 0 || s->kernel_stack < 0) count(LS_FUTEX_STACK_FAILED);

@@ -21,7 +21,7 @@ struct ls_bpf_futex {
     struct bpf_object *object;
     struct bpf_link *links[LINKS];
     int links_count;
-    int waits, stacks, comms, followed, counters, settings;
+    int waits, stacks, comms, followed, counters, settings, starts;
     int ncpus;
     long entries;
     struct ls_futex_entry *batch;
@@ -96,9 +96,9 @@ ls_bpf_futex *ls_bpf_futex_open(int entries, int scope_program, char *error, siz
     if (stacks) bpf_map__set_max_entries(stacks, (__u32)entries * 2);
     int err = bpf_object__load(h->object);
     if (err) { fail(error, error_size, "loading the BPF programs", err); ls_bpf_futex_close(h); return NULL; }
-    const char *maps[] = { "waits", "stacks", "comms", "followed", "counters", "settings" };
-    int *fds[] = { &h->waits, &h->stacks, &h->comms, &h->followed, &h->counters, &h->settings };
-    for (int i = 0; i < 6; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
+    const char *maps[] = { "waits", "stacks", "comms", "followed", "counters", "settings", "starts" };
+    int *fds[] = { &h->waits, &h->stacks, &h->comms, &h->followed, &h->counters, &h->settings, &h->starts };
+    for (int i = 0; i < 7; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
     __u32 zero = 0;
     __u64 scope = scope_program ? 1 : 0;
     bpf_map_update_elem(h->settings, &zero, &scope, BPF_ANY);
@@ -181,6 +181,27 @@ long ls_bpf_futex_forget(ls_bpf_futex *h, const struct ls_futex_key *keys, long 
     free(old);
     free(old_used);
     return deleted;
+}
+
+/* struct start's head (bpf/futex.bpf.c): what is read of a wait in progress. */
+struct start_head { __u64 time, uaddr; __u32 op, owner_tid, tgid, pad; };
+
+long ls_bpf_futex_waiting(ls_bpf_futex *h, __u32 *tgids, long capacity) {
+    long n = 0;
+    __u32 tid, next, *previous = NULL;
+    /* The value is read whole into a buffer as large as the map's values. */
+    unsigned char value[256];
+    if (bpf_map__value_size(bpf_object__find_map_by_name(h->object, "starts")) > sizeof value) return 0;
+    while (n < capacity && bpf_map_get_next_key(h->starts, previous, &next) == 0) {
+        if (bpf_map_lookup_elem(h->starts, &next, value) == 0) {
+            struct start_head head;
+            memcpy(&head, value, sizeof head);
+            if (head.time && head.tgid) tgids[n++] = head.tgid;
+        }
+        tid = next;
+        previous = &tid;
+    }
+    return n;
 }
 
 long ls_bpf_futex_samples(ls_bpf_futex *h, const unsigned char **bytes) {

@@ -27,9 +27,9 @@ final class FutexFaultTests: XCTestCase {
 
     /// Three threads asleep on a mutex main holds when main calls _exit: the run completes
     /// (status 0, the program's), and each wait is counted as what it was: interrupted by the
-    /// exit's kill, with no waker, on held_lock's word, ≥ 0.5 s asleep. The process is gone
-    /// before the drain that first sees its waits, so its map is not read: the word is named by
-    /// its address (docs/futex.md, not done yet).
+    /// exit's kill, with no waker, ≥ 0.5 s asleep, on held_lock named by its symbol from
+    /// wait_for_held (the process's map read at a drain while its waits were in progress: it is
+    /// gone by the drain that sees them end).
     func testAProgramThatExitsMidWaitCountsItsWaitsAsInterrupted() throws {
         try requireFutex()
         let dir = temporaryDirectory()
@@ -51,6 +51,9 @@ final class FutexFaultTests: XCTestCase {
             XCTAssertEqual(w.wait.outcome, LS_FUTEX_INTERRUPTED.rawValue, "\(describe)")
             XCTAssertEqual(w.waker, FutexAnalysis.noWaker)
             XCTAssertGreaterThanOrEqual(w.wait.total, 500_000_000, "asleep ≥ 0.7 s before the exit")
+            XCTAssertEqual(w.lock, "held_lock (exit_mid_wait)")
+            XCTAssertEqual(w.kind, .mutex)
+            XCTAssertEqual(w.waiter, "wait_for_held", "\(w.waiterStack)")
         }
         XCTAssertEqual(analysis.counters[Int(LS_FUTEX_MAP_FULL.rawValue)], 0)
     }
