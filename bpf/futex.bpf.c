@@ -25,6 +25,11 @@
 
 struct pt_regs { unsigned long di, bp, ip, sp, orig_ax; } __attribute__((preserve_access_index));
 struct mm_struct { unsigned long start_code, end_code; } __attribute__((preserve_access_index));
+/* mm_struct's flags: an unsigned long before Linux 6.18, a bitmap (mm_flags_t) since; its low two
+   bits are the dumpable state either way. */
+struct mm_flags___bitmap { unsigned long __mm_flags[1]; };
+struct mm_struct___bitmap { struct mm_flags___bitmap flags; } __attribute__((preserve_access_index));
+struct mm_struct___long { unsigned long flags; } __attribute__((preserve_access_index));
 struct task_struct {
     struct mm_struct *mm;
     int pid;
@@ -40,6 +45,7 @@ struct start {
     __u64 time;
     __u64 uaddr;
     __u32 op, owner_tid;
+    __u32 tgid, pad;
     __s32 user_stack, kernel_stack;
     __s32 waker_user_stack, waker_kernel_stack;
     __u32 waker_tid, waker_tgid;
@@ -114,11 +120,28 @@ static __always_inline void scan(struct task_struct *task, __u64 ip, __u64 sp, _
     }
 }
 
+/* Whether the kernel lets the task's own user read its memory (SUID_DUMP_USER): not after a
+   set-user-ID exec or a change of credentials, whose memory is another user's. */
+static __always_inline int dumpable(struct task_struct *task) {
+    struct mm_struct *mm = BPF_CORE_READ(task, mm);
+    unsigned long flags;
+    if (!mm) return 0;
+    if (bpf_core_field_exists(struct mm_struct___bitmap, flags))
+        flags = BPF_CORE_READ((struct mm_struct___bitmap *)mm, flags.__mm_flags[0]);
+    else if (bpf_core_field_exists(struct mm_struct___long, flags))
+        flags = BPF_CORE_READ((struct mm_struct___long *)mm, flags);
+    else
+        return 0;
+    return (flags & 3) == 1;
+}
+
 /* The first wait (or wake) of each process and call path: the registers and a copy of the
-   stack for a DWARF unwinder. Only for the run's own processes: the bytes are the process's data. */
+   stack for a DWARF unwinder. Only for the run's own processes, and only while the kernel would
+   let their user read their memory: the bytes are the process's data. */
 static __always_inline void sample(__u32 waker, __u32 tgid, __u32 tid, __s32 user_stack, __u64 scanned[LS_FUTEX_SCANNED],
                                    struct pt_regs *regs) {
     if (!bpf_map_lookup_elem(&followed, &tgid)) return;
+    if (!dumpable(bpf_get_current_task_btf())) return;
     struct site site = { .tgid = tgid, .user_stack = user_stack };
     for (int i = 0; i < LS_FUTEX_SCANNED; i++) site.scanned[i] = scanned[i];
     if (bpf_map_lookup_elem(&sampled, &site)) return;
@@ -160,6 +183,7 @@ static __always_inline int begin(void *ctx, __u64 uaddr, __u32 op) {
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
     s->uaddr = uaddr;
     s->op = op;
+    s->tgid = tgid;
     s->user_stack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK | BPF_F_FAST_STACK_CMP);
     s->kernel_stack = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
     if (s->user_stack < 0 || s->kernel_stack < 0) count(LS_FUTEX_STACK_FAILED);

@@ -21,7 +21,7 @@ struct ls_bpf_futex {
     struct bpf_object *object;
     struct bpf_link *links[LINKS];
     int links_count;
-    int waits, stacks, comms, followed, counters, settings;
+    int waits, stacks, comms, followed, counters, settings, starts;
     int ncpus;
     long entries;
     struct ls_futex_entry *batch;
@@ -96,9 +96,9 @@ ls_bpf_futex *ls_bpf_futex_open(int entries, int scope_program, char *error, siz
     if (stacks) bpf_map__set_max_entries(stacks, (__u32)entries * 2);
     int err = bpf_object__load(h->object);
     if (err) { fail(error, error_size, "loading the BPF programs", err); ls_bpf_futex_close(h); return NULL; }
-    const char *maps[] = { "waits", "stacks", "comms", "followed", "counters", "settings" };
-    int *fds[] = { &h->waits, &h->stacks, &h->comms, &h->followed, &h->counters, &h->settings };
-    for (int i = 0; i < 6; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
+    const char *maps[] = { "waits", "stacks", "comms", "followed", "counters", "settings", "starts" };
+    int *fds[] = { &h->waits, &h->stacks, &h->comms, &h->followed, &h->counters, &h->settings, &h->starts };
+    for (int i = 0; i < 7; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
     __u32 zero = 0;
     __u64 scope = scope_program ? 1 : 0;
     bpf_map_update_elem(h->settings, &zero, &scope, BPF_ANY);
@@ -155,6 +155,53 @@ long ls_bpf_futex_changed(ls_bpf_futex *h, struct ls_futex_entry *out, long capa
         h->shadow[slot] = out[i];
     }
     return changed;
+}
+
+long ls_bpf_futex_forget(ls_bpf_futex *h, const struct ls_futex_key *keys, long n) {
+    long deleted = 0;
+    for (long i = 0; i < n; i++) {
+        if (bpf_map_delete_elem(h->waits, &keys[i]) == 0) deleted++;
+        size_t slot = slot_of(h, &keys[i]);
+        if (h->used[slot]) h->used[slot] = 2;
+    }
+    /* Open addressing: the kept entries go into a fresh table, so no probe chain is cut short. */
+    struct ls_futex_entry *slots = calloc(h->shadow_size, sizeof *slots);
+    unsigned char *used = calloc(h->shadow_size, 1);
+    if (!slots || !used) { free(slots); free(used); return -ENOMEM; }
+    struct ls_futex_entry *old = h->shadow;
+    unsigned char *old_used = h->used;
+    h->shadow = slots;
+    h->used = used;
+    for (size_t i = 0; i < h->shadow_size; i++) {
+        if (old_used[i] != 1) continue;
+        size_t slot = slot_of(h, &old[i].key);
+        h->used[slot] = 1;
+        h->shadow[slot] = old[i];
+    }
+    free(old);
+    free(old_used);
+    return deleted;
+}
+
+/* struct start's head (bpf/futex.bpf.c): what is read of a wait in progress. */
+struct start_head { __u64 time, uaddr; __u32 op, owner_tid, tgid, pad; };
+
+long ls_bpf_futex_waiting(ls_bpf_futex *h, __u32 *tgids, long capacity) {
+    long n = 0;
+    __u32 tid, next, *previous = NULL;
+    /* The value is read whole into a buffer as large as the map's values. */
+    unsigned char value[256];
+    if (bpf_map__value_size(bpf_object__find_map_by_name(h->object, "starts")) > sizeof value) return 0;
+    while (n < capacity && bpf_map_get_next_key(h->starts, previous, &next) == 0) {
+        if (bpf_map_lookup_elem(h->starts, &next, value) == 0) {
+            struct start_head head;
+            memcpy(&head, value, sizeof head);
+            if (head.time && head.tgid) tgids[n++] = head.tgid;
+        }
+        tid = next;
+        previous = &tid;
+    }
+    return n;
 }
 
 long ls_bpf_futex_samples(ls_bpf_futex *h, const unsigned char **bytes) {

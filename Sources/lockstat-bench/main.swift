@@ -1,7 +1,7 @@
 // lockstat-bench: the sampler's cost against the minimal C reference sampler, measured in the
 // same run, and the parsers' throughput. Not a test: it reports figures for BENCHMARKS.md.
 //
-//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--long-runs [--hours 1,3,24]] [--big-machines]
+//   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--futex-only] [--long-runs [--hours 1,3,24]] [--big-machines]
 //   [--profile-only [--hz N] [--rounds N]]   (the profile's cost per sample at N Hz, 999 by default)
 //   .build/release/lockstat-bench --generate-long-run DIR HOURS [--plain]   (the long run's test directory only, for the tests;
 //                                                                           --plain: one kind-1 record a snapshot, as older versions wrote)
@@ -58,6 +58,11 @@ if CommandLine.arguments.contains("--big-machines") {
 }
 if CommandLine.arguments.contains("--profile-only") {
     try ProfileBench.run(scratch: scratch, hz: Int(argument("--hz", default: 999)), repeats: rounds)
+    try? FileManager.default.removeItem(atPath: scratch)
+    exit(0)
+}
+if CommandLine.arguments.contains("--futex-only") {
+    try FutexBench.run(scratch: scratch, seconds: argument("--seconds", default: 2), rounds: rounds)
     try? FileManager.default.removeItem(atPath: scratch)
     exit(0)
 }

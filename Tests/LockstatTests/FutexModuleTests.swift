@@ -46,7 +46,7 @@ final class FutexModuleTests: XCTestCase {
 
     /// perf's view of the same run: the program's futex wait calls that slept (returned 0,
     /// -ETIMEDOUT or a signal's error) and those that returned -EAGAIN at once.
-    func perfWaits(_ data: String, comm: String) throws -> (slept: Int, noSleep: Int) {
+    static func perfWaits(_ data: String, comm: String) throws -> (slept: Int, noSleep: Int) {
         let r = try shell(["perf", "script", "-i", data, "-F", "comm,tid,event,trace"])
         XCTAssertEqual(r.status, 0, r.err)
         var pending = Set<Substring>()
@@ -146,7 +146,7 @@ final class FutexModuleTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try share("waker_folded", "unlock_heavy"), 0.95)
         try assertUnwoundByDWARF(dir + "/run/samples/futex.log")
 
-        let perf = try perfWaits(dir + "/perf.data", comm: "futex_truth")
+        let perf = try Self.perfWaits(dir + "/perf.data", comm: "futex_truth")
         let mine = tasks.filter { text($0, "key").hasPrefix("futex_truth[") }
         let slept = mine.reduce(0) { $0 + number($1, "waits") }
         let noSleep = mine.reduce(0) { $0 + number($1, "no_sleep") }

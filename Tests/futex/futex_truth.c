@@ -7,7 +7,8 @@
    Usage: futex_truth SECONDS [WORKERS]. Output lines:
      worker TID heavy_ns N light_ns M
      condvar TID waits N
-     addresses heavy 0x... light 0x... cond 0x... */
+     addresses heavy 0x... light 0x... cond 0x...
+     heavy_ops N   (the times heavy_lock was taken: the program's throughput) */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ pthread_mutex_t light_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t cond_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t cond_ready = PTHREAD_COND_INITIALIZER;
 static volatile int stop, cond_generation;
+static unsigned long heavy_ops;
 static volatile unsigned long sink;
 
 static unsigned long long now_ns(void) {
@@ -60,6 +62,7 @@ static void *worker(void *arg) {
     unsigned long long heavy = 0;
     while (!stop) {
         heavy += lock_heavy();
+        heavy_ops++;
         spin_ns(30000);
         unlock_heavy();
         spin_ns(5000);
@@ -126,5 +129,6 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 2; i++) pthread_join(light[i], NULL);
     pthread_join(waiter, NULL);
     printf("addresses heavy %p light %p cond %p\n", (void *)&heavy_lock, (void *)&light_lock, (void *)&cond_ready);
+    printf("heavy_ops %lu\n", heavy_ops);
     return 0;
 }

@@ -104,6 +104,12 @@ ls_bpf_futex *ls_bpf_futex_open(int entries, int scope_program, char *error, siz
 int ls_bpf_futex_follow(ls_bpf_futex *h, __u32 tgid);
 /* The entries that changed since the last call; -1 when `capacity` is too few (call again). */
 long ls_bpf_futex_changed(ls_bpf_futex *h, struct ls_futex_entry *out, long capacity);
+/* Deletes the entries of `keys` (serve's idle ones) from the map and from what was last read;
+   the number deleted, or -ENOMEM. */
+long ls_bpf_futex_forget(ls_bpf_futex *h, const struct ls_futex_key *keys, long n);
+/* The processes (tgids, with repeats) of the waits in progress now: a process whose waits
+   have not ended yet, whose map is read before it can exit. At most `capacity`. */
+long ls_bpf_futex_waiting(ls_bpf_futex *h, __u32 *tgids, long capacity);
 /* The sampled stack copies waiting in the ring, packed into the handle's buffer; its bytes. */
 long ls_bpf_futex_samples(ls_bpf_futex *h, const unsigned char **bytes);
 void ls_bpf_futex_counters(ls_bpf_futex *h, __u64 out[LS_FUTEX_COUNTERS]);

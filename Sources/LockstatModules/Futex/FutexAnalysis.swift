@@ -118,6 +118,10 @@ struct FutexAnalysis {
     var scope = "program"
     /// Files the frames or lock words are in that could not be read at parse (their names: [unknown]).
     var unreadableFiles: [String] = []
+    /// Files the frames are in that name no function (stripped): their frames are [unknown].
+    var filesWithoutSymbols: [String] = []
+    /// Each process's name (its /proc comm when its map was read), by process id.
+    var processNames: [UInt32: String] = [:]
 
     static let noWaker = "[no waker]"
 
@@ -174,8 +178,10 @@ struct FutexAnalysis {
             spaces.load(snapshot: text)
             var one = AddressSpaces()
             one.load(snapshot: text)
-            if let pid = text.dropFirst(2).split(separator: " ").first.flatMap({ UInt32($0) }) {
+            let header = text.dropFirst(2).prefix { $0 != "\n" }.split(separator: " ", maxSplits: 1)
+            if let pid = header.first.flatMap({ UInt32($0) }) {
                 maps[pid] = one.mappings(pid: pid)
+                processNames[pid] = header.count > 1 ? String(header[1]) : ""
             }
         }
         var buildIDs = [String: String]()
@@ -345,6 +351,7 @@ struct FutexAnalysis {
         }
         waits.sort { ($0.wait.total, $0.wait.tid, $0.lock) > ($1.wait.total, $1.wait.tid, $1.lock) }
         unreadableFiles = (symbols.unreadableFiles + lockNames.unreadable).sorted()
+        filesWithoutSymbols = symbols.filesWithoutSymbols
         leftOutFiles = unwinder.leftOut
         dwarfUnwound = reachedCaller
     }

@@ -65,6 +65,7 @@ public struct FutexModule: TypedModule {
 
     public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
         let analysis = try FutexAnalysis(log: log)
+        let families = parts.parts.contains(.metrics) ? FutexTotals(analysis, addresses: parts.addresses).families : []
         let model = FutexModel(analysis)
         var warnings = [String]()
         let lost =
@@ -78,6 +79,12 @@ public struct FutexModule: TypedModule {
             let named =
                 files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
             warnings.append("could not read \(named): their frames and lock words are [unknown] or offsets")
+        }
+        if !analysis.filesWithoutSymbols.isEmpty {
+            let files = analysis.filesWithoutSymbols
+            let named =
+                files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
+            warnings.append("no symbols in \(named) (stripped): their frames are [unknown], their lock words offsets")
         }
         if !analysis.leftOutFiles.isEmpty {
             let files = analysis.leftOutFiles.sorted { $0.key < $1.key }
@@ -105,10 +112,11 @@ public struct FutexModule: TypedModule {
         return ModuleAnalysis(
             parsed: parts.parts.contains(.model)
                 ? ParsedModule(model: model, warnings: warnings, files: files, notes: [model.line]) : nil,
+            metricFamilies: families,
             stackProfiles: parts.parts.contains(.stacks) ? [("futex", stackProfile(analysis, log: log))] : [])
     }
 
-    public var analysisParts: AnalysisParts { [.model, .stacks] }
+    public var analysisParts: AnalysisParts { [.model, .metrics, .stacks] }
 
     /// The contention waits as Go's mutex profiles have them (`contentions/count`,
     /// `delay/nanoseconds`), the waiter's frames leaf first, labelled with the lock word, its

@@ -19,6 +19,9 @@ final class FutexRecorder: Recorder {
     private let system: SystemRoot
     private let capacity: Int
     private let changed: UnsafeMutablePointer<ls_futex_entry>
+    /// The processes of the waits in progress at a tick (the BPF table of waits in progress holds 16384).
+    private let waiting: UnsafeMutablePointer<UInt32>
+    private static let waitingCapacity = 16384
     /// One stack or comm record at a time: id, frame count, frames; or tid, comm.
     private let scratch: UnsafeMutableRawPointer
     private var knownStacks: Set<Int32>
@@ -44,6 +47,7 @@ final class FutexRecorder: Recorder {
         self.system = system
         capacity = entries
         changed = .allocate(capacity: entries)
+        waiting = .allocate(capacity: Self.waitingCapacity)
         scratch = .allocate(
             byteCount: 8 + Int(LS_FUTEX_MAX_STACK) * 8 + 8 * Int(LS_FUTEX_COUNTERS.rawValue), alignment: 8)
         frame = .allocate(byteCount: Zstd.bound(entries * MemoryLayout<ls_futex_entry>.stride), alignment: 8)
@@ -77,6 +81,7 @@ final class FutexRecorder: Recorder {
 
     deinit {
         changed.deallocate()
+        waiting.deallocate()
         frame.deallocate()
         scratch.deallocate()
     }
@@ -89,6 +94,10 @@ final class FutexRecorder: Recorder {
             log.append(
                 kind: .side, stream: Self.countersStream, tick: tick, time: ls_monotonic_ns(), text: LockstatCPU.record)
         }
+        // A process is mapped while its first wait is still in progress: one killed or exiting
+        // mid-wait is gone before the drain that sees its waits end.
+        let inProgress = ls_bpf_futex_waiting(handle, waiting, Self.waitingCapacity)
+        for i in 0..<max(inProgress, 0) { keepProcess(waiting[i], tick: tick) }
         let n = ls_bpf_futex_changed(handle, changed, capacity)
         guard n >= 0 else { return false }
         if n > 0 {

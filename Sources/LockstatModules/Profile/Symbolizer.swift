@@ -26,6 +26,8 @@ final class Symbolizer {
     var unreadableFiles: [String] { unreadable.sorted() }
     /// Files whose symbols were read.
     var filesRead: [String] { images.keys.sorted() }
+    /// Files read that name no function (stripped, no debug file found): their frames are [unknown].
+    var filesWithoutSymbols: [String] { images.filter { $0.value.symbols.isEmpty }.keys.sorted() }
 
     func kernelFrame(_ address: UInt64) -> Frame {
         Frame(symbol: kernel.functionName(address) ?? Self.unknownSymbol, image: kernel.image(address), kind: .kernel)
