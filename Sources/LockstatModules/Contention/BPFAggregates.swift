@@ -28,6 +28,8 @@ struct BPFAggregates {
     /// Kernel stacks (waiters' and wakers') and wakers' user stacks by id, innermost frame first.
     var kernelStacks = [Int32: [UInt64]]()
     var userStacks = [Int32: [UInt64]]()
+    /// The locks the BPF programs named (slab caches, runqueues).
+    var lockNames = LockNames()
 
     var begins: UInt64 { counters[Int(LS_BPF_BEGINS.rawValue)] }
     var recorded: UInt64 { counters[Int(LS_BPF_RECORDED.rawValue)] }
@@ -77,6 +79,7 @@ struct BPFAggregates {
             resolved[id] = r
             return r
         }
+        lockNames = LockNames(log: log, stream: BPFContentionRecorder.lockNamesStream, damaged: &damaged)
         let stride = MemoryLayout<ls_bpf_entry>.stride
         var last = [Key: ls_bpf_value]()
         var frames = [(RawRecord, [UInt8])]()

@@ -179,7 +179,8 @@ final class ContentionTop: LiveSource {
     private let changed: UnsafeMutablePointer<ls_bpf_entry>
     private let ownerEntries: UnsafeMutablePointer<ls_bpf_owner_entry>
     private static let ownerCapacity = 4096
-    private let analysis: ContentionAnalysis
+    private var analysis: ContentionAnalysis
+    private let lockNames: LockNameDrain
     private let scope: LiveScope
     private var readings = ContentionTopReadings()
     private var callers: [Int32: String] = [:]
@@ -210,6 +211,7 @@ final class ContentionTop: LiveSource {
         capacity = entries
         changed = .allocate(capacity: entries)
         ownerEntries = .allocate(capacity: Self.ownerCapacity)
+        lockNames = LockNameDrain(handle)
         if case .processes(let pids) = scope {
             // The BPF programs follow what a followed process forks from now on; what it forked
             // before (a server's workers) is followed here.
@@ -226,6 +228,7 @@ final class ContentionTop: LiveSource {
         counters = baseline
         _ = readings.waits(
             UnsafeBufferPointer(start: changed, count: max(0, ls_bpf_contention_changed(handle, changed, capacity))))
+        analysis.lockNames.add(lockNames.read())
         let o = ls_bpf_contention_owners_changed(handle, ownerEntries, Self.ownerCapacity)
         _ = readings.owners(UnsafeBufferPointer(start: ownerEntries, count: max(0, o)))
         // Loading is not a refresh's cost.
@@ -268,6 +271,7 @@ final class ContentionTop: LiveSource {
         ls_bpf_contention_counters(handle, &counters)
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         waits = readings.waits(UnsafeBufferPointer(start: changed, count: max(0, n)))
+        analysis.lockNames.add(lockNames.read())
         let o = ls_bpf_contention_owners_changed(handle, ownerEntries, Self.ownerCapacity)
         owners = o > 0 ? readings.owners(UnsafeBufferPointer(start: ownerEntries, count: o)) : []
         let idle = readings.idle(for: max(2, Int(Self.idleSeconds / max(seconds, 0.001))))
