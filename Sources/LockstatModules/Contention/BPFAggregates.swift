@@ -97,6 +97,7 @@ struct BPFAggregates {
                     let key = Key(e.key)
                     let before = last[key]
                     last[key] = e.value
+                    lockNames.note(e.key.lock, kind: e.value.kind)
                     guard let gained = Self.gain(e.value, since: before) else { continue }
                     let (caller, stack) = resolve(e.key.stack_id)
                     groups.append(

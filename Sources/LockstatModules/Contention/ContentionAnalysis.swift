@@ -192,13 +192,18 @@ struct ContentionAnalysis {
         return lockSymbol(address, kind: kind).map { "\($0) (\(hex))" } ?? hex
     }
 
-    /// A lock's name without its address; nil when it has none.
+    /// A lock's name without its address; nil when it has none. What a waiting task said of the
+    /// lock (`kind`, or any wait's on that address) wins over its slab cache: an mm's mmap_lock is
+    /// inside an mm_struct object.
     func lockSymbol(_ address: UInt64, kind: UInt32) -> String? {
-        if let symbol = symbols.object(address) { return symbol }
+        symbols.object(address) ?? Self.kindName(kind) ?? lockNames.name(address)
+    }
+
+    static func kindName(_ kind: UInt32) -> String? {
         switch kind {
         case UInt32(LS_LOCK_KIND_MMAP): return "&mm->mmap_lock"
         case UInt32(LS_LOCK_KIND_SIGHAND): return "&sighand->siglock"
-        default: return lockNames.name(address)
+        default: return nil
         }
     }
 

@@ -125,6 +125,7 @@ final class ContentionSource: MetricsSource {
             seen.insert(key)
             let before = last[key]?.value
             last[key] = (e.value, 0)
+            analysis.lockNames.note(e.key.lock, kind: e.value.kind)
             guard let gained = BPFAggregates.gain(e.value, since: before) else { continue }
             let stack = stacks[e.key.stack_id] ?? resolve(e.key.stack_id)
             // The profile's lock label is a name only: addresses would grow it without bound.

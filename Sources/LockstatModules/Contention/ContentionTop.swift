@@ -272,6 +272,7 @@ final class ContentionTop: LiveSource {
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         waits = readings.waits(UnsafeBufferPointer(start: changed, count: max(0, n)))
         analysis.lockNames.add(lockNames.read())
+        for w in waits { analysis.lockNames.note(w.key.lock, kind: w.kind) }
         let o = ls_bpf_contention_owners_changed(handle, ownerEntries, Self.ownerCapacity)
         owners = o > 0 ? readings.owners(UnsafeBufferPointer(start: ownerEntries, count: o)) : []
         let idle = readings.idle(for: max(2, Int(Self.idleSeconds / max(seconds, 0.001))))

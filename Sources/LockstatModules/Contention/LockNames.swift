@@ -22,7 +22,16 @@ struct LockNames {
         }
     }
 
-    func name(_ address: UInt64) -> String? { byAddress[address] }
+    /// What the waiting tasks said of an address (mmap_lock, siglock), else its slab or runqueue name.
+    func name(_ address: UInt64) -> String? { kinds[address].flatMap(ContentionAnalysis.kindName) ?? byAddress[address] }
+
+    /// LS_LOCK_KIND_* by address: a lock one waiter named is that lock for every waiter (another
+    /// task's wait on an mm's mmap_lock, /proc/PID/maps read by a monitor, has kind 0).
+    private(set) var kinds: [UInt64: UInt32] = [:]
+
+    mutating func note(_ address: UInt64, kind: UInt32) {
+        if kind != 0 { kinds[address] = kind }
+    }
 
     /// A later name for an address wins: a freed object's address can come back in another cache.
     mutating func add(_ entries: UnsafeBufferPointer<ls_bpf_lock_name>) {
