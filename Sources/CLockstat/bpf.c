@@ -194,7 +194,7 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
     /* LOCKSTAT_TEST_NO_KFUNCS=1 (tests only): the programs act as on a kernel without the weak
        kfuncs (no slab names, no owner stacks) and without rq_lock: the fallback path. */
     int no_kfuncs = getenv("LOCKSTAT_TEST_NO_KFUNCS") != NULL;
-    h->names_slabs = !no_kfuncs && ls_bpf_kernel_has_kfunc("bpf_get_kmem_cache") == 1;
+    h->names_slabs = !no_kfuncs && ls_bpf_kernel_has_kfunc(NULL, "bpf_get_kmem_cache") == 1;
     __u64 values[LS_BPF_SETTINGS] = {
         [LS_BPF_SETTING_SCOPE] = scope_program ? 1 : 0, [LS_BPF_SETTING_WAKERS] = h->wakers_on,
         [LS_BPF_SETTING_PC_FROM_RQ] = (__u64)pc_from_rq, [LS_BPF_SETTING_PC_KNOWN] = h->classifies_interrupts,
@@ -439,23 +439,38 @@ long ls_bpf_contention_wakers_changed(ls_bpf_contention *h, struct ls_bpf_waker_
     return changed;
 }
 
-int ls_bpf_kernel_has_kfunc(const char *name) {
-    struct btf *btf = btf__load_vmlinux_btf();
+static struct btf *load_btf(const char *path) { return path ? btf__parse(path, NULL) : btf__load_vmlinux_btf(); }
+
+int ls_bpf_kernel_has_kfunc(const char *btf_path, const char *name) {
+    struct btf *btf = load_btf(btf_path);
     if (!btf) return -1;
     int found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
     btf__free(btf);
     return found;
 }
 
-int ls_bpf_kernel_has_member(const char *type, const char *member) {
-    struct btf *btf = btf__load_vmlinux_btf();
-    if (!btf) return -1;
-    int found = 0, id = btf__find_by_name_kind(btf, type, BTF_KIND_STRUCT);
-    const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
-    const struct btf_member *m = t ? btf_members(t) : NULL;
-    for (int i = 0; t && i < btf_vlen(t); i++, m++) {
-        if (strcmp(btf__name_by_offset(btf, m->name_off), member) == 0) found = 1;
+/* Whether struct or union `t` has `member`, directly or in an anonymous struct or union in it
+   (mm_struct keeps its fields in one). */
+static int has_member(const struct btf *btf, const struct btf_type *t, const char *member, int depth) {
+    if (!t || depth > 4 || !(btf_is_struct(t) || btf_is_union(t))) return 0;
+    const struct btf_member *m = btf_members(t);
+    for (int i = 0; i < btf_vlen(t); i++, m++) {
+        if (m->name_off == 0) {
+            const struct btf_type *inner = btf__type_by_id(btf, m->type);
+            while (inner && (btf_is_typedef(inner) || btf_is_mod(inner))) inner = btf__type_by_id(btf, inner->type);
+            if (has_member(btf, inner, member, depth + 1)) return 1;
+        } else if (strcmp(btf__name_by_offset(btf, m->name_off), member) == 0) {
+            return 1;
+        }
     }
+    return 0;
+}
+
+int ls_bpf_kernel_has_member(const char *btf_path, const char *type, const char *member) {
+    struct btf *btf = load_btf(btf_path);
+    if (!btf) return -1;
+    int id = btf__find_by_name_kind(btf, type, BTF_KIND_STRUCT);
+    int found = id > 0 && has_member(btf, btf__type_by_id(btf, id), member, 0);
     btf__free(btf);
     return found;
 }

@@ -172,4 +172,30 @@ final class LockNameTests: XCTestCase {
         XCTAssertFalse(names.contains { $0.hasPrefix("rq_lock") })
         print("LockNameTests: without kfuncs, named share of the wait \(Self.namedShare(d))")
     }
+
+    /// `doctor --json` per naming method against the kernel's own BTF as bpftool dumps it and
+    /// /proc/kallsyms as grep counts it.
+    func testDoctorsNamingChecksAgreeWithBpftoolAndKallsyms() throws {
+        guard getuid() == 0 else { throw XCTSkip("SKIPPED: reading kallsyms's addresses needs root") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/bpftool") else {
+            throw XCTSkip("SKIPPED: no /usr/sbin/bpftool")
+        }
+        let r = try Lockstat.tool(["doctor", "--json"])
+        let json = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
+        let modules = try XCTUnwrap(json?["modules"] as? [[String: Any]])
+        let contention = try XCTUnwrap(modules.first { $0["module"] as? String == "contention" })
+        var ok = [String: Bool]()
+        for c in contention["checks"] as? [[String: Any]] ?? [] { ok[c["check"] as! String] = c["ok"] as? Bool }
+        let btf = try shell(["sh", "-c", "bpftool btf dump file /sys/kernel/btf/vmlinux format raw"]).out
+        XCTAssertEqual(ok["names: slab caches"], btf.contains("FUNC 'bpf_get_kmem_cache'"))
+        XCTAssertEqual(ok["names: rq_lock"], btf.contains("STRUCT 'rq' ") && btf.contains("'cfs_rq' type_id="))
+        let data = try shell(
+            ["sh", "-c", "grep -c ' [dDbB] ' /proc/kallsyms | tr -d '\\n'; echo; grep -cw 'contig_page_data' /proc/kallsyms"]
+        ).out.split(separator: "\n").compactMap { Int($0) }
+        XCTAssertEqual(data.count, 2)
+        // Section markers are a few dozen of grep's count; CONFIG_KALLSYMS_ALL gives tens of thousands.
+        XCTAssertEqual(ok["names: static locks"], data[0] > 1000, "\(data[0]) data symbols")
+        XCTAssertEqual(ok["names: zone_lock"], data[1] > 0)
+        XCTAssertEqual(ok["names: mmap_lock, siglock"], true)
+    }
 }

@@ -139,4 +139,32 @@ final class LockNameUnitTests: XCTestCase {
         XCTAssertNil(symbols.object(0xffff_ffff_8100_1010), "text is not a lock")
         XCTAssertEqual(symbols.dataSymbolCount, 4)
     }
+
+    /// doctor, per naming method, on a root without BTF whose kallsyms has data symbols
+    /// (CONFIG_KALLSYMS_ALL) and contig_page_data: the BTF ones say why not, the symbol ones yes.
+    func testDoctorSaysPerMethodWhatThisKernelSupports() throws {
+        let root = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: root + "/proc", withIntermediateDirectories: true)
+        let data = (0..<1200).map { "ffffffff8300\(String(format: "%04x", $0 * 8)) d lock_\($0)" }
+        try ([Self.kallsyms, "ffffffff82e10000 D contig_page_data"] + data).joined(separator: "\n")
+            .write(toFile: root + "/proc/kallsyms", atomically: true, encoding: .utf8)
+        let checks = Dictionary(uniqueKeysWithValues: LockNames.checks(SystemRoot(root)).map { ($0.name, $0) })
+        XCTAssertEqual(
+            checks.keys.sorted(),
+            ["names: mmap_lock, siglock", "names: rq_lock", "names: slab caches", "names: static locks",
+             "names: zone_lock"])
+        for name in ["names: mmap_lock, siglock", "names: rq_lock", "names: slab caches"] {
+            XCTAssertEqual(checks[name]?.ok, false, name)
+            XCTAssertTrue(checks[name]?.detail.hasPrefix("no kernel BTF") == true, "\(name): \(checks[name]!.detail)")
+            XCTAssertNotNil(checks[name]?.fix)
+        }
+        XCTAssertEqual(checks["names: static locks"]?.ok, true, checks["names: static locks"]!.detail)
+        XCTAssertTrue(checks["names: static locks"]!.detail.contains("1205 data symbols"), checks["names: static locks"]!.detail)
+        XCTAssertEqual(checks["names: zone_lock"]?.ok, true)
+        try Self.kallsyms.write(toFile: root + "/proc/kallsyms", atomically: true, encoding: .utf8)
+        let without = Dictionary(uniqueKeysWithValues: LockNames.checks(SystemRoot(root)).map { ($0.name, $0) })
+        XCTAssertEqual(without["names: static locks"]?.ok, false)
+        XCTAssertEqual(without["names: static locks"]?.fix, "a kernel built with CONFIG_KALLSYMS_ALL=y")
+        XCTAssertEqual(without["names: zone_lock"]?.ok, false)
+    }
 }

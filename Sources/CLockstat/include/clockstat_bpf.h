@@ -249,9 +249,10 @@ int ls_bpf_contention_comm(ls_bpf_contention *h, __u32 tid, char out[LS_BPF_COMM
 long ls_bpf_contention_lock_names(ls_bpf_contention *h, struct ls_bpf_lock_name *out, long capacity);
 /* Whether this kernel has bpf_get_kmem_cache (slab names) and the loader gave it to the programs. */
 int ls_bpf_contention_names_slabs(ls_bpf_contention *h);
-/* The running kernel's BTF: whether it has kfunc `name` / struct `type` has `member` (-1: no BTF). */
-int ls_bpf_kernel_has_kfunc(const char *name);
-int ls_bpf_kernel_has_member(const char *type, const char *member);
+/* A kernel's BTF (a file, or the running kernel's when NULL): whether it has kfunc `name` / whether
+   struct `type` has `member`; -1 when the BTF cannot be read. */
+int ls_bpf_kernel_has_kfunc(const char *btf_path, const char *name);
+int ls_bpf_kernel_has_member(const char *btf_path, const char *type, const char *member);
 /* The programs' total run time and run count (kernel.bpf_stats_enabled must be 1). */
 void ls_bpf_contention_run_time(ls_bpf_contention *h, __u64 *ns, __u64 *count);
 void ls_bpf_contention_close(ls_bpf_contention *h);
