@@ -556,6 +556,8 @@ int BPF_PROG(contention_end, void *lock, int ret) {
     struct ls_bpf_key key = { .lock = s->lock, .stack_id = s->stack_id, .tid = tid };
     struct ls_bpf_value *v = bpf_map_lookup_elem(&waits, &key);
     if (!v) {
+        /* Before the entry exists: a drain that reads the entry finds its lock's name too. */
+        note_slab_lock(s->lock);
         struct ls_bpf_value first = { .count = 1, .total_ns = ns, .max_ns = ns, .min_ns = ns, .flags = s->flags, .kind = s->kind };
         __u32 b = bucket(ns);
         if (b < LS_BPF_BUCKETS) first.buckets[b] = 1;
@@ -565,7 +567,6 @@ int BPF_PROG(contention_end, void *lock, int ret) {
             if (!v) { count(LS_BPF_MAP_FULL); goto owner; }
         } else {
             count(LS_BPF_RECORDED);
-            note_slab_lock(s->lock);
             goto owner;
         }
     }

@@ -108,10 +108,12 @@ final class LockNameTests: XCTestCase {
         _ = try run(dir, [storm, "3", "8"])
         let data = try ContentionData(log: try RawLog.read(path: dir + "/run/samples/contention.log"), top: 5)
         let analysis = data.analysis
-        /// The function that took the lock: the first frame outside the spinlock's own code.
+        /// The function that took the lock: the first frame outside the spinlock's own code and the
+        /// tracepoint's (a stack can start in the tracepoint's iterator, the slow path below it).
         func locker(_ stack: [UInt64]) -> String {
             stack.lazy.map { analysis.symbols.functionName($0) ?? "" }.first {
-                !$0.contains("spin_lock") && !$0.contains("queued_spin_lock")
+                !$0.isEmpty && !$0.contains("spin_lock") && !$0.contains("traceiter") && !$0.contains("bpf_trace")
+                    && !$0.hasPrefix("bpf_")
             } ?? ""
         }
         let onlyRunqueue: Set = ["__schedule", "sched_tick"]

@@ -124,6 +124,9 @@ final class LockNameUnitTests: XCTestCase {
         XCTAssertEqual(
             ContentionTotals.lockLabel(Self.loose, kind: 0, analysis: analysis, addresses: true), "0xffff888100001000")
         XCTAssertEqual(
+            ContentionTotals.lockLabel(Self.slab, kind: 0, analysis: analysis, addresses: true),
+            "&files_cache (ffff888137017af0)", "as the report names it: a cache's locks stay apart")
+        XCTAssertEqual(
             ContentionModule.profileLabels(caller: "c", flags: 1, lock: "&files_cache").map { "\($0.key)=\($0.value)" },
             ["caller=c", "type=spinlock", "lock=&files_cache"])
         XCTAssertEqual(ContentionModule.profileLabels(caller: "c", flags: 1, lock: "").count, 2)
@@ -166,5 +169,20 @@ final class LockNameUnitTests: XCTestCase {
         XCTAssertEqual(without["names: static locks"]?.ok, false)
         XCTAssertEqual(without["names: static locks"]?.fix, "a kernel built with CONFIG_KALLSYMS_ALL=y")
         XCTAssertEqual(without["names: zone_lock"]?.ok, false)
+    }
+
+    /// serve and top forget idle locks' names (bounded memory however long they run), keeping the
+    /// runqueues' (reported once per CPU).
+    func testPruneKeepsLiveLocksAndRunqueues() {
+        var names = LockNames()
+        let many = (0..<200).map { Self.name(0xffff_8881_0000_0000 + UInt64($0) * 64, LS_LOCK_NAME_SLAB, "dentry") }
+        (many + [Self.name(Self.runqueue, LS_LOCK_NAME_RUNQUEUE)]).withUnsafeBufferPointer { names.add($0) }
+        names.note(Self.mm, kind: UInt32(LS_LOCK_KIND_MMAP))
+        names.prune(live: [many[0].lock, Self.mm])
+        XCTAssertEqual(names.byAddress.count, 2)
+        XCTAssertEqual(names.name(many[0].lock), "&dentry")
+        XCTAssertNil(names.name(many[1].lock))
+        XCTAssertEqual(names.name(Self.runqueue), "rq_lock")
+        XCTAssertEqual(names.name(Self.mm), "&mm->mmap_lock")
     }
 }

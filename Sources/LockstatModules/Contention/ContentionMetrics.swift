@@ -22,10 +22,13 @@ struct ContentionTotals {
     }
 
     /// The lock's name when it has one (a static lock's symbol, the waiting task's mmap_lock or
-    /// siglock, a slab cache's, rq_lock); its address only when `addresses`, else empty.
+    /// siglock, a slab cache's, rq_lock), else empty; with `addresses`, the report's `name (address)`
+    /// (so the locks of one cache stay apart), or the address alone.
     static func lockLabel(_ address: UInt64, kind: UInt32, analysis: ContentionAnalysis, addresses: Bool) -> String {
-        analysis.lockSymbol(address, kind: kind)
-            ?? (addresses ? "0x" + String(address, radix: 16) : "")
+        let name = analysis.lockSymbol(address, kind: kind)
+        guard addresses else { return name ?? "" }
+        let hex = String(address, radix: 16)
+        return name.map { "\($0) (\(hex))" } ?? "0x" + hex
     }
 
     /// Waits of one row: `buckets` the kernel's log2 buckets, or nil for one wait of `total` ns.
@@ -137,7 +140,8 @@ final class ContentionSource: MetricsSource {
                 .init(
                     caller: stack.caller,
                     type: ContentionAnalysis.type(e.value.flags),
-                    lock: named.isEmpty && addresses ? "0x" + String(e.key.lock, radix: 16) : named),
+                    lock: ContentionTotals.lockLabel(
+                        e.key.lock, kind: e.value.kind, analysis: analysis, addresses: addresses)),
                 count: gained.count, total: gained.total, buckets: gained.buckets)
         }
         var idle = [ls_bpf_key]()
@@ -150,6 +154,7 @@ final class ContentionSource: MetricsSource {
         }
         if !idle.isEmpty, ls_bpf_contention_forget(handle, idle, idle.count) >= 0 {
             for k in idle { last[BPFAggregates.Key(k)] = nil }
+            analysis.lockNames.prune(live: Set(last.keys.map(\.lock)))
         }
     }
 

@@ -279,6 +279,7 @@ final class ContentionTop: LiveSource {
         if !idle.isEmpty {
             let keys = idle.map { ls_bpf_key(lock: $0.lock, stack_id: $0.stack, tid: $0.tid) }
             _ = ls_bpf_contention_forget(handle, keys, keys.count)
+            analysis.lockNames.prune(live: Set(readings.last.keys.map(\.lock)))
         }
         self.seconds = seconds
         lost = lost(counters) &- lostBefore

@@ -40,6 +40,15 @@ struct LockNames {
         }
     }
 
+    /// Forgets the names of locks `live` no longer holds, once they outnumber the live ones twice
+    /// (serve and top delete idle entries, so their names go too); runqueue locks are kept, as the
+    /// programs report each CPU's once.
+    mutating func prune(live: Set<UInt64>) {
+        guard byAddress.count + kinds.count > 2 * live.count + 64 else { return }
+        byAddress = byAddress.filter { live.contains($0.key) || $0.value == Self.runqueue }
+        kinds = kinds.filter { live.contains($0.key) }
+    }
+
     /// The names a raw log kept (`stream`); a record that is not whole entries counts as damaged.
     init(log: RawLog, stream: UInt16, damaged: inout Int) {
         let stride = MemoryLayout<ls_bpf_lock_name>.stride
