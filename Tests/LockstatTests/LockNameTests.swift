@@ -200,4 +200,31 @@ final class LockNameTests: XCTestCase {
         XCTAssertEqual(ok["names: zone_lock"], data[1] > 0)
         XCTAssertEqual(ok["names: mmap_lock, siglock"], true)
     }
+
+    /// serve names locks as report does: after a storm in a directory, the metrics' `lock` label
+    /// and the served contention profile's `lock` tag (read by go tool pprof) are `&CACHE`.
+    func testServesLabelAndProfileNameTheDirectoryRwsem() throws {
+        let helper = ServeTests(name: "helper", testClosure: { _ in })
+        try helper.requireServe()
+        let dir = temporaryDirectory()
+        guard let cache = try Self.inodeCache(of: dir) else {
+            throw XCTSkip("SKIPPED: \(dir) is not on ext4, tmpfs, xfs or btrfs")
+        }
+        let storm = try compileContentionStorm("mkdir-storm.c")
+        let serve = try ServeTests.Served(
+            port: try helper.freePort(), arguments: ["--modules", "contention"], directory: dir)
+        defer { _ = serve.terminate() }
+        serve.waitUntilServing()
+        try FileManager.default.createDirectory(atPath: dir + "/storm", withIntermediateDirectories: true)
+        XCTAssertEqual(try shell([storm, dir + "/storm", "3", "4"]).status, 0)
+        let rows = ServeTests.samples(try serve.scrape()).filter { $0.key.family == "lockstat_lock_wait_seconds_count" }
+        let named = rows.filter { $0.key.labels.contains("lock=\"&\(cache)\"") && $0.key.labels.contains("rwsem:W") }
+        XCTAssertGreaterThan(named.values.reduce(0, +), 0, "\(rows.keys.map(\.labels).prefix(10))")
+        guard (try? shell(["go", "version"]))?.status == 0 else { return }
+        let tags = try shell(
+            ["env", "PPROF_TMPDIR=\(dir)", "go", "tool", "pprof", "-tags", "-sample_index=contentions",
+             "http://127.0.0.1:\(serve.port)/debug/pprof/contention"])
+        XCTAssertEqual(tags.status, 0, tags.err)
+        XCTAssertTrue(tags.out.contains(": &\(cache)"), tags.out)
+    }
 }
