@@ -27,7 +27,10 @@ struct sighand_struct { struct spinlock siglock; } __attribute__((preserve_acces
 typedef struct { unsigned long sig[1]; } ls_sigset;
 struct sigpending { ls_sigset signal; } __attribute__((preserve_access_index));
 struct signal_struct { struct sigpending shared_pending; } __attribute__((preserve_access_index));
-struct rq { int cpu; } __attribute__((preserve_access_index));
+/* __lock on 5.14+, lock before: the runqueue's own spinlock (rq_lock). */
+typedef struct { int unused; } ls_raw_spinlock;
+struct rq { int cpu; ls_raw_spinlock __lock; ls_raw_spinlock lock; } __attribute__((preserve_access_index));
+struct kmem_cache { const char *name; } __attribute__((preserve_access_index));
 /* The waker's system call number (x86-64: orig_ax; arm64: syscallno). */
 struct pt_regs { long orig_ax; long syscallno; } __attribute__((preserve_access_index));
 struct cfs_rq { struct rq *rq; } __attribute__((preserve_access_index));
@@ -57,6 +60,8 @@ struct task_struct {
    (bpf_ksym_exists is then false and no owner stack is taken). */
 extern struct task_struct *bpf_task_from_pid(__s32 pid) __ksym __weak;
 extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+/* Kernels 6.13+: the slab cache an address lies in (a lock inside a slab object). */
+extern struct kmem_cache *bpf_get_kmem_cache(__u64 addr) __ksym __weak;
 #ifndef bpf_ksym_exists
 #define bpf_ksym_exists(sym) ({ _Static_assert(!__builtin_constant_p(!!sym), #sym " should be marked as __weak"); !!sym; })
 #endif
@@ -141,6 +146,15 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 65536);
          __type(key, __u32); __type(value, __u8); } followed SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, LS_BPF_COUNTERS);
          __type(key, __u32); __type(value, __u64); } counters SEC(".maps");
+/* Lock names (read by lockstat, which deletes what it read): a slab object's lock → its cache,
+   noted once per new aggregation key; each cache's name, read once per cache; each CPU's
+   &rq->__lock, stored once. */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, LS_BPF_NAMED_LOCKS);
+         __type(key, __u64); __type(value, __u64); } lock_caches SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, LS_BPF_CACHES);
+         __type(key, __u64); __type(value, char[LS_BPF_CACHE_NAME]); } cache_names SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
+         __type(key, __u32); __type(value, __u64); } rq_locks SEC(".maps");
 /* enum ls_bpf_setting. */
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, LS_BPF_SETTINGS);
          __type(key, __u32); __type(value, __u64); } settings SEC(".maps");
@@ -201,6 +215,37 @@ static __always_inline __u32 kind_of(struct task_struct *task, __u64 lock, __u32
         if (sighand && (__u64)&sighand->siglock == lock) return LS_LOCK_KIND_SIGHAND;
     }
     return 0;
+}
+
+/* Whether the kernel has a weak kfunc, and the tests did not ask to act as if it had none. */
+#define ls_kfunc(sym) (bpf_ksym_exists(sym) && !setting(LS_BPF_SETTING_NO_KFUNCS))
+
+/* This CPU's &rq->__lock, stored the first time a spinning wait begins on the CPU while a task
+   of a CFS group runs on it (its cfs_rq names its runqueue): lockstat names that address. */
+static __always_inline void note_rq_lock(struct task_struct *task) {
+    __u32 zero = 0;
+    __u64 *known = bpf_map_lookup_elem(&rq_locks, &zero);
+    if (!known || *known || setting(LS_BPF_SETTING_NO_KFUNCS) || !bpf_core_field_exists(task->se.cfs_rq)) return;
+    struct rq *rq = BPF_CORE_READ(task, se.cfs_rq, rq);
+    if (!rq || BPF_CORE_READ(rq, cpu) != (int)bpf_get_smp_processor_id()) return;
+    if (bpf_core_field_exists(rq->__lock)) *known = (__u64)&rq->__lock;
+    else if (bpf_core_field_exists(rq->lock)) *known = (__u64)&rq->lock;
+}
+
+/* A new aggregation key's lock, when it lies in a slab object: its cache, and the cache's name
+   the first time the cache is seen. */
+static __always_inline void note_slab_lock(__u64 lock) {
+    if (!ls_kfunc(bpf_get_kmem_cache)) return;
+    struct kmem_cache *cache = bpf_get_kmem_cache(lock);
+    if (!cache) return;
+    __u64 c = (__u64)cache;
+    if (!bpf_map_lookup_elem(&cache_names, &c)) {
+        char name[LS_BPF_CACHE_NAME] = {};
+        const char *p = BPF_CORE_READ(cache, name);
+        if (!p || bpf_probe_read_kernel_str(name, sizeof name, p) <= 0) return;
+        bpf_map_update_elem(&cache_names, &c, &name, BPF_NOEXIST);
+    }
+    bpf_map_update_elem(&lock_caches, &lock, &c, BPF_ANY);
 }
 
 /* A kept wait on a sleeping lock begins: the first waiter starts the lock's episode, whose
@@ -283,7 +328,7 @@ static __always_inline void handover_end(__u64 lock, __u32 tid, int ret, __u32 f
 
 /* The owner's kernel stack at this begin, as perf takes it: a walk of another task's stack. */
 static __always_inline void owner_stack(__u64 lock, __u32 owner_tid) {
-    if (!bpf_ksym_exists(bpf_task_from_pid)) return;
+    if (!ls_kfunc(bpf_task_from_pid)) return;
     __u32 zero = 0;
     struct ls_bpf_owner_stack *k = bpf_map_lookup_elem(&owner_scratch, &zero);
     if (!k) return;
@@ -342,6 +387,7 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     s->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
     if (s->stack_id < 0) count(LS_BPF_STACK_FAILED);
     s->kind = kind_of(task, (__u64)lock, flags);
+    if (spinning(flags)) note_rq_lock(task);
     s->owner_tid = 0;
     struct task_struct *owner = owner_of((__u64)lock, flags);
     if (owner) {
@@ -511,6 +557,8 @@ int BPF_PROG(contention_end, void *lock, int ret) {
                               .cgroup = bpf_get_current_cgroup_id() };
     struct ls_bpf_value *v = bpf_map_lookup_elem(&waits, &key);
     if (!v) {
+        /* Before the entry exists: a drain that reads the entry finds its lock's name too. */
+        note_slab_lock(s->lock);
         struct ls_bpf_value first = { .count = 1, .total_ns = ns, .max_ns = ns, .min_ns = ns, .flags = s->flags, .kind = s->kind };
         __u32 b = bucket(ns);
         if (b < LS_BPF_BUCKETS) first.buckets[b] = 1;

@@ -37,6 +37,11 @@ struct ls_bpf_contention {
     int links_count;
     int waits, owners, stacks, comms, followed, counters, settings, wakers, user_stacks, locks, holds, owner_stacks;
     int wakers_on, classifies_interrupts;
+    /* Lock names: the maps, each CPU's runqueue lock as last reported, whether slabs are named. */
+    int lock_caches, cache_names, rq_locks;
+    __u64 *rq_reported;
+    __u64 *name_keys;
+    int names_slabs;
     struct ls_bpf_waker_entry *waker_batch;
     struct waker_shadow waker_shadow;
     int ncpus;
@@ -182,11 +187,19 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
     int *fds[] = { &h->waits, &h->owners, &h->stacks, &h->comms, &h->followed, &h->counters, &h->settings,
                    &h->wakers, &h->user_stacks, &h->locks, &h->holds, &h->owner_stacks };
     for (int i = 0; i < 12; i++) *fds[i] = bpf_object__find_map_fd_by_name(h->object, maps[i]);
+    h->lock_caches = bpf_object__find_map_fd_by_name(h->object, "lock_caches");
+    h->cache_names = bpf_object__find_map_fd_by_name(h->object, "cache_names");
+    h->rq_locks = bpf_object__find_map_fd_by_name(h->object, "rq_locks");
     long pc_from_rq = 0;
     h->classifies_interrupts = wakers && preempt_count_offset(&pc_from_rq);
+    /* LOCKSTAT_TEST_NO_KFUNCS=1 (tests only): the programs act as on a kernel without the weak
+       kfuncs (no slab names, no owner stacks) and without rq_lock: the fallback path. */
+    int no_kfuncs = getenv("LOCKSTAT_TEST_NO_KFUNCS") != NULL;
+    h->names_slabs = !no_kfuncs && ls_bpf_kernel_has_kfunc(NULL, "bpf_get_kmem_cache") == 1;
     __u64 values[LS_BPF_SETTINGS] = {
         [LS_BPF_SETTING_SCOPE] = scope_program ? 1 : 0, [LS_BPF_SETTING_WAKERS] = h->wakers_on,
-        [LS_BPF_SETTING_PC_FROM_RQ] = (__u64)pc_from_rq, [LS_BPF_SETTING_PC_KNOWN] = h->classifies_interrupts };
+        [LS_BPF_SETTING_PC_FROM_RQ] = (__u64)pc_from_rq, [LS_BPF_SETTING_PC_KNOWN] = h->classifies_interrupts,
+        [LS_BPF_SETTING_NO_KFUNCS] = (__u64)no_kfuncs };
     for (__u32 i = 0; i < LS_BPF_SETTINGS; i++) bpf_map_update_elem(h->settings, &i, &values[i], BPF_ANY);
     struct bpf_program *program;
     bpf_object__for_each_program(program, h->object) {
@@ -203,6 +216,8 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
     h->owner_batch = calloc(4096, sizeof *h->owner_batch);
     h->owner_shadow = calloc(4096, sizeof *h->owner_shadow);
     h->percpu = calloc((size_t)h->ncpus, sizeof(__u64) * 8);
+    h->rq_reported = calloc((size_t)h->ncpus, sizeof(__u64));
+    h->name_keys = calloc(LS_BPF_NAMED_LOCKS, sizeof(__u64));
     long most = entries > 4096 ? entries : 4096;
     h->batch_keys = calloc((size_t)most, sizeof(struct ls_bpf_key));
     h->batch_values = calloc((size_t)most, sizeof(struct ls_bpf_value));
@@ -215,6 +230,7 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
         h->waker_batch = calloc((size_t)entries, sizeof *h->waker_batch);
     }
     if (!h->shadow.slots || !h->shadow.used || !h->batch || !h->owner_batch || !h->owner_shadow || !h->percpu ||
+        !h->rq_reported || !h->name_keys ||
         !h->batch_keys || !h->batch_values ||
         (wakers && (!h->waker_shadow.slots || !h->waker_shadow.used || !h->waker_batch))) {
         fail(error, error_size, "out of memory", ENOMEM);
@@ -424,6 +440,79 @@ long ls_bpf_contention_wakers_changed(ls_bpf_contention *h, struct ls_bpf_waker_
     return changed;
 }
 
+static struct btf *load_btf(const char *path) { return path ? btf__parse(path, NULL) : btf__load_vmlinux_btf(); }
+
+int ls_bpf_kernel_has_kfunc(const char *btf_path, const char *name) {
+    struct btf *btf = load_btf(btf_path);
+    if (!btf) return -1;
+    int found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+    btf__free(btf);
+    return found;
+}
+
+/* Whether struct or union `t` has `member`, directly or in an anonymous struct or union in it
+   (mm_struct keeps its fields in one). */
+static int has_member(const struct btf *btf, const struct btf_type *t, const char *member, int depth) {
+    if (!t || depth > 4 || !(btf_is_struct(t) || btf_is_union(t))) return 0;
+    const struct btf_member *m = btf_members(t);
+    for (int i = 0; i < btf_vlen(t); i++, m++) {
+        if (m->name_off == 0) {
+            const struct btf_type *inner = btf__type_by_id(btf, m->type);
+            while (inner && (btf_is_typedef(inner) || btf_is_mod(inner))) inner = btf__type_by_id(btf, inner->type);
+            if (has_member(btf, inner, member, depth + 1)) return 1;
+        } else if (strcmp(btf__name_by_offset(btf, m->name_off), member) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int ls_bpf_kernel_has_member(const char *btf_path, const char *type, const char *member) {
+    struct btf *btf = load_btf(btf_path);
+    if (!btf) return -1;
+    int id = btf__find_by_name_kind(btf, type, BTF_KIND_STRUCT);
+    int found = id > 0 && has_member(btf, btf__type_by_id(btf, id), member, 0);
+    btf__free(btf);
+    return found;
+}
+
+int ls_bpf_contention_names_slabs(ls_bpf_contention *h) { return h->names_slabs; }
+
+long ls_bpf_contention_lock_names(ls_bpf_contention *h, struct ls_bpf_lock_name *out, long capacity) {
+    long n = 0;
+    /* Runqueue locks: each CPU's, when it is first known (or changed: CPU hotplug). */
+    __u32 zero = 0;
+    if (bpf_map_lookup_elem(h->rq_locks, &zero, h->percpu) == 0) {
+        for (int cpu = 0; cpu < h->ncpus && n < capacity; cpu++) {
+            __u64 lock = h->percpu[cpu];
+            if (!lock || lock == h->rq_reported[cpu]) continue;
+            h->rq_reported[cpu] = lock;
+            memset(&out[n], 0, sizeof out[n]);
+            out[n].lock = lock;
+            out[n++].source = LS_LOCK_NAME_RUNQUEUE;
+        }
+    }
+    /* Slab objects' locks: read, then deleted (a later new key on the same lock notes it again). */
+    long keys = 0;
+    __u64 key, next, *previous = NULL;
+    while (keys < LS_BPF_NAMED_LOCKS && keys < capacity - n &&
+           bpf_map_get_next_key(h->lock_caches, previous, &next) == 0) {
+        h->name_keys[keys++] = next;
+        key = next;
+        previous = &key;
+    }
+    for (long i = 0; i < keys; i++) {
+        __u64 cache = 0;
+        if (bpf_map_lookup_and_delete_elem(h->lock_caches, &h->name_keys[i], &cache) != 0) continue;
+        memset(&out[n], 0, sizeof out[n]);
+        if (bpf_map_lookup_elem(h->cache_names, &cache, out[n].name) != 0) continue;
+        out[n].name[LS_BPF_CACHE_NAME - 1] = 0;
+        out[n].lock = h->name_keys[i];
+        out[n++].source = LS_LOCK_NAME_SLAB;
+    }
+    return n;
+}
+
 int ls_bpf_contention_classifies_interrupts(ls_bpf_contention *h) { return h->classifies_interrupts; }
 
 void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]) {
@@ -484,6 +573,8 @@ void ls_bpf_contention_close(ls_bpf_contention *h) {
     free(h->waker_shadow.slots);
     free(h->waker_shadow.used);
     free(h->percpu);
+    free(h->rq_reported);
+    free(h->name_keys);
     free(h->batch_keys);
     free(h->batch_values);
     free(h);

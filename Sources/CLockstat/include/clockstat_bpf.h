@@ -18,6 +18,23 @@
 #define LS_LOCK_KIND_MMAP 1      /* &mm->mmap_lock of the waiting task */
 #define LS_LOCK_KIND_SIGHAND 2   /* &sighand->siglock of the waiting task */
 
+/* Lock names the BPF programs find (the lock_caches, cache_names and rq_locks maps). */
+#define LS_BPF_NAMED_LOCKS 16384
+#define LS_BPF_CACHES 1024
+#define LS_BPF_CACHE_NAME 32
+enum ls_bpf_lock_name_source {
+    LS_LOCK_NAME_SLAB = 1,       /* a slab object: name is its kmem_cache's */
+    LS_LOCK_NAME_RUNQUEUE = 2,   /* a CPU's &rq->__lock: name is empty */
+};
+
+/* One lock's name as lockstat stores it in the raw log. */
+struct ls_bpf_lock_name {
+    __u64 lock;
+    __u32 source;                  /* enum ls_bpf_lock_name_source */
+    __u32 pad;
+    char name[LS_BPF_CACHE_NAME];
+};
+
 /* One aggregation entry: the waits of one task, on one lock, from one call stack, in one cgroup. */
 struct ls_bpf_key {
     __u64 lock;
@@ -88,7 +105,8 @@ enum ls_bpf_setting {
     LS_BPF_SETTING_PC_FROM_RQ,      /* __preempt_count's offset from runqueues in the per-CPU area */
     LS_BPF_SETTING_PC_KNOWN,        /* 1: that offset was found in the kernel's BTF */
     LS_BPF_SETTING_USER_STACKS_OF,  /* scope system: whose waker user stacks are kept (below) */
-    LS_BPF_SETTINGS = 5
+    LS_BPF_SETTING_NO_KFUNCS,       /* 1 (tests only): act as a kernel without the weak kfuncs and rq_lock */
+    LS_BPF_SETTINGS = 6
 };
 
 /* LS_BPF_SETTING_USER_STACKS_OF: 0 nobody's (until lockstat says), uid + 1 that user's, or all. */
@@ -227,6 +245,15 @@ int ls_bpf_contention_stack(ls_bpf_contention *h, __s32 id, __u64 *ips, int max)
 int ls_bpf_contention_user_stack(ls_bpf_contention *h, __s32 id, __u64 *ips, int max);
 /* The name a task had when it first waited (or owned a lock waited for); 0 when known. */
 int ls_bpf_contention_comm(ls_bpf_contention *h, __u32 tid, char out[LS_BPF_COMM]);
+/* The lock names found since the last call (slab objects' caches, runqueue locks), into `out`;
+   returns how many (at most `capacity`: the rest come with the next call). */
+long ls_bpf_contention_lock_names(ls_bpf_contention *h, struct ls_bpf_lock_name *out, long capacity);
+/* Whether this kernel has bpf_get_kmem_cache (slab names) and the loader gave it to the programs. */
+int ls_bpf_contention_names_slabs(ls_bpf_contention *h);
+/* A kernel's BTF (a file, or the running kernel's when NULL): whether it has kfunc `name` / whether
+   struct `type` has `member`; -1 when the BTF cannot be read. */
+int ls_bpf_kernel_has_kfunc(const char *btf_path, const char *name);
+int ls_bpf_kernel_has_member(const char *btf_path, const char *type, const char *member);
 /* The programs' total run time and run count (kernel.bpf_stats_enabled must be 1). */
 void ls_bpf_contention_run_time(ls_bpf_contention *h, __u64 *ns, __u64 *count);
 void ls_bpf_contention_close(ls_bpf_contention *h);

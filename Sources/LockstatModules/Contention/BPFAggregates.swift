@@ -32,6 +32,8 @@ struct BPFAggregates {
     /// of the cgroup ids the run resolved.
     var recordedCgroups = false
     var cgroupPaths = [UInt64: String]()
+    /// The locks the BPF programs named (slab caches, runqueues).
+    var lockNames = LockNames()
 
     var begins: UInt64 { counters[Int(LS_BPF_BEGINS.rawValue)] }
     var recorded: UInt64 { counters[Int(LS_BPF_RECORDED.rawValue)] }
@@ -81,6 +83,7 @@ struct BPFAggregates {
             resolved[id] = r
             return r
         }
+        lockNames = LockNames(log: log, stream: BPFContentionRecorder.lockNamesStream, damaged: &damaged)
         var last = [Key: ls_bpf_value]()
         // Entries of a log written before the key had the cgroup: the same fields without it.
         for (stream, stride) in [
@@ -103,6 +106,7 @@ struct BPFAggregates {
                         let key = Key(e.key)
                         let before = last[key]
                         last[key] = e.value
+                        lockNames.note(e.key.lock, kind: e.value.kind)
                         guard let gained = Self.gain(e.value, since: before) else { continue }
                         let (caller, stack) = resolve(e.key.stack_id)
                         groups.append(

@@ -19,6 +19,8 @@ final class BPFContentionRecorder: Recorder {
     static let handoversStream = RawLogStream.named(17), holdsStream = RawLogStream.named(18)
     /// contention.wakers: the whole owner-stack map (owner's kernel stack at a waiter's begin).
     static let ownerStacksStream = RawLogStream.named(19)
+    /// The lock names each drain found (ls_bpf_lock_name records).
+    static let lockNamesStream = RawLogStream.named(29)
     private let handle: OpaquePointer
     private let log: RawLogWriter
     private let capacity: Int
@@ -47,7 +49,8 @@ final class BPFContentionRecorder: Recorder {
     /// contention.types, .locks, .stacks: entries it drops are never written. Each lock type, lock
     /// and stack is judged once (names from kallsyms, read only when locks or stacks are filtered).
     private let filter: ContentionFilter
-    private let analysis: ContentionAnalysis?
+    private var analysis: ContentionAnalysis?
+    private let lockNames: LockNameDrain
     private var typeVerdicts = [UInt32: Bool](minimumCapacity: 64)
     private var lockVerdicts: [LockKey: Bool]
     private var stackVerdicts: [Int32: Bool]
@@ -71,6 +74,7 @@ final class BPFContentionRecorder: Recorder {
             throw LockstatError(String(cString: error))
         }
         self.handle = handle
+        lockNames = LockNameDrain(handle)
         self.filter = filter
         self.cgroupFilter = cgroupFilter
         self.cgroups = cgroups
@@ -139,6 +143,14 @@ final class BPFContentionRecorder: Recorder {
         }
         let read = ls_bpf_contention_changed(handle, changed, capacity)
         guard read >= 0 else { return false }
+        // After the entries: a new entry's lock was named before the entry was made.
+        let names = lockNames.read()
+        if !names.isEmpty {
+            appendCompressed(
+                stream: Self.lockNamesStream, tick: tick, time: time,
+                UnsafeRawBufferPointer(start: names.baseAddress, count: names.count * MemoryLayout<ls_bpf_lock_name>.stride))
+            analysis?.lockNames.add(names)
+        }
         let n = filter.isEmpty && cgroupFilter.isEmpty ? read : keepFiltered(read, tick: tick)
         if n > 0 {
             appendCompressed(
@@ -205,9 +217,7 @@ final class BPFContentionRecorder: Recorder {
             let key = LockKey(address: e.key.lock, kind: e.value.kind)
             let verdict =
                 lockVerdicts[key]
-                ?? filter.keeps(
-                    lock: key.address,
-                    name: ContentionAnalysis.lockSymbol(key.address, kind: key.kind, symbols: analysis.symbols))
+                ?? filter.keeps(lock: key.address, name: analysis.lockSymbol(key.address, kind: key.kind))
             lockVerdicts[key] = verdict
             guard verdict else { return false }
         }

@@ -98,6 +98,8 @@ struct ContentionAnalysis {
     /// Waits still going on when the run ended.
     var unfinished = 0
     let symbols: KernelSymbols
+    /// bpf mode: the locks the BPF programs named (slab caches, runqueues).
+    var lockNames = LockNames()
 
     /// perf lock contention's defaults: the caller is the first frame, after skipping 3 and
     /// within the first 8, that has a symbol and is not a lock function.
@@ -186,16 +188,21 @@ struct ContentionAnalysis {
         }
     }
 
-    /// A lock's name: its symbol (static locks), what the waiting task said it is (bpf mode), else
-    /// its address.
+    /// A lock's name: its symbol (static locks), what the waiting task said it is, else the name
+    /// the BPF programs found (slab cache, runqueue; bpf mode), else its address.
     func lockName(_ address: UInt64, kind: UInt32 = 0) -> String {
         let hex = String(address, radix: 16)
-        return Self.lockSymbol(address, kind: kind, symbols: symbols).map { "\($0) (\(hex))" } ?? hex
+        return lockSymbol(address, kind: kind).map { "\($0) (\(hex))" } ?? hex
     }
 
-    /// A lock's name without its address; nil when it has none.
-    static func lockSymbol(_ address: UInt64, kind: UInt32, symbols: KernelSymbols) -> String? {
-        if let symbol = symbols.object(address) { return symbol }
+    /// A lock's name without its address; nil when it has none. What a waiting task said of the
+    /// lock (`kind`, or any wait's on that address) wins over its slab cache: an mm's mmap_lock is
+    /// inside an mm_struct object.
+    func lockSymbol(_ address: UInt64, kind: UInt32) -> String? {
+        symbols.object(address) ?? Self.kindName(kind) ?? lockNames.name(address)
+    }
+
+    static func kindName(_ kind: UInt32) -> String? {
         switch kind {
         case UInt32(LS_LOCK_KIND_MMAP): return "&mm->mmap_lock"
         case UInt32(LS_LOCK_KIND_SIGHAND): return "&sighand->siglock"
@@ -209,7 +216,7 @@ struct ContentionAnalysis {
         var stacks = [[UInt64]: Bool]()
         contentions = contentions.filter { c in
             guard filter.keeps(type: Self.type(c.flags)),
-                filter.keeps(lock: c.lock, name: Self.lockSymbol(c.lock, kind: c.kind, symbols: symbols))
+                filter.keeps(lock: c.lock, name: lockSymbol(c.lock, kind: c.kind))
             else { return false }
             if filter.stacks.isEmpty { return true }
             if let known = stacks[c.stack] { return known }

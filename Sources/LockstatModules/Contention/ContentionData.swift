@@ -40,6 +40,7 @@ struct ContentionData {
             let empty = ContentionAnalysis(groups: [], symbols: symbols)
             let aggregates = BPFAggregates(log: log, analysis: empty, wakers: fields["wakers"] == "yes")
             var analysis = ContentionAnalysis(groups: aggregates.groups, symbols: symbols)
+            analysis.lockNames = aggregates.lockNames
             analysis.keep(filter)
             let paths = aggregates.cgroupPaths
             if aggregates.recordedCgroups, !cgroups.isEmpty {

@@ -39,10 +39,13 @@ struct ContentionTotals {
     }
 
     /// The lock's name when it has one (a static lock's symbol, the waiting task's mmap_lock or
-    /// siglock); its address only when `addresses`, else empty.
-    static func lockLabel(_ address: UInt64, kind: UInt32, symbols: KernelSymbols, addresses: Bool) -> String {
-        ContentionAnalysis.lockSymbol(address, kind: kind, symbols: symbols)
-            ?? (addresses ? "0x" + String(address, radix: 16) : "")
+    /// siglock, a slab cache's, rq_lock), else empty; with `addresses`, the report's `name (address)`
+    /// (so the locks of one cache stay apart), or the address alone.
+    static func lockLabel(_ address: UInt64, kind: UInt32, analysis: ContentionAnalysis, addresses: Bool) -> String {
+        let name = analysis.lockSymbol(address, kind: kind)
+        guard addresses else { return name ?? "" }
+        let hex = String(address, radix: 16)
+        return name.map { "\($0) (\(hex))" } ?? "0x" + hex
     }
 
     /// Waits of one row: `buckets` the kernel's log2 buckets, or nil for one wait of `total` ns.
@@ -91,7 +94,8 @@ final class ContentionSource: MetricsSource {
     private let capacity: Int
     private let changed: UnsafeMutablePointer<ls_bpf_entry>
     /// Names callers and locks (kallsyms read once, after the programs loaded).
-    private let analysis: ContentionAnalysis
+    private var analysis: ContentionAnalysis
+    private let lockNames: LockNameDrain
     private let addresses: Bool
     private let statsSwitch: String?
     private let idleDrains: Int
@@ -99,9 +103,10 @@ final class ContentionSource: MetricsSource {
     /// Per stack id: its caller and frames (without the BPF machinery's), resolved once.
     private var stacks: [Int32: (caller: String, frames: [UInt64])] = [:]
     private var totals: ContentionTotals
-    /// Contentions and wait (ns) since serve started per call stack and lock flags: the pprof profile.
+    /// Contentions and wait (ns) since serve started per call stack, lock flags and lock label: the
+    /// pprof profile.
     private var byStack: [StackKey: (count: UInt64, total: UInt64)] = [:]
-    private struct StackKey: Hashable { let stack: Int32, flags: UInt32 }
+    private struct StackKey: Hashable { let stack: Int32, flags: UInt32, lock: String }
     private let startRealtime = StackProfile.wallClockNanoseconds()
     /// serve.cgroups yes: cgroup ids to paths (nil without a v2 mount: ids), each resolved once.
     private let cgroups: Bool
@@ -117,6 +122,7 @@ final class ContentionSource: MetricsSource {
         self.handle = handle
         capacity = entries
         changed = .allocate(capacity: entries)
+        lockNames = LockNameDrain(handle)
         addresses = context.addresses
         cgroups = ServeSettings(context.config).cgroups
         cgroupResolver = cgroups ? CgroupResolver(context.system) : nil
@@ -137,6 +143,8 @@ final class ContentionSource: MetricsSource {
     func sample() {
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         guard n >= 0 else { return }
+        // After the entries: a new entry's lock was named before the entry was made.
+        analysis.lockNames.add(lockNames.read())
         var seen = Set<BPFAggregates.Key>()
         for i in 0..<n {
             let e = changed[i]
@@ -144,16 +152,20 @@ final class ContentionSource: MetricsSource {
             seen.insert(key)
             let before = last[key]?.value
             last[key] = (e.value, 0)
+            analysis.lockNames.note(e.key.lock, kind: e.value.kind)
             guard let gained = BPFAggregates.gain(e.value, since: before) else { continue }
             let stack = stacks[e.key.stack_id] ?? resolve(e.key.stack_id)
-            byStack[StackKey(stack: e.key.stack_id, flags: e.value.flags), default: (0, 0)].count += gained.count
-            byStack[StackKey(stack: e.key.stack_id, flags: e.value.flags)]!.total += gained.total
+            // The profile's lock label is a name only: addresses would grow it without bound.
+            let named = analysis.lockSymbol(e.key.lock, kind: e.value.kind) ?? ""
+            byStack[StackKey(stack: e.key.stack_id, flags: e.value.flags, lock: named), default: (0, 0)].count +=
+                gained.count
+            byStack[StackKey(stack: e.key.stack_id, flags: e.value.flags, lock: named)]!.total += gained.total
             totals.add(
                 .init(
                     caller: stack.caller,
                     type: ContentionAnalysis.type(e.value.flags),
                     lock: ContentionTotals.lockLabel(
-                        e.key.lock, kind: e.value.kind, symbols: analysis.symbols, addresses: addresses),
+                        e.key.lock, kind: e.value.kind, analysis: analysis, addresses: addresses),
                     cgroup: cgroups ? cgroupName(e.key.cgroup) : ""),
                 count: gained.count, total: gained.total, buckets: gained.buckets)
         }
@@ -167,6 +179,7 @@ final class ContentionSource: MetricsSource {
         }
         if !idle.isEmpty, ls_bpf_contention_forget(handle, idle, idle.count) >= 0 {
             for k in idle { last[BPFAggregates.Key(k)] = nil }
+            analysis.lockNames.prune(live: Set(last.keys.map(\.lock)))
         }
     }
 
@@ -200,7 +213,7 @@ final class ContentionSource: MetricsSource {
             profile.add(
                 frames: ContentionModule.profileFrames(stack.frames, symbols: analysis.symbols),
                 values: [Int64(sum.count), Int64(clamping: sum.total)],
-                labels: [("caller", stack.caller), ("type", ContentionAnalysis.type(key.flags))])
+                labels: ContentionModule.profileLabels(caller: stack.caller, flags: key.flags, lock: key.lock))
         }
         return [(ContentionModule.profileName, profile)]
     }
@@ -265,7 +278,7 @@ extension ContentionModule: ServedModule {
                 .init(
                     caller: c.caller, type: ContentionAnalysis.type(c.flags),
                     lock: ContentionTotals.lockLabel(
-                        c.lock, kind: c.kind, symbols: data.analysis.symbols, addresses: addresses),
+                        c.lock, kind: c.kind, analysis: data.analysis, addresses: addresses),
                     cgroup: paths.map { CgroupHierarchy.name(c.cgroup, paths: $0) } ?? ""),
                 count: UInt64(c.count), total: c.total, buckets: buckets)
         }

@@ -248,9 +248,16 @@ extension ContentionModule {
             profile.add(
                 frames: Self.profileFrames(c.stack, symbols: symbols),
                 values: [Int64(c.count), Int64(clamping: c.total)],
-                labels: [("caller", c.caller), ("type", ContentionAnalysis.type(c.flags))])
+                labels: Self.profileLabels(
+                    caller: c.caller, flags: c.flags, lock: data.analysis.lockSymbol(c.lock, kind: c.kind) ?? ""))
         }
         return [(Self.profileName, profile)] + (wakerProfile(data, like: profile).map { [("contention_waker", $0)] } ?? [])
+    }
+
+    /// A sample's labels: the report's caller and lock type, and the lock's name when it has one
+    /// (never an address: serve's profile would grow by one sample per lock).
+    static func profileLabels(caller: String, flags: UInt32, lock: String) -> [(key: String, value: String)] {
+        [("caller", caller), ("type", ContentionAnalysis.type(flags))] + (lock.isEmpty ? [] : [("lock", lock)])
     }
 
     /// The profile's name: export's contention.pb.gz, serve's /debug/pprof/contention.

@@ -45,7 +45,7 @@ extension ContentionModule {
         // Which mode `contention.mode auto` gets here; ring mode is the fallback, not a failure.
         checks.append(
             ProbeCheck(name: "mode", ok: true, detail: "contention.mode auto runs " + Self.modeVerdict(system)))
-        return checks
+        return checks + LockNames.checks(system)
     }
 
     static func lockdown(_ system: SystemRoot) -> ProbeCheck {

@@ -183,7 +183,8 @@ final class ContentionTop: LiveSource {
     private let changed: UnsafeMutablePointer<ls_bpf_entry>
     private let ownerEntries: UnsafeMutablePointer<ls_bpf_owner_entry>
     private static let ownerCapacity = 4096
-    private let analysis: ContentionAnalysis
+    private var analysis: ContentionAnalysis
+    private let lockNames: LockNameDrain
     private let scope: LiveScope
     private var readings = ContentionTopReadings()
     private var callers: [Int32: String] = [:]
@@ -217,6 +218,7 @@ final class ContentionTop: LiveSource {
         capacity = entries
         changed = .allocate(capacity: entries)
         ownerEntries = .allocate(capacity: Self.ownerCapacity)
+        lockNames = LockNameDrain(handle)
         if case .processes(let pids) = scope {
             // The BPF programs follow what a followed process forks from now on; what it forked
             // before (a server's workers) is followed here.
@@ -234,6 +236,7 @@ final class ContentionTop: LiveSource {
         counters = baseline
         _ = readings.waits(
             UnsafeBufferPointer(start: changed, count: max(0, ls_bpf_contention_changed(handle, changed, capacity))))
+        analysis.lockNames.add(lockNames.read())
         let o = ls_bpf_contention_owners_changed(handle, ownerEntries, Self.ownerCapacity)
         _ = readings.owners(UnsafeBufferPointer(start: ownerEntries, count: max(0, o)))
         // Loading is not a refresh's cost.
@@ -276,12 +279,15 @@ final class ContentionTop: LiveSource {
         ls_bpf_contention_counters(handle, &counters)
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         waits = readings.waits(UnsafeBufferPointer(start: changed, count: max(0, n)))
+        analysis.lockNames.add(lockNames.read())
+        for w in waits { analysis.lockNames.note(w.key.lock, kind: w.kind) }
         let o = ls_bpf_contention_owners_changed(handle, ownerEntries, Self.ownerCapacity)
         owners = o > 0 ? readings.owners(UnsafeBufferPointer(start: ownerEntries, count: o)) : []
         let idle = readings.idle(for: max(2, Int(Self.idleSeconds / max(seconds, 0.001))))
         if !idle.isEmpty {
             let keys = idle.map(\.bpfKey)
             _ = ls_bpf_contention_forget(handle, keys, keys.count)
+            analysis.lockNames.prune(live: Set(readings.last.keys.map(\.lock)))
         }
         self.seconds = seconds
         lost = lost(counters) &- lostBefore

@@ -125,13 +125,26 @@ struct KernelSymbols {
         return "[" + module + "]"
     }
 
-    /// A static lock's symbol (a data symbol at exactly that address).
+    /// A static lock's symbol: the data symbol at that address, or `name+0xoff` inside one (up to
+    /// the next symbol). Never a section marker (`__start_rodata`, `_edata`): on kernels without
+    /// CONFIG_KALLSYMS_ALL they are the only data symbols, and would name all of .data and .bss.
     func object(_ address: UInt64) -> String? {
-        guard let i = lastIndex(atOrBelow: address), symbols[i].address == address, !symbols[i].isText else {
+        guard let i = lastIndex(atOrBelow: address), !symbols[i].isText, !Self.isDataMarker(symbols[i].name) else {
             return nil
         }
-        return symbols[i].name
+        if symbols[i].address == address { return symbols[i].name }
+        guard i + 1 < symbols.count, address < symbols[i + 1].address else { return nil }
+        return symbols[i].name + "+0x" + String(address - symbols[i].address, radix: 16)
     }
+
+    static func isDataMarker(_ name: String) -> Bool {
+        isMarker(name) || name.hasPrefix("__start_") || name.hasPrefix("__stop_")
+            || ["_sdata", "_edata", "_end", "__bss_start", "__bss_stop", "__brk_base", "__brk_limit", "__init_begin"].contains(name)
+    }
+
+    /// How many data symbols kallsyms lists beyond section markers: thousands with
+    /// CONFIG_KALLSYMS_ALL (static locks get names), a few dozen markers without it.
+    var dataSymbolCount: Int { symbols.reduce(0) { $0 + ($1.isText || Self.isDataMarker($1.name) ? 0 : 1) } }
 
     private func text(at address: UInt64) -> Symbol? {
         guard let i = lastIndex(atOrBelow: address), symbols[i].isText else { return nil }
