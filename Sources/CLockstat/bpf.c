@@ -89,6 +89,7 @@ static size_t hash_waker_key(const struct ls_bpf_waker_key *k) {
     __u64 h = k->lock * 0x9E3779B97F4A7C15ULL;
     h ^= ((__u64)(__u32)k->stack_id << 32 | (__u32)k->waker_stack) * 0xC2B2AE3D27D4EB4FULL;
     h ^= ((__u64)(__u32)k->waker_ustack << 32 | k->wake_class) * 0x165667B19E3779F9ULL;
+    h ^= (__u64)k->waker_tgid * 0x27D4EB2F165667C5ULL;
     return (size_t)(h ^ (h >> 29));
 }
 

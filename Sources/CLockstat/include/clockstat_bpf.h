@@ -100,6 +100,8 @@ struct ls_bpf_waker_key {
     __s32 waker_stack;   /* the waker's kernel stack, same stack map; -1: none */
     __s32 waker_ustack;  /* the waker's user stack (LS_WAKE_TASK); -1: none */
     __u32 wake_class;    /* enum ls_bpf_wake_class */
+    __u32 waker_tgid;    /* the process whose user stack waker_ustack is (its maps name it); 0: none */
+    __u32 reserved;      /* zero: a hash key has no padding */
 };
 
 struct ls_bpf_waker_value {

@@ -106,7 +106,10 @@ public struct ContentionModule: TypedModule {
                 // Written only with wakers, so a log without them reads (and parses) as before.
                 let wakers: [(key: String, value: String)] =
                     recorder.wakers
-                    ? [("wakers", "yes"), ("interrupt_wakes", recorder.classifiesInterrupts ? "yes" : "no")] : []
+                    ? [
+                        ("wakers", "yes"), ("interrupt_wakes", recorder.classifiesInterrupts ? "yes" : "no"),
+                        ("waker_key", "tgid"),
+                    ] : []
                 context.log.append(
                     kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
                     text: KeyValueLines.text(
