@@ -86,11 +86,17 @@ final class ContentionSource: MetricsSource {
     private var byStack: [StackKey: (count: UInt64, total: UInt64)] = [:]
     private struct StackKey: Hashable { let stack: Int32, flags: UInt32 }
     private let startRealtime = StackProfile.wallClockNanoseconds()
+    /// contention.wakers: hold under contention, read whole at each scrape; each hold map entry's
+    /// row named once (its lock's type from the waits seen), so its series keeps its labels.
+    private let holdEntries: UnsafeMutablePointer<ls_bpf_hold_entry>?
+    private var holdTotals: HoldTotals
+    private var holdRows: [HoldKey: ContentionTotals.RowKey] = [:]
+    private struct HoldKey: Hashable { let lock: UInt64, stack: Int32 }
 
-    init(entries: Int, interval: Double, context: ServingContext) throws {
+    /// `wakers`: attach sched_waking too, for the holds family (the waits' series are the same).
+    init(entries: Int, interval: Double, wakers: Bool, context: ServingContext) throws {
         var error = [CChar](repeating: 0, count: 512)
-        // No waker stacks here yet: serve's series are the waits' (sched_waking stays detached).
-        guard let handle = ls_bpf_contention_open(Int32(entries), 0, 0, &error, error.count) else {
+        guard let handle = ls_bpf_contention_open(Int32(entries), 0, wakers ? 1 : 0, &error, error.count) else {
             throw LockstatError(String(cString: error))
         }
         self.handle = handle
@@ -98,6 +104,8 @@ final class ContentionSource: MetricsSource {
         changed = .allocate(capacity: entries)
         addresses = context.addresses
         totals = ContentionTotals(maxRows: context.maxSeries)
+        holdEntries = wakers ? .allocate(capacity: Int(LS_BPF_HANDOVER_ENTRIES)) : nil
+        holdTotals = HoldTotals(maxRows: context.maxSeries)
         idleDrains = max(2, Int(10 / max(interval, 0.001)))
         // After loading, so the BPF programs' own frames have names (and are dropped).
         guard case .success(let kallsyms) = FileReader.readText(context.system.path("/proc/kallsyms")) else {
@@ -108,7 +116,42 @@ final class ContentionSource: MetricsSource {
         statsSwitch = BPFContentionRecorder.enableRunTimeStatistics(context.system)
     }
 
-    deinit { changed.deallocate() }
+    deinit {
+        changed.deallocate()
+        holdEntries?.deallocate()
+    }
+
+    /// The hold map whole into holdTotals; false without wakers.
+    private func readHolds() -> Bool {
+        guard let holdEntries else { return false }
+        let n = ls_bpf_contention_holds(handle, holdEntries, Int(LS_BPF_HANDOVER_ENTRIES))
+        guard n >= 0 else { return true }
+        var locks = [UInt64: (flags: UInt32, kind: UInt32)]()
+        if (0..<n).contains(where: { holdRows[HoldKey(lock: holdEntries[$0].key.lock, stack: holdEntries[$0].key.stack_id)] == nil }) {
+            for (key, entry) in last { locks[key.lock] = (entry.value.flags, entry.value.kind) }
+        }
+        holdTotals.clear()
+        for i in 0..<n where holdEntries[i].value.count > 0 {
+            let e = holdEntries[i]
+            let key = HoldKey(lock: e.key.lock, stack: e.key.stack_id)
+            let row =
+                holdRows[key]
+                ?? {
+                    let lock = locks[e.key.lock]
+                    let named = ContentionTotals.RowKey(
+                        caller: (stacks[e.key.stack_id] ?? resolve(e.key.stack_id)).caller,
+                        type: lock.map { ContentionAnalysis.type($0.flags) } ?? "unknown",
+                        lock: ContentionTotals.lockLabel(
+                            e.key.lock, kind: lock?.kind ?? 0, symbols: analysis.symbols, addresses: addresses))
+                    holdRows[key] = named
+                    return named
+                }()
+            holdTotals.add(
+                row, count: e.value.count, total: e.value.total_ns,
+                buckets: withUnsafeBytes(of: e.value.buckets) { Array($0.bindMemory(to: UInt32.self)) })
+        }
+        return true
+    }
 
     func sample() {
         let n = ls_bpf_contention_changed(handle, changed, capacity)
@@ -190,6 +233,7 @@ final class ContentionSource: MetricsSource {
                 ),
             ])
         var families = totals.families + [lost]
+        if readHolds() { families += holdTotals.families }
         if statsSwitch != nil || ns > 0 {
             families.append(
                 MetricFamily(
@@ -209,10 +253,10 @@ final class ContentionSource: MetricsSource {
 extension ContentionModule: ServedModule {
     public func serving(_ context: ServingContext) throws -> any MetricsSource {
         if let reason = Self.bpfRefusal(context.system) { throw LockstatError("serve needs bpf mode: \(reason)") }
-        let entries = ContentionSettings(context.config).entries
+        let settings = ContentionSettings(context.config)
         return try ContentionSource(
-            entries: entries, interval: context.config.interval(for: name, moduleDefault: Self.bpfInterval),
-            context: context)
+            entries: settings.entries, interval: context.config.interval(for: name, moduleDefault: Self.bpfInterval),
+            wakers: settings.wakers, context: context)
     }
 
     /// The run's totals as serve would have exposed them at its end.
