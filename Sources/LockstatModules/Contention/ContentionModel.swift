@@ -538,6 +538,14 @@ public struct ContentionModel: ModuleModel {
         labels: ["lock", "caller"], identity: [0, 1], defaultSort: "hold_total",
         whenEmpty: "hold under contention is recorded in contention.mode bpf with contention.wakers yes")
 
+    /// compare's holds beside the callers' waits: hold under contention per holder's caller and
+    /// lock type, summed over the locks (whose addresses differ between runs); not reported
+    /// (`report --by hold` has them per lock).
+    static let holdCallersTable = ResultTable(
+        name: "hold_callers",
+        metrics: holdsTable.metrics, labels: ["type", "caller"], identity: [1, 0], defaultSort: "hold_total",
+        whenEmpty: holdsTable.whenEmpty, reported: false)
+
     static let tables = [
         rowsTable("callers", grouping: "caller"), rowsTable("locks", grouping: "lock"),
         rowsTable("tasks", grouping: "task"), ownersTable,
@@ -592,6 +600,21 @@ public struct ContentionModel: ModuleModel {
                     ])
             }
             tables.append(table)
+            var byCaller = [String: Hold]()
+            for h in holds {
+                let key = h.type + "\u{0}" + h.caller
+                if byCaller[key] == nil { byCaller[key] = h } else { byCaller[key]!.add(h) }
+            }
+            var callers = Self.holdCallersTable
+            callers.rows = byCaller.values.sorted { ($0.total, $1.caller, $1.type) > ($1.total, $0.caller, $0.type) }.map {
+                ResultRow(
+                    labels: [$0.type, $0.caller],
+                    values: [
+                        Double($0.count), Double($0.total), Double($0.max),
+                        $0.count > 0 ? Double($0.total / UInt64($0.count)) : 0,
+                    ])
+            }
+            tables.append(callers)
         }
         let series =
             [

@@ -221,7 +221,9 @@ public struct ContentionModule: TypedModule {
     }
 
     public var tableSchemas: [ResultTable] {
-        ContentionModel.tables + [ContentionModel.wakersTable, ContentionModel.holdsTable]
+        ContentionModel.tables + [
+            ContentionModel.wakersTable, ContentionModel.holdsTable, ContentionModel.holdCallersTable,
+        ]
     }
 }
 
