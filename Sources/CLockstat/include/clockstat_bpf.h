@@ -199,6 +199,9 @@ typedef struct ls_bpf_contention ls_bpf_contention;
 /* Loads and attaches the programs with an aggregation map of `entries` entries. On failure NULL
    and a one-line reason in `error`. scope_program: only tasks added with ls_bpf_contention_follow
    and their descendants. wakers: also the waker of each sleeping wait (sched_waking). */
+/* Whether a fentry program (contention.holds all: klockstat's method) loads and attaches at
+   `function` here: 0 yes; -1 no, with the reason in `error` (EPERM where trampolines are refused). */
+int ls_bpf_fentry_probe(const char *function, char *error, size_t error_size);
 ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wakers, char *error, size_t error_size);
 int ls_bpf_contention_follow(ls_bpf_contention *h, __u32 tgid);
 /* The entries that changed since the last call, into `out`; returns how many, or -1 when

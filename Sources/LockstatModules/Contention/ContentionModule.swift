@@ -89,6 +89,26 @@ public struct ContentionModule: TypedModule {
         return nil
     }
 
+    /// The kernel function contention.holds all would time holds at, and the probe of it.
+    static let fentryProbeFunction = "mutex_lock"
+
+    /// nil where a fentry program loads and attaches (as root); else why not, as the kernel said.
+    static func fentryRefusal(_ system: SystemRoot) -> String? {
+        if let reason = bpfRefusal(system) { return reason }
+        var error = [CChar](repeating: 0, count: 512)
+        guard ls_bpf_fentry_probe(fentryProbeFunction, &error, error.count) != 0 else { return nil }
+        return String(cString: error)
+    }
+
+    /// contention.holds all's one line at the start of a run: what it gets instead of every hold.
+    static func holdsAllNotice(fentryRefusal: String?, wakers: Bool) -> String {
+        let instead = wakers ? "holds under contention only" : "no hold times (contention.wakers yes gives holds under contention)"
+        guard let fentryRefusal else {
+            return "contention: contention.holds all: fentry loads here, but timing every hold is not implemented yet: \(instead)"
+        }
+        return "contention: contention.holds all needs fentry programs, which do not load here (\(fentryRefusal)): \(instead)"
+    }
+
     /// What `lockstat doctor` says of the modes.
     public static func modeVerdict(_ system: SystemRoot) -> String {
         bpfRefusal(system).map { "ring mode (\($0))" } ?? "bpf mode (in-kernel aggregation)"
@@ -101,6 +121,10 @@ public struct ContentionModule: TypedModule {
         let scopeProgram = settings.scope == .program
         if mode == .bpf {
             if let reason = Self.bpfRefusal(context.system) { throw LockstatError(reason) }
+            if settings.holds == .all {
+                context.warn(
+                    Self.holdsAllNotice(fentryRefusal: Self.fentryRefusal(context.system), wakers: settings.wakers))
+            }
             do {
                 let recorder = try bpfRecorder(context, entries: entries, scopeProgram: scopeProgram)
                 // Written only with wakers, so a log without them reads (and parses) as before.
