@@ -112,6 +112,11 @@ final class WakerUserSiteTests: XCTestCase {
         XCTAssertEqual(table.rows.first?.labels, ["task", "do_rmdir+0x17b", f.name])
         XCTAssertEqual(
             data.model.wakerStacks?.folded.first?.stack, "0x777700001000;" + f.name + ";do_rmdir;up_write;task")
+        // export's waker profile: kernel frames, then the user frames, named alike.
+        let raw = try log(ustack: stack, tgid: 4242, maps: "= 4242 prog\n" + f.maps)
+        let profiles = ContentionModule().stackProfiles(try ContentionData(log: raw, top: 10), log: raw)
+        let waker = try XCTUnwrap(profiles.first { $0.name == "contention_waker" }?.profile.samples.first)
+        XCTAssertEqual(waker.frames.map(\.function), ["up_write", "do_rmdir", f.name, "0x777700001000"])
         // The same addresses in another process (no maps of it) name nothing.
         let other = try ContentionData(log: try log(ustack: stack, tgid: 4243, maps: "= 4242 prog\n" + f.maps), top: 10)
         XCTAssertEqual(other.model.wakers?.first?.wakerUserStack, "0x777700001000;0x" + String(f.address, radix: 16))

@@ -288,7 +288,8 @@ extension ContentionModule {
     }
 
     /// contention.wakers: a second profile, of the same waits by the stack of the task that woke
-    /// them (kernel frames, then the user frames, unsymbolized) — a label cannot carry a stack, and
+    /// them (kernel frames, then the user frames, named from the waker process's maps where they
+    /// were kept, else their addresses) — a label cannot carry a stack, and
     /// as a profile of its own pprof draws the release sites as it draws the waiters' stacks.
     /// Labels: the wake's class, the waiter's caller. Waits nobody woke with a stack are left out.
     func wakerProfile(_ data: ContentionData, like waiters: StackProfile) -> StackProfile? {
@@ -298,12 +299,18 @@ extension ContentionModule {
             sampleTypes: waiters.sampleTypes, periodType: waiters.periodType, period: waiters.period)
         profile.timeNanos = waiters.timeNanos
         profile.durationNanos = waiters.durationNanos
+        let userSymbols = Symbolizer(kernel: symbols)
         for e in entries where e.key.waker_stack >= 0 && e.value.count > 0 {
             let kernel = analysis.withoutTracingFrames(aggregates.kernelStacks[e.key.waker_stack] ?? []).map {
                 StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel)
             }
-            let user = (aggregates.userStacks[e.key.waker_ustack] ?? []).map {
-                StackProfile.Frame(address: $0, function: "0x" + String($0, radix: 16), mapping: nil)
+            let user = (aggregates.userStacks[e.key.waker_ustack] ?? []).enumerated().map { i, ip in
+                let named = userSymbols.userFrame(
+                    ip, in: aggregates.wakerSpaces.mapping(pid: e.key.waker_tgid, address: ip), returnAddress: i > 0
+                ).symbol
+                return StackProfile.Frame(
+                    address: ip, function: named == Symbolizer.unknownSymbol ? "0x" + String(ip, radix: 16) : named,
+                    mapping: nil)
             }
             let waiter = analysis.withoutTracingFrames(aggregates.kernelStacks[e.key.stack_id] ?? [])
             profile.add(
