@@ -127,7 +127,10 @@ final class ContentionSource: MetricsSource {
         let n = ls_bpf_contention_holds(handle, holdEntries, Int(LS_BPF_HANDOVER_ENTRIES))
         guard n >= 0 else { return true }
         var locks = [UInt64: (flags: UInt32, kind: UInt32)]()
-        if (0..<n).contains(where: { holdRows[HoldKey(lock: holdEntries[$0].key.lock, stack: holdEntries[$0].key.stack_id)] == nil }) {
+        let unnamed = (0..<n).contains {
+            holdRows[HoldKey(lock: holdEntries[$0].key.lock, stack: holdEntries[$0].key.stack_id)] == nil
+        }
+        if unnamed {
             for (key, entry) in last { locks[key.lock] = (entry.value.flags, entry.value.kind) }
         }
         holdTotals.clear()

@@ -565,7 +565,9 @@ public struct ContentionModel: ModuleModel {
         }
         // Only where wakers were recorded, so other runs' reports and pages are as they were.
         if let wakers {
-            typealias Site = (wakeClass: String, waker: String, userSite: String, count: Int, total: UInt64, slept: UInt64)
+            typealias Site = (
+                wakeClass: String, waker: String, userSite: String, count: Int, total: UInt64, slept: UInt64
+            )
             var bySite = [String: Site]()
             for w in wakers {
                 let key = w.wakeClass + "\u{0}" + w.waker + "\u{0}" + w.wakerUserSite
@@ -606,7 +608,8 @@ public struct ContentionModel: ModuleModel {
                 if byCaller[key] == nil { byCaller[key] = h } else { byCaller[key]!.add(h) }
             }
             var callers = Self.holdCallersTable
-            callers.rows = byCaller.values.sorted { ($0.total, $1.caller, $1.type) > ($1.total, $0.caller, $0.type) }.map {
+            let ranked = byCaller.values.sorted { ($0.total, $1.caller, $1.type) > ($1.total, $0.caller, $0.type) }
+            callers.rows = ranked.map {
                 ResultRow(
                     labels: [$0.type, $0.caller],
                     values: [

@@ -102,11 +102,14 @@ public struct ContentionModule: TypedModule {
 
     /// contention.holds all's one line at the start of a run: what it gets instead of every hold.
     static func holdsAllNotice(fentryRefusal: String?, wakers: Bool) -> String {
-        let instead = wakers ? "holds under contention only" : "no hold times (contention.wakers yes gives holds under contention)"
+        let instead =
+            wakers ? "holds under contention only" : "no hold times (contention.wakers yes gives holds under contention)"
         guard let fentryRefusal else {
-            return "contention: contention.holds all: fentry loads here, but timing every hold is not implemented yet: \(instead)"
+            return "contention: contention.holds all: fentry loads here, but timing every hold is not implemented yet: "
+                + instead
         }
-        return "contention: contention.holds all needs fentry programs, which do not load here (\(fentryRefusal)): \(instead)"
+        return "contention: contention.holds all needs fentry programs, which do not load here (\(fentryRefusal)): "
+            + instead
     }
 
     /// What `lockstat doctor` says of the modes.
