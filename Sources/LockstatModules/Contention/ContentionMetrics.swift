@@ -121,39 +121,39 @@ final class ContentionSource: MetricsSource {
         holdEntries?.deallocate()
     }
 
-    /// The hold map whole into holdTotals; false without wakers.
-    private func readHolds() -> Bool {
-        guard let holdEntries else { return false }
+    /// The hold map whole into holdTotals (contention.wakers only), at every sample.
+    private func readHolds() {
+        guard let holdEntries else { return }
         let n = ls_bpf_contention_holds(handle, holdEntries, Int(LS_BPF_HANDOVER_ENTRIES))
-        guard n >= 0 else { return true }
-        var locks = [UInt64: (flags: UInt32, kind: UInt32)]()
+        guard n >= 0 else { return }
+        // A row is named as the waits' family names the holder's own wait (same lock and stack):
+        // its type and lock label. A hold whose wait is not read yet waits for the next scrape
+        // (the map's totals only grow), so no row is ever named "unknown" for good.
+        var waits = [HoldKey: (flags: UInt32, kind: UInt32)]()
         let unnamed = (0..<n).contains {
             holdRows[HoldKey(lock: holdEntries[$0].key.lock, stack: holdEntries[$0].key.stack_id)] == nil
         }
         if unnamed {
-            for (key, entry) in last { locks[key.lock] = (entry.value.flags, entry.value.kind) }
+            for (key, entry) in last {
+                waits[HoldKey(lock: key.lock, stack: key.stack)] = (entry.value.flags, entry.value.kind)
+            }
         }
         holdTotals.clear()
         for i in 0..<n where holdEntries[i].value.count > 0 {
             let e = holdEntries[i]
             let key = HoldKey(lock: e.key.lock, stack: e.key.stack_id)
-            let row =
-                holdRows[key]
-                ?? {
-                    let lock = locks[e.key.lock]
-                    let named = ContentionTotals.RowKey(
-                        caller: (stacks[e.key.stack_id] ?? resolve(e.key.stack_id)).caller,
-                        type: lock.map { ContentionAnalysis.type($0.flags) } ?? "unknown",
-                        lock: ContentionTotals.lockLabel(
-                            e.key.lock, kind: lock?.kind ?? 0, symbols: analysis.symbols, addresses: addresses))
-                    holdRows[key] = named
-                    return named
-                }()
+            if holdRows[key] == nil {
+                guard let wait = waits[key] else { continue }
+                holdRows[key] = ContentionTotals.RowKey(
+                    caller: (stacks[e.key.stack_id] ?? resolve(e.key.stack_id)).caller,
+                    type: ContentionAnalysis.type(wait.flags),
+                    lock: ContentionTotals.lockLabel(
+                        e.key.lock, kind: wait.kind, symbols: analysis.symbols, addresses: addresses))
+            }
             holdTotals.add(
-                row, count: e.value.count, total: e.value.total_ns,
+                holdRows[key]!, count: e.value.count, total: e.value.total_ns,
                 buckets: withUnsafeBytes(of: e.value.buckets) { Array($0.bindMemory(to: UInt32.self)) })
         }
-        return true
     }
 
     func sample() {
@@ -178,6 +178,8 @@ final class ContentionSource: MetricsSource {
                         e.key.lock, kind: e.value.kind, symbols: analysis.symbols, addresses: addresses)),
                 count: gained.count, total: gained.total, buckets: gained.buckets)
         }
+        // Holds are named from the waits just read, before idle waits are forgotten.
+        readHolds()
         var idle = [ls_bpf_key]()
         for (key, entry) in last where !seen.contains(key) {
             if entry.idle + 1 >= idleDrains {
@@ -236,7 +238,7 @@ final class ContentionSource: MetricsSource {
                 ),
             ])
         var families = totals.families + [lost]
-        if readHolds() { families += holdTotals.families }
+        if holdEntries != nil { families += holdTotals.families }
         if statsSwitch != nil || ns > 0 {
             families.append(
                 MetricFamily(
