@@ -98,6 +98,7 @@ struct start {
     __u64 nvcsw;
     __s32 waker_stack;
     __s32 waker_ustack;
+    __u32 waker_tgid;
     __u16 wake_class;
     __u16 wakes;
     __u32 next_seen;   /* the seen[] slot the next new (waker, call) replaces */
@@ -376,6 +377,7 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     if (!spinning(flags)) {
         s->waker_stack = -1;
         s->waker_ustack = -1;
+        s->waker_tgid = 0;
         s->wake_class = LS_WAKE_NONE;
         s->wakes = 0;
         s->next_seen = 0;
@@ -409,7 +411,8 @@ static __always_inline void add_waker(struct start *s, __u64 ns, int ret) {
     int slept = BPF_CORE_READ(task, nvcsw) != s->nvcsw;
     __u16 wakes = s->wakes;
     struct ls_bpf_waker_key key = { .lock = s->lock, .stack_id = s->stack_id, .waker_stack = s->waker_stack,
-                                    .waker_ustack = s->waker_ustack, .wake_class = s->wake_class };
+                                    .waker_ustack = s->waker_ustack, .wake_class = s->wake_class,
+                                    .waker_tgid = s->waker_ustack >= 0 ? s->waker_tgid : 0 };
     /* A mutex's optimistic spin (begun with LCB_F_SPIN) that took the lock without sleeping. */
     if (!slept && !wakes && (s->flags & LCB_F_SPIN)) key.wake_class = LS_WAKE_SPINNING;
     struct ls_bpf_waker_value *v = bpf_map_lookup_elem(&wakers, &key);
@@ -499,6 +502,7 @@ int BPF_PROG(sched_waking, struct task_struct *p) {
     /* An interrupt's wake is not the lock's release: no stack (the interrupted task is unrelated).
        A signal's keeps the sender's stack, reported as no waker. */
     __s32 stack = -1, ustack = -1;
+    __u32 tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
     if (class == LS_WAKE_TASK) {
         /* A releaser that keeps re-taking the lock by optimistic spinning wakes the same waiter
            again and again from the same call: its stacks are walked once per wait and call. */
@@ -528,6 +532,7 @@ int BPF_PROG(sched_waking, struct task_struct *p) {
     if (class == LS_WAKE_TASK || class == LS_WAKE_KTHREAD) handover_release(s->lock, tid, bpf_ktime_get_ns());
     s->waker_stack = stack;
     s->waker_ustack = ustack;
+    s->waker_tgid = tgid;
     s->wake_class = class;
     s->wakes += 1;
     return 0;

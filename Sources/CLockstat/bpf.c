@@ -95,6 +95,7 @@ static size_t hash_waker_key(const struct ls_bpf_waker_key *k) {
     __u64 h = k->lock * 0x9E3779B97F4A7C15ULL;
     h ^= ((__u64)(__u32)k->stack_id << 32 | (__u32)k->waker_stack) * 0xC2B2AE3D27D4EB4FULL;
     h ^= ((__u64)(__u32)k->waker_ustack << 32 | k->wake_class) * 0x165667B19E3779F9ULL;
+    h ^= (__u64)k->waker_tgid * 0x27D4EB2F165667C5ULL;
     return (size_t)(h ^ (h >> 29));
 }
 
@@ -149,6 +150,46 @@ static size_t slot_of(struct shadow *s, const struct ls_bpf_key *key) {
     size_t i = hash_key(key) & (s->size - 1);
     while (s->used[i] && memcmp(&s->slots[i].key, key, sizeof *key) != 0) i = (i + 1) & (s->size - 1);
     return i;
+}
+
+int ls_bpf_fentry_probe(const char *function, char *error, size_t error_size) {
+    libbpf_set_print(print_libbpf);
+    last_error[0] = 0;
+    struct btf *vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) {
+        fail(error, error_size, "the kernel's BTF", -errno);
+        return -1;
+    }
+    int id = btf__find_by_name_kind(vmlinux, function, BTF_KIND_FUNC);
+    btf__free(vmlinux);
+    if (id < 0) {
+        snprintf(error, error_size, "%s: not in the kernel's BTF", function);
+        return -1;
+    }
+    /* r0 = 0; exit: the smallest program; what is probed is whether the kernel takes its kind. */
+    struct bpf_insn insns[2] = {
+        { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+        { .code = BPF_JMP | BPF_EXIT },
+    };
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY, .attach_btf_id = (__u32)id);
+    int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "ls_fentry_probe", "GPL", insns, 2, &opts);
+    if (fd < 0) {
+        char what[160];
+        snprintf(what, sizeof what, "a fentry program on %s", function);
+        fail(error, error_size, what, -errno);
+        return -1;
+    }
+    int link = bpf_link_create(fd, 0, BPF_TRACE_FENTRY, NULL);
+    int err = link < 0 ? -errno : 0;
+    if (link >= 0) close(link);
+    close(fd);
+    if (err) {
+        char what[160];
+        snprintf(what, sizeof what, "attaching a fentry program to %s", function);
+        fail(error, error_size, what, err);
+        return -1;
+    }
+    return 0;
 }
 
 ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wakers, char *error, size_t error_size) {

@@ -36,7 +36,7 @@ final class WakerTableTests: XCTestCase {
             kind: .header, tick: 0, time: start, text: "module contention\ninterval_ns 500000000\nstart_ns \(start)\n")
         writer.append(
             kind: .side, stream: ContentionModule.layoutStream, tick: 0, time: 0,
-            text: "mode bpf\ncpus 2\n" + (wakers ? "wakers yes\ninterrupt_wakes yes\n" : ""))
+            text: "mode bpf\ncpus 2\n" + (wakers ? "wakers yes\ninterrupt_wakes yes\nwaker_key tgid\n" : ""))
         Array(Self.kallsyms.utf8).withUnsafeBytes {
             writer.append(kind: .snapshot, stream: ContentionModule.kallsymsStream, tick: 0, time: 0, payload: $0)
         }
@@ -197,7 +197,7 @@ final class WakerTableTests: XCTestCase {
         XCTAssertEqual(back.map(line), text)
         XCTAssertEqual(back.map(\.wakerStack), rows.map(\.wakerStack))
         let table = try XCTUnwrap(data.model.results.tables.first { $0.grouping == "waker" })
-        XCTAssertEqual(table.rows.first?.labels, ["task", "do_rmdir+0x17b"])
+        XCTAssertEqual(table.rows.first?.labels, ["task", "do_rmdir+0x17b", ""])
         XCTAssertEqual(table.rows.first?.values, [10, 1000, 900, 100])
     }
 
@@ -271,7 +271,7 @@ final class WakerTableTests: XCTestCase {
         XCTAssertNil(without.entry["handover"])
     }
 
-    /// The page's second flame graph (wait by the waker's stack) and export's second pprof
+    /// The page's second flame graph (wait by the waker's user then kernel stack) and export's second pprof
     /// profile (the same waits by waker stack, kernel then user frames); neither without wakers.
     func testWokenWaitStacksAndTheWakerProfile() throws {
         let raw = try log(wakers: true)
@@ -287,7 +287,7 @@ final class WakerTableTests: XCTestCase {
         XCTAssertEqual(
             stacks[1].folded.map(\.stack),
             [
-                "__x64_sys_rmdir;do_rmdir;up_write;rwsem_wake;wake_up_q;try_to_wake_up;task",
+                "0x402000;0x401000;__x64_sys_rmdir;do_rmdir;up_write;rwsem_wake;wake_up_q;try_to_wake_up;task",
                 "do_exit;try_to_wake_up;signal",
             ])
         XCTAssertEqual(stacks[1].folded.map(\.weight), [1000, 200])

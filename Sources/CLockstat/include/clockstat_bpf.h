@@ -119,6 +119,8 @@ struct ls_bpf_waker_key {
     __s32 waker_stack;   /* the waker's kernel stack, same stack map; -1: none */
     __s32 waker_ustack;  /* the waker's user stack (LS_WAKE_TASK); -1: none */
     __u32 wake_class;    /* enum ls_bpf_wake_class */
+    __u32 waker_tgid;    /* the process whose user stack waker_ustack is (its maps name it); 0: none */
+    __u32 reserved;      /* zero: a hash key has no padding */
 };
 
 struct ls_bpf_waker_value {
@@ -216,6 +218,9 @@ typedef struct ls_bpf_contention ls_bpf_contention;
 /* Loads and attaches the programs with an aggregation map of `entries` entries. On failure NULL
    and a one-line reason in `error`. scope_program: only tasks added with ls_bpf_contention_follow
    and their descendants. wakers: also the waker of each sleeping wait (sched_waking). */
+/* Whether a fentry program (contention.holds all: klockstat's method) loads and attaches at
+   `function` here: 0 yes; -1 no, with the reason in `error` (EPERM where trampolines are refused). */
+int ls_bpf_fentry_probe(const char *function, char *error, size_t error_size);
 ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wakers, char *error, size_t error_size);
 int ls_bpf_contention_follow(ls_bpf_contention *h, __u32 tgid);
 /* The entries that changed since the last call, into `out`; returns how many, or -1 when

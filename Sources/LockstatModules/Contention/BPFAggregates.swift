@@ -34,13 +34,20 @@ struct BPFAggregates {
     var cgroupPaths = [UInt64: String]()
     /// The locks the BPF programs named (slab caches, runqueues).
     var lockNames = LockNames()
+    /// The code mappings of the processes wakers' user stacks were kept from (their key's waker_tgid).
+    var wakerSpaces = AddressSpaces()
 
     var begins: UInt64 { counters[Int(LS_BPF_BEGINS.rawValue)] }
     var recorded: UInt64 { counters[Int(LS_BPF_RECORDED.rawValue)] }
     /// Waits the kernel saw and could not keep.
     var lost: UInt64 { counters[Int(LS_BPF_MAP_FULL.rawValue)] + counters[Int(LS_BPF_TSTAMP_FAILED.rawValue)] }
 
-    init(log: RawLog, analysis symbols: ContentionAnalysis, wakers recordedWakers: Bool = false) {
+    /// `wakerTgids`: the log's waker entries carry the waker's process (a log written before they
+    /// did has the shorter key, read with waker_tgid 0).
+    init(
+        log: RawLog, analysis symbols: ContentionAnalysis, wakers recordedWakers: Bool = false,
+        wakerTgids: Bool = true
+    ) {
         var damagedStacks = 0
         func stackRecords(_ stream: UInt16) -> [Int32: [UInt64]] {
             var stacks = [Int32: [UInt64]]()
@@ -62,7 +69,12 @@ struct BPFAggregates {
         }
         let stacks = stackRecords(BPFContentionRecorder.stacksStream)
         kernelStacks = stacks
-        if recordedWakers { userStacks = stackRecords(BPFContentionRecorder.userStacksStream) }
+        if recordedWakers {
+            userStacks = stackRecords(BPFContentionRecorder.userStacksStream)
+            for r in log.sideRecords(stream: BPFContentionRecorder.wakerMapsStream) {
+                wakerSpaces.load(snapshot: log.text(r))
+            }
+        }
         damaged += damagedStacks
         for r in log.sideRecords(stream: BPFContentionRecorder.commsStream) {
             let b = log.payloadBytes(r)
@@ -144,7 +156,7 @@ struct BPFAggregates {
         }
         .sorted { ($0.total, $0.tid) > ($1.total, $1.tid) }
         if recordedWakers {
-            wakers = Self.lastEntries(log, damaged: &damaged)
+            wakers = Self.lastEntries(log, tgids: wakerTgids, damaged: &damaged)
             handovers = Self.lastMap(log, stream: BPFContentionRecorder.handoversStream, damaged: &damaged)
             holds = Self.lastMap(log, stream: BPFContentionRecorder.holdsStream, damaged: &damaged)
             ownerStacks = Self.lastMap(log, stream: BPFContentionRecorder.ownerStacksStream, damaged: &damaged)
@@ -215,8 +227,9 @@ struct BPFAggregates {
     struct OwnerKey: Hashable { let lock: UInt64, tid: UInt32 }
 
     struct WakerKey: Hashable {
-        let lock: UInt64, stack: Int32, wakerStack: Int32, wakerUserStack: Int32, wakeClass: UInt32
+        let lock: UInt64, stack: Int32, wakerStack: Int32, wakerUserStack: Int32, wakeClass: UInt32, tgid: UInt32
         init(_ k: ls_bpf_waker_key) {
+            tgid = k.waker_tgid
             lock = k.lock
             stack = k.stack_id
             wakerStack = k.waker_stack
@@ -242,8 +255,8 @@ struct BPFAggregates {
     }
 
     /// The waker entries of the run as each was last read (their totals only grow).
-    static func lastEntries(_ log: RawLog, damaged: inout Int) -> [ls_bpf_waker_entry] {
-        let stride = MemoryLayout<ls_bpf_waker_entry>.stride
+    static func lastEntries(_ log: RawLog, tgids: Bool, damaged: inout Int) -> [ls_bpf_waker_entry] {
+        let stride = tgids ? MemoryLayout<ls_bpf_waker_entry>.stride : olderWakerEntryStride
         var frames = [[UInt8]]()
         do {
             try log.snapshots(stream: BPFContentionRecorder.wakersStream).read { _, b in frames.append(Array(b)) }
@@ -256,11 +269,29 @@ struct BPFAggregates {
             }
             bytes.withUnsafeBytes { b in
                 for i in 0..<(b.count / stride) {
-                    let e = b.loadUnaligned(fromByteOffset: i * stride, as: ls_bpf_waker_entry.self)
+                    let e =
+                        tgids
+                        ? b.loadUnaligned(fromByteOffset: i * stride, as: ls_bpf_waker_entry.self)
+                        : Self.olderWakerEntry(UnsafeRawBufferPointer(rebasing: b[(i * stride)..<((i + 1) * stride)]))
                     last[WakerKey(e.key)] = e
                 }
             }
         }
         return Array(last.values)
+    }
+
+    /// The key before it held waker_tgid: lock, four 32-bit fields, then the value.
+    static let olderWakerKeySize = 24
+    static let olderWakerEntryStride = olderWakerKeySize + MemoryLayout<ls_bpf_waker_value>.stride
+
+    static func olderWakerEntry(_ b: UnsafeRawBufferPointer) -> ls_bpf_waker_entry {
+        var e = ls_bpf_waker_entry()
+        e.key.lock = b.loadUnaligned(as: UInt64.self)
+        e.key.stack_id = b.loadUnaligned(fromByteOffset: 8, as: Int32.self)
+        e.key.waker_stack = b.loadUnaligned(fromByteOffset: 12, as: Int32.self)
+        e.key.waker_ustack = b.loadUnaligned(fromByteOffset: 16, as: Int32.self)
+        e.key.wake_class = b.loadUnaligned(fromByteOffset: 20, as: UInt32.self)
+        e.value = b.loadUnaligned(fromByteOffset: olderWakerKeySize, as: ls_bpf_waker_value.self)
+        return e
     }
 }

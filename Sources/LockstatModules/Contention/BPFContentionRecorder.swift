@@ -21,6 +21,9 @@ final class BPFContentionRecorder: Recorder {
     static let ownerStacksStream = RawLogStream.named(19)
     /// The lock names each drain found (ls_bpf_lock_name records).
     static let lockNamesStream = RawLogStream.named(29)
+    /// contention.wakers: the maps of each process a waker user stack was kept from (`= PID COMM`,
+    /// then /proc/PID/maps), once per process, so parse names the program's release sites.
+    static let wakerMapsStream = RawLogStream.named(30)
     private let handle: OpaquePointer
     private let log: RawLogWriter
     private let capacity: Int
@@ -40,6 +43,8 @@ final class BPFContentionRecorder: Recorder {
     private var knownStacks: Set<Int32>
     private var knownUserStacks: Set<Int32>
     private var knownTasks: Set<UInt32>
+    private var knownProcesses: Set<UInt32>
+    private let system: SystemRoot
     /// Entries are mostly zero buckets: each drain's are stored as one zstd frame (1/8 the bytes).
     private let zstd = Zstd()
     private let frame: UnsafeMutableRawBufferPointer
@@ -116,6 +121,8 @@ final class BPFContentionRecorder: Recorder {
         knownStacks = Set(minimumCapacity: entries)
         knownUserStacks = Set(minimumCapacity: wakers ? entries : 0)
         knownTasks = Set(minimumCapacity: entries)
+        knownProcesses = Set(minimumCapacity: wakers ? 256 : 0)
+        self.system = system
         // The programs' run time is kept only while kernel.bpf_stats_enabled is 1 (it costs two
         // clock reads per run): on for the run, put back as it was, crash or not.
         statsSwitch = Self.enableRunTimeStatistics(system)
@@ -179,6 +186,7 @@ final class BPFContentionRecorder: Recorder {
                 keepStack(wakerEntries[i].key.stack_id, tick: tick)
                 keepStack(wakerEntries[i].key.waker_stack, tick: tick)
                 keepStack(wakerEntries[i].key.waker_ustack, user: true, tick: tick)
+                if wakerEntries[i].key.waker_ustack >= 0 { keepProcess(wakerEntries[i].key.waker_tgid, tick: tick) }
             }
         }
         if wakers { appendHandovers(tick: tick, time: time) }
@@ -311,6 +319,17 @@ final class BPFContentionRecorder: Recorder {
             || cgroupFilter.keeps(id: id, path: n > 0 ? String(cString: path) : nil)
         knownCgroups[id] = verdict
         return verdict
+    }
+
+    /// A waker process's maps the first time one of its user stacks is kept (once per process:
+    /// a process gone before the drain has none, and its frames stay addresses).
+    private func keepProcess(_ tgid: UInt32, tick: UInt64) {
+        guard tgid != 0, knownProcesses.insert(tgid).inserted else { return }
+        let proc = system.path("/proc/\(tgid)")
+        guard case .success(let maps) = FileReader.readText(proc + "/maps") else { return }
+        let comm = (try? FileReader.readText(proc + "/comm").get())?.trimmingCharacters(in: .whitespacesAndNewlines)
+        log.append(
+            kind: .side, stream: Self.wakerMapsStream, tick: tick, time: 0, text: "= \(tgid) \(comm ?? "")\n" + maps)
     }
 
     private func keepTask(_ tid: UInt32, tick: UInt64) {

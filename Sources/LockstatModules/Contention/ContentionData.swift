@@ -38,7 +38,8 @@ struct ContentionData {
         if fields["mode"] == "bpf" {
             mode = .bpf
             let empty = ContentionAnalysis(groups: [], symbols: symbols)
-            let aggregates = BPFAggregates(log: log, analysis: empty, wakers: fields["wakers"] == "yes")
+            let aggregates = BPFAggregates(
+                log: log, analysis: empty, wakers: fields["wakers"] == "yes", wakerTgids: fields["waker_key"] == "tgid")
             var analysis = ContentionAnalysis(groups: aggregates.groups, symbols: symbols)
             analysis.lockNames = aggregates.lockNames
             analysis.keep(filter)

@@ -112,11 +112,17 @@ final class ContentionSource: MetricsSource {
     private let cgroups: Bool
     private let cgroupResolver: CgroupResolver?
     private var cgroupNames: [UInt64: String] = [:]
+    /// contention.wakers: hold under contention, read whole at each scrape; each hold map entry's
+    /// row named once (its lock's type from the waits seen), so its series keeps its labels.
+    private let holdEntries: UnsafeMutablePointer<ls_bpf_hold_entry>?
+    private var holdTotals: HoldTotals
+    private var holdRows: [HoldKey: ContentionTotals.RowKey] = [:]
+    private struct HoldKey: Hashable { let lock: UInt64, stack: Int32 }
 
-    init(entries: Int, interval: Double, context: ServingContext) throws {
+    /// `wakers`: attach sched_waking too, for the holds family (the waits' series are the same).
+    init(entries: Int, interval: Double, wakers: Bool, context: ServingContext) throws {
         var error = [CChar](repeating: 0, count: 512)
-        // No waker stacks here yet: serve's series are the waits' (sched_waking stays detached).
-        guard let handle = ls_bpf_contention_open(Int32(entries), 0, 0, &error, error.count) else {
+        guard let handle = ls_bpf_contention_open(Int32(entries), 0, wakers ? 1 : 0, &error, error.count) else {
             throw LockstatError(String(cString: error))
         }
         self.handle = handle
@@ -128,6 +134,8 @@ final class ContentionSource: MetricsSource {
         cgroupResolver = cgroups ? CgroupResolver(context.system) : nil
         if cgroups, cgroupResolver == nil { context.warn("contention: \(CgroupHierarchy.noMount)") }
         totals = ContentionTotals(maxRows: context.maxSeries, cgroups: cgroups)
+        holdEntries = wakers ? .allocate(capacity: Int(LS_BPF_HANDOVER_ENTRIES)) : nil
+        holdTotals = HoldTotals(maxRows: context.maxSeries)
         idleDrains = max(2, Int(10 / max(interval, 0.001)))
         // After loading, so the BPF programs' own frames have names (and are dropped).
         guard case .success(let kallsyms) = FileReader.readText(context.system.path("/proc/kallsyms")) else {
@@ -138,7 +146,45 @@ final class ContentionSource: MetricsSource {
         statsSwitch = BPFContentionRecorder.enableRunTimeStatistics(context.system)
     }
 
-    deinit { changed.deallocate() }
+    deinit {
+        changed.deallocate()
+        holdEntries?.deallocate()
+    }
+
+    /// The hold map whole into holdTotals (contention.wakers only), at every sample.
+    private func readHolds() {
+        guard let holdEntries else { return }
+        let n = ls_bpf_contention_holds(handle, holdEntries, Int(LS_BPF_HANDOVER_ENTRIES))
+        guard n >= 0 else { return }
+        // A row is named as the waits' family names the holder's own wait (same lock and stack):
+        // its type and lock label. A hold whose wait is not read yet waits for the next scrape
+        // (the map's totals only grow), so no row is ever named "unknown" for good.
+        var waits = [HoldKey: (flags: UInt32, kind: UInt32)]()
+        let unnamed = (0..<n).contains {
+            holdRows[HoldKey(lock: holdEntries[$0].key.lock, stack: holdEntries[$0].key.stack_id)] == nil
+        }
+        if unnamed {
+            for (key, entry) in last {
+                waits[HoldKey(lock: key.lock, stack: key.stack)] = (entry.value.flags, entry.value.kind)
+            }
+        }
+        holdTotals.clear()
+        for i in 0..<n where holdEntries[i].value.count > 0 {
+            let e = holdEntries[i]
+            let key = HoldKey(lock: e.key.lock, stack: e.key.stack_id)
+            if holdRows[key] == nil {
+                guard let wait = waits[key] else { continue }
+                holdRows[key] = ContentionTotals.RowKey(
+                    caller: (stacks[e.key.stack_id] ?? resolve(e.key.stack_id)).caller,
+                    type: ContentionAnalysis.type(wait.flags),
+                    lock: ContentionTotals.lockLabel(
+                        e.key.lock, kind: wait.kind, analysis: analysis, addresses: addresses))
+            }
+            holdTotals.add(
+                holdRows[key]!, count: e.value.count, total: e.value.total_ns,
+                buckets: withUnsafeBytes(of: e.value.buckets) { Array($0.bindMemory(to: UInt32.self)) })
+        }
+    }
 
     func sample() {
         let n = ls_bpf_contention_changed(handle, changed, capacity)
@@ -169,6 +215,8 @@ final class ContentionSource: MetricsSource {
                     cgroup: cgroups ? cgroupName(e.key.cgroup) : ""),
                 count: gained.count, total: gained.total, buckets: gained.buckets)
         }
+        // Holds are named from the waits just read, before idle waits are forgotten.
+        readHolds()
         var idle = [ls_bpf_key]()
         for (key, entry) in last where !seen.contains(key) {
             if entry.idle + 1 >= idleDrains {
@@ -237,6 +285,7 @@ final class ContentionSource: MetricsSource {
                 ),
             ])
         var families = totals.families + [lost]
+        if holdEntries != nil { families += holdTotals.families }
         if statsSwitch != nil || ns > 0 {
             families.append(
                 MetricFamily(
@@ -256,10 +305,10 @@ final class ContentionSource: MetricsSource {
 extension ContentionModule: ServedModule {
     public func serving(_ context: ServingContext) throws -> any MetricsSource {
         if let reason = Self.bpfRefusal(context.system) { throw LockstatError("serve needs bpf mode: \(reason)") }
-        let entries = ContentionSettings(context.config).entries
+        let settings = ContentionSettings(context.config)
         return try ContentionSource(
-            entries: entries, interval: context.config.interval(for: name, moduleDefault: Self.bpfInterval),
-            context: context)
+            entries: settings.entries, interval: context.config.interval(for: name, moduleDefault: Self.bpfInterval),
+            wakers: settings.wakers, context: context)
     }
 
     /// The run's totals as serve would have exposed them at its end.

@@ -26,8 +26,12 @@ public struct ContentionModel: ModuleModel {
         var wakeClass: String
         /// The releasing call site ("do_rmdir+0x17b"), or "no waker (signal)".
         var waker: String
-        /// The waker's kernel stack root first, `;`-joined, and its user stack (addresses).
+        /// The waker's kernel stack root first, `;`-joined, and its user stack (function names,
+        /// an address where none names it).
         var wakerStack: String, wakerUserStack: String
+        /// The program's call that released the lock: the waker's first named user frame outside
+        /// the C library and the loader ("rmdir_worker"); "" without a user stack.
+        var wakerUserSite = ""
         var contended: Int
         /// ns, all waits; of them, those in which the waiter slept.
         var total: UInt64
@@ -157,6 +161,7 @@ public struct ContentionModel: ModuleModel {
         case wakeClass = "class"
         case wakerStack = "waker_stack"
         case wakerUserStack = "waker_user_stack"
+        case wakerUserSite = "waker_user_site"
         case sleptTotal = "slept_wait_ns"
         case max = "max_wait_ns"
         case min = "min_wait_ns"
@@ -214,6 +219,7 @@ public struct ContentionModel: ModuleModel {
                                     (Key.lock, .string(w.lock)), (.type, .string(w.type)), (.caller, .string(w.caller)),
                                     (.wakeClass, .string(w.wakeClass)), (.waker, .string(w.waker)),
                                     (.wakerStack, .string(w.wakerStack)), (.wakerUserStack, .string(w.wakerUserStack)),
+                                    (.wakerUserSite, .string(w.wakerUserSite)),
                                     (.contended, .int(Int64(w.contended))), (.total, .int(Int64(w.total))),
                                     (.slept, .int(Int64(w.slept))), (.sleptTotal, .int(Int64(w.sleptTotal))),
                                     (.wakes, .int(Int64(w.wakes))), (.failed, .int(Int64(w.failed))),
@@ -420,6 +426,7 @@ public struct ContentionModel: ModuleModel {
                         caller: try w.required(Key.caller, .string), wakeClass: try w.required(Key.wakeClass, .string),
                         waker: try w.required(Key.waker, .string), wakerStack: try w.required(Key.wakerStack, .string),
                         wakerUserStack: try w.required(Key.wakerUserStack, .string),
+                        wakerUserSite: try w.optional(Key.wakerUserSite, .string) ?? "",
                         contended: try w.required(Key.contended, .int), total: try w.required(Key.total, .count),
                         slept: try w.required(Key.slept, .int), sleptTotal: try w.required(Key.sleptTotal, .count),
                         wakes: try w.required(Key.wakes, .int), failed: try w.required(Key.failed, .int))
@@ -519,7 +526,7 @@ public struct ContentionModel: ModuleModel {
             ResultColumn("wait_slept", "slept wait", unit: "ns", kind: .time),
             ResultColumn("avg_wait", "avg wait", unit: "ns", kind: .gauge),
         ],
-        labels: ["class", "waker"], identity: [1, 0], defaultSort: "wait_total",
+        labels: ["class", "waker", "program_site"], identity: [1, 2, 0], defaultSort: "wait_total",
         whenEmpty: "wakers are recorded in contention.mode bpf with contention.wakers yes")
 
     /// `report --by hold`: hold under contention (from acquiring after a wait to waking the next
@@ -540,6 +547,14 @@ public struct ContentionModel: ModuleModel {
         name: "cgroups", grouping: "cgroup", metrics: waitColumns, labels: ["type", "cgroup"], identity: [1, 0],
         defaultSort: "wait_total", whenEmpty: "cgroups are recorded in contention.mode bpf")
 
+    /// compare's holds beside the callers' waits: hold under contention per holder's caller and
+    /// lock type, summed over the locks (whose addresses differ between runs); not reported
+    /// (`report --by hold` has them per lock).
+    static let holdCallersTable = ResultTable(
+        name: "hold_callers",
+        metrics: holdsTable.metrics, labels: ["type", "caller"], identity: [1, 0], defaultSort: "hold_total",
+        whenEmpty: holdsTable.whenEmpty, reported: false)
+
     static let tables = [
         rowsTable("callers", grouping: "caller"), rowsTable("locks", grouping: "lock"),
         rowsTable("tasks", grouping: "task"), ownersTable,
@@ -559,19 +574,25 @@ public struct ContentionModel: ModuleModel {
         }
         // Only where wakers were recorded, so other runs' reports and pages are as they were.
         if let wakers {
-            var bySite = [String: (wakeClass: String, waker: String, count: Int, total: UInt64, slept: UInt64)]()
+            typealias Site = (
+                wakeClass: String, waker: String, userSite: String, count: Int, total: UInt64, slept: UInt64
+            )
+            var bySite = [String: Site]()
             for w in wakers {
-                let key = w.wakeClass + "\u{0}" + w.waker
-                var row = bySite[key] ?? (wakeClass: w.wakeClass, waker: w.waker, count: 0, total: 0, slept: 0)
+                let key = w.wakeClass + "\u{0}" + w.waker + "\u{0}" + w.wakerUserSite
+                var row =
+                    bySite[key]
+                    ?? (wakeClass: w.wakeClass, waker: w.waker, userSite: w.wakerUserSite, count: 0, total: 0, slept: 0)
                 row.count += w.contended
                 row.total += w.total
                 row.slept += w.sleptTotal
                 bySite[key] = row
             }
             var table = Self.wakersTable
-            table.rows = bySite.values.sorted { ($0.total, $1.waker) > ($1.total, $0.waker) }.map {
+            table.rows = bySite.values.sorted { ($0.total, $1.waker, $1.userSite) > ($1.total, $0.waker, $0.userSite) }
+                .map {
                 ResultRow(
-                    labels: [$0.wakeClass, $0.waker],
+                    labels: [$0.wakeClass, $0.waker, $0.userSite],
                     values: [
                         Double($0.count), Double($0.total), Double($0.slept),
                         $0.count > 0 ? Double($0.total / UInt64($0.count)) : 0,
@@ -599,6 +620,22 @@ public struct ContentionModel: ModuleModel {
                     ])
             }
             tables.append(table)
+            var byCaller = [String: Hold]()
+            for h in holds {
+                let key = h.type + "\u{0}" + h.caller
+                if byCaller[key] == nil { byCaller[key] = h } else { byCaller[key]!.add(h) }
+            }
+            var callers = Self.holdCallersTable
+            let ranked = byCaller.values.sorted { ($0.total, $1.caller, $1.type) > ($1.total, $0.caller, $0.type) }
+            callers.rows = ranked.map {
+                ResultRow(
+                    labels: [$0.type, $0.caller],
+                    values: [
+                        Double($0.count), Double($0.total), Double($0.max),
+                        $0.count > 0 ? Double($0.total / UInt64($0.count)) : 0,
+                    ])
+            }
+            tables.append(callers)
         }
         let series =
             [
@@ -620,13 +657,15 @@ public struct ContentionModel: ModuleModel {
                 } ?? []))
     }
 
-    /// Beside the waiters' flame graph: the wait each waker stack ended (root first, the class
-    /// last), so the page shows who let the waiters go. Wait without a waker stack is left out.
+    /// Beside the waiters' flame graph: the wait each waker stack ended (root first: the
+    /// program's frames, then the kernel's, the class last), so the page shows who let the
+    /// waiters go. Wait without a waker stack is left out.
     var wakerStacks: ResultStacks? {
         guard let wakers else { return nil }
         var folded = [String: UInt64]()
         for w in wakers where !w.wakerStack.isEmpty && w.total > 0 {
-            folded[w.wakerStack + ";" + w.wakeClass, default: 0] += w.total
+            let user = w.wakerUserStack.isEmpty ? "" : w.wakerUserStack + ";"
+            folded[user + w.wakerStack + ";" + w.wakeClass, default: 0] += w.total
         }
         return ResultStacks(
             name: "woken-wait", unit: "ns",

@@ -89,6 +89,29 @@ public struct ContentionModule: TypedModule {
         return nil
     }
 
+    /// The kernel function contention.holds all would time holds at, and the probe of it.
+    static let fentryProbeFunction = "mutex_lock"
+
+    /// nil where a fentry program loads and attaches (as root); else why not, as the kernel said.
+    static func fentryRefusal(_ system: SystemRoot) -> String? {
+        if let reason = bpfRefusal(system) { return reason }
+        var error = [CChar](repeating: 0, count: 512)
+        guard ls_bpf_fentry_probe(fentryProbeFunction, &error, error.count) != 0 else { return nil }
+        return String(cString: error)
+    }
+
+    /// contention.holds all's one line at the start of a run: what it gets instead of every hold.
+    static func holdsAllNotice(fentryRefusal: String?, wakers: Bool) -> String {
+        let instead =
+            wakers ? "holds under contention only" : "no hold times (contention.wakers yes gives holds under contention)"
+        guard let fentryRefusal else {
+            return "contention: contention.holds all: fentry loads here, but timing every hold is not implemented yet: "
+                + instead
+        }
+        return "contention: contention.holds all needs fentry programs, which do not load here (\(fentryRefusal)): "
+            + instead
+    }
+
     /// What `lockstat doctor` says of the modes.
     public static func modeVerdict(_ system: SystemRoot) -> String {
         bpfRefusal(system).map { "ring mode (\($0))" } ?? "bpf mode (in-kernel aggregation)"
@@ -101,6 +124,10 @@ public struct ContentionModule: TypedModule {
         let scopeProgram = settings.scope == .program
         if mode == .bpf {
             if let reason = Self.bpfRefusal(context.system) { throw LockstatError(reason) }
+            if settings.holds == .all {
+                context.warn(
+                    Self.holdsAllNotice(fentryRefusal: Self.fentryRefusal(context.system), wakers: settings.wakers))
+            }
             do {
                 let cgroups = CgroupResolver(context.system)
                 if cgroups == nil { context.warn("contention: \(CgroupHierarchy.noMount)") }
@@ -112,7 +139,10 @@ public struct ContentionModule: TypedModule {
                 // Written only with wakers, so a log without them reads (and parses) as before.
                 let wakers: [(key: String, value: String)] =
                     recorder.wakers
-                    ? [("wakers", "yes"), ("interrupt_wakes", recorder.classifiesInterrupts ? "yes" : "no")] : []
+                    ? [
+                        ("wakers", "yes"), ("interrupt_wakes", recorder.classifiesInterrupts ? "yes" : "no"),
+                        ("waker_key", "tgid"),
+                    ] : []
                 context.log.append(
                     kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
                     text: KeyValueLines.text(
@@ -231,7 +261,10 @@ public struct ContentionModule: TypedModule {
     }
 
     public var tableSchemas: [ResultTable] {
-        ContentionModel.tables + [ContentionModel.wakersTable, ContentionModel.holdsTable, ContentionModel.cgroupsTable]
+        ContentionModel.tables + [
+            ContentionModel.wakersTable, ContentionModel.holdsTable, ContentionModel.holdCallersTable,
+            ContentionModel.cgroupsTable,
+        ]
     }
 }
 
@@ -279,7 +312,8 @@ extension ContentionModule {
     }
 
     /// contention.wakers: a second profile, of the same waits by the stack of the task that woke
-    /// them (kernel frames, then the user frames, unsymbolized) — a label cannot carry a stack, and
+    /// them (kernel frames, then the user frames, named from the waker process's maps where they
+    /// were kept, else their addresses) — a label cannot carry a stack, and
     /// as a profile of its own pprof draws the release sites as it draws the waiters' stacks.
     /// Labels: the wake's class, the waiter's caller. Waits nobody woke with a stack are left out.
     func wakerProfile(_ data: ContentionData, like waiters: StackProfile) -> StackProfile? {
@@ -289,12 +323,18 @@ extension ContentionModule {
             sampleTypes: waiters.sampleTypes, periodType: waiters.periodType, period: waiters.period)
         profile.timeNanos = waiters.timeNanos
         profile.durationNanos = waiters.durationNanos
+        let userSymbols = Symbolizer(kernel: symbols)
         for e in entries where e.key.waker_stack >= 0 && e.value.count > 0 {
             let kernel = analysis.withoutTracingFrames(aggregates.kernelStacks[e.key.waker_stack] ?? []).map {
                 StackProfile.Frame(address: $0, function: symbols.functionName($0) ?? "[unknown]", mapping: .kernel)
             }
-            let user = (aggregates.userStacks[e.key.waker_ustack] ?? []).map {
-                StackProfile.Frame(address: $0, function: "0x" + String($0, radix: 16), mapping: nil)
+            let user = (aggregates.userStacks[e.key.waker_ustack] ?? []).enumerated().map { i, ip in
+                let named = userSymbols.userFrame(
+                    ip, in: aggregates.wakerSpaces.mapping(pid: e.key.waker_tgid, address: ip), returnAddress: i > 0
+                ).symbol
+                return StackProfile.Frame(
+                    address: ip, function: named == Symbolizer.unknownSymbol ? "0x" + String(ip, radix: 16) : named,
+                    mapping: nil)
             }
             let waiter = analysis.withoutTracingFrames(aggregates.kernelStacks[e.key.stack_id] ?? [])
             profile.add(

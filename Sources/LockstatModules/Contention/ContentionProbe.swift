@@ -1,3 +1,4 @@
+import CLockstat
 import Foundation
 import LockstatCore
 
@@ -42,6 +43,17 @@ extension ContentionModule {
         checks.append(SystemFacts.perfPermission(system))
         checks.append(Self.lockdown(system))
         checks.append(CgroupHierarchy.check(system))
+        // contention.holds all's fentry programs: opt-in, so their refusal is no failure.
+        if geteuid() == 0, Self.bpfRefusal(system) == nil {
+            let refusal = Self.fentryRefusal(system)
+            checks.append(
+                ProbeCheck(
+                    name: "fentry", ok: true,
+                    detail: refusal.map { "refused (\($0)): contention.holds all records holds under contention only" }
+                        ?? "fentry programs load (\(Self.fentryProbeFunction))"))
+        } else {
+            checks.append(ProbeCheck(name: "fentry", ok: true, detail: "not probed: loading BPF needs root"))
+        }
         // Which mode `contention.mode auto` gets here; ring mode is the fallback, not a failure.
         checks.append(
             ProbeCheck(name: "mode", ok: true, detail: "contention.mode auto runs " + Self.modeVerdict(system)))

@@ -18,11 +18,17 @@ struct ContentionSettings: ModuleSettings {
     /// Off unless asked for: it walks the waker's stacks at every wake of a waiter, several per
     /// wait where releasers re-take the lock, which multiplies the mode's BPF time (docs/contention.md).
     var wakers = false
+    /// Which holds are timed: `contended` (holds under contention, with wakers, from
+    /// tracepoints) or `all`, every mutex and rwsem hold as klockstat times them, which needs
+    /// fentry programs; where they do not load, the run says so and keeps holds under contention.
+    enum Holds: String, CaseIterable { case contended, all }
+    var holds = Holds.contended
 
     static var settings: [Setting<ContentionSettings>] {
         [
             .choice("scope", \.scope), .top(\.top), .choice("mode", \.mode),
             .integer("entries", \.entries, ContentionModule.entriesRange), .yesNo("wakers", \.wakers),
+            .choice("holds", \.holds),
             .words("types", \.filter.types, ContentionFilter.validTypes), .words("locks", \.filter.locks, nil),
             .words("stacks", \.filter.stacks, nil), .words("cgroup", \.cgroups.paths, nil),
         ]

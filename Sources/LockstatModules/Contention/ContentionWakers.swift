@@ -23,6 +23,25 @@ struct ContentionWakers {
             resolved[id] = r
             return r
         }
+        // A waker's user stack named from the maps of its process, kept when it was first seen.
+        let symbolizer = Symbolizer(kernel: symbols)
+        var named = [UserStackKey: (stack: String, site: String)]()
+        func user(_ id: Int32, tgid: UInt32) -> (stack: String, site: String) {
+            guard id >= 0, let ips = aggregates.userStacks[id], !ips.isEmpty else { return ("", "") }
+            let key = UserStackKey(id: id, tgid: tgid)
+            if let known = named[key] { return known }
+            let frames = ips.enumerated().map { i, ip in
+                symbolizer.userFrame(
+                    ip, in: aggregates.wakerSpaces.mapping(pid: tgid, address: ip), returnAddress: i > 0)
+            }
+            let stack = zip(ips, frames).reversed().map { ip, f in
+                f.symbol == Symbolizer.unknownSymbol ? "0x" + String(ip, radix: 16) : f.symbol
+            }
+            let anyNamed = frames.contains { $0.symbol != Symbolizer.unknownSymbol }
+            let r = (stack.joined(separator: ";"), anyNamed ? FutexAnalysis.site(frames) : "")
+            named[key] = r
+            return r
+        }
         // The lock's type and kind come from the waits of the same lock.
         var locks = [UInt64: (flags: UInt32, kind: UInt32)]()
         for c in analysis.contentions { locks[c.lock] = (c.flags, c.kind) }
@@ -37,19 +56,20 @@ struct ContentionWakers {
             case UInt32(LS_WAKE_NONE.rawValue): site = "no waker"
             default: site = "no waker (\(wakeClass))"
             }
+            let userStack = user(e.key.waker_ustack, tgid: e.key.waker_tgid)
             let key = PairKey(
                 lock: analysis.lockName(e.key.lock, kind: lock?.kind ?? 0), caller: waiter(e.key.stack_id).caller,
                 wakeClass: wakeClass, waker: site,
                 wakerStack: wakerStack.reversed().map { symbols.functionName($0) ?? "[unknown]" }
                     .joined(separator: ";"),
-                wakerUserStack: (aggregates.userStacks[e.key.waker_ustack] ?? []).reversed()
-                    .map { "0x" + String($0, radix: 16) }.joined(separator: ";"))
+                wakerUserStack: userStack.stack, wakerUserSite: userStack.site)
             add(
                 key,
                 ContentionModel.Waker(
                     lock: key.lock, type: lock.map { ContentionAnalysis.type($0.flags) } ?? "unknown",
                     caller: key.caller,
                     wakeClass: wakeClass, waker: site, wakerStack: key.wakerStack, wakerUserStack: key.wakerUserStack,
+                    wakerUserSite: key.wakerUserSite,
                     contended: Int(e.value.count), total: e.value.total_ns, slept: Int(e.value.slept),
                     sleptTotal: e.value.slept_ns, wakes: Int(e.value.wakes), failed: Int(e.value.failed)))
         }
@@ -59,7 +79,7 @@ struct ContentionWakers {
         for c in analysis.contentions where c.flags & (spin | mutex) == spin && c.waited > 0 {
             let key = PairKey(
                 lock: analysis.lockName(c.lock, kind: c.kind), caller: c.caller, wakeClass: spinning,
-                waker: "no waker (\(spinning))", wakerStack: "", wakerUserStack: "")
+                waker: "no waker (\(spinning))", wakerStack: "", wakerUserStack: "", wakerUserSite: "")
             add(
                 key,
                 ContentionModel.Waker(
@@ -71,7 +91,11 @@ struct ContentionWakers {
 
     struct PairKey: Hashable {
         var lock: String, caller: String, wakeClass: String, waker: String, wakerStack: String, wakerUserStack: String
+        var wakerUserSite: String
     }
+
+    /// A stack id names the same frames in every process; their functions differ by process.
+    struct UserStackKey: Hashable { let id: Int32, tgid: UInt32 }
 
     /// enum ls_bpf_wake_class's names.
     static func className(_ wakeClass: UInt32) -> String {
