@@ -77,7 +77,7 @@ final class FirstRunTests: XCTestCase {
         defer { if serve.isRunning { serve.interrupt(); serve.waitUntilExit() } }
         var err: String { (try? String(contentsOfFile: errors, encoding: .utf8)) ?? "" }
         XCTAssertTrue(eventually(60) { err.contains("lockstat: serving ") || !serve.isRunning }, err)
-        let served = ["stat", "diskstats", "lock_stat", "contention"]
+        let served = ["stat", "diskstats", "lock_stat", "contention", "futex"]
         let expected = doctor.filter { served.contains($0.module) && $0.runs }.map(\.module)
         XCTAssertTrue(err.contains("lockstat: serving \(expected.joined(separator: ", ")) on "), "serves \(expected): \(err)")
         for m in doctor where served.contains(m.module) && !m.runs {
@@ -194,7 +194,8 @@ final class FirstRunTests: XCTestCase {
             guard let site = f.last, site != "-" else { continue }
             // A site longer than its column has room for ends in "…".
             let named = site.hasSuffix("…") ? " " + site.dropLast() : " " + site
-            XCTAssertTrue(reported.contains { site.hasSuffix("…") ? $0.contains(named) : $0.hasSuffix(named) },
+            // The waker column, then the program's releasing site (`-` for kernel threads' releases).
+            XCTAssertTrue(reported.contains { $0.contains(site.hasSuffix("…") ? named : named + " ") || $0.hasSuffix(named) },
                           "\(site) is a waker of `report --by waker`: \(report.out)")
         }
         let top = try XCTUnwrap(rows.first?.last)

@@ -237,8 +237,10 @@ final class TopTests: XCTestCase {
             .first { $0.contains("lock:contention_begin") }
         let begins = try XCTUnwrap(line.flatMap { Double($0.split(separator: ",")[0]) }, "perf stat's count: \(r.err)")
         XCTAssertGreaterThan(begins, 1000, "a storm's contentions")
-        // Measured under load: within one wait of 9 to 16 thousand; the issue allows 2 %.
-        XCTAssertEqual(sum, begins, accuracy: begins * 0.005, "top's intervals \(sum), perf stat's begins \(begins)")
+        // Measured under load: within one wait of 9 to 16 thousand; the issue allows 2 %. top also
+        // counts perf's own waits before it enables its counters (13 once, on a storm slowed to 1715).
+        XCTAssertEqual(
+            sum, begins, accuracy: max(begins * 0.005, 30), "top's intervals \(sum), perf stat's begins \(begins)")
         print("top's intervals \(Int(sum)), perf stat's begins \(Int(begins)): \((sum - begins) / begins * 100) %")
     }
 
