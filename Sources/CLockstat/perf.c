@@ -60,6 +60,22 @@ int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int ma
     return open_event(&attr, pid, cpu);
 }
 
+/* The side records that let parse name the code of processes gone by then (MMAP2, COMM with
+   exec flagged, FORK, EXIT), tagged with TID, TIME and CPU, on lockstat's clock; `inherit`
+   follows the children, enabled at exec. */
+static void side_records(struct perf_event_attr *attr, int inherit) {
+    attr->mmap = 1;
+    attr->mmap2 = 1;
+    attr->comm = 1;
+    attr->comm_exec = 1;
+    attr->task = 1;
+    attr->sample_id_all = 1;
+    attr->use_clockid = 1;
+    attr->clockid = CLOCK_MONOTONIC;
+    attr->inherit = inherit ? 1 : 0;
+    attr->enable_on_exec = inherit ? 1 : 0;
+}
+
 int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int inherit, int max_stack) {
     struct perf_event_attr attr;
     if (cycles) init_attr(&attr, PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES);
@@ -68,17 +84,7 @@ int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int i
     attr.sample_freq = frequency;
     attr.sample_type = ls_perf_sampler_sample_type();
     attr.sample_max_stack = (uint16_t)max_stack;
-    /* The side records that let parse name the code of processes gone by then. */
-    attr.mmap = 1;
-    attr.mmap2 = 1;
-    attr.comm = 1;
-    attr.comm_exec = 1;
-    attr.task = 1;
-    attr.sample_id_all = 1;
-    attr.use_clockid = 1;
-    attr.clockid = CLOCK_MONOTONIC;
-    attr.inherit = inherit ? 1 : 0;
-    attr.enable_on_exec = inherit ? 1 : 0;
+    side_records(&attr, inherit);
     return open_event(&attr, pid, cpu);
 }
 
@@ -87,17 +93,8 @@ int ls_perf_open_mapping_tracker(int pid, int cpu, int inherit, int build_id) {
     init_attr(&attr, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_DUMMY);
     /* The sampler's sample_type, so that the records' sample_id_all trailer decodes as the profile's. */
     attr.sample_type = ls_perf_sampler_sample_type();
-    attr.mmap = 1;
-    attr.mmap2 = 1;
+    side_records(&attr, inherit);
     attr.build_id = build_id ? 1 : 0;
-    attr.comm = 1;
-    attr.comm_exec = 1;
-    attr.task = 1;
-    attr.sample_id_all = 1;
-    attr.use_clockid = 1;
-    attr.clockid = CLOCK_MONOTONIC;
-    attr.inherit = inherit ? 1 : 0;
-    attr.enable_on_exec = inherit ? 1 : 0;
     return open_event(&attr, pid, cpu);
 }
 

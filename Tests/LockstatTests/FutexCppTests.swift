@@ -8,8 +8,7 @@ import XCTest
 /// locked and unlocked in noinline functions, built by g++ -O2 with and without frame pointers.
 final class FutexCppTests: XCTestCase {
     func requireFutexAndGxx() throws {
-        guard getuid() == 0 else { throw XCTSkip("SKIPPED: the futex module needs root") }
-        if let reason = FutexModule().unavailableReason(SystemRoot()) { throw XCTSkip("SKIPPED: \(reason)") }
+        try requireFutexModule()
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/g++") else {
             throw XCTSkip("SKIPPED: no /usr/bin/g++ (Debian's g++; .ci/run installs it)")
         }

@@ -8,11 +8,6 @@ import XCTest
 /// The futex module on programs that misbehave: one that exits while its threads wait, a
 /// stripped binary, a lock word unmapped before the program ends.
 final class FutexFaultTests: XCTestCase {
-    func requireFutex() throws {
-        guard getuid() == 0 else { throw XCTSkip("SKIPPED: the futex module needs root") }
-        if let reason = FutexModule().unavailableReason(SystemRoot()) { throw XCTSkip("SKIPPED: \(reason)") }
-    }
-
     func compile(_ source: String, _ name: String, in dir: String, flags: [String] = []) throws -> String {
         let exe = dir + "/" + name
         let cc = try shell(["cc", "-O2", "-pthread"] + flags + ["-o", exe, Fixtures.repository.path + "/Tests/futex/" + source])
@@ -31,7 +26,7 @@ final class FutexFaultTests: XCTestCase {
     /// wait_for_held (the process's map read at a drain while its waits were in progress: it is
     /// gone by the drain that sees them end).
     func testAProgramThatExitsMidWaitCountsItsWaitsAsInterrupted() throws {
-        try requireFutex()
+        try requireFutexModule()
         let dir = temporaryDirectory()
         let exe = try compile("exit_mid_wait.c", "exit_mid_wait", in: dir)
         let r = try run(dir, [exe, "3"])
@@ -62,7 +57,7 @@ final class FutexFaultTests: XCTestCase {
     /// calls that slept is lockstat's), its frames [unknown], its lock words offsets in the file,
     /// and one warning naming the file.
     func testAStrippedBinaryStillCountsAndSaysSoOnce() throws {
-        try requireFutex()
+        try requireFutexModule()
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perf") else {
             throw XCTSkip("SKIPPED: perf (linux-perf) is not installed")
         }
@@ -96,7 +91,7 @@ final class FutexFaultTests: XCTestCase {
     /// counted under the mapping's name with the word's offset (0x100 into a page), their time
     /// within [-15 %, +2 %] of the program's own measure, and the run completes.
     func testALockWordUnmappedBeforeTheEnd() throws {
-        try requireFutex()
+        try requireFutexModule()
         let dir = temporaryDirectory()
         let exe = try compile("unmapped_word.c", "unmapped_word", in: dir)
         let r = try run(dir, [exe, "1", "4"])

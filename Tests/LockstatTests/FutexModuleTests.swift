@@ -9,11 +9,6 @@ import XCTest
 /// (Tests/futex/futex_truth.c measures its own time inside pthread_mutex_lock) and against perf
 /// recording the futex system calls on the same run.
 final class FutexModuleTests: XCTestCase {
-    func requireFutex() throws {
-        guard getuid() == 0 else { throw XCTSkip("SKIPPED: the futex module needs root") }
-        if let reason = FutexModule().unavailableReason(SystemRoot()) { throw XCTSkip("SKIPPED: \(reason)") }
-    }
-
     /// Built -O2 with frame pointers (the program's; glibc has none), or without (`frames`
     /// -fomit-frame-pointer).
     func compile(_ name: String = "futex_truth", frames: String = "-fno-omit-frame-pointer") throws -> String {
@@ -97,7 +92,7 @@ final class FutexModuleTests: XCTestCase {
     }
 
     func heavyLockAgainstTheProgramsOwnMeasureAndPerf(frames: String, perThread: Bool = false) throws {
-        try requireFutex()
+        try requireFutexModule()
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perf") else {
             throw XCTSkip("SKIPPED: perf (linux-perf) is not installed")
         }
@@ -191,7 +186,7 @@ final class FutexModuleTests: XCTestCase {
     /// program built without frame pointers. Both see the same sites, lock_heavy for ≥ 95 % of
     /// the calls, and the same number of calls when perf lost none.
     func testWaiterCallSitesAgainstPerfDwarf() throws {
-        try requireFutex()
+        try requireFutexModule()
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perf") else {
             throw XCTSkip("SKIPPED: perf (linux-perf) is not installed")
         }
@@ -270,7 +265,7 @@ final class FutexModuleTests: XCTestCase {
     /// 10,000 distinct lock words into a map of 1,000 entries: the bound holds, every wait past
     /// it is counted as lost and said in a warning, none is silently gone.
     func testTenThousandLockWordsHoldTheBound() throws {
-        try requireFutex()
+        try requireFutexModule()
         let dir = temporaryDirectory()
         let exe = dir + "/many_words"
         let cc = try shell(["cc", "-O2", "-o", exe, Fixtures.repository.path + "/Tests/futex/many_words.c"])
@@ -296,7 +291,7 @@ final class FutexModuleTests: XCTestCase {
     /// scope program (the default): a process contending outside the run is absent; under
     /// system it is there.
     func testScopeProgramLeavesOutsideProcessesOut() throws {
-        try requireFutex()
+        try requireFutexModule()
         let dir = temporaryDirectory()
         let exe = try compile()
         let outside = dir + "/outside_truth"

@@ -14,17 +14,12 @@ final class FutexScopeSudoTests: XCTestCase {
     /// outside the run. The run's files are nobody's; their stack copies are all of nobody's own
     /// process; the other two processes' waits are still counted (scope system), without copies.
     func testNoStackCopiesOfAnotherUsersProcessUnderSudo() throws {
-        guard getuid() == 0 else { throw XCTSkip("SKIPPED: the futex module needs root") }
-        if let reason = FutexModule().unavailableReason(SystemRoot()) { throw XCTSkip("SKIPPED: \(reason)") }
+        try requireFutexModule()
         let nobody: uid_t = 65534
         let dir = temporaryDirectory()
         XCTAssertEqual(chmod(dir, 0o755), 0)
         let built = dir + "/futex_truth"
-        let cc = try shell([
-            "cc", "-O2", "-fno-omit-frame-pointer", "-pthread", "-o", built,
-            Fixtures.repository.path + "/Tests/futex/futex_truth.c",
-        ])
-        XCTAssertEqual(cc.status, 0, cc.err)
+        try compileFutexTruth(at: built)
         let userTruth = dir + "/user_truth", suidTruth = dir + "/suid_truth", rootTruth = dir + "/root_truth"
         for copy in [userTruth, suidTruth, rootTruth] { try FileManager.default.copyItem(atPath: built, toPath: copy) }
         XCTAssertEqual(chmod(suidTruth, 0o4755), 0)

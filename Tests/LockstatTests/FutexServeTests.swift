@@ -14,18 +14,13 @@ final class FutexServeTests: XCTestCase {
     /// pthread_mutex_lock that is no futex sleep), the light lock's below it; promtool accepts
     /// the text; Prometheus ingests the same value; no lock word's address is a label.
     func testServedFutexWaitsAgainstTheProgramsOwnMeasureAndPrometheus() throws {
-        guard getuid() == 0 else { throw XCTSkip("SKIPPED: the futex module needs root") }
-        if let reason = FutexModule().unavailableReason(SystemRoot()) { throw XCTSkip("SKIPPED: \(reason)") }
+        try requireFutexModule()
         for tool in ["/usr/bin/prometheus", "/usr/bin/promtool"] where !FileManager.default.isExecutableFile(atPath: tool) {
             throw XCTSkip("SKIPPED: no \(tool) (Debian's prometheus package; .ci/run installs it)")
         }
         let dir = temporaryDirectory()
         let exe = dir + "/futex_truth"
-        let cc = try shell([
-            "cc", "-O2", "-fno-omit-frame-pointer", "-pthread", "-o", exe,
-            Fixtures.repository.path + "/Tests/futex/futex_truth.c",
-        ])
-        XCTAssertEqual(cc.status, 0, cc.err)
+        try compileFutexTruth(at: exe)
         let contention =
             ContentionModule().unavailableReason(SystemRoot()) == nil && ContentionModule.bpfRefusal(SystemRoot()) == nil
         let serve = try ServeTests.Served(
@@ -138,15 +133,10 @@ final class FutexServeTests: XCTestCase {
     /// takes it, and the heavy lock's series hold its row of the run's `locks` table (the same
     /// waits: slept time, waits that slept, calls that did not sleep).
     func testExportedOpenMetricsHoldTheRunsLockTable() throws {
-        guard getuid() == 0 else { throw XCTSkip("SKIPPED: the futex module needs root") }
-        if let reason = FutexModule().unavailableReason(SystemRoot()) { throw XCTSkip("SKIPPED: \(reason)") }
+        try requireFutexModule()
         let dir = temporaryDirectory()
         let exe = dir + "/futex_truth"
-        let cc = try shell([
-            "cc", "-O2", "-fno-omit-frame-pointer", "-pthread", "-o", exe,
-            Fixtures.repository.path + "/Tests/futex/futex_truth.c",
-        ])
-        XCTAssertEqual(cc.status, 0, cc.err)
+        try compileFutexTruth(at: exe)
         try "modules futex\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
         let run = try Lockstat.run(["--config", dir + "/f.config", dir + "/run", exe, "1", "4"], quiet: false)
         XCTAssertEqual(run.status, 0, run.err)

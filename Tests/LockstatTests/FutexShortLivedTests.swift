@@ -8,15 +8,10 @@ import XCTest
 /// are named from the kernel's MMAP2 records (the module's dummy perf event), build IDs included.
 final class FutexShortLivedTests: XCTestCase {
     func testProcessesGoneBeforeTheTickHaveTheirFramesNamed() throws {
-        guard getuid() == 0 else { throw XCTSkip("SKIPPED: the futex module needs root") }
-        if let reason = FutexModule().unavailableReason(SystemRoot()) { throw XCTSkip("SKIPPED: \(reason)") }
+        try requireFutexModule()
         let dir = temporaryDirectory()
         let exe = dir + "/futex_truth"
-        let cc = try shell([
-            "cc", "-O2", "-fno-omit-frame-pointer", "-pthread", "-o", exe,
-            Fixtures.repository.path + "/Tests/futex/futex_truth.c",
-        ])
-        XCTAssertEqual(cc.status, 0, cc.err)
+        try compileFutexTruth(at: exe)
         // Six processes of 50 ms each, started by a shell: all of them are gone by the end of the
         // run, and most before any tick (every 0.5 s) could read their maps.
         try "modules futex\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)

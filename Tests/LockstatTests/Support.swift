@@ -76,6 +76,21 @@ func requireContentionBPF() throws {
     }
 }
 
+/// Skips unless the futex module can run here (root, BTF, x86-64).
+func requireFutexModule() throws {
+    guard getuid() == 0 else { throw XCTSkip("SKIPPED: the futex module needs root") }
+    if let reason = FutexModule().unavailableReason(SystemRoot()) { throw XCTSkip("SKIPPED: \(reason)") }
+}
+
+/// Tests/futex/futex_truth.c built -O2 with frame pointers (the program's; glibc has none) at `path`.
+func compileFutexTruth(at path: String) throws {
+    let cc = try shell([
+        "cc", "-O2", "-fno-omit-frame-pointer", "-pthread", "-o", path,
+        Fixtures.repository.path + "/Tests/futex/futex_truth.c",
+    ])
+    XCTAssertEqual(cc.status, 0, cc.err)
+}
+
 /// A storm of Tests/contention compiled into a temporary directory; its path.
 func compileContentionStorm(_ source: String, name: String = #function) throws -> String {
     let exe = temporaryDirectory(name) + "/" + source.split(separator: ".")[0]
