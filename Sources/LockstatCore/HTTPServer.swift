@@ -229,10 +229,16 @@ final class HTTPServer: @unchecked Sendable {
             reading.removeAll { connection in
                 guard connection.deadline <= now else { return false }
                 timeouts.note(now, log)
-                // A request begun is told why it ends; a silent connection is just closed.
+                // A request begun is told why it ends, then lingers as a refused one does: closing
+                // with its next bytes unread would reset the connection and lose the answer.
+                // A silent connection is just closed.
                 if !connection.head.isEmpty {
                     Self.sendNow(
                         connection.fd, HTTPResponse(status: 408, body: "request not whole within the time limit\n"))
+                    shutdown(connection.fd, Int32(SHUT_WR))
+                    connection.lingerUntil = now + Self.lingerNanoseconds
+                    lingering.append(connection)
+                    return true
                 }
                 close(connection.fd)
                 return true
