@@ -601,6 +601,18 @@ void ls_bpf_contention_run_time(ls_bpf_contention *h, __u64 *ns, __u64 *count) {
     }
 }
 
+__u64 ls_bpf_contention_recursion_misses(ls_bpf_contention *h) {
+    __u64 misses = 0;
+    struct bpf_program *program;
+    bpf_object__for_each_program(program, h->object) {
+        struct bpf_prog_info info;
+        __u32 length = sizeof info;
+        memset(&info, 0, sizeof info);
+        if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &length) == 0) misses += info.recursion_misses;
+    }
+    return misses;
+}
+
 void ls_bpf_contention_close(ls_bpf_contention *h) {
     if (!h) return;
     for (int i = 0; i < h->links_count; i++) bpf_link__destroy(h->links[i]);

@@ -85,8 +85,17 @@ final class DrainBatchTests: XCTestCase {
         let (m, fromEntries) = drain(perEntry, into: out)
         XCTAssertGreaterThan(n, 2000, "a storm with many keys")
         XCTAssertLessThan(n, Self.entries, "the map did not fill")
-        XCTAssertEqual(fromBatches.count, fromEntries.count, "entries: \(n) batched, \(m) one by one")
-        XCTAssertEqual(fromBatches, fromEntries)
+        // Either handle's programs can miss an event the other's saw: the kernel does not run a BPF
+        // program on a CPU where one is running already (a lock taken inside the other handle's
+        // program) and counts it (recursion_misses). The drains agree but for those, each at most one wait.
+        let misses = ls_bpf_contention_recursion_misses(batched) + ls_bpf_contention_recursion_misses(perEntry)
+        let apart = Set(fromBatches.keys).union(fromEntries.keys).reduce(UInt64(0)) { sum, key in
+            let a = fromBatches[key] ?? 0, b = fromEntries[key] ?? 0
+            return sum + (a > b ? a - b : b - a)
+        }
+        XCTAssertLessThanOrEqual(
+            apart, misses, "waits apart: \(apart), events the kernel skipped: \(misses); entries: \(n) batched, \(m) one by one")
+        print("drains: \(n) and \(m) entries, \(apart) waits apart, \(misses) recursion misses")
 
         // The owners map (rwsem and mutex owners at contention_begin) goes the same two ways.
         let owners = UnsafeMutablePointer<ls_bpf_owner_entry>.allocate(capacity: 4096)

@@ -261,6 +261,9 @@ int ls_bpf_kernel_has_kfunc(const char *btf_path, const char *name);
 int ls_bpf_kernel_has_member(const char *btf_path, const char *type, const char *member);
 /* The programs' total run time and run count (kernel.bpf_stats_enabled must be 1). */
 void ls_bpf_contention_run_time(ls_bpf_contention *h, __u64 *ns, __u64 *count);
+/* The times the kernel did not run one of the programs because a BPF program was already
+   running on that CPU (bpf_prog_info.recursion_misses, 5.12+): each a lock event not seen. */
+__u64 ls_bpf_contention_recursion_misses(ls_bpf_contention *h);
 void ls_bpf_contention_close(ls_bpf_contention *h);
 #endif
 #endif
