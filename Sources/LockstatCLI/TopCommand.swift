@@ -9,7 +9,7 @@ struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "top",
         abstract:
-            "A live view of lock contention, system-wide, for -p PID[,PID] or for -- COMMAND ARGS (keys: c l t o g group, s sort, enter stack, q quit)."
+            "A live view of lock contention, system-wide, for -p PID[,PID] or for -- COMMAND ARGS (keys: c l t o g group kernel locks, u w user-space locks, s sort, enter stack, q quit)."
     )
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Seconds between refreshes.", valueName: "seconds"))
@@ -50,9 +50,8 @@ struct TopCommand: ParsableCommand {
             scope = command.isEmpty ? .system : .program
         }
         let system = SystemRoot("/")
-        guard let module = BuiltInModules.all.compactMap({ $0 as? any LiveModule }).first else {
-            throw LockstatError("top: no module has a live view")
-        }
+        let modules = BuiltInModules.all.compactMap { $0 as? any LiveModule }
+        guard let module = modules.first else { throw LockstatError("top: no module has a live view") }
         if let reason = module.liveRefusal(system) { throw LockstatError("top: \(reason)") }
         var executable: String?
         if !command.isEmpty {
@@ -60,7 +59,18 @@ struct TopCommand: ParsableCommand {
             guard executable != nil else { throw LockstatError("\(command[0]): command not found", exitCode: 127) }
         }
         ls_signals_install()
-        let source = try module.live(system, scope: scope)
+        // The first module's view decides whether top runs; the others (user-space locks) join
+        // where they can run here, and one that cannot load is said before the screen is set up.
+        var sources = [try module.live(system, scope: scope)]
+        for other in modules.dropFirst() where other.liveRefusal(system) == nil {
+            do {
+                sources.append(try other.live(system, scope: scope))
+            } catch {
+                let why = (error as? LockstatError)?.message ?? "\(error)"
+                writeText(2, "lockstat: top: \(other.name) left out: \(why)\n")
+            }
+        }
+        let source = CombinedLiveSource(sources)
         defer { source.stop() }
         let environment = ProcessInfo.processInfo.environment
         let plain =

@@ -142,3 +142,36 @@ public enum LiveScreen {
         line.count <= width ? line : String(line.prefix(width))
     }
 }
+
+/// Several modules' live views as one: each grouping key belongs to the source that offers it
+/// first (later duplicates are dropped); every source reads each interval, so switching keys
+/// shows the same interval; the first source's sort keys are everyone's.
+public final class CombinedLiveSource: LiveSource {
+    private let sources: [any LiveSource]
+    public let groupings: [LiveGrouping]
+    private let owner: [Character: Int]
+
+    public init(_ sources: [any LiveSource]) {
+        self.sources = sources
+        var groupings = [LiveGrouping]()
+        var owner = [Character: Int]()
+        for (i, source) in sources.enumerated() {
+            for g in source.groupings where owner[g.key] == nil {
+                owner[g.key] = i
+                groupings.append(g)
+            }
+        }
+        self.groupings = groupings
+        self.owner = owner
+    }
+
+    public var sortKeys: [String] { sources.first?.sortKeys ?? [] }
+    public func follow(_ pid: pid_t) { sources.forEach { $0.follow(pid) } }
+    public func advance(seconds: Double) { sources.forEach { $0.advance(seconds: seconds) } }
+    public func table(grouping: Character, sort: Int) -> LiveTable {
+        sources[owner[grouping] ?? 0].table(grouping: grouping, sort: sort)
+    }
+    /// Each source's line, the first source's first.
+    public var totalsLine: String { sources.map(\.totalsLine).joined(separator: "\n") }
+    public func stop() { sources.forEach { $0.stop() } }
+}

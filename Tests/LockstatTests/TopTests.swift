@@ -149,6 +149,34 @@ final class TopTests: XCTestCase {
         stopStorm(storm)
     }
 
+    /// The user-space locks beside the kernel's: during futex_truth, `u` shows its heavy lock on
+    /// the top row (named by its symbol, a mutex), `w` the function that waited on it.
+    func testUserSpaceLocksUnderU() throws {
+        try requireBPF()
+        try requireFutexModule()
+        let truth = temporaryDirectory() + "/futex_truth"
+        try compileFutexTruth(at: truth)
+        let t = try Terminal(columns: 120, rows: 30)
+        try t.type("\(Lockstat.binaries)/lockstat top -- \(truth) 60 4; echo status=$?")
+        let started = t.wait(30, "a first interval") { self.titles($0).hasSuffix(" caller") }
+        guard started else { return }
+        try t.key("u")
+        XCTAssertTrue(
+            t.wait(20, "the heavy lock on the top row") {
+                self.titles($0).hasSuffix(" user-space lock (process)") && self.topRow($0).contains(" heavy_lock")
+                    && self.topRow($0).contains(" mutex ")
+            })
+        try t.key("w")
+        XCTAssertTrue(
+            t.wait(20, "its waiter") {
+                self.titles($0).hasSuffix(" user-space waiter (process)") && self.topRow($0).contains(" lock_heavy")
+            })
+        try t.key("c")
+        XCTAssertTrue(t.wait(20, "the kernel's callers again") { self.titles($0).hasSuffix(" caller") })
+        try t.key("q")
+        XCTAssertTrue(t.wait(20, "q ends top and the program (SIGTERM)") { $0.contains("status=143") })
+    }
+
     /// SIGTERM to top (system-wide) leaves the terminal as q does, exit status 0 as serve's.
     func testSIGTERMRestoresTheTerminal() throws {
         try requireBPF()

@@ -94,19 +94,19 @@ struct FutexTotals {
     }
 }
 
-/// serve's futex: every task's futex waits (serve runs no program to follow), aggregated in the
-/// kernel; every interval the changed entries are folded into the totals and entries idle for
-/// 10 s are deleted, so the map holds only what waited lately. Lock words are named from the
-/// process's maps read when it is first seen (again when a word is in none of them); kinds
-/// from the frame-pointer walk with the scanned return addresses (serve unwinds no stack
-/// copies: it drains them unread, so no stack bytes are kept).
+/// serve's futex (and `lockstat top`'s): every task's futex waits (serve runs no program to
+/// follow; top may follow one), aggregated in the kernel; every interval the changed entries are
+/// folded into the totals and entries idle for 10 s are deleted, so the map holds only what
+/// waited lately. Lock words are named from the process's maps read when it is first seen
+/// (again when a word is in none of them); kinds from the frame-pointer walk with the scanned
+/// return addresses (serve unwinds no stack copies: it drains them unread, so no stack bytes are kept).
 final class FutexSource: MetricsSource {
     private let handle: OpaquePointer
     private let capacity: Int
     private let changed: UnsafeMutablePointer<ls_futex_entry>
     private let addresses: Bool
     private let idleDrains: Int
-    private var last: [Data: (count: UInt64, total: UInt64, idle: Int, row: FutexTotals.RowKey)] = [:]
+    private var last: [Data: (count: UInt64, total: UInt64, max: UInt64, idle: Int, row: FutexTotals.RowKey)] = [:]
     private var totals: FutexTotals
     private var spaces: [UInt32: AddressSpaces] = [:]
     private var processNames: [UInt32: String] = [:]
@@ -118,23 +118,38 @@ final class FutexSource: MetricsSource {
     private var kinds: [UInt32: [Data: FutexKind]] = [:]
     private let system: SystemRoot
 
-    init(entries: Int, interval: Double, context: ServingContext) throws {
+    convenience init(entries: Int, interval: Double, context: ServingContext) throws {
+        try self.init(
+            entries: entries, interval: interval, addresses: context.addresses, maxRows: context.maxSeries,
+            system: context.system, scopeProgram: false)
+    }
+
+    /// `scopeProgram`: only the processes followed (`follow`) and what they fork.
+    init(entries: Int, interval: Double, addresses: Bool, maxRows: Int, system: SystemRoot, scopeProgram: Bool) throws {
         var error = [CChar](repeating: 0, count: 512)
-        guard let handle = ls_bpf_futex_open(Int32(entries), 0, &error, error.count) else {
+        guard let handle = ls_bpf_futex_open(Int32(entries), scopeProgram ? 1 : 0, &error, error.count) else {
             throw LockstatError(String(cString: error))
         }
         self.handle = handle
         capacity = entries
         changed = .allocate(capacity: entries)
-        addresses = context.addresses
-        system = context.system
-        totals = FutexTotals(maxRows: context.maxSeries)
+        self.addresses = addresses
+        self.system = system
+        totals = FutexTotals(maxRows: maxRows)
         idleDrains = max(2, Int(10 / max(interval, 0.001)))
     }
+
+    func follow(_ tgid: UInt32) { _ = ls_bpf_futex_follow(handle, tgid) }
 
     deinit { changed.deallocate() }
 
     func sample() {
+        drain { row, entry, count, total, _ in totals.add(row, outcome: entry.key.outcome, count: count, total: total) }
+    }
+
+    /// The entries that changed since the last drain, each with its row and what it gained:
+    /// waits, ns, and its longest wait when this interval set it (else 0).
+    func drain(_ gainedBy: (FutexTotals.RowKey, ls_futex_entry, UInt64, UInt64, UInt64) -> Void) {
         var bytes: UnsafePointer<UInt8>?
         _ = ls_bpf_futex_samples(handle, &bytes)
         let n = ls_bpf_futex_changed(handle, changed, capacity)
@@ -150,13 +165,13 @@ final class FutexSource: MetricsSource {
             let before = last[key]
             if before == nil { entriesOf[e.key.tgid, default: 0] += 1 }
             let row = before?.row ?? self.row(e.key)
-            last[key] = (e.value.count, e.value.total_ns, 0, row)
+            last[key] = (e.value.count, e.value.total_ns, e.value.max_ns, 0, row)
             // A count below the last reading: the entry was deleted and started again from zero.
             let gained =
                 before.map { e.value.count >= $0.count ? (e.value.count - $0.count, e.value.total_ns &- $0.total) : nil }
                 ?? (e.value.count, e.value.total_ns)
             guard let gained, gained.0 > 0 else { continue }
-            totals.add(row, outcome: e.key.outcome, count: gained.0, total: gained.1)
+            gainedBy(row, e, gained.0, gained.1, e.value.max_ns > (before?.max ?? 0) ? e.value.max_ns : 0)
         }
         var idle = [ls_futex_key]()
         for (key, entry) in last where !seen.contains(key) {
@@ -209,6 +224,13 @@ final class FutexSource: MetricsSource {
         site.waker_scanned = (0, 0, 0, 0)
         let siteKey = withUnsafeBytes(of: site) { Data($0) }
         if let known = kinds[key.tgid]?[siteKey] { return known }
+        let kind = FutexKind.classify(waiterFrames(key).map(\.symbol))
+        kinds[key.tgid, default: [:]][siteKey] = kind
+        return kind
+    }
+
+    /// The waiter's frames, innermost first: the frame-pointer walk with the scanned return addresses.
+    func waiterFrames(_ key: ls_futex_key) -> [Symbolizer.Frame] {
         var ips = [UInt64](repeating: 0, count: Int(LS_FUTEX_MAX_STACK))
         let count = Int(ls_bpf_futex_stack(handle, key.user_stack, &ips, LS_FUTEX_MAX_STACK))
         let space = spaces[key.tgid]
@@ -218,9 +240,14 @@ final class FutexSource: MetricsSource {
         let scanned = withUnsafeBytes(of: key.scanned) { Array($0.bindMemory(to: UInt64.self)) }.filter { $0 != 0 }
             .map { symbols.userFrame($0, in: space?.mapping(pid: key.tgid, address: $0), returnAddress: true) }
             .filter { $0.symbol != Symbolizer.unknownSymbol }
-        let kind = FutexKind.classify(FutexAnalysis.merged(fp: walked, scanned: scanned).map(\.symbol))
-        kinds[key.tgid, default: [:]][siteKey] = kind
-        return kind
+        return FutexAnalysis.merged(fp: walked, scanned: scanned)
+    }
+
+    /// The kernel's counters (ls_futex_counter).
+    var counters: [UInt64] {
+        var counters = [UInt64](repeating: 0, count: Int(LS_FUTEX_COUNTERS.rawValue))
+        ls_bpf_futex_counters(handle, &counters)
+        return counters
     }
 
     /// A task's name as the BPF programs kept it: a process gone before its maps were read.
@@ -242,8 +269,7 @@ final class FutexSource: MetricsSource {
 
     func families() -> [MetricFamily] {
         sample()
-        var counters = [UInt64](repeating: 0, count: Int(LS_FUTEX_COUNTERS.rawValue))
-        ls_bpf_futex_counters(handle, &counters)
+        let counters = self.counters
         totals.setLost(
             mapFull: counters[Int(LS_FUTEX_MAP_FULL.rawValue)], noStart: counters[Int(LS_FUTEX_STARTS_FULL.rawValue)])
         return totals.families
