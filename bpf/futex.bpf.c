@@ -171,6 +171,8 @@ static __always_inline void sample(__u32 waker, __u32 tgid, __u32 tid, __s32 use
 }
 
 static __always_inline int begin(void *ctx, __u64 uaddr, __u32 op) {
+    /* The wait is timed from the call's entry: the program waits through this program's work too. */
+    __u64 entered = bpf_ktime_get_ns();
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     __u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
     if (scope_program() && !bpf_map_lookup_elem(&followed, &tgid)) { count(LS_FUTEX_FILTERED); return 0; }
@@ -201,7 +203,7 @@ static __always_inline int begin(void *ctx, __u64 uaddr, __u32 op) {
     s->owner_tid = owner;
     remember_comm(task, tid);
     sample(0, tgid, tid, s->user_stack, s->scanned, regs);
-    s->time = bpf_ktime_get_ns();
+    s->time = entered;
     return 0;
 }
 
