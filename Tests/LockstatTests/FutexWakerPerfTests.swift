@@ -121,7 +121,8 @@ final class FutexWakerPerfTests: XCTestCase {
         }
     }
 
-    /// The largest difference allowed between the two sides' share of one call site.
+    /// The largest difference allowed between the two sides' share of one call site: the floor
+    /// under which a site is not compared (the shares measured equal in every run, under load).
     static let shareTolerance = 0.01
 
     /// perf's samples of sched_waking in the program's tasks whose woken task is one of `woken`
