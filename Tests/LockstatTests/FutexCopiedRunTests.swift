@@ -105,4 +105,41 @@ final class FutexCopiedRunTests: XCTestCase {
             }
         }
     }
+
+    /// The program rebuilt while the run goes on (after its map and build ID were recorded): at
+    /// the end of the run its file is another build, so it names nothing: its frames and lock
+    /// words are [unknown] or offsets, its waits still counted, and parse says so in one warning.
+    func testAProgramReplacedDuringTheRunIsStillRefused() throws {
+        try requireFutexModule()
+        let dir = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        let exe = dir + "/bin/futex_truth"
+        try compileFutexTruth(at: exe)
+        try "modules futex\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
+        let log = dir + "/run/samples/futex.log"
+        let run = try Lockstat.start(["--config", dir + "/f.config", dir + "/run", exe, "4", "4"])
+        defer { if run.isRunning { run.terminate() } }
+        let recorded = eventually(10) {
+            guard let raw = try? RawLog.read(path: log) else { return false }
+            return raw.sideRecords(stream: FutexRecorder.buildIDsStream).contains { raw.text($0).contains(exe) }
+        }
+        XCTAssertTrue(recorded, "the program's build ID recorded while it runs")
+        try rebuild(exe, in: dir)
+        XCTAssertTrue(run.isRunning, "replaced during the run")
+        run.waitUntilExit()
+        XCTAssertEqual(run.terminationStatus, 0)
+
+        let parsed = try Lockstat.tool(["parse", dir + "/run"])
+        XCTAssertEqual(parsed.status, 0, parsed.err)
+        XCTAssertEqual(parsed.err.components(separatedBy: "\(exe) replaced since the run").count - 1, 1, parsed.err)
+        let futex = try XCTUnwrap(try Lockstat.samples(dir + "/run")["futex"])
+        let locks = rows(futex, "locks").joined(separator: "\n")
+        let waiters = rows(futex, "waiters").joined(separator: "\n")
+        XCTAssertFalse(locks.contains("heavy_lock"), locks)
+        XCTAssertFalse(waiters.contains("lock_heavy"), waiters)
+        let analysis = try FutexAnalysis(log: RawLog.read(path: log))
+        XCTAssertEqual(analysis.replacedFiles, [exe])
+        let mine = analysis.waits.filter { $0.task.hasPrefix("futex_truth[") && $0.wait.slept }
+        XCTAssertGreaterThan(mine.reduce(0) { $0 + $1.wait.count }, 100, "its waits still counted")
+    }
 }
