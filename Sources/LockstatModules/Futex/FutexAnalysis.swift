@@ -122,6 +122,9 @@ struct FutexAnalysis {
     var filesWithoutSymbols: [String] = []
     /// Each process's name (its /proc comm when its map was read), by process id.
     var processNames: [UInt32: String] = [:]
+    /// What this analysis named from the files mapped now: all of it for a log without recorded
+    /// names (the recorder writes these at the run's end), nothing new for one with them.
+    var names = FutexNames()
 
     static let noWaker = "[no waker]"
 
@@ -140,11 +143,14 @@ struct FutexAnalysis {
         }
     }
 
-    init(log: RawLog) throws {
+    /// `kernelNames` false: kernel frames stay unnamed (the names recorded at the end of the run
+    /// are user frames and lock words: kallsyms is not parsed for them).
+    init(log: RawLog, kernelNames: Bool = true) throws {
         let layout = KeyValueLines.fields(
             log.sideRecords(stream: FutexModule.layoutStream).map { log.text($0) + "\n" }.joined())
         scope = layout["scope"] ?? scope
-        let kernel = KernelSymbols(try KallsymsRecord.read(log, stream: FutexModule.kallsymsStream))
+        let kernel = KernelSymbols(
+            kernelNames ? try KallsymsRecord.read(log, stream: FutexModule.kallsymsStream) : "")
         var stacks = [Int32: [UInt64]]()
         for r in log.sideRecords(stream: FutexRecorder.stacksStream) {
             let b = log.payloadBytes(r)
@@ -206,6 +212,8 @@ struct FutexAnalysis {
             tracked.apply(record.element)
         }
         spaces.adopt(tracked)
+        // Names recorded at the run's end are the run's files' own: preferred to the files as they are now.
+        let recorded = FutexNames(log: log, damaged: &damaged)
         var copies = [Site: StackCopy]()
         for r in log.sideRecords(stream: FutexRecorder.samplesStream) {
             let b = log.payloadBytes(r)
@@ -302,38 +310,49 @@ struct FutexAnalysis {
             codeMappings[pid] = code
             return code
         }
-        var unwound = [Site: [Symbolizer.Frame]?]()
-        var reachedCaller = 0
         // The site's stack copy unwound, if it reaches a named caller outside the C library.
         func dwarfFrames(_ site: Site) -> [Symbolizer.Frame]? {
-            if let known = unwound[site] { return known }
-            var frames: [Symbolizer.Frame]?
-            if let copy = copies[site] {
-                let stack = copy.bytes.withUnsafeBytes {
-                    unwinder.unwind(mappings: userMappings(site.tgid), registers: copy.registers, stack: $0)
-                }
-                let named = zip(stack.pcs, stack.returnAddress).map { pc, returnAddress in
-                    symbols.userFrame(pc, in: mapping(site.tgid, pc), returnAddress: returnAddress)
-                }
-                if Self.reachesCaller(named) {
-                    frames = named
-                    reachedCaller += 1
-                }
+            guard let copy = copies[site] else { return nil }
+            let stack = copy.bytes.withUnsafeBytes {
+                unwinder.unwind(mappings: userMappings(site.tgid), registers: copy.registers, stack: $0)
             }
-            unwound[site] = .some(frames)
-            return frames
+            let named = zip(stack.pcs, stack.returnAddress).map { pc, returnAddress in
+                symbols.userFrame(pc, in: mapping(site.tgid, pc), returnAddress: returnAddress)
+            }
+            return Self.reachesCaller(named) ? named : nil
         }
-        // The DWARF frames of the call path's copy, else the walk with the scanned words.
+        var used = [Site: FutexNames.Stack]()
+        // The recorded frames of the call path, else the DWARF frames of its copy, else the walk
+        // with the scanned words.
         func userStack(_ pid: UInt32, _ id: Int32, scanned: [UInt64]) -> ([Symbolizer.Frame], StackSource) {
-            if let frames = dwarfFrames(Site(tgid: pid, userStack: id, scanned: scanned)) { return (frames, .dwarf) }
-            let frames = userFrames(pid, stacks[id] ?? [], scanned: scanned)
-            return (frames, frames.isEmpty ? .none : .scanned)
+            let site = Site(tgid: pid, userStack: id, scanned: scanned)
+            if let known = used[site] ?? recorded?.stacks[site] {
+                used[site] = known
+                return (known.frames, known.source)
+            }
+            var stack = FutexNames.Stack(frames: [], source: .dwarf)
+            if let frames = dwarfFrames(site) {
+                stack.frames = frames
+            } else {
+                stack.frames = userFrames(pid, stacks[id] ?? [], scanned: scanned)
+                stack.source = stack.frames.isEmpty ? .none : .scanned
+            }
+            used[site] = stack
+            names.stacks[site] = stack
+            return (stack.frames, stack.source)
+        }
+        func lockName(_ w: FutexWait) -> String {
+            let word = FutexNames.LockWord(tgid: w.tgid, address: w.uaddr)
+            if let known = recorded?.locks[word] ?? names.locks[word] { return known }
+            let name = lockNames.name(w.uaddr, pid: w.tgid, maps: (maps[w.tgid] ?? []).filter { isRunsBuild($0.path) })
+            names.locks[word] = name
+            return name
         }
         for e in last.values {
             let w = FutexWait(e)
             let (waiter, waiterSource) = userStack(w.tgid, w.userStack, scanned: w.scanned)
             let kind = FutexKind.classify(waiter.map(\.symbol))
-            let lock = lockNames.name(w.uaddr, pid: w.tgid, maps: (maps[w.tgid] ?? []).filter { isRunsBuild($0.path) })
+            let lock = lockName(w)
             var named = Named(
                 wait: w, lock: lock, kind: kind, waiter: Self.site(waiter), waker: Self.noWaker, task: task(w.tid),
                 owner: nil,
@@ -350,10 +369,15 @@ struct FutexAnalysis {
             waits.append(named)
         }
         waits.sort { ($0.wait.total, $0.wait.tid, $0.lock) > ($1.wait.total, $1.wait.tid, $1.lock) }
-        unreadableFiles = (symbols.unreadableFiles + lockNames.unreadable).sorted()
-        filesWithoutSymbols = symbols.filesWithoutSymbols
-        leftOutFiles = unwinder.leftOut
-        dwarfUnwound = reachedCaller
+        names.unreadableFiles = Set(symbols.unreadableFiles + lockNames.unreadable)
+        names.filesWithoutSymbols = Set(symbols.filesWithoutSymbols)
+        names.leftOutFiles = unwinder.leftOut
+        names.replacedFiles = replacedFiles
+        unreadableFiles = names.unreadableFiles.union(recorded?.unreadableFiles ?? []).sorted()
+        filesWithoutSymbols = names.filesWithoutSymbols.union(recorded?.filesWithoutSymbols ?? []).sorted()
+        leftOutFiles = names.leftOutFiles.merging(recorded?.leftOutFiles ?? [:]) { now, _ in now }
+        replacedFiles.formUnion(recorded?.replacedFiles ?? [])
+        dwarfUnwound = used.values.filter { $0.source == .dwarf }.count
     }
 
     /// One `struct ls_futex_sample`: its call path and its copy (the bytes the BPF program read).

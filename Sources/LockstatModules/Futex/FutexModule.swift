@@ -53,7 +53,7 @@ public struct FutexModule: TypedModule {
         let settings = FutexSettings(context.config)
         let recorder = try FutexRecorder(
             entries: settings.entries, scopeProgram: settings.scope == .program, system: context.system,
-            log: context.log)
+            directory: context.directory, log: context.log)
         context.log.append(
             kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
             text: KeyValueLines.text([

@@ -14,9 +14,13 @@ final class FutexRecorder: Recorder {
         commsStream = RawLogStream.named(13), countersStream = RawLogStream.named(14),
         samplesStream = RawLogStream.named(15), mapsStream = RawLogStream.named(16),
         buildIDsStream = RawLogStream.named(17)
+    /// The stacks and lock words named at the end of the run (FutexNames: names, no stack bytes).
+    static let namesStream = RawLogStream.named(18)
     private let handle: OpaquePointer
     private let log: RawLogWriter
     private let system: SystemRoot
+    /// The test directory its log is in: read back at the end of the run to name what it holds.
+    private let directory: TestDirectory
     private let capacity: Int
     private let changed: UnsafeMutablePointer<ls_futex_entry>
     /// The processes of the waits in progress at a tick (the BPF table of waits in progress holds 16384).
@@ -37,7 +41,7 @@ final class FutexRecorder: Recorder {
     /// 256 KiB per CPU: a tick's worth of a parallel build's process starts.
     static let mappingPages: Int32 = 64
 
-    init(entries: Int, scopeProgram: Bool, system: SystemRoot, log: RawLogWriter) throws {
+    init(entries: Int, scopeProgram: Bool, system: SystemRoot, directory: TestDirectory, log: RawLogWriter) throws {
         var error = [CChar](repeating: 0, count: 512)
         guard let handle = ls_bpf_futex_open(Int32(entries), scopeProgram ? 1 : 0, &error, error.count) else {
             throw LockstatError(String(cString: error))
@@ -45,6 +49,7 @@ final class FutexRecorder: Recorder {
         self.handle = handle
         self.log = log
         self.system = system
+        self.directory = directory
         capacity = entries
         changed = .allocate(capacity: entries)
         waiting = .allocate(capacity: Self.waitingCapacity)
@@ -208,5 +213,32 @@ final class FutexRecorder: Recorder {
             text: LockstatCPU.record)
         ls_bpf_futex_close(handle)
         BPFContentionRecorder.restoreRunTimeStatistics(statsSwitch)
+        recordNames()
+    }
+
+    /// Unwinds and names the log's stack copies, call paths and lock words now, while the mapped
+    /// files are the run's (a file replaced during the run is still refused by its build ID), and
+    /// appends the names: parse prefers them to the files as they are then. A log that cannot be
+    /// read back gets none, and parse names from the files as an older run's.
+    private func recordNames() {
+        guard let written = try? RawLog.read(directory, module: FutexModule.moduleName),
+            let analysis = try? FutexAnalysis(log: written, kernelNames: false)
+        else { return }
+        var text = analysis.names.text
+        text.withUTF8 { plain in
+            let payload = UnsafeRawBufferPointer(plain)
+            let compressed = UnsafeMutableRawBufferPointer.allocate(byteCount: Zstd.bound(payload.count), alignment: 8)
+            defer { compressed.deallocate() }
+            let size = zstd.compress(payload, prefix: nil, into: compressed, level: 3)
+            if size > 0 && size < payload.count {
+                log.append(
+                    kind: .compressedSnapshot, stream: Self.namesStream, tick: UInt64.max, time: ls_monotonic_ns(),
+                    payload: UnsafeRawBufferPointer(rebasing: compressed[0..<size]))
+            } else {
+                log.append(
+                    kind: .snapshot, stream: Self.namesStream, tick: UInt64.max, time: ls_monotonic_ns(),
+                    payload: payload)
+            }
+        }
     }
 }
