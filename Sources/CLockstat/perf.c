@@ -76,7 +76,10 @@ static void side_records(struct perf_event_attr *attr, int inherit) {
     attr->enable_on_exec = inherit ? 1 : 0;
 }
 
-int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int inherit, int max_stack) {
+uint64_t ls_perf_sampler_dwarf_sample_type(void) { return PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER; }
+
+int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int inherit, int max_stack,
+                         uint64_t user_regs, uint32_t user_stack) {
     struct perf_event_attr attr;
     if (cycles) init_attr(&attr, PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES);
     else init_attr(&attr, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK);
@@ -84,6 +87,12 @@ int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int i
     attr.sample_freq = frequency;
     attr.sample_type = ls_perf_sampler_sample_type();
     attr.sample_max_stack = (uint16_t)max_stack;
+    if (user_stack) {
+        attr.sample_type |= ls_perf_sampler_dwarf_sample_type();
+        attr.sample_regs_user = user_regs;
+        attr.sample_stack_user = user_stack;
+        attr.exclude_callchain_user = 1;
+    }
     side_records(&attr, inherit);
     return open_event(&attr, pid, cpu);
 }

@@ -25,26 +25,11 @@ enum ProfileBench {
         var samples = [Double]()
         for _ in 0..<repeats {
             without.append(try rounds(exe, seconds))
-            let dir = "\(scratch)/profile"
-            try makeDirectories(dir + "/samples")
-            let log = try RawLogWriter(path: dir + "/samples/oprofile.log")
-            var config = Config(modules: ["oprofile"], interval: 0.1)
-            config.moduleSettings["oprofile"] = ["frequency": [String(hz)]]
-            let recorder = try module.presampling(
-                RecordingContext(system: SystemRoot(), config: config, directory: TestDirectory(dir), log: log))
-            let sampled = SampledModule(
-                name: "oprofile", interval: 0.1, sharesThread: false, recorder: recorder, log: log)
-            let thread = SamplingThread.threads(for: [sampled])[0]
-            thread.start(at: ls_monotonic_ns())
-            with.append(try rounds(exe, seconds))
-            thread.stopAndWait()
-            let t0 = ls_thread_cpu_ns()
-            let data = try module.parse(try RawLog.read(path: dir + "/samples/oprofile.log"), config: config).data
-            let n = data["total_samples"]?.number ?? 1
-            parse.append(Double(ls_thread_cpu_ns() - t0) / 1e3 / n)
-            drain.append(Double(thread.cpuNanoseconds) / 1e3 / n)
-            samples.append(n)
-            try FileManager.default.removeItem(atPath: dir)
+            let p = try profiled(exe, seconds, hz: hz, callgraph: "fp", scratch: scratch)
+            with.append(p.rounds)
+            drain.append(p.drainMicroseconds)
+            parse.append(p.parseMicroseconds)
+            samples.append(p.samples)
         }
         func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
         let slowdown = 1 - median(with) / median(without)
@@ -63,6 +48,76 @@ enum ProfileBench {
                 slowdown * 100,
                 max(0, slowdown) * seconds * 1e6 / perCPU))
         try symbols()
+        try callgraphs(scratch: scratch, hz: hz, repeats: repeats)
+    }
+
+    struct Profiled { var rounds, drainMicroseconds, parseMicroseconds, samples, bytes: Double }
+
+    /// One round of `exe` under the module (every CPU, `hz`, `oprofile.callgraph`): the program's
+    /// rounds, the drain thread's and the parse's CPU per sample, the samples, the raw log's bytes.
+    static func profiled(_ exe: String, _ seconds: Double, hz: Int, callgraph: String, scratch: String) throws -> Profiled {
+        let module = ProfileModule()
+        let dir = "\(scratch)/profile"
+        try makeDirectories(dir + "/samples")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try RawLogWriter(path: dir + "/samples/oprofile.log")
+        var config = Config(modules: ["oprofile"], interval: 0.1)
+        config.moduleSettings["oprofile"] = ["frequency": [String(hz)], "callgraph": [callgraph]]
+        let recorder = try module.presampling(
+            RecordingContext(system: SystemRoot(), config: config, directory: TestDirectory(dir), log: log))
+        let sampled = SampledModule(name: "oprofile", interval: 0.1, sharesThread: false, recorder: recorder, log: log)
+        let thread = SamplingThread.threads(for: [sampled])[0]
+        thread.start(at: ls_monotonic_ns())
+        let done = try rounds(exe, seconds)
+        thread.stopAndWait()
+        var st = stat()
+        stat(dir + "/samples/oprofile.log", &st)
+        let t0 = ls_thread_cpu_ns()
+        let data = try module.parse(try RawLog.read(path: dir + "/samples/oprofile.log"), config: config).data
+        let n = data["total_samples"]?.number ?? 1
+        return Profiled(
+            rounds: done, drainMicroseconds: Double(thread.cpuNanoseconds) / 1e3 / n,
+            parseMicroseconds: Double(ls_thread_cpu_ns() - t0) / 1e3 / n, samples: n, bytes: Double(st.st_size))
+    }
+
+    /// oprofile.callgraph fp against dwarf and `perf record --call-graph dwarf`, on a -O2 program
+    /// whose hot function runs under glibc's qsort: its work with each against untraced, alternated.
+    static func callgraphs(scratch: String, hz: Int, repeats: Int) throws {
+        let exe = try compile("through-libc.c", into: scratch, flags: ["-O2", "-g", "-fomit-frame-pointer"])
+        let seconds = 3.0
+        var untraced = [Double](), perf = [Double]()
+        var runs = ["fp": [Profiled](), "dwarf": []]
+        for _ in 0..<repeats {
+            untraced.append(try rounds(exe, seconds))
+            for callgraph in ["fp", "dwarf"] {
+                runs[callgraph]!.append(try profiled(exe, seconds, hz: hz, callgraph: callgraph, scratch: scratch))
+            }
+            perf.append(
+                try rounds(
+                    exe, seconds,
+                    wrapper: ["perf", "record", "-q", "-a", "--call-graph", "dwarf", "-F", String(hz), "-e", "cpu-clock",
+                              "-o", scratch + "/perf.data", "--"]))
+        }
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        var perfData = stat()
+        stat(scratch + "/perf.data", &perfData)
+        print(
+            "\n## oprofile.callgraph: fp against dwarf (cpu-clock at \(hz) Hz on every CPU, \(Int(seconds)) s, Tests/profile/through-libc.c -O2 pinned to one CPU; medians of \(repeats), alternated)\n"
+        )
+        print("| profiler | program's work / untraced | drain µs CPU/sample | parse µs CPU/sample | bytes stored / s |")
+        print("|---|---|---|---|---|")
+        for callgraph in ["fp", "dwarf"] {
+            let r = runs[callgraph]!
+            print(
+                String(
+                    format: "| lockstat, oprofile.callgraph %@ | %.3f | %.2f | %.1f | %.0f |", callgraph,
+                    median(r.map(\.rounds)) / median(untraced), median(r.map(\.drainMicroseconds)),
+                    median(r.map(\.parseMicroseconds)), median(r.map(\.bytes)) / seconds))
+        }
+        print(
+            String(
+                format: "| perf record -a --call-graph dwarf | %.3f | | | %.0f |", median(perf) / median(untraced),
+                Double(perfData.st_size) / seconds))
     }
 
     /// Reading a large binary's symbol table, then looking up addresses in it.
@@ -95,22 +150,24 @@ enum ProfileBench {
         _ = found
     }
 
-    static func compile(_ source: String, into dir: String) throws -> String {
+    static func compile(
+        _ source: String, into dir: String, flags: [String] = ["-O1", "-fno-omit-frame-pointer"]
+    ) throws -> String {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
             .appendingPathComponent("Tests/profile/" + source).path
         let exe = dir + "/" + source.split(separator: ".")[0]
-        let cc = try ScriptProcess.run("/usr/bin/cc", ["-O1", "-fno-omit-frame-pointer", "-o", exe, path])
+        let cc = try ScriptProcess.run("/usr/bin/cc", flags + ["-o", exe, path])
         guard cc.status == 0 else { throw LockstatError("cc \(path) failed: \(cc.stderr)") }
         return exe
     }
 
-    /// Rounds hot-pair runs in `seconds` on the last CPU.
-    static func rounds(_ exe: String, _ seconds: Double) throws -> Double {
+    /// Rounds the program runs in `seconds` on the last CPU (under `wrapper`, a profiler, if any).
+    static func rounds(_ exe: String, _ seconds: Double, wrapper: [String] = []) throws -> Double {
         let cpu = onlineCPUs(SystemRoot()).last ?? 0
+        let command = wrapper + ["taskset", "-c", String(cpu), exe, String(seconds)]
         let out = String(
-            decoding: try ScriptProcess.run("/usr/bin/taskset", ["-c", String(cpu), exe, String(seconds)]).stdout,
-            as: UTF8.self)
-        return Double(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            decoding: try ScriptProcess.run("/usr/bin/env", command).stdout, as: UTF8.self)
+        return Double(out.split(separator: "\n").last.map(String.init) ?? "") ?? 0
     }
 }

@@ -18,7 +18,7 @@ final class SettingsTests: XCTestCase {
                                                        "wakers": .choice(["yes", "no"]), "holds": .choice(["contended", "all"])])
         XCTAssertEqual(ProfileSettings.configKeys, ["frequency": .integer(1...1_000_000), "scope": .choice(["system", "program"]),
                                                     "top": .integer(1...1_000), "event": .choice(["auto", "cycles", "cpu-clock"]),
-                                                    "random_period": .choice(["yes", "no"])])
+                                                    "random_period": .choice(["yes", "no"]), "callgraph": .choice(["fp", "dwarf"])])
         XCTAssertEqual(LockStatSettings.configKeys, ["clear": .choice(["yes", "no"]), "top": .integer(1...1_000)])
         XCTAssertEqual(ScriptSettings.configKeys, ["timeout": .seconds(0.1...86_400)])
         XCTAssertEqual(ServeSettings.configKeys, ["max_series": .integer(1...1_000_000), "addresses": .choice(["yes", "no"]),

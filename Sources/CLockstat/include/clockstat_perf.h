@@ -16,8 +16,14 @@ int ls_perf_open_tracepoint(uint64_t id, int pid, int cpu, int callchain, int ma
    CPU | PERIOD | CALLCHAIN (user and kernel frames, at most `max_stack`), and the MMAP2, COMM
    (exec flagged), FORK and EXIT records, all timed on CLOCK_MONOTONIC with their TID, TIME and
    CPU (sample_id_all). `pid`/`cpu`/`inherit` as for ls_perf_open_tracepoint. Returns the fd, or
-   -errno. Starts disabled. */
-int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int inherit, int max_stack);
+   -errno. Starts disabled.
+   With `user_stack` > 0 (bytes), each sample also takes the user registers in `user_regs`
+   (sample_regs_user) and that many bytes of the user stack, for a DWARF unwinder, and its call
+   chain stops at the kernel's frames, as `perf record --call-graph dwarf` does. */
+int ls_perf_open_sampler(int pid, int cpu, uint64_t frequency, int cycles, int inherit, int max_stack,
+                         uint64_t user_regs, uint32_t user_stack);
+/* PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER: what ls_perf_open_sampler adds with a user stack. */
+uint64_t ls_perf_sampler_dwarf_sample_type(void);
 /* perf_event_open of the dummy software event (PERF_COUNT_SW_DUMMY: no samples) for its side
    records alone: MMAP2 (with the file's build ID in place of device and inode when `build_id`,
    Linux 5.12+), COMM (exec flagged), FORK and EXIT, timed and tagged as the sampler's. What names

@@ -49,6 +49,9 @@ struct ProfileAnalysis {
     private(set) var intervalTotals: [Double]
     let intervalEnds: [UInt64]
     private(set) var lost: UInt64 = 0
+    /// oprofile.callgraph dwarf: samples with a user stack copy, and those unwound to a frame.
+    private(set) var copiedStacks = 0
+    private(set) var unwoundStacks = 0
     /// Every sample's stack with addresses and mappings, when asked for (`lockstat export --format pprof`).
     private(set) var stacks: StackProfile?
 
@@ -72,6 +75,8 @@ struct ProfileAnalysis {
         var processIndex = [String: Int]()
         var stacks = [String: Int]()
         var rowTimes = [(row: Int, interval: Int, period: Double)]()
+        // oprofile.callgraph dwarf: user stacks unwound here, against the files each process had mapped.
+        let unwinder = UserUnwinder()
         /// Adds a sample to `key`'s row of `table` (made by `row` the first time); its index.
         @discardableResult
         func tally<Key: Hashable>(
@@ -91,15 +96,28 @@ struct ProfileAnalysis {
                 continue
             }
             guard let cpu = column[s.cpu] else { continue }
+            var sampleFrames = s.frames.map { (frame: $0, returnAddress: true) }
+            if !s.userStack.isEmpty {
+                copiedStacks += 1
+                let user = unwinder.unwind(
+                    mappings: Self.userMappings(spaces, pid: s.pid), registers: s.userRegisters, stack: s.userStack)
+                if !user.pcs.isEmpty {
+                    sampleFrames.removeAll { !$0.frame.kernel }
+                    for (pc, isReturn) in zip(user.pcs, user.returnAddress) {
+                        sampleFrames.append((ProfileSample.Frame(address: pc, kernel: false), isReturn))
+                    }
+                    unwoundStacks += 1
+                }
+            }
             var frames = [Symbolizer.Frame]()
-            frames.reserveCapacity(s.frames.count)
+            frames.reserveCapacity(sampleFrames.count)
             var located = [StackProfile.Frame]()
-            for (i, f) in s.frames.enumerated() {
+            for (i, (f, isReturn)) in sampleFrames.enumerated() {
                 let mapping = f.kernel ? nil : spaces.mapping(pid: s.pid, address: f.address)
                 let frame =
                     f.kernel
                     ? symbolizer.kernelFrame(f.address)
-                    : symbolizer.userFrame(f.address, in: mapping, returnAddress: i > 0)
+                    : symbolizer.userFrame(f.address, in: mapping, returnAddress: i > 0 && isReturn)
                 frames.append(frame)
                 if self.stacks != nil {
                     located.append(
@@ -149,6 +167,14 @@ struct ProfileAnalysis {
         for (row, interval, period) in rowTimes where !intervalEnds.isEmpty {
             intervalPeriods[newIndex[row], default: Array(repeating: 0, count: intervalEnds.count)][interval] += period
             intervalTotals[interval] += period
+        }
+    }
+
+    /// The code files process `pid` has mapped now, as the unwinder takes them (no build ID was
+    /// recorded with them: the files are not checked).
+    static func userMappings(_ spaces: AddressSpaces, pid: UInt32) -> [UserMapping] {
+        spaces.mappings(pid: pid).filter { $0.executable && $0.path.hasPrefix("/") }.map {
+            UserMapping(path: $0.path, start: $0.start, end: $0.end, fileOffset: $0.fileOffset, buildID: "")
         }
     }
 

@@ -1,3 +1,4 @@
+import CLockstat
 import Foundation
 import LockstatCore
 
@@ -11,6 +12,10 @@ struct ProfileSetup {
     var model = "unknown"
     /// The running kernel's build ID (/sys/kernel/notes), to check a vmlinux against.
     var kernelBuildID: String?
+    /// oprofile.callgraph dwarf: the user registers (perf's sample_regs_user mask) and the bytes
+    /// of user stack each sample copied; 0 with frame-pointer call chains.
+    var userRegisterMask: UInt64 = 0
+    var userStackBytes = 0
 
     init(text: String) {
         for (key, value) in KeyValueLines.pairs(text) {
@@ -22,6 +27,8 @@ struct ProfileSetup {
             case "random_period": randomPeriod = value == "yes"
             case "model": model = String(value)
             case "kernel_build_id": kernelBuildID = String(value)
+            case "user_registers": userRegisterMask = UInt64(value.dropFirst(2), radix: 16) ?? 0
+            case "user_stack_bytes": userStackBytes = Int(value) ?? 0
             default: break
             }
         }
@@ -39,7 +46,17 @@ struct ProfileSetup {
                 ("cpus", cpus.map(String.init).joined(separator: " ")),
                 ("random_period", randomPeriod ? "yes" : "no"), ("model", model),
             ]
-                + (kernelBuildID.map { [("kernel_build_id", $0)] } ?? []))
+                + (kernelBuildID.map { [("kernel_build_id", $0)] } ?? [])
+                + (userStackBytes > 0
+                    ? [("user_registers", "0x" + String(userRegisterMask, radix: 16)),
+                        ("user_stack_bytes", String(userStackBytes))] : []))
+    }
+
+    /// The samples' layout: the sampler's, with the user registers and stack under dwarf.
+    var format: PerfSample.Format {
+        userStackBytes > 0
+            ? ProfileRecordReader.format.union(PerfSample.Format(rawValue: ls_perf_sampler_dwarf_sample_type()))
+            : ProfileRecordReader.format
     }
 }
 
@@ -73,7 +90,9 @@ struct ProfileData {
         var records = [ProfileRecord]()
         var bad = 0
         for r in log.records where r.kind == .snapshot && r.stream < RawLogStream.firstNamed {
-            ProfileRecordReader.forEach(log.payloadBytes(r)) { record in
+            ProfileRecordReader.forEach(
+                log.payloadBytes(r), format: setup.format, userRegisterMask: setup.userRegisterMask
+            ) { record in
                 if let record { records.append(record) } else { bad += 1 }
             }
         }

@@ -79,6 +79,10 @@ public struct ProfileModule: TypedModule {
         // The period can be changed on the events lockstat holds, not on those the program's
         // processes inherited: program scope keeps the fixed period.
         setup.randomPeriod = settings.randomPeriod && setup.event == "cpu-clock" && settings.scope == .system
+        if settings.callgraph == .dwarf {
+            setup.userRegisterMask = ProfileRecorder.dwarfUserRegisters
+            setup.userStackBytes = Int(ProfileRecorder.dwarfStackBytes)
+        }
         setup.cpus = onlineCPUs(context.system)
         setup.model = context.system.cpuModel
         if case .success(let notes) = FileReader.readAll(context.system.path("/sys/kernel/notes")) {
@@ -88,7 +92,8 @@ public struct ProfileModule: TypedModule {
         KallsymsRecord.append(context.system, to: context.log, stream: Self.kallsymsStream)
         let recorder = try ProfileRecorder(
             cpus: setup.cpus, frequency: UInt64(setup.frequency), cycles: setup.event == "cycles",
-            scopeProgram: settings.scope == .program, randomPeriod: setup.randomPeriod, log: context.log)
+            scopeProgram: settings.scope == .program, randomPeriod: setup.randomPeriod,
+            dwarf: setup.userStackBytes > 0, log: context.log)
         context.log.append(kind: .side, stream: Self.setupStream, tick: 0, time: 0, text: setup.text)
         // After the events are on: a mapping made in between is in both, never in neither.
         context.log.append(

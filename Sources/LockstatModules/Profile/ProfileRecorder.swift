@@ -18,8 +18,16 @@ import LockstatCore
 /// and parse weighs each sample by the period it really had.
 final class ProfileRecorder: Recorder {
     static let dataPages: Int32 = 128  // 512 KiB per ring, as perf's default
+    /// Under oprofile.callgraph dwarf, each sample holds 8 KiB of stack: 2 MiB per ring holds
+    /// ~250 of them, a drain interval's worth at 499 Hz.
+    static let dwarfDataPages: Int32 = 512
     static let maxStack: Int32 = 127  // perf's default kernel.perf_event_max_stack
-    private let rings = PerfRings(pages: dataPages)
+    /// oprofile.callgraph dwarf: the user stack copied per sample, perf's default for
+    /// `--call-graph dwarf`; and the registers a DWARF unwinder can use: perf's x86 AX..IP
+    /// (bits 0-8) and R8..R15 (16-23) of PERF_REG_X86_* (arch/x86/include/uapi/asm/perf_regs.h).
+    static let dwarfStackBytes: UInt32 = 8192
+    static let dwarfUserRegisters: UInt64 = 0x1ff | 0xff << 16
+    private let rings: PerfRings
     private let log: RawLogWriter
     private let nominalPeriod: UInt64
     private let randomPeriod: Bool
@@ -30,9 +38,11 @@ final class ProfileRecorder: Recorder {
 
     /// Opens and enables the events (program scope: enabled at the program's exec).
     init(
-        cpus: [Int32], frequency: UInt64, cycles: Bool, scopeProgram: Bool, randomPeriod: Bool, log: RawLogWriter
+        cpus: [Int32], frequency: UInt64, cycles: Bool, scopeProgram: Bool, randomPeriod: Bool, dwarf: Bool,
+        log: RawLogWriter
     ) throws {
         self.log = log
+        rings = PerfRings(pages: dwarf ? Self.dwarfDataPages : Self.dataPages)
         nominalPeriod = 1_000_000_000 / frequency
         self.randomPeriod = randomPeriod && !cycles
         periods = .allocate(capacity: cpus.count)
@@ -40,7 +50,8 @@ final class ProfileRecorder: Recorder {
         for cpu in cpus {
             try rings.add(cpu: cpu) {
                 ls_perf_open_sampler(
-                    scopeProgram ? getpid() : -1, cpu, frequency, cycles ? 1 : 0, scopeProgram ? 1 : 0, Self.maxStack)
+                    scopeProgram ? getpid() : -1, cpu, frequency, cycles ? 1 : 0, scopeProgram ? 1 : 0, Self.maxStack,
+                    dwarf ? Self.dwarfUserRegisters : 0, dwarf ? Self.dwarfStackBytes : 0)
             }
         }
         if !scopeProgram { rings.enable() }

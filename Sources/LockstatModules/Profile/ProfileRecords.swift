@@ -29,8 +29,14 @@ struct ProfileSample {
     var cpu: UInt32
     /// Nanoseconds for cpu-clock, cycles for the hardware counter.
     var period: UInt64
-    /// Innermost first: kernel frames, then user frames; the first is the sampled IP.
+    /// Innermost first: kernel frames, then user frames; the first is the sampled IP. Under
+    /// oprofile.callgraph dwarf, the kernel's frames only (the user ones are unwound from
+    /// `userRegisters` and `userStack`), or the IP of a sample taken in user mode.
     var frames: [Frame]
+    /// oprofile.callgraph dwarf: the registers and stack bytes, views into the raw log's bytes
+    /// (valid while the log is); empty otherwise or when the task had no user context.
+    var userRegisters = UserRegisters()
+    var userStack = UnsafeRawBufferPointer(start: nil, count: 0)
 
     struct Frame {
         var address: UInt64
@@ -42,10 +48,15 @@ enum ProfileRecordReader {
     static let format = PerfSample.Format.sampler
 
     /// Decodes the records in `bytes`; `body` gets nil for a record that does not decode.
-    static func forEach(_ bytes: UnsafeRawBufferPointer, _ body: (ProfileRecord?) -> Void) {
+    /// `format`/`userRegisterMask`: the samples' layout (ProfileSetup.format).
+    static func forEach(
+        _ bytes: UnsafeRawBufferPointer, format: PerfSample.Format = format, userRegisterMask: UInt64 = 0,
+        _ body: (ProfileRecord?) -> Void
+    ) {
         PerfRecordWalk.forEach(bytes, bad: { body(nil) }) { type, misc, r in
             switch type {
-            case PerfABI.recordSample: body(decodeSample(r).map(ProfileRecord.sample))
+            case PerfABI.recordSample:
+                body(decodeSample(r, format: format, userRegisterMask: userRegisterMask).map(ProfileRecord.sample))
             case PerfABI.recordLost where r.count >= 16:
                 body(.lost(r.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             case PerfABI.recordMmap2, PerfABI.recordComm, PerfABI.recordFork, PerfABI.recordExit:
@@ -56,8 +67,10 @@ enum ProfileRecordReader {
     }
 
     /// One sample (PerfSample.Format.sampler); with no frame in its call chain, its IP.
-    static func decodeSample(_ r: UnsafeRawBufferPointer) -> ProfileSample? {
-        guard let s = PerfSample(r, format: format) else { return nil }
+    static func decodeSample(
+        _ r: UnsafeRawBufferPointer, format: PerfSample.Format = format, userRegisterMask: UInt64 = 0
+    ) -> ProfileSample? {
+        guard let s = PerfSample(r, format: format, userRegisterMask: userRegisterMask) else { return nil }
         var frames = [ProfileSample.Frame]()
         frames.reserveCapacity(s.callchain.count)
         var kernel = true
@@ -69,7 +82,12 @@ enum ProfileRecordReader {
             frames.append(.init(address: ip, kernel: kernel))
         }
         if frames.isEmpty { frames.append(.init(address: s.ip, kernel: false)) }
-        return ProfileSample(pid: s.pid, tid: s.tid, time: s.time, cpu: s.cpu, period: s.period, frames: frames)
+        var sample = ProfileSample(pid: s.pid, tid: s.tid, time: s.time, cpu: s.cpu, period: s.period, frames: frames)
+        if s.userRegistersABI != 0 && !s.userStack.isEmpty {
+            sample.userRegisters = UserRegisters(perfMask: userRegisterMask, registers: s.userRegisters)
+            sample.userStack = s.userStack
+        }
+        return sample
     }
 
     static func decodeSide(_ type: UInt32, misc: UInt16, _ r: UnsafeRawBufferPointer) -> ProfileRecord? {
