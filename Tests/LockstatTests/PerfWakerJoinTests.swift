@@ -111,15 +111,36 @@ final class PerfWakerJoinTests: XCTestCase {
             let tid = Int(e.trace[pid].dropFirst(4))!
             wakes[tid, default: []].append((e.time, Self.site(e.frames)))
         }
-        var perfWait = [String: [String: Double]]()   // lock → site → ns
-        for w in waits {
-            let last = (wakes[w.tid] ?? []).last { $0.time >= w.begin && $0.time <= w.end }
-            perfWait[w.lock, default: [:]][last?.site ?? "no waker", default: 0] += Double(w.end - w.begin)
+        // lock → site → ns, for the last wake at least `margin` ns before the end (0: perf's join).
+        func perfWait(margin: UInt64) -> [String: [String: Double]] {
+            var byLock = [String: [String: Double]]()
+            for w in waits {
+                let last = (wakes[w.tid] ?? []).last { $0.time >= w.begin && $0.time + margin <= w.end }
+                byLock[w.lock, default: [:]][last?.site ?? "no waker", default: 0] += Double(w.end - w.begin)
+            }
+            return byLock
         }
-        let perfLock = try XCTUnwrap(perfWait.max { $0.value.values.reduce(0, +) < $1.value.values.reduce(0, +) })
+        let perfLock = try XCTUnwrap(
+            perfWait(margin: 0).max { $0.value.values.reduce(0, +) < $1.value.values.reduce(0, +) })
+        // Evidence for a disagreement: how the shares move when the wakes of a wait's last
+        // microseconds are not counted, and how close the last wake came to the end.
+        for margin: UInt64 in [2_000, 5_000, 10_000, 20_000] {
+            let shares = perfWait(margin: margin)[perfLock.key] ?? [:], total = shares.values.reduce(0, +)
+            let percent = shares.mapValues { ($0 / total * 1000).rounded() / 10 }
+            print("perf, last wake >= \(margin / 1000) us before the end: \(percent) %")
+        }
+        let gaps = waits.filter { $0.lock == perfLock.key }.compactMap { w in
+            (wakes[w.tid] ?? []).last { $0.time >= w.begin && $0.time <= w.end }.map { w.end - $0.time }
+        }.sorted()
+        if !gaps.isEmpty {
+            print(
+                "perf, last wake to end (ns): p10 \(gaps[gaps.count / 10]) p50 \(gaps[gaps.count / 2]);",
+                "under 5 us: \(gaps.filter { $0 < 5_000 }.count) of \(gaps.count)")
+        }
 
         // lockstat: the same lock's wait by waker site.
         let d = try Lockstat.samples(dir + "/run")["contention"]!
+        print("lockstat: waits ended with a wake of theirs in flight:", d["cost"]?["wakes_in_flight"]?.number ?? -1)
         // Locks are named (the directory's inode rwsem as `&ext4_inode_cache`, say), not by address:
         // perf's busiest lock is lockstat's busiest sleeping one.
         let sleeping = (d["wakers"]?.listItems ?? []).filter { $0["class"]?.string != "spinning" }
