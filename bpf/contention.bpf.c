@@ -85,6 +85,14 @@ struct waker_seen {
     __s32 ustack;
 };
 
+/* A sleeping wait's handshake with its wakes still in their program: a wake's stack walks take
+   microseconds, and a waiter that had not yet slept runs on at once, so its end can come before
+   the wake it owes the lock to has written its waker. The word holds the wait's generation (upper
+   half, 0: slot free), ENDED, and the wakes in flight; the last party out adds the wait to the
+   waker aggregation. */
+#define LS_WAIT_ENDED (1ULL << 31)
+#define LS_WAIT_IN_FLIGHT 0x7fffffffULL
+
 /* When a wait began, per waiting task (sleeping locks) or per CPU (spinning ones). */
 struct start {
     __u64 time;
@@ -99,10 +107,26 @@ struct start {
     __s32 waker_stack;
     __s32 waker_ustack;
     __u32 waker_tgid;
-    __u16 wake_class;
-    __u16 wakes;
+    __u32 wake_class;
     __u32 next_seen;   /* the seen[] slot the next new (waker, call) replaces */
     struct waker_seen seen[LS_WAKER_CACHE];
+    /* Sleeping locks: the handshake (above); the wakes begun, and the latest whose waker is
+       written (the last wake begun names the waker, whichever finishes first). */
+    __u64 word;
+    __u32 tid;
+    __u32 wakes;
+    __u32 published;
+    /* Written at the end for whoever adds the wait to the waker aggregation. */
+    __s32 ret;
+    __u64 ns;
+    __u32 slept;
+};
+
+/* A task's sleeping waits: the current one, and the one before while its wakes finish it. */
+struct task_waits {
+    __u32 cur;   /* slot[cur & 1] is the current (or last) wait */
+    __u32 gen;
+    struct start slot[2];
 };
 
 /* Sized by lockstat before loading (contention.entries). */
@@ -130,7 +154,7 @@ struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
          __type(key, __u32); __type(value, struct ls_bpf_owner_stack); } owner_scratch SEC(".maps");
 /* Sleeping locks: a hash by task (the wait can move to another CPU). */
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
-         __type(key, __u32); __type(value, struct start); } task_starts SEC(".maps");
+         __type(key, __u32); __type(value, struct task_waits); } task_starts SEC(".maps");
 /* Spinning locks: the waiter stays on its CPU, so a per-CPU slot needs no lock at all (a hash
    update takes a bucket lock, the very thing being measured). One slot per context that can
    spin inside another's spin on the same CPU — task, softirq, hardirq, NMI — used last in,
@@ -355,7 +379,8 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     __u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
     if (scope_program() && !bpf_map_lookup_elem(&followed, &tgid)) { count(LS_BPF_FILTERED); return 0; }
     struct start *s;
-    __u32 zero = 0;
+    struct task_waits *t = 0;
+    __u32 zero = 0, slot = 0;
     if (spinning(flags)) {
         struct cpu_waits *w = bpf_map_lookup_elem(&cpu_starts, &zero);
         if (!w) return 0;
@@ -364,14 +389,20 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
         if (depth >= LS_CPU_DEPTH) { count(LS_BPF_NESTED); return 0; }   /* deeper than NMI: not kept */
         s = &w->slot[depth];
     } else {
-        s = bpf_map_lookup_elem(&task_starts, &tid);
-        if (s && s->lock) { count(LS_BPF_NESTED); return 0; }   /* still the first wait's */
-        if (!s) {
-            struct start empty = {};
+        t = bpf_map_lookup_elem(&task_starts, &tid);
+        if (!t) {
+            struct task_waits empty = {};
             if (bpf_map_update_elem(&task_starts, &tid, &empty, BPF_NOEXIST) != 0) { count(LS_BPF_TSTAMP_FAILED); return 0; }
-            s = bpf_map_lookup_elem(&task_starts, &tid);
-            if (!s) { count(LS_BPF_TSTAMP_FAILED); return 0; }
+            t = bpf_map_lookup_elem(&task_starts, &tid);
+            if (!t) { count(LS_BPF_TSTAMP_FAILED); return 0; }
         }
+        struct start *cur = &t->slot[t->cur & 1];
+        /* Still the first wait's. */
+        if (cur->word && !(cur->word & LS_WAIT_ENDED)) { count(LS_BPF_NESTED); return 0; }
+        /* The last wait's slot while wakes of it are still in flight: the other one. */
+        slot = cur->word ? t->cur + 1 : t->cur;
+        s = &t->slot[slot & 1];
+        if (s->word) { count(LS_BPF_TSTAMP_FAILED); return 0; }
     }
     struct task_struct *task = bpf_get_current_task_btf();
     if (!spinning(flags)) {
@@ -380,6 +411,8 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
         s->waker_tgid = 0;
         s->wake_class = LS_WAKE_NONE;
         s->wakes = 0;
+        s->published = 0;
+        s->tid = tid;
         s->next_seen = 0;
         for (int i = 0; i < LS_WAKER_CACHE; i++) s->seen[i].tid = 0;
         s->nvcsw = BPF_CORE_READ(task, nvcsw);
@@ -402,14 +435,20 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     if (wakers && s->owner_tid) owner_stack((__u64)lock, s->owner_tid);
     s->time = bpf_ktime_get_ns();
     if (wakers) handover_begin((__u64)lock, s->time);
+    if (t) {
+        /* Published last: a wake joins a wait only once it is whole. */
+        t->gen = t->gen + 1 ? t->gen + 1 : 1;
+        s->word = (__u64)t->gen << 32;
+        t->cur = slot;
+    }
     return 0;
 }
 
 /* A sleeping lock's wait into the waker aggregation: its last wake's waker, or why none. */
-static __always_inline void add_waker(struct start *s, __u64 ns, int ret) {
-    struct task_struct *task = bpf_get_current_task_btf();
-    int slept = BPF_CORE_READ(task, nvcsw) != s->nvcsw;
-    __u16 wakes = s->wakes;
+static __always_inline void add_waker(struct start *s) {
+    __u64 ns = s->ns;
+    int slept = s->slept, ret = s->ret;
+    __u32 wakes = s->wakes;
     struct ls_bpf_waker_key key = { .lock = s->lock, .stack_id = s->stack_id, .waker_stack = s->waker_stack,
                                     .waker_ustack = s->waker_ustack, .wake_class = s->wake_class,
                                     .waker_tgid = s->waker_ustack >= 0 ? s->waker_tgid : 0 };
@@ -430,6 +469,33 @@ static __always_inline void add_waker(struct start *s, __u64 ns, int ret) {
     }
     if (wakes) __sync_fetch_and_add(&v->wakes, wakes);
     if (ret) __sync_fetch_and_add(&v->failed, 1);
+}
+
+/* The last party out of an ended sleeping wait: its waker counted, its slot freed. */
+static __always_inline void finish_wait(struct start *s) {
+    if (setting(LS_BPF_SETTING_WAKERS)) add_waker(s);
+    s->lock = 0;
+    s->word = 0;
+}
+
+/* A wake leaves its wait's handshake; the last one out of a wait that has ended finishes it. */
+static __always_inline void leave_wait(struct start *s) {
+    __u64 w = __sync_fetch_and_add(&s->word, -1) - 1;
+    if ((w & LS_WAIT_ENDED) && !(w & LS_WAIT_IN_FLIGHT)) finish_wait(s);
+}
+
+/* A wake joins its waiter's current wait unless that has ended (or the slot is another task's:
+   an element freed and reused since the lookup). */
+static __always_inline int join_wait(struct start *s, __u32 waiter) {
+    for (int i = 0; i < 4; i++) {
+        __u64 w = s->word;
+        if (!w || (w & LS_WAIT_ENDED)) return 0;
+        if (__sync_val_compare_and_swap(&s->word, w, w + 1) != w) continue;
+        if (s->tid == waiter) return 1;
+        leave_wait(s);
+        return 0;
+    }
+    return 0;
 }
 
 /* This CPU's preempt_count with x86's inverted PREEMPT_NEED_RESCHED (bit 31) masked off; -1
@@ -485,11 +551,14 @@ static __always_inline int user_stack_kept(struct task_struct *waker) {
 SEC("tp_btf/sched_waking")
 int BPF_PROG(sched_waking, struct task_struct *p) {
     __u32 waiter = BPF_CORE_READ(p, pid);
-    struct start *s = bpf_map_lookup_elem(&task_starts, &waiter);
-    if (!s || !s->lock) return 0;
+    struct task_waits *t = bpf_map_lookup_elem(&task_starts, &waiter);
+    if (!t) return 0;
+    struct start *s = &t->slot[t->cur & 1];
+    if (!join_wait(s, waiter)) return 0;
     count(LS_BPF_WAITER_WAKES);
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
-    if (tid == waiter) { count(LS_BPF_SELF_WAKES); return 0; }
+    if (tid == waiter) { count(LS_BPF_SELF_WAKES); leave_wait(s); return 0; }
+    __u32 seq = __sync_fetch_and_add(&s->wakes, 1) + 1;
     struct task_struct *waker = bpf_get_current_task_btf();
     int pc = preempt_count(waker);
     __u16 class;
@@ -530,11 +599,15 @@ int BPF_PROG(sched_waking, struct task_struct *p) {
         stack = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
     }
     if (class == LS_WAKE_TASK || class == LS_WAKE_KTHREAD) handover_release(s->lock, tid, bpf_ktime_get_ns());
-    s->waker_stack = stack;
-    s->waker_ustack = ustack;
-    s->waker_tgid = tgid;
-    s->wake_class = class;
-    s->wakes += 1;
+    /* A later wake of the same wait that finished first has written its (the last) waker. */
+    if (seq > s->published) {
+        s->published = seq;
+        s->waker_stack = stack;
+        s->waker_ustack = ustack;
+        s->waker_tgid = tgid;
+        s->wake_class = class;
+    }
+    leave_wait(s);
     return 0;
 }
 
@@ -546,6 +619,7 @@ int BPF_PROG(contention_end, void *lock, int ret) {
        cannot sleep inside a spinning one). */
     struct cpu_waits *w = bpf_map_lookup_elem(&cpu_starts, &zero);
     struct start *s = 0;
+    struct task_waits *t = 0;
     int per_task = 0, matched = -1;
     if (w) {
         for (int depth = LS_CPU_DEPTH - 1; depth >= 0; depth--) {
@@ -553,8 +627,11 @@ int BPF_PROG(contention_end, void *lock, int ret) {
         }
     }
     if (!s) {
-        s = bpf_map_lookup_elem(&task_starts, &tid);
-        if (!s || s->lock != (__u64)lock) return 0;   /* the end of a begin that was not kept */
+        t = bpf_map_lookup_elem(&task_starts, &tid);
+        if (!t) return 0;
+        s = &t->slot[t->cur & 1];
+        /* The end of a begin that was not kept. */
+        if (s->lock != (__u64)lock || !s->word || (s->word & LS_WAIT_ENDED)) return 0;
         per_task = 1;
     }
     __u64 ns = now > s->time ? now - s->time : 0;
@@ -595,12 +672,21 @@ owner:
             if (bpf_map_update_elem(&owners, &ok, &first, BPF_NOEXIST) != 0) count(LS_BPF_OWNERS_FULL);
         }
     }
-    if (per_task && setting(LS_BPF_SETTING_WAKERS)) {
-        add_waker(s, ns, ret);
-        handover_end(s->lock, tid, ret, s->flags, s->stack_id, now);
+    if (per_task) {
+        if (setting(LS_BPF_SETTING_WAKERS)) {
+            handover_end(s->lock, tid, ret, s->flags, s->stack_id, now);
+            struct task_struct *task = bpf_get_current_task_btf();
+            s->slept = BPF_CORE_READ(task, nvcsw) != s->nvcsw;
+            s->ns = ns;
+            s->ret = ret;
+        }
+        if (__sync_fetch_and_or(&s->word, LS_WAIT_ENDED) & LS_WAIT_IN_FLIGHT) count(LS_BPF_WAKES_IN_FLIGHT);
+        else finish_wait(s);
+        /* Kept while the wakes of a wait still finish it (the task's next end frees it). */
+        if (!t->slot[0].word && !t->slot[1].word) bpf_map_delete_elem(&task_starts, &tid);
+    } else {
+        s->lock = 0;
     }
-    s->lock = 0;
-    if (per_task) bpf_map_delete_elem(&task_starts, &tid);
     /* Waits of contexts inside this one have ended by now; a slot still held above it is an
        interrupt's whose end came while this program ran on the CPU (the kernel skips a program
        re-entered there), and would pair with a later end of the same lock: free them. A

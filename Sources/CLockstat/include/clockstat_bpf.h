@@ -80,8 +80,12 @@ enum ls_bpf_counter {
     LS_BPF_PC_UNKNOWN,        /* wakes whose context (task or interrupt) could not be read: taken as task */
     LS_BPF_WAKERS_FULL,       /* waits left out of the waker aggregation: its map was full */
     LS_BPF_WAKER_STACKS_REUSED, /* task wakes whose stacks this wait already had from the same waker and call */
-    LS_BPF_COUNTERS = 13
+    LS_BPF_WAKES_IN_FLIGHT,   /* sleeping waits that ended while a wake of theirs was still in its program: that wake added them */
+    LS_BPF_COUNTERS = 14
 };
+
+/* The counters a raw log written before LS_BPF_WAKES_IN_FLIGHT holds. */
+#define LS_BPF_COUNTERS_BEFORE_IN_FLIGHT 13
 
 /* The counters a raw log written before contention.wakers holds (its record is shorter). */
 #define LS_BPF_COUNTERS_BEFORE_WAKERS 8

@@ -119,6 +119,7 @@ struct ContentionData {
                     ("waiter_wakes", counter(LS_BPF_WAITER_WAKES)), ("self_wakes", counter(LS_BPF_SELF_WAKES)),
                     ("wake_context_unknown", counter(LS_BPF_PC_UNKNOWN)), ("wakers_full", counter(LS_BPF_WAKERS_FULL)),
                     ("waker_stacks_reused", counter(LS_BPF_WAKER_STACKS_REUSED)),
+                    ("wakes_in_flight", counter(LS_BPF_WAKES_IN_FLIGHT)),
                 ]
             }
         }
