@@ -562,6 +562,7 @@ void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]
         if (bpf_map_lookup_elem(h->counters, &c, h->percpu) != 0) continue;
         for (int cpu = 0; cpu < h->ncpus; cpu++) out[c] += h->percpu[cpu];
     }
+    out[LS_BPF_RECURSION_MISSED] = ls_bpf_contention_recursion_misses(h);
 }
 
 int ls_bpf_contention_stack(ls_bpf_contention *h, __s32 id, __u64 *ips, int max) {

@@ -89,6 +89,10 @@ final class DrainBatchTests: XCTestCase {
         // program on a CPU where one is running already (a lock taken inside the other handle's
         // program) and counts it (recursion_misses). The drains agree but for those, each at most one wait.
         let misses = ls_bpf_contention_recursion_misses(batched) + ls_bpf_contention_recursion_misses(perEntry)
+        // The run's cost line reads them with the counters.
+        var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
+        ls_bpf_contention_counters(batched, &counters)
+        XCTAssertEqual(counters[Int(LS_BPF_RECURSION_MISSED.rawValue)], ls_bpf_contention_recursion_misses(batched))
         let apart = Set(fromBatches.keys).union(fromEntries.keys).reduce(UInt64(0)) { sum, key in
             let a = fromBatches[key] ?? 0, b = fromEntries[key] ?? 0
             return sum + (a > b ? a - b : b - a)

@@ -28,7 +28,7 @@ final class WakerTableTests: XCTestCase {
 
     /// A raw log as bpf mode writes it: layout, kallsyms, stacks, two drains of waits and wakers,
     /// counters; `wakers`: whether the layout says they were recorded.
-    func log(wakers: Bool) throws -> RawLog {
+    func log(wakers: Bool, recursionMissed: UInt64 = 0) throws -> RawLog {
         let path = temporaryDirectory() + "/contention.log"
         let writer = try RawLogWriter(path: path)
         let start: UInt64 = 1_000_000_000
@@ -162,11 +162,24 @@ final class WakerTableTests: XCTestCase {
         var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue) + 2)
         counters[Int(LS_BPF_WAITER_WAKES.rawValue)] = 17
         counters[Int(LS_BPF_WAKER_STACKS_REUSED.rawValue)] = 9
+        counters[Int(LS_BPF_RECURSION_MISSED.rawValue)] = recursionMissed
         counters.withUnsafeBytes {
             writer.append(
                 kind: .snapshot, stream: BPFContentionRecorder.countersStream, tick: 2, time: start, payload: $0)
         }
         return try RawLog.read(path: path)
+    }
+
+    /// Lock events the kernel ran no lockstat program for (another BPF program on the CPU) are in
+    /// the cost and said in a warning, never silent; a run without them says nothing.
+    func testEventsTheKernelSkippedAreCountedAndSaid() throws {
+        let module = ContentionModule(), config = Config(modules: ["contention"])
+        let missed = try module.parse(try log(wakers: true, recursionMissed: 5), config: config)
+        XCTAssertEqual(missed.data["cost"]?["recursion_missed"]?.number, 5)
+        XCTAssertTrue(missed.warnings.contains { $0.hasPrefix("5 lock events not seen") }, "\(missed.warnings)")
+        let none = try module.parse(try log(wakers: true), config: config)
+        XCTAssertEqual(none.data["cost"]?["recursion_missed"]?.number, 0)
+        XCTAssertFalse(none.warnings.contains { $0.contains("not seen") }, "\(none.warnings)")
     }
 
     func testWakerRowsFromTheLastDrainClassedAndPlacedAtTheRelease() throws {

@@ -81,8 +81,13 @@ enum ls_bpf_counter {
     LS_BPF_WAKERS_FULL,       /* waits left out of the waker aggregation: its map was full */
     LS_BPF_WAKER_STACKS_REUSED, /* task wakes whose stacks this wait already had from the same waker and call */
     LS_BPF_WAKES_IN_FLIGHT,   /* sleeping waits that ended while a wake of theirs was still in its program: that wake added them */
-    LS_BPF_COUNTERS = 14
+    LS_BPF_RECURSION_MISSED,  /* lock events the kernel ran none of lockstat's programs for, another BPF program running on that CPU
+                                 (bpf_prog_info.recursion_misses, summed over the programs: filled by lockstat, not the BPF programs) */
+    LS_BPF_COUNTERS = 15
 };
+
+/* The counters a raw log written before LS_BPF_RECURSION_MISSED holds. */
+#define LS_BPF_COUNTERS_BEFORE_RECURSION 14
 
 /* The counters a raw log written before LS_BPF_WAKES_IN_FLIGHT holds. */
 #define LS_BPF_COUNTERS_BEFORE_IN_FLIGHT 13

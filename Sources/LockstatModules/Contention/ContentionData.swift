@@ -110,7 +110,8 @@ struct ContentionData {
                 ("begins_seen", Int64(a.begins)), ("recorded", Int64(a.recorded)), ("nested", counter(LS_BPF_NESTED)),
                 ("stack_failed", counter(LS_BPF_STACK_FAILED)), ("map_full", counter(LS_BPF_MAP_FULL)),
                 ("start_failed", counter(LS_BPF_TSTAMP_FAILED)), ("filtered", counter(LS_BPF_FILTERED)),
-                ("owners_full", counter(LS_BPF_OWNERS_FULL)), ("bpf_ns", Int64(a.programNanoseconds)),
+                ("owners_full", counter(LS_BPF_OWNERS_FULL)), ("recursion_missed", counter(LS_BPF_RECURSION_MISSED)),
+                ("bpf_ns", Int64(a.programNanoseconds)),
                 ("lockstat_cpu_ns", Int64(a.lockstatNanoseconds)), ("wall_ns", Int64(a.wallNanoseconds)),
                 ("cpus", Int64(cpus)),
             ]

@@ -283,6 +283,9 @@ final class ContentionSource: MetricsSource {
                 MetricPoint(
                     labels: ["contention", "no_start_time"], value: Double(counters[Int(LS_BPF_TSTAMP_FAILED.rawValue)])
                 ),
+                MetricPoint(
+                    labels: ["contention", "bpf_recursion"],
+                    value: Double(counters[Int(LS_BPF_RECURSION_MISSED.rawValue)])),
             ])
         var families = totals.families + [lost]
         if holdEntries != nil { families += holdTotals.families }

@@ -245,6 +245,11 @@ public struct ContentionModule: TypedModule {
                     : "\(data.lost) events lost: the ring buffers were full (contention.mode bpf loses none; else a shorter contention.intervall drains them more often)"
             )
         }
+        if let missed = data.aggregates?.counters[Int(LS_BPF_RECURSION_MISSED.rawValue)], missed > 0 {
+            warnings.append(
+                "\(missed) lock events not seen: the kernel ran none of lockstat's BPF programs for them, another "
+                    + "BPF program running on the same CPU (bpf_prog_info.recursion_misses)")
+        }
         if data.undecodable > 0 { warnings.append("\(data.undecodable) records did not decode") }
         if let full = data.aggregates?.counters[Int(LS_BPF_WAKERS_FULL.rawValue)], full > 0 {
             warnings.append(
