@@ -85,7 +85,7 @@ final class FutexModuleTests: XCTestCase {
 
     /// Each thread's wait against its own clock_gettime around pthread_mutex_lock, within
     /// max(5 %, 2 ms): 1.6–3.8 % below it on a quiet machine; under load the light lock's threads
-    /// were 4–9 % below, and perf's time of their sleeps on the same run as far: the program's clock
+    /// were 4–9 % below, and bpftrace's time of their sleeps on the same run as far: the program's clock
     /// also counts the time between the sleeps (calls that did not sleep, system call entry and
     /// exit, preemption in user space), which no tracer of the futex calls sees.
     func testEachThreadsWaitAgainstItsOwnClock() throws {
@@ -150,7 +150,7 @@ final class FutexModuleTests: XCTestCase {
             // Against the program's own clock around pthread_mutex_lock only where the machine is
             // quiet: that clock also counts the time between the sleeps (calls that did not sleep,
             // the system call's entry and exit, preemption in user space), 1.6-3.8 % on a quiet
-            // machine, up to 9 % under load, where perf's time of the sleeps is as far from it.
+            // machine, up to 9 % under load, where bpftrace's time of the sleeps is as far from it.
             if againstItsOwnClock {
                 XCTAssertEqual(ours, ns, accuracy: max(ns * 0.05, 2e6), "thread \(tid) against its own clock")
             }
