@@ -71,4 +71,37 @@ final class FutexRuntimeTests: XCTestCase {
         for o in owners { XCTAssertTrue(workers.contains(text(o, "owner")), "owner \(text(o, "owner")) not in \(workers)") }
         print("futex_pi: owners \(owners.map { "\(text($0, "owner")) \(Int(number($0, "waits"))) waits" })")
     }
+
+    /// Rust's std::sync::Mutex (Tests/futex/futex_rust.rs, rustc -O): a futex word of its own,
+    /// no glibc mutex. The static is named by its demangled symbol (with the legacy mangling's
+    /// hash: `futex_rust::HEAVY::h…`) and ranked first as a mutex; ≥ 95 % of its wait has
+    /// lock_heavy on the waiter's stack and unlock_heavy on the waker's. Rust's futex mutex
+    /// keeps no owner's tid (its word is 0, 1 or 2): no owner is asserted.
+    func testRustStdMutex() throws {
+        try requireFutexModule()
+        let rustc = ["/usr/bin/rustc", "/root/.cargo/bin/rustc"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let rustc else {
+            throw XCTSkip("SKIPPED: no rustc (/usr/bin/rustc: Debian's rustc; nor /root/.cargo/bin/rustc)")
+        }
+        let dir = temporaryDirectory()
+        let exe = dir + "/futex_rust"
+        let rc = try shell([rustc, "-O", "-o", exe, Fixtures.repository.path + "/Tests/futex/futex_rust.rs"])
+        XCTAssertEqual(rc.status, 0, rc.err)
+        let (d, output) = try futexRun(dir, [exe, "2", "4"])
+        XCTAssertTrue(output.contains("heavy_ops "), output)
+
+        let top = try XCTUnwrap(try rankedLocks(d).first)
+        let lock = text(top, "key")
+        print("futex_rust: the lock \(lock), kind \(text(top, "kind")), released by \(text(top, "released_by"))")
+        XCTAssertTrue(lock.hasPrefix("futex_rust::HEAVY") && lock.hasSuffix(" (futex_rust)"), lock)
+        XCTAssertEqual(text(top, "kind"), "mutex")
+        XCTAssertTrue(text(top, "released_by").hasPrefix("futex_rust::unlock_heavy"), text(top, "released_by"))
+        let waiter = try share(d, "waiter_folded", lock: lock) { $0.hasPrefix("futex_rust::lock_heavy") }
+        let waker = try share(d, "waker_folded", lock: lock) { $0.hasPrefix("futex_rust::unlock_heavy") }
+        print("futex_rust: lock_heavy on \(waiter * 100) % of the waiter stacks' wait, unlock_heavy on \(waker * 100) % of the wakers'")
+        XCTAssertGreaterThanOrEqual(waiter, 0.95)
+        XCTAssertGreaterThanOrEqual(waker, 0.95)
+        let owners = try XCTUnwrap(d["owners"]?.listItems).filter { text($0, "lock") == lock }
+        print("futex_rust: owner rows of \(lock): \(owners.map { text($0, "owner") })")
+    }
 }

@@ -15,6 +15,7 @@ enum FutexKind: String, CaseIterable {
     static func classify(_ frames: [String]) -> FutexKind {
         for name in frames {
             let n = name.lowercased()
+            if let kind = runtimeKind(frame: n) { return kind }
             if n.contains("lll_lock_wait") || n.contains("pthread_mutex") || n.contains("mutex_lock") { return .mutex }
             if n.contains("cond_wait") || n.contains("cond_timedwait") || n.contains("cond_clockwait")
                 || n.contains("condition_variable")
