@@ -104,4 +104,74 @@ final class FutexRuntimeTests: XCTestCase {
         let owners = try XCTUnwrap(d["owners"]?.listItems).filter { text($0, "lock") == lock }
         print("futex_rust: owner rows of \(lock): \(owners.map { text($0, "owner") })")
     }
+
+    /// CPython's GIL (Tests/futex/gil_spin.py, 4 CPU-bound threads) under Debian's python3,
+    /// whose binary keeps no symbols for its static functions (take_gil, drop_gil: python3-dbg
+    /// has them): the GIL's condition variable and mutex are named as words of `_PyRuntime`
+    /// (an exported symbol), the waiter's and the waker's stacks reach the interpreter's loop
+    /// (`_PyEval_EvalFrameDefault`) through `[unknown]` frames, and the waits are classed by
+    /// glibc's frames (condvar, mutex), not as the GIL (unless python3-dbg names take_gil).
+    func testGilOfDebiansPython() throws {
+        try requireFutexModule()
+        let python = "/usr/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw XCTSkip("SKIPPED: no /usr/bin/python3 (Debian's python3)")
+        }
+        // With python3-dbg's symbols (found by the binary's debug link) take_gil is named: then
+        // gilWaits asserts the kind gil.
+        let gil = try gilWaits(python)
+        print("gil_spin under \(python): take_gil \(gil.named ? "named" : "not named")")
+    }
+
+    /// The same under an interpreter whose symbols name take_gil (pyenv's CPython 3.11, built
+    /// with its symbols): the GIL's words are of kind gil (contention), take_gil or drop_gil on
+    /// ≥ 95 % of their waiter stacks' wait, drop_gil on the busiest word's wakers' stacks.
+    func testGilNamedByTakeGil() throws {
+        try requireFutexModule()
+        let python = "/root/.pyenv/versions/3.11.7/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw XCTSkip("SKIPPED: no \(python) (a CPython whose symbols name take_gil)")
+        }
+        let gil = try gilWaits(python)
+        XCTAssertTrue(gil.named, "take_gil not on the GIL's waiter stacks")
+    }
+
+    /// Runs gil_spin.py under `python`; asserts what holds for every interpreter and, where
+    /// take_gil and drop_gil are named on the GIL's waiter stacks, the kind gil and the waker's drop_gil.
+    func gilWaits(_ python: String) throws -> (named: Bool, Void) {
+        let dir = temporaryDirectory(python.replacingOccurrences(of: "/", with: "_"))
+        let (d, output) = try futexRun(dir, [python, Fixtures.repository.path + "/Tests/futex/gil_spin.py", "2", "4"])
+        XCTAssertTrue(output.contains("loops "), output)
+        // The GIL's words are in _PyRuntime (its ceval.gil: a condition variable and a mutex).
+        let words = try rankedLocks(d).filter { text($0, "key").hasPrefix("_PyRuntime+") }
+        let waits = words.map { number($0, "waits") }.reduce(0, +)
+        print("gil_spin under \(python): \(words.map { "\(text($0, "key")) \(text($0, "kind")) \(Int(number($0, "waits"))) waits, released by \(text($0, "released_by"))" })")
+        XCTAssertGreaterThanOrEqual(waits, 20, "the GIL's words: \(words)")
+        let waiterFolded = try XCTUnwrap(d["waiter_folded"]?.listItems)
+        var all = 0.0, inLoop = 0.0, inTakeGil = 0.0
+        for case .tuple(let t) in waiterFolded where t[0].string!.split(separator: ";").last!.hasPrefix("_PyRuntime+") {
+            let frames = t[0].string!.split(separator: ";")
+            all += t[1].number!
+            if frames.contains("_PyEval_EvalFrameDefault") { inLoop += t[1].number! }
+            if frames.contains("take_gil") || frames.contains("drop_gil") { inTakeGil += t[1].number! }
+        }
+        print("gil_spin under \(python): _PyEval_EvalFrameDefault on \(inLoop / all * 100) %, take_gil or drop_gil on \(inTakeGil / all * 100) % of the GIL's waiter stacks' wait")
+        XCTAssertGreaterThanOrEqual(inLoop / all, 0.9)
+        let named = inTakeGil / all >= 0.95
+        for w in words {
+            if named {
+                XCTAssertEqual(text(w, "kind"), "gil", text(w, "key"))
+                XCTAssertGreaterThan(number(w, "contention_wait_ns"), 0, text(w, "key"))
+            } else {
+                XCTAssertTrue(["condvar", "mutex"].contains(text(w, "kind")), "\(text(w, "key")): \(text(w, "kind"))")
+            }
+        }
+        if named {
+            let top = try XCTUnwrap(words.first)
+            let waker = try share(d, "waker_folded", lock: text(top, "key")) { $0 == "drop_gil" }
+            print("gil_spin under \(python): drop_gil on \(waker * 100) % of \(text(top, "key"))'s wakers' stacks")
+            XCTAssertGreaterThanOrEqual(waker, 0.95)
+        }
+        return (named, ())
+    }
 }

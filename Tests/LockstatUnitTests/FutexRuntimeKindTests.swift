@@ -26,3 +26,23 @@ final class FutexRuntimeKindTests: XCTestCase {
         XCTAssertEqual(FutexKind.classify(["__futex_lock_pi64", "__pthread_mutex_lock_full", "lock_pi"]), .mutex)
     }
 }
+
+extension FutexRuntimeKindTests {
+    /// A wait inside CPython's take_gil or drop_gil is a GIL wait (contention), on the GIL's
+    /// condition variable or on its mutex (frames from a run of an interpreter whose symbols name them).
+    func testWaitInsideTakeGilIsTheGil() {
+        let condvar = [
+            "__futex_abstimed_wait_common", "pthread_cond_timedwait@@GLIBC_2.3.2", "take_gil",
+            "_PyEval_EvalFrameDefault",
+        ]
+        XCTAssertEqual(FutexKind.classify(condvar), .gil)
+        XCTAssertEqual(FutexKind.classify(["__lll_lock_wait", "pthread_mutex_lock@@GLIBC_2.2.5", "take_gil"]), .gil)
+        XCTAssertTrue(FutexKind.gil.isContention)
+        // Without take_gil's name (Debian's stripped python3) the same wait is a condvar's.
+        XCTAssertEqual(FutexKind.classify(["__futex_abstimed_wait_common", "pthread_cond_timedwait@@GLIBC_2.3.2",
+            "[unknown]", "_PyEval_EvalFrameDefault"]), .condvar)
+        // drop_gil's waits: on the GIL's mutex, and for another thread to take the GIL.
+        XCTAssertEqual(FutexKind.classify(["__lll_lock_wait", "pthread_mutex_lock@@GLIBC_2.2.5", "drop_gil"]), .gil)
+        XCTAssertEqual(FutexKind.classify(["pthread_cond_wait@@GLIBC_2.3.2", "drop_gil", "_PyEval_EvalFrameDefault"]), .gil)
+    }
+}
