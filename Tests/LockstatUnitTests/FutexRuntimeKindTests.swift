@@ -39,10 +39,14 @@ extension FutexRuntimeKindTests {
         XCTAssertEqual(FutexKind.classify(["__lll_lock_wait", "pthread_mutex_lock@@GLIBC_2.2.5", "take_gil"]), .gil)
         XCTAssertTrue(FutexKind.gil.isContention)
         // Without take_gil's name (Debian's stripped python3) the same wait is a condvar's.
-        XCTAssertEqual(FutexKind.classify(["__futex_abstimed_wait_common", "pthread_cond_timedwait@@GLIBC_2.3.2",
-            "[unknown]", "_PyEval_EvalFrameDefault"]), .condvar)
+        XCTAssertEqual(
+            FutexKind.classify([
+                "__futex_abstimed_wait_common", "pthread_cond_timedwait@@GLIBC_2.3.2",
+                "[unknown]", "_PyEval_EvalFrameDefault",
+            ]), .condvar)
         // drop_gil's waits: on the GIL's mutex, and for another thread to take the GIL.
         XCTAssertEqual(FutexKind.classify(["__lll_lock_wait", "pthread_mutex_lock@@GLIBC_2.2.5", "drop_gil"]), .gil)
-        XCTAssertEqual(FutexKind.classify(["pthread_cond_wait@@GLIBC_2.3.2", "drop_gil", "_PyEval_EvalFrameDefault"]), .gil)
+        XCTAssertEqual(
+            FutexKind.classify(["pthread_cond_wait@@GLIBC_2.3.2", "drop_gil", "_PyEval_EvalFrameDefault"]), .gil)
     }
 }
