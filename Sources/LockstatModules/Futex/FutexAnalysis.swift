@@ -4,15 +4,19 @@ import LockstatCore
 
 /// What a futex wait was for, told from the waiter's frames in the C library.
 enum FutexKind: String, CaseIterable {
-    case mutex, rwlock, condvar, semaphore, barrier, other
+    /// `gil`: CPython's global interpreter lock (a condition variable and a mutex it sleeps on:
+    /// waiting to run Python code is contention, although the wait is a condvar's).
+    case mutex, rwlock, condvar, semaphore, barrier, gil, other
 
     /// Waits of these kinds are lock contention; a condition variable's or a barrier's waiter
     /// waits for an event, not for a holder to let go: not ranked as contention.
     var isContention: Bool { self != .condvar && self != .barrier }
 
-    /// The innermost frame naming a glibc (or libstdc++) synchronisation function decides: a
-    /// condition variable's wait that sleeps again on its mutex is a mutex wait.
+    /// A runtime's lock named by its frames decides (FutexRuntimes.swift); else the innermost
+    /// frame naming a glibc (or libstdc++) synchronisation function: a condition variable's
+    /// wait that sleeps again on its mutex is a mutex wait.
     static func classify(_ frames: [String]) -> FutexKind {
+        if let kind = runtimeKind(frames.map { $0.lowercased() }) { return kind }
         for name in frames {
             let n = name.lowercased()
             if n.contains("lll_lock_wait") || n.contains("pthread_mutex") || n.contains("mutex_lock") { return .mutex }
