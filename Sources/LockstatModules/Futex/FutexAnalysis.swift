@@ -12,6 +12,16 @@ enum FutexKind: String, CaseIterable {
     /// waits for an event, not for a holder to let go: not ranked as contention.
     var isContention: Bool { self != .condvar && self != .barrier }
 
+    /// Whether the waiter is in glibc's pthread_mutex_lock (C++'s std::mutex calls it): only then is
+    /// the word's offset 8 the owner's tid (pthread_mutex_t's __owner). A Rust Mutex keeps its data
+    /// there, libc's own locks (`_IO_lock_t`, `__lll_lock_wait_private`) a pointer.
+    static func isGlibcMutexWait(_ frames: [String]) -> Bool {
+        frames.contains {
+            $0.contains("pthread_mutex_lock") || $0.contains("pthread_mutex_timedlock")
+                || $0.contains("pthread_mutex_clocklock")
+        }
+    }
+
     /// A runtime's lock named by its frames decides (FutexRuntimes.swift); else the innermost
     /// frame naming a glibc (or libstdc++) synchronisation function: a condition variable's
     /// wait that sleeps again on its mutex is a mutex wait.
@@ -369,7 +379,7 @@ struct FutexAnalysis {
                 named.wakerSource = wakerSource
             }
             let pi = w.op == LS_FUTEX_OP_LOCK_PI.rawValue || w.op == LS_FUTEX_OP_LOCK_PI2.rawValue
-            if w.ownerTid != 0, kind == .mutex || pi { named.owner = task(w.ownerTid) }
+            if w.ownerTid != 0, pi || FutexKind.isGlibcMutexWait(waiter.map(\.symbol)) { named.owner = task(w.ownerTid) }
             waits.append(named)
         }
         waits.sort { ($0.wait.total, $0.wait.tid, $0.lock) > ($1.wait.total, $1.wait.tid, $1.lock) }
