@@ -68,21 +68,7 @@ final class FutexDwarfTests: XCTestCase {
     /// This process's maps as the recorder writes them, and its code files' build IDs
     /// (`replacing`: a file recorded with another build ID, as if replaced since the run).
     func log(samples: [[UInt8]], walked: [UInt64] = [], replacing: String? = nil) throws -> RawLog {
-        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
-        var ids = ""
-        for line in maps.split(separator: "\n") {
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard f.count >= 6, f[1].contains("x"), f[5].hasPrefix("/") else { continue }
-            let path = String(line[f[5].startIndex...])
-            let id = path == replacing ? String(repeating: "ab", count: 20) : UserMapping.buildID(ofFile: path)
-            if !id.isEmpty { ids += id + " " + path + "\n" }
-        }
-        let path = temporaryDirectory() + "/futex.log"
-        let writer = try RawLogWriter(path: path)
-        writer.append(kind: .header, tick: 0, time: 1, text: "module futex\ninterval_ns 500000000\nstart_ns 1\n")
-        writer.append(
-            kind: .side, stream: FutexRecorder.mapsStream, tick: 0, time: 0, text: "= \(Self.pid) self\n" + maps)
-        writer.append(kind: .side, stream: FutexRecorder.buildIDsStream, tick: 0, time: 0, text: ids)
+        let (writer, path) = try futexLogOfThisProcess(pid: Self.pid, replacing: replacing)
         // The frame-pointer walk's stack 5.
         var stack = [UInt8]()
         withUnsafeBytes(of: Int32(5)) { stack += $0 }

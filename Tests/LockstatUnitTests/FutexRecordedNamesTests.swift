@@ -40,21 +40,7 @@ final class FutexRecordedNamesTests: XCTestCase {
     /// recorded as another build, as if rebuilt since), one stack copy of call path (pid, stack 5),
     /// one wait on it woken from the same path, on a word inside the maps (`word`), and `names`.
     func log(sample: [UInt8], word: UInt64, replacing: String? = nil, names: String? = nil) throws -> RawLog {
-        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
-        var ids = ""
-        for line in maps.split(separator: "\n") {
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard f.count >= 6, f[1].contains("x"), f[5].hasPrefix("/") else { continue }
-            let path = String(line[f[5].startIndex...])
-            let id = path == replacing ? String(repeating: "ab", count: 20) : UserMapping.buildID(ofFile: path)
-            if !id.isEmpty { ids += id + " " + path + "\n" }
-        }
-        let path = temporaryDirectory() + "/futex.log"
-        let writer = try RawLogWriter(path: path)
-        writer.append(kind: .header, tick: 0, time: 1, text: "module futex\ninterval_ns 500000000\nstart_ns 1\n")
-        writer.append(
-            kind: .side, stream: FutexRecorder.mapsStream, tick: 0, time: 0, text: "= \(Self.pid) self\n" + maps)
-        writer.append(kind: .side, stream: FutexRecorder.buildIDsStream, tick: 0, time: 0, text: ids)
+        let (writer, path) = try futexLogOfThisProcess(pid: Self.pid, replacing: replacing)
         sample.withUnsafeBytes {
             writer.append(kind: .side, stream: FutexRecorder.samplesStream, tick: 1, time: 2, payload: $0)
         }

@@ -64,3 +64,26 @@ func assertClose(_ a: Double?, _ b: Double, accuracy: Double = 1e-9, _ message: 
     guard let a else { XCTFail("nil, expected \(b) \(message)", file: file, line: line); return }
     XCTAssertEqual(a, b, accuracy: accuracy, message, file: file, line: line)
 }
+
+/// A futex module's raw log begun as its recorder begins one for this process (as `pid`): the
+/// header, this process's maps and its code files' build IDs (`replacing`: a file recorded with
+/// another build ID, as if replaced since the run). The writer, to append the rest, and its path.
+func futexLogOfThisProcess(pid: UInt32, replacing: String? = nil, name: String = #function) throws -> (
+    writer: RawLogWriter, path: String
+) {
+    let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+    var ids = ""
+    for line in maps.split(separator: "\n") {
+        let f = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard f.count >= 6, f[1].contains("x"), f[5].hasPrefix("/") else { continue }
+        let path = String(line[f[5].startIndex...])
+        let id = path == replacing ? String(repeating: "ab", count: 20) : UserMapping.buildID(ofFile: path)
+        if !id.isEmpty { ids += id + " " + path + "\n" }
+    }
+    let path = temporaryDirectory(name) + "/futex.log"
+    let writer = try RawLogWriter(path: path)
+    writer.append(kind: .header, tick: 0, time: 1, text: "module futex\ninterval_ns 500000000\nstart_ns 1\n")
+    writer.append(kind: .side, stream: FutexRecorder.mapsStream, tick: 0, time: 0, text: "= \(pid) self\n" + maps)
+    writer.append(kind: .side, stream: FutexRecorder.buildIDsStream, tick: 0, time: 0, text: ids)
+    return (writer, path)
+}
