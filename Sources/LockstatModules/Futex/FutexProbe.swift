@@ -45,6 +45,12 @@ extension FutexModule {
                     ? "/usr/lib/debug/.build-id present: glibc's internal wait functions are named, so are the kinds"
                     : "no /usr/lib/debug: glibc's internal frames (__lll_lock_wait, __futex_abstimed_wait_common) are [unknown]; mutex and condvar waits are told apart only through their public callers",
                 fix: debug ? nil : "apt install libc6-dbg"))
+        // io_uring's futex operations (6.7+) sleep without a futex system call: nothing to trace.
+        checks.append(
+            ProbeCheck(
+                name: "io_uring futex waits", ok: true,
+                detail: "not seen: IORING_OP_FUTEX_WAIT/WAITV sleep without a futex system call; "
+                    + "waits through futex(2), futex_waitv(2) and futex_wait(2) are"))
         return checks
     }
 }
