@@ -44,6 +44,10 @@ public enum TerminalSummary {
         }
     }
 
+    /// A label no symbol named (a caller whose stack has no frame outside the lock functions): one
+    /// word, so the columns still line up.
+    static let unnamed = "[unknown]"
+
     /// The first `topRows` rows of `table` as the report ranks them: the metrics `columns` as the
     /// report prints them, each row's share of the main metric's sum over every row, then the
     /// labels at `labels` and the `names` (cut to the width); under a title.
@@ -57,7 +61,7 @@ public enum TerminalSummary {
         let shown = rows.prefix(topRows).map { row in
             metrics.map { value(row.values[table.metric($0.name)!], $0) }
                 + [sum > 0 ? String(format: "%.1f %%", row.values[main] / sum * 100) : "-"]
-                + labels.map { row.labels[$0] } + names.map { $0.cell(row) }
+                + labels.map { row.labels[$0].isEmpty ? Self.unnamed : row.labels[$0] } + names.map { $0.cell(row) }
         }
         let header =
             metrics.map(TableReport.heading) + ["share"] + labels.map { table.labels[$0] } + names.map(\.header)

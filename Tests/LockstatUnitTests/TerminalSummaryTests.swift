@@ -62,6 +62,15 @@ final class TerminalSummaryTests: XCTestCase {
         XCTAssertTrue(lines.allSatisfy { $0.count <= 78 })
     }
 
+    /// A caller no frame named (its stack all lock functions, or none) is `[unknown]`, one word: the
+    /// columns stay whole (a CI run's row had lost its caller column: 7 words for 8 headers).
+    func testACallerWithNoNameKeepsItsColumn() throws {
+        let model = contention([row("", 216, total: 900_430, max: 10_000)], wakers: [])
+        let lines = try XCTUnwrap(model.summary(width: 78)).lines
+        XCTAssertEqual(lines[2].split(separator: " ").map(String.init),
+                       ["216", "900.43", "us", "100.0", "%", "rwsem:W", "[unknown]", "-"])
+    }
+
     func testALongCallerIsCutToTheWidth() throws {
         let long = String(repeating: "very_long_function_name_", count: 6) + "+0x10"
         let lines = try XCTUnwrap(contention([row(long, 3, total: 5_000, max: 4_000)]).summary(width: 78)).lines
