@@ -68,7 +68,8 @@ if CommandLine.arguments.contains("--futex-only") {
     exit(0)
 }
 if CommandLine.arguments.contains("--wakers-only") {
-    try ContentionStormBench.wakers(scratch: scratch, seconds: argument("--seconds", default: 3), rounds: max(rounds, 1))
+    try ContentionStormBench.wakers(
+        scratch: scratch, seconds: argument("--seconds", default: 3), rounds: max(rounds, 1))
     try? FileManager.default.removeItem(atPath: scratch)
     exit(0)
 }
