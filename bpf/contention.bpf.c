@@ -149,6 +149,13 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
          __type(key, struct ls_bpf_hold_key); __type(value, struct ls_bpf_hold_value); } holds SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
          __type(key, struct ls_bpf_owner_stack); __type(value, __u64); } owner_stacks SEC(".maps");
+/* Per lock, the owner stack its current hold's first waiter took (the locks entry's
+   owner_stack_tid says whose): later waiters of the same hold count it without a walk. */
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
+         __type(key, __u64); __type(value, struct ls_bpf_owner_stack); } owner_last SEC(".maps");
+/* Owner stacks at begin: [0] walked, [1] reused from the hold's first waiter. */
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 2);
+         __type(key, __u32); __type(value, __u64); } owner_stack_counts SEC(".maps");
 /* Scratch for one owner stack (too large for the BPF stack). */
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
          __type(key, __u32); __type(value, struct ls_bpf_owner_stack); } owner_scratch SEC(".maps");
@@ -311,7 +318,9 @@ static __always_inline void add_hold(__u64 lock, __s32 stack_id, __u64 ns) {
    first release after an acquisition ends that hold; later ones (a stealer's) fall in the gap. */
 static __always_inline void handover_release(__u64 lock, __u32 waker, __u64 now) {
     struct ls_bpf_handover *l = bpf_map_lookup_elem(&locks, &lock);
-    if (!l || l->nwait <= 0 || l->gap) return;
+    if (!l) return;
+    l->owner_stack_tid = 0;   /* the hold ends: the next owner's stack is walked again */
+    if (l->nwait <= 0 || l->gap) return;
     __u64 span = now > l->mark ? now - l->mark : 0;
     if (l->holder_tid && l->holder_tid == waker) {
         add_hold(lock, l->holder_stack, now > l->acquired_at ? now - l->acquired_at : 0);
@@ -340,6 +349,7 @@ static __always_inline void handover_end(__u64 lock, __u32 tid, int ret, __u32 f
         l->mark = now;
         l->gap = 0;
         l->holder_tid = 0;
+        l->owner_stack_tid = 0;
     }
     if (last) {
         __sync_fetch_and_add(&l->contended_ns, now > l->since ? now - l->since : 0);
@@ -351,10 +361,27 @@ static __always_inline void handover_end(__u64 lock, __u32 tid, int ret, __u32 f
     }
 }
 
-/* The owner's kernel stack at this begin, as perf takes it: a walk of another task's stack. */
+static __always_inline void count_owner_stack(__u32 which) {
+    __u64 *c = bpf_map_lookup_elem(&owner_stack_counts, &which);
+    if (c) *c += 1;
+}
+
+/* The owner's kernel stack at this begin, as perf takes it: a walk of another task's stack, taken
+   once per hold (the first begin that sees this owner since the lock's last release or
+   acquisition): every waiter of one hold would walk the same owner, each walk microseconds. */
 static __always_inline void owner_stack(__u64 lock, __u32 owner_tid) {
     if (!ls_kfunc(bpf_task_from_pid)) return;
     __u32 zero = 0;
+    struct ls_bpf_handover *l = bpf_map_lookup_elem(&locks, &lock);
+    if (l && l->owner_stack_tid == owner_tid) {
+        struct ls_bpf_owner_stack *last = bpf_map_lookup_elem(&owner_last, &lock);
+        __u64 *c = last ? bpf_map_lookup_elem(&owner_stacks, last) : 0;
+        if (c) {
+            __sync_fetch_and_add(c, 1);
+            count_owner_stack(1);
+            return;
+        }
+    }
     struct ls_bpf_owner_stack *k = bpf_map_lookup_elem(&owner_scratch, &zero);
     if (!k) return;
     struct task_struct *t = bpf_task_from_pid((__s32)owner_tid);
@@ -363,13 +390,17 @@ static __always_inline void owner_stack(__u64 lock, __u32 owner_tid) {
     long n = bpf_get_task_stack(t, k->ips, sizeof(k->ips), 0);
     bpf_task_release(t);
     if (n <= 0) return;
+    count_owner_stack(0);
     k->lock = lock;
     __u64 *c = bpf_map_lookup_elem(&owner_stacks, k);
     if (c) __sync_fetch_and_add(c, 1);
     else {
         __u64 one = 1;
-        bpf_map_update_elem(&owner_stacks, k, &one, BPF_NOEXIST);
+        if (bpf_map_update_elem(&owner_stacks, k, &one, BPF_NOEXIST) != 0) return;
     }
+    /* The hold's later waiters count this one: its lock entry exists from the episode's first begin. */
+    if (!l || bpf_map_update_elem(&owner_last, &lock, k, BPF_ANY) != 0) return;
+    l->owner_stack_tid = owner_tid;
 }
 
 SEC("tp_btf/contention_begin")

@@ -56,6 +56,68 @@ enum ContentionStormBench {
         }
     }
 
+    /// contention.wakers' cost: each storm's throughput untraced, under bpf mode with `wakers no`
+    /// and with `wakers yes`, rotated round by round (the load moves between rounds, a rotation
+    /// sees each the same); per round the ratios, then medians and the rounds' spread, and the BPF
+    /// time per recorded contention (`cost.bpf_ns / recorded`).
+    static func wakers(scratch: String, seconds: Double, rounds: Int) throws {
+        let tools = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        let futex = try compile("futex-storm.c", scratch)
+        let mkdir = try compile("mkdir-storm.c", scratch)
+        try FileManager.default.createDirectory(atPath: scratch + "/storm", withIntermediateDirectories: true)
+        let storms: [(name: String, command: [String])] = [
+            ("mkdir/rmdir storm (4 processes, one directory)", [mkdir, scratch + "/storm", "\(seconds)", "4"]),
+            ("futex storm (4 threads FUTEX_WAIT on one word)", [futex, "\(seconds)"]),
+        ]
+        for storm in storms {
+            print("\n## contention.wakers: \(storm.name), \(seconds) s a run, scope program\n")
+            print("| round | untraced ops | wakers no | wakers yes | no / untraced | yes / untraced | yes / no "
+                + "| BPF µs per contention: no | yes |")
+            print("|---|---|---|---|---|---|---|---|---|")
+            var ratios: [String: [Double]] = [:]
+            for round in 1...rounds {
+                let untraced = try ops(storm.command)
+                let no = try wakerRun(tools, "no", storm.command, scratch)
+                let yes = try wakerRun(tools, "yes", storm.command, scratch)
+                let r = ["no": no.ops / untraced, "yes": yes.ops / untraced, "yes/no": yes.ops / no.ops]
+                for (k, v) in r { ratios[k, default: []].append(v) }
+                print(
+                    "| \(round) | \(Int(untraced)) | \(Int(no.ops)) | \(Int(yes.ops)) | "
+                        + String(format: "%.3f | %.3f | %.3f | %.2f | %.2f |", r["no"]!, r["yes"]!, r["yes/no"]!,
+                            no.bpfMicrosPerContention, yes.bpfMicrosPerContention))
+            }
+            func summary(_ k: String) -> String {
+                let v = ratios[k]!.sorted()
+                return String(format: "%.3f (%.3f–%.3f)", v[v.count / 2], v.first!, v.last!)
+            }
+            print("\nmedian (min–max) over \(rounds) rounds: no / untraced \(summary("no")), yes / untraced "
+                + "\(summary("yes")), yes / no \(summary("yes/no"))")
+        }
+    }
+
+    /// One lockstat run of `command` in bpf mode with `contention.wakers` set to `wakers`.
+    static func wakerRun(
+        _ tools: String, _ wakers: String, _ command: [String], _ scratch: String
+    ) throws -> (ops: Double, bpfMicrosPerContention: Double) {
+        let dir = scratch + "/run-wakers-" + wakers
+        try? FileManager.default.removeItem(atPath: dir)
+        let config = scratch + "/wakers-\(wakers).config"
+        try "modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers \(wakers)\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try output([tools + "/lockstat-run", "--quiet", "--config", config, dir] + command)
+        guard r.status == 0 else { throw LockstatError("lockstat-run (wakers \(wakers)): \(r.text)") }
+        let ops =
+            Double(
+                (try String(contentsOfFile: dir + "/output", encoding: .utf8)).split(separator: "\n").last.map(
+                    String.init) ?? "") ?? 0
+        guard case .success(let bytes) = FileReader.readAll(dir + "/samples.pickle") else {
+            throw LockstatError("\(dir): no pickle")
+        }
+        let cost = try Unpickler.decode(bytes)["contention"]?["cost"]
+        let recorded = cost?["recorded"]?.number ?? 0
+        return (ops, recorded > 0 ? (cost?["bpf_ns"]?.number ?? 0) / recorded / 1000 : 0)
+    }
+
     static func range(_ values: [Double], _ format: String) -> String {
         guard let lo = values.min(), let hi = values.max() else { return "—" }
         return lo == hi || String(format: format, lo) == String(format: format, hi)

@@ -158,7 +158,7 @@ struct ls_bpf_handover {
     __u32 holder_tid;       /* the task that took the lock exclusively after waiting; 0: none tracked */
     __s32 holder_stack;     /* its wait's stack id (the caller a hold is counted under) */
     __u32 gap;              /* 1: released, no waiter has taken it yet; 0: held */
-    __u32 pad;
+    __u32 owner_stack_tid;  /* the owner whose stack this hold's first waiter took (owner_last); 0: none */
     /* Totals (ns): contended = holds + gaps + untracked holds, up to races between CPUs. */
     __u64 contended_ns;
     __u64 episodes;
