@@ -62,7 +62,9 @@ final class ProfileDwarfTests: XCTestCase {
         return s
     }
 
-    func run(callgraph: String, exe: String, perfAlongside: Bool) throws -> (dir: String, ours: Shares) {
+    func run(callgraph: String, exe: String, perfAlongside: Bool, sudoBy user: UInt32? = nil) throws -> (
+        dir: String, ours: Shares, err: String
+    ) {
         let dir = temporaryDirectory()
         try "modules oprofile\noprofile.frequency 499\noprofile.scope program\noprofile.callgraph \(callgraph)\n"
             .write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
@@ -71,15 +73,17 @@ final class ProfileDwarfTests: XCTestCase {
             ? ["perf", "record", "-q", "--call-graph", "dwarf", "-F", "499", "-e", "cpu-clock", "-o", dir + "/perf.data",
                "--", exe, "3"]
             : [exe, "3"]
-        let r = try Lockstat.run(["--config", dir + "/c.config", dir + "/run"] + program)
+        let sudo = user.map { ["env", "SUDO_UID=\($0)", "SUDO_GID=\($0)"] } ?? []
+        let r = try shell(
+            sudo + [Lockstat.binaries + "/lockstat-run", "--config", dir + "/c.config", dir + "/run"] + program)
         XCTAssertEqual(r.status, 0, r.err)
-        return (dir, try lockstatShares(dir + "/run"))
+        return (dir, try lockstatShares(dir + "/run"), r.err)
     }
 
     func testDwarfCallGraphsAreWholeThroughLibcAsPerfsAre() throws {
         try requireProfilerAndPerf()
         let exe = try compileThroughLibc()
-        let (dir, ours) = try run(callgraph: "dwarf", exe: exe, perfAlongside: true)
+        let (dir, ours, _) = try run(callgraph: "dwarf", exe: exe, perfAlongside: true)
         let perf = try perfShares(dir + "/perf.data")
         print("compare_keys: lockstat \(ours.hot) of \(ours.samples) samples, \(ours.hotUnderMain) under main, "
               + "\(ours.hotUnderSortRound) under sort_round; perf \(perf.hot) of \(perf.samples), "
@@ -98,8 +102,23 @@ final class ProfileDwarfTests: XCTestCase {
         XCTAssertEqual(ours.hotUnderMain / ours.hot, perf.hotUnderMain / perf.hot, accuracy: 0.03)
 
         // The same program with frame-pointer call chains does not get there: the reason for dwarf.
-        let (_, fp) = try run(callgraph: "fp", exe: exe, perfAlongside: false)
+        let (_, fp, _) = try run(callgraph: "fp", exe: exe, perfAlongside: false)
         print("with oprofile.callgraph fp: \(fp.hotUnderMain) of \(fp.hot) compare_keys samples under main")
         XCTAssertLessThan(fp.hotUnderMain / max(fp.hot, 1), 0.5)
+    }
+
+    /// Under sudo the raw log is the invoking user's, and perf events copy every sampled task's
+    /// stack whoever owns it: dwarf is refused in one line and frame pointers are used.
+    func testUnderSudoDwarfFallsBackToFramePointers() throws {
+        try requireProfilerAndPerf()
+        let exe = try compileThroughLibc()
+        let nobody: UInt32 = 65534
+        let (dir, ours, err) = try run(callgraph: "dwarf", exe: exe, perfAlongside: false, sudoBy: nobody)
+        XCTAssertTrue(err.contains("oprofile.callgraph dwarf: not under sudo"), err)
+        XCTAssertGreaterThan(ours.hot, 0)
+        XCTAssertLessThan(ours.hotUnderMain / ours.hot, 0.5, "no stack was copied, so none was unwound")
+        var st = stat()
+        XCTAssertEqual(stat(dir + "/run/samples/oprofile.log", &st), 0)
+        XCTAssertEqual(st.st_uid, nobody, "the raw log is the invoking user's")
     }
 }

@@ -79,7 +79,15 @@ public struct ProfileModule: TypedModule {
         // The period can be changed on the events lockstat holds, not on those the program's
         // processes inherited: program scope keeps the fixed period.
         setup.randomPeriod = settings.randomPeriod && setup.event == "cpu-clock" && settings.scope == .system
-        if settings.callgraph == .dwarf {
+        // The stack copies are the sampled processes' memory, and under sudo the raw log is given to
+        // the invoking user: perf events copy every sampled task's stack, whoever owns it.
+        let dwarf = settings.callgraph == .dwarf && InvokingUser.current.uid == 0
+        if settings.callgraph == .dwarf && !dwarf {
+            context.warn(
+                "oprofile.callgraph dwarf: not under sudo (the stack copies, other users' memory, would land in "
+                    + "\(InvokingUser.current.uid)'s files): frame pointers instead")
+        }
+        if dwarf {
             setup.userRegisterMask = ProfileRecorder.dwarfUserRegisters
             setup.userStackBytes = Int(ProfileRecorder.dwarfStackBytes)
         }
