@@ -463,7 +463,7 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     remember_comm(task, tid);
     /* Before the wait's start time: the walk is not the wait's. */
     int wakers = !spinning(flags) && setting(LS_BPF_SETTING_WAKERS);
-    if (wakers && s->owner_tid) owner_stack((__u64)lock, s->owner_tid);
+    if (wakers && s->owner_tid && setting(LS_BPF_SETTING_OWNER_STACKS)) owner_stack((__u64)lock, s->owner_tid);
     s->time = bpf_ktime_get_ns();
     if (wakers) handover_begin((__u64)lock, s->time);
     if (t) {

@@ -192,7 +192,8 @@ int ls_bpf_fentry_probe(const char *function, char *error, size_t error_size) {
     return 0;
 }
 
-ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wakers, char *error, size_t error_size) {
+ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wakers, int owner_stacks, char *error,
+                                          size_t error_size) {
     last_error[0] = 0;
     libbpf_set_print(print_libbpf);
     ls_bpf_contention *h = calloc(1, sizeof *h);
@@ -216,11 +217,14 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
     if (waker_map) bpf_map__set_max_entries(waker_map, wakers ? (__u32)entries : 1);
     if (user_stacks && !wakers) bpf_map__set_max_entries(user_stacks, 1);
     if (waking && !wakers) bpf_program__set_autoload(waking, false);
+    int owners_on = wakers && owner_stacks;
     const char *handover_maps[] = { "locks", "holds", "owner_stacks" };
     for (int i = 0; i < 3; i++) {
         struct bpf_map *m = bpf_object__find_map_by_name(h->object, handover_maps[i]);
-        if (m) bpf_map__set_max_entries(m, wakers ? LS_BPF_HANDOVER_ENTRIES : 1);
+        if (m) bpf_map__set_max_entries(m, (i < 2 ? wakers : owners_on) ? LS_BPF_HANDOVER_ENTRIES : 1);
     }
+    struct bpf_map *owner_last = bpf_object__find_map_by_name(h->object, "owner_last");
+    if (owner_last && !owners_on) bpf_map__set_max_entries(owner_last, 1);
     int err = bpf_object__load(h->object);
     if (err) { fail(error, error_size, "loading the BPF programs", err); ls_bpf_contention_close(h); return NULL; }
     const char *maps[] = { "waits", "owners", "stacks", "comms", "followed", "counters", "settings", "wakers",
@@ -240,7 +244,7 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
     __u64 values[LS_BPF_SETTINGS] = {
         [LS_BPF_SETTING_SCOPE] = scope_program ? 1 : 0, [LS_BPF_SETTING_WAKERS] = h->wakers_on,
         [LS_BPF_SETTING_PC_FROM_RQ] = (__u64)pc_from_rq, [LS_BPF_SETTING_PC_KNOWN] = h->classifies_interrupts,
-        [LS_BPF_SETTING_NO_KFUNCS] = (__u64)no_kfuncs };
+        [LS_BPF_SETTING_NO_KFUNCS] = (__u64)no_kfuncs, [LS_BPF_SETTING_OWNER_STACKS] = (__u64)owners_on };
     for (__u32 i = 0; i < LS_BPF_SETTINGS; i++) bpf_map_update_elem(h->settings, &i, &values[i], BPF_ANY);
     struct bpf_program *program;
     bpf_object__for_each_program(program, h->object) {

@@ -71,38 +71,47 @@ enum ContentionStormBench {
         ]
         for storm in storms {
             print("\n## contention.wakers: \(storm.name), \(seconds) s a run, scope program\n")
-            print("| round | untraced ops | wakers no | wakers yes | no / untraced | yes / untraced | yes / no "
-                + "| BPF µs per contention: no | yes |")
-            print("|---|---|---|---|---|---|---|---|---|")
+            print("| round | untraced ops | wakers no | wakers yes | + owner stacks | no / untraced | yes / untraced "
+                + "| yes / no | + owner stacks / no | BPF µs per contention: no | yes | + owner stacks |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
             var ratios: [String: [Double]] = [:]
             for round in 1...rounds {
                 let untraced = try ops(storm.command)
                 let no = try wakerRun(tools, "no", storm.command, scratch)
                 let yes = try wakerRun(tools, "yes", storm.command, scratch)
-                let r = ["no": no.ops / untraced, "yes": yes.ops / untraced, "yes/no": yes.ops / no.ops]
+                let owners = try wakerRun(tools, "yes", storm.command, scratch, ownerStacks: true)
+                let r = [
+                    "no": no.ops / untraced, "yes": yes.ops / untraced, "yes/no": yes.ops / no.ops,
+                    "owners/no": owners.ops / no.ops,
+                ]
                 for (k, v) in r { ratios[k, default: []].append(v) }
                 print(
-                    "| \(round) | \(Int(untraced)) | \(Int(no.ops)) | \(Int(yes.ops)) | "
-                        + String(format: "%.3f | %.3f | %.3f | %.2f | %.2f |", r["no"]!, r["yes"]!, r["yes/no"]!,
-                            no.bpfMicrosPerContention, yes.bpfMicrosPerContention))
+                    "| \(round) | \(Int(untraced)) | \(Int(no.ops)) | \(Int(yes.ops)) | \(Int(owners.ops)) | "
+                        + String(
+                            format: "%.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f |", r["no"]!, r["yes"]!, r["yes/no"]!,
+                            r["owners/no"]!, no.bpfMicrosPerContention, yes.bpfMicrosPerContention,
+                            owners.bpfMicrosPerContention))
             }
             func summary(_ k: String) -> String {
                 let v = ratios[k]!.sorted()
                 return String(format: "%.3f (%.3f–%.3f)", v[v.count / 2], v.first!, v.last!)
             }
             print("\nmedian (min–max) over \(rounds) rounds: no / untraced \(summary("no")), yes / untraced "
-                + "\(summary("yes")), yes / no \(summary("yes/no"))")
+                + "\(summary("yes")), yes / no \(summary("yes/no")), yes + owner stacks / no \(summary("owners/no"))")
         }
     }
 
-    /// One lockstat run of `command` in bpf mode with `contention.wakers` set to `wakers`.
+    /// One lockstat run of `command` in bpf mode with `contention.wakers` set to `wakers` (and
+    /// `contention.owner_stacks yes` if `ownerStacks`).
     static func wakerRun(
-        _ tools: String, _ wakers: String, _ command: [String], _ scratch: String
+        _ tools: String, _ wakers: String, _ command: [String], _ scratch: String, ownerStacks: Bool = false
     ) throws -> (ops: Double, bpfMicrosPerContention: Double) {
-        let dir = scratch + "/run-wakers-" + wakers
+        let name = wakers + (ownerStacks ? "-owners" : "")
+        let dir = scratch + "/run-wakers-" + name
         try? FileManager.default.removeItem(atPath: dir)
-        let config = scratch + "/wakers-\(wakers).config"
-        try "modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers \(wakers)\n"
+        let config = scratch + "/wakers-\(name).config"
+        try ("modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers \(wakers)\n"
+            + (ownerStacks ? "contention.owner_stacks yes\n" : ""))
             .write(toFile: config, atomically: true, encoding: .utf8)
         let r = try output([tools + "/lockstat-run", "--quiet", "--config", config, dir] + command)
         guard r.status == 0 else { throw LockstatError("lockstat-run (wakers \(wakers)): \(r.text)") }

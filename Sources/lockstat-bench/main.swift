@@ -2,7 +2,7 @@
 // same run, and the parsers' throughput. Not a test: it reports figures for BENCHMARKS.md.
 //
 //   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--futex-only] [--long-runs [--hours 1,3,24]] [--big-machines]
-//   [--wakers-only [--seconds S] [--rounds N]]   (contention.wakers no / yes against untraced, rotated)
+//   [--wakers-only [--seconds S] [--rounds N]]   (contention.wakers no / yes / yes with owner_stacks against untraced, rotated)
 //   [--profile-only [--hz N] [--rounds N]]   (the profile's cost per sample at N Hz, 999 by default)
 //   .build/release/lockstat-bench --generate-long-run DIR HOURS [--plain]   (the long run's test directory only, for the tests;
 //                                                                           --plain: one kind-1 record a snapshot, as older versions wrote)

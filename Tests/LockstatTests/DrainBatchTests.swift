@@ -20,7 +20,7 @@ final class DrainBatchTests: XCTestCase {
         if !batched { setenv("LOCKSTAT_TEST_NO_BATCH_LOOKUP", "1", 1) }
         defer { unsetenv("LOCKSTAT_TEST_NO_BATCH_LOOKUP") }
         var error = [CChar](repeating: 0, count: 512)
-        guard let handle = ls_bpf_contention_open(Int32(Self.entries), 1, 0, &error, error.count) else {
+        guard let handle = ls_bpf_contention_open(Int32(Self.entries), 1, 0, 0, &error, error.count) else {
             throw XCTSkip("SKIPPED: the BPF programs did not load: \(String(cString: error))")
         }
         return handle

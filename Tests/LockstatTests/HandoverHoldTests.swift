@@ -58,7 +58,7 @@ final class HandoverHoldTests: XCTestCase {
         try requireContentionBPF()
         let dir = temporaryDirectory(), exe = try compileContentionStorm("mkdir-storm.c")
         try FileManager.default.createDirectory(atPath: dir + "/storm", withIntermediateDirectories: false)
-        try "modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers yes\n"
+        try "modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers yes\ncontention.owner_stacks yes\n"
             .write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
         let r = try Lockstat.run(["--config", dir + "/c.config", dir + "/run", exe, dir + "/storm", "2", "4"])
         XCTAssertEqual(r.status, 0, r.err)

@@ -3,7 +3,7 @@ import XCTest
 @testable import LockstatCore
 @testable import LockstatModules
 
-/// contention.wakers' owner stack at begin is walked once per (lock, owner) hold: the hold's later
+/// contention.owner_stacks' owner stack at begin is walked once per (lock, owner) hold: the hold's later
 /// waiters count the first one's stack. Read from the programs' own map (`owner_stack_counts`:
 /// walked, reused) with bpftool while lockstat runs, as lockstat's tables show only the result.
 final class OwnerStackReuseTests: XCTestCase {
@@ -17,7 +17,7 @@ final class OwnerStackReuseTests: XCTestCase {
         }
         let dir = temporaryDirectory(), exe = try compileContentionStorm("mkdir-storm.c")
         try FileManager.default.createDirectory(atPath: dir + "/storm", withIntermediateDirectories: false)
-        try "modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers yes\n"
+        try "modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers yes\ncontention.owner_stacks yes\n"
             .write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
         let run = try Lockstat.start(["--config", dir + "/c.config", dir + "/run", exe, dir + "/storm", "2", "8"])
         var counts: (walked: Double, reused: Double)?
@@ -37,6 +37,28 @@ final class OwnerStackReuseTests: XCTestCase {
         XCTAssertGreaterThan(seen.reused, 0, "every begin walked its owner's stack")
         let counted = stacks.reduce(0) { $0 + ($1["contended"]?.number ?? 0) }
         XCTAssertGreaterThanOrEqual(counted, seen.walked + seen.reused, "owner stacks \(counted), \(seen)")
+    }
+
+    /// Owner stacks are their own choice: `contention.wakers yes` alone walks none (the walk runs
+    /// under the lock's wait_lock), and `contention.owner_stacks yes` without wakers says in one
+    /// line that it has none.
+    func testOwnerStacksOnlyWhenAskedFor() throws {
+        try requireContentionBPF()
+        let dir = temporaryDirectory(), exe = try compileContentionStorm("mkdir-storm.c")
+        try FileManager.default.createDirectory(atPath: dir + "/storm", withIntermediateDirectories: false)
+        let base = "modules contention\ncontention.mode bpf\ncontention.scope program\n"
+        try (base + "contention.wakers yes\n").write(toFile: dir + "/w.config", atomically: true, encoding: .utf8)
+        try (base + "contention.owner_stacks yes\n").write(toFile: dir + "/o.config", atomically: true, encoding: .utf8)
+        let wakers = try Lockstat.run(["--config", dir + "/w.config", dir + "/w", exe, dir + "/storm", "1", "4"])
+        XCTAssertEqual(wakers.status, 0, wakers.err)
+        let d = try Lockstat.samples(dir + "/w")["contention"]!
+        XCTAssertFalse((d["wakers"]?.listItems ?? []).isEmpty, "no wakers recorded: the storm did not contend")
+        XCTAssertEqual(d["owner_stacks_at_begin"]?.listItems?.count ?? 0, 0, "owner stacks without owner_stacks yes")
+        let alone = try Lockstat.run(["--config", dir + "/o.config", dir + "/o", exe, dir + "/storm", "1", "4"])
+        XCTAssertEqual(alone.status, 0, alone.err)
+        XCTAssertTrue(
+            alone.err.contains("contention.owner_stacks yes needs contention.wakers yes: no owner stacks"), alone.err)
+        XCTAssertEqual(try Lockstat.samples(dir + "/o")["contention"]!["owner_stacks_at_begin"]?.listItems?.count ?? 0, 0)
     }
 
     /// The owner_stack_counts map of the BPF programs process `pid` holds (by its file descriptors'

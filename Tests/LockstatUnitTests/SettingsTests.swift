@@ -15,7 +15,8 @@ final class SettingsTests: XCTestCase {
                                                        "mode": .choice(["auto", "bpf", "ring"]), "entries": .integer(1...262_144),
                                                        "types": .words(ContentionFilter.validTypes), "locks": .words(nil),
                                                        "stacks": .words(nil), "cgroup": .words(nil),
-                                                       "wakers": .choice(["yes", "no"]), "holds": .choice(["contended", "all"])])
+                                                       "wakers": .choice(["yes", "no"]), "owner_stacks": .choice(["yes", "no"]),
+                                                       "holds": .choice(["contended", "all"])])
         XCTAssertEqual(ProfileSettings.configKeys, ["frequency": .integer(1...1_000_000), "scope": .choice(["system", "program"]),
                                                     "top": .integer(1...1_000), "event": .choice(["auto", "cycles", "cpu-clock"]),
                                                     "random_period": .choice(["yes", "no"]), "callgraph": .choice(["fp", "dwarf"])])

@@ -115,7 +115,8 @@ enum ls_bpf_setting {
     LS_BPF_SETTING_PC_KNOWN,        /* 1: that offset was found in the kernel's BTF */
     LS_BPF_SETTING_USER_STACKS_OF,  /* scope system: whose waker user stacks are kept (below) */
     LS_BPF_SETTING_NO_KFUNCS,       /* 1 (tests only): act as a kernel without the weak kfuncs and rq_lock */
-    LS_BPF_SETTINGS = 6
+    LS_BPF_SETTING_OWNER_STACKS,    /* 1: contention.owner_stacks yes (with wakers) */
+    LS_BPF_SETTINGS = 7
 };
 
 /* LS_BPF_SETTING_USER_STACKS_OF: 0 nobody's (until lockstat says), uid + 1 that user's, or all. */
@@ -226,11 +227,13 @@ typedef struct ls_bpf_contention ls_bpf_contention;
 
 /* Loads and attaches the programs with an aggregation map of `entries` entries. On failure NULL
    and a one-line reason in `error`. scope_program: only tasks added with ls_bpf_contention_follow
-   and their descendants. wakers: also the waker of each sleeping wait (sched_waking). */
+   and their descendants. wakers: also the waker of each sleeping wait (sched_waking);
+   owner_stacks (with wakers): also the owner's kernel stack at a waiter's begin. */
 /* Whether a fentry program (contention.holds all: klockstat's method) loads and attaches at
    `function` here: 0 yes; -1 no, with the reason in `error` (EPERM where trampolines are refused). */
 int ls_bpf_fentry_probe(const char *function, char *error, size_t error_size);
-ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wakers, char *error, size_t error_size);
+ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wakers, int owner_stacks, char *error,
+                                          size_t error_size);
 int ls_bpf_contention_follow(ls_bpf_contention *h, __u32 tgid);
 /* The entries that changed since the last call, into `out`; returns how many, or -1 when
    `capacity` entries are too few (nothing is lost: call again with more). */

@@ -68,13 +68,13 @@ final class BPFContentionRecorder: Recorder {
     private struct LockKey: Hashable { let address: UInt64, kind: UInt32 }
 
     init(
-        entries: Int, scopeProgram: Bool, wakers: Bool, filter: ContentionFilter,
+        entries: Int, scopeProgram: Bool, wakers: Bool, ownerStacksAtBegin: Bool = false, filter: ContentionFilter,
         cgroupFilter: CgroupFilter = CgroupFilter(), cgroups: CgroupResolver?, system: SystemRoot, log: RawLogWriter
     ) throws {
         var error = [CChar](repeating: 0, count: 512)
         guard
             let handle = ls_bpf_contention_open(
-                Int32(entries), scopeProgram ? 1 : 0, wakers ? 1 : 0, &error, error.count)
+                Int32(entries), scopeProgram ? 1 : 0, wakers ? 1 : 0, ownerStacksAtBegin ? 1 : 0, &error, error.count)
         else {
             throw LockstatError(String(cString: error))
         }

@@ -122,7 +122,7 @@ final class ContentionSource: MetricsSource {
     /// `wakers`: attach sched_waking too, for the holds family (the waits' series are the same).
     init(entries: Int, interval: Double, wakers: Bool, context: ServingContext) throws {
         var error = [CChar](repeating: 0, count: 512)
-        guard let handle = ls_bpf_contention_open(Int32(entries), 0, wakers ? 1 : 0, &error, error.count) else {
+        guard let handle = ls_bpf_contention_open(Int32(entries), 0, wakers ? 1 : 0, 0, &error, error.count) else {
             throw LockstatError(String(cString: error))
         }
         self.handle = handle

@@ -128,6 +128,9 @@ public struct ContentionModule: TypedModule {
                 context.warn(
                     Self.holdsAllNotice(fentryRefusal: Self.fentryRefusal(context.system), wakers: settings.wakers))
             }
+            if settings.ownerStacks && !settings.wakers {
+                context.warn("contention: contention.owner_stacks yes needs contention.wakers yes: no owner stacks")
+            }
             do {
                 let cgroups = CgroupResolver(context.system)
                 if cgroups == nil { context.warn("contention: \(CgroupHierarchy.noMount)") }
@@ -177,7 +180,8 @@ public struct ContentionModule: TypedModule {
         if settings.wakers {
             do {
                 return try BPFContentionRecorder(
-                    entries: entries, scopeProgram: scopeProgram, wakers: true, filter: settings.filter,
+                    entries: entries, scopeProgram: scopeProgram, wakers: true, ownerStacksAtBegin: settings.ownerStacks,
+                    filter: settings.filter,
                     cgroupFilter: settings.cgroups, cgroups: cgroups, system: context.system, log: context.log)
             } catch {
                 context.warn("contention: waker stacks could not load (\(error)): recorded without them")

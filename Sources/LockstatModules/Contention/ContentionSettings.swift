@@ -18,6 +18,9 @@ struct ContentionSettings: ModuleSettings {
     /// Off unless asked for: it walks the waker's stacks at every wake of a waiter, several per
     /// wait where releasers re-take the lock, which multiplies the mode's BPF time (docs/contention.md).
     var wakers = false
+    /// With wakers: the owner's kernel stack when a waiter begins (perf's `-o`). Its own choice:
+    /// the walk runs under the lock's wait_lock, so it costs the handover itself (BENCHMARKS.md).
+    var ownerStacks = false
     /// Which holds are timed: `contended` (holds under contention, with wakers, from
     /// tracepoints) or `all`, every mutex and rwsem hold as klockstat times them, which needs
     /// fentry programs; where they do not load, the run says so and keeps holds under contention.
@@ -28,6 +31,7 @@ struct ContentionSettings: ModuleSettings {
         [
             .choice("scope", \.scope), .top(\.top), .choice("mode", \.mode),
             .integer("entries", \.entries, ContentionModule.entriesRange), .yesNo("wakers", \.wakers),
+            .yesNo("owner_stacks", \.ownerStacks),
             .choice("holds", \.holds),
             .words("types", \.filter.types, ContentionFilter.validTypes), .words("locks", \.filter.locks, nil),
             .words("stacks", \.filter.stacks, nil), .words("cgroup", \.cgroups.paths, nil),

@@ -210,7 +210,8 @@ final class ContentionTop: LiveSource {
     init(system: SystemRoot, scope: LiveScope) throws {
         var error = [CChar](repeating: 0, count: 512)
         let entries = ContentionSettings().entries
-        guard let handle = ls_bpf_contention_open(Int32(entries), scope == .system ? 0 : 1, 0, &error, error.count) else {
+        guard let handle = ls_bpf_contention_open(Int32(entries), scope == .system ? 0 : 1, 0, 0, &error, error.count)
+        else {
             throw LockstatError("bpf mode cannot load: " + String(cString: error))
         }
         self.handle = handle
