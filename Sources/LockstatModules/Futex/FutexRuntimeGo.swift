@@ -1,0 +1,28 @@
+/// Go's runtime calls the futex system call itself (runtime.futex, no libc), for two things only
+/// (runtime/lock_futex.go): the runtime's internal mutex and its one-shot notes.
+extension FutexKind {
+    /// `frames` lowercased, innermost first; the innermost frame naming one of these decides.
+    /// - runtime.lock2 sleeps on a runtime-internal `mutex` (sched.lock, a semaphore table's
+    ///   lock, a channel's lock): a holder keeps it from running, contention.
+    /// - runtime.notesleep, notetsleep and notetsleepg (and notetsleep_internal under them)
+    ///   wait on a note: an M with no goroutine to run parked (stopm, mPark), sysmon between
+    ///   checks, a timer or signal thread: `idle`, no lock held by anyone.
+    /// sync.Mutex, RWMutex and channel waits park the goroutine in the scheduler (gopark), no
+    /// futex per wait: at most the M left with nothing to run sleeps here, as `idle`.
+    static func goKind(_ frames: [String]) -> FutexKind? {
+        for n in frames {
+            if isGoFunction(n, "runtime.lock2") { return .mutex }
+            if ["runtime.notesleep", "runtime.notetsleep", "runtime.notetsleepg", "runtime.notetsleep_internal"]
+                .contains(where: { isGoFunction(n, $0) })
+            {
+                return .idle
+            }
+        }
+        return nil
+    }
+
+    /// Whether `frame` is the Go function `name`, or an ABI wrapper (`.abi0`) or closure of it.
+    private static func isGoFunction(_ frame: String, _ name: String) -> Bool {
+        frame == name || frame.hasPrefix(name + ".")
+    }
+}
