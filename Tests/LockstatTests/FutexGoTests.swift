@@ -49,7 +49,8 @@ final class FutexGoTests: XCTestCase {
 
     /// 4 goroutines (GOMAXPROCS 4) contend on a sync.Mutex for 2 s and pause together every
     /// 100 ms. The Ms' sleeps with nothing to run (runtime.notesleep, sysmon's notetsleep) are
-    /// named, unwound, classed `idle` and not counted as contention, so not ranked; runtime.lock2's
+    /// named, unwound, classed `idle` and not counted as contention, so not ranked, their site
+    /// the runtime's caller (runtime.stopm), not runtime.futex; runtime.lock2's
     /// waits, if any, are `mutex`. The sync.Mutex's wait, which Go's own mutex profile measures
     /// on the same run, is not there: no futex wait is on the mutex's word and the program's
     /// futex contention is far below the profile's delay.
@@ -88,6 +89,16 @@ final class FutexGoTests: XCTestCase {
         let lock2 = try words(d) { $0 == "runtime.lock2" }
         for key in lock2 { XCTAssertEqual(text(try XCTUnwrap(row(key), key), "kind"), "mutex", key) }
         XCTAssertTrue(idle.isDisjoint(with: lock2))
+        // The call sites are the callers of the runtime's futex functions (an idle M's stopm, and
+        // startm that woke it), not runtime.futex, which every wait and wake passes through.
+        for table in ["waiters", "wakers"] {
+            for site in try XCTUnwrap(d[table]?.listItems).map({ text($0, "key") }) {
+                XCTAssertFalse(FutexAnalysis.isGoRuntimeFutexFrame(site), "\(table): \(site)")
+            }
+        }
+        let idleWaiters = try XCTUnwrap(d["waiters"]?.listItems).filter { text($0, "kind") == "idle" }
+        let busiest = idleWaiters.max { number($0, "total_wait_ns") < number($1, "total_wait_ns") }
+        XCTAssertEqual(busiest.map { text($0, "key") }, "runtime.stopm", "\(idleWaiters)")
         // Nothing idle in the summary's ranking (it ranks rows with contention wait).
         let ranking = r.err.split(separator: "\n").drop { !$0.contains("most contended user-space locks") }
         XCTAssertFalse(ranking.contains { $0.contains(" idle ") }, r.err)

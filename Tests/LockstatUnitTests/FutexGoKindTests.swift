@@ -49,4 +49,28 @@ final class FutexGoKindTests: XCTestCase {
         XCTAssertEqual(FutexKind.classify(["runtime.futexsleep", "runtime.lock2x", "main.f"]), .other)
         XCTAssertEqual(FutexKind.classify(["runtime.futexsleep", "runtime.notesleeper", "main.f"]), .other)
     }
+
+    /// A Go wait's call site is the caller of the runtime's futex functions (runtime.futex,
+    /// futexsleep, lock2, notesleep…; as libc's for C), not runtime.futex every wait passes.
+    func testGoCallSiteIsTheCallerOfTheRuntimeFutexFunctions() {
+        func frames(_ names: [String]) -> [Symbolizer.Frame] {
+            names.map { .init(symbol: $0, image: "go_mutex", kind: .program) }
+        }
+        let waiter = frames([
+            "runtime.futex.abi0", "runtime.futexsleep", "runtime.lock2", "runtime.semrelease1",
+            "sync.runtime_Semrelease", "sync.(*Mutex).unlockSlow", "main.unlockHeavy",
+        ])
+        XCTAssertEqual(FutexAnalysis.site(waiter), "runtime.semrelease1")
+        let idle = frames(["runtime.futex.abi0", "runtime.futexsleep", "runtime.notesleep", "runtime.stopm"])
+        XCTAssertEqual(FutexAnalysis.site(idle), "runtime.stopm")
+        let sysmon = frames([
+            "runtime.futex.abi0", "runtime.futexsleep", "runtime.notetsleep_internal", "runtime.notetsleep",
+            "runtime.sysmon",
+        ])
+        XCTAssertEqual(FutexAnalysis.site(sysmon), "runtime.sysmon")
+        let waker = frames(["runtime.futex.abi0", "runtime.futexwakeup", "runtime.notewakeup", "runtime.startm"])
+        XCTAssertEqual(FutexAnalysis.site(waker), "runtime.startm")
+        // Only those: a program's own function named like one is a site.
+        XCTAssertEqual(FutexAnalysis.site(frames(["runtime.futexsleep", "main.lock2"])), "main.lock2")
+    }
 }

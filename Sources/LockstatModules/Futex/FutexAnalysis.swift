@@ -437,9 +437,12 @@ struct FutexAnalysis {
         return out
     }
 
-    /// The call site: the first frame outside the C library and the dynamic loader with a name.
+    /// The call site: the first frame with a name outside the C library, the dynamic loader and
+    /// the Go runtime's futex functions.
     static func site(_ frames: [Symbolizer.Frame]) -> String {
-        let outside = frames.first { f in f.symbol != Symbolizer.unknownSymbol && !isSystemLibrary(f.image) }
+        let outside = frames.first { f in
+            f.symbol != Symbolizer.unknownSymbol && !isSystemLibrary(f.image) && !isGoRuntimeFutexFrame(f.symbol)
+        }
         return (outside ?? frames.first).map(\.symbol) ?? "[no stack]"
     }
 

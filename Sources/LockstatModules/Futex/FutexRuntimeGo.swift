@@ -26,3 +26,20 @@ extension FutexKind {
         frame == name || frame.hasPrefix(name + ".")
     }
 }
+
+extension FutexAnalysis {
+    /// Go's runtime functions that make its futex calls for a runtime mutex or a note
+    /// (runtime/lock_futex.go), as libc's do for C: a call site is the frame that called them
+    /// (runtime.semrelease1, runtime.stopm, runtime.sysmon; runtime.startm as a waker), not
+    /// runtime.futex, which every Go wait and wake passes through.
+    static func isGoRuntimeFutexFrame(_ symbol: String) -> Bool {
+        let name = symbol.hasSuffix(".abi0") ? String(symbol.dropLast(5)) : symbol
+        return goRuntimeFutexFunctions.contains(name)
+    }
+
+    private static let goRuntimeFutexFunctions: Set<String> = [
+        "runtime.futex", "runtime.futexsleep", "runtime.futexwakeup", "runtime.lock", "runtime.lockWithRank",
+        "runtime.lock2", "runtime.unlock", "runtime.unlockWithRank", "runtime.unlock2", "runtime.notesleep",
+        "runtime.notetsleep", "runtime.notetsleep_internal", "runtime.notetsleepg", "runtime.notewakeup",
+    ]
+}
