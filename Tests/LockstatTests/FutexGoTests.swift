@@ -50,7 +50,8 @@ final class FutexGoTests: XCTestCase {
     /// 4 goroutines (GOMAXPROCS 4) contend on a sync.Mutex for 2 s and pause together every
     /// 100 ms. The Ms' sleeps with nothing to run (runtime.notesleep, sysmon's notetsleep) are
     /// named, unwound, classed `idle` and not counted as contention, so not ranked, their site
-    /// the runtime's caller (runtime.stopm), not runtime.futex; runtime.lock2's
+    /// the runtime's caller (runtime.stopm), not runtime.futex; a world stop's wait is a
+    /// barrier; runtime.lock2's
     /// waits, if any, are `mutex`. The sync.Mutex's wait, which Go's own mutex profile measures
     /// on the same run, is not there: no futex wait is on the mutex's word and the program's
     /// futex contention is far below the profile's delay.
@@ -70,7 +71,15 @@ final class FutexGoTests: XCTestCase {
         let locks = try XCTUnwrap(d["locks"]?.listItems)
         let row = { (key: String) in locks.first { self.text($0, "key") == key } }
         // The Ms' idle sleeps: named Go frames, found by DWARF, under the scheduler or sysmon.
+        // The world stop's wait for every P to stop (a GC's, ReadMemStats') is a barrier.
+        let worldStop = try words(d) { $0 == "runtime.stopTheWorldWithSema" || $0 == "runtime.forEachP" }
+        for key in worldStop {
+            let l = try XCTUnwrap(row(key), key)
+            XCTAssertEqual(text(l, "kind"), "barrier", key)
+            XCTAssertEqual(number(l, "contention_wait_ns"), 0, key)
+        }
         let idle = try words(d) { ["runtime.notesleep", "runtime.notetsleep", "runtime.notetsleepg"].contains($0) }
+            .subtracting(worldStop)
         XCTAssertFalse(idle.isEmpty, "no runtime.notesleep on the waiter stacks: \(locks)")
         var idleWait = 0.0
         var idleWaits = 0.0
@@ -109,7 +118,8 @@ final class FutexGoTests: XCTestCase {
         print(
             "go_mutex: Go's mutex profile \(profileDelay) s of sync.Mutex delay (the workers' own clock around"
                 + " Lock: \(ownClock) s); lockstat: \(contention) s of futex contention (\(lock2.count) runtime.lock2"
-                + " words), \(idleWait / 1e9) s idle in \(Int(idleWaits)) waits on \(idle.count) words")
+                + " words), \(idleWait / 1e9) s idle in \(Int(idleWaits)) waits on \(idle.count) words,"
+            + " \(worldStop.count) world-stop words")
         XCTAssertGreaterThanOrEqual(profileDelay, 0.05, "the sync.Mutex was hardly contended: \(output)")
         XCTAssertLessThan(contention, profileDelay / 10, "lockstat's futex contention against Go's profile")
     }

@@ -29,6 +29,22 @@ final class FutexGoKindTests: XCTestCase {
         XCTAssertEqual(FutexKind.classify(["[unknown]", "[unknown]"]), .other)
     }
 
+    /// The world stop (GC, ReadMemStats) waits on a note for every P to stop: a barrier, not
+    /// contention, not an idle M.
+    func testWorldStopIsABarrier() {
+        let stopTheWorld = [
+            "runtime.futex.abi0", "runtime.futexsleep", "runtime.notetsleep_internal", "runtime.notetsleep",
+            "runtime.stopTheWorldWithSema", "runtime.stopTheWorld.func1", "runtime.systemstack.abi0",
+        ]
+        XCTAssertEqual(FutexKind.classify(stopTheWorld), .barrier)
+        let forEachP = [
+            "runtime.futex.abi0", "runtime.futexsleep", "runtime.notetsleep_internal", "runtime.notetsleep",
+            "runtime.forEachP", "runtime.gcMarkDone.func1",
+        ]
+        XCTAssertEqual(FutexKind.classify(forEachP), .barrier)
+        XCTAssertFalse(FutexKind.barrier.isContention)
+    }
+
     /// runtime.lock2 sleeps on the runtime's internal mutex (sched.lock, a semaphore table's
     /// lock): a mutex, also when a sync.Mutex's Unlock takes it.
     func testRuntimeLock2IsAMutex() {

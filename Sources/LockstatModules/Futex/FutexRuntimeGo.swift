@@ -6,16 +6,19 @@ extension FutexKind {
     ///   lock, a channel's lock): a holder keeps it from running, contention.
     /// - runtime.notesleep, notetsleep and notetsleepg (and notetsleep_internal under them)
     ///   wait on a note: an M with no goroutine to run parked (stopm, mPark), sysmon between
-    ///   checks, a timer or signal thread: `idle`, no lock held by anyone.
+    ///   checks, a timer or signal thread: `idle`, no lock held by anyone. Called from
+    ///   stopTheWorldWithSema or forEachP, the note is the world stop's wait for every P to
+    ///   stop or pass a safe point: a `barrier`.
     /// sync.Mutex, RWMutex and channel waits park the goroutine in the scheduler (gopark), no
     /// futex per wait: at most the M left with nothing to run sleeps here, as `idle`.
     static func goKind(_ frames: [String]) -> FutexKind? {
-        for n in frames {
+        let notes = ["runtime.notesleep", "runtime.notetsleep", "runtime.notetsleepg", "runtime.notetsleep_internal"]
+        for (i, n) in frames.enumerated() {
             if isGoFunction(n, "runtime.lock2") { return .mutex }
-            if ["runtime.notesleep", "runtime.notetsleep", "runtime.notetsleepg", "runtime.notetsleep_internal"]
-                .contains(where: { isGoFunction(n, $0) })
-            {
-                return .idle
+            if notes.contains(where: { isGoFunction(n, $0) }) {
+                let caller = frames[(i + 1)...].first { f in !notes.contains { isGoFunction(f, $0) } } ?? ""
+                let worldStop = ["runtime.stoptheworldwithsema", "runtime.foreachp"]
+                return worldStop.contains { isGoFunction(caller, $0) } ? .barrier : .idle
             }
         }
         return nil
