@@ -1,6 +1,6 @@
 // A sync.Mutex contended by WORKERS goroutines (GOMAXPROCS 4): heavy is locked in lockHeavy() and
-// unlocked in unlockHeavy(), held about 30 us by every worker in turn. Every 100 ms the workers
-// also block for 50 ms (a channel, then a sleep), so the runtime's Ms go idle.
+// unlocked in unlockHeavy(), held about 30 us by every worker in turn. Every 100 ms each worker
+// also blocks (a channel receive, then a 25 ms sleep), so the runtime's Ms go idle.
 // Go's own mutex profile is on (every contention event); at the end it prints
 // `mutex_delay_seconds S` (the profile's total sync.Mutex delay), `lock_wait_seconds S` (the
 // workers' own clock around heavy.Lock()) and `heavy_ops N`.
