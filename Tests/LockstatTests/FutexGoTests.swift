@@ -119,7 +119,7 @@ final class FutexGoTests: XCTestCase {
             "go_mutex: Go's mutex profile \(profileDelay) s of sync.Mutex delay (the workers' own clock around"
                 + " Lock: \(ownClock) s); lockstat: \(contention) s of futex contention (\(lock2.count) runtime.lock2"
                 + " words), \(idleWait / 1e9) s idle in \(Int(idleWaits)) waits on \(idle.count) words,"
-            + " \(worldStop.count) world-stop words")
+                + " \(worldStop.count) world-stop words")
         XCTAssertGreaterThanOrEqual(profileDelay, 0.05, "the sync.Mutex was hardly contended: \(output)")
         XCTAssertLessThan(contention, profileDelay / 10, "lockstat's futex contention against Go's profile")
     }
