@@ -7,10 +7,12 @@ enum FutexKind: String, CaseIterable {
     /// `gil`: CPython's global interpreter lock (a condition variable and a mutex it sleeps on:
     /// waiting to run Python code is contention, although the wait is a condvar's).
     case mutex, rwlock, condvar, semaphore, barrier, gil, other
+    /// `idle`: a Go runtime thread (M) asleep with nothing to run (runtime.notesleep): no lock.
+    case idle
 
-    /// Waits of these kinds are lock contention; a condition variable's or a barrier's waiter
-    /// waits for an event, not for a holder to let go: not ranked as contention.
-    var isContention: Bool { self != .condvar && self != .barrier }
+    /// Waits of all kinds but these are lock contention: a condition variable's or a barrier's
+    /// waiter waits for an event, an idle thread for work, not for a holder to let go.
+    var isContention: Bool { ![.condvar, .barrier, .idle].contains(self) }
 
     /// Whether the waiter is in glibc's pthread_mutex_lock (C++'s std::mutex calls it): only then is
     /// the word's offset 8 the owner's tid (pthread_mutex_t's __owner). A Rust Mutex keeps its data
@@ -435,9 +437,12 @@ struct FutexAnalysis {
         return out
     }
 
-    /// The call site: the first frame outside the C library and the dynamic loader with a name.
+    /// The call site: the first frame with a name outside the C library, the dynamic loader and
+    /// the Go runtime's futex functions.
     static func site(_ frames: [Symbolizer.Frame]) -> String {
-        let outside = frames.first { f in f.symbol != Symbolizer.unknownSymbol && !isSystemLibrary(f.image) }
+        let outside = frames.first { f in
+            f.symbol != Symbolizer.unknownSymbol && !isSystemLibrary(f.image) && !isGoRuntimeFutexFrame(f.symbol)
+        }
         return (outside ?? frames.first).map(\.symbol) ?? "[no stack]"
     }
 
