@@ -7,10 +7,15 @@ enum FutexKind: String, CaseIterable {
     /// `gil`: CPython's global interpreter lock (a condition variable and a mutex it sleeps on:
     /// waiting to run Python code is contention, although the wait is a condvar's).
     case mutex, rwlock, condvar, semaphore, barrier, gil, other
+    /// A Java monitor (`synchronized`): contention, although it sleeps on a condition variable.
+    case monitor
+    /// A Java LockSupport.park whose caller is not named: a ReentrantLock's wait, or an idle
+    /// pool thread's or a Condition's (an event): not counted as contention.
+    case park
 
     /// Waits of these kinds are lock contention; a condition variable's or a barrier's waiter
     /// waits for an event, not for a holder to let go: not ranked as contention.
-    var isContention: Bool { self != .condvar && self != .barrier }
+    var isContention: Bool { ![.condvar, .barrier, .park].contains(self) }
 
     /// Whether the waiter is in glibc's pthread_mutex_lock (C++'s std::mutex calls it): only then is
     /// the word's offset 8 the owner's tid (pthread_mutex_t's __owner). A Rust Mutex keeps its data

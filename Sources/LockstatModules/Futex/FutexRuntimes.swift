@@ -11,6 +11,7 @@ extension FutexKind {
     ///   them is time lost to the GIL, whatever glibc function it sleeps in. Named only where
     ///   the interpreter's symbols name its static functions.
     static func runtimeKind(_ frames: [String]) -> FutexKind? {
+        if let kind = javaKind(frames) { return kind }
         for n in frames {
             if n.contains("mutex") && n.contains("lock_contended") { return .mutex }
             if ["take_gil", "drop_gil"].contains(where: { n == $0 || n.hasPrefix($0 + ".") }) { return .gil }
