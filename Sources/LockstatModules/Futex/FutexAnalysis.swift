@@ -137,6 +137,8 @@ struct FutexAnalysis {
     var scope = "program"
     /// Files the frames or lock words are in that could not be read at parse (their names: [unknown]).
     var unreadableFiles: [String] = []
+    /// Perf maps (JIT code's names) found and not read, and why: their frames are [unknown].
+    var refusedPerfMaps: [String: String] = [:]
     /// Files the frames are in that name no function (stripped): their frames are [unknown].
     var filesWithoutSymbols: [String] = []
     /// Each process's name (its /proc comm when its map was read), by process id.
@@ -300,14 +302,22 @@ struct FutexAnalysis {
         let symbols = Symbolizer(kernel: kernel)
         var lockNames = LockWordNames()
         func task(_ tid: UInt32) -> String { "\(comms[tid] ?? "")[\(tid)]" }
+        var jit = JitPerfMaps()
+        // Code in no file (a JIT's) is named by the process's perf map, if it wrote one.
+        func userFrame(_ pid: UInt32, _ pc: UInt64, returnAddress: Bool) -> Symbolizer.Frame {
+            let m = mapping(pid, pc)
+            let frame = symbols.userFrame(pc, in: m, returnAddress: returnAddress)
+            guard frame.symbol == Symbolizer.unknownSymbol, !(m?.path.hasPrefix("/") ?? false),
+                let name = jit.name(pid: pid, address: pc &- (returnAddress ? 1 : 0))
+            else { return frame }
+            return Symbolizer.Frame(symbol: name, image: "perf-\(pid).map", kind: .program)
+        }
         func userFrames(_ pid: UInt32, _ ips: [UInt64], scanned: [UInt64]) -> [Symbolizer.Frame] {
-            let fp = ips.enumerated().map { i, ip in
-                symbols.userFrame(ip, in: mapping(pid, ip), returnAddress: i > 0)
-            }
+            let fp = ips.enumerated().map { i, ip in userFrame(pid, ip, returnAddress: i > 0) }
             // A scanned word in no function (a data pointer near the code) names nothing.
-            let found = scanned.map {
-                symbols.userFrame($0, in: mapping(pid, $0), returnAddress: true)
-            }.filter { $0.symbol != Symbolizer.unknownSymbol }
+            let found = scanned.map { userFrame(pid, $0, returnAddress: true) }.filter {
+                $0.symbol != Symbolizer.unknownSymbol
+            }
             return Self.merged(fp: fp, scanned: found)
         }
         func kernelFrames(_ id: Int32) -> [String] {
@@ -336,7 +346,7 @@ struct FutexAnalysis {
                 unwinder.unwind(mappings: userMappings(site.tgid), registers: copy.registers, stack: $0)
             }
             let named = zip(stack.pcs, stack.returnAddress).map { pc, returnAddress in
-                symbols.userFrame(pc, in: mapping(site.tgid, pc), returnAddress: returnAddress)
+                userFrame(site.tgid, pc, returnAddress: returnAddress)
             }
             return Self.reachesCaller(named) ? named : nil
         }
@@ -392,10 +402,12 @@ struct FutexAnalysis {
         names.filesWithoutSymbols = Set(symbols.filesWithoutSymbols)
         names.leftOutFiles = unwinder.leftOut
         names.replacedFiles = replacedFiles
+        names.refusedPerfMaps = jit.refused
         unreadableFiles = names.unreadableFiles.union(recorded?.unreadableFiles ?? []).sorted()
         filesWithoutSymbols = names.filesWithoutSymbols.union(recorded?.filesWithoutSymbols ?? []).sorted()
         leftOutFiles = names.leftOutFiles.merging(recorded?.leftOutFiles ?? [:]) { now, _ in now }
         replacedFiles.formUnion(recorded?.replacedFiles ?? [])
+        refusedPerfMaps = names.refusedPerfMaps.merging(recorded?.refusedPerfMaps ?? [:]) { now, _ in now }
         dwarfUnwound = used.values.filter { $0.source == .dwarf }.count
     }
 
