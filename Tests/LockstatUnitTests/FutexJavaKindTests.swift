@@ -13,7 +13,8 @@ final class FutexJavaKindTests: XCTestCase {
     ]
     static let unsafePark = [
         "__futex_abstimed_wait_common", "pthread_cond_wait@@GLIBC_2.3.2", "Parker::park(bool, long)", "Unsafe_Park",
-        "[unknown]", "[unknown]", "JavaCalls::call_helper(JavaValue*, methodHandle const&, JavaCallArguments*, JavaThread*)",
+        "[unknown]", "[unknown]",
+        "JavaCalls::call_helper(JavaValue*, methodHandle const&, JavaCallArguments*, JavaThread*)",
     ]
 
     /// A `synchronized` block's wait sleeps on its park event's condition variable inside
@@ -29,7 +30,8 @@ final class FutexJavaKindTests: XCTestCase {
         // Taking the monitor back after Object.wait() returned is a monitor wait as well.
         XCTAssertEqual(
             FutexKind.classify([
-                "pthread_cond_wait@@GLIBC_2.3.2", "os::PlatformEvent::park()", "ObjectMonitor::ReenterI(JavaThread*, ObjectWaiter*)",
+                "pthread_cond_wait@@GLIBC_2.3.2", "os::PlatformEvent::park()",
+                "ObjectMonitor::ReenterI(JavaThread*, ObjectWaiter*)",
                 "ObjectMonitor::wait(long, bool, JavaThread*)", "JVM_MonitorWait",
             ]), .monitor)
     }
@@ -75,7 +77,8 @@ final class FutexJavaKindTests: XCTestCase {
         XCTAssertEqual(
             parked([
                 "void jdk.internal.misc.Unsafe.park(boolean, long)",
-                "java.lang.Object java.util.concurrent.LinkedBlockingQueue.take()", "void JavaLocks.reentrantLocked(long)",
+                "java.lang.Object java.util.concurrent.LinkedBlockingQueue.take()",
+                "void JavaLocks.reentrantLocked(long)",
             ]), .park)
     }
 
@@ -83,11 +86,14 @@ final class FutexJavaKindTests: XCTestCase {
     func testJvmInternalLocksAreGlibcs() {
         XCTAssertEqual(
             FutexKind.classify([
-                "__futex_abstimed_wait_common", "pthread_cond_timedwait@@GLIBC_2.3.2", "os::PlatformMonitor::wait(long)",
+                "__futex_abstimed_wait_common", "pthread_cond_timedwait@@GLIBC_2.3.2",
+                "os::PlatformMonitor::wait(long)",
                 "Monitor::wait(long)",
             ]), .condvar)
         XCTAssertEqual(
-            FutexKind.classify(["__lll_lock_wait", "pthread_mutex_lock@@GLIBC_2.2.5", "Mutex::lock_contended(Thread*)"]),
+            FutexKind.classify([
+                "__lll_lock_wait", "pthread_mutex_lock@@GLIBC_2.2.5", "Mutex::lock_contended(Thread*)",
+            ]),
             .mutex)
     }
 }

@@ -55,7 +55,9 @@ struct FutexNames: Equatable {
         for (path, why) in leftOutFiles.sorted(by: { $0.key < $1.key }) {
             out += "o\t\(why.rawValue)\t\(clean(path))\n"
         }
-        for (path, why) in refusedPerfMaps.sorted(by: { $0.key < $1.key }) { out += "p\t\(clean(path))\t\(clean(why))\n" }
+        for (path, why) in refusedPerfMaps.sorted(by: { $0.key < $1.key }) {
+            out += "p\t\(clean(path))\t\(clean(why))\n"
+        }
         return out
     }
 

@@ -61,7 +61,8 @@ struct JitPerfMaps {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
-            return .failure(Unread(refusal: e == ENOENT ? nil : e == ELOOP ? "a symbolic link" : String(cString: strerror(e))))
+            let why = e == ENOENT ? nil : e == ELOOP ? "a symbolic link" : String(cString: strerror(e))
+            return .failure(Unread(refusal: why))
         }
         defer { close(fd) }
         var st = stat()
