@@ -487,8 +487,10 @@ struct LockWordNames {
             return String(format: "0x%llx", address)
         }
         var m = maps[i]
-        // A .bss beyond the file's last page is an anonymous mapping right after the file's.
-        if m.path.isEmpty, i > 0, maps[i - 1].end == m.start, maps[i - 1].path.hasPrefix("/") { m = maps[i - 1] }
+        // A .bss beyond the file's last page is an anonymous mapping right after the file's; only
+        // the file's segments' extent is its .bss (a C heap arena may be mapped right after a library).
+        let bss = m.path.isEmpty && i > 0 && maps[i - 1].end == m.start && maps[i - 1].path.hasPrefix("/")
+        if bss { m = maps[i - 1] }
         if m.path.hasPrefix("/") {
             let file = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(10)) : m.path
             let base = String(file.split(separator: "/").last ?? "")
@@ -497,6 +499,7 @@ struct LockWordNames {
                 let linkedStart = elf.address(ofFileOffset: first.fileOffset)
             {
                 let linked = address &- first.start &+ linkedStart
+                if bss, !elf.isLoaded(linked) { return "[anon]+0x\(String(address - maps[i].start, radix: 16))" }
                 if let s = elf.symbol(at: linked) {
                     let offset = linked - s.address
                     let symbol = Demangler.demangle(s.name)
