@@ -39,27 +39,38 @@ final class FutexJavaTests: XCTestCase {
         let javac = try shell(["/usr/bin/javac", "-d", dir, Fixtures.repository.path + "/Tests/futex/JavaLocks.java"])
         XCTAssertEqual(javac.status, 0, javac.err)
         try "modules futex\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
-        let r = try Lockstat.run(
-            [
-                "--config", dir + "/f.config", dir + "/run", java, "-XX:+UnlockDiagnosticVMOptions",
-                "-XX:+DumpPerfMapAtExit", "-XX:+PreserveFramePointer", "-XX:CompileCommand=quiet",
-                "-XX:CompileCommand=dontinline,JavaLocks::*Locked", "-cp", dir, "JavaLocks", "1", "4",
-            ], quiet: false)
-        let output = try String(contentsOfFile: dir + "/run/output", encoding: .utf8)
-        // The map the JVM this test started wrote at its exit.
-        if let pid = output.split(separator: "\n").first(where: { $0.hasPrefix("pid ") })?.dropFirst(4) {
-            try? FileManager.default.removeItem(atPath: "/tmp/perf-\(pid).map")
-        }
-        XCTAssertEqual(r.status, 0, r.err)
-        XCTAssertTrue(output.contains("monitor_ops ") && output.contains("reentrant_ops "), output)
-        XCTAssertFalse(r.err.contains(".map not read"), r.err)
-        let d = try XCTUnwrap(try Lockstat.samples(dir + "/run")["futex"])
-        let waiters = try folded(d, "waiter_folded")
-        let wakers = try folded(d, "waker_folded")
-
         func isMonitorEnter(_ f: Substring) -> Bool {
             f.hasPrefix("ObjectMonitor::enter(") || f.hasPrefix("ObjectMonitor::EnterI(")
         }
+        // A monitor wait inherits the stack copy of the first wait with its call-path key, which
+        // a JVM's condvar waits share (docs/futex.md, Java): in 1 run of 6 no monitor waiter
+        // stack was copied at all. Up to 3 runs, until one shows a monitor's waiter stack.
+        var run = ""
+        var waiters = Folded()
+        var d = PyValue.none
+        for attempt in 1...3 {
+            run = dir + "/run\(attempt)"
+            let r = try Lockstat.run(
+                [
+                    "--config", dir + "/f.config", run, java, "-XX:+UnlockDiagnosticVMOptions",
+                    "-XX:+DumpPerfMapAtExit", "-XX:+PreserveFramePointer", "-XX:CompileCommand=quiet",
+                    "-XX:CompileCommand=dontinline,JavaLocks::*Locked", "-cp", dir, "JavaLocks", "1", "4",
+                ], quiet: false)
+            let output = try String(contentsOfFile: run + "/output", encoding: .utf8)
+            // The map the JVM this test started wrote at its exit.
+            if let pid = output.split(separator: "\n").first(where: { $0.hasPrefix("pid ") })?.dropFirst(4) {
+                try? FileManager.default.removeItem(atPath: "/tmp/perf-\(pid).map")
+            }
+            XCTAssertEqual(r.status, 0, r.err)
+            XCTAssertTrue(output.contains("monitor_ops ") && output.contains("reentrant_ops "), output)
+            XCTAssertFalse(r.err.contains(".map not read"), r.err)
+            d = try XCTUnwrap(try Lockstat.samples(run)["futex"])
+            waiters = try folded(d, "waiter_folded")
+            print("JavaLocks: run \(attempt)")
+            if waiters.contains(where: { $0.frames.contains(where: isMonitorEnter) }) { break }
+        }
+        let wakers = try folded(d, "waker_folded")
+
         func isMonitorExit(_ f: Substring) -> Bool {
             f.hasPrefix("ObjectMonitor::exit(") || f.hasPrefix("ObjectMonitor::ExitEpilog(")
                 || f.hasPrefix("os::PlatformEvent::unpark(")
@@ -94,7 +105,7 @@ final class FutexJavaTests: XCTestCase {
         // copy: docs/futex.md, Java): `monitor` (contention) on a monitor's waiter stack; `park`
         // on a park's, the ReentrantLock's own frames being inlined into reentrantLocked (mutex
         // where one is named).
-        let analysis = try FutexAnalysis(log: RawLog.read(path: dir + "/run/samples/futex.log"))
+        let analysis = try FutexAnalysis(log: RawLog.read(path: run + "/samples/futex.log"))
         var monitorKinds = 0
         var parkKinds = 0
         for w in analysis.waits where w.wait.slept {
