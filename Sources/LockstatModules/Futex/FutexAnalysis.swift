@@ -9,10 +9,15 @@ enum FutexKind: String, CaseIterable {
     case mutex, rwlock, condvar, semaphore, barrier, gil, other
     /// `idle`: a Go runtime thread (M) asleep with nothing to run (runtime.notesleep): no lock.
     case idle
+    /// A Java monitor (`synchronized`): contention, although it sleeps on a condition variable.
+    case monitor
+    /// A Java LockSupport.park whose caller is not named: a ReentrantLock's wait, or an idle
+    /// pool thread's or a Condition's (an event): not counted as contention.
+    case park
 
     /// Waits of all kinds but these are lock contention: a condition variable's or a barrier's
-    /// waiter waits for an event, an idle thread for work, not for a holder to let go.
-    var isContention: Bool { ![.condvar, .barrier, .idle].contains(self) }
+    /// waiter waits for an event, an idle thread for work, a bare park for either.
+    var isContention: Bool { ![.condvar, .barrier, .idle, .park].contains(self) }
 
     /// Whether the waiter is in glibc's pthread_mutex_lock (C++'s std::mutex calls it): only then is
     /// the word's offset 8 the owner's tid (pthread_mutex_t's __owner). A Rust Mutex keeps its data
@@ -134,6 +139,8 @@ struct FutexAnalysis {
     var scope = "program"
     /// Files the frames or lock words are in that could not be read at parse (their names: [unknown]).
     var unreadableFiles: [String] = []
+    /// Perf maps (JIT code's names) found and not read, and why: their frames are [unknown].
+    var refusedPerfMaps: [String: String] = [:]
     /// Files the frames are in that name no function (stripped): their frames are [unknown].
     var filesWithoutSymbols: [String] = []
     /// Each process's name (its /proc comm when its map was read), by process id.
@@ -297,14 +304,22 @@ struct FutexAnalysis {
         let symbols = Symbolizer(kernel: kernel)
         var lockNames = LockWordNames()
         func task(_ tid: UInt32) -> String { "\(comms[tid] ?? "")[\(tid)]" }
+        var jit = JitPerfMaps()
+        // Code in no file (a JIT's) is named by the process's perf map, if it wrote one.
+        func userFrame(_ pid: UInt32, _ pc: UInt64, returnAddress: Bool) -> Symbolizer.Frame {
+            let m = mapping(pid, pc)
+            let frame = symbols.userFrame(pc, in: m, returnAddress: returnAddress)
+            guard frame.symbol == Symbolizer.unknownSymbol, !(m?.path.hasPrefix("/") ?? false),
+                let name = jit.name(pid: pid, address: pc &- (returnAddress ? 1 : 0))
+            else { return frame }
+            return Symbolizer.Frame(symbol: name, image: "perf-\(pid).map", kind: .program)
+        }
         func userFrames(_ pid: UInt32, _ ips: [UInt64], scanned: [UInt64]) -> [Symbolizer.Frame] {
-            let fp = ips.enumerated().map { i, ip in
-                symbols.userFrame(ip, in: mapping(pid, ip), returnAddress: i > 0)
-            }
+            let fp = ips.enumerated().map { i, ip in userFrame(pid, ip, returnAddress: i > 0) }
             // A scanned word in no function (a data pointer near the code) names nothing.
-            let found = scanned.map {
-                symbols.userFrame($0, in: mapping(pid, $0), returnAddress: true)
-            }.filter { $0.symbol != Symbolizer.unknownSymbol }
+            let found = scanned.map { userFrame(pid, $0, returnAddress: true) }.filter {
+                $0.symbol != Symbolizer.unknownSymbol
+            }
             return Self.merged(fp: fp, scanned: found)
         }
         func kernelFrames(_ id: Int32) -> [String] {
@@ -333,7 +348,7 @@ struct FutexAnalysis {
                 unwinder.unwind(mappings: userMappings(site.tgid), registers: copy.registers, stack: $0)
             }
             let named = zip(stack.pcs, stack.returnAddress).map { pc, returnAddress in
-                symbols.userFrame(pc, in: mapping(site.tgid, pc), returnAddress: returnAddress)
+                userFrame(site.tgid, pc, returnAddress: returnAddress)
             }
             return Self.reachesCaller(named) ? named : nil
         }
@@ -389,10 +404,12 @@ struct FutexAnalysis {
         names.filesWithoutSymbols = Set(symbols.filesWithoutSymbols)
         names.leftOutFiles = unwinder.leftOut
         names.replacedFiles = replacedFiles
+        names.refusedPerfMaps = jit.refused
         unreadableFiles = names.unreadableFiles.union(recorded?.unreadableFiles ?? []).sorted()
         filesWithoutSymbols = names.filesWithoutSymbols.union(recorded?.filesWithoutSymbols ?? []).sorted()
         leftOutFiles = names.leftOutFiles.merging(recorded?.leftOutFiles ?? [:]) { now, _ in now }
         replacedFiles.formUnion(recorded?.replacedFiles ?? [])
+        refusedPerfMaps = names.refusedPerfMaps.merging(recorded?.refusedPerfMaps ?? [:]) { now, _ in now }
         dwarfUnwound = used.values.filter { $0.source == .dwarf }.count
     }
 
@@ -475,8 +492,10 @@ struct LockWordNames {
             return String(format: "0x%llx", address)
         }
         var m = maps[i]
-        // A .bss beyond the file's last page is an anonymous mapping right after the file's.
-        if m.path.isEmpty, i > 0, maps[i - 1].end == m.start, maps[i - 1].path.hasPrefix("/") { m = maps[i - 1] }
+        // A .bss beyond the file's last page is an anonymous mapping right after the file's; only
+        // the file's segments' extent is its .bss (a C heap arena may be mapped right after a library).
+        let bss = m.path.isEmpty && i > 0 && maps[i - 1].end == m.start && maps[i - 1].path.hasPrefix("/")
+        if bss { m = maps[i - 1] }
         if m.path.hasPrefix("/") {
             let file = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(10)) : m.path
             let base = String(file.split(separator: "/").last ?? "")
@@ -485,6 +504,7 @@ struct LockWordNames {
                 let linkedStart = elf.address(ofFileOffset: first.fileOffset)
             {
                 let linked = address &- first.start &+ linkedStart
+                if bss, !elf.isLoaded(linked) { return "[anon]+0x\(String(address - maps[i].start, radix: 16))" }
                 if let s = elf.symbol(at: linked) {
                     let offset = linked - s.address
                     let symbol = Demangler.demangle(s.name)

@@ -93,6 +93,9 @@ public struct FutexModule: TypedModule {
                 + (files.count > 5 ? " and \(files.count - 5) more" : "")
             warnings.append("user stacks unwound without the call-frame information of \(named)")
         }
+        for (path, why) in analysis.refusedPerfMaps.sorted(by: { $0.key < $1.key }) {
+            warnings.append("\(path) not read (\(why)): its JIT-compiled frames are [unknown]")
+        }
         if !analysis.replacedFiles.isEmpty {
             let files = analysis.replacedFiles.sorted()
             let named =

@@ -20,6 +20,8 @@ struct FutexNames: Equatable {
     var locks: [LockWord: String] = [:]
     var unreadableFiles = Set<String>(), filesWithoutSymbols = Set<String>(), replacedFiles = Set<String>()
     var leftOutFiles: [String: UserUnwinder.LeftOut] = [:]
+    /// Perf maps found and not read (JitPerfMaps), and why.
+    var refusedPerfMaps: [String: String] = [:]
 
     init() {}
 
@@ -27,7 +29,7 @@ struct FutexNames: Equatable {
     /// are written as spaces): `s TGID STACK_ID SCANNED SOURCE` (SCANNED: hex words apart by
     /// commas, `-` for none) followed by its frames root last, `f SYMBOL IMAGE KIND`;
     /// `l TGID ADDRESS NAME`; `u PATH` unreadable, `x PATH` no symbols, `r PATH` replaced during
-    /// the run, `o REASON PATH` left out of the unwinding.
+    /// the run, `o REASON PATH` left out of the unwinding, `p PATH REASON` a perf map not read.
     var text: String {
         func clean(_ s: String) -> String {
             s.contains(where: { $0 == "\t" || $0 == "\n" })
@@ -52,6 +54,9 @@ struct FutexNames: Equatable {
         for path in replacedFiles.sorted() { out += "r\t\(clean(path))\n" }
         for (path, why) in leftOutFiles.sorted(by: { $0.key < $1.key }) {
             out += "o\t\(why.rawValue)\t\(clean(path))\n"
+        }
+        for (path, why) in refusedPerfMaps.sorted(by: { $0.key < $1.key }) {
+            out += "p\t\(clean(path))\t\(clean(why))\n"
         }
         return out
     }
@@ -83,6 +88,7 @@ struct FutexNames: Equatable {
             case ("o", 3):
                 guard let why = UserUnwinder.LeftOut(rawValue: f[1]) else { return nil }
                 leftOutFiles[f[2]] = why
+            case ("p", 3): refusedPerfMaps[f[1]] = f[2]
             default: return nil
             }
         }

@@ -12,6 +12,7 @@ extension FutexKind {
     ///   the interpreter's symbols name its static functions.
     static func runtimeKind(_ frames: [String]) -> FutexKind? {
         if let kind = goKind(frames) { return kind }
+        if let kind = javaKind(frames) { return kind }
         for n in frames {
             if n.contains("mutex") && n.contains("lock_contended") { return .mutex }
             if ["take_gil", "drop_gil"].contains(where: { n == $0 || n.hasPrefix($0 + ".") }) { return .gil }

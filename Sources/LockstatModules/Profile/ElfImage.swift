@@ -4,11 +4,13 @@ import Foundation
 /// once, to name the code at a file offset (ELF-64 little-endian: x86-64 and arm64; elf(5)).
 /// With `dataSymbols`, its data objects (STT_OBJECT) instead, to name a variable's address.
 public struct ElfImage {
-    /// A PT_LOAD segment: file bytes [offset, offset + size) are mapped at vaddr.
+    /// A PT_LOAD segment: file bytes [offset, offset + size) are mapped at vaddr, and zeros
+    /// (.bss) up to vaddr + memorySize.
     struct Segment {
         var offset: UInt64
         var vaddr: UInt64
         var size: UInt64
+        var memorySize: UInt64 = 0
     }
     public struct Symbol {
         public var address: UInt64
@@ -78,7 +80,9 @@ public struct ElfImage {
             guard let at = entry(header.e_phoff, i, header.e_phentsize), let p = load(at, as: Elf64_Phdr.self) else {
                 break
             }
-            if p.p_type == PT_LOAD { segments.append(Segment(offset: p.p_offset, vaddr: p.p_vaddr, size: p.p_filesz)) }
+            if p.p_type == PT_LOAD {
+                segments.append(Segment(offset: p.p_offset, vaddr: p.p_vaddr, size: p.p_filesz, memorySize: p.p_memsz))
+            }
         }
         self.segments = segments
 
@@ -163,6 +167,11 @@ public struct ElfImage {
     func address(ofFileOffset offset: UInt64) -> UInt64? {
         guard let s = segments.first(where: { offset >= $0.offset && offset - $0.offset < $0.size }) else { return nil }
         return (offset - s.offset) &+ s.vaddr
+    }
+
+    /// Whether a virtual address (as linked) is in a PT_LOAD segment's memory, its .bss included.
+    func isLoaded(_ address: UInt64) -> Bool {
+        segments.contains { address >= $0.vaddr && address - $0.vaddr < max($0.size, $0.memorySize) }
     }
 
     /// The function covering `address`: within its size, or, for a symbol of size 0, up to the next.
