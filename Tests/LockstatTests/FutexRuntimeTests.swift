@@ -179,12 +179,14 @@ final class FutexRuntimeTests: XCTestCase {
         XCTAssertGreaterThan(all, 0, "no waiter stacks of the GIL's words")
         XCTAssertGreaterThanOrEqual(inLoop / all, 0.9)
         let named = inTakeGil / all >= 0.95
-        for w in words {
-            if named {
-                XCTAssertEqual(text(w, "kind"), "gil", text(w, "key"))
+        // The GIL's words carry the waits; another word of _PyRuntime (a thread's start or exit)
+        // may have a few of its own, of another kind: at least 95 % of the waits are of the GIL's kinds.
+        let kinds = named ? ["gil"] : ["condvar", "mutex"]
+        let ofKinds = words.filter { kinds.contains(text($0, "kind")) }.map { number($0, "waits") }.reduce(0, +)
+        XCTAssertGreaterThanOrEqual(ofKinds / waits, 0.95, "\(words.map { "\(text($0, "key")): \(text($0, "kind"))" })")
+        if named {
+            for w in words where text(w, "kind") == "gil" {
                 XCTAssertGreaterThan(number(w, "contention_wait_ns"), 0, text(w, "key"))
-            } else {
-                XCTAssertTrue(["condvar", "mutex"].contains(text(w, "kind")), "\(text(w, "key")): \(text(w, "kind"))")
             }
         }
         if named {
