@@ -54,7 +54,8 @@ enum ProfileBench {
     struct Profiled { var rounds, drainMicroseconds, parseMicroseconds, samples, bytes: Double }
 
     /// One round of `exe` under the module (every CPU, `hz`, `oprofile.callgraph`): the program's
-    /// rounds, the drain thread's and the parse's CPU per sample, the samples, the raw log's bytes.
+    /// rounds, the drain thread's and the parse's CPU per sample, the samples, the raw log's bytes
+    /// less its kallsyms copy.
     static func profiled(_ exe: String, _ seconds: Double, hz: Int, callgraph: String, scratch: String) throws -> Profiled {
         let module = ProfileModule()
         let dir = "\(scratch)/profile"
@@ -70,54 +71,119 @@ enum ProfileBench {
         thread.start(at: ls_monotonic_ns())
         let done = try rounds(exe, seconds)
         thread.stopAndWait()
-        var st = stat()
-        stat(dir + "/samples/oprofile.log", &st)
         let t0 = ls_thread_cpu_ns()
-        let data = try module.parse(try RawLog.read(path: dir + "/samples/oprofile.log"), config: config).data
+        let raw = try RawLog.read(path: dir + "/samples/oprofile.log")
+        let data = try module.parse(raw, config: config).data
+        let parseNanoseconds = ls_thread_cpu_ns() - t0
         let n = data["total_samples"]?.number ?? 1
+        // The kallsyms copy (named stream 1) is made once per run, whatever its length: left out.
+        let stored = raw.records.filter { $0.stream != RawLogStream.named(1) }.reduce(0) {
+            $0 + $1.payload.count + RawLogFormat.headerSize
+        }
         return Profiled(
             rounds: done, drainMicroseconds: Double(thread.cpuNanoseconds) / 1e3 / n,
-            parseMicroseconds: Double(ls_thread_cpu_ns() - t0) / 1e3 / n, samples: n, bytes: Double(st.st_size))
+            parseMicroseconds: Double(parseNanoseconds) / 1e3 / n, samples: n, bytes: Double(stored))
     }
 
-    /// oprofile.callgraph fp against dwarf and `perf record --call-graph dwarf`, on a -O2 program
-    /// whose hot function runs under glibc's qsort: its work with each against untraced, alternated.
+    /// oprofile.callgraph fp against dwarf, `perf record -g` and `perf record --call-graph dwarf`, on
+    /// a -O2 program whose hot function runs under glibc's qsort: rounds rotating the five (untraced
+    /// among them); per round each one's work over the same round's untraced; per sample the
+    /// profiler's CPU while recording, after it (lockstat's parse, `perf script`) and bytes stored.
     static func callgraphs(scratch: String, hz: Int, repeats: Int) throws {
         let exe = try compile("through-libc.c", into: scratch, flags: ["-O2", "-g", "-fomit-frame-pointer"])
         let seconds = 3.0
-        var untraced = [Double](), perf = [Double]()
-        var runs = ["fp": [Profiled](), "dwarf": []]
-        for _ in 0..<repeats {
-            untraced.append(try rounds(exe, seconds))
-            for callgraph in ["fp", "dwarf"] {
-                runs[callgraph]!.append(try profiled(exe, seconds, hz: hz, callgraph: callgraph, scratch: scratch))
+        let profilers = [
+            "untraced", "lockstat, oprofile.callgraph fp", "lockstat, oprofile.callgraph dwarf", "perf record -a -g",
+            "perf record -a --call-graph dwarf",
+        ]
+        var work = [String: [Double]]()
+        var runs = [String: [Profiled]]()
+        for round in 0..<repeats {
+            var done = [String: Double]()
+            // The order turns each round, so each profiler meets the load's moves as often as the others.
+            for k in 0..<profilers.count {
+                let profiler = profilers[(k + round) % profilers.count]
+                switch profiler {
+                case "untraced": done[profiler] = try rounds(exe, seconds)
+                case let p where p.hasPrefix("lockstat"):
+                    let callgraph = String(p.split(separator: " ").last!)
+                    let r = try profiled(exe, seconds, hz: hz, callgraph: callgraph, scratch: scratch)
+                    done[profiler] = r.rounds
+                    runs[profiler, default: []].append(r)
+                default:
+                    let callgraph = profiler.hasSuffix("-g") ? ["-g"] : ["--call-graph", "dwarf"]
+                    let r = try perfRecorded(exe, seconds, hz: hz, callgraph: callgraph, scratch: scratch)
+                    done[profiler] = r.rounds
+                    runs[profiler, default: []].append(r)
+                }
             }
-            perf.append(
-                try rounds(
-                    exe, seconds,
-                    wrapper: ["perf", "record", "-q", "-a", "--call-graph", "dwarf", "-F", String(hz), "-e", "cpu-clock",
-                              "-o", scratch + "/perf.data", "--"]))
+            for (profiler, rounds) in done { work[profiler, default: []].append(rounds / done["untraced"]!) }
         }
-        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
-        var perfData = stat()
-        stat(scratch + "/perf.data", &perfData)
         print(
-            "\n## oprofile.callgraph: fp against dwarf (cpu-clock at \(hz) Hz on every CPU, \(Int(seconds)) s, Tests/profile/through-libc.c -O2 pinned to one CPU; medians of \(repeats), alternated)\n"
-        )
-        print("| profiler | program's work / untraced | drain µs CPU/sample | parse µs CPU/sample | bytes stored / s |")
-        print("|---|---|---|---|---|")
-        for callgraph in ["fp", "dwarf"] {
-            let r = runs[callgraph]!
+            "\n## oprofile: DWARF call graphs against frame pointers and perf (cpu-clock at \(hz) Hz on every CPU, "
+                + "\(Int(seconds)) s, Tests/profile/through-libc.c -O2 -fomit-frame-pointer pinned to one CPU; "
+                + "\(repeats) rounds, rotated; median (min–max) over the rounds)\n")
+        print(
+            "| profiler | program's work / untraced, same round | samples | CPU µs/sample while recording "
+                + "| CPU µs/sample after (parse; perf script) | bytes stored / sample |")
+        print("|---|---|---|---|---|---|")
+        for profiler in profilers.dropFirst() {
+            let r = runs[profiler]!
             print(
-                String(
-                    format: "| lockstat, oprofile.callgraph %@ | %.3f | %.2f | %.1f | %.0f |", callgraph,
-                    median(r.map(\.rounds)) / median(untraced), median(r.map(\.drainMicroseconds)),
-                    median(r.map(\.parseMicroseconds)), median(r.map(\.bytes)) / seconds))
+                "| \(profiler) | \(RuntimeBench.summary(work[profiler]!, "%.3f")) | "
+                    + "\(RuntimeBench.summary(r.map(\.samples), "%.0f")) | "
+                    + "\(RuntimeBench.summary(r.map(\.drainMicroseconds), "%.2f")) | "
+                    + "\(RuntimeBench.summary(r.map(\.parseMicroseconds), "%.1f")) | "
+                    + "\(RuntimeBench.summary(r.map { $0.bytes / max($0.samples, 1) }, "%.0f")) |")
         }
-        print(
-            String(
-                format: "| perf record -a --call-graph dwarf | %.3f | | | %.0f |", median(perf) / median(untraced),
-                Double(perfData.st_size) / seconds))
+    }
+
+    /// One round of `exe` under `perf record -a` (`callgraph`: `-g` or `--call-graph dwarf`): the
+    /// program's rounds, the samples perf reports, perf's own CPU per sample while recording (its
+    /// process, the program's CPU taken out: GNU time's count of it) and `perf script`'s after
+    /// (unwinding and symbolizing, the counterpart of lockstat's parse), perf.data's bytes.
+    static func perfRecorded(
+        _ exe: String, _ seconds: Double, hz: Int, callgraph: [String], scratch: String
+    ) throws -> Profiled {
+        let data = scratch + "/perf.data"
+        let cpu = onlineCPUs(SystemRoot()).last ?? 0
+        let before = childrenCPUSeconds()
+        let r = try ScriptProcess.run(
+            "/usr/bin/env",
+            ["perf", "record", "-a"] + callgraph + ["-F", String(hz), "-e", "cpu-clock", "-o", data, "--",
+                "/usr/bin/time", "-f", "workload_cpu %U %S", "taskset", "-c", String(cpu), exe, String(seconds)])
+        let perfCPU = childrenCPUSeconds() - before
+        let out = String(decoding: r.stdout, as: UTF8.self)
+        let lines = r.stderr.split(separator: "\n")
+        let program = lines.last { $0.hasPrefix("workload_cpu ") }.map {
+            $0.split(separator: " ").dropFirst().compactMap { Double($0) }.reduce(0, +)
+        }
+        // "[ perf record: Captured and wrote 25.123 MB perf.data (12345 samples) ]"
+        let samples = lines.last { $0.contains("perf record: Captured") }.flatMap { line in
+            line.split(separator: "(").last?.split(separator: " ").first.flatMap { Double($0) }
+        }
+        guard r.status == 0, let program, let samples, samples > 0 else {
+            throw LockstatError("perf record \(callgraph.joined(separator: " ")): \(r.stderr)")
+        }
+        // Without --no-inline perf script runs addr2line on every frame (minutes for a compiler's frames).
+        let script0 = childrenCPUSeconds()
+        let script = "perf script --no-inline -F comm,tid,ip,sym,dso -i \(data) >/dev/null 2>&1"
+        _ = try ScriptProcess.run("/bin/sh", ["-c", script])
+        let scriptCPU = childrenCPUSeconds() - script0
+        var st = stat()
+        stat(data, &st)
+        return Profiled(
+            rounds: Double(out.split(separator: "\n").last.map(String.init) ?? "") ?? 0,
+            drainMicroseconds: max(0, perfCPU - program) * 1e6 / samples,
+            parseMicroseconds: scriptCPU * 1e6 / samples, samples: samples, bytes: Double(st.st_size))
+    }
+
+    /// User and system CPU time of this process's waited-for children, s.
+    static func childrenCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+            usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// Reading a large binary's symbol table, then looking up addresses in it.

@@ -4,6 +4,10 @@
 //   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--futex-only] [--long-runs [--hours 1,3,24]] [--big-machines]
 //   [--wakers-only [--seconds S] [--rounds N]]   (contention.wakers no / yes / yes with owner_stacks against untraced, rotated)
 //   [--profile-only [--hz N] [--rounds N]]   (the profile's cost per sample at N Hz, 999 by default)
+//   [--profile-callgraph-only [--hz N] [--rounds N]]
+//       (oprofile.callgraph fp / dwarf against perf -g / dwarf, rotated; 499 Hz by default)
+//   [--runtimes-only [--seconds S] [--rounds N]]
+//       (the futex module on each runtime's test program against untraced, rotated)
 //   .build/release/lockstat-bench --generate-long-run DIR HOURS [--plain]   (the long run's test directory only, for the tests;
 //                                                                           --plain: one kind-1 record a snapshot, as older versions wrote)
 import CLockstat
@@ -62,8 +66,22 @@ if CommandLine.arguments.contains("--profile-only") {
     try? FileManager.default.removeItem(atPath: scratch)
     exit(0)
 }
+if CommandLine.arguments.contains("--profile-callgraph-only") {
+    if let reason = ProfileModule().unavailableReason(SystemRoot()) {
+        print("oprofile: not measured here (\(reason))")
+    } else {
+        try ProfileBench.callgraphs(scratch: scratch, hz: Int(argument("--hz", default: 499)), repeats: max(rounds, 1))
+    }
+    try? FileManager.default.removeItem(atPath: scratch)
+    exit(0)
+}
 if CommandLine.arguments.contains("--futex-only") {
     try FutexBench.run(scratch: scratch, seconds: argument("--seconds", default: 2), rounds: rounds)
+    try? FileManager.default.removeItem(atPath: scratch)
+    exit(0)
+}
+if CommandLine.arguments.contains("--runtimes-only") {
+    try RuntimeBench.run(scratch: scratch, seconds: argument("--seconds", default: 2), rounds: max(rounds, 1))
     try? FileManager.default.removeItem(atPath: scratch)
     exit(0)
 }
