@@ -316,7 +316,9 @@ struct FutexAnalysis {
         var codeMappings = [UInt32: [UserMapping]]()
         func userMappings(_ pid: UInt32) -> [UserMapping] {
             if let known = codeMappings[pid] { return known }
-            let code = spaces.mappings(pid: pid).filter { $0.executable && $0.path.hasPrefix("/") }.map {
+            let code = spaces.mappings(pid: pid).filter {
+                $0.executable && $0.path.hasPrefix("/") && $0.sharedMemory == nil
+            }.map {
                 UserMapping(
                     path: $0.path, start: $0.start, end: $0.end, fileOffset: $0.fileOffset,
                     buildID: buildIDs[$0.path] ?? "")
@@ -471,7 +473,13 @@ struct LockWordNames {
         }
         var m = maps[i]
         // A .bss beyond the file's last page is an anonymous mapping right after the file's.
-        if m.path.isEmpty, i > 0, maps[i - 1].end == m.start, maps[i - 1].path.hasPrefix("/") { m = maps[i - 1] }
+        if m.path.isEmpty, i > 0, maps[i - 1].end == m.start, maps[i - 1].path.hasPrefix("/"),
+            maps[i - 1].sharedMemory == nil
+        {
+            m = maps[i - 1]
+        }
+        // Shared memory is named as anonymous memory is: by the mapping, with the offset in it.
+        if let shared = m.sharedMemory { return "\(shared)+0x\(String(address - m.start, radix: 16))" }
         if m.path.hasPrefix("/") {
             let file = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(10)) : m.path
             let base = String(file.split(separator: "/").last ?? "")
