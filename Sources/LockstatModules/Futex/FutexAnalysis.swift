@@ -396,6 +396,19 @@ struct FutexAnalysis {
         dwarfUnwound = used.values.filter { $0.source == .dwarf }.count
     }
 
+    /// Only the waits `filter` keeps: by kind, by the lock word's name (whole, or its symbol
+    /// without the file: `heavy_lock`) or address, by a frame of the waiter's stack (user and kernel).
+    mutating func keep(_ filter: ContentionFilter) {
+        guard !filter.isEmpty else { return }
+        waits = waits.filter { n in
+            let symbol = n.lock.range(of: " (").map { String(n.lock[..<$0.lowerBound]) }
+            return filter.keeps(type: n.kind.rawValue)
+                && (filter.keeps(lock: n.wait.uaddr, name: n.lock)
+                    || symbol.map { filter.keeps(lock: n.wait.uaddr, name: $0) } == true)
+                && filter.keeps(functions: n.waiterStack)
+        }
+    }
+
     /// One `struct ls_futex_sample`: its call path and its copy (the bytes the BPF program read).
     static func stackCopy(_ b: UnsafeRawBufferPointer) -> (Site, StackCopy) {
         typealias S = ls_futex_sample
