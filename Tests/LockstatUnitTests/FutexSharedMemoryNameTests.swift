@@ -25,6 +25,8 @@ final class FutexSharedMemoryNameTests: XCTestCase {
         // serve's labels keep the mapping, not the offset (an address).
         XCTAssertEqual(FutexTotals.lockLabel("[shared anon]+0x40", addresses: false), "[shared anon]")
         XCTAssertEqual(FutexTotals.lockLabel("[memfd:pg shm]+0x8", addresses: false), "[memfd:pg shm]")
+        XCTAssertEqual(FutexTotals.lockLabel("[memfd:a+b]+0x8", addresses: false), "[memfd:a+b]")
+        XCTAssertEqual(FutexTotals.lockLabel("[heap]+0x2a0", addresses: false), "[heap]")
     }
 
     func testAFileThatIsGoneIsStillAFile() {
