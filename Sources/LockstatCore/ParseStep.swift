@@ -250,9 +250,8 @@ public struct SettingOverrides {
             }
             var words = [String]()
             for case .words(let allowed?) in accepting { words += allowed.filter { !words.contains($0) } }
-            let problem =
-                words.isEmpty
-                ? accepts.problem(values) ?? "" : "takes words from " + words.joined(separator: ", ") + ", got '\(unknown)'"
+            let listed = "takes words from " + words.joined(separator: ", ") + ", got '\(unknown)'"
+            let problem = words.isEmpty ? accepts.problem(values) ?? "" : listed
             throw LockstatError.usage("\(option): \(problem)")
         }
     }
@@ -271,7 +270,8 @@ public struct SettingOverrides {
             if !foreign.isEmpty {
                 parts.append("no \(key) of \(foreign.joined(separator: ", ")) (none of its rows kept)")
             }
-            if !parts.isEmpty { lines.append("\(option) \(values.joined(separator: " ")): " + parts.joined(separator: "; ")) }
+            guard !parts.isEmpty else { continue }
+            lines.append("\(option) \(values.joined(separator: " ")): " + parts.joined(separator: "; "))
         }
         return lines
     }

@@ -14,7 +14,8 @@ final class FutexSharedMemoryTests: XCTestCase {
         try requireFutexModule()
         let dir = temporaryDirectory()
         let exe = dir + "/shared_memory"
-        let cc = try shell(["cc", "-O2", "-pthread", "-o", exe, Fixtures.repository.path + "/Tests/futex/shared_memory.c"])
+        let source = Fixtures.repository.path + "/Tests/futex/shared_memory.c"
+        let cc = try shell(["cc", "-O2", "-pthread", "-o", exe, source])
         XCTAssertEqual(cc.status, 0, cc.err)
         try "modules futex\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
         // 300 rounds: about 2 s, long enough for the drains to read every process's map.
@@ -29,7 +30,10 @@ final class FutexSharedMemoryTests: XCTestCase {
         }
         let analysis = try FutexAnalysis(log: RawLog.read(path: dir + "/run/samples/futex.log"))
         XCTAssertEqual(analysis.unreadableFiles, [])
-        for (word, name) in [(try address("anon"), "[shared anon]+0x40"), (try address("memfd"), "[memfd:lockstat_shm]+0x40")] {
+        let expected = [
+            (try address("anon"), "[shared anon]+0x40"), (try address("memfd"), "[memfd:lockstat_shm]+0x40"),
+        ]
+        for (word, name) in expected {
             let waits = analysis.waits.filter { $0.wait.uaddr == word && $0.task.hasPrefix("shared_memory[") }
             let describe = waits.map { "\($0.task) \($0.lock) \($0.kind) \($0.wait.count)" }
             XCTAssertEqual(Set(waits.map(\.lock)), [name], "\(describe)")

@@ -52,7 +52,8 @@ final class FutexFilterTests: XCTestCase {
         XCTAssertEqual(try kept(ContentionFilter(locks: ["heavy"])), [], "a lock is named whole, not a substring")
         XCTAssertEqual(try kept(ContentionFilter(stacks: ["lock_he"])), [0x10])
         XCTAssertEqual(try kept(ContentionFilter(stacks: ["do_futex"])), [0x10, 0x20, 0x30], "kernel frames too")
-        XCTAssertEqual(try kept(ContentionFilter(types: ["mutex"], stacks: ["wait_ready"])), [], "every list must match")
+        XCTAssertEqual(
+            try kept(ContentionFilter(types: ["mutex"], stacks: ["wait_ready"])), [], "every list must match")
     }
 
     func testFutexTakesTheOptionsAndEachModuleItsOwnWords() throws {
