@@ -185,6 +185,10 @@ public func loadModels(
         FileReader.check(dir.file("lockstat.config")) == .missing
         ? Config(modules: samples.keys) : try runConfig(dir, modules: modules)
     var models = [(module: String, model: any ModuleModel)]()
+    let withData = samples.keys.compactMap { name in
+        samples[name] == PyValue.none ? nil : modules.first { $0.name == name }
+    }
+    warnings += overrides.unapplied(to: withData)
     for name in samples.keys {
         guard let module = modules.first(where: { $0.name == name }), let entry = samples[name], entry != .none else {
             continue
@@ -233,15 +237,43 @@ public struct SettingOverrides {
         if !values.isEmpty { settings.append((option, key, values)) }
     }
 
-    /// Usage errors (exit 2): a value no module with the key takes, or a key no module has.
+    /// Usage errors (exit 2): a value no module with the key takes, or a key no module has. Each
+    /// module takes its own words (`--type condvar` is a futex kind, no kernel lock type).
     public func check(_ modules: [any LockstatModule]) throws {
         for (option, key, values) in settings {
             let accepting = modules.compactMap { $0.configKeys[key] }
             guard let accepts = accepting.first else {
                 throw LockstatError.usage("\(option): none of the modules filters by \(key)")
             }
-            if let problem = accepts.problem(values) { throw LockstatError.usage("\(option): \(problem)") }
+            guard let unknown = values.first(where: { v in accepting.allSatisfy { $0.problem([v]) != nil } }) else {
+                continue
+            }
+            var words = [String]()
+            for case .words(let allowed?) in accepting { words += allowed.filter { !words.contains($0) } }
+            let listed = "takes words from " + words.joined(separator: ", ") + ", got '\(unknown)'"
+            let problem = words.isEmpty ? accepts.problem(values) ?? "" : listed
+            throw LockstatError.usage("\(option): \(problem)")
         }
+    }
+
+    /// One line per option some of the run's modules cannot apply: a module without the key
+    /// shows its tables whole; one that takes none of the values given keeps none of its rows.
+    public func unapplied(to run: [any LockstatModule]) -> [String] {
+        var lines = [String]()
+        for (option, key, values) in settings {
+            let without = run.filter { $0.configKeys[key] == nil }.map(\.name)
+            let foreign = run.filter { m in
+                m.configKeys[key].map { accepts in values.allSatisfy { accepts.problem([$0]) != nil } } ?? false
+            }.map(\.name)
+            var parts = [String]()
+            if !without.isEmpty { parts.append("not applied to \(without.joined(separator: ", ")) (its tables whole)") }
+            if !foreign.isEmpty {
+                parts.append("no \(key) of \(foreign.joined(separator: ", ")) (none of its rows kept)")
+            }
+            guard !parts.isEmpty else { continue }
+            lines.append("\(option) \(values.joined(separator: " ")): " + parts.joined(separator: "; "))
+        }
+        return lines
     }
 
     /// The run's config with the overrides `module` has keys for; nil when it has none of them.

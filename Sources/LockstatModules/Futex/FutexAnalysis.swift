@@ -333,7 +333,9 @@ struct FutexAnalysis {
         var codeMappings = [UInt32: [UserMapping]]()
         func userMappings(_ pid: UInt32) -> [UserMapping] {
             if let known = codeMappings[pid] { return known }
-            let code = spaces.mappings(pid: pid).filter { $0.executable && $0.path.hasPrefix("/") }.map {
+            let code = spaces.mappings(pid: pid).filter {
+                $0.executable && $0.path.hasPrefix("/") && $0.sharedMemory == nil
+            }.map {
                 UserMapping(
                     path: $0.path, start: $0.start, end: $0.end, fileOffset: $0.fileOffset,
                     buildID: buildIDs[$0.path] ?? "")
@@ -411,6 +413,19 @@ struct FutexAnalysis {
         replacedFiles.formUnion(recorded?.replacedFiles ?? [])
         refusedPerfMaps = names.refusedPerfMaps.merging(recorded?.refusedPerfMaps ?? [:]) { now, _ in now }
         dwarfUnwound = used.values.filter { $0.source == .dwarf }.count
+    }
+
+    /// Only the waits `filter` keeps: by kind, by the lock word's name (whole, or its symbol
+    /// without the file: `heavy_lock`) or address, by a frame of the waiter's stack (user and kernel).
+    mutating func keep(_ filter: ContentionFilter) {
+        guard !filter.isEmpty else { return }
+        waits = waits.filter { n in
+            let symbol = n.lock.range(of: " (").map { String(n.lock[..<$0.lowerBound]) }
+            return filter.keeps(type: n.kind.rawValue)
+                && (filter.keeps(lock: n.wait.uaddr, name: n.lock)
+                    || symbol.map { filter.keeps(lock: n.wait.uaddr, name: $0) } == true)
+                && filter.keeps(functions: n.waiterStack)
+        }
     }
 
     /// One `struct ls_futex_sample`: its call path and its copy (the bytes the BPF program read).
@@ -495,7 +510,10 @@ struct LockWordNames {
         // A .bss beyond the file's last page is an anonymous mapping right after the file's; only
         // the file's segments' extent is its .bss (a C heap arena may be mapped right after a library).
         let bss = m.path.isEmpty && i > 0 && maps[i - 1].end == m.start && maps[i - 1].path.hasPrefix("/")
+            && maps[i - 1].sharedMemory == nil
         if bss { m = maps[i - 1] }
+        // Shared memory is named as anonymous memory is: by the mapping, with the offset in it.
+        if let shared = m.sharedMemory { return "\(shared)+0x\(String(address - m.start, radix: 16))" }
         if m.path.hasPrefix("/") {
             let file = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(10)) : m.path
             let base = String(file.split(separator: "/").last ?? "")

@@ -26,7 +26,10 @@ struct FutexTotals {
     static func lockLabel(_ name: String, addresses: Bool) -> String {
         if addresses { return name }
         if name.hasPrefix("0x") { return "[unmapped]" }
-        if name.hasPrefix("["), let plus = name.firstIndex(of: "+") { return String(name[..<plus]) }
+        // The offset follows the mapping's closing bracket (a memfd's name may hold a `+`).
+        if name.hasPrefix("["), let plus = name.range(of: "]+", options: .backwards) {
+            return String(name[...plus.lowerBound])
+        }
         return name
     }
 

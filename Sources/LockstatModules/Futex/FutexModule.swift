@@ -64,7 +64,8 @@ public struct FutexModule: TypedModule {
     }
 
     public func analyze(_ log: RawLog, config: Config, parts: AnalysisRequest) throws -> ModuleAnalysis {
-        let analysis = try FutexAnalysis(log: log)
+        var analysis = try FutexAnalysis(log: log)
+        analysis.keep(FutexSettings(config).filter)
         let families = parts.parts.contains(.metrics) ? FutexTotals(analysis, addresses: parts.addresses).families : []
         let model = FutexModel(analysis)
         var warnings = [String]()

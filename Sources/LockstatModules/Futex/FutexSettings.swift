@@ -8,8 +8,16 @@ struct FutexSettings: ModuleSettings {
     /// Aggregation entries kept in the kernel (a key is a lock word, task, outcome and both sides' stacks).
     var entries = 16384
 
+    /// Which waits are counted (at analysis), as contention's filter chooses: by kind, by lock word
+    /// (its name, its symbol alone or its address), by a frame of the waiter's stack containing a text.
+    var filter = ContentionFilter()
+
     static var settings: [Setting<FutexSettings>] {
-        [.choice("scope", \.scope), .top(\.top), .integer("entries", \.entries, FutexModule.entriesRange)]
+        [
+            .choice("scope", \.scope), .top(\.top), .integer("entries", \.entries, FutexModule.entriesRange),
+            .words("types", \.filter.types, FutexKind.allCases.map(\.rawValue)), .words("locks", \.filter.locks, nil),
+            .words("stacks", \.filter.stacks, nil),
+        ]
     }
 
     init() {}

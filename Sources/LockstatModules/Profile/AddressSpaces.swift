@@ -12,6 +12,17 @@ struct AddressSpaces {
         var path: String
         /// Holds code (an `x` in the maps line's permissions; the kernel's MMAP2 records are of code).
         var executable = true
+
+        /// The shared memory this maps, named `[shared anon]` (a MAP_SHARED|MAP_ANONYMOUS or /dev/zero
+        /// mapping), `[SYSV0000002a]` (SysV, by key) or `[memfd:NAME]`; nil for a file or private
+        /// memory. The kernel lists these as paths, but they are no file: nothing to open for symbols.
+        var sharedMemory: String? {
+            guard path.hasPrefix("/"), path.hasSuffix(" (deleted)") else { return nil }
+            let name = path.dropFirst().dropLast(10)
+            if name == "dev/zero" { return "[shared anon]" }
+            if name.hasPrefix("SYSV") || name.hasPrefix("memfd:") { return "[\(name)]" }
+            return nil
+        }
     }
     private var maps: [UInt32: [Mapping]] = [:]
     private var names: [UInt32: String] = [:]

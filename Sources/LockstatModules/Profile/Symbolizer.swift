@@ -37,7 +37,9 @@ final class Symbolizer {
     /// be the next function's first byte; look one byte back, as perf does.
     func userFrame(_ address: UInt64, in mapping: AddressSpaces.Mapping?, returnAddress: Bool) -> Frame {
         guard let mapping else { return Frame(symbol: Self.unknownSymbol, image: "[unknown]", kind: .unknown) }
-        let file = mapping.path.hasSuffix(" (deleted)") ? String(mapping.path.dropLast(10)) : mapping.path
+        let file =
+            mapping.sharedMemory
+            ?? (mapping.path.hasSuffix(" (deleted)") ? String(mapping.path.dropLast(10)) : mapping.path)
         let imageName = file.hasPrefix("[") ? file : String(file.split(separator: "/").last ?? "")
         let kind: ImageKind = file.hasPrefix("[") || imageName.contains(".so") ? .library : .program
         var symbol = Self.unknownSymbol
@@ -54,7 +56,7 @@ final class Symbolizer {
     /// A process mapping as pprof keeps it, with its file's build ID when the file can be read.
     func pprofMapping(_ m: AddressSpaces.Mapping) -> StackProfile.Mapping {
         let file = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(10)) : m.path
-        let buildID = file.hasPrefix("/") ? image(file)?.buildID ?? "" : ""
+        let buildID = file.hasPrefix("/") && m.sharedMemory == nil ? image(file)?.buildID ?? "" : ""
         return StackProfile.Mapping(start: m.start, limit: m.end, offset: m.fileOffset, file: file, buildID: buildID)
     }
 
