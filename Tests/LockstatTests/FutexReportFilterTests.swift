@@ -25,13 +25,7 @@ final class FutexReportFilterTests: XCTestCase {
 
     func testStackTypeAndLockChooseTheFutexRows() throws {
         try requireFutexModule()
-        let dir = temporaryDirectory()
-        let exe = dir + "/futex_truth"
-        try compileFutexTruth(at: exe)
-        try "modules futex\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
-        let run = try Lockstat.run(["--config", dir + "/f.config", dir + "/run", exe, "1", "4"], quiet: false)
-        XCTAssertEqual(run.status, 0, run.err)
-        let path = dir + "/run"
+        let path = try runFutexTruth(in: temporaryDirectory())
         let all = try rows([path, "--by", "lock"])
         let keys = Set(all.map(\.key))
         XCTAssertTrue(

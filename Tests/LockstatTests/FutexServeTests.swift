@@ -135,11 +135,7 @@ final class FutexServeTests: XCTestCase {
     func testExportedOpenMetricsHoldTheRunsLockTable() throws {
         try requireFutexModule()
         let dir = temporaryDirectory()
-        let exe = dir + "/futex_truth"
-        try compileFutexTruth(at: exe)
-        try "modules futex\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
-        let run = try Lockstat.run(["--config", dir + "/f.config", dir + "/run", exe, "1", "4"], quiet: false)
-        XCTAssertEqual(run.status, 0, run.err)
+        _ = try runFutexTruth(in: dir)
         let r = try Lockstat.tool(["export", dir + "/run", "--format", "openmetrics", "--output", "-"])
         XCTAssertEqual(r.status, 0, r.err)
         try r.out.write(toFile: dir + "/run.om", atomically: true, encoding: .utf8)

@@ -91,6 +91,17 @@ func compileFutexTruth(at path: String) throws {
     XCTAssertEqual(cc.status, 0, cc.err)
 }
 
+/// futex_truth built in `dir` and run for 1 s with 4 threads under `lockstat run` with the futex
+/// module only: the run's directory (`dir`/run).
+func runFutexTruth(in dir: String) throws -> String {
+    let exe = dir + "/futex_truth"
+    try compileFutexTruth(at: exe)
+    try "modules futex\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
+    let run = try Lockstat.run(["--config", dir + "/f.config", dir + "/run", exe, "1", "4"], quiet: false)
+    XCTAssertEqual(run.status, 0, run.err)
+    return dir + "/run"
+}
+
 /// A storm of Tests/contention compiled into a temporary directory; its path.
 func compileContentionStorm(_ source: String, name: String = #function) throws -> String {
     let exe = temporaryDirectory(name) + "/" + source.split(separator: ".")[0]
