@@ -23,7 +23,6 @@ struct BenchRuntime {
 /// `lockstat run` with `modules futex`; the program's own count of operations in a fixed time
 /// over the same round's untraced count, median (min–max) of the rounds' ratios.
 enum RuntimeBench {
-    /// Go and Java join as one entry each.
     static let runtimes: [BenchRuntime] = [
         BenchRuntime(
             name: "C (pthread_mutex)", source: "Tests/futex/futex_truth.c", tools: ["/usr/bin/cc"],
@@ -52,6 +51,25 @@ enum RuntimeBench {
                 try FileManager.default.copyItem(atPath: source, toPath: dir + "/gil_spin.py")
                 return [python, dir + "/gil_spin.py"]
             }, arguments: { ["\($0)", "4"] }, countLine: "loops", counts: "counting loops of 10,000"),
+        BenchRuntime(
+            name: "Go (sync.Mutex: parks goroutines, unseen)", source: "Tests/futex/go_mutex.go",
+            tools: ["/usr/bin/go"],
+            build: { go, source, dir in
+                try compile([
+                    "HOME=\(dir)", "GOCACHE=\(dir)/gocache", "GOPATH=\(dir)/gopath", "GOENV=off", "CGO_ENABLED=0",
+                    go, "build", "-o", dir + "/go_mutex", source,
+                ])
+                return [dir + "/go_mutex"]
+            },
+            // The program takes whole seconds.
+            arguments: { ["\(Int($0.rounded(.up)))", "4"] }, countLine: "heavy_ops", counts: "sync.Mutex acquisitions"),
+        BenchRuntime(
+            name: "Java (synchronized, then ReentrantLock)", source: "Tests/futex/JavaLocks.java",
+            tools: ["/usr/bin/javac"],
+            build: { javac, source, dir in
+                try compile([javac, "-d", dir, source])
+                return ["/usr/bin/java", "-cp", dir, "JavaLocks"]
+            }, arguments: { ["\($0)", "4"] }, countLine: "monitor_ops", counts: "synchronized-block entries"),
     ]
 
     static let tools = ["untraced", "lockstat futex"]
