@@ -97,6 +97,7 @@ struct waker_seen {
 struct start {
     __u64 time;
     __u64 lock;
+    __u64 cgroup;
     __s32 stack_id;
     __u32 flags;
     __u32 owner_tid;
@@ -167,12 +168,21 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
    spin inside another's spin on the same CPU — task, softirq, hardirq, NMI — used last in,
    first out: an interrupt's wait inside a task's is a contention of its own (perf counts it so,
    for the interrupted task). */
-#define LS_CPU_DEPTH 4
+#define LS_CPU_DEPTH LS_BPF_CPU_DEPTH
 struct cpu_waits { struct start slot[LS_CPU_DEPTH]; };
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
          __type(key, __u32); __type(value, struct cpu_waits); } cpu_starts SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
+         __type(key, __u32); __type(value, struct ls_bpf_cpu_ended); } cpu_ended SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384);
          __type(key, __u32); __type(value, char[LS_BPF_COMM]); } comms SEC(".maps");
+/* Per CPU, the tasks whose comm is already in comms and the followed processes, by tid (tgid)
+   modulo LS_KNOWN: most begins find theirs here instead of in a hash. A followed process stays
+   followed, so a remembered yes is as true as the map's; a no is never remembered. */
+#define LS_KNOWN 64
+struct known_ids { __u32 comm[LS_KNOWN]; __u32 followed[LS_KNOWN]; };
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
+         __type(key, __u32); __type(value, struct known_ids); } known SEC(".maps");
 /* scope program: the tgids followed (the program's, then every process it forks). */
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 65536);
          __type(key, __u32); __type(value, __u8); } followed SEC(".maps");
@@ -203,6 +213,37 @@ static __always_inline __u64 setting(__u32 which) {
 
 static __always_inline int scope_program(void) { return setting(LS_BPF_SETTING_SCOPE) != 0; }
 
+/* A kernel stack found again by its call path, without the unwinder: the unwinder's walk is
+   most of a program's time (3.5 µs of the futex storm's 3.9 µs a begin, on this kernel's ORC
+   with return thunks), while the stack words above the program's context hold the call path's
+   return addresses at fixed distances. The first LS_PATH_WORDS words there that point into the
+   kernel's text, hashed, with the task's system call, name the path; a path seen before gives
+   its stack id. Deeper paths that share those words would share a stack: one use in
+   LS_PATH_CHECK, at random, walks anyway, and a path whose walk gives another stack is walked
+   every time from then on (counted). The words below the system call's frame move with the
+   kernel's per-call stack offset and hold stale addresses: such paths miss, never mismatch. */
+#define LS_PATH_WORDS 8
+#define LS_PATH_HALF 64       /* words read at once: the second half only when the first had too few */
+#define LS_PATH_CHECK 64
+#define LS_THREAD_SIZE 16384  /* x86-64, arm64 (without KASAN): a longer stack only reads less */
+struct path_key {
+    __u64 hash;   /* FNV-1a over the words */
+    __s32 syscall;
+    __u32 words;
+};
+struct path_value {
+    __s32 stack_id;
+    __u32 conflict;
+};
+struct path_scratch {
+    __u64 window[2 * LS_PATH_HALF];
+    struct path_key key;
+};
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096);
+         __type(key, struct path_key); __type(value, struct path_value); } paths SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1);
+         __type(key, __u32); __type(value, struct path_scratch); } path_scratch SEC(".maps");
+
 /* log2 of a duration in ns, as a bucket index (no clz instruction in BPF). */
 static __always_inline __u32 bucket(__u64 ns) {
     __u32 b = 0;
@@ -218,6 +259,10 @@ static __always_inline __u32 bucket(__u64 ns) {
 static __always_inline int spinning(__u32 flags) { return (flags & (LCB_F_SPIN | LCB_F_MUTEX)) == LCB_F_SPIN; }
 
 static __always_inline void remember_comm(struct task_struct *task, __u32 tid) {
+    __u32 zero = 0;
+    struct known_ids *k = bpf_map_lookup_elem(&known, &zero);
+    if (k && tid && k->comm[tid % LS_KNOWN] == tid) return;
+    if (k) k->comm[tid % LS_KNOWN] = tid;
     if (bpf_map_lookup_elem(&comms, &tid)) return;
     char comm[LS_BPF_COMM] = {};
     BPF_CORE_READ_STR_INTO(&comm, task, comm);
@@ -278,6 +323,146 @@ static __always_inline void note_slab_lock(__u64 lock) {
         bpf_map_update_elem(&cache_names, &c, &name, BPF_NOEXIST);
     }
     bpf_map_update_elem(&lock_caches, &lock, &c, BPF_ANY);
+}
+
+/* The system call the current task is in (-1 outside one, or where pt_regs names none). */
+static __always_inline __s32 syscall_of(struct task_struct *task) {
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    if (!regs) return -1;
+    if (bpf_core_field_exists(regs->orig_ax)) return (__s32)BPF_CORE_READ(regs, orig_ax);
+    if (bpf_core_field_exists(regs->syscallno)) return (__s32)BPF_CORE_READ(regs, syscallno);
+    return -1;
+}
+
+/* One word of the path's scan: unrolled, with no index that depends on the words (the verifier
+   merges both sides of each test) and no call per word (a bpf_loop's call and return thunk cost
+   more than the test). */
+#define LS_PATH_WORD(i)                                                   \
+    if ((i) >= words) goto scanned;                                       \
+    x = p->window[(i)];                                                   \
+    if (x - start < span) {                                               \
+        h = (h ^ x) * 0x100000001b3ULL;                                   \
+        if (++n == LS_PATH_WORDS) goto scanned;                           \
+    }
+#define LS_PATH_WORDS8(i) LS_PATH_WORD(i) LS_PATH_WORD(i + 1) LS_PATH_WORD(i + 2) LS_PATH_WORD(i + 3) \
+    LS_PATH_WORD(i + 4) LS_PATH_WORD(i + 5) LS_PATH_WORD(i + 6) LS_PATH_WORD(i + 7)
+
+/* This CPU's preempt_count with x86's inverted PREEMPT_NEED_RESCHED (bit 31) masked off; -1
+   when not known. No ksym reaches it where the kernel lacks CONFIG_KALLSYMS_ALL, so it is read
+   at its BTF-given distance from this CPU's runqueue, which the current task's cfs_rq names. */
+static __always_inline int preempt_count(struct task_struct *task) {
+    if (!setting(LS_BPF_SETTING_PC_KNOWN) || !bpf_core_field_exists(task->se.cfs_rq)) return -1;
+    struct rq *rq = BPF_CORE_READ(task, se.cfs_rq, rq);
+    if (!rq || BPF_CORE_READ(rq, cpu) != (int)bpf_get_smp_processor_id()) return -1;
+    unsigned int pc = 0;
+    if (bpf_probe_read_kernel(&pc, sizeof pc, (void *)((__u64)rq + setting(LS_BPF_SETTING_PC_FROM_RQ))) != 0) return -1;
+    return (int)(pc & 0x7fffffff);
+}
+
+/* The call path's key (above) from the stack over `ctx`; 0 where it cannot be read, or in an
+   interrupt (its stack continues into whatever task it interrupted, wherever that was: the same
+   words, another stack). */
+static __always_inline struct path_key *path_of(void *ctx, struct task_struct *task) {
+    __u64 start = setting(LS_BPF_SETTING_TEXT_START), end = setting(LS_BPF_SETTING_TEXT_END);
+    __u32 zero = 0;
+    struct path_scratch *p = start ? bpf_map_lookup_elem(&path_scratch, &zero) : 0;
+    if (!p) return 0;
+    int pc = preempt_count(task);
+    if (pc < 0 || (pc & (LS_NMI_MASK | LS_HARDIRQ_MASK | LS_SOFTIRQ_OFFSET))) return 0;
+    /* The context's address: the verifier allows no arithmetic on the pointer itself. */
+    void *volatile spilled = ctx;
+    __u64 base = 0;
+    if (bpf_probe_read_kernel(&base, sizeof base, (void *)&spilled) != 0 || !base) return 0;
+    __u64 room = ((base | (LS_THREAD_SIZE - 1)) + 1) - base;
+    __u32 half = sizeof p->window / 2;
+    __u32 size = room < half ? (__u32)room : half;
+    if (size < 64 || bpf_probe_read_kernel(p->window, size, (void *)base) != 0) return 0;
+    __u64 span = end - start, h = 0xcbf29ce484222325ULL, n = 0, words = size / 8, x;
+    LS_PATH_WORDS8(0) LS_PATH_WORDS8(8) LS_PATH_WORDS8(16) LS_PATH_WORDS8(24)
+    LS_PATH_WORDS8(32) LS_PATH_WORDS8(40) LS_PATH_WORDS8(48) LS_PATH_WORDS8(56)
+    if (room <= half) goto scanned;
+    size = room - half < half ? (__u32)(room - half) : half;
+    if (size < 8 || bpf_probe_read_kernel(&p->window[LS_PATH_HALF], size, (void *)(base + half)) != 0) return 0;
+    words = LS_PATH_HALF + size / 8;
+    LS_PATH_WORDS8(64) LS_PATH_WORDS8(72) LS_PATH_WORDS8(80) LS_PATH_WORDS8(88)
+    LS_PATH_WORDS8(96) LS_PATH_WORDS8(104) LS_PATH_WORDS8(112) LS_PATH_WORDS8(120)
+scanned:
+    p->key.hash = h;
+    p->key.words = (__u32)n;
+    p->key.syscall = syscall_of(task);
+    return &p->key;
+}
+
+/* The current kernel stack's id in `map`: found again by its call path, or walked. The walk
+   skips its first frame, the program's own address, which differs between the program's call
+   sites of the helper (lockstat drops the tracing frames anyway). */
+static __always_inline __s32 kernel_stack(void *ctx, void *map, struct task_struct *task) {
+    struct path_key *key = path_of(ctx, task);
+    struct path_value *known = key ? bpf_map_lookup_elem(&paths, key) : 0;
+    int check = 0;
+    if (known && !known->conflict) {
+        count(LS_BPF_PATH_HITS);
+        check = setting(LS_BPF_SETTING_CHECK_PATHS) || bpf_get_prandom_u32() % LS_PATH_CHECK == 0;
+        if (!check) return known->stack_id;
+    }
+    __s32 id = bpf_get_stackid(ctx, map, BPF_F_FAST_STACK_CMP | 1);
+    if (id < 0) return id;
+    if (check && id != known->stack_id) {
+        known->conflict = 1;
+        count(LS_BPF_PATH_CONFLICTS);
+    } else if (key && !known) {
+        struct path_value first = { .stack_id = id };
+        bpf_map_update_elem(&paths, key, &first, BPF_NOEXIST);
+    }
+    return id;
+}
+
+/* One wait into the aggregation. */
+static __always_inline void add_wait(struct ls_bpf_key *key, __u64 ns, __u32 flags, __u32 kind) {
+    struct ls_bpf_value *v = bpf_map_lookup_elem(&waits, key);
+    if (!v) {
+        /* Before the entry exists: a drain that reads the entry finds its lock's name too. */
+        note_slab_lock(key->lock);
+        struct ls_bpf_value first = { .count = 1, .total_ns = ns, .max_ns = ns, .min_ns = ns, .flags = flags, .kind = kind };
+        __u32 b = bucket(ns);
+        if (b < LS_BPF_BUCKETS) first.buckets[b] = 1;
+        if (bpf_map_update_elem(&waits, key, &first, BPF_NOEXIST) == 0) { count(LS_BPF_RECORDED); return; }
+        /* Another CPU may have made it in between: add to that one. */
+        v = bpf_map_lookup_elem(&waits, key);
+        if (!v) { count(LS_BPF_MAP_FULL); return; }
+    }
+    __sync_fetch_and_add(&v->count, 1);
+    __sync_fetch_and_add(&v->total_ns, ns);
+    if (ns > v->max_ns) v->max_ns = ns;   /* racy by a few ns at worst, as perf's */
+    if (ns < v->min_ns) v->min_ns = ns;
+    __u32 b = bucket(ns);
+    if (b < LS_BPF_BUCKETS) __sync_fetch_and_add(&v->buckets[b], 1);
+    count(LS_BPF_RECORDED);
+}
+
+/* At a spinning begin (preemption is off: only an interrupt's program can come in between),
+   the CPU's ended spinning waits into the aggregation. */
+static __always_inline void add_ended(void) {
+    __u32 zero = 0;
+    struct ls_bpf_cpu_ended *e = bpf_map_lookup_elem(&cpu_ended, &zero);
+    if (!e || e->busy || !e->n) return;
+    e->busy = 1;
+    for (int i = 0; i < LS_CPU_DEPTH; i++) {
+        if (i >= e->n) break;
+        add_wait(&e->ended[i].key, e->ended[i].ns, e->ended[i].flags, e->ended[i].kind);
+    }
+    e->n = 0;
+    e->busy = 0;
+}
+
+/* scope program: whether the process is one of the program's tree. */
+static __always_inline int is_followed(__u32 tgid) {
+    __u32 zero = 0;
+    struct known_ids *k = bpf_map_lookup_elem(&known, &zero);
+    if (k && tgid && k->followed[tgid % LS_KNOWN] == tgid) return 1;
+    if (!bpf_map_lookup_elem(&followed, &tgid)) return 0;
+    if (k) k->followed[tgid % LS_KNOWN] = tgid;
+    return 1;
 }
 
 /* A kept wait on a sleeping lock begins: the first waiter starts the lock's episode, whose
@@ -408,7 +593,8 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     count(LS_BPF_BEGINS);
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     __u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
-    if (scope_program() && !bpf_map_lookup_elem(&followed, &tgid)) { count(LS_BPF_FILTERED); return 0; }
+    if (spinning(flags)) add_ended();
+    if (scope_program() && !is_followed(tgid)) { count(LS_BPF_FILTERED); return 0; }
     struct start *s;
     struct task_waits *t = 0;
     __u32 zero = 0, slot = 0;
@@ -450,7 +636,8 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
     }
     s->lock = (__u64)lock;
     s->flags = flags;
-    s->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
+    s->cgroup = bpf_get_current_cgroup_id();
+    s->stack_id = kernel_stack(ctx, &stacks, task);
     if (s->stack_id < 0) count(LS_BPF_STACK_FAILED);
     s->kind = kind_of(task, (__u64)lock, flags);
     if (spinning(flags)) note_rq_lock(task);
@@ -529,18 +716,6 @@ static __always_inline int join_wait(struct start *s, __u32 waiter) {
     return 0;
 }
 
-/* This CPU's preempt_count with x86's inverted PREEMPT_NEED_RESCHED (bit 31) masked off; -1
-   when not known. No ksym reaches it where the kernel lacks CONFIG_KALLSYMS_ALL, so it is read
-   at its BTF-given distance from this CPU's runqueue, which the current task's cfs_rq names. */
-static __always_inline int preempt_count(struct task_struct *task) {
-    if (!setting(LS_BPF_SETTING_PC_KNOWN) || !bpf_core_field_exists(task->se.cfs_rq)) return -1;
-    struct rq *rq = BPF_CORE_READ(task, se.cfs_rq, rq);
-    if (!rq || BPF_CORE_READ(rq, cpu) != (int)bpf_get_smp_processor_id()) return -1;
-    unsigned int pc = 0;
-    if (bpf_probe_read_kernel(&pc, sizeof pc, (void *)((__u64)rq + setting(LS_BPF_SETTING_PC_FROM_RQ))) != 0) return -1;
-    return (int)(pc & 0x7fffffff);
-}
-
 /* Whether `p` is being woken for a signal: it sleeps interruptibly with an unblocked signal
    pending, or killably with SIGKILL pending. Read from the pending sets, as the bit of
    TIF_SIGPENDING differs between kernels. */
@@ -551,15 +726,6 @@ static __always_inline int woken_by_signal(struct task_struct *p) {
     pending |= BPF_CORE_READ(p, signal, shared_pending.signal.sig[0]);
     if (state & LS_TASK_INTERRUPTIBLE) return (pending & ~BPF_CORE_READ(p, blocked.sig[0])) != 0;
     return (pending & (1UL << (LS_SIGKILL - 1))) != 0;
-}
-
-/* The system call the current task is in (-1 outside one, or where pt_regs names none). */
-static __always_inline __s32 syscall_of(struct task_struct *task) {
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-    if (!regs) return -1;
-    if (bpf_core_field_exists(regs->orig_ax)) return (__s32)BPF_CORE_READ(regs, orig_ax);
-    if (bpf_core_field_exists(regs->syscallno)) return (__s32)BPF_CORE_READ(regs, syscallno);
-    return -1;
 }
 
 /* Whether a waker's user stack may be kept: they land in files the invoking user reads, so only
@@ -616,7 +782,7 @@ int BPF_PROG(sched_waking, struct task_struct *p) {
             ustack = s->seen[hit].ustack;
             count(LS_BPF_WAKER_STACKS_REUSED);
         } else {
-            stack = bpf_get_stackid(ctx, &stacks, BPF_F_FAST_STACK_CMP);
+            stack = kernel_stack(ctx, &stacks, waker);
             if (user_stack_kept(waker))
                 ustack = bpf_get_stackid(ctx, &user_stacks, BPF_F_USER_STACK | BPF_F_FAST_STACK_CMP);
             __u32 slot = s->next_seen % LS_WAKER_CACHE;
@@ -666,32 +832,32 @@ int BPF_PROG(contention_end, void *lock, int ret) {
         per_task = 1;
     }
     __u64 ns = now > s->time ? now - s->time : 0;
-    struct ls_bpf_key key = { .lock = s->lock, .stack_id = s->stack_id, .tid = tid,
-                              .cgroup = bpf_get_current_cgroup_id() };
-    struct ls_bpf_value *v = bpf_map_lookup_elem(&waits, &key);
-    if (!v) {
-        /* Before the entry exists: a drain that reads the entry finds its lock's name too. */
-        note_slab_lock(s->lock);
-        struct ls_bpf_value first = { .count = 1, .total_ns = ns, .max_ns = ns, .min_ns = ns, .flags = s->flags, .kind = s->kind };
-        __u32 b = bucket(ns);
-        if (b < LS_BPF_BUCKETS) first.buckets[b] = 1;
-        if (bpf_map_update_elem(&waits, &key, &first, BPF_NOEXIST) != 0) {
-            /* Another CPU may have made it in between: add to that one. */
-            v = bpf_map_lookup_elem(&waits, &key);
-            if (!v) { count(LS_BPF_MAP_FULL); goto owner; }
+    if (!per_task) {
+        /* A spinning wait: its lock is held now, so its aggregation waits for the CPU's next
+           spinning begin (or for lockstat, at the run's end) unless a program this one
+           interrupted is changing the CPU's ended waits, or they are full. */
+        struct ls_bpf_cpu_ended *e = bpf_map_lookup_elem(&cpu_ended, &zero);
+        if (e && !e->busy && e->n < LS_CPU_DEPTH) {
+            e->busy = 1;
+            struct ls_bpf_ended *r = &e->ended[e->n & (LS_CPU_DEPTH - 1)];
+            r->key.lock = s->lock;
+            r->key.stack_id = s->stack_id;
+            r->key.tid = tid;
+            r->key.cgroup = s->cgroup;
+            r->ns = ns;
+            r->flags = s->flags;
+            r->kind = s->kind;
+            e->n++;
+            e->busy = 0;
         } else {
-            count(LS_BPF_RECORDED);
-            goto owner;
+            struct ls_bpf_key key = { .lock = s->lock, .stack_id = s->stack_id, .tid = tid, .cgroup = s->cgroup };
+            add_wait(&key, ns, s->flags, s->kind);
         }
+        s->lock = 0;
+        goto inner;
     }
-    __sync_fetch_and_add(&v->count, 1);
-    __sync_fetch_and_add(&v->total_ns, ns);
-    if (ns > v->max_ns) v->max_ns = ns;   /* racy by a few ns at worst, as perf's */
-    if (ns < v->min_ns) v->min_ns = ns;
-    __u32 b = bucket(ns);
-    if (b < LS_BPF_BUCKETS) __sync_fetch_and_add(&v->buckets[b], 1);
-    count(LS_BPF_RECORDED);
-owner:
+    struct ls_bpf_key key = { .lock = s->lock, .stack_id = s->stack_id, .tid = tid, .cgroup = s->cgroup };
+    add_wait(&key, ns, s->flags, s->kind);
     if (s->owner_tid) {
         struct ls_bpf_owner_key ok = { .lock = s->lock, .owner_tid = s->owner_tid };
         struct ls_bpf_owner_value *ov = bpf_map_lookup_elem(&owners, &ok);
@@ -703,21 +869,18 @@ owner:
             if (bpf_map_update_elem(&owners, &ok, &first, BPF_NOEXIST) != 0) count(LS_BPF_OWNERS_FULL);
         }
     }
-    if (per_task) {
-        if (setting(LS_BPF_SETTING_WAKERS)) {
-            handover_end(s->lock, tid, ret, s->flags, s->stack_id, now);
-            struct task_struct *task = bpf_get_current_task_btf();
-            s->slept = BPF_CORE_READ(task, nvcsw) != s->nvcsw;
-            s->ns = ns;
-            s->ret = ret;
-        }
-        if (__sync_fetch_and_or(&s->word, LS_WAIT_ENDED) & LS_WAIT_IN_FLIGHT) count(LS_BPF_WAKES_IN_FLIGHT);
-        else finish_wait(s);
-        /* Kept while the wakes of a wait still finish it (the task's next end frees it). */
-        if (!t->slot[0].word && !t->slot[1].word) bpf_map_delete_elem(&task_starts, &tid);
-    } else {
-        s->lock = 0;
+    if (setting(LS_BPF_SETTING_WAKERS)) {
+        handover_end(s->lock, tid, ret, s->flags, s->stack_id, now);
+        struct task_struct *task = bpf_get_current_task_btf();
+        s->slept = BPF_CORE_READ(task, nvcsw) != s->nvcsw;
+        s->ns = ns;
+        s->ret = ret;
     }
+    if (__sync_fetch_and_or(&s->word, LS_WAIT_ENDED) & LS_WAIT_IN_FLIGHT) count(LS_BPF_WAKES_IN_FLIGHT);
+    else finish_wait(s);
+    /* Kept while the wakes of a wait still finish it (the task's next end frees it). */
+    if (!t->slot[0].word && !t->slot[1].word) bpf_map_delete_elem(&task_starts, &tid);
+inner:
     /* Waits of contexts inside this one have ended by now; a slot still held above it is an
        interrupt's whose end came while this program ran on the CPU (the kernel skips a program
        re-entered there), and would pair with a later end of the same lock: free them. A

@@ -145,6 +145,26 @@ static int preempt_count_offset(long *offset) {
     return 1;
 }
 
+/* The kernel's text, [_stext, _etext), from /proc/kallsyms (root reads real addresses; both 0
+   where it does not): the programs find a call path's return addresses on the stack in it. The two
+   symbols come before the modules', so the read stops early. */
+static void kernel_text(__u64 *start, __u64 *end) {
+    *start = *end = 0;
+    FILE *f = fopen("/proc/kallsyms", "re");
+    if (!f) return;
+    char line[512];
+    __u64 a = 0, b = 0;
+    while ((!a || !b) && fgets(line, sizeof line, f)) {
+        unsigned long long address;
+        char type, name[256];
+        if (sscanf(line, "%llx %c %255s", &address, &type, name) != 3) continue;
+        if (strcmp(name, "_stext") == 0) a = address;
+        else if (strcmp(name, "_etext") == 0) b = address;
+    }
+    fclose(f);
+    if (a && b > a) { *start = a; *end = b; }
+}
+
 /* The shadow slot of `key` (found or free). */
 static size_t slot_of(struct shadow *s, const struct ls_bpf_key *key) {
     size_t i = hash_key(key) & (s->size - 1);
@@ -236,15 +256,22 @@ ls_bpf_contention *ls_bpf_contention_open(int entries, int scope_program, int wa
     h->cache_names = bpf_object__find_map_fd_by_name(h->object, "cache_names");
     h->rq_locks = bpf_object__find_map_fd_by_name(h->object, "rq_locks");
     long pc_from_rq = 0;
-    h->classifies_interrupts = wakers && preempt_count_offset(&pc_from_rq);
+    /* Known or not, for every mode: a stack is found by its path only outside interrupts. */
+    int pc_known = preempt_count_offset(&pc_from_rq);
+    h->classifies_interrupts = wakers && pc_known;
     /* LOCKSTAT_TEST_NO_KFUNCS=1 (tests only): the programs act as on a kernel without the weak
        kfuncs (no slab names, no owner stacks) and without rq_lock: the fallback path. */
     int no_kfuncs = getenv("LOCKSTAT_TEST_NO_KFUNCS") != NULL;
     h->names_slabs = !no_kfuncs && ls_bpf_kernel_has_kfunc(NULL, "bpf_get_kmem_cache") == 1;
     __u64 values[LS_BPF_SETTINGS] = {
         [LS_BPF_SETTING_SCOPE] = scope_program ? 1 : 0, [LS_BPF_SETTING_WAKERS] = h->wakers_on,
-        [LS_BPF_SETTING_PC_FROM_RQ] = (__u64)pc_from_rq, [LS_BPF_SETTING_PC_KNOWN] = h->classifies_interrupts,
+        [LS_BPF_SETTING_PC_FROM_RQ] = (__u64)pc_from_rq, [LS_BPF_SETTING_PC_KNOWN] = (__u64)pc_known,
         [LS_BPF_SETTING_NO_KFUNCS] = (__u64)no_kfuncs, [LS_BPF_SETTING_OWNER_STACKS] = (__u64)owners_on };
+    /* LOCKSTAT_TEST_WALK_EVERY_STACK=1 (tests, benchmark): every kernel stack walked, none found again by its path. */
+    if (!getenv("LOCKSTAT_TEST_WALK_EVERY_STACK")) kernel_text(&values[LS_BPF_SETTING_TEXT_START], &values[LS_BPF_SETTING_TEXT_END]);
+    /* LOCKSTAT_TEST_CHECK_PATHS=1 (tests only): every stack found by its path is walked as well, and a
+       different walk counted: the stacks kept are the walks'. */
+    values[LS_BPF_SETTING_CHECK_PATHS] = getenv("LOCKSTAT_TEST_CHECK_PATHS") != NULL;
     for (__u32 i = 0; i < LS_BPF_SETTINGS; i++) bpf_map_update_elem(h->settings, &i, &values[i], BPF_ANY);
     struct bpf_program *program;
     bpf_object__for_each_program(program, h->object) {
@@ -616,6 +643,56 @@ __u64 ls_bpf_contention_recursion_misses(ls_bpf_contention *h) {
         if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &length) == 0) misses += info.recursion_misses;
     }
     return misses;
+}
+
+/* The log2 bucket of a duration in ns, as the programs' bucket(). */
+static __u32 bucket_of(__u64 ns) {
+    __u32 b = ns > 1 ? 63 - (__u32)__builtin_clzll(ns) : 0;
+    return b < LS_BPF_BUCKETS ? b : LS_BPF_BUCKETS - 1;
+}
+
+/* Adds `n` to counter `c` (CPU 0's share; lockstat sums them). */
+static void add_counter(ls_bpf_contention *h, __u32 c, __u64 n) {
+    if (!n || bpf_map_lookup_elem(h->counters, &c, h->percpu) != 0) return;
+    h->percpu[0] += n;
+    bpf_map_update_elem(h->counters, &c, h->percpu, BPF_ANY);
+}
+
+long ls_bpf_contention_settle(ls_bpf_contention *h) {
+    for (int i = 0; i < h->links_count; i++) bpf_link__destroy(h->links[i]);
+    h->links_count = 0;
+    int fd = bpf_object__find_map_fd_by_name(h->object, "cpu_ended");
+    size_t stride = (sizeof(struct ls_bpf_cpu_ended) + 7) & ~(size_t)7;
+    char *all = calloc((size_t)h->ncpus, stride);
+    __u32 zero = 0;
+    if (fd < 0 || !all || bpf_map_lookup_elem(fd, &zero, all) != 0) { free(all); return -1; }
+    __u64 added = 0, full = 0;
+    for (int cpu = 0; cpu < h->ncpus; cpu++) {
+        const struct ls_bpf_cpu_ended *e = (const void *)(all + (size_t)cpu * stride);
+        for (__u32 i = 0; i < e->n && i < LS_BPF_CPU_DEPTH; i++) {
+            const struct ls_bpf_ended *r = &e->ended[i];
+            struct ls_bpf_value v;
+            if (bpf_map_lookup_elem(h->waits, &r->key, &v) == 0) {
+                v.count++;
+                v.total_ns += r->ns;
+                if (r->ns > v.max_ns) v.max_ns = r->ns;
+                if (r->ns < v.min_ns) v.min_ns = r->ns;
+            } else {
+                memset(&v, 0, sizeof v);
+                v.count = 1;
+                v.total_ns = v.max_ns = v.min_ns = r->ns;
+                v.flags = r->flags;
+                v.kind = r->kind;
+            }
+            v.buckets[bucket_of(r->ns)]++;
+            if (bpf_map_update_elem(h->waits, &r->key, &v, BPF_ANY) == 0) added++;
+            else full++;
+        }
+    }
+    free(all);
+    add_counter(h, LS_BPF_RECORDED, added);
+    add_counter(h, LS_BPF_MAP_FULL, full);
+    return (long)added;
 }
 
 void ls_bpf_contention_close(ls_bpf_contention *h) {

@@ -28,7 +28,8 @@ final class WakerTableTests: XCTestCase {
 
     /// A raw log as bpf mode writes it: layout, kallsyms, stacks, two drains of waits and wakers,
     /// counters; `wakers`: whether the layout says they were recorded.
-    func log(wakers: Bool, recursionMissed: UInt64 = 0) throws -> RawLog {
+    /// `counters`: how many counters the writing lockstat had (older ones had fewer).
+    func log(wakers: Bool, recursionMissed: UInt64 = 0, counters counterCount: Int = Int(LS_BPF_COUNTERS.rawValue)) throws -> RawLog {
         let path = temporaryDirectory() + "/contention.log"
         let writer = try RawLogWriter(path: path)
         let start: UInt64 = 1_000_000_000
@@ -159,10 +160,13 @@ final class WakerTableTests: XCTestCase {
                     payload: $0)
             }
         }
-        var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue) + 2)
+        // The counters, then the programs' run time and runs.
+        var counters = [UInt64](repeating: 0, count: counterCount + 2)
         counters[Int(LS_BPF_WAITER_WAKES.rawValue)] = 17
         counters[Int(LS_BPF_WAKER_STACKS_REUSED.rawValue)] = 9
         counters[Int(LS_BPF_RECURSION_MISSED.rawValue)] = recursionMissed
+        if counterCount > Int(LS_BPF_PATH_HITS.rawValue) { counters[Int(LS_BPF_PATH_HITS.rawValue)] = 40 }
+        counters[counterCount] = 123_000
         counters.withUnsafeBytes {
             writer.append(
                 kind: .snapshot, stream: BPFContentionRecorder.countersStream, tick: 2, time: start, payload: $0)
@@ -180,6 +184,20 @@ final class WakerTableTests: XCTestCase {
         let none = try module.parse(try log(wakers: true), config: config)
         XCTAssertEqual(none.data["cost"]?["recursion_missed"]?.number, 0)
         XCTAssertFalse(none.warnings.contains { $0.contains("not seen") }, "\(none.warnings)")
+    }
+
+    /// A log written before the call-path counters (15 of them) still reads: its counters and its
+    /// BPF time where they were, the new ones 0.
+    func testALogWithFewerCountersReadsAsItWasWritten() throws {
+        let now = try ContentionData(log: try log(wakers: true, recursionMissed: 3), top: 10)
+        XCTAssertEqual(now.cost.value("path_hits"), 40)
+        XCTAssertEqual(now.cost.value("bpf_ns"), 123_000)
+        let older = try ContentionData(log: try log(wakers: true, recursionMissed: 3, counters: 15), top: 10)
+        XCTAssertEqual(older.cost.value("path_hits"), 0)
+        XCTAssertEqual(older.cost.value("path_conflicts"), 0)
+        XCTAssertEqual(older.cost.value("recursion_missed"), 3)
+        XCTAssertEqual(older.cost.value("waker_stacks_reused"), 9)
+        XCTAssertEqual(older.cost.value("bpf_ns"), 123_000)
     }
 
     func testWakerRowsFromTheLastDrainClassedAndPlacedAtTheRelease() throws {

@@ -53,6 +53,24 @@ struct ls_bpf_value {
     __u32 buckets[LS_BPF_BUCKETS];
 };
 
+/* A spinning wait that ended, left for its CPU's next spinning contention_begin to aggregate:
+   contention_end runs with the lock held, so aggregating there would lengthen every hold it
+   measures. lockstat adds what is left when the run ends (ls_bpf_contention_settle). */
+struct ls_bpf_ended {
+    struct ls_bpf_key key;
+    __u64 ns;
+    __u32 flags;
+    __u32 kind;
+};
+
+/* One per CPU: up to one ended wait per context that can spin (task, softirq, hardirq, NMI). */
+#define LS_BPF_CPU_DEPTH 4
+struct ls_bpf_cpu_ended {
+    struct ls_bpf_ended ended[LS_BPF_CPU_DEPTH];
+    __u32 n;
+    __u32 busy;   /* a program on this CPU is changing it: one it interrupted leaves it alone */
+};
+
 /* Waits behind one owner of a mutex or rwsem (the owner field of the lock at contention_begin). */
 struct ls_bpf_owner_key {
     __u64 lock;
@@ -83,8 +101,13 @@ enum ls_bpf_counter {
     LS_BPF_WAKES_IN_FLIGHT,   /* sleeping waits that ended while a wake of theirs was still in its program: that wake added them */
     LS_BPF_RECURSION_MISSED,  /* lock events the kernel ran none of lockstat's programs for, another BPF program running on that CPU
                                  (bpf_prog_info.recursion_misses, summed over the programs: filled by lockstat, not the BPF programs) */
-    LS_BPF_COUNTERS = 15
+    LS_BPF_PATH_HITS,         /* kernel stacks found again by their call path's return addresses on the stack: no walk */
+    LS_BPF_PATH_CONFLICTS,    /* of them, checked by a walk that gave another stack (the path is walked every time since) */
+    LS_BPF_COUNTERS = 17
 };
+
+/* The counters a raw log written before LS_BPF_PATH_HITS holds. */
+#define LS_BPF_COUNTERS_BEFORE_PATHS 15
 
 /* The counters a raw log written before LS_BPF_RECURSION_MISSED holds. */
 #define LS_BPF_COUNTERS_BEFORE_RECURSION 14
@@ -116,7 +139,10 @@ enum ls_bpf_setting {
     LS_BPF_SETTING_USER_STACKS_OF,  /* scope system: whose waker user stacks are kept (below) */
     LS_BPF_SETTING_NO_KFUNCS,       /* 1 (tests only): act as a kernel without the weak kfuncs and rq_lock */
     LS_BPF_SETTING_OWNER_STACKS,    /* 1: contention.owner_stacks yes (with wakers) */
-    LS_BPF_SETTINGS = 7
+    LS_BPF_SETTING_TEXT_START,      /* the kernel's text, [_stext, _etext) from /proc/kallsyms: 0 when unknown */
+    LS_BPF_SETTING_TEXT_END,
+    LS_BPF_SETTING_CHECK_PATHS,     /* 1 (tests only): every stack found by its path is walked too and compared */
+    LS_BPF_SETTINGS = 10
 };
 
 /* LS_BPF_SETTING_USER_STACKS_OF: 0 nobody's (until lockstat says), uid + 1 that user's, or all. */
@@ -256,6 +282,9 @@ long ls_bpf_contention_owner_stacks(ls_bpf_contention *h, struct ls_bpf_owner_st
 /* Whether interrupt wakes are told apart here (the kernel's BTF gives __preempt_count's place). */
 int ls_bpf_contention_classifies_interrupts(ls_bpf_contention *h);
 void ls_bpf_contention_counters(ls_bpf_contention *h, __u64 out[LS_BPF_COUNTERS]);
+/* At the run's end: detaches the programs, then adds the spinning waits still left for their
+   CPU's next begin (struct ls_bpf_cpu_ended) to the aggregation. Returns how many, or -1. */
+long ls_bpf_contention_settle(ls_bpf_contention *h);
 /* A stack's frames (innermost first); returns how many, 0 when unknown. */
 int ls_bpf_contention_stack(ls_bpf_contention *h, __s32 id, __u64 *ips, int max);
 /* A waker's user stack's frames (innermost first); 0 when unknown. */

@@ -164,7 +164,8 @@ struct BPFAggregates {
         // The counters, then the run time: as many counters as the lockstat that wrote the log had
         // (those it did not have read as 0).
         let counterCounts = [
-            Int(LS_BPF_COUNTERS.rawValue), Int(LS_BPF_COUNTERS_BEFORE_RECURSION), Int(LS_BPF_COUNTERS_BEFORE_IN_FLIGHT),
+            Int(LS_BPF_COUNTERS.rawValue), Int(LS_BPF_COUNTERS_BEFORE_PATHS), Int(LS_BPF_COUNTERS_BEFORE_RECURSION),
+            Int(LS_BPF_COUNTERS_BEFORE_IN_FLIGHT),
             Int(LS_BPF_COUNTERS_BEFORE_WAKERS),
         ]
         if let r = log.records.last(where: { $0.stream == BPFContentionRecorder.countersStream && $0.kind == .snapshot }

@@ -343,6 +343,7 @@ final class BPFContentionRecorder: Recorder {
     }
 
     func postsampling() {
+        _ = ls_bpf_contention_settle(handle)
         _ = sample(tick: UInt64.max, time: ls_monotonic_ns())
         log.append(
             kind: .side, stream: Self.countersStream, tick: UInt64.max, time: ls_monotonic_ns(),
