@@ -56,10 +56,11 @@ enum ContentionStormBench {
         }
     }
 
-    /// contention.wakers' cost: each storm's throughput untraced, under bpf mode with `wakers no`
-    /// and with `wakers yes`, rotated round by round (the load moves between rounds, a rotation
-    /// sees each the same); per round the ratios, then medians and the rounds' spread, and the BPF
-    /// time per recorded contention (`cost.bpf_ns / recorded`).
+    /// contention.wakers' cost: each storm's throughput untraced, under bpf mode with every kernel
+    /// stack walked (LOCKSTAT_TEST_WALK_EVERY_STACK: none found by its call path, as before
+    /// paths), with `wakers no` and with `wakers yes`, rotated round by round (the load moves
+    /// between rounds, a rotation sees each the same); per round the ratios, then medians and the
+    /// rounds' spread, and the BPF time per recorded contention (`cost.bpf_ns / recorded`).
     static func wakers(scratch: String, seconds: Double, rounds: Int) throws {
         let tools = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
         let futex = try compile("futex-storm.c", scratch)
@@ -71,49 +72,54 @@ enum ContentionStormBench {
         ]
         for storm in storms {
             print("\n## contention.wakers: \(storm.name), \(seconds) s a run, scope program\n")
-            print("| round | untraced ops | wakers no | wakers yes | + owner stacks | no / untraced | yes / untraced "
-                + "| yes / no | + owner stacks / no | BPF µs per contention: no | yes | + owner stacks |")
-            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            print("| round | untraced ops | walks, no paths | wakers no | wakers yes | + owner stacks | walks / untraced "
+                + "| no / untraced | yes / untraced | yes / no | + owner stacks / no "
+                + "| BPF µs per contention: walks | no | yes | + owner stacks |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
             var ratios: [String: [Double]] = [:]
             for round in 1...rounds {
                 let untraced = try ops(storm.command)
+                let walks = try wakerRun(tools, "no", storm.command, scratch, walkEveryStack: true)
                 let no = try wakerRun(tools, "no", storm.command, scratch)
                 let yes = try wakerRun(tools, "yes", storm.command, scratch)
                 let owners = try wakerRun(tools, "yes", storm.command, scratch, ownerStacks: true)
                 let r = [
-                    "no": no.ops / untraced, "yes": yes.ops / untraced, "yes/no": yes.ops / no.ops,
+                    "walks": walks.ops / untraced, "no": no.ops / untraced, "yes": yes.ops / untraced, "yes/no": yes.ops / no.ops,
                     "owners/no": owners.ops / no.ops,
                 ]
                 for (k, v) in r { ratios[k, default: []].append(v) }
                 print(
-                    "| \(round) | \(Int(untraced)) | \(Int(no.ops)) | \(Int(yes.ops)) | \(Int(owners.ops)) | "
+                    "| \(round) | \(Int(untraced)) | \(Int(walks.ops)) | \(Int(no.ops)) | \(Int(yes.ops)) | \(Int(owners.ops)) | "
                         + String(
-                            format: "%.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f |", r["no"]!, r["yes"]!, r["yes/no"]!,
-                            r["owners/no"]!, no.bpfMicrosPerContention, yes.bpfMicrosPerContention,
-                            owners.bpfMicrosPerContention))
+                            format: "%.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f | %.2f |", r["walks"]!, r["no"]!,
+                            r["yes"]!, r["yes/no"]!, r["owners/no"]!, walks.bpfMicrosPerContention,
+                            no.bpfMicrosPerContention, yes.bpfMicrosPerContention, owners.bpfMicrosPerContention))
             }
             func summary(_ k: String) -> String {
                 let v = ratios[k]!.sorted()
                 return String(format: "%.3f (%.3f–%.3f)", v[v.count / 2], v.first!, v.last!)
             }
-            print("\nmedian (min–max) over \(rounds) rounds: no / untraced \(summary("no")), yes / untraced "
+            print("\nmedian (min–max) over \(rounds) rounds: walks / untraced \(summary("walks")), no / untraced \(summary("no")), yes / untraced "
                 + "\(summary("yes")), yes / no \(summary("yes/no")), yes + owner stacks / no \(summary("owners/no"))")
         }
     }
 
     /// One lockstat run of `command` in bpf mode with `contention.wakers` set to `wakers` (and
-    /// `contention.owner_stacks yes` if `ownerStacks`).
+    /// `contention.owner_stacks yes` if `ownerStacks`; every kernel stack walked if `walkEveryStack`).
     static func wakerRun(
-        _ tools: String, _ wakers: String, _ command: [String], _ scratch: String, ownerStacks: Bool = false
+        _ tools: String, _ wakers: String, _ command: [String], _ scratch: String, ownerStacks: Bool = false,
+        walkEveryStack: Bool = false
     ) throws -> (ops: Double, bpfMicrosPerContention: Double) {
-        let name = wakers + (ownerStacks ? "-owners" : "")
+        let name = wakers + (ownerStacks ? "-owners" : "") + (walkEveryStack ? "-walks" : "")
         let dir = scratch + "/run-wakers-" + name
         try? FileManager.default.removeItem(atPath: dir)
         let config = scratch + "/wakers-\(name).config"
         try ("modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers \(wakers)\n"
             + (ownerStacks ? "contention.owner_stacks yes\n" : ""))
             .write(toFile: config, atomically: true, encoding: .utf8)
-        let r = try output([tools + "/lockstat-run", "--quiet", "--config", config, dir] + command)
+        let r = try output(
+            (walkEveryStack ? ["LOCKSTAT_TEST_WALK_EVERY_STACK=1"] : []) + [tools + "/lockstat-run", "--quiet", "--config", config, dir]
+                + command)
         guard r.status == 0 else { throw LockstatError("lockstat-run (wakers \(wakers)): \(r.text)") }
         let ops =
             Double(

@@ -2,7 +2,7 @@
 // same run, and the parsers' throughput. Not a test: it reports figures for BENCHMARKS.md.
 //
 //   swift build -c release && .build/release/lockstat-bench [--seconds S] [--rounds N] [--parse-only] [--storms-only] [--futex-only] [--long-runs [--hours 1,3,24]] [--big-machines]
-//   [--wakers-only [--seconds S] [--rounds N]]   (contention.wakers no / yes / yes with owner_stacks against untraced, rotated)
+//   [--wakers-only [--seconds S] [--rounds N]]   (every stack walked / contention.wakers no / yes / yes with owner_stacks against untraced, rotated)
 //   [--profile-only [--hz N] [--rounds N]]   (the profile's cost per sample at N Hz, 999 by default)
 //   [--profile-callgraph-only [--hz N] [--rounds N]]
 //       (oprofile.callgraph fp / dwarf against perf -g / dwarf, rotated; 499 Hz by default)
