@@ -218,12 +218,13 @@ static __always_inline int scope_program(void) { return setting(LS_BPF_SETTING_S
    with return thunks), while the stack words above the program's context hold the call path's
    return addresses at fixed distances. The first LS_PATH_WORDS words there that point into the
    kernel's text, hashed, with the task's system call, name the path; a path seen before gives
-   its stack id. Deeper paths that share those words would share a stack: one use in
-   LS_PATH_CHECK, at random, walks anyway, and a path whose walk gives another stack is walked
-   every time from then on (counted). The words below the system call's frame move with the
+   its stack id. Deeper paths that share those words would share a stack: a path's first
+   LS_PATH_LEARN uses and then one in LS_PATH_CHECK, at random, walk anyway, and a path whose
+   walk gives another stack is walked every time from then on (counted). The words below the system call's frame move with the
    kernel's per-call stack offset and hold stale addresses: such paths miss, never mismatch. */
 #define LS_PATH_WORDS 8
 #define LS_PATH_HALF 64       /* words read at once: the second half only when the first had too few */
+#define LS_PATH_LEARN 16
 #define LS_PATH_CHECK 64
 #define LS_THREAD_SIZE 16384  /* x86-64, arm64 (without KASAN): a longer stack only reads less */
 struct path_key {
@@ -233,7 +234,8 @@ struct path_key {
 };
 struct path_value {
     __s32 stack_id;
-    __u32 conflict;
+    __u16 conflict;
+    __u16 uses;   /* counted up to LS_PATH_LEARN only: no write to a path's entry after that */
 };
 struct path_scratch {
     __u64 window[2 * LS_PATH_HALF];
@@ -285,10 +287,10 @@ static __always_inline struct task_struct *owner_of(__u64 lock, __u32 flags) {
 /* Locks the waiting task itself can name: its mm's mmap_lock, its sighand's siglock. */
 static __always_inline __u32 kind_of(struct task_struct *task, __u64 lock, __u32 flags) {
     if (flags == LCB_F_READ || flags == LCB_F_WRITE) {
-        struct mm_struct *mm = BPF_CORE_READ(task, mm);
+        struct mm_struct *mm = task->mm;
         if (mm && (__u64)&mm->mmap_lock == lock) return LS_LOCK_KIND_MMAP;
     } else if (flags == LCB_F_SPIN) {
-        struct sighand_struct *sighand = BPF_CORE_READ(task, sighand);
+        struct sighand_struct *sighand = task->sighand;
         if (sighand && (__u64)&sighand->siglock == lock) return LS_LOCK_KIND_SIGHAND;
     }
     return 0;
@@ -329,8 +331,8 @@ static __always_inline void note_slab_lock(__u64 lock) {
 static __always_inline __s32 syscall_of(struct task_struct *task) {
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
     if (!regs) return -1;
-    if (bpf_core_field_exists(regs->orig_ax)) return (__s32)BPF_CORE_READ(regs, orig_ax);
-    if (bpf_core_field_exists(regs->syscallno)) return (__s32)BPF_CORE_READ(regs, syscallno);
+    if (bpf_core_field_exists(regs->orig_ax)) return (__s32)regs->orig_ax;
+    if (bpf_core_field_exists(regs->syscallno)) return (__s32)regs->syscallno;
     return -1;
 }
 
@@ -352,10 +354,16 @@ static __always_inline __s32 syscall_of(struct task_struct *task) {
    at its BTF-given distance from this CPU's runqueue, which the current task's cfs_rq names. */
 static __always_inline int preempt_count(struct task_struct *task) {
     if (!setting(LS_BPF_SETTING_PC_KNOWN) || !bpf_core_field_exists(task->se.cfs_rq)) return -1;
-    struct rq *rq = BPF_CORE_READ(task, se.cfs_rq, rq);
-    if (!rq || BPF_CORE_READ(rq, cpu) != (int)bpf_get_smp_processor_id()) return -1;
+    /* Direct loads where the verifier allows them (probe loads, no helper call): this runs at
+       every begin. The runqueue's address as a number takes a read: no arithmetic on the pointer. */
+    struct cfs_rq *cfs_rq = task->se.cfs_rq;
+    struct rq *rq = cfs_rq ? cfs_rq->rq : 0;
+    if (!rq || rq->cpu != (int)bpf_get_smp_processor_id()) return -1;
+    __u64 address = 0;
     unsigned int pc = 0;
-    if (bpf_probe_read_kernel(&pc, sizeof pc, (void *)((__u64)rq + setting(LS_BPF_SETTING_PC_FROM_RQ))) != 0) return -1;
+    if (bpf_probe_read_kernel(&address, sizeof address, &cfs_rq->rq) != 0 ||
+        bpf_probe_read_kernel(&pc, sizeof pc, (void *)(address + setting(LS_BPF_SETTING_PC_FROM_RQ))) != 0)
+        return -1;
     return (int)(pc & 0x7fffffff);
 }
 
@@ -402,7 +410,12 @@ static __always_inline __s32 kernel_stack(void *ctx, void *map, struct task_stru
     int check = 0;
     if (known && !known->conflict) {
         count(LS_BPF_PATH_HITS);
-        check = setting(LS_BPF_SETTING_CHECK_PATHS) || bpf_get_prandom_u32() % LS_PATH_CHECK == 0;
+        if (known->uses < LS_PATH_LEARN) {
+            known->uses++;   /* racy between CPUs: a use more or less */
+            check = 1;
+        } else {
+            check = setting(LS_BPF_SETTING_CHECK_PATHS) || bpf_get_prandom_u32() % LS_PATH_CHECK == 0;
+        }
         if (!check) return known->stack_id;
     }
     __s32 id = bpf_get_stackid(ctx, map, BPF_F_FAST_STACK_CMP | 1);
@@ -632,7 +645,7 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
         s->tid = tid;
         s->next_seen = 0;
         for (int i = 0; i < LS_WAKER_CACHE; i++) s->seen[i].tid = 0;
-        s->nvcsw = BPF_CORE_READ(task, nvcsw);
+        s->nvcsw = task->nvcsw;
     }
     s->lock = (__u64)lock;
     s->flags = flags;
@@ -747,7 +760,7 @@ static __always_inline int user_stack_kept(struct task_struct *waker) {
    is followed by another). */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(sched_waking, struct task_struct *p) {
-    __u32 waiter = BPF_CORE_READ(p, pid);
+    __u32 waiter = p->pid;
     struct task_waits *t = bpf_map_lookup_elem(&task_starts, &waiter);
     if (!t) return 0;
     struct start *s = &t->slot[t->cur & 1];
@@ -872,7 +885,7 @@ int BPF_PROG(contention_end, void *lock, int ret) {
     if (setting(LS_BPF_SETTING_WAKERS)) {
         handover_end(s->lock, tid, ret, s->flags, s->stack_id, now);
         struct task_struct *task = bpf_get_current_task_btf();
-        s->slept = BPF_CORE_READ(task, nvcsw) != s->nvcsw;
+        s->slept = task->nvcsw != s->nvcsw;
         s->ns = ns;
         s->ret = ret;
     }
