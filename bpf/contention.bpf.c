@@ -220,8 +220,9 @@ static __always_inline int scope_program(void) { return setting(LS_BPF_SETTING_S
    kernel's text, hashed, with the task's system call, name the path; a path seen before gives
    its stack id. Deeper paths that share those words would share a stack: a path's first
    LS_PATH_LEARN uses and then one in LS_PATH_CHECK, at random, walk anyway, and a path whose
-   walk gives another stack is walked every time from then on (counted). The words below the system call's frame move with the
-   kernel's per-call stack offset and hold stale addresses: such paths miss, never mismatch. */
+   walk gives another stack is walked every time from then on (counted). The words below the
+   system call's frame move with the kernel's per-call stack offset and hold stale addresses: a
+   path whose first words reach them is found less often. */
 #define LS_PATH_WORDS 8
 #define LS_PATH_HALF 64       /* words read at once: the second half only when the first had too few */
 #define LS_PATH_LEARN 16

@@ -101,7 +101,7 @@ enum ls_bpf_counter {
     LS_BPF_WAKES_IN_FLIGHT,   /* sleeping waits that ended while a wake of theirs was still in its program: that wake added them */
     LS_BPF_RECURSION_MISSED,  /* lock events the kernel ran none of lockstat's programs for, another BPF program running on that CPU
                                  (bpf_prog_info.recursion_misses, summed over the programs: filled by lockstat, not the BPF programs) */
-    LS_BPF_PATH_HITS,         /* kernel stacks found again by their call path's return addresses on the stack: no walk */
+    LS_BPF_PATH_HITS,         /* kernel stacks found again by their call path's return addresses on the stack (walked only to check) */
     LS_BPF_PATH_CONFLICTS,    /* of them, checked by a walk that gave another stack (the path is walked every time since) */
     LS_BPF_COUNTERS = 17
 };
