@@ -62,6 +62,10 @@ extern struct task_struct *bpf_task_from_pid(__s32 pid) __ksym __weak;
 extern void bpf_task_release(struct task_struct *p) __ksym __weak;
 /* Kernels 6.13+: the slab cache an address lies in (a lock inside a slab object). */
 extern struct kmem_cache *bpf_get_kmem_cache(__u64 addr) __ksym __weak;
+/* Kernels 6.17+, which name the feature in enum bpf_features: bpf_rdonly_cast to void gives
+   memory read by probe loads (the stack words of a call path, read in place: no helper's copy). */
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym __weak;
+enum bpf_features { BPF_FEAT_RDONLY_CAST_TO_VOID = 0 };
 #ifndef bpf_ksym_exists
 #define bpf_ksym_exists(sym) ({ _Static_assert(!__builtin_constant_p(!!sym), #sym " should be marked as __weak"); !!sym; })
 #endif
@@ -114,7 +118,7 @@ struct start {
     /* Sleeping locks: the handshake (above); the wakes begun, and the latest whose waker is
        written (the last wake begun names the waker, whichever finishes first). */
     __u64 word;
-    __u32 tid;
+    __u32 tid;     /* the waiting task, spinning waits too (their end reads it here) */
     __u32 wakes;
     __u32 published;
     /* Written at the end for whoever adds the wait to the waker aggregation. */
@@ -299,6 +303,10 @@ static __always_inline __u32 kind_of(struct task_struct *task, __u64 lock, __u32
 
 /* Whether the kernel has a weak kfunc, and the tests did not ask to act as if it had none. */
 #define ls_kfunc(sym) (bpf_ksym_exists(sym) && !setting(LS_BPF_SETTING_NO_KFUNCS))
+/* Whether kernel memory is read in place (bpf_rdonly_cast to void, above), not copied by
+   bpf_probe_read_kernel: a helper's call and return each time. */
+#define ls_direct_reads() \
+    (bpf_core_enum_value_exists(enum bpf_features, BPF_FEAT_RDONLY_CAST_TO_VOID) && !setting(LS_BPF_SETTING_NO_KFUNCS))
 
 /* This CPU's &rq->__lock, stored the first time a spinning wait begins on the CPU while a task
    of a CFS group runs on it (its cfs_rq names its runqueue): lockstat names that address. */
@@ -342,7 +350,7 @@ static __always_inline __s32 syscall_of(struct task_struct *task) {
    more than the test). */
 #define LS_PATH_WORD(i)                                                   \
     if ((i) >= words) goto scanned;                                       \
-    x = p->window[(i)];                                                   \
+    x = w[(i)];                                                           \
     if (x - start < span) {                                               \
         h = (h ^ x) * 0x100000001b3ULL;                                   \
         if (++n == LS_PATH_WORDS) goto scanned;                           \
@@ -360,8 +368,13 @@ static __always_inline int preempt_count(struct task_struct *task) {
     struct cfs_rq *cfs_rq = task->se.cfs_rq;
     struct rq *rq = cfs_rq ? cfs_rq->rq : 0;
     if (!rq || rq->cpu != (int)bpf_get_smp_processor_id()) return -1;
-    __u64 address = 0;
     unsigned int pc = 0;
+    if (ls_direct_reads()) {
+        const __u8 *r = bpf_rdonly_cast(rq, 0);
+        pc = *(const unsigned int *)(r + setting(LS_BPF_SETTING_PC_FROM_RQ));
+        return (int)(pc & 0x7fffffff);
+    }
+    __u64 address = 0;
     if (bpf_probe_read_kernel(&address, sizeof address, &cfs_rq->rq) != 0 ||
         bpf_probe_read_kernel(&pc, sizeof pc, (void *)(address + setting(LS_BPF_SETTING_PC_FROM_RQ))) != 0)
         return -1;
@@ -383,10 +396,23 @@ static __always_inline struct path_key *path_of(void *ctx, struct task_struct *t
     __u64 base = 0;
     if (bpf_probe_read_kernel(&base, sizeof base, (void *)&spilled) != 0 || !base) return 0;
     __u64 room = ((base | (LS_THREAD_SIZE - 1)) + 1) - base;
+    __u64 span = end - start, h = 0xcbf29ce484222325ULL, n = 0, words, x;
+    const __u64 *w;
+    if (ls_direct_reads()) {
+        /* In place: a probe load a word, only as far as the path's words reach. */
+        w = bpf_rdonly_cast(ctx, 0);
+        words = room / 8 < 2 * LS_PATH_HALF ? room / 8 : 2 * LS_PATH_HALF;
+        LS_PATH_WORDS8(0) LS_PATH_WORDS8(8) LS_PATH_WORDS8(16) LS_PATH_WORDS8(24)
+        LS_PATH_WORDS8(32) LS_PATH_WORDS8(40) LS_PATH_WORDS8(48) LS_PATH_WORDS8(56)
+        LS_PATH_WORDS8(64) LS_PATH_WORDS8(72) LS_PATH_WORDS8(80) LS_PATH_WORDS8(88)
+        LS_PATH_WORDS8(96) LS_PATH_WORDS8(104) LS_PATH_WORDS8(112) LS_PATH_WORDS8(120)
+        goto scanned;
+    }
+    w = p->window;
     __u32 half = sizeof p->window / 2;
     __u32 size = room < half ? (__u32)room : half;
     if (size < 64 || bpf_probe_read_kernel(p->window, size, (void *)base) != 0) return 0;
-    __u64 span = end - start, h = 0xcbf29ce484222325ULL, n = 0, words = size / 8, x;
+    words = size / 8;
     LS_PATH_WORDS8(0) LS_PATH_WORDS8(8) LS_PATH_WORDS8(16) LS_PATH_WORDS8(24)
     LS_PATH_WORDS8(32) LS_PATH_WORDS8(40) LS_PATH_WORDS8(48) LS_PATH_WORDS8(56)
     if (room <= half) goto scanned;
@@ -643,12 +669,12 @@ int BPF_PROG(contention_begin, void *lock, unsigned int flags) {
         s->wake_class = LS_WAKE_NONE;
         s->wakes = 0;
         s->published = 0;
-        s->tid = tid;
         s->next_seen = 0;
         for (int i = 0; i < LS_WAKER_CACHE; i++) s->seen[i].tid = 0;
         s->nvcsw = task->nvcsw;
     }
     s->lock = (__u64)lock;
+    s->tid = tid;
     s->flags = flags;
     s->cgroup = bpf_get_current_cgroup_id();
     s->stack_id = kernel_stack(ctx, &stacks, task);
@@ -825,9 +851,10 @@ int BPF_PROG(sched_waking, struct task_struct *p) {
 SEC("tp_btf/contention_end")
 int BPF_PROG(contention_end, void *lock, int ret) {
     __u64 now = bpf_ktime_get_ns();
-    __u32 zero = 0, tid = (__u32)bpf_get_current_pid_tgid();
+    __u32 zero = 0, tid;
     /* A spinning wait is this CPU's, the innermost one on this lock; else the task's (it
-       cannot sleep inside a spinning one). */
+       cannot sleep inside a spinning one). A spinning wait's end holds the lock: it does the
+       least it can (no helper but the clock; its task's id is the begin's). */
     struct cpu_waits *w = bpf_map_lookup_elem(&cpu_starts, &zero);
     struct start *s = 0;
     struct task_waits *t = 0;
@@ -837,7 +864,10 @@ int BPF_PROG(contention_end, void *lock, int ret) {
             if (w->slot[depth].lock == (__u64)lock) { s = &w->slot[depth]; matched = depth; break; }
         }
     }
-    if (!s) {
+    if (s) {
+        tid = s->tid;
+    } else {
+        tid = (__u32)bpf_get_current_pid_tgid();
         t = bpf_map_lookup_elem(&task_starts, &tid);
         if (!t) return 0;
         s = &t->slot[t->cur & 1];
