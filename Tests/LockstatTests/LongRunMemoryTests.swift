@@ -8,7 +8,7 @@ import XCTest
 /// them, or plain records one a snapshot as older versions did) are parsed and graphed by
 /// the built `lockstat` under GNU time; the column budget is set to 8 MiB so both runs spill.
 /// What the longer run costs beyond the shorter one, carried on to a day (plus the default
-/// budget's other 56 MiB), must stay under issue 16's 500 MB.
+/// budget's other 56 MiB), must stay under issue 16's 500 MB; the run's page, under 5 MB.
 final class LongRunMemoryTests: XCTestCase {
     static let budgetMB = 8, dayLimitMB = 500.0
 
@@ -56,6 +56,11 @@ final class LongRunMemoryTests: XCTestCase {
             if !plain {
                 let svgs = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".svg") }
                 XCTAssertGreaterThan(svgs.count, 3, "graphs of the run")
+                // The run's page stays small however long the run (its charts are reduced to the
+                // screen's width, extremes kept).
+                let page = (try FileManager.default.attributesOfItem(atPath: dir + "/index.html")[.size] as? Int) ?? .max
+                print("page of \(hours) h at 10 Hz (stat, diskstats): \(page) bytes")
+                XCTAssertLessThan(page, 5_000_000, "the page of \(hours) h")
             }
             try FileManager.default.removeItem(atPath: dir)
         }

@@ -123,29 +123,4 @@ final class PageTests: XCTestCase {
         XCTAssertTrue(text.contains("<img src=x '\""), "the process name, as text")
     }
 
-    /// An hour of stat and diskstats at 10 Hz (raw logs written here as the sampler would):
-    /// `lockstat parse` and `graph` make a page under 5 MB.
-    func testAnHourLongRunGivesAPageUnderTheBound() throws {
-        let dir = temporaryDirectory()
-        try FileManager.default.createDirectory(atPath: dir + "/samples", withIntermediateDirectories: true)
-        try "modules stat diskstats\nintervall 0.1\n".write(toFile: dir + "/lockstat.config", atomically: true, encoding: .utf8)
-        let samples = 36_000, start: UInt64 = 1_000_000_000
-        for (module, text) in [("stat", String(decoding: try Fixtures.bytes("stat/vm-6.18-2cpu.txt"), as: UTF8.self)),
-                               ("diskstats", String(decoding: try Fixtures.bytes("diskstats/vm-6.18-20field.txt"), as: UTF8.self))] {
-            let writer = try RawLogWriter(path: dir + "/samples/\(module).log")
-            writer.append(kind: .header, tick: 0, time: start, text: "module \(module)\nformat 2\ninterval_ns 100000000\nstart_ns \(start)\n")
-            let snapshots = SamplesKeysTests.growing(text, count: 2, firstCounter: module == "stat" ? 1 : 3)
-            // Two snapshots in turn, the second's counters higher: what matters here is the count.
-            for i in 0..<samples {
-                snapshots[i % 2].withUnsafeBytes { writer.append(kind: .snapshot, stream: 0, tick: UInt64(i), time: start + UInt64(i) * 100_000_000, payload: $0) }
-            }
-        }
-        XCTAssertEqual(try Lockstat.tool(["parse", dir]).status, 0)
-        let g = try Lockstat.tool(["graph", dir])
-        XCTAssertEqual(g.status, 0, g.err)
-        let size = (try FileManager.default.attributesOfItem(atPath: dir + "/index.html")[.size] as? Int) ?? .max
-        print("page of an hour at 10 Hz (stat, diskstats): \(size) bytes")
-        XCTAssertLessThan(size, 5_000_000)
-    }
-
 }
