@@ -21,8 +21,9 @@ final class ContentionStackPathTests: XCTestCase {
     /// With every stack found by its path walked as well (LOCKSTAT_TEST_CHECK_PATHS: the stacks
     /// kept are the walks'), no path gave another stack than its walk, on the futex storm (spinlocks,
     /// one path; its words read in place, and copied as older kernels need) and the mkdir/rmdir
-    /// storm with waker stacks (rwsems: the waiters' and the wakers' paths, deeper, through the VFS). Before interrupts were left out, a timer softirq's path
-    /// (the same words, over whatever task it interrupted) gave conflicts here in every run.
+    /// storm with waker stacks (rwsems: the waiters' and the wakers' paths, deeper, through the
+    /// VFS). Before interrupts were left out, a timer softirq's path (the same words, over whatever
+    /// task it interrupted) gave conflicts here in every run.
     func testEveryPathFoundGivesTheStackItsWalkGives() throws {
         try requireContentionBPF()
         let futex = try compileContentionStorm("futex-storm.c"), mkdir = try compileContentionStorm("mkdir-storm.c")
