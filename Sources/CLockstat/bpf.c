@@ -618,6 +618,11 @@ int ls_bpf_contention_comm(ls_bpf_contention *h, __u32 tid, char out[LS_BPF_COMM
     return bpf_map_lookup_elem(h->comms, &tid, out) ? -errno : 0;
 }
 
+int ls_bpf_run_time_statistics_on(void) {
+    int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    return fd < 0 ? -errno : fd;
+}
+
 void ls_bpf_contention_run_time(ls_bpf_contention *h, __u64 *ns, __u64 *count) {
     *ns = 0;
     *count = 0;

@@ -72,24 +72,23 @@ final class ServeTests: XCTestCase {
         return exe
     }
 
-    static let statsSwitch = "/proc/sys/kernel/bpf_stats_enabled"
-    func statsEnabled() -> String { ((try? FileReader.readText(Self.statsSwitch).get()) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
-
     /// Prometheus scrapes serve every second during a storm: its increase() over the storm agrees
     /// with lockstat's own count between two scrapes (within 5 %), the target is up with no scrape
     /// error, promtool accepts the Prometheus text format and prometheus_client's OpenMetrics
-    /// parser the OpenMetrics one. SIGTERM stops serve with status 0 and puts
-    /// kernel.bpf_stats_enabled back.
+    /// parser the OpenMetrics one. serve measures its BPF programs' run time in windows (a
+    /// BPF_ENABLE_STATS descriptor) and never writes kernel.bpf_stats_enabled; SIGTERM stops it with
+    /// status 0.
     func testPrometheusScrapesTheStormAndAgreesWithLockstat() throws {
         try requireServe()
         for tool in ["/usr/bin/prometheus", "/usr/bin/promtool"] where !FileManager.default.isExecutableFile(atPath: tool) {
             throw XCTSkip("SKIPPED: no \(tool) (Debian's prometheus package; .ci/run installs it)")
         }
         let dir = temporaryDirectory(), storm = try compile("Tests/contention/mkdir-storm.c")
-        let switchBefore = statsEnabled()
+        let switchBefore = bpfStatsSwitch()
         let serve = try Served(port: try freePort(), arguments: ["--modules", "stat,diskstats,contention"], directory: dir)
         serve.waitUntilServing()
-        XCTAssertEqual(statsEnabled(), "1", "serve turns on the BPF programs' run-time statistics")
+        XCTAssertTrue(eventually(30) { holdsBPFStatsDescriptor(serve.process.processIdentifier) }, "a statistics window")
+        XCTAssertEqual(bpfStatsSwitch(), switchBefore, "kernel.bpf_stats_enabled is not lockstat's to write")
         let r = try shell(["python3", Fixtures.repository.path + "/Tests/serve/prometheus-storm.py", String(serve.port), String(try freePort()), dir, storm])
         XCTAssertEqual(r.status, 0, r.err)
         let result = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], r.out + r.err)
@@ -113,21 +112,18 @@ final class ServeTests: XCTestCase {
 
         XCTAssertEqual(serve.terminate(), 0, serve.stderr)
         XCTAssertTrue(serve.stderr.contains("SIGTERM: stopped"), serve.stderr)
-        XCTAssertEqual(statsEnabled(), switchBefore, "kernel.bpf_stats_enabled is put back")
+        XCTAssertEqual(bpfStatsSwitch(), switchBefore)
     }
 
-    /// A port in use: one line naming the address, status 1, and nothing changed (presampling
-    /// never ran: the switch serve would turn on is as it was).
+    /// A port in use: one line naming the address, status 1, before presampling.
     func testAPortInUseIsRefusedBeforeAnythingChanges() throws {
         try requireServe()
         let dir = temporaryDirectory(), port = try freePort()
         let first = try Served(port: port, arguments: ["--modules", "stat"], directory: dir)
         first.waitUntilServing()
-        let before = statsEnabled()
         let second = try Lockstat.tool(["serve", "--listen", "127.0.0.1:\(port)", "--modules", "contention"])
         XCTAssertEqual(second.status, 1, second.err)
         XCTAssertEqual(second.err, "lockstat: 127.0.0.1:\(port): address already in use (another lockstat serve or exporter listens there; --listen picks another)\n")
-        XCTAssertEqual(statsEnabled(), before)
         XCTAssertEqual(first.terminate(), 0)
         let bad = try Lockstat.tool(["serve", "--listen", "nowhere"])
         XCTAssertEqual(bad.status, 2, bad.err)

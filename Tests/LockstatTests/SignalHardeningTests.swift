@@ -55,15 +55,11 @@ final class SignalHardeningTests: XCTestCase {
         kill(pid, SIGKILL)
     }
 
-    /// Waits until kernel.bpf_stats_enabled is 0 (other runs on this machine may have it on for a while);
-    /// skips the test when the contention module's bpf mode cannot run here.
-    func requireBPFStatsOff() throws {
+    /// Skips the test when the contention module's bpf mode cannot run here.
+    func requireBPFMode() throws {
         guard getuid() == 0 else { throw XCTSkip("SKIPPED: bpf mode needs root") }
         if let reason = ContentionModule().unavailableReason(SystemRoot()) ?? ContentionModule.bpfRefusal(SystemRoot()) {
             throw XCTSkip("SKIPPED: \(reason)")
-        }
-        guard eventually(300, { bpfStats() == "0" }) else {
-            throw XCTSkip("SKIPPED: kernel.bpf_stats_enabled stayed \(bpfStats()): lockstat leaves a switch someone else turned on alone")
         }
     }
 
@@ -73,8 +69,6 @@ final class SignalHardeningTests: XCTestCase {
               let mask = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
         return mask & (1 << UInt64(signal - 1)) != 0
     }
-
-    func bpfStats() -> String { read("/proc/sys/kernel/bpf_stats_enabled").trimmingCharacters(in: .whitespacesAndNewlines) }
 
     // MARK: 1. every terminating signal ends the run as SIGTERM does
 
@@ -252,47 +246,48 @@ final class SignalHardeningTests: XCTestCase {
         }
     }
 
-    /// A run of the contention module (bpf mode) whose program has started and whose presampling
-    /// turned kernel.bpf_stats_enabled on.
-    private func startContentionRun() throws -> (dir: String, process: Process) {
-        try requireBPFStatsOff()
+    /// A run of the contention module (bpf mode) whose program has started and whose first
+    /// statistics window is open (a BPF_ENABLE_STATS descriptor held), with the statistics switch
+    /// as it was before.
+    private func startContentionRun() throws -> (dir: String, process: Process, switchBefore: String) {
+        try requireBPFMode()
+        let switchBefore = bpfStatsSwitch()
         let dir = temporaryDirectory()
         try "modules contention\ncontention.mode bpf\n".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
         let p = try start(["--config", dir + "/c.config", dir + "/run", "sh", "-c", "touch \(dir)/ready; exec sleep 60"],
                           stderr: dir + "/err")
-        XCTAssertTrue(eventually(60) { exists(dir + "/ready") && bpfStats() == "1" },
-                      "presampling turned the statistics on: \(read(dir + "/err"))")
-        return (dir, p)
+        XCTAssertTrue(eventually(60) { exists(dir + "/ready") && holdsBPFStatsDescriptor(p.processIdentifier) },
+                      "the run measures its programs' run time in a window: \(read(dir + "/err"))")
+        XCTAssertEqual(bpfStatsSwitch(), switchBefore, "kernel.bpf_stats_enabled is not lockstat's to write")
+        return (dir, p, switchBefore)
     }
 
-    /// kill -9 of a run with the contention module (bpf mode): kernel.bpf_stats_enabled is back
-    /// to its earlier value within a second (the supervisor).
-    func testKillNinePutsBackBPFStats() throws {
-        let (_, p) = try startContentionRun()
-        let switchFile = "/proc/sys/kernel/bpf_stats_enabled"
-        func value() -> String { bpfStats() }
-        kill(p.processIdentifier, SIGKILL)
+    /// kill -9 of a run with the contention module (bpf mode): nothing to put back. Its statistics
+    /// were on by a descriptor the kernel closes with the process, and kernel.bpf_stats_enabled was
+    /// never written.
+    func testKillNineLeavesTheBPFStatsSwitchAsItWas() throws {
+        let (_, p, switchBefore) = try startContentionRun()
+        let pid = p.processIdentifier
+        kill(pid, SIGKILL)
         p.waitUntilExit()
-        let back = eventually(1) { value() == "0" }
-        XCTAssertTrue(back, "kernel.bpf_stats_enabled is still \(value()) a second after kill -9")
-        if !back { try? "0\n".write(toFile: switchFile, atomically: false, encoding: .utf8) }
+        XCTAssertFalse(holdsBPFStatsDescriptor(pid))
+        XCTAssertEqual(bpfStatsSwitch(), switchBefore)
     }
 
-    /// SIGHUP to a run with the contention module (bpf mode): the run finishes and the statistics switch is put back.
-    func testHangupPutsBackBPFStats() throws {
-        let (dir, p) = try startContentionRun()
-        let switchFile = "/proc/sys/kernel/bpf_stats_enabled"
-        func value() -> String { bpfStats() }
+    /// SIGHUP to a run with the contention module (bpf mode): the run finishes, the switch as it was.
+    func testHangupFinishesTheRunAndLeavesTheBPFStatsSwitch() throws {
+        let (dir, p, switchBefore) = try startContentionRun()
         kill(p.processIdentifier, SIGHUP)
         XCTAssertEqual(waitForExit(p), 128 + SIGHUP, read(dir + "/err"))
-        XCTAssertEqual(value(), "0")
+        XCTAssertEqual(bpfStatsSwitch(), switchBefore)
         XCTAssertTrue(exists(dir + "/run/run.json"))
-        if value() != "0" { try? "0\n".write(toFile: switchFile, atomically: false, encoding: .utf8) }
     }
 
-    /// SIGHUP to `serve` with the contention module (bpf mode): it stops with 0 and puts the statistics switch back.
-    func testHangupStopsServeAndPutsBackBPFStats() throws {
-        try requireBPFStatsOff()
+    /// SIGHUP to `serve` with the contention module (bpf mode): it stops with 0; it measured its
+    /// programs in a window and left the statistics switch as it was.
+    func testHangupStopsServeAndLeavesTheBPFStatsSwitch() throws {
+        try requireBPFMode()
+        let switchBefore = bpfStatsSwitch()
         let dir = temporaryDirectory()
         try "modules contention\ncontention.mode bpf\n".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
         let err = dir + "/err"
@@ -304,11 +299,10 @@ final class SignalHardeningTests: XCTestCase {
         p.standardError = FileHandle(forWritingAtPath: err)
         try p.run()
         XCTAssertTrue(eventually(60) { read(err).contains("serving ") || !p.isRunning }, read(err))
-        XCTAssertEqual(bpfStats(), "1", "presampling turned the statistics on: \(read(err))")
+        XCTAssertTrue(eventually(60) { holdsBPFStatsDescriptor(p.processIdentifier) }, "a statistics window: \(read(err))")
         kill(p.processIdentifier, SIGHUP)
         XCTAssertEqual(waitForExit(p, 30), 0, read(err))
-        XCTAssertEqual(bpfStats(), "0")
+        XCTAssertEqual(bpfStatsSwitch(), switchBefore)
         XCTAssertTrue(read(err).contains("SIGHUP: stopped"), read(err))
-        if bpfStats() != "0" { try? "0\n".write(toFile: "/proc/sys/kernel/bpf_stats_enabled", atomically: false, encoding: .utf8) }
     }
 }

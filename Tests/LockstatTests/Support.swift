@@ -124,3 +124,18 @@ enum PerfLock {
         return tasks
     }
 }
+
+/// The BPF run-time statistics switch, as anyone sees it (lockstat never writes it).
+func bpfStatsSwitch() -> String {
+    ((try? FileReader.readText("/proc/sys/kernel/bpf_stats_enabled").get()) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// Whether process `pid` holds a BPF_ENABLE_STATS descriptor (the kernel names its inode
+/// "bpf-stats"): lockstat's statistics window is open.
+func holdsBPFStatsDescriptor(_ pid: pid_t) -> Bool {
+    let fds = "/proc/\(pid)/fd"
+    for fd in (try? FileManager.default.contentsOfDirectory(atPath: fds)) ?? [] {
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: fds + "/" + fd)) == "anon_inode:bpf-stats" { return true }
+    }
+    return false
+}

@@ -300,7 +300,11 @@ int ls_bpf_contention_names_slabs(ls_bpf_contention *h);
    struct `type` has `member`; -1 when the BTF cannot be read. */
 int ls_bpf_kernel_has_kfunc(const char *btf_path, const char *name);
 int ls_bpf_kernel_has_member(const char *btf_path, const char *type, const char *member);
-/* The programs' total run time and run count (kernel.bpf_stats_enabled must be 1). */
+/* The kernel's BPF run-time statistics on for as long as the returned descriptor is open
+   (BPF_ENABLE_STATS with BPF_STATS_RUN_TIME, 5.8+; closed by the kernel when the process ends,
+   however it ends); -errno where refused. The corresponding C constant is `BPF_STATS_RUN_TIME`. */
+int ls_bpf_run_time_statistics_on(void);
+/* The programs' total run time and run count, counted while the statistics are on. */
 void ls_bpf_contention_run_time(ls_bpf_contention *h, __u64 *ns, __u64 *count);
 /* The times the kernel did not run one of the programs because a BPF program was already
    running on that CPU (bpf_prog_info.recursion_misses, 5.12+): each a lock event not seen. */

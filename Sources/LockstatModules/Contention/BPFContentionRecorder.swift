@@ -48,7 +48,7 @@ final class BPFContentionRecorder: Recorder {
     /// Entries are mostly zero buckets: each drain's are stored as one zstd frame (1/8 the bytes).
     private let zstd = Zstd()
     private let frame: UnsafeMutableRawBufferPointer
-    private let statsSwitch: String?
+    private let runTime = BPFRunTimeWindows()
     /// lockstat's CPU time is measured from the first sample on (presampling's loading is not the run's cost).
     private var measuring = false
     /// contention.types, .locks, .stacks: entries it drops are never written. Each lock type, lock
@@ -123,9 +123,6 @@ final class BPFContentionRecorder: Recorder {
         knownTasks = Set(minimumCapacity: entries)
         knownProcesses = Set(minimumCapacity: wakers ? 256 : 0)
         self.system = system
-        // The programs' run time is kept only while kernel.bpf_stats_enabled is 1 (it costs two
-        // clock reads per run): on for the run, put back as it was, crash or not.
-        statsSwitch = Self.enableRunTimeStatistics(system)
     }
 
     deinit {
@@ -195,6 +192,7 @@ final class BPFContentionRecorder: Recorder {
         ls_bpf_contention_counters(handle, counters)
         ls_bpf_contention_run_time(
             handle, counters + Int(LS_BPF_COUNTERS.rawValue), counters + Int(LS_BPF_COUNTERS.rawValue) + 1)
+        runTime.sampled()
         log.append(
             kind: .snapshot, stream: Self.countersStream, tick: tick, time: time,
             payload: UnsafeRawBufferPointer(start: scratch, count: (Int(LS_BPF_COUNTERS.rawValue) + 2) * 8))
@@ -349,27 +347,7 @@ final class BPFContentionRecorder: Recorder {
             kind: .side, stream: Self.countersStream, tick: UInt64.max, time: ls_monotonic_ns(),
             text: LockstatCPU.record)
         ls_bpf_contention_close(handle)
-        Self.restoreRunTimeStatistics(statsSwitch)
-    }
-
-    /// Puts kernel.bpf_stats_enabled back to 0 where `enableRunTimeStatistics` turned it on.
-    static func restoreRunTimeStatistics(_ path: String?) {
-        guard let path else { return }
-        try? writeControl(path, "0\n")
-        ls_restore_cancel(path)
-    }
-
-    static func enableRunTimeStatistics(_ system: SystemRoot) -> String? {
-        let path = system.path("/proc/sys/kernel/bpf_stats_enabled")
-        guard case .success(let text) = FileReader.readText(path),
-            text.trimmingCharacters(in: .whitespacesAndNewlines) == "0",
-            ls_restore_register(path, "0\n") == 0
-        else { return nil }
-        do { try writeControl(path, "1\n") } catch {
-            ls_restore_cancel(path)
-            return nil
-        }
-        return path
+        runTime.stop()
     }
 }
 

@@ -97,7 +97,9 @@ final class ContentionSource: MetricsSource {
     private var analysis: ContentionAnalysis
     private let lockNames: LockNameDrain
     private let addresses: Bool
-    private let statsSwitch: String?
+    /// The programs' run time: measured one sample in `BPFRunTimeWindows.period`, estimated between.
+    private let runTime = BPFRunTimeWindows()
+    private var runTimeEstimate = BPFRunTimeEstimate()
     private let idleDrains: Int
     private var last: [BPFAggregates.Key: (value: ls_bpf_value, idle: Int)] = [:]
     /// Per stack id: its caller and frames (without the BPF machinery's), resolved once.
@@ -143,7 +145,6 @@ final class ContentionSource: MetricsSource {
             throw LockstatError("/proc/kallsyms: cannot be read")
         }
         analysis = ContentionAnalysis(groups: [], symbols: KernelSymbols(kallsyms))
-        statsSwitch = BPFContentionRecorder.enableRunTimeStatistics(context.system)
     }
 
     deinit {
@@ -189,6 +190,13 @@ final class ContentionSource: MetricsSource {
     func sample() {
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         guard n >= 0 else { return }
+        var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
+        ls_bpf_contention_counters(handle, &counters)
+        var ns: UInt64 = 0
+        var runs: UInt64 = 0
+        ls_bpf_contention_run_time(handle, &ns, &runs)
+        runTimeEstimate.add(events: counters[Int(LS_BPF_BEGINS.rawValue)], runNanoseconds: ns, runs: runs)
+        runTime.sampled()
         // After the entries: a new entry's lock was named before the entry was made.
         analysis.lockNames.add(lockNames.read())
         var seen = Set<BPFAggregates.Key>()
@@ -270,9 +278,6 @@ final class ContentionSource: MetricsSource {
         sample()
         var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
         ls_bpf_contention_counters(handle, &counters)
-        var ns: UInt64 = 0
-        var runs: UInt64 = 0
-        ls_bpf_contention_run_time(handle, &ns, &runs)
         let lost = MetricFamily(
             name: "lockstat_lost_events", kind: .counter,
             help: "Events lockstat could not count since it started, by module and reason",
@@ -289,19 +294,20 @@ final class ContentionSource: MetricsSource {
             ])
         var families = totals.families + [lost]
         if holdEntries != nil { families += holdTotals.families }
-        if statsSwitch != nil || ns > 0 {
+        if !runTime.refused || runTimeEstimate.nanoseconds > 0 {
             families.append(
                 MetricFamily(
                     name: "lockstat_bpf_program_seconds", kind: .counter, unit: "seconds",
-                    help: "Time the contention module's BPF programs ran in the kernel (kernel.bpf_stats_enabled)",
-                    labels: [], points: [MetricPoint(labels: [], value: Double(ns) / 1e9)]))
+                    help: "Time the contention module's BPF programs ran in the kernel (measured one sample in "
+                        + "\(BPFRunTimeWindows.period), estimated between by contention_begin runs)",
+                    labels: [], points: [MetricPoint(labels: [], value: runTimeEstimate.nanoseconds / 1e9)]))
         }
         return families
     }
 
     func stop() {
         ls_bpf_contention_close(handle)
-        BPFContentionRecorder.restoreRunTimeStatistics(statsSwitch)
+        runTime.stop()
     }
 }
 

@@ -34,7 +34,7 @@ final class FutexRecorder: Recorder {
     private var knownFiles: Set<String>
     private let zstd = Zstd()
     private let frame: UnsafeMutableRawBufferPointer
-    private let statsSwitch: String?
+    private let runTime = BPFRunTimeWindows()
     private var measuring = false
     /// The dummy event's rings; nil where perf events cannot open (the map snapshots still name).
     private let mappingRings: PerfRings?
@@ -60,7 +60,6 @@ final class FutexRecorder: Recorder {
         knownTasks = Set(minimumCapacity: entries)
         knownProcesses = Set(minimumCapacity: 1024)
         knownFiles = Set(minimumCapacity: 256)
-        statsSwitch = BPFContentionRecorder.enableRunTimeStatistics(system)
         mappingRings = Self.openMappingRings(cpus: onlineCPUs(system), scopeProgram: scopeProgram)
     }
 
@@ -140,6 +139,7 @@ final class FutexRecorder: Recorder {
         let count = Int(LS_FUTEX_COUNTERS.rawValue)
         ls_bpf_futex_counters(handle, counters)
         ls_bpf_futex_run_time(handle, counters + count, counters + count + 1)
+        runTime.sampled()
         log.append(
             kind: .snapshot, stream: Self.countersStream, tick: tick, time: time,
             payload: UnsafeRawBufferPointer(start: scratch, count: (count + 2) * 8))
@@ -212,7 +212,7 @@ final class FutexRecorder: Recorder {
             kind: .side, stream: Self.countersStream, tick: UInt64.max, time: ls_monotonic_ns(),
             text: LockstatCPU.record)
         ls_bpf_futex_close(handle)
-        BPFContentionRecorder.restoreRunTimeStatistics(statsSwitch)
+        runTime.stop()
         recordNames()
     }
 
