@@ -60,7 +60,8 @@ enum ContentionStormBench {
     /// stack walked (LOCKSTAT_TEST_WALK_EVERY_STACK: none found by its call path, as before
     /// paths), with `wakers no` and with `wakers yes`, rotated round by round (the load moves
     /// between rounds, a rotation sees each the same); per round the ratios, then medians and the
-    /// rounds' spread, and the BPF time per recorded contention (`cost.bpf_ns / recorded`).
+    /// rounds' spread; then the BPF time per recorded contention (`cost.bpf_ns / recorded`) from one
+    /// more run of each with `contention.bpf_time yes`, apart: counting it slows the storm.
     static func wakers(scratch: String, seconds: Double, rounds: Int) throws {
         let tools = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
         let futex = try compile("futex-storm.c", scratch)
@@ -73,9 +74,8 @@ enum ContentionStormBench {
         for storm in storms {
             print("\n## contention.wakers: \(storm.name), \(seconds) s a run, scope program\n")
             print("| round | untraced ops | walks, no paths | wakers no | wakers yes | + owner stacks | walks / untraced "
-                + "| no / untraced | yes / untraced | yes / no | + owner stacks / no "
-                + "| BPF µs per contention: walks | no | yes | + owner stacks |")
-            print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+                + "| no / untraced | yes / untraced | yes / no | + owner stacks / no |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
             var ratios: [String: [Double]] = [:]
             for round in 1...rounds {
                 let untraced = try ops(storm.command)
@@ -91,9 +91,8 @@ enum ContentionStormBench {
                 print(
                     "| \(round) | \(Int(untraced)) | \(Int(walks.ops)) | \(Int(no.ops)) | \(Int(yes.ops)) | \(Int(owners.ops)) | "
                         + String(
-                            format: "%.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f | %.2f |", r["walks"]!, r["no"]!,
-                            r["yes"]!, r["yes/no"]!, r["owners/no"]!, walks.bpfMicrosPerContention,
-                            no.bpfMicrosPerContention, yes.bpfMicrosPerContention, owners.bpfMicrosPerContention))
+                            format: "%.3f | %.3f | %.3f | %.3f | %.3f |", r["walks"]!, r["no"]!, r["yes"]!, r["yes/no"]!,
+                            r["owners/no"]!))
             }
             func summary(_ k: String) -> String {
                 let v = ratios[k]!.sorted()
@@ -101,21 +100,32 @@ enum ContentionStormBench {
             }
             print("\nmedian (min–max) over \(rounds) rounds: walks / untraced \(summary("walks")), no / untraced \(summary("no")), yes / untraced "
                 + "\(summary("yes")), yes / no \(summary("yes/no")), yes + owner stacks / no \(summary("owners/no"))")
+            let micros = try [
+                wakerRun(tools, "no", storm.command, scratch, walkEveryStack: true, bpfTime: true),
+                wakerRun(tools, "no", storm.command, scratch, bpfTime: true),
+                wakerRun(tools, "yes", storm.command, scratch, bpfTime: true),
+                wakerRun(tools, "yes", storm.command, scratch, ownerStacks: true, bpfTime: true),
+            ].map(\.bpfMicrosPerContention)
+            print(
+                String(
+                    format: "\nBPF µs per contention (one run each with contention.bpf_time yes, not in the ratios): "
+                        + "walks %.2f, no %.2f, yes %.2f, yes + owner stacks %.2f", micros[0], micros[1], micros[2], micros[3]))
         }
     }
 
     /// One lockstat run of `command` in bpf mode with `contention.wakers` set to `wakers` (and
-    /// `contention.owner_stacks yes` if `ownerStacks`; every kernel stack walked if `walkEveryStack`).
+    /// `contention.owner_stacks yes` if `ownerStacks`; every kernel stack walked if `walkEveryStack`;
+    /// the programs' run time counted if `bpfTime`).
     static func wakerRun(
         _ tools: String, _ wakers: String, _ command: [String], _ scratch: String, ownerStacks: Bool = false,
-        walkEveryStack: Bool = false
+        walkEveryStack: Bool = false, bpfTime: Bool = false
     ) throws -> (ops: Double, bpfMicrosPerContention: Double) {
         let name = wakers + (ownerStacks ? "-owners" : "") + (walkEveryStack ? "-walks" : "")
         let dir = scratch + "/run-wakers-" + name
         try? FileManager.default.removeItem(atPath: dir)
         let config = scratch + "/wakers-\(name).config"
         try ("modules contention\ncontention.mode bpf\ncontention.scope program\ncontention.wakers \(wakers)\n"
-            + (ownerStacks ? "contention.owner_stacks yes\n" : ""))
+            + (ownerStacks ? "contention.owner_stacks yes\n" : "") + (bpfTime ? "contention.bpf_time yes\n" : ""))
             .write(toFile: config, atomically: true, encoding: .utf8)
         let r = try output(
             (walkEveryStack ? ["LOCKSTAT_TEST_WALK_EVERY_STACK=1"] : []) + [tools + "/lockstat-run", "--quiet", "--config", config, dir]

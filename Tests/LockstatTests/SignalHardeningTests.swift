@@ -246,18 +246,19 @@ final class SignalHardeningTests: XCTestCase {
         }
     }
 
-    /// A run of the contention module (bpf mode) whose program has started and whose first
-    /// statistics window is open (a BPF_ENABLE_STATS descriptor held), with the statistics switch
-    /// as it was before.
+    /// A run of the contention module (bpf mode, contention.bpf_time yes) whose program has started
+    /// and whose programs' run time is counted (a BPF_ENABLE_STATS descriptor held), with the
+    /// statistics switch as it was before.
     private func startContentionRun() throws -> (dir: String, process: Process, switchBefore: String) {
         try requireBPFMode()
         let switchBefore = bpfStatsSwitch()
         let dir = temporaryDirectory()
-        try "modules contention\ncontention.mode bpf\n".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
+        try "modules contention\ncontention.mode bpf\ncontention.bpf_time yes\n".write(
+            toFile: dir + "/c.config", atomically: true, encoding: .utf8)
         let p = try start(["--config", dir + "/c.config", dir + "/run", "sh", "-c", "touch \(dir)/ready; exec sleep 60"],
                           stderr: dir + "/err")
         XCTAssertTrue(eventually(60) { exists(dir + "/ready") && holdsBPFStatsDescriptor(p.processIdentifier) },
-                      "the run measures its programs' run time in a window: \(read(dir + "/err"))")
+                      "the run counts its programs' run time: \(read(dir + "/err"))")
         XCTAssertEqual(bpfStatsSwitch(), switchBefore, "kernel.bpf_stats_enabled is not lockstat's to write")
         return (dir, p, switchBefore)
     }
@@ -283,13 +284,14 @@ final class SignalHardeningTests: XCTestCase {
         XCTAssertTrue(exists(dir + "/run/run.json"))
     }
 
-    /// SIGHUP to `serve` with the contention module (bpf mode): it stops with 0; it measured its
-    /// programs in a window and left the statistics switch as it was.
+    /// SIGHUP to `serve` with the contention module (bpf mode, contention.bpf_time yes): it stops
+    /// with 0; it counted its programs' run time and left the statistics switch as it was.
     func testHangupStopsServeAndLeavesTheBPFStatsSwitch() throws {
         try requireBPFMode()
         let switchBefore = bpfStatsSwitch()
         let dir = temporaryDirectory()
-        try "modules contention\ncontention.mode bpf\n".write(toFile: dir + "/c.config", atomically: true, encoding: .utf8)
+        try "modules contention\ncontention.mode bpf\ncontention.bpf_time yes\n".write(
+            toFile: dir + "/c.config", atomically: true, encoding: .utf8)
         let err = dir + "/err"
         _ = FileManager.default.createFile(atPath: err, contents: nil)
         let p = Process()
@@ -299,7 +301,7 @@ final class SignalHardeningTests: XCTestCase {
         p.standardError = FileHandle(forWritingAtPath: err)
         try p.run()
         XCTAssertTrue(eventually(60) { read(err).contains("serving ") || !p.isRunning }, read(err))
-        XCTAssertTrue(eventually(60) { holdsBPFStatsDescriptor(p.processIdentifier) }, "a statistics window: \(read(err))")
+        XCTAssertTrue(eventually(60) { holdsBPFStatsDescriptor(p.processIdentifier) }, "its programs' run time counted: \(read(err))")
         kill(p.processIdentifier, SIGHUP)
         XCTAssertEqual(waitForExit(p, 30), 0, read(err))
         XCTAssertEqual(bpfStatsSwitch(), switchBefore)

@@ -16,7 +16,7 @@ final class SettingsTests: XCTestCase {
                                                        "types": .words(ContentionFilter.validTypes), "locks": .words(nil),
                                                        "stacks": .words(nil), "cgroup": .words(nil),
                                                        "wakers": .choice(["yes", "no"]), "owner_stacks": .choice(["yes", "no"]),
-                                                       "holds": .choice(["contended", "all"])])
+                                                       "holds": .choice(["contended", "all"]), "bpf_time": .choice(["yes", "no"])])
         XCTAssertEqual(ProfileSettings.configKeys, ["frequency": .integer(1...1_000_000), "scope": .choice(["system", "program"]),
                                                     "top": .integer(1...1_000), "event": .choice(["auto", "cycles", "cpu-clock"]),
                                                     "random_period": .choice(["yes", "no"]), "callgraph": .choice(["fp", "dwarf"])])
@@ -39,6 +39,7 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(contention.mode, .auto)
         XCTAssertEqual(contention.entries, 16384)
         XCTAssertFalse(contention.wakers)
+        XCTAssertFalse(contention.bpfTime, "the run-time count slows lock-heavy workloads: asked for only")
         let profile = ProfileSettings(config)
         XCTAssertEqual(profile.frequency, 99)
         XCTAssertEqual(profile.scope, .system)

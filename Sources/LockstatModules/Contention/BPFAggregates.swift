@@ -9,11 +9,9 @@ struct BPFAggregates {
     var comms: [UInt32: String] = [:]
     /// (lock, owner tid) → waits behind it and their total (ns), as last read.
     var owners: [(lock: UInt64, tid: UInt32, count: UInt64, total: UInt64)] = []
-    /// The kernel's counters (LS_BPF_*) at the last drain, and the programs' run time over the
-    /// run: estimated from its windows by contention_begin runs, and as measured in them (ns).
+    /// The kernel's counters (LS_BPF_*) and the programs' run time (ns) at the last drain.
     var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
     var programNanoseconds: UInt64 = 0
-    var measuredProgramNanoseconds: UInt64 = 0
     /// lockstat's own CPU time (ns) over the run, and the wall time it is measured against.
     var lockstatNanoseconds: UInt64 = 0
     var wallNanoseconds: UInt64 = 0
@@ -170,19 +168,14 @@ struct BPFAggregates {
             Int(LS_BPF_COUNTERS_BEFORE_IN_FLIGHT),
             Int(LS_BPF_COUNTERS_BEFORE_WAKERS),
         ]
-        var runTime = BPFRunTimeEstimate()
-        for r in log.records where r.stream == BPFContentionRecorder.countersStream && r.kind == .snapshot {
-            let b = log.payloadBytes(r)
-            guard b.count % 8 == 0, counterCounts.contains(b.count / 8 - 2) else { continue }
+        if let r = log.records.last(where: { $0.stream == BPFContentionRecorder.countersStream && $0.kind == .snapshot }
+        ),
+            case let b = log.payloadBytes(r), b.count % 8 == 0, counterCounts.contains(b.count / 8 - 2)
+        {
             let n = b.count / 8 - 2
             for i in 0..<n { counters[i] = b.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) }
-            runTime.add(
-                events: counters[Int(LS_BPF_BEGINS.rawValue)],
-                runNanoseconds: b.loadUnaligned(fromByteOffset: n * 8, as: UInt64.self),
-                runs: b.loadUnaligned(fromByteOffset: n * 8 + 8, as: UInt64.self))
+            programNanoseconds = b.loadUnaligned(fromByteOffset: n * 8, as: UInt64.self)
         }
-        programNanoseconds = UInt64(runTime.nanoseconds.rounded())
-        measuredProgramNanoseconds = runTime.measuredNanoseconds
         let cpu = log.sideRecords(stream: BPFContentionRecorder.countersStream).compactMap { r -> (UInt64, UInt64)? in
             guard let ns = KeyValueLines.fields(log.text(r))[LockstatCPU.key].flatMap({ UInt64($0) }) else {
                 return nil

@@ -48,7 +48,8 @@ final class BPFContentionRecorder: Recorder {
     /// Entries are mostly zero buckets: each drain's are stored as one zstd frame (1/8 the bytes).
     private let zstd = Zstd()
     private let frame: UnsafeMutableRawBufferPointer
-    private let runTime = BPFRunTimeWindows()
+    /// contention.bpf_time: the programs' run time counted, for the run.
+    private let runTime: BPFRunTimeStatistics
     /// lockstat's CPU time is measured from the first sample on (presampling's loading is not the run's cost).
     private var measuring = false
     /// contention.types, .locks, .stacks: entries it drops are never written. Each lock type, lock
@@ -69,8 +70,10 @@ final class BPFContentionRecorder: Recorder {
 
     init(
         entries: Int, scopeProgram: Bool, wakers: Bool, ownerStacksAtBegin: Bool = false, filter: ContentionFilter,
-        cgroupFilter: CgroupFilter = CgroupFilter(), cgroups: CgroupResolver?, system: SystemRoot, log: RawLogWriter
+        cgroupFilter: CgroupFilter = CgroupFilter(), cgroups: CgroupResolver?, bpfTime: Bool = false, system: SystemRoot,
+        log: RawLogWriter
     ) throws {
+        runTime = BPFRunTimeStatistics(on: bpfTime)
         var error = [CChar](repeating: 0, count: 512)
         guard
             let handle = ls_bpf_contention_open(
@@ -192,7 +195,6 @@ final class BPFContentionRecorder: Recorder {
         ls_bpf_contention_counters(handle, counters)
         ls_bpf_contention_run_time(
             handle, counters + Int(LS_BPF_COUNTERS.rawValue), counters + Int(LS_BPF_COUNTERS.rawValue) + 1)
-        runTime.sampled()
         log.append(
             kind: .snapshot, stream: Self.countersStream, tick: tick, time: time,
             payload: UnsafeRawBufferPointer(start: scratch, count: (Int(LS_BPF_COUNTERS.rawValue) + 2) * 8))

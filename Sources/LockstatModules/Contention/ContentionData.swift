@@ -112,7 +112,7 @@ struct ContentionData {
                 ("start_failed", counter(LS_BPF_TSTAMP_FAILED)), ("filtered", counter(LS_BPF_FILTERED)),
                 ("owners_full", counter(LS_BPF_OWNERS_FULL)), ("recursion_missed", counter(LS_BPF_RECURSION_MISSED)),
                 ("path_hits", counter(LS_BPF_PATH_HITS)), ("path_conflicts", counter(LS_BPF_PATH_CONFLICTS)),
-                ("bpf_ns", Int64(a.programNanoseconds)), ("bpf_ns_measured", Int64(a.measuredProgramNanoseconds)),
+                ("bpf_ns", Int64(a.programNanoseconds)),
                 ("lockstat_cpu_ns", Int64(a.lockstatNanoseconds)), ("wall_ns", Int64(a.wallNanoseconds)),
                 ("cpus", Int64(cpus)),
             ]

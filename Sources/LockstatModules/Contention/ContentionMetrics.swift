@@ -97,9 +97,8 @@ final class ContentionSource: MetricsSource {
     private var analysis: ContentionAnalysis
     private let lockNames: LockNameDrain
     private let addresses: Bool
-    /// The programs' run time: measured one sample in `BPFRunTimeWindows.period`, estimated between.
-    private let runTime = BPFRunTimeWindows()
-    private var runTimeEstimate = BPFRunTimeEstimate()
+    /// contention.bpf_time: the programs' run time counted while serve runs.
+    private let runTime: BPFRunTimeStatistics
     private let idleDrains: Int
     private var last: [BPFAggregates.Key: (value: ls_bpf_value, idle: Int)] = [:]
     /// Per stack id: its caller and frames (without the BPF machinery's), resolved once.
@@ -122,7 +121,8 @@ final class ContentionSource: MetricsSource {
     private struct HoldKey: Hashable { let lock: UInt64, stack: Int32 }
 
     /// `wakers`: attach sched_waking too, for the holds family (the waits' series are the same).
-    init(entries: Int, interval: Double, wakers: Bool, context: ServingContext) throws {
+    init(entries: Int, interval: Double, wakers: Bool, bpfTime: Bool, context: ServingContext) throws {
+        runTime = BPFRunTimeStatistics(on: bpfTime)
         var error = [CChar](repeating: 0, count: 512)
         guard let handle = ls_bpf_contention_open(Int32(entries), 0, wakers ? 1 : 0, 0, &error, error.count) else {
             throw LockstatError(String(cString: error))
@@ -190,13 +190,6 @@ final class ContentionSource: MetricsSource {
     func sample() {
         let n = ls_bpf_contention_changed(handle, changed, capacity)
         guard n >= 0 else { return }
-        var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
-        ls_bpf_contention_counters(handle, &counters)
-        var ns: UInt64 = 0
-        var runs: UInt64 = 0
-        ls_bpf_contention_run_time(handle, &ns, &runs)
-        runTimeEstimate.add(events: counters[Int(LS_BPF_BEGINS.rawValue)], runNanoseconds: ns, runs: runs)
-        runTime.sampled()
         // After the entries: a new entry's lock was named before the entry was made.
         analysis.lockNames.add(lockNames.read())
         var seen = Set<BPFAggregates.Key>()
@@ -278,6 +271,9 @@ final class ContentionSource: MetricsSource {
         sample()
         var counters = [UInt64](repeating: 0, count: Int(LS_BPF_COUNTERS.rawValue))
         ls_bpf_contention_counters(handle, &counters)
+        var ns: UInt64 = 0
+        var runs: UInt64 = 0
+        ls_bpf_contention_run_time(handle, &ns, &runs)
         let lost = MetricFamily(
             name: "lockstat_lost_events", kind: .counter,
             help: "Events lockstat could not count since it started, by module and reason",
@@ -294,13 +290,12 @@ final class ContentionSource: MetricsSource {
             ])
         var families = totals.families + [lost]
         if holdEntries != nil { families += holdTotals.families }
-        if !runTime.refused || runTimeEstimate.nanoseconds > 0 {
+        if runTime.isOn || ns > 0 {
             families.append(
                 MetricFamily(
                     name: "lockstat_bpf_program_seconds", kind: .counter, unit: "seconds",
-                    help: "Time the contention module's BPF programs ran in the kernel (measured one sample in "
-                        + "\(BPFRunTimeWindows.period), estimated between by contention_begin runs)",
-                    labels: [], points: [MetricPoint(labels: [], value: runTimeEstimate.nanoseconds / 1e9)]))
+                    help: "Time the contention module's BPF programs ran in the kernel (contention.bpf_time yes)",
+                    labels: [], points: [MetricPoint(labels: [], value: Double(ns) / 1e9)]))
         }
         return families
     }
@@ -317,7 +312,7 @@ extension ContentionModule: ServedModule {
         let settings = ContentionSettings(context.config)
         return try ContentionSource(
             entries: settings.entries, interval: context.config.interval(for: name, moduleDefault: Self.bpfInterval),
-            wakers: settings.wakers, context: context)
+            wakers: settings.wakers, bpfTime: settings.bpfTime, context: context)
     }
 
     /// The run's totals as serve would have exposed them at its end.

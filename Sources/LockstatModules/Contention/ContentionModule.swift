@@ -182,14 +182,16 @@ public struct ContentionModule: TypedModule {
                 return try BPFContentionRecorder(
                     entries: entries, scopeProgram: scopeProgram, wakers: true, ownerStacksAtBegin: settings.ownerStacks,
                     filter: settings.filter,
-                    cgroupFilter: settings.cgroups, cgroups: cgroups, system: context.system, log: context.log)
+                    cgroupFilter: settings.cgroups, cgroups: cgroups, bpfTime: settings.bpfTime, system: context.system,
+                    log: context.log)
             } catch {
                 context.warn("contention: waker stacks could not load (\(error)): recorded without them")
             }
         }
         return try BPFContentionRecorder(
             entries: entries, scopeProgram: scopeProgram, wakers: false, filter: settings.filter,
-            cgroupFilter: settings.cgroups, cgroups: cgroups, system: context.system, log: context.log)
+            cgroupFilter: settings.cgroups, cgroups: cgroups, bpfTime: settings.bpfTime, system: context.system,
+            log: context.log)
     }
 
     func ringPresampling(_ context: RecordingContext, scopeProgram: Bool) throws -> any Recorder {

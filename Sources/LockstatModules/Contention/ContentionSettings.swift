@@ -26,13 +26,16 @@ struct ContentionSettings: ModuleSettings {
     /// fentry programs; where they do not load, the run says so and keeps holds under contention.
     enum Holds: String, CaseIterable { case contended, all }
     var holds = Holds.contended
+    /// bpf mode: the programs' run time counted by the kernel for the run (the cost's `bpf_ns`).
+    /// Off unless asked for: the count's clock reads slow a lock-heavy workload (BPFRunTimeStatistics).
+    var bpfTime = false
 
     static var settings: [Setting<ContentionSettings>] {
         [
             .choice("scope", \.scope), .top(\.top), .choice("mode", \.mode),
             .integer("entries", \.entries, ContentionModule.entriesRange), .yesNo("wakers", \.wakers),
             .yesNo("owner_stacks", \.ownerStacks),
-            .choice("holds", \.holds),
+            .choice("holds", \.holds), .yesNo("bpf_time", \.bpfTime),
             .words("types", \.filter.types, ContentionFilter.validTypes), .words("locks", \.filter.locks, nil),
             .words("stacks", \.filter.stacks, nil), .words("cgroup", \.cgroups.paths, nil),
         ]

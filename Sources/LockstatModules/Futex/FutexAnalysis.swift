@@ -126,9 +126,7 @@ struct FutexAnalysis {
 
     var waits: [Named] = []
     var counters = [UInt64](repeating: 0, count: Int(LS_FUTEX_COUNTERS.rawValue))
-    /// The programs' run time over the run: estimated from its windows by the wait calls and wakes
-    /// the programs handled, and as measured in them (ns).
-    var programNanoseconds: UInt64 = 0, measuredProgramNanoseconds: UInt64 = 0
+    var programNanoseconds: UInt64 = 0
     var lockstatNanoseconds: UInt64 = 0, wallNanoseconds: UInt64 = 0
     /// Stack copies in the raw log, and their bytes; the copies whose DWARF unwinding reached a
     /// caller outside the C library (their frames are the key's stack).
@@ -271,22 +269,15 @@ struct FutexAnalysis {
             }
         } catch { damaged += 1 }
         let counterBytes = (Int(LS_FUTEX_COUNTERS.rawValue) + 2) * 8
-        var runTime = BPFRunTimeEstimate()
-        for r in log.records where r.stream == FutexRecorder.countersStream && r.kind == .snapshot {
+        if let r = log.records.last(where: { $0.stream == FutexRecorder.countersStream && $0.kind == .snapshot }),
+            log.payloadBytes(r).count == counterBytes
+        {
             let b = log.payloadBytes(r)
-            guard b.count == counterBytes else { continue }
             counters = (0..<Int(LS_FUTEX_COUNTERS.rawValue)).map {
                 b.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)
             }
-            let n = Int(LS_FUTEX_COUNTERS.rawValue)
-            runTime.add(
-                events: counters[Int(LS_FUTEX_WAITS.rawValue)] + counters[Int(LS_FUTEX_FILTERED.rawValue)]
-                    + counters[Int(LS_FUTEX_WAKES.rawValue)],
-                runNanoseconds: b.loadUnaligned(fromByteOffset: n * 8, as: UInt64.self),
-                runs: b.loadUnaligned(fromByteOffset: n * 8 + 8, as: UInt64.self))
+            programNanoseconds = b.loadUnaligned(fromByteOffset: Int(LS_FUTEX_COUNTERS.rawValue) * 8, as: UInt64.self)
         }
-        programNanoseconds = UInt64(runTime.nanoseconds.rounded())
-        measuredProgramNanoseconds = runTime.measuredNanoseconds
         let cpu = log.sideRecords(stream: FutexRecorder.countersStream).compactMap { r -> (UInt64, UInt64)? in
             KeyValueLines.fields(log.text(r))[LockstatCPU.key].flatMap { UInt64($0) }.map { (r.time, $0) }
         }

@@ -280,7 +280,6 @@ extension FutexModel {
             ),
             ("stack_copy_bytes", Int64(a.sampleBytes)), ("dwarf_stacks", Int64(a.dwarfUnwound)),
             ("bpf_ns", Int64(clamping: a.programNanoseconds)),
-            ("bpf_ns_measured", Int64(clamping: a.measuredProgramNanoseconds)),
             ("lockstat_cpu_ns", Int64(clamping: a.lockstatNanoseconds)),
             ("wall_ns", Int64(clamping: a.wallNanoseconds)),
         ]

@@ -52,8 +52,8 @@ public struct FutexModule: TypedModule {
         if let reason = Self.refusal(context.system) { throw LockstatError(reason) }
         let settings = FutexSettings(context.config)
         let recorder = try FutexRecorder(
-            entries: settings.entries, scopeProgram: settings.scope == .program, system: context.system,
-            directory: context.directory, log: context.log)
+            entries: settings.entries, scopeProgram: settings.scope == .program, bpfTime: settings.bpfTime,
+            system: context.system, directory: context.directory, log: context.log)
         context.log.append(
             kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
             text: KeyValueLines.text([

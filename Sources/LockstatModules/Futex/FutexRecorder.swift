@@ -34,14 +34,19 @@ final class FutexRecorder: Recorder {
     private var knownFiles: Set<String>
     private let zstd = Zstd()
     private let frame: UnsafeMutableRawBufferPointer
-    private let runTime = BPFRunTimeWindows()
+    /// futex.bpf_time: the programs' run time counted, for the run.
+    private let runTime: BPFRunTimeStatistics
     private var measuring = false
     /// The dummy event's rings; nil where perf events cannot open (the map snapshots still name).
     private let mappingRings: PerfRings?
     /// 256 KiB per CPU: a tick's worth of a parallel build's process starts.
     static let mappingPages: Int32 = 64
 
-    init(entries: Int, scopeProgram: Bool, system: SystemRoot, directory: TestDirectory, log: RawLogWriter) throws {
+    init(
+        entries: Int, scopeProgram: Bool, bpfTime: Bool = false, system: SystemRoot, directory: TestDirectory,
+        log: RawLogWriter
+    ) throws {
+        runTime = BPFRunTimeStatistics(on: bpfTime)
         var error = [CChar](repeating: 0, count: 512)
         guard let handle = ls_bpf_futex_open(Int32(entries), scopeProgram ? 1 : 0, &error, error.count) else {
             throw LockstatError(String(cString: error))
@@ -139,7 +144,6 @@ final class FutexRecorder: Recorder {
         let count = Int(LS_FUTEX_COUNTERS.rawValue)
         ls_bpf_futex_counters(handle, counters)
         ls_bpf_futex_run_time(handle, counters + count, counters + count + 1)
-        runTime.sampled()
         log.append(
             kind: .snapshot, stream: Self.countersStream, tick: tick, time: time,
             payload: UnsafeRawBufferPointer(start: scratch, count: (count + 2) * 8))
