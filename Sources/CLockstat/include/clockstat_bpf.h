@@ -137,7 +137,8 @@ enum ls_bpf_setting {
     LS_BPF_SETTING_PC_FROM_RQ,      /* __preempt_count's offset from runqueues in the per-CPU area */
     LS_BPF_SETTING_PC_KNOWN,        /* 1: that offset was found in the kernel's BTF */
     LS_BPF_SETTING_USER_STACKS_OF,  /* scope system: whose waker user stacks are kept (below) */
-    LS_BPF_SETTING_NO_KFUNCS,       /* 1 (tests only): act as a kernel without the weak kfuncs and rq_lock */
+    LS_BPF_SETTING_NO_KFUNCS,       /* 1 (tests only): act as a kernel without the weak kfuncs and rq_lock,
+                                       and copy kernel memory (bpf_probe_read_kernel), not read it in place */
     LS_BPF_SETTING_OWNER_STACKS,    /* 1: contention.owner_stacks yes (with wakers) */
     LS_BPF_SETTING_TEXT_START,      /* the kernel's text, [_stext, _etext) from /proc/kallsyms: 0 when unknown */
     LS_BPF_SETTING_TEXT_END,
