@@ -180,6 +180,9 @@ final class FutexModuleTests: XCTestCase {
         let counters = try XCTUnwrap(d["counters"])
         XCTAssertEqual(counters["lost"]?.number, 0)
         XCTAssertGreaterThan(counters["stack_copies"]?.number ?? 0, 0, "the waiters' stacks copied once each")
+        if bpfStatsSwitch() == "0" {
+            XCTAssertEqual(counters["bpf_ns"]?.number, 0, "the programs' run time is counted only with futex.bpf_time yes")
+        }
     }
 
     /// ≥ 95 % of the heavy lock's wait has DWARF frames on both sides (`stack` dwarf), reaching
@@ -299,7 +302,7 @@ final class FutexModuleTests: XCTestCase {
         let exe = dir + "/many_words"
         let cc = try shell(["cc", "-O2", "-o", exe, Fixtures.repository.path + "/Tests/futex/many_words.c"])
         XCTAssertEqual(cc.status, 0, cc.err)
-        try "modules futex\nfutex.entries 1000\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
+        try "modules futex\nfutex.entries 1000\nfutex.bpf_time yes\n".write(toFile: dir + "/f.config", atomically: true, encoding: .utf8)
         let r = try Lockstat.run(["--config", dir + "/f.config", dir + "/run", exe, "10000"], quiet: false)
         XCTAssertEqual(r.status, 0, r.err)
         let d = try XCTUnwrap(try Lockstat.samples(dir + "/run")["futex"])
@@ -313,6 +316,7 @@ final class FutexModuleTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(recorded + lost, 10_000, "\(counters)")
         XCTAssertGreaterThanOrEqual(lost, 9_000, "\(counters)")
         XCTAssertEqual(counters["map_full"]?.number, lost)
+        XCTAssertGreaterThan(counters["bpf_ns"]?.number ?? 0, 0, "futex.bpf_time yes counts the programs' run time: \(counters)")
         XCTAssertTrue(
             r.err.contains("waits lost: the aggregation map was full (a larger futex.entries keeps them)"), r.err)
     }

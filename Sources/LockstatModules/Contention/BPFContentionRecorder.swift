@@ -49,7 +49,7 @@ final class BPFContentionRecorder: Recorder {
     private let zstd = Zstd()
     private let frame: UnsafeMutableRawBufferPointer
     /// contention.bpf_time: the programs' run time counted, for the run.
-    private let runTime: BPFRunTimeStatistics
+    let runTime: BPFRunTimeStatistics
     /// lockstat's CPU time is measured from the first sample on (presampling's loading is not the run's cost).
     private var measuring = false
     /// contention.types, .locks, .stacks: entries it drops are never written. Each lock type, lock

@@ -176,6 +176,14 @@ public struct ContentionModule: TypedModule {
     func bpfRecorder(
         _ context: RecordingContext, entries: Int, scopeProgram: Bool, cgroups: CgroupResolver?
     ) throws -> BPFContentionRecorder {
+        let recorder = try loadBPFRecorder(context, entries: entries, scopeProgram: scopeProgram, cgroups: cgroups)
+        if let refusal = recorder.runTime.refusal { context.warn("contention: contention.bpf_time yes: \(refusal)") }
+        return recorder
+    }
+
+    private func loadBPFRecorder(
+        _ context: RecordingContext, entries: Int, scopeProgram: Bool, cgroups: CgroupResolver?
+    ) throws -> BPFContentionRecorder {
         let settings = ContentionSettings(context.config)
         if settings.wakers {
             do {

@@ -54,6 +54,7 @@ public struct FutexModule: TypedModule {
         let recorder = try FutexRecorder(
             entries: settings.entries, scopeProgram: settings.scope == .program, bpfTime: settings.bpfTime,
             system: context.system, directory: context.directory, log: context.log)
+        if let refusal = recorder.runTime.refusal { context.warn("futex: futex.bpf_time yes: \(refusal)") }
         context.log.append(
             kind: .side, stream: Self.layoutStream, tick: 0, time: 0,
             text: KeyValueLines.text([

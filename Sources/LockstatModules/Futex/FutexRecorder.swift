@@ -35,7 +35,7 @@ final class FutexRecorder: Recorder {
     private let zstd = Zstd()
     private let frame: UnsafeMutableRawBufferPointer
     /// futex.bpf_time: the programs' run time counted, for the run.
-    private let runTime: BPFRunTimeStatistics
+    let runTime: BPFRunTimeStatistics
     private var measuring = false
     /// The dummy event's rings; nil where perf events cannot open (the map snapshots still name).
     private let mappingRings: PerfRings?

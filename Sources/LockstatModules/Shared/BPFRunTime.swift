@@ -10,11 +10,17 @@ import Glibc
 /// when the process ends, however it ends, and kernel.bpf_stats_enabled is never written.
 final class BPFRunTimeStatistics {
     private var descriptor: Int32 = -1
+    /// Why the kernel refused them, when asked: the run's one-line warning.
+    private(set) var refusal: String?
 
     init(on: Bool) {
         guard on else { return }
         let fd = ls_bpf_run_time_statistics_on()
-        if fd >= 0 { descriptor = fd }
+        if fd >= 0 {
+            descriptor = fd
+        } else {
+            refusal = "the kernel refused its BPF run-time statistics (BPF_ENABLE_STATS: \(String(cString: strerror(-fd)))): no BPF time"
+        }
     }
 
     /// Whether the programs' run time is being counted.
