@@ -19,7 +19,8 @@ final class BPFContentionTests: XCTestCase {
         return try Lockstat.samples(dir + "/run")["contention"]!
     }
 
-    /// The futex storm at full rate (~1 M contentions/s here): nothing lost, every begin the
+    /// The futex storm at full rate (30–180 k contentions/s here, the programs' run time not
+    /// counted; ~1 M/s when it was, its clock reads lengthening the holds): nothing lost, every begin the
     /// kernel fired recorded (or a nested one), at least as many as perf stat counts of
     /// lock:contention_begin in its window, which lies inside lockstat's.
     func testTheFutexStormAtFullRateLosesNothing() throws {
@@ -32,7 +33,7 @@ final class BPFContentionTests: XCTestCase {
         XCTAssertEqual(cost["map_full"]?.number, 0)
         XCTAssertEqual(cost["start_failed"]?.number, 0)
         let begins = cost["begins_seen"]!.number!, recorded = cost["recorded"]!.number!, nested = cost["nested"]!.number!
-        XCTAssertGreaterThan(begins, 100_000, "a storm: \(cost)")
+        XCTAssertGreaterThan(begins, 20_000, "a storm: \(cost)")
         // Begins still waiting when the programs were detached are the only ones not recorded.
         XCTAssertGreaterThanOrEqual(recorded + nested, begins - 100, "\(cost)")
         let perfLine = try String(contentsOfFile: dir + "/perf.txt", encoding: .utf8).split(separator: "\n").first { $0.contains("lock:contention_begin") }
@@ -73,7 +74,7 @@ final class BPFContentionTests: XCTestCase {
         let cost = try run(temporaryDirectory(), "contention.bpf_time yes\n", [exe, "2"])["cost"]!
         XCTAssertEqual(bpfStatsSwitch(), switchBefore, "kernel.bpf_stats_enabled is not lockstat's to write")
         let ns = cost["bpf_ns"]!.number!, begins = cost["begins_seen"]!.number!
-        XCTAssertGreaterThan(begins, 100_000, "a storm: \(cost)")
+        XCTAssertGreaterThan(begins, 20_000, "a storm: \(cost)")
         // 0.6-1.4 µs a begin here (begin, end and the aggregation of a spinning wait).
         XCTAssertEqual(ns / begins, 2_000, accuracy: 1_900, "ns per begin: \(cost)")
     }
